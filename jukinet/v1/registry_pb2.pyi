@@ -1,0 +1,52 @@
+from jukinet.v1 import identity_pb2 as _identity_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RecordChangeRequest(_message.Message):
+    __slots__ = ("record",)
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    record: _identity_pb2.IdentityRecord
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ...) -> None: ...
+
+class RecordChangeResponse(_message.Message):
+    __slots__ = ("sequence", "record")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    record: _identity_pb2.IdentityRecord
+    def __init__(self, sequence: _Optional[int] = ..., record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ...) -> None: ...
+
+class RegisterResidentsRequest(_message.Message):
+    __slots__ = ("records",)
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[_identity_pb2.IdentityRecord]
+    def __init__(self, records: _Optional[_Iterable[_Union[_identity_pb2.IdentityRecord, _Mapping]]] = ...) -> None: ...
+
+class RegisterResidentsResponse(_message.Message):
+    __slots__ = ("records", "chunks", "first_sequence", "last_sequence")
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    records: int
+    chunks: int
+    first_sequence: int
+    last_sequence: int
+    def __init__(self, records: _Optional[int] = ..., chunks: _Optional[int] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ...) -> None: ...
+
+class GetResidentRequest(_message.Message):
+    __slots__ = ("resident_code",)
+    RESIDENT_CODE_FIELD_NUMBER: _ClassVar[int]
+    resident_code: str
+    def __init__(self, resident_code: _Optional[str] = ...) -> None: ...
+
+class GetResidentResponse(_message.Message):
+    __slots__ = ("record",)
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    record: _identity_pb2.IdentityRecord
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ...) -> None: ...
