@@ -1,0 +1,166 @@
+"""The ``jukinet`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+DEFAULT_STATE = Path("state/up")
+
+
+def _topology(args: argparse.Namespace):  # -> Topology (imported lazily: `node run` must not load it)
+    from jukinet.network.topology import Topology
+
+    return Topology.load(args.topology) if args.topology else Topology.default()
+
+
+def cmd_pki_init(args: argparse.Namespace) -> int:
+    from jukinet.pki import init_pki
+
+    init_pki(args.state / "pki")
+    print(f"PKI ready in {args.state / 'pki'} (root CA, node/operator/agency issuing CAs, CRLs)")
+    return 0
+
+
+def cmd_network_init(args: argparse.Namespace) -> int:
+    from jukinet.network.provision import provision
+
+    net = provision(args.state, _topology(args))
+    for spec in net.topology.nodes:
+        print(f"{spec.name:>12}  {spec.listen}  {net.node_config(spec)}")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from jukinet.network.provision import provision
+    from jukinet.network.supervisor import start_network
+
+    net = provision(args.state, _topology(args))
+    print(f"state directory: {net.state}")
+    running = start_network(net)
+    for spec in net.topology.nodes:
+        print(
+            f"  {spec.name:>12} listening on {spec.listen} (log: {net.state / 'logs' / (spec.name + '.log')})"
+        )
+    print("network is up; Ctrl-C stops every node", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0):
+            dead = [n.spec.name for n in running.processes.values() if not n.alive()]
+            if dead:
+                print(f"node(s) exited: {', '.join(dead)}; stopping", file=sys.stderr)
+                return 1
+    finally:
+        running.stop()
+        print("stopped")
+    return 0
+
+
+def cmd_node_run(args: argparse.Namespace) -> int:
+    from jukinet.daemon.node import run_node
+
+    return run_node(args.config)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from jukinet.cli.demo import run_demo
+
+    return run_demo(args.state, pause=args.pause)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from jukinet.cli.views import print_status
+
+    return print_status(args.state, _topology(args))
+
+
+def cmd_lookup(args: argparse.Namespace) -> int:
+    from jukinet.cli.views import lookup
+
+    return lookup(args.state, _topology(args), args.agency, args.business, args.resident_code, args.my_number)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jukinet",
+        description="JukiNet: a three-tier resident-identity network (CS → prefecture → national).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_state(p: argparse.ArgumentParser, default: Path = DEFAULT_STATE) -> None:
+        p.add_argument("--state", type=Path, default=default, help=f"state directory (default: {default})")
+
+    def with_topology(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--topology", type=Path, help="topology file (default: the bundled demo network)")
+
+    pki = sub.add_parser("pki", help="development PKI").add_subparsers(dest="pki_command", required=True)
+    p = pki.add_parser("init", help="create root CA, issuing CAs (node, operator, agency) and CRLs")
+    with_state(p)
+    p.set_defaults(func=cmd_pki_init)
+
+    network = sub.add_parser("network", help="provision a network").add_subparsers(
+        dest="net_cmd", required=True
+    )
+    p = network.add_parser("init", help="PKI, SoftHSM tokens and keys, certificates and node configs")
+    with_state(p)
+    with_topology(p)
+    p.set_defaults(func=cmd_network_init)
+
+    p = sub.add_parser("up", help="provision and run a network until Ctrl-C")
+    with_state(p)
+    with_topology(p)
+    p.set_defaults(func=cmd_up)
+
+    node = sub.add_parser("node", help="run one node").add_subparsers(dest="node_cmd", required=True)
+    p = node.add_parser("run", help="run the node described by a node.toml until SIGTERM")
+    p.add_argument("--config", type=Path, required=True)
+    p.set_defaults(func=cmd_node_run)
+
+    p = sub.add_parser("demo", help="start a network, play a short scenario, stop it")
+    with_state(p, Path("state/demo"))
+    p.add_argument("--pause", type=float, default=0.0, help="seconds to pause between steps")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("status", help="records, outbox and provisions of every node of a running network")
+    with_state(p)
+    with_topology(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("lookup", help="look a resident up as an agency (at the national server)")
+    with_state(p)
+    with_topology(p)
+    p.add_argument("--agency", required=True, help="the agency's corporate number")
+    p.add_argument("--business", required=True, help="business code of the legal table row")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--resident-code")
+    who.add_argument("--my-number")
+    p.set_defaults(func=cmd_lookup)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose or args.command == "node" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a clear one-line diagnostic instead of a traceback
+        if args.verbose:
+            raise
+        print(f"jukinet: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

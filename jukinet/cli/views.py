@@ -1,0 +1,88 @@
+"""What the CLI shows of a running network: node status tables and agency lookups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+
+from jukinet.clients import AgencyClient, TerminalClient, open_channel
+from jukinet.network.provision import Network
+from jukinet.network.topology import NodeSpec, Topology
+from jukinet.pki.layout import bundle_path
+from jukinet.v1 import admin_pb2, identity_pb2
+
+
+def terminal_for(net: Network, spec: NodeSpec) -> TerminalClient:
+    creds = net.terminal(spec.site)
+    return TerminalClient(open_channel(spec.listen, creds.cert, creds.key, bundle_path(net.pki_dir)))
+
+
+def agency_client(net: Network, corporate_number: str) -> AgencyClient:
+    creds = net.agency(corporate_number)
+    channel = open_channel(net.topology.national.listen, creds.cert, creds.key, bundle_path(net.pki_dir))
+    return AgencyClient(channel)
+
+
+def node_statuses(net: Network) -> dict[str, admin_pb2.GetStatusResponse | str]:
+    """Each node's status, or why it could not be read, by node name."""
+    out: dict[str, admin_pb2.GetStatusResponse | str] = {}
+    for spec in net.topology.nodes:
+        try:
+            out[spec.name] = terminal_for(net, spec).status()
+        except grpc.RpcError as exc:
+            out[spec.name] = f"unreachable: {exc.code().name}"
+    return out
+
+
+def status_lines(statuses: dict[str, admin_pb2.GetStatusResponse | str]) -> list[str]:
+    lines = [f"{'node':>12} {'records':>8} {'history':>8} {'outbox':>7} {'provided':>8}"]
+    for name, s in statuses.items():
+        if isinstance(s, str):
+            lines.append(f"{name:>12} {s}")
+        else:
+            lines.append(
+                f"{name:>12} {s.records:>8} {s.history_entries:>8} {s.outbox_pending:>7} {s.provisions:>8}"
+            )
+    return lines
+
+
+def print_status(state: Path, topology: Topology) -> int:
+    print("\n".join(status_lines(node_statuses(Network(state.resolve(), topology)))))
+    return 0
+
+
+def describe(record: identity_pb2.IdentityRecord) -> str:
+    d = record.birth_date
+    parts = [
+        record.resident_code or "(code withheld)",
+        record.name.kanji or "(name withheld)",
+        f"born {d.year:04d}-{d.month:02d}-{d.day:02d}" if record.HasField("birth_date") else "",
+        identity_pb2.Sex.Name(record.sex).removeprefix("SEX_").lower() if record.sex else "",
+        f"{record.address.municipality_code} {record.address.text}" if record.HasField("address") else "",
+        identity_pb2.ChangeReason.Name(record.change_reason).removeprefix("CHANGE_REASON_").lower()
+        if record.change_reason
+        else "",
+    ]
+    return ", ".join(p for p in parts if p)
+
+
+def lookup(
+    state: Path,
+    topology: Topology,
+    agency: str,
+    business: str,
+    resident_code: str | None,
+    my_number: str | None,
+) -> int:
+    client = agency_client(Network(state.resolve(), topology), agency)
+    try:
+        if resident_code:
+            provided = client.by_resident_code(business, resident_code)
+        else:
+            provided = client.by_my_number(business, my_number or "")
+    except grpc.RpcError as exc:
+        print(f"refused: {exc.code().name}: {exc.details()}")
+        return 2
+    print(f"provision #{provided.provision_id}: {describe(provided.record)}")
+    return 0

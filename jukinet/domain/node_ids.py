@@ -1,0 +1,155 @@
+"""Node identities as used in certificate SAN URIs ``urn:jukinet:<node-id>``.
+
+Forms: ``cs:<municipality code>``, ``pref:<prefecture code 01..47>``, ``national``,
+``agency:<corporate number>`` and ``terminal:<site>:<name>`` where site is a municipality code,
+a prefecture code or ``national`` and name matches ``[a-z0-9-]{1,32}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from jukinet.domain.codes import corporate_number_problem, local_gov_code_problem
+from jukinet.domain.municipalities import MunicipalityDirectory, MunicipalityKind, directory
+
+__all__ = ["URN_PREFIX", "InvalidNodeId", "NodeId", "NodeKind"]
+
+URN_PREFIX = "urn:jukinet:"
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+class InvalidNodeId(ValueError):
+    """A node id failed to parse or validate."""
+
+
+class NodeKind(Enum):
+    """The kind of a node; the value is the id's leading label."""
+
+    CS = "cs"
+    PREFECTURE = "pref"
+    NATIONAL = "national"
+    AGENCY = "agency"
+    TERMINAL = "terminal"
+
+
+def _fail(text: str, why: str) -> InvalidNodeId:
+    return InvalidNodeId(f"invalid node id {text!r}: {why}")
+
+
+def _check_prefecture(text: str, code: str) -> None:
+    if not (len(code) == 2 and code.isascii() and code.isdigit() and 1 <= int(code) <= 47):
+        raise _fail(text, f"prefecture code {code!r} must be two digits 01..47")
+
+
+def _check_municipality(text: str, code: str, dirx: MunicipalityDirectory | None) -> None:
+    problem = local_gov_code_problem(code)
+    if problem is not None:
+        raise _fail(text, problem)
+    m = (dirx or directory()).get(code)
+    if m is None:
+        raise _fail(text, f"municipality {code} is not in the municipality directory")
+    if m.kind is MunicipalityKind.PREFECTURE:
+        raise _fail(text, f"{code} ({m.name}) is a prefecture, not a municipality; use pref:{code[:2]}")
+
+
+def _check_site(text: str, site: str, dirx: MunicipalityDirectory | None) -> None:
+    if site == "national":
+        return
+    if len(site) == 2:
+        _check_prefecture(text, site)
+    elif len(site) == 6:
+        _check_municipality(text, site, dirx)
+    else:
+        raise _fail(
+            text, f"terminal site {site!r} must be a municipality code, a prefecture code or 'national'"
+        )
+
+
+def _check_name(text: str, name: str) -> None:
+    if not (1 <= len(name) <= 32 and _NAME_CHARS.issuperset(name)):
+        raise _fail(text, f"terminal name {name!r} must match [a-z0-9-]{{1,32}}")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeId:
+    """A parsed node id. Build with :meth:`parse` or the constructors; ``str()`` is canonical."""
+
+    kind: NodeKind
+    code: str | None = None
+    site: str | None = None
+    name: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, directory: MunicipalityDirectory | None = None) -> NodeId:
+        """Parse ``<node-id>`` or ``urn:jukinet:<node-id>``; raises InvalidNodeId."""
+        if not isinstance(text, str):
+            raise InvalidNodeId(f"invalid node id {text!r}: must be a string")
+        body = text.removeprefix(URN_PREFIX)
+        if not body:
+            raise _fail(text, "empty")
+        label, _, rest = body.partition(":")
+        try:
+            kind = NodeKind(label)
+        except ValueError:
+            expected = ", ".join(k.value for k in NodeKind)
+            raise _fail(text, f"unknown kind {label!r} (expected one of: {expected})") from None
+        if kind is NodeKind.NATIONAL:
+            if body != "national":
+                raise _fail(text, "'national' takes no further parts")
+            return cls(NodeKind.NATIONAL)
+        if kind is NodeKind.TERMINAL:
+            site, sep, name = rest.partition(":")
+            if not sep:
+                raise _fail(text, "expected terminal:<site>:<name>")
+            _check_site(text, site, directory)
+            _check_name(text, name)
+            return cls(NodeKind.TERMINAL, code=None, site=site, name=name)
+        if not rest:
+            raise _fail(text, f"expected {label}:<code>")
+        if kind is NodeKind.CS:
+            _check_municipality(text, rest, directory)
+        elif kind is NodeKind.PREFECTURE:
+            _check_prefecture(text, rest)
+        else:
+            problem = corporate_number_problem(rest)
+            if problem is not None:
+                raise _fail(text, problem)
+        return cls(kind, code=rest)
+
+    @classmethod
+    def cs(cls, code: str, directory: MunicipalityDirectory | None = None) -> NodeId:
+        """The community server of a municipality or ward."""
+        return cls.parse(f"cs:{code}", directory)
+
+    @classmethod
+    def prefecture(cls, code: str) -> NodeId:
+        """The prefecture server for a 2-digit prefecture code."""
+        return cls.parse(f"pref:{code}")
+
+    @classmethod
+    def national(cls) -> NodeId:
+        """The national server."""
+        return cls(NodeKind.NATIONAL)
+
+    @classmethod
+    def agency(cls, corporate_number: str) -> NodeId:
+        """An agency identified by its 法人番号."""
+        return cls.parse(f"agency:{corporate_number}")
+
+    @classmethod
+    def terminal(cls, site: str, name: str, directory: MunicipalityDirectory | None = None) -> NodeId:
+        """An operator terminal at a site (municipality code, prefecture code or 'national')."""
+        return cls.parse(f"terminal:{site}:{name}", directory)
+
+    @property
+    def urn(self) -> str:
+        """The SAN URI form ``urn:jukinet:<node-id>``."""
+        return URN_PREFIX + str(self)
+
+    def __str__(self) -> str:
+        if self.kind is NodeKind.NATIONAL:
+            return "national"
+        if self.kind is NodeKind.TERMINAL:
+            return f"terminal:{self.site}:{self.name}"
+        return f"{self.kind.value}:{self.code}"

@@ -1,0 +1,63 @@
+"""Synthetic residents for demos, tests and benchmarks (never real people)."""
+
+from __future__ import annotations
+
+import datetime
+import random
+
+from jukinet.domain.codes import generate_my_number, generate_resident_code
+from jukinet.v1 import identity_pb2
+
+_SURNAMES = [
+    ("佐藤", "サトウ"),
+    ("鈴木", "スズキ"),
+    ("高橋", "タカハシ"),
+    ("田中", "タナカ"),
+    ("伊藤", "イトウ"),
+    ("渡辺", "ワタナベ"),
+    ("山本", "ヤマモト"),
+    ("中村", "ナカムラ"),
+    ("小林", "コバヤシ"),
+    ("加藤", "カトウ"),
+]
+_GIVEN = [
+    ("太郎", "タロウ", 1),
+    ("花子", "ハナコ", 2),
+    ("健一", "ケンイチ", 1),
+    ("美咲", "ミサキ", 2),
+    ("翔太", "ショウタ", 1),
+    ("陽菜", "ヒナ", 2),
+    ("大輔", "ダイスケ", 1),
+    ("結衣", "ユイ", 2),
+]
+
+
+def _date(d: datetime.date) -> identity_pb2.Date:
+    return identity_pb2.Date(year=d.year, month=d.month, day=d.day)
+
+
+def synthetic_resident(
+    rng: random.Random,
+    municipality_code: str,
+    reason: identity_pb2.ChangeReason = identity_pb2.CHANGE_REASON_MOVE_IN,
+    today: datetime.date | None = None,
+) -> identity_pb2.IdentityRecord:
+    """A valid record of a made-up resident of ``municipality_code``."""
+    today = today or datetime.date.today()
+    surname, surname_kana = rng.choice(_SURNAMES)
+    given, given_kana, sex = rng.choice(_GIVEN)
+    birth = today - datetime.timedelta(days=rng.randrange(1, 36_500))
+    if reason == identity_pb2.CHANGE_REASON_BIRTH:
+        birth = today - datetime.timedelta(days=rng.randrange(0, 14))
+    return identity_pb2.IdentityRecord(
+        resident_code=generate_resident_code(rng),
+        my_number=generate_my_number(rng),
+        name=identity_pb2.PersonName(kanji=f"{surname} {given}", kana=f"{surname_kana} {given_kana}"),
+        birth_date=_date(birth),
+        sex=sex,
+        address=identity_pb2.Address(
+            municipality_code=municipality_code, text=f"{rng.randrange(1, 9)}丁目{rng.randrange(1, 40)}番"
+        ),
+        change_reason=reason,
+        change_date=_date(today),
+    )

@@ -1,0 +1,121 @@
+"""Provisioning non-extractable keys in a token, and reading their public halves."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pkcs11
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from pkcs11 import Attribute, KeyType, ObjectClass
+from pkcs11 import exceptions as p11x
+from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
+
+from jukinet.hsm import owner
+from jukinet.hsm.errors import HsmError
+
+_PRIVATE_TEMPLATE = {
+    Attribute.EXTRACTABLE: False,
+    Attribute.SENSITIVE: True,
+    Attribute.SIGN: True,
+    Attribute.PRIVATE: True,
+}
+_AES_TEMPLATE = {
+    Attribute.EXTRACTABLE: False,
+    Attribute.SENSITIVE: True,
+    Attribute.ENCRYPT: True,
+    Attribute.DECRYPT: True,
+    Attribute.PRIVATE: True,
+}
+
+
+def find_key(session: pkcs11.Session, cls: ObjectClass, key_type: KeyType, label: str) -> Any | None:
+    """The key with this class, type and label, or None."""
+    try:
+        return session.get_key(object_class=cls, key_type=key_type, label=label)
+    except p11x.NoSuchKey:
+        return None
+    except p11x.MultipleObjectsReturned:
+        raise HsmError(f"more than one {cls.name} labelled '{label}' in token") from None
+
+
+def public_key_of(pub: Any) -> ec.EllipticCurvePublicKey:
+    """Decode a token EC public key object into a cryptography P-256 key."""
+    key = serialization.load_der_public_key(encode_ec_public_key(pub))
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise HsmError(f"key '{pub.label}' is not an EC P-256 key")
+    return key
+
+
+def key_id_of(public_key: ec.EllipticCurvePublicKey) -> bytes:
+    """SHA-256 of the DER SubjectPublicKeyInfo: the key's identifier throughout JukiNet."""
+    spki = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).digest()
+
+
+def signing_key_pair(session: pkcs11.Session, key_label: str, token_label: str) -> tuple[Any, Any]:
+    """(private, public) token objects of an existing EC key pair; HsmError if either half is missing."""
+    priv = find_key(session, ObjectClass.PRIVATE_KEY, KeyType.EC, key_label)
+    pub = find_key(session, ObjectClass.PUBLIC_KEY, KeyType.EC, key_label)
+    if priv is None or pub is None:
+        half = "private" if priv is None else "public"
+        raise HsmError(f"{half} key '{key_label}' not found in token '{token_label}'; provision it first")
+    return priv, pub
+
+
+def _provision_ec(module: str, token_label: str, pin: str, key_label: str) -> ec.EllipticCurvePublicKey:
+    session = owner.acquire(module, token_label, pin)
+    try:
+        if find_key(session, ObjectClass.PRIVATE_KEY, KeyType.EC, key_label) is None:
+            params = session.create_domain_parameters(
+                KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True
+            )
+            pub, priv = params.generate_keypair(
+                store=True,
+                label=key_label,
+                public_template={Attribute.VERIFY: True},
+                private_template=_PRIVATE_TEMPLATE,
+            )
+            # CKA_ID = key id on both halves, so generic PKCS#11 tools pair them as usual.
+            kid = key_id_of(public_key_of(pub))
+            pub[Attribute.ID] = kid
+            priv[Attribute.ID] = kid
+        _, pub = signing_key_pair(session, key_label, token_label)
+        return public_key_of(pub)
+    finally:
+        owner.release(module, token_label)
+
+
+def provision_signing_key(
+    module: Path, token_label: str, user_pin: str, key_label: str = "signing"
+) -> ec.EllipticCurvePublicKey:
+    """Return the public key of the EC P-256 pair labelled key_label, generating it in the token if absent.
+
+    The private key is generated inside the token as sensitive and non-extractable. Runs on the process's
+    token owner thread, so it is safe alongside TokenSigners of the same process.
+    """
+    try:
+        return owner.call(_provision_ec, str(module), token_label, user_pin, key_label)
+    finally:
+        owner.stop_if_idle()
+
+
+def _provision_aes(module: str, token_label: str, pin: str, key_label: str) -> None:
+    session = owner.acquire(module, token_label, pin)
+    try:
+        if find_key(session, ObjectClass.SECRET_KEY, KeyType.AES, key_label) is None:
+            session.generate_key(KeyType.AES, 256, label=key_label, store=True, template=_AES_TEMPLATE)
+    finally:
+        owner.release(module, token_label)
+
+
+def provision_aes_key(module: Path, token_label: str, user_pin: str, key_label: str) -> None:
+    """Generate a non-extractable AES-256 key labelled key_label in the token unless it exists; idempotent."""
+    try:
+        owner.call(_provision_aes, str(module), token_label, user_pin, key_label)
+    finally:
+        owner.stop_if_idle()

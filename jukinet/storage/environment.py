@@ -1,0 +1,202 @@
+"""One LMDB environment per node: named databases, map growth, and group commit.
+
+Writes go through :meth:`Environment.write` (one synchronous transaction, used by bulk paths that
+already batch) or :meth:`Environment.submit` (group commit: concurrent small writes, such as one
+provision-log entry per agency lookup, share one transaction and one fsync, each in its own nested
+transaction so that one failing job does not undo the others).
+
+Map growth: when a transaction hits ``MapFullError`` it is aborted, the map is doubled and the
+transaction is re-run. LMDB only allows resizing while no transaction of this process is open, so
+readers hold a shared lock and the resize takes it exclusively.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import lmdb
+
+T = TypeVar("T")
+
+DEFAULT_MAP_SIZE = 1 << 30  # 1 GiB of address space; grows on demand
+_GROUP_MAX_JOBS = 512
+
+
+class StorageError(Exception):
+    """A storage failure with a human diagnostic."""
+
+
+class _SharedExclusiveLock:
+    """Many readers or one resizer; a waiting resizer blocks new readers so it cannot starve."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._exclusive_waiting = 0
+        self._exclusive = False
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._exclusive or self._exclusive_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._exclusive_waiting += 1
+            while self._exclusive or self._readers:
+                self._cond.wait()
+            self._exclusive_waiting -= 1
+            self._exclusive = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._exclusive = False
+                self._cond.notify_all()
+
+
+class Environment:
+    """An LMDB environment with named databases, opened by exactly one node process."""
+
+    def __init__(self, path: Path, db_names: tuple[str, ...], map_size: int = DEFAULT_MAP_SIZE) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._env = lmdb.open(
+                str(path),
+                map_size=map_size,
+                max_dbs=len(db_names) + 2,
+                sync=True,
+                metasync=True,
+                readahead=False,
+                max_readers=256,
+            )
+        except lmdb.Error as exc:
+            raise StorageError(f"cannot open LMDB environment at {path}: {exc}") from exc
+        self.path = path
+        self.dbs: dict[str, lmdb._Database] = {name: self._env.open_db(name.encode()) for name in db_names}
+        self._lock = _SharedExclusiveLock()
+        self._writer = threading.Lock()
+        self._jobs: queue.SimpleQueue[tuple[Callable[[lmdb.Transaction], object], Future] | None] = (
+            queue.SimpleQueue()
+        )
+        self._committer: threading.Thread | None = None
+        self._closed = False
+
+    @property
+    def map_size(self) -> int:
+        return self._env.info()["map_size"]
+
+    @contextmanager
+    def read(self) -> Iterator[lmdb.Transaction]:
+        """A read-only snapshot; keep it short (it delays map growth)."""
+        with self._lock.shared(), self._env.begin(buffers=False) as txn:
+            yield txn
+
+    def write(self, fn: Callable[[lmdb.Transaction], T]) -> T:
+        """Run ``fn`` in one write transaction and commit durably; re-run after growing a full map."""
+        while True:
+            with self._writer:
+                try:
+                    with self._lock.shared():
+                        txn = self._env.begin(write=True)
+                        try:
+                            result = fn(txn)
+                        except BaseException:
+                            txn.abort()
+                            raise
+                        txn.commit()
+                    return result
+                except lmdb.MapFullError:
+                    self._grow()
+
+    def submit(self, fn: Callable[[lmdb.Transaction], T]) -> Future[T]:
+        """Queue ``fn`` for group commit; the future resolves after the fsync that made it durable."""
+        if self._closed:
+            raise StorageError(f"storage at {self.path} is closed")
+        if self._committer is None:
+            with self._writer:
+                if self._committer is None:
+                    self._committer = threading.Thread(
+                        target=self._commit_loop, name="lmdb-group-commit", daemon=True
+                    )
+                    self._committer.start()
+        future: Future[T] = Future()
+        self._jobs.put((fn, future))
+        return future
+
+    def _commit_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            group = [job]
+            while len(group) < _GROUP_MAX_JOBS:
+                try:
+                    nxt = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._jobs.put(None)
+                    break
+                group.append(nxt)
+            self._run_group(group)
+
+    def _run_group(self, group: list[tuple[Callable[[lmdb.Transaction], object], Future]]) -> None:
+        def run_all(txn: lmdb.Transaction) -> list[tuple[Future, object, BaseException | None]]:
+            outcomes = []
+            for fn, future in group:
+                child = self._env.begin(write=True, parent=txn)
+                try:
+                    value = fn(child)
+                except lmdb.MapFullError:
+                    child.abort()
+                    raise
+                except Exception as exc:  # the job's own failure; others still commit
+                    child.abort()
+                    outcomes.append((future, None, exc))
+                    continue
+                child.commit()
+                outcomes.append((future, value, None))
+            return outcomes
+
+        try:
+            outcomes = self.write(run_all)
+        except Exception as exc:
+            for _, future in group:
+                future.set_exception(exc)
+            return
+        for future, value, error in outcomes:
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
+
+    def _grow(self) -> None:
+        with self._lock.exclusive():
+            new_size = self.map_size * 2
+            self._env.set_mapsize(new_size)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._committer is not None:
+            self._jobs.put(None)
+            self._committer.join(timeout=10)
+        self._env.close()
