@@ -70,9 +70,7 @@ def test_init_token_is_idempotent(softhsm: SoftHsmConfig, token: str) -> None:
     assert SoftHsmConfig.create(softhsm.root) == softhsm
 
 
-def test_activate_refuses_a_second_config(
-    softhsm: SoftHsmConfig, module: Path, token: str, tmp_path: Path
-) -> None:
+def test_activate_refuses_a_second_config(softhsm: SoftHsmConfig, module: Path, token: str, tmp_path: Path) -> None:
     provision_signing_key(module, token, PIN)  # the library is now loaded in this process
     softhsm.activate()  # same config again: fine
     assert os.environ["SOFTHSM2_CONF"] == str(softhsm.conf_path)

@@ -179,9 +179,7 @@ def test_signing_certificate(pki: Path) -> None:
     pem = cert.public_bytes(Encoding.PEM)
     assert TrustStore.load(pki).identify(pem, expect="operator").node_ids == ("terminal:13:desk-2",)
     with pytest.raises(ValueError, match="P-256"):
-        issue_signing_certificate(
-            pki, "node", ["national"], ec.generate_private_key(ec.SECP384R1()).public_key()
-        )
+        issue_signing_certificate(pki, "node", ["national"], ec.generate_private_key(ec.SECP384R1()).public_key())
 
 
 def test_verify_ecdsa_raw() -> None:

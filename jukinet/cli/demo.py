@@ -83,10 +83,7 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         client = agency_client(net, agency.corporate_number)
         assert first is not None
         provided = client.by_resident_code(PENSION_BUSINESS, first.resident_code)
-        _say(
-            f"   {agency.name} / {PENSION_BUSINESS}: "
-            f"provision #{provided.provision_id}: {describe(provided.record)}"
-        )
+        _say(f"   {agency.name} / {PENSION_BUSINESS}: provision #{provided.provision_id}: {describe(provided.record)}")
         _say("   (My Number withheld: the legal table row does not list it)", pause)
 
         _say("== 6. The same agency asks for a business it is not listed for")
@@ -100,9 +97,7 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         _say("== 7. The national server's provision log")
         for entry in terminal_for(net, topology.national).provisions():
             when = entry.provided_at.ToDatetime().strftime("%H:%M:%S")
-            _say(
-                f"   #{entry.provision_id} {when} {entry.agency} {entry.business_code} {entry.resident_code}"
-            )
+            _say(f"   #{entry.provision_id} {when} {entry.agency} {entry.business_code} {entry.resident_code}")
         _say("== 8. Stopping every node")
     _say(f"demo finished in {time.monotonic() - started:.1f}s")
     return 0

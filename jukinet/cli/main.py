@@ -43,9 +43,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"state directory: {net.state}")
     running = start_network(net)
     for spec in net.topology.nodes:
-        print(
-            f"  {spec.name:>12} listening on {spec.listen} (log: {net.state / 'logs' / (spec.name + '.log')})"
-        )
+        print(f"  {spec.name:>12} listening on {spec.listen} (log: {net.state / 'logs' / (spec.name + '.log')})")
     print("network is up; Ctrl-C stops every node", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -105,9 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_state(p)
     p.set_defaults(func=cmd_pki_init)
 
-    network = sub.add_parser("network", help="provision a network").add_subparsers(
-        dest="net_cmd", required=True
-    )
+    network = sub.add_parser("network", help="provision a network").add_subparsers(dest="net_cmd", required=True)
     p = network.add_parser("init", help="PKI, SoftHSM tokens and keys, certificates and node configs")
     with_state(p)
     with_topology(p)

@@ -41,9 +41,7 @@ def status_lines(statuses: dict[str, admin_pb2.GetStatusResponse | str]) -> list
         if isinstance(s, str):
             lines.append(f"{name:>12} {s}")
         else:
-            lines.append(
-                f"{name:>12} {s.records:>8} {s.history_entries:>8} {s.outbox_pending:>7} {s.provisions:>8}"
-            )
+            lines.append(f"{name:>12} {s.records:>8} {s.history_entries:>8} {s.outbox_pending:>7} {s.provisions:>8}")
     return lines
 
 

@@ -22,9 +22,7 @@ class AgencyClient:
 
     def by_resident_code(self, business_code: str, resident_code: str) -> ProvidedRecord:
         response = self._stub.LookupByResidentCode(
-            provision_pb2.LookupByResidentCodeRequest(
-                business_code=business_code, resident_code=resident_code
-            ),
+            provision_pb2.LookupByResidentCodeRequest(business_code=business_code, resident_code=resident_code),
             timeout=self._timeout,
         )
         return ProvidedRecord(response.record, response.provision_id)

@@ -18,9 +18,7 @@ class TerminalClient:
         self._timeout = timeout
 
     def record_change(self, record: identity_pb2.IdentityRecord) -> registry_pb2.RecordChangeResponse:
-        return self._registry.RecordChange(
-            registry_pb2.RecordChangeRequest(record=record), timeout=self._timeout
-        )
+        return self._registry.RecordChange(registry_pb2.RecordChangeRequest(record=record), timeout=self._timeout)
 
     def register(
         self,

@@ -71,9 +71,7 @@ class ResidentRegistryService(registry_pb2_grpc.ResidentRegistryServiceServicer)
         now = Timestamp()
         now.GetCurrentTime()
         try:
-            applied = self._store.record_local_changes(
-                str(self.node_id), records, now, check_local_transition
-            )
+            applied = self._store.record_local_changes(str(self.node_id), records, now, check_local_transition)
         except ChangeRejected as exc:
             raise RequestRejected(_REJECTION_STATUS[exc.code], str(exc)) from exc
         self._on_recorded()
@@ -131,7 +129,5 @@ class ResidentRegistryService(registry_pb2_grpc.ResidentRegistryServiceServicer)
     ) -> registry_pb2.GetResidentResponse:
         record = self._store.get_record(request.resident_code)
         if record is None:
-            context.abort(
-                grpc.StatusCode.NOT_FOUND, f"no resident {request.resident_code!r} at {self.node_id}"
-            )
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no resident {request.resident_code!r} at {self.node_id}")
         return registry_pb2.GetResidentResponse(record=record)

@@ -151,9 +151,7 @@ def resident_code_problem(text: str) -> str | None:
         return f"resident code {text!r}: {shape}"
     if text == "00000000000":
         return f"resident code {text!r}: all zeros is not an issuable code"
-    return (
-        f"resident code {text!r}: check digit is {text[10]}, expected {resident_code_check_digit(text[:10])}"
-    )
+    return f"resident code {text!r}: check digit is {text[10]}, expected {resident_code_check_digit(text[:10])}"
 
 
 def generate_resident_code(rng: random.Random) -> str:
@@ -188,10 +186,7 @@ def local_gov_code_problem(text: str) -> str | None:
     shape = _shape_problem(text, 6)
     if shape is not None:
         return f"local-government code {text!r}: {shape}"
-    return (
-        f"local-government code {text!r}: check digit is {text[5]}, "
-        f"expected {local_gov_check_digit(text[:5])}"
-    )
+    return f"local-government code {text!r}: check digit is {text[5]}, expected {local_gov_check_digit(text[:5])}"
 
 
 # --- 法人番号 (corporate number) ---------------------------------------------------------------
@@ -219,8 +214,7 @@ def corporate_number_problem(text: str) -> str | None:
     if shape is not None:
         return f"corporate number {text!r}: {shape}"
     return (
-        f"corporate number {text!r}: check digit (first digit) is {text[0]}, "
-        f"expected {corporate_check_digit(text[1:])}"
+        f"corporate number {text!r}: check digit (first digit) is {text[0]}, expected {corporate_check_digit(text[1:])}"
     )
 
 

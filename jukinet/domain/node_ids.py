@@ -61,9 +61,7 @@ def _check_site(text: str, site: str, dirx: MunicipalityDirectory | None) -> Non
     elif len(site) == 6:
         _check_municipality(text, site, dirx)
     else:
-        raise _fail(
-            text, f"terminal site {site!r} must be a municipality code, a prefecture code or 'national'"
-        )
+        raise _fail(text, f"terminal site {site!r} must be a municipality code, a prefecture code or 'national'")
 
 
 def _check_name(text: str, name: str) -> None:

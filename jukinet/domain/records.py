@@ -40,9 +40,7 @@ _KANA = re.compile("[\u3041-\u3096\u3099-\u309e\u30a1-\u30fa\u30fb-\u30fe\uff65-
 _KANA_FULLMATCH = _KANA.fullmatch
 
 _SEXES = frozenset(v for v in identity_pb2.Sex.values() if v != identity_pb2.SEX_UNSPECIFIED)
-_REASONS = frozenset(
-    v for v in identity_pb2.ChangeReason.values() if v != identity_pb2.CHANGE_REASON_UNSPECIFIED
-)
+_REASONS = frozenset(v for v in identity_pb2.ChangeReason.values() if v != identity_pb2.CHANGE_REASON_UNSPECIFIED)
 
 removal_reasons: frozenset[int] = frozenset(
     {
@@ -91,9 +89,7 @@ def _date_problem(
     return None, value
 
 
-def validate_record(
-    record: identity_pb2.IdentityRecord, directory: MunicipalityDirectory | None = None
-) -> list[str]:
+def validate_record(record: identity_pb2.IdentityRecord, directory: MunicipalityDirectory | None = None) -> list[str]:
     """Problems with ``record``, each starting with the field name; an empty list means valid.
 
     ``directory`` defaults to the bundled municipality directory. ``status`` is not checked (the CS
@@ -147,9 +143,7 @@ def validate_record(
             problems.append(f"address.municipality_code: {code} is not in the municipality directory")
         elif not m.holds_residents:
             why = "a designated city with wards; use the ward" if m.has_wards else f"a {m.kind}"
-            problems.append(
-                f"address.municipality_code: {code} ({m.name}) does not hold residents: it is {why}"
-            )
+            problems.append(f"address.municipality_code: {code} ({m.name}) does not hold residents: it is {why}")
     text = address.text
     if not text or text.isspace():
         problems.append("address.text: must not be empty")
@@ -158,16 +152,12 @@ def validate_record(
 
     reason = record.change_reason
     if reason not in _REASONS:
-        what = (
-            "unspecified" if reason == identity_pb2.CHANGE_REASON_UNSPECIFIED else f"unknown value {reason}"
-        )
+        what = "unspecified" if reason == identity_pb2.CHANGE_REASON_UNSPECIFIED else f"unknown value {reason}"
         problems.append(f"change_reason: {what}")
     return problems
 
 
-def require_valid(
-    record: identity_pb2.IdentityRecord, directory: MunicipalityDirectory | None = None
-) -> None:
+def require_valid(record: identity_pb2.IdentityRecord, directory: MunicipalityDirectory | None = None) -> None:
     """Raise InvalidRecord if :func:`validate_record` finds any problem."""
     problems = validate_record(record, directory)
     if problems:

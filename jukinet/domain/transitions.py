@@ -32,9 +32,7 @@ class ChangeRejected(Exception):
         self.code = code  # "already_exists" | "not_found" | "failed_precondition"
 
 
-def check_local_transition(
-    current: identity_pb2.IdentityRecord | None, new: identity_pb2.IdentityRecord
-) -> None:
+def check_local_transition(current: identity_pb2.IdentityRecord | None, new: identity_pb2.IdentityRecord) -> None:
     """Raise ChangeRejected if ``new`` may not follow ``current`` at the municipality."""
     reason = R.ChangeReason.Name(new.change_reason)
     active = current is not None and current.status == R.RECORD_STATUS_ACTIVE
@@ -46,9 +44,7 @@ def check_local_transition(
             )
         return
     if current is None:
-        raise ChangeRejected(
-            "not_found", f"resident {new.resident_code} has no record here; {reason} needs one"
-        )
+        raise ChangeRejected("not_found", f"resident {new.resident_code} has no record here; {reason} needs one")
     if not active:
         raise ChangeRejected(
             "failed_precondition",

@@ -51,9 +51,7 @@ def public_key_of(pub: Any) -> ec.EllipticCurvePublicKey:
 
 def key_id_of(public_key: ec.EllipticCurvePublicKey) -> bytes:
     """SHA-256 of the DER SubjectPublicKeyInfo: the key's identifier throughout JukiNet."""
-    spki = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(spki).digest()
 
 

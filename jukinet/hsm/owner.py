@@ -166,9 +166,7 @@ def _login(token: pkcs11.Token, label: str, pin: str) -> pkcs11.Session:
     except p11x.PinLocked:
         raise HsmError(f"PIN of token '{label}' is locked") from None
     except p11x.UserAlreadyLoggedIn:
-        raise HsmError(
-            f"token '{label}' is already logged in by code outside jukinet.hsm in this process"
-        ) from None
+        raise HsmError(f"token '{label}' is already logged in by code outside jukinet.hsm in this process") from None
     except p11x.PKCS11Error as exc:
         raise HsmError(f"cannot log in to token '{label}': {type(exc).__name__} {exc}") from exc
 

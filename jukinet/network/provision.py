@@ -123,9 +123,7 @@ def provision(state: Path, topology: Topology) -> Network:
         _write_node_config(net, spec)
         terminal = net.terminal(spec.site)
         if not terminal.cert.exists():
-            issue_tls_certificate(
-                net.pki_dir, "operator", [f"terminal:{spec.site}:ops"], terminal.cert.parent
-            )
+            issue_tls_certificate(net.pki_dir, "operator", [f"terminal:{spec.site}:ops"], terminal.cert.parent)
     for agency in topology.agencies:
         creds = net.agency(agency.corporate_number)
         if not creds.cert.exists():

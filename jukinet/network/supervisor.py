@@ -70,9 +70,7 @@ class RunningNetwork:
     def _wait_healthy(self, node: NodeProcess, timeout: float) -> None:
         creds = self.network.terminal(node.spec.site)
         deadline = time.monotonic() + timeout
-        with open_channel(
-            node.spec.listen, creds.cert, creds.key, bundle_path(self.network.pki_dir)
-        ) as channel:
+        with open_channel(node.spec.listen, creds.cert, creds.key, bundle_path(self.network.pki_dir)) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
                 if not node.alive():
@@ -84,9 +82,7 @@ class RunningNetwork:
                 except grpc.RpcError:
                     pass
                 time.sleep(0.1)
-        raise NodeStartError(
-            f"{node.spec.name} not healthy after {timeout:.0f}s:\n{self.log_tail(node.spec)}"
-        )
+        raise NodeStartError(f"{node.spec.name} not healthy after {timeout:.0f}s:\n{self.log_tail(node.spec)}")
 
     def log_tail(self, spec: NodeSpec, lines: int = 20) -> str:
         path = self.network.state / "logs" / f"{spec.name}.log"

@@ -107,9 +107,7 @@ class Topology:
             municipalities = tuple(
                 NodeSpec((NodeId.cs(str(c["municipality"])),), str(c["listen"])) for c in raw.get("cs", [])
             )
-            agencies = tuple(
-                AgencySpec(str(a["corporate_number"]), str(a["name"])) for a in raw.get("agency", [])
-            )
+            agencies = tuple(AgencySpec(str(a["corporate_number"]), str(a["name"])) for a in raw.get("agency", []))
         except KeyError as exc:
             raise TopologyError(f"topology entry is missing {exc}") from exc
         except ValueError as exc:

@@ -16,9 +16,7 @@ def site_of(node_id: NodeId) -> str:
 
 
 class NodeAdminService(admin_pb2_grpc.NodeAdminServiceServicer):
-    def __init__(
-        self, node_ids: tuple[NodeId, ...], authenticator: PeerAuthenticator, store: NodeStore
-    ) -> None:
+    def __init__(self, node_ids: tuple[NodeId, ...], authenticator: PeerAuthenticator, store: NodeStore) -> None:
         self.node_ids = node_ids
         self.authenticator = authenticator
         self.terminals = AnyOf({NodeKind.TERMINAL}, terminal_sites={site_of(n) for n in node_ids})
@@ -36,8 +34,7 @@ class NodeAdminService(admin_pb2_grpc.NodeAdminServiceServicer):
             outbox_pending=counts["outbox"],
             provisions=counts["provisions"],
             origins=[
-                admin_pb2.OriginProgress(origin=o, last_sequence=s)
-                for o, s in self._store.origin_marks().items()
+                admin_pb2.OriginProgress(origin=o, last_sequence=s) for o, s in self._store.origin_marks().items()
             ],
         )
 

@@ -36,15 +36,21 @@ def _varint(value: int) -> bytes:
 def encode_batch_payload(
     sender: str, entries: Sequence[tuple[int, bytes]], signed_at_seconds: int | None = None
 ) -> bytes:
-    """Serialized NoticeBatch for outbox ``entries`` [(sequence, ChangeNotice bytes)], in order."""
+    """Serialized NoticeBatch for outbox ``entries`` [(sequence, ChangeNotice bytes)], in order.
+
+    Fields are written in field-number order (1-3, the notices as field 4, then 5), as
+    ``SerializeToString`` would write them.
+    """
     header = notice_pb2.NoticeBatch(sender=sender, first_sequence=entries[0][0], last_sequence=entries[-1][0])
+    trailer = notice_pb2.NoticeBatch()
     if signed_at_seconds is None:
-        header.signed_at.GetCurrentTime()
+        trailer.signed_at.GetCurrentTime()
     else:
-        header.signed_at.seconds = signed_at_seconds
+        trailer.signed_at.seconds = signed_at_seconds
     parts = [header.SerializeToString()]
     for _, notice in entries:
         parts.append(_NOTICES_TAG + _varint(len(notice)) + notice)
+    parts.append(trailer.SerializeToString())
     return b"".join(parts)
 
 
@@ -101,9 +107,7 @@ class BatchVerifier:
             )
         public_key = signer.certificate.public_key()
         if signed.key_id != key_id(public_key):
-            raise BatchRejected(
-                grpc.StatusCode.INVALID_ARGUMENT, "key_id does not match the signer certificate's key"
-            )
+            raise BatchRejected(grpc.StatusCode.INVALID_ARGUMENT, "key_id does not match the signer certificate's key")
         try:
             verify_ecdsa_raw(public_key, signed.payload, signed.signature)
         except InvalidSignatureError as exc:
@@ -114,9 +118,7 @@ class BatchVerifier:
         try:
             batch = notice_pb2.NoticeBatch.FromString(signed.payload)
         except DecodeError as exc:
-            raise BatchRejected(
-                grpc.StatusCode.INVALID_ARGUMENT, f"payload is not a NoticeBatch: {exc}"
-            ) from exc
+            raise BatchRejected(grpc.StatusCode.INVALID_ARGUMENT, f"payload is not a NoticeBatch: {exc}") from exc
         if batch.sender not in caller.identity.node_ids:
             raise BatchRejected(
                 grpc.StatusCode.PERMISSION_DENIED,

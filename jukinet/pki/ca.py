@@ -99,9 +99,7 @@ def _builder(
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(ski, critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(aki_source), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(aki_source), critical=False)
     )
 
 
@@ -175,9 +173,7 @@ def _load_ca(pki_dir: Path, kind: IssuerKind) -> tuple[x509.Certificate, ec.Elli
     cert_file = layout.ca_cert_path(pki_dir, kind)
     if not layout.root_cert_path(pki_dir).exists():
         raise FileNotFoundError(f"no JukiNet PKI in {pki_dir} (run init_pki first)")
-    return x509.load_pem_x509_certificate(cert_file.read_bytes()), load_private_key(
-        layout.ca_key_path(pki_dir, kind)
-    )
+    return x509.load_pem_x509_certificate(cert_file.read_bytes()), load_private_key(layout.ca_key_path(pki_dir, kind))
 
 
 def _issue(
@@ -198,9 +194,7 @@ def _issue(
     check_kind(issuer)
     if isinstance(node_ids, str) or not node_ids:
         raise ValueError("node_ids must be a non-empty sequence of node ids")
-    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
-        public_key.curve, ec.SECP256R1
-    ):
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(public_key.curve, ec.SECP256R1):
         raise ValueError("JukiNet certificates are for EC P-256 keys only")
     urns = [x509.UniformResourceIdentifier(layout.node_urn(n)) for n in node_ids]
     ca_cert, ca_key = _load_ca(pki_dir, issuer)
@@ -291,9 +285,7 @@ def revoke(
         _write_crl(pki_dir, issuer, ca_cert, ca_key, [*old, entry.build()], number)
 
 
-def find_issued(
-    pki_dir: Path, node_id: str | None = None, issuer: IssuerKind | None = None
-) -> list[IssuedCertificate]:
+def find_issued(pki_dir: Path, node_id: str | None = None, issuer: IssuerKind | None = None) -> list[IssuedCertificate]:
     """Issued certificates from the index, optionally only those naming ``node_id`` / from ``issuer``."""
     found = []
     for kind in (check_kind(issuer),) if issuer else ISSUER_KINDS:

@@ -30,17 +30,13 @@ def generate_key() -> ec.EllipticCurvePrivateKey:
 
 def key_id(public_key: ec.EllipticCurvePublicKey) -> bytes:
     """SHA-256 of the DER SubjectPublicKeyInfo (32 bytes)."""
-    spki = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(spki).digest()
 
 
 def write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     """Write an unencrypted PKCS#8 PEM private key with mode 0600."""
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     atomic_write(path, pem, mode=0o600)
 
 
@@ -60,9 +56,7 @@ def sign_ecdsa_raw(private_key: ec.EllipticCurvePrivateKey, data: bytes) -> byte
 
 def verify_ecdsa_raw(public_key: ec.EllipticCurvePublicKey, data: bytes, signature: bytes) -> None:
     """Verify a raw r||s ECDSA-P256-SHA256 signature over ``data``; raise InvalidSignatureError if bad."""
-    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
-        public_key.curve, ec.SECP256R1
-    ):
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(public_key.curve, ec.SECP256R1):
         raise InvalidSignatureError("verification key is not an EC P-256 public key")
     if len(signature) != 2 * _COORD:
         raise InvalidSignatureError(

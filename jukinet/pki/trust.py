@@ -106,9 +106,7 @@ class TrustStore:
             cas[kind] = cert
         return cls(pki_dir, root, cas, cache_size)
 
-    def identify(
-        self, cert: bytes, *, expect: IssuerKind | Collection[IssuerKind] | None = None
-    ) -> PeerIdentity:
+    def identify(self, cert: bytes, *, expect: IssuerKind | Collection[IssuerKind] | None = None) -> PeerIdentity:
         """Verify a leaf certificate (PEM or DER) and return who it identifies.
 
         Raises UntrustedCertificate if it is not issued by one of our issuing CAs (of kind ``expect`` if
@@ -170,11 +168,7 @@ class TrustStore:
                 kind = k
                 break
         if kind is None:
-            hint = (
-                " (issuer name matches but the signature does not verify: foreign CA?)"
-                if name_matched
-                else ""
-            )
+            hint = " (issuer name matches but the signature does not verify: foreign CA?)" if name_matched else ""
             raise UntrustedCertificate(f"{desc} is not from a JukiNet issuing CA{hint}")
         try:
             bc = _ext(cert.extensions, x509.BasicConstraints)
@@ -188,9 +182,7 @@ class TrustStore:
         if not node_ids:
             raise UntrustedCertificate(f"{desc} carries no urn:jukinet: identity")
         ident = PeerIdentity(kind, node_ids, cert.serial_number, cert.subject.rfc4514_string(), cert)
-        desc = (
-            f"certificate serial 0x{cert.serial_number:x} for {', '.join(node_ids)} issued by {issuer_name}"
-        )
+        desc = f"certificate serial 0x{cert.serial_number:x} for {', '.join(node_ids)} issued by {issuer_name}"
         return _Checked(ident, cert.not_valid_before_utc, cert.not_valid_after_utc, desc)
 
     def _crl(self, kind: IssuerKind) -> _Crl:

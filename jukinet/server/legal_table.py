@@ -83,8 +83,6 @@ class LegalTable:
             fields = frozenset(item.get("fields", FIELD_GROUPS))
             unknown = fields - FIELD_GROUPS.keys()
             if unknown:
-                raise LegalTableError(
-                    f"{where}: unknown fields {sorted(unknown)}; known: {sorted(FIELD_GROUPS)}"
-                )
+                raise LegalTableError(f"{where}: unknown fields {sorted(unknown)}; known: {sorted(FIELD_GROUPS)}")
             rows.append(TableRow(agency, business, str(item.get("title", "")), fields))
         return cls(rows)

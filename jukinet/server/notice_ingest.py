@@ -18,7 +18,7 @@ from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.domain.records import status_for, validate_record
 from jukinet.node.batches import BatchRejected, BatchVerifier
 from jukinet.node.security import Caller, PeerAuthenticator, Policy, guarded
-from jukinet.storage.node_store import NodeStore
+from jukinet.storage.node_store import NodeStore, SequenceGap
 from jukinet.v1 import notice_pb2, notice_pb2_grpc
 
 
@@ -124,7 +124,10 @@ class NoticeIngestService(notice_pb2_grpc.NoticeServiceServicer):
                 self._check(batch, caller)
             except BatchRejected as exc:
                 context.abort(exc.status, str(exc))
-            result = self._store.ingest_notices(batch.notices, len(batch.notices), self._forward)
+            try:
+                result = self._store.ingest_notices(batch.notices, len(batch.notices), self._forward)
+            except SequenceGap as exc:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
             if self._forward and result.applied:
                 self._on_stored()
             yield notice_pb2.DeliverResponse(

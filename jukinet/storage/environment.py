@@ -92,9 +92,7 @@ class Environment:
         self.dbs: dict[str, lmdb._Database] = {name: self._env.open_db(name.encode()) for name in db_names}
         self._lock = _SharedExclusiveLock()
         self._writer = threading.Lock()
-        self._jobs: queue.SimpleQueue[tuple[Callable[[lmdb.Transaction], object], Future] | None] = (
-            queue.SimpleQueue()
-        )
+        self._jobs: queue.SimpleQueue[tuple[Callable[[lmdb.Transaction], object], Future] | None] = queue.SimpleQueue()
         self._committer: threading.Thread | None = None
         self._closed = False
 
@@ -132,9 +130,7 @@ class Environment:
         if self._committer is None:
             with self._writer:
                 if self._committer is None:
-                    self._committer = threading.Thread(
-                        target=self._commit_loop, name="lmdb-group-commit", daemon=True
-                    )
+                    self._committer = threading.Thread(target=self._commit_loop, name="lmdb-group-commit", daemon=True)
                     self._committer.start()
         future: Future[T] = Future()
         self._jobs.put((fn, future))

@@ -17,7 +17,8 @@ meta           counter name                         u64
 A change, its history entry, its index entries and its outbox entry always commit in one
 transaction. Re-delivery is harmless: a notice whose (origin, sequence) is not above the origin's
 high-water mark is counted as a duplicate and changes nothing. Notices from one origin arrive in
-order because every hop forwards its outbox in sequence over one ordered stream.
+order because every hop forwards its outbox in sequence over one ordered stream, so a notice that
+skips ahead (a gap) means loss or forgery: the whole batch is refused (SequenceGap).
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ class AppliedRange:
     first_sequence: int
     last_sequence: int
     count: int
+
+
+class SequenceGap(Exception):
+    """A notice skipped ahead of its origin's sequence: something in between was lost or forged."""
+
+    def __init__(self, origin: str, expected: int, got: int) -> None:
+        super().__init__(f"notice {origin}#{got} arrived but {origin}#{expected} is the next expected")
+        self.origin, self.expected, self.got = origin, expected, got
 
 
 @dataclass(frozen=True)
@@ -169,6 +178,8 @@ class NodeStore:
                 if notice.sequence <= mark:
                     duplicates += 1
                     continue
+                if notice.sequence != mark + 1:
+                    raise SequenceGap(notice.origin, mark + 1, notice.sequence)
                 marks[origin] = notice.sequence
                 applied += 1
                 record = notice.record
@@ -203,6 +214,8 @@ class NodeStore:
         first, no more than ``max_bytes`` in all."""
         out: list[tuple[int, bytes]] = []
         size = 0
+        if limit <= 0:
+            return out
         with self.env.read() as txn:
             cursor = txn.cursor(db=self._db["outbox"])
             if not cursor.set_range(u64(after_seq + 1)):
@@ -275,7 +288,9 @@ class NodeStore:
         return self.env.submit(apply).result()
 
     def provisions(self, after_id: int, limit: int) -> list[admin_pb2.ProvisionEntry]:
-        out = []
+        out: list[admin_pb2.ProvisionEntry] = []
+        if limit <= 0:
+            return out
         with self.env.read() as txn:
             cursor = txn.cursor(db=self._db["provisions"])
             if cursor.set_range(u64(after_id + 1)):
@@ -286,9 +301,7 @@ class NodeStore:
         return out
 
 
-def _is_stale_removal(
-    current: identity_pb2.IdentityRecord | None, incoming: identity_pb2.IdentityRecord
-) -> bool:
+def _is_stale_removal(current: identity_pb2.IdentityRecord | None, incoming: identity_pb2.IdentityRecord) -> bool:
     return (
         current is not None
         and current.status == _ACTIVE

@@ -1,0 +1,123 @@
+"""End to end: CS → prefecture → national over mTLS between real processes, and agency lookups."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import grpc
+from conftest import wait_until
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from netutil import AGENCY, BUSINESS, agency, channel_with, counts, residents, rpc_error, terminal
+
+from jukinet.v1 import identity_pb2
+
+
+def test_changes_propagate_to_prefecture_and_national(network):
+    before = {n: counts(network, n) for n in ("pref:13", "national")}
+    nakano = residents("131148", 3)
+    chiyoda = residents("131016", 250)
+    cs = terminal(network, "cs:131148")
+    for record in nakano:
+        reply = cs.record_change(record)
+        assert reply.record.status == identity_pb2.RECORD_STATUS_ACTIVE
+    summary = terminal(network, "cs:131016").register(chiyoda, chunk_size=100)
+    assert (summary.records, summary.chunks) == (250, 3)
+
+    for node in ("pref:13", "national"):
+        wait_until(
+            lambda node=node: counts(network, node)[0] == before[node][0] + 253,
+            what=f"253 new records at {node}",
+        )
+        assert counts(network, node)[1] == before[node][1] + 253  # one history entry each, none twice
+    # The record that arrived is the one recorded, field for field (as far as the legal table allows).
+    provided = agency(network).by_resident_code(BUSINESS, nakano[0].resident_code).record
+    assert provided.name == nakano[0].name
+    assert provided.birth_date == nakano[0].birth_date
+    assert provided.address == nakano[0].address
+    assert provided.change_reason == identity_pb2.CHANGE_REASON_MOVE_IN
+    status = terminal(network, "national").status()
+    origins = {o.origin: o.last_sequence for o in status.origins}
+    assert origins["cs:131016"] >= 250 and origins["cs:131148"] >= 3
+
+
+def test_removal_keeps_a_removed_record(network):
+    record = residents("131148", 1)[0]
+    cs = terminal(network, "cs:131148")
+    cs.record_change(record)
+    death = identity_pb2.IdentityRecord()
+    death.CopyFrom(record)
+    death.change_reason = identity_pb2.CHANGE_REASON_DEATH
+    assert cs.record_change(death).record.status == identity_pb2.RECORD_STATUS_REMOVED
+    wait_until(
+        lambda: (
+            agency(network).by_resident_code(BUSINESS, record.resident_code).record.status
+            == identity_pb2.RECORD_STATUS_REMOVED
+        ),
+        what="the 除票 at the national server",
+    )
+    again = rpc_error(cs.record_change, death)
+    assert again.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "removed record" in again.details()
+
+
+def test_lookups_by_resident_code_and_my_number_are_logged(network):
+    person = residents("131148", 1)[0]
+    terminal(network, "cs:131148").record_change(person)
+    wait_until(lambda: _known(network, person.resident_code), what="the record at the national server")
+    logged = counts(network, "national")[2]
+    client = agency(network)
+    by_code = client.by_resident_code(BUSINESS, person.resident_code)
+    by_number = client.by_my_number(BUSINESS, person.my_number)
+    assert by_code.record.resident_code == by_number.record.resident_code == person.resident_code
+    assert by_code.record.my_number == ""  # the legal table row does not permit My Number
+    assert by_number.provision_id == by_code.provision_id + 1
+    assert counts(network, "national")[2] == logged + 2
+    entries = terminal(network, "national").provisions(after_id=by_code.provision_id - 1, limit=2)
+    assert [(e.agency, e.business_code, e.resident_code, e.query_kind) for e in entries] == [
+        (f"agency:{AGENCY}", BUSINESS, person.resident_code, "resident_code"),
+        (f"agency:{AGENCY}", BUSINESS, person.resident_code, "my_number"),
+    ]
+
+
+def _known(network, resident_code: str) -> bool:
+    try:
+        agency(network).by_resident_code(BUSINESS, resident_code)
+        return True
+    except grpc.RpcError as exc:
+        assert exc.code() == grpc.StatusCode.NOT_FOUND
+        return False
+
+
+def test_lookup_of_unknown_resident_is_not_found_and_not_logged(network):
+    logged = counts(network, "national")[2]
+    unknown = residents("131148", 1)[0]
+    err = rpc_error(agency(network).by_resident_code, BUSINESS, unknown.resident_code)
+    assert err.code() == grpc.StatusCode.NOT_FOUND
+    assert counts(network, "national")[2] == logged
+
+
+def test_health_and_reflection_on_every_node(network):
+    net = network.network
+    for spec in net.topology.nodes:
+        creds = net.terminal(spec.site)
+        with channel_with(network, str(spec.node_ids[0]), creds.cert, creds.key) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+            answers = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+            services = {s.name for a in answers for s in a.list_services_response.service}
+            assert "jukinet.v1.NodeAdminService" in services and "grpc.health.v1.Health" in services
+            if spec.node_ids[0].kind.value == "cs":
+                assert "jukinet.v1.ResidentRegistryService" in services
+            if spec is net.topology.national:
+                assert "jukinet.v1.IdentityProvisionService" in services
+
+
+def test_cli_help_lists_commands():
+    out = subprocess.run(
+        [sys.executable, "-m", "jukinet.cli.main", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for command in ("up", "demo", "pki", "network", "node", "status", "lookup"):
+        assert command in out
