@@ -121,3 +121,26 @@ def test_cli_help_lists_commands():
     ).stdout
     for command in ("up", "demo", "pki", "network", "node", "status", "lookup"):
         assert command in out
+
+
+def test_status_and_lookup_commands_read_the_provisioned_state(network):
+    person = residents("131148", 1)[0]
+    terminal(network, "cs:131148").record_change(person)
+    state = str(network.network.state)
+    run = [sys.executable, "-m", "jukinet.cli.main"]
+    wait_until(
+        lambda: "provision #" in subprocess.run(
+            [*run, "lookup", "--state", state, "--agency", AGENCY, "--business", BUSINESS,
+             "--resident-code", person.resident_code],
+            capture_output=True, text=True,
+        ).stdout,
+        what="the CLI lookup to find the resident",
+    )  # fmt: skip
+    status = subprocess.run([*run, "status", "--state", state], capture_output=True, text=True, check=True).stdout
+    assert "national" in status and "cs-131148" in status and "unreachable" not in status
+    refused = subprocess.run(
+        [*run, "lookup", "--state", state, "--agency", AGENCY, "--business", "tax-assessment",
+         "--resident-code", person.resident_code],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "PERMISSION_DENIED" in refused.stdout

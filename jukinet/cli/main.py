@@ -75,13 +75,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from jukinet.cli.views import print_status
 
-    return print_status(args.state, _topology(args))
+    return print_status(args.state)
 
 
 def cmd_lookup(args: argparse.Namespace) -> int:
     from jukinet.cli.views import lookup
 
-    return lookup(args.state, _topology(args), args.agency, args.business, args.resident_code, args.my_number)
+    return lookup(args.state, args.agency, args.business, args.resident_code, args.my_number)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,12 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="records, outbox and provisions of every node of a running network")
     with_state(p)
-    with_topology(p)
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("lookup", help="look a resident up as an agency (at the national server)")
     with_state(p)
-    with_topology(p)
     p.add_argument("--agency", required=True, help="the agency's corporate number")
     p.add_argument("--business", required=True, help="business code of the legal table row")
     who = p.add_mutually_exclusive_group(required=True)

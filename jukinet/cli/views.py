@@ -7,8 +7,8 @@ from pathlib import Path
 import grpc
 
 from jukinet.clients import AgencyClient, TerminalClient, open_channel
-from jukinet.network.provision import Network
-from jukinet.network.topology import NodeSpec, Topology
+from jukinet.network.provision import Network, load_network
+from jukinet.network.topology import NodeSpec
 from jukinet.pki.layout import bundle_path
 from jukinet.v1 import admin_pb2, identity_pb2
 
@@ -45,8 +45,8 @@ def status_lines(statuses: dict[str, admin_pb2.GetStatusResponse | str]) -> list
     return lines
 
 
-def print_status(state: Path, topology: Topology) -> int:
-    print("\n".join(status_lines(node_statuses(Network(state.resolve(), topology)))))
+def print_status(state: Path) -> int:
+    print("\n".join(status_lines(node_statuses(load_network(state)))))
     return 0
 
 
@@ -65,15 +65,8 @@ def describe(record: identity_pb2.IdentityRecord) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def lookup(
-    state: Path,
-    topology: Topology,
-    agency: str,
-    business: str,
-    resident_code: str | None,
-    my_number: str | None,
-) -> int:
-    client = agency_client(Network(state.resolve(), topology), agency)
+def lookup(state: Path, agency: str, business: str, resident_code: str | None, my_number: str | None) -> int:
+    client = agency_client(load_network(state), agency)
     try:
         if resident_code:
             provided = client.by_resident_code(business, resident_code)

@@ -81,7 +81,7 @@ def start_node(config: NodeConfig) -> RunningNode:
         forwarder = Forwarder(store, batch_signer, lambda: secure_channel(upstream, tls), upstream)
     services = [_admin(config, authenticator, store)]
     services += _tier_services(config, authenticator, store, trust, forwarder)
-    server = NodeServer(config.listen, tls, services)
+    server = NodeServer(config.listen, tls, services, workers=config.workers)
     server.start()
     if forwarder is not None:
         forwarder.start()

@@ -8,7 +8,7 @@ no exceptions, no regular expressions), a ``*_problem`` function describing what
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import mul
 from typing import Self
 
@@ -43,8 +43,6 @@ _CORPORATE_WEIGHTS = (2, 1) * 6
 
 # The weighted sums run over the ASCII bytes directly; subtracting 48 (ord "0") times the weight sum
 # turns byte values into digit values without a per-character int() call.
-_MY_NUMBER_OFFSET = 48 * sum(_MY_NUMBER_WEIGHTS)
-_RESIDENT_OFFSET = 48 * sum(_RESIDENT_WEIGHTS)
 _LOCAL_GOV_OFFSET = 48 * sum(_LOCAL_GOV_WEIGHTS)
 _CORPORATE_OFFSET = 48 * sum(_CORPORATE_WEIGHTS)
 _FULL_WIDTH_DIGITS = frozenset("０１２３４５６７８９")
@@ -83,83 +81,95 @@ def _require_base(base: str, length: int, kind: str) -> None:
         raise InvalidCode(f"{kind} base {base!r}: {_shape_problem(base, length)}")
 
 
-# --- My Number (個人番号) -------------------------------------------------------------------
+# --- My Number (個人番号) and 住民票コード: one mod-11 scheme ----------------------------------------
+
+
+@dataclass(frozen=True)
+class _Mod11Scheme:
+    """Digits, then one check digit: r = Σ digit·weight mod 11; check = 0 if r <= 1 else 11 - r."""
+
+    kind: str
+    weights: tuple[int, ...]
+    code_word: str  # "number" / "code", for messages
+    length: int = field(init=False)
+    offset: int = field(init=False)  # sums run over ASCII bytes; this turns them into digit sums
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "length", len(self.weights) + 1)
+        object.__setattr__(self, "offset", 48 * sum(self.weights))
+
+    def check_digit(self, base: str) -> int:
+        _require_base(base, self.length - 1, self.kind)
+        return _mod11(sum(map(mul, self.weights, base.encode())) - self.offset)
+
+    def is_valid(self, text: str) -> bool:
+        if not _digits(text, self.length) or text.count("0") == self.length:
+            return False
+        b = text.encode()
+        return _mod11(sum(map(mul, self.weights, b)) - self.offset) == b[-1] - 48
+
+    def problem(self, text: str) -> str | None:
+        if self.is_valid(text):
+            return None
+        shape = _shape_problem(text, self.length)
+        if shape is not None:
+            return f"{self.kind} {text!r}: {shape}"
+        if text.count("0") == self.length:
+            return f"{self.kind} {text!r}: all zeros is not an issuable {self.code_word}"
+        return f"{self.kind} {text!r}: check digit is {text[-1]}, expected {self.check_digit(text[:-1])}"
+
+    def generate(self, rng: random.Random) -> str:
+        while True:
+            base = f"{rng.randrange(10 ** (self.length - 1)):0{self.length - 1}d}"
+            if base.count("0") != len(base):
+                return base + str(self.check_digit(base))
+
+
+_MY_NUMBER = _Mod11Scheme("My Number", _MY_NUMBER_WEIGHTS, "number")
+# 住民票コード: a stand-in. The real formula is set by a ministry notice not published in
+# machine-readable form, so JukiNet uses the My Number scheme over the 10-digit base (weights
+# 5,4,3,2,7,6,5,4,3,2). This line is the only place that encodes it.
+_RESIDENT_CODE = _Mod11Scheme("resident code", _RESIDENT_WEIGHTS, "code")
 
 
 def my_number_check_digit(base: str) -> int:
     """Check digit of an 11-digit My Number base (weights 6,5,4,3,2,7,6,5,4,3,2; mod 11)."""
-    _require_base(base, 11, "My Number")
-    return _mod11(sum(map(mul, _MY_NUMBER_WEIGHTS, base.encode())) - _MY_NUMBER_OFFSET)
+    return _MY_NUMBER.check_digit(base)
 
 
 def is_valid_my_number(text: str) -> bool:
     """True if ``text`` is a valid 12-digit My Number (all-zero is rejected)."""
-    if not _digits(text, 12) or text == "000000000000":
-        return False
-    b = text.encode()
-    return _mod11(sum(map(mul, _MY_NUMBER_WEIGHTS, b)) - _MY_NUMBER_OFFSET) == b[11] - 48
+    return _MY_NUMBER.is_valid(text)
 
 
 def my_number_problem(text: str) -> str | None:
     """Describe what is wrong with a My Number, or None if it is valid."""
-    if is_valid_my_number(text):
-        return None
-    shape = _shape_problem(text, 12)
-    if shape is not None:
-        return f"My Number {text!r}: {shape}"
-    if text == "000000000000":
-        return f"My Number {text!r}: all zeros is not an issuable number"
-    return f"My Number {text!r}: check digit is {text[11]}, expected {my_number_check_digit(text[:11])}"
+    return _MY_NUMBER.problem(text)
 
 
 def generate_my_number(rng: random.Random) -> str:
     """A random valid My Number."""
-    while True:
-        base = f"{rng.randrange(10**11):011d}"
-        if base != "00000000000":
-            return base + str(my_number_check_digit(base))
-
-
-# --- 住民票コード (resident code) ------------------------------------------------------------
+    return _MY_NUMBER.generate(rng)
 
 
 def resident_code_check_digit(base: str) -> int:
-    """Check digit of a 10-digit 住民票コード base.
-
-    A stand-in: the real formula is set by a ministry notice not published in machine-readable
-    form, so JukiNet uses the My Number scheme over the 10-digit base (weights 5,4,3,2,7,6,5,4,3,2;
-    r = sum mod 11; check = 0 if r <= 1 else 11 - r). This is the only place that encodes it.
-    """
-    _require_base(base, 10, "resident code")
-    return _mod11(sum(map(mul, _RESIDENT_WEIGHTS, base.encode())) - _RESIDENT_OFFSET)
+    """Check digit of a 10-digit 住民票コード base: the My Number scheme (a stand-in; see _RESIDENT_CODE)."""
+    return _RESIDENT_CODE.check_digit(base)
 
 
 def is_valid_resident_code(text: str) -> bool:
     """True if ``text`` is a valid 11-digit 住民票コード (all-zero is rejected)."""
-    if not _digits(text, 11) or text == "00000000000":
-        return False
-    b = text.encode()
-    return _mod11(sum(map(mul, _RESIDENT_WEIGHTS, b)) - _RESIDENT_OFFSET) == b[10] - 48
+    return _RESIDENT_CODE.is_valid(text)
 
 
 def resident_code_problem(text: str) -> str | None:
     """Describe what is wrong with a 住民票コード, or None if it is valid."""
-    if is_valid_resident_code(text):
-        return None
-    shape = _shape_problem(text, 11)
-    if shape is not None:
-        return f"resident code {text!r}: {shape}"
-    if text == "00000000000":
-        return f"resident code {text!r}: all zeros is not an issuable code"
-    return f"resident code {text!r}: check digit is {text[10]}, expected {resident_code_check_digit(text[:10])}"
+    return _RESIDENT_CODE.problem(text)
 
 
 def generate_resident_code(rng: random.Random) -> str:
     """A random valid 住民票コード."""
-    while True:
-        base = f"{rng.randrange(10**10):010d}"
-        if base != "0000000000":
-            return base + str(resident_code_check_digit(base))
+    return _RESIDENT_CODE.generate(rng)
 
 
 # --- 全国地方公共団体コード (local-government code) ---------------------------------------------

@@ -5,6 +5,7 @@ Layout (nothing here is ever committed; PINs and TLS keys are mode 0600)::
     state/
       pki/                       development PKI (jukinet.pki)
       softhsm/                   softhsm2.conf + tokens/ (one token per node)
+      topology.toml              the topology this state was provisioned for (`jukinet status` reads it)
       legal-table.toml           the national server's 別表第1
       nodes/<name>/              node.toml, tls.pem/.key, signing.pem, token.pin, so.pin, data/ (LMDB)
       agencies/<corp-number>/    tls.pem/.key (agency CA)
@@ -89,6 +90,14 @@ class Network:
         return TrustStore.load(self.pki_dir)
 
 
+def load_network(state: Path) -> Network:
+    """The network provisioned in ``state`` (by ``jukinet up`` or ``jukinet network init``)."""
+    path = state.resolve() / "topology.toml"
+    if not path.exists():
+        raise FileNotFoundError(f"{state} holds no provisioned network (no topology.toml); run `jukinet up` first")
+    return Network(state.resolve(), Topology.load(path))
+
+
 def provision(state: Path, topology: Topology) -> Network:
     """Create (or complete) everything the topology needs under ``state``."""
     state = state.resolve()
@@ -98,6 +107,7 @@ def provision(state: Path, topology: Topology) -> Network:
     init_pki(net.pki_dir)
     softhsm = SoftHsmConfig.create(state / "softhsm")
     (state / "legal-table.toml").write_text(topology.legal_table_text, encoding="utf-8")
+    (state / "topology.toml").write_text(topology.to_toml("legal-table.toml"), encoding="utf-8")
 
     needed: dict[str, str] = {}
     for spec in topology.nodes:

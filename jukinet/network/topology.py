@@ -92,6 +92,22 @@ class Topology:
                 return spec
         raise TopologyError(f"no node {node_id} in the topology")
 
+    def to_toml(self, legal_table: str = "legal-table.toml") -> str:
+        """The topology as a file that :meth:`load` reads back (the legal table as a separate file)."""
+
+        def quoted(items: list[str]) -> str:
+            return ", ".join(f'"{i}"' for i in items)
+
+        lines = ["[national]", f'listen = "{self.national.listen}"', ""]
+        for pref in self.prefectures:
+            codes = [n.code for n in pref.node_ids]
+            lines += ["[[prefecture]]", f"codes = [{quoted(codes)}]", f'listen = "{pref.listen}"', ""]
+        for cs in self.municipalities:
+            lines += ["[[cs]]", f'municipality = "{cs.node_ids[0].code}"', f'listen = "{cs.listen}"', ""]
+        for agency in self.agencies:
+            lines += ["[[agency]]", f'corporate_number = "{agency.corporate_number}"', f'name = "{agency.name}"', ""]
+        return f'legal_table = "{legal_table}"\n\n' + "\n".join(lines)
+
     @classmethod
     def parse(cls, text: str, base: Path | None = None) -> Topology:
         try:

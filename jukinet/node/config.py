@@ -8,6 +8,7 @@ Example::
     upstream = "127.0.0.1:50061"  # where this node forwards its notices (CS, prefecture)
     data_dir = "nodes/cs-131148/data"
     map_size_mb = 1024
+    workers = 128                 # RPC threads; each open notice stream holds one
 
     [tls]
     cert = "nodes/cs-131148/tls.pem"
@@ -49,6 +50,7 @@ class NodeConfig:
     upstream: str | None
     data_dir: Path
     map_size: int
+    workers: int
     tls_cert: Path
     tls_key: Path
     token_label: str
@@ -115,6 +117,7 @@ class NodeConfig:
             upstream=str(upstream) if upstream else None,
             data_dir=rel(field("node", "data_dir")),
             map_size=int(node.get("map_size_mb", 1024)) * (1 << 20),
+            workers=int(node.get("workers", 128)),
             tls_cert=rel(field("tls", "cert")),
             tls_key=rel(field("tls", "key")),
             token_label=str(field("token", "label")),

@@ -73,11 +73,15 @@ def secure_channel(target: str, tls: TlsMaterial, server_name: str = "localhost"
 class NodeServer:
     """A gRPC server with the node's services, health checking and server reflection."""
 
-    def __init__(self, listen: str, tls: TlsMaterial, services: Iterable[ServiceBinding], workers: int = 16):
+    def __init__(self, listen: str, tls: TlsMaterial, services: Iterable[ServiceBinding], workers: int = 128):
+        # gRPC Python's sync server holds a worker thread for the whole life of a streaming RPC, and
+        # every CS (at a prefecture) or prefecture (at the national server) keeps one Deliver stream
+        # open: ``workers`` must exceed the number of links plus the unary load. Threads start lazily.
+        # Beyond ``workers`` calls in progress, new calls get RESOURCE_EXHAUSTED instead of queueing.
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
             options=_OPTIONS,
-            maximum_concurrent_rpcs=workers * 8,
+            maximum_concurrent_rpcs=workers,
         )
         names = [reflection.SERVICE_NAME, health.SERVICE_NAME]
         for binding in services:

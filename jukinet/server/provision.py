@@ -24,6 +24,10 @@ class IdentityProvisionService(provision_pb2_grpc.IdentityProvisionServiceServic
         self.authenticator = authenticator
         self._store = store
         self._table = table
+        self._queries = {
+            "resident_code": (resident_code_problem, store.get_record),
+            "my_number": (my_number_problem, store.find_by_my_number),
+        }
 
     def _row(self, caller: Caller, business: str, context: grpc.ServicerContext) -> TableRow:
         agency = caller.of_kind(NodeKind.AGENCY)[0]
@@ -56,6 +60,22 @@ class IdentityProvisionService(provision_pb2_grpc.IdentityProvisionServiceServic
         provision_id = self._store.log_provision_durably(entry)
         return row.redact(record), provision_id
 
+    def _lookup(
+        self,
+        caller: Caller,
+        business_code: str,
+        query_kind: str,
+        value: str,
+        context: grpc.ServicerContext,
+    ) -> tuple[identity_pb2.IdentityRecord, int]:
+        row = self._row(caller, business_code, context)
+        problem_of, find = self._queries[query_kind]
+        problem = problem_of(value)
+        if problem:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+        shown = value if query_kind == "resident_code" else "(withheld)"
+        return self._provide(caller, row, find(value), query_kind, shown, context)
+
     @guarded(AGENCIES)
     def LookupByResidentCode(
         self,
@@ -63,13 +83,8 @@ class IdentityProvisionService(provision_pb2_grpc.IdentityProvisionServiceServic
         context: grpc.ServicerContext,
         caller: Caller,
     ) -> provision_pb2.LookupByResidentCodeResponse:
-        row = self._row(caller, request.business_code, context)
-        problem = resident_code_problem(request.resident_code)
-        if problem:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
-        record = self._store.get_record(request.resident_code)
-        provided, pid = self._provide(caller, row, record, "resident_code", request.resident_code, context)
-        return provision_pb2.LookupByResidentCodeResponse(record=provided, provision_id=pid)
+        record, pid = self._lookup(caller, request.business_code, "resident_code", request.resident_code, context)
+        return provision_pb2.LookupByResidentCodeResponse(record=record, provision_id=pid)
 
     @guarded(AGENCIES)
     def LookupByMyNumber(
@@ -78,10 +93,5 @@ class IdentityProvisionService(provision_pb2_grpc.IdentityProvisionServiceServic
         context: grpc.ServicerContext,
         caller: Caller,
     ) -> provision_pb2.LookupByMyNumberResponse:
-        row = self._row(caller, request.business_code, context)
-        problem = my_number_problem(request.my_number)
-        if problem:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
-        record = self._store.find_by_my_number(request.my_number)
-        provided, pid = self._provide(caller, row, record, "my_number", "(redacted)", context)
-        return provision_pb2.LookupByMyNumberResponse(record=provided, provision_id=pid)
+        record, pid = self._lookup(caller, request.business_code, "my_number", request.my_number, context)
+        return provision_pb2.LookupByMyNumberResponse(record=record, provision_id=pid)
