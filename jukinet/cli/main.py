@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="start a network, play a short scenario, stop it")
     with_state(p, Path("state/demo"))
-    p.add_argument("--pause", type=float, default=0.0, help="seconds to pause between steps")
+    p.add_argument("--pause", type=float, default=0.5, help="seconds to pause between steps (default 0.5)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("status", help="records, outbox and provisions of every node of a running network")

@@ -1,0 +1,54 @@
+"""One prefecture process serving two prefectures (a consolidated centre), end to end."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import wait_until
+from netutil import counts, residents, rpc_error, terminal
+
+from jukinet.network.provision import provision
+from jukinet.network.supervisor import start_network
+from jukinet.network.topology import Topology, pick_free_ports
+
+
+@pytest.fixture(scope="module")
+def centre_network(tmp_path_factory):
+    ports = pick_free_ports(4)
+    topology = Topology.parse(f"""
+[national]
+listen = "127.0.0.1:{ports[0]}"
+
+[[prefecture]]
+codes = ["13", "14"]
+listen = "127.0.0.1:{ports[1]}"
+
+[[cs]]
+municipality = "131148"
+listen = "127.0.0.1:{ports[2]}"
+
+[[cs]]
+municipality = "142018"
+listen = "127.0.0.1:{ports[3]}"
+
+[[agency]]
+corporate_number = "7123456789012"
+name = "demo agency"
+""")
+    net = provision(tmp_path_factory.mktemp("centre"), topology)
+    with start_network(net) as running:
+        yield running
+
+
+def test_one_process_serves_both_prefectures(centre_network):
+    terminal(centre_network, "cs:131148").register(residents("131148", 30))
+    terminal(centre_network, "cs:142018").register(residents("142018", 20))
+    wait_until(lambda: counts(centre_network, "national")[0] == 50, what="50 records at national")
+    origins = {o.origin: o.last_sequence for o in terminal(centre_network, "national").status().origins}
+    assert origins == {"cs:131148": 30, "cs:142018": 20}
+    # The centre's operator terminal (site 13, its first prefecture) sees both prefectures' records.
+    assert counts(centre_network, "pref:13")[0] == 50
+
+
+def test_centre_cs_still_speaks_only_for_itself(centre_network):
+    err = rpc_error(terminal(centre_network, "cs:142018").record_change, residents("131148", 1)[0])
+    assert "142018" in err.details()

@@ -1,0 +1,73 @@
+"""Deny by default: a served RPC without a policy stops the node from starting; policies decide."""
+
+from __future__ import annotations
+
+import pytest
+
+from jukinet.domain.node_ids import NodeId, NodeKind
+from jukinet.node.security import AnyOf, Caller, check_all_guarded, guarded
+from jukinet.server.notice_ingest import MunicipalitiesOfCallerPrefectures, MunicipalitiesOfHostedPrefectures
+from jukinet.v1 import admin_pb2, admin_pb2_grpc, notice_pb2
+
+ADMIN = admin_pb2.DESCRIPTOR.services_by_name["NodeAdminService"]
+
+
+class HalfGuarded(admin_pb2_grpc.NodeAdminServiceServicer):
+    @guarded(AnyOf({NodeKind.TERMINAL}, terminal_sites={"131148"}))
+    def GetStatus(self, request, context, caller):  # pragma: no cover - never called
+        raise AssertionError
+
+
+class FullyGuarded(HalfGuarded):
+    @guarded("terminals")
+    def ListProvisions(self, request, context, caller):  # pragma: no cover - never called
+        raise AssertionError
+
+
+def test_unguarded_rpc_refuses_to_serve():
+    with pytest.raises(RuntimeError, match="ListProvisions has no access policy"):
+        check_all_guarded(HalfGuarded(), ADMIN)
+    check_all_guarded(FullyGuarded(), ADMIN)
+
+
+def _caller(*ids: str) -> Caller:
+    return Caller(identity=None, node_ids=tuple(NodeId.parse(i) for i in ids))  # type: ignore[arg-type]
+
+
+def test_terminal_policy_checks_the_site():
+    policy = AnyOf({NodeKind.TERMINAL}, terminal_sites={"131148"})
+    assert policy.deny(_caller("terminal:131148:ops")) is None
+    assert "terminal:131016:ops" in policy.deny(_caller("terminal:131016:ops"))
+    assert policy.deny(_caller("cs:131148")) is not None
+
+
+def test_prefecture_authority_per_notice():
+    policy = MunicipalitiesOfHostedPrefectures(frozenset({"13"}))
+    cs = _caller("cs:131148")
+    assert policy.deny(cs) is None
+    assert "not a CS of a prefecture served here" in policy.deny(_caller("cs:142018"))
+    own = notice_pb2.ChangeNotice(origin="cs:131148", sequence=1)
+    own.record.address.municipality_code = "131148"
+    assert policy.notice_problem(cs, own) is None
+    other = notice_pb2.ChangeNotice(origin="cs:131148", sequence=2)
+    other.record.address.municipality_code = "131016"
+    assert "131016" in policy.notice_problem(cs, other)
+    relayed = notice_pb2.ChangeNotice(origin="cs:131016", sequence=1)
+    relayed.record.address.municipality_code = "131016"
+    assert "did not originate" in policy.notice_problem(cs, relayed)
+
+
+def test_national_authority_per_notice():
+    policy = MunicipalitiesOfCallerPrefectures()
+    centre = _caller("pref:13", "pref:14")
+    assert policy.deny(centre) is None and policy.deny(_caller("cs:131148")) is not None
+    for origin, municipality, ok in [
+        ("cs:131148", "131148", True),
+        ("cs:142018", "142018", True),
+        ("cs:112089", "112089", False),  # 埼玉県: not the caller's prefecture
+        ("cs:131148", "131016", False),  # record of another municipality than its origin
+        ("pref:13", "131148", False),  # origin must be a CS
+    ]:
+        notice = notice_pb2.ChangeNotice(origin=origin, sequence=1)
+        notice.record.address.municipality_code = municipality
+        assert (policy.notice_problem(centre, notice) is None) is ok, (origin, municipality)
