@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _network import benchmark_network
 
-from jukinet.cli.views import terminal_for
 from jukinet.domain.synthetic import synthetic_resident
+from jukinet.network.access import terminal_for
 
 
 def main() -> int:

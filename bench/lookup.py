@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _network import benchmark_network
 
-from jukinet.cli.views import agency_client, terminal_for
 from jukinet.domain.synthetic import synthetic_resident
+from jukinet.network.access import agency_client, terminal_for
 
 BUSINESS = "pension-benefit"
 

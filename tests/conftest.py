@@ -1,4 +1,9 @@
-"""Shared fixtures: a real network of node processes (mTLS on loopback, SoftHSM tokens, LMDB files)."""
+"""Shared fixtures: one SoftHSM for the test process, and real networks of node processes.
+
+SoftHSM reads SOFTHSM2_CONF once per process, so the whole pytest process uses ONE SoftHSM
+configuration (the ``softhsm`` fixture); the networks' node tokens and the operators' cards live
+in it too, so tests can unlock cards in this process while the nodes run in theirs.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ from typing import TypeVar
 
 import pytest
 
-from jukinet.network.provision import Network, provision
+from jukinet.hsm import SoftHsmConfig, find_softhsm_module
+from jukinet.network.operators import bootstrap_operators
+from jukinet.network.provision import provision
 from jukinet.network.supervisor import RunningNetwork, start_network
 from jukinet.network.topology import Topology
 
@@ -28,22 +35,41 @@ def wait_until(probe: Callable[[], T], timeout: float = 30.0, what: str = "condi
         time.sleep(0.05)
 
 
-def _start(state: Path) -> tuple[Network, RunningNetwork]:
-    net = provision(state, Topology.default(free_ports=True))
-    return net, start_network(net)
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHsmConfig:
+    """The one SoftHSM configuration of this pytest process."""
+    cfg = SoftHsmConfig.create(tmp_path_factory.mktemp("softhsm"))
+    cfg.activate()
+    return cfg
 
 
 @pytest.fixture(scope="session")
-def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNetwork]:
+def module() -> Path:
+    return find_softhsm_module()
+
+
+def start(state: Path, softhsm: SoftHsmConfig, topology: Topology | None = None) -> RunningNetwork:
+    """Provision and start a network whose node tokens and cards live in the test process's SoftHSM;
+    each node gets a logged-in administrator (all roles) at its site's terminal: ``running.operators``."""
+    net = provision(state, topology or Topology.default(free_ports=True), softhsm_root=softhsm.root)
+    running = start_network(net)
+    try:
+        running.operators = bootstrap_operators(net)  # type: ignore[attr-defined]
+    except BaseException:
+        running.stop()
+        raise
+    return running
+
+
+@pytest.fixture(scope="session")
+def network(tmp_path_factory: pytest.TempPathFactory, softhsm: SoftHsmConfig) -> Iterator[RunningNetwork]:
     """The default topology (national, pref 13, CS 131148 and 131016), shared by read-mostly tests."""
-    _, running = _start(tmp_path_factory.mktemp("network"))
-    with running:
+    with start(tmp_path_factory.mktemp("network"), softhsm) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def private_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNetwork]:
+def private_network(tmp_path_factory: pytest.TempPathFactory, softhsm: SoftHsmConfig) -> Iterator[RunningNetwork]:
     """A network of the module's own, for tests that stop and restart nodes."""
-    _, running = _start(tmp_path_factory.mktemp("private-network"))
-    with running:
+    with start(tmp_path_factory.mktemp("private-network"), softhsm) as running:
         yield running

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import grpc
 
-from jukinet.cli.views import agency_client, terminal_for
 from jukinet.clients import AgencyClient, TerminalClient, open_channel
 from jukinet.domain.synthetic import synthetic_resident
+from jukinet.network.access import agency_client, terminal_for
 from jukinet.network.supervisor import RunningNetwork
 from jukinet.pki.layout import bundle_path
 from jukinet.v1 import identity_pb2
@@ -24,6 +24,12 @@ def residents(municipality: str, n: int, reason: int = identity_pb2.CHANGE_REASO
 
 
 def terminal(running: RunningNetwork, node_id: str) -> TerminalClient:
+    """The site terminal of ``node_id`` with its administrator logged in (all roles)."""
+    return running.operators[str(running.network.topology.node(node_id).node_ids[0])][1]
+
+
+def bare_terminal(running: RunningNetwork, node_id: str) -> TerminalClient:
+    """The site terminal of ``node_id`` with no operator logged in."""
     net = running.network
     return terminal_for(net, net.topology.node(node_id))
 

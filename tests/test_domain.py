@@ -199,7 +199,7 @@ def test_node_id_parts_and_constructors() -> None:
         ("cs:", "expected cs:<code>"),
         ("terminal:131148:Desk", r"\[a-z0-9-\]"),
         ("terminal:131148", "terminal:<site>:<name>"),
-        ("terminal:1311:x", "terminal site"),
+        ("terminal:1311:x", "site '1311'"),
         ("", "empty"),
     ],
 )

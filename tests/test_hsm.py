@@ -29,19 +29,6 @@ from jukinet.hsm import (
 PIN, SO_PIN = "1234", "5678"
 
 
-@pytest.fixture(scope="session")
-def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHsmConfig:
-    """One SoftHSM config for the whole pytest process: SoftHSM reads SOFTHSM2_CONF only once."""
-    cfg = SoftHsmConfig.create(tmp_path_factory.mktemp("softhsm"))
-    cfg.activate()
-    return cfg
-
-
-@pytest.fixture(scope="session")
-def module() -> Path:
-    return find_softhsm_module()
-
-
 @pytest.fixture
 def token(softhsm: SoftHsmConfig) -> str:
     """A fresh token per test, so tests share no key state."""

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from conftest import wait_until
+from conftest import start, wait_until
 from netutil import counts, residents, rpc_error, terminal
 
-from jukinet.network.provision import provision
-from jukinet.network.supervisor import start_network
 from jukinet.network.topology import Topology, pick_free_ports
 
 
 @pytest.fixture(scope="module")
-def centre_network(tmp_path_factory):
+def centre_network(tmp_path_factory, softhsm):
     ports = pick_free_ports(4)
     topology = Topology.parse(f"""
 [national]
@@ -34,8 +32,7 @@ listen = "127.0.0.1:{ports[3]}"
 corporate_number = "7123456789012"
 name = "demo agency"
 """)
-    net = provision(tmp_path_factory.mktemp("centre"), topology)
-    with start_network(net) as running:
+    with start(tmp_path_factory.mktemp("centre"), softhsm, topology) as running:
         yield running
 
 

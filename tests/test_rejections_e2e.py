@@ -11,7 +11,7 @@ from jukinet.clients import AgencyClient, TerminalClient
 from jukinet.domain.codes import corporate_check_digit
 from jukinet.pki import init_pki, issue_tls_certificate, revoke
 from jukinet.pki.layout import bundle_path
-from jukinet.v1 import identity_pb2, registry_pb2, registry_pb2_grpc
+from jukinet.v1 import identity_pb2
 
 
 def _with_bad_my_number(record: identity_pb2.IdentityRecord) -> identity_pb2.IdentityRecord:
@@ -155,13 +155,8 @@ def test_revoked_terminal_certificate_is_unauthenticated(network, tmp_path):
 
 def test_oversized_chunk_is_resource_exhausted(network):
     cs = terminal(network, "cs:131148")
-    chunk = registry_pb2.RegisterResidentsRequest(records=residents("131148", 10_001))
-    net = network.network
-    creds = net.terminal("131148")
-    with channel_with(network, "cs:131148", creds.cert, creds.key) as channel:
-        stub = registry_pb2_grpc.ResidentRegistryServiceStub(channel)
-        before = counts(network, "cs:131148")
-        err = rpc_error(stub.RegisterResidents, iter([chunk]), timeout=30)
+    before = counts(network, "cs:131148")
+    err = rpc_error(cs.register, residents("131148", 10_001), chunk_size=10_001)
     assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert counts(network, "cs:131148") == before
     cs.status()

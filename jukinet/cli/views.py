@@ -6,22 +6,9 @@ from pathlib import Path
 
 import grpc
 
-from jukinet.clients import AgencyClient, TerminalClient, open_channel
+from jukinet.network.access import agency_client, terminal_for
 from jukinet.network.provision import Network, load_network
-from jukinet.network.topology import NodeSpec
-from jukinet.pki.layout import bundle_path
 from jukinet.v1 import admin_pb2, identity_pb2
-
-
-def terminal_for(net: Network, spec: NodeSpec) -> TerminalClient:
-    creds = net.terminal(spec.site)
-    return TerminalClient(open_channel(spec.listen, creds.cert, creds.key, bundle_path(net.pki_dir)))
-
-
-def agency_client(net: Network, corporate_number: str) -> AgencyClient:
-    creds = net.agency(corporate_number)
-    channel = open_channel(net.topology.national.listen, creds.cert, creds.key, bundle_path(net.pki_dir))
-    return AgencyClient(channel)
 
 
 def node_statuses(net: Network) -> dict[str, admin_pb2.GetStatusResponse | str]:

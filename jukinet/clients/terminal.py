@@ -1,24 +1,113 @@
-"""The operator-terminal client: record changes at a CS, bulk registration, node status."""
+"""The operator-terminal client: operator login, resident registration, administration, audit.
+
+After :meth:`TerminalClient.login` the session travels with every call as binary metadata.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 import grpc
 
-from jukinet.v1 import admin_pb2, admin_pb2_grpc, identity_pb2, registry_pb2, registry_pb2_grpc
+from jukinet.domain.operators import login_signing_input
+from jukinet.node.sessions import SESSION_METADATA_KEY
+from jukinet.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
+    identity_pb2,
+    operator_pb2,
+    operator_pb2_grpc,
+    registry_pb2,
+    registry_pb2_grpc,
+)
 
 DEFAULT_CHUNK = 1000
 
 
+class Card(Protocol):
+    """An unlocked operator card (jukinet.hsm.card.UnlockedCard)."""
+
+    certificate_der: bytes
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
 class TerminalClient:
-    def __init__(self, channel: grpc.Channel, timeout: float = 30.0) -> None:
+    """A terminal's connection to one node. ``certificate_sha256`` is the terminal's own TLS certificate
+    fingerprint, which the operator's card signs into every login."""
+
+    def __init__(self, channel: grpc.Channel, certificate_sha256: bytes = b"", timeout: float = 30.0) -> None:
         self._registry = registry_pb2_grpc.ResidentRegistryServiceStub(channel)
         self._admin = admin_pb2_grpc.NodeAdminServiceStub(channel)
+        self._auth = operator_pb2_grpc.OperatorAuthServiceStub(channel)
+        self._operators = operator_pb2_grpc.OperatorAdminServiceStub(channel)
+        self.audit = audit_pb2_grpc.AuditServiceStub(channel)
+        self._fp = certificate_sha256
         self._timeout = timeout
+        self.session: operator_pb2.SessionToken | None = None
+        self.claims: operator_pb2.SessionClaims | None = None
+
+    def _call(self, rpc: Callable[..., Any], request: Any, timeout: float | None = None) -> Any:
+        metadata = ((SESSION_METADATA_KEY, self.session.SerializeToString()),) if self.session else None
+        return rpc(request, timeout=timeout or self._timeout, metadata=metadata)
+
+    # -- operator login -----------------------------------------------------------------------------------
+
+    def login(self, operator_id: str, card: Card, sample: Sequence[float]) -> operator_pb2.SessionClaims:
+        """Two-factor login: the unlocked card signs the node's challenge; the sample is matched there."""
+        challenge = self._auth.BeginLogin(
+            operator_pb2.BeginLoginRequest(operator_id=operator_id), timeout=self._timeout
+        )
+        signature = card.sign(login_signing_input(challenge.node_id, challenge.challenge, self._fp))
+        reply = self._auth.CompleteLogin(
+            operator_pb2.CompleteLoginRequest(
+                challenge_id=challenge.challenge_id,
+                operator_id=operator_id,
+                card_certificate=card.certificate_der,
+                signature=signature,
+                sample=operator_pb2.BiometricSample(features=[float(x) for x in sample]),
+            ),
+            timeout=self._timeout,
+        )
+        self.session, self.claims = reply.session, reply.claims
+        return reply.claims
+
+    def logout(self) -> None:
+        self._call(self._auth.Logout, operator_pb2.LogoutRequest())
+        self.session = self.claims = None
+
+    # -- operator administration ----------------------------------------------------------------------------
+
+    def enroll_operator(
+        self, operator_id: str, card_certificate: bytes, roles: Sequence[str], template: Sequence[float]
+    ) -> operator_pb2.OperatorInfo:
+        request = operator_pb2.EnrollOperatorRequest(
+            operator_id=operator_id,
+            card_certificate=card_certificate,
+            roles=list(roles),
+            template=operator_pb2.BiometricSample(features=[float(x) for x in template]),
+        )
+        return self._call(self._operators.EnrollOperator, request).operator
+
+    def unlock_operator(self, operator_id: str) -> operator_pb2.OperatorInfo:
+        request = operator_pb2.UnlockOperatorRequest(operator_id=operator_id)
+        return self._call(self._operators.UnlockOperator, request).operator
+
+    def revoke_sessions(self, operator_id: str) -> None:
+        self._call(self._operators.RevokeSessions, operator_pb2.RevokeSessionsRequest(operator_id=operator_id))
+
+    def operator(self, operator_id: str) -> operator_pb2.OperatorInfo:
+        return self._call(
+            self._operators.GetOperator, operator_pb2.GetOperatorRequest(operator_id=operator_id)
+        ).operator
+
+    # -- residents ------------------------------------------------------------------------------------------
 
     def record_change(self, record: identity_pb2.IdentityRecord) -> registry_pb2.RecordChangeResponse:
-        return self._registry.RecordChange(registry_pb2.RecordChangeRequest(record=record), timeout=self._timeout)
+        return self._call(self._registry.RecordChange, registry_pb2.RecordChangeRequest(record=record))
 
     def register(
         self,
@@ -27,18 +116,23 @@ class TerminalClient:
         timeout: float = 600,
     ) -> registry_pb2.RegisterResidentsResponse:
         """Bulk registration over one stream, ``chunk_size`` records per message (each chunk atomic)."""
-        return self._registry.RegisterResidents(_chunks(records, chunk_size), timeout=timeout)
+        return self._call(self._registry.RegisterResidents, _chunks(records, chunk_size), timeout)
 
     def resident(self, resident_code: str) -> identity_pb2.IdentityRecord:
         request = registry_pb2.GetResidentRequest(resident_code=resident_code)
-        return self._registry.GetResident(request, timeout=self._timeout).record
+        return self._call(self._registry.GetResident, request).record
+
+    # -- node administration and audit ----------------------------------------------------------------------
 
     def status(self) -> admin_pb2.GetStatusResponse:
-        return self._admin.GetStatus(admin_pb2.GetStatusRequest(), timeout=self._timeout)
+        return self._call(self._admin.GetStatus, admin_pb2.GetStatusRequest())
 
     def provisions(self, after_id: int = 0, limit: int = 100) -> Sequence[admin_pb2.ProvisionEntry]:
         request = admin_pb2.ListProvisionsRequest(after_id=after_id, limit=limit)
-        return self._admin.ListProvisions(request, timeout=self._timeout).entries
+        return self._call(self._admin.ListProvisions, request).entries
+
+    def tree_head(self) -> audit_pb2.GetSignedTreeHeadResponse:
+        return self._call(self.audit.GetSignedTreeHead, audit_pb2.GetSignedTreeHeadRequest())
 
 
 def _chunks(

@@ -18,19 +18,26 @@ from cryptography import x509
 
 from jukinet.domain.node_ids import NodeKind
 from jukinet.hsm import SoftHsmConfig, TokenSigner, find_softhsm_module
-from jukinet.node.admin import NodeAdminService
+from jukinet.node.admin import NodeAdminService, site_of
+from jukinet.node.audit import Auditor, AuditService, TreeHeadSigner
 from jukinet.node.batches import BatchSigner, BatchVerifier
 from jukinet.node.config import NodeConfig
 from jukinet.node.forwarder import Forwarder
 from jukinet.node.grpc_runtime import NodeServer, ServiceBinding, TlsMaterial, secure_channel
+from jukinet.node.operator_auth import OperatorAdminService, OperatorAuthService, TemplateVault
 from jukinet.node.security import PeerAuthenticator
+from jukinet.node.sessions import SessionIssuer, SessionVerifier
 from jukinet.pki import TrustStore
 from jukinet.storage.node_store import NodeStore
 from jukinet.v1 import (
     admin_pb2,
     admin_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
     notice_pb2,
     notice_pb2_grpc,
+    operator_pb2,
+    operator_pb2_grpc,
     provision_pb2,
     provision_pb2_grpc,
     registry_pb2,
@@ -46,6 +53,7 @@ class RunningNode:
     store: NodeStore
     signer: TokenSigner
     server: NodeServer
+    tree_heads: TreeHeadSigner
     forwarder: Forwarder | None = None
     _stopping: threading.Lock = field(default_factory=threading.Lock)
     _stopped: threading.Event = field(default_factory=threading.Event)
@@ -57,6 +65,7 @@ class RunningNode:
         self.server.stop(grace=2.0)
         if self.forwarder is not None:
             self.forwarder.stop()
+        self.tree_heads.stop()
         self.signer.close()
         self.store.close()
         self._stopped.set()
@@ -73,28 +82,52 @@ def start_node(config: NodeConfig) -> RunningNode:
     pin = config.token_pin_file.read_text(encoding="utf-8").strip()
     signer = TokenSigner(find_softhsm_module(), config.token_label, pin, config.token_key_label)
     certificate = x509.load_pem_x509_certificate(config.signing_certificate.read_bytes())
-    batch_signer = BatchSigner(str(config.node_ids[0]), signer, certificate)
-    authenticator = PeerAuthenticator(trust)
+    node_id = str(config.node_ids[0])
+    batch_signer = BatchSigner(node_id, signer, certificate)
+    sessions = SessionVerifier(
+        node_id, signer.public_key, signer.key_id, store.operators.get, store.operators.revoked_sessions()
+    )
+    authenticator = PeerAuthenticator(trust, sessions)
+    auditor = Auditor(store)
     forwarder: Forwarder | None = None
     if config.upstream:
         upstream = config.upstream
         forwarder = Forwarder(store, batch_signer, lambda: secure_channel(upstream, tls), upstream)
-    services = [_admin(config, authenticator, store)]
-    services += _tier_services(config, authenticator, store, trust, forwarder)
+    sites = {site_of(n) for n in config.node_ids}
+    vault = TemplateVault(signer)
+    services = [
+        ServiceBinding(
+            NodeAdminService(config.node_ids, authenticator, store, auditor),
+            admin_pb2_grpc.add_NodeAdminServiceServicer_to_server,
+            admin_pb2.DESCRIPTOR.services_by_name["NodeAdminService"],
+        ),
+        ServiceBinding(
+            OperatorAuthService(
+                node_id, sites, authenticator, store, trust, vault, SessionIssuer(node_id, signer), sessions, auditor
+            ),
+            operator_pb2_grpc.add_OperatorAuthServiceServicer_to_server,
+            operator_pb2.DESCRIPTOR.services_by_name["OperatorAuthService"],
+        ),
+        ServiceBinding(
+            OperatorAdminService(sites, authenticator, store, trust, vault, auditor),
+            operator_pb2_grpc.add_OperatorAdminServiceServicer_to_server,
+            operator_pb2.DESCRIPTOR.services_by_name["OperatorAdminService"],
+        ),
+        ServiceBinding(
+            AuditService(sites, authenticator, store, certificate),
+            audit_pb2_grpc.add_AuditServiceServicer_to_server,
+            audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
+        ),
+    ]
+    services += _tier_services(config, authenticator, store, trust, auditor, forwarder)
     server = NodeServer(config.listen, tls, services, workers=config.workers)
+    tree_heads = TreeHeadSigner(node_id, store, signer)
     server.start()
+    tree_heads.start()
     if forwarder is not None:
         forwarder.start()
     log.info("%s serving on %s", config.name, config.listen)
-    return RunningNode(config, store, signer, server, forwarder)
-
-
-def _admin(config: NodeConfig, authenticator: PeerAuthenticator, store: NodeStore) -> ServiceBinding:
-    return ServiceBinding(
-        NodeAdminService(config.node_ids, authenticator, store),
-        admin_pb2_grpc.add_NodeAdminServiceServicer_to_server,
-        admin_pb2.DESCRIPTOR.services_by_name["NodeAdminService"],
-    )
+    return RunningNode(config, store, signer, server, tree_heads, forwarder)
 
 
 def _tier_services(
@@ -102,6 +135,7 @@ def _tier_services(
     authenticator: PeerAuthenticator,
     store: NodeStore,
     trust: TrustStore,
+    auditor: Auditor,
     forwarder: Forwarder | None,
 ) -> list[ServiceBinding]:
     # Imported here so that each tier's modules load only in the process that serves them.
@@ -111,7 +145,7 @@ def _tier_services(
 
         return [
             ServiceBinding(
-                ResidentRegistryService(config.node_ids[0], authenticator, store, wake),
+                ResidentRegistryService(config.node_ids[0], authenticator, store, auditor, wake),
                 registry_pb2_grpc.add_ResidentRegistryServiceServicer_to_server,
                 registry_pb2.DESCRIPTOR.services_by_name["ResidentRegistryService"],
             )

@@ -13,7 +13,7 @@ from enum import Enum
 from jukinet.domain.codes import corporate_number_problem, local_gov_code_problem
 from jukinet.domain.municipalities import MunicipalityDirectory, MunicipalityKind, directory
 
-__all__ = ["URN_PREFIX", "InvalidNodeId", "NodeId", "NodeKind"]
+__all__ = ["SITED_KINDS", "URN_PREFIX", "InvalidNodeId", "NodeId", "NodeKind"]
 
 URN_PREFIX = "urn:jukinet:"
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -31,6 +31,10 @@ class NodeKind(Enum):
     NATIONAL = "national"
     AGENCY = "agency"
     TERMINAL = "terminal"
+    OPERATOR = "operator"  # a person, identified by the certificate on their IC card
+
+
+SITED_KINDS = frozenset({NodeKind.TERMINAL, NodeKind.OPERATOR})
 
 
 def _fail(text: str, why: str) -> InvalidNodeId:
@@ -61,12 +65,12 @@ def _check_site(text: str, site: str, dirx: MunicipalityDirectory | None) -> Non
     elif len(site) == 6:
         _check_municipality(text, site, dirx)
     else:
-        raise _fail(text, f"terminal site {site!r} must be a municipality code, a prefecture code or 'national'")
+        raise _fail(text, f"site {site!r} must be a municipality code, a prefecture code or 'national'")
 
 
 def _check_name(text: str, name: str) -> None:
     if not (1 <= len(name) <= 32 and _NAME_CHARS.issuperset(name)):
-        raise _fail(text, f"terminal name {name!r} must match [a-z0-9-]{{1,32}}")
+        raise _fail(text, f"name {name!r} must match [a-z0-9-]{{1,32}}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +100,13 @@ class NodeId:
             if body != "national":
                 raise _fail(text, "'national' takes no further parts")
             return cls(NodeKind.NATIONAL)
-        if kind is NodeKind.TERMINAL:
+        if kind in SITED_KINDS:
             site, sep, name = rest.partition(":")
             if not sep:
-                raise _fail(text, "expected terminal:<site>:<name>")
+                raise _fail(text, f"expected {label}:<site>:<name>")
             _check_site(text, site, directory)
             _check_name(text, name)
-            return cls(NodeKind.TERMINAL, code=None, site=site, name=name)
+            return cls(kind, code=None, site=site, name=name)
         if not rest:
             raise _fail(text, f"expected {label}:<code>")
         if kind is NodeKind.CS:
@@ -140,6 +144,11 @@ class NodeId:
         """An operator terminal at a site (municipality code, prefecture code or 'national')."""
         return cls.parse(f"terminal:{site}:{name}", directory)
 
+    @classmethod
+    def operator(cls, site: str, name: str, directory: MunicipalityDirectory | None = None) -> NodeId:
+        """An operator (a person with an IC card) of a site."""
+        return cls.parse(f"operator:{site}:{name}", directory)
+
     @property
     def urn(self) -> str:
         """The SAN URI form ``urn:jukinet:<node-id>``."""
@@ -148,6 +157,6 @@ class NodeId:
     def __str__(self) -> str:
         if self.kind is NodeKind.NATIONAL:
             return "national"
-        if self.kind is NodeKind.TERMINAL:
-            return f"terminal:{self.site}:{self.name}"
+        if self.kind in SITED_KINDS:
+            return f"{self.kind.value}:{self.site}:{self.name}"
         return f"{self.kind.value}:{self.code}"

@@ -18,3 +18,31 @@ __all__ = [
     "provision_aes_key",
     "provision_signing_key",
 ]
+
+from jukinet.hsm.card import (
+    MAX_PIN_FAILURES,
+    CardError,
+    CardLocked,
+    CardStatus,
+    OperatorCard,
+    UnlockedCard,
+    WrongPin,
+    admin_unlock,
+    create_card,
+    generate_card_key,
+    store_card_certificate,
+)
+
+__all__ += [
+    "MAX_PIN_FAILURES",
+    "CardError",
+    "CardLocked",
+    "CardStatus",
+    "OperatorCard",
+    "UnlockedCard",
+    "WrongPin",
+    "admin_unlock",
+    "create_card",
+    "generate_card_key",
+    "store_card_certificate",
+]

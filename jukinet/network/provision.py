@@ -5,6 +5,7 @@ Layout (nothing here is ever committed; PINs and TLS keys are mode 0600)::
     state/
       pki/                       development PKI (jukinet.pki)
       softhsm/                   softhsm2.conf + tokens/ (one token per node)
+      network.id                 random id carried by this network's token labels
       topology.toml              the topology this state was provisioned for (`jukinet status` reads it)
       legal-table.toml           the national server's 別表第1
       nodes/<name>/              node.toml, tls.pem/.key, signing.pem, token.pin, so.pin, data/ (LMDB)
@@ -59,6 +60,7 @@ class Network:
 
     state: Path
     topology: Topology
+    softhsm_root: Path | None = None  # default: state/softhsm
 
     @property
     def pki_dir(self) -> Path:
@@ -66,7 +68,8 @@ class Network:
 
     @property
     def softhsm(self) -> SoftHsmConfig:
-        return SoftHsmConfig(self.state / "softhsm")
+        """Node tokens and operator cards (the card reader, in development) share this SoftHSM."""
+        return SoftHsmConfig(self.softhsm_root or self.state / "softhsm")
 
     def node_dir(self, spec: NodeSpec) -> Path:
         return self.state / "nodes" / spec.name
@@ -83,8 +86,14 @@ class Network:
         d = self.state / "terminals" / f"{site}-ops"
         return Credentials(d / "tls.pem", d / "tls.key")
 
+    @property
+    def network_id(self) -> str:
+        """A short random id of this state directory: token labels carry it, so that networks sharing
+        one SoftHSM directory (as test runs do) never collide. Labels are at most 32 bytes."""
+        return (self.state / "network.id").read_text().strip()
+
     def token_label(self, spec: NodeSpec) -> str:
-        return f"jukinet-{spec.name}"
+        return f"jn-{self.network_id}-{spec.name}"
 
     def trust(self) -> TrustStore:
         return TrustStore.load(self.pki_dir)
@@ -95,17 +104,27 @@ def load_network(state: Path) -> Network:
     path = state.resolve() / "topology.toml"
     if not path.exists():
         raise FileNotFoundError(f"{state} holds no provisioned network (no topology.toml); run `jukinet up` first")
-    return Network(state.resolve(), Topology.load(path))
+    elsewhere = state.resolve() / "softhsm.location"
+    softhsm_root = Path(elsewhere.read_text().strip()) if elsewhere.exists() else None
+    return Network(state.resolve(), Topology.load(path), softhsm_root)
 
 
-def provision(state: Path, topology: Topology) -> Network:
-    """Create (or complete) everything the topology needs under ``state``."""
+def provision(state: Path, topology: Topology, softhsm_root: Path | None = None) -> Network:
+    """Create (or complete) everything the topology needs under ``state``.
+
+    ``softhsm_root`` puts the tokens in another SoftHSM directory than ``state/softhsm`` (a test run
+    whose process has already loaded SoftHSM with that configuration, and uses cards of the network).
+    """
     state = state.resolve()
-    net = Network(state, topology)
+    net = Network(state, topology, softhsm_root.resolve() if softhsm_root else None)
     state.mkdir(parents=True, exist_ok=True)
     (state / "logs").mkdir(exist_ok=True)
+    if not (state / "network.id").exists():
+        (state / "network.id").write_text(secrets.token_hex(3) + "\n")
     init_pki(net.pki_dir)
-    softhsm = SoftHsmConfig.create(state / "softhsm")
+    softhsm = SoftHsmConfig.create(net.softhsm.root)
+    if softhsm_root is not None:
+        (state / "softhsm.location").write_text(str(softhsm.root))
     (state / "legal-table.toml").write_text(topology.legal_table_text, encoding="utf-8")
     (state / "topology.toml").write_text(topology.to_toml("legal-table.toml"), encoding="utf-8")
 
@@ -116,16 +135,14 @@ def provision(state: Path, topology: Topology) -> Network:
         pin = _secret_file(node_dir / "token.pin")
         so_pin = _secret_file(node_dir / "so.pin")
         softhsm.init_token(net.token_label(spec), pin, so_pin)
-        if not (node_dir / "signing.pem").exists():
-            needed[net.token_label(spec)] = pin
-    public_keys = _generate_token_keys(softhsm, needed) if needed else {}
+        needed[net.token_label(spec)] = pin
+    public_keys = _generate_token_keys(softhsm, needed)  # idempotent: existing keys are kept
 
     ids = lambda spec: [str(n) for n in spec.node_ids]  # noqa: E731
     for spec in topology.nodes:
         node_dir = net.node_dir(spec)
-        label = net.token_label(spec)
-        if label in public_keys:
-            public_key = serialization.load_pem_public_key(public_keys[label].encode())
+        if not (node_dir / "signing.pem").exists():
+            public_key = serialization.load_pem_public_key(public_keys[net.token_label(spec)].encode())
             cert = issue_signing_certificate(net.pki_dir, "node", ids(spec), public_key)  # type: ignore[arg-type]
             (node_dir / "signing.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         if not (node_dir / "tls.pem").exists():
@@ -165,7 +182,7 @@ def _write_node_config(net: Network, spec: NodeSpec) -> None:
         "",
         "[pki]",
         'dir = "../../pki"',
-        'softhsm_dir = "../../softhsm"',
+        f'softhsm_dir = "{net.softhsm.root}"',
     ]
     if upstream is None:
         lines += ["", "[national]", 'legal_table = "../../legal-table.toml"']

@@ -1,13 +1,19 @@
-"""Read-only administration RPCs, for operator terminals of the node's own site."""
+"""Read-only administration RPCs at every node.
+
+``GetStatus`` (counts only) serves monitoring: a terminal certificate of the node's site suffices.
+``ListProvisions`` shows whose data went to whom: it needs an operator session with the role
+'answer-disclosure', and is audited.
+"""
 
 from __future__ import annotations
 
 import grpc
 
 from jukinet.domain.node_ids import NodeId, NodeKind
-from jukinet.node.security import AnyOf, Caller, PeerAuthenticator, guarded
+from jukinet.node.audit import Auditor
+from jukinet.node.security import AnyOf, Caller, OperatorWithRole, PeerAuthenticator, guarded
 from jukinet.storage.node_store import NodeStore
-from jukinet.v1 import admin_pb2, admin_pb2_grpc
+from jukinet.v1 import admin_pb2, admin_pb2_grpc, audit_pb2
 
 
 def site_of(node_id: NodeId) -> str:
@@ -16,10 +22,15 @@ def site_of(node_id: NodeId) -> str:
 
 
 class NodeAdminService(admin_pb2_grpc.NodeAdminServiceServicer):
-    def __init__(self, node_ids: tuple[NodeId, ...], authenticator: PeerAuthenticator, store: NodeStore) -> None:
+    def __init__(
+        self, node_ids: tuple[NodeId, ...], authenticator: PeerAuthenticator, store: NodeStore, auditor: Auditor
+    ) -> None:
         self.node_ids = node_ids
         self.authenticator = authenticator
-        self.terminals = AnyOf({NodeKind.TERMINAL}, terminal_sites={site_of(n) for n in node_ids})
+        self.auditor = auditor
+        sites = {site_of(n) for n in node_ids}
+        self.terminals = AnyOf({NodeKind.TERMINAL}, terminal_sites=sites)
+        self.disclosure = OperatorWithRole("answer-disclosure", sites)
         self._store = store
 
     @guarded("terminals")
@@ -38,11 +49,14 @@ class NodeAdminService(admin_pb2_grpc.NodeAdminServiceServicer):
             ],
         )
 
-    @guarded("terminals")
+    @guarded("disclosure", audit=audit_pb2.AUDIT_ACTION_LIST_PROVISIONS)
     def ListProvisions(
         self, request: admin_pb2.ListProvisionsRequest, context: grpc.ServicerContext, caller: Caller
     ) -> admin_pb2.ListProvisionsResponse:
         limit = request.limit or 100
         if limit > 1000:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"limit {limit} is over 1000")
-        return admin_pb2.ListProvisionsResponse(entries=self._store.provisions(request.after_id, limit))
+        entries = self._store.provisions(request.after_id, limit)
+        detail = f"{len(entries)} entries after #{request.after_id}"
+        self.auditor.record(audit_pb2.AUDIT_ACTION_LIST_PROVISIONS, audit_pb2.AUDIT_OUTCOME_SUCCESS, caller, "", detail)
+        return admin_pb2.ListProvisionsResponse(entries=entries)

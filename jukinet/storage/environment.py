@@ -74,7 +74,13 @@ class _SharedExclusiveLock:
 class Environment:
     """An LMDB environment with named databases, opened by exactly one node process."""
 
-    def __init__(self, path: Path, db_names: tuple[str, ...], map_size: int = DEFAULT_MAP_SIZE) -> None:
+    def __init__(
+        self, path: Path, db_names: tuple[str, ...], map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False
+    ) -> None:
+        """``readonly`` opens an existing environment for inspection (e.g. `jukinet audit verify`) while its
+        node may be running: LMDB allows readers in other processes."""
+        if readonly and not (path / "data.mdb").exists():
+            raise StorageError(f"no LMDB environment at {path}")
         path.mkdir(parents=True, exist_ok=True)
         try:
             self._env = lmdb.open(
@@ -85,11 +91,14 @@ class Environment:
                 metasync=True,
                 readahead=False,
                 max_readers=256,
+                readonly=readonly,
             )
+            self.dbs: dict[str, lmdb._Database] = {
+                name: self._env.open_db(name.encode(), create=not readonly) for name in db_names
+            }
         except lmdb.Error as exc:
             raise StorageError(f"cannot open LMDB environment at {path}: {exc}") from exc
         self.path = path
-        self.dbs: dict[str, lmdb._Database] = {name: self._env.open_db(name.encode()) for name in db_names}
         self._lock = _SharedExclusiveLock()
         self._writer = threading.Lock()
         self._jobs: queue.SimpleQueue[tuple[Callable[[lmdb.Transaction], object], Future] | None] = queue.SimpleQueue()

@@ -24,7 +24,7 @@ skips ahead (a gap) means loss or forgery: the whole batch is refused (SequenceG
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,11 +33,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from jukinet.domain.records import status_for
 from jukinet.domain.transitions import ChangeRejected, CheckTransition
+from jukinet.storage.audit_log import AUDIT_DB_NAMES, AuditLog
 from jukinet.storage.environment import DEFAULT_MAP_SIZE, Environment
+from jukinet.storage.operator_store import OPERATOR_DB_NAMES, OperatorStore
 from jukinet.v1 import admin_pb2, identity_pb2, notice_pb2
 
 _U64 = struct.Struct(">Q")
 _DB_NAMES = ("records", "by_my_number", "history", "outbox", "inbox", "provisions", "meta")
+_ALL_DB_NAMES = (*_DB_NAMES, *OPERATOR_DB_NAMES, *AUDIT_DB_NAMES)
 _REMOVED = identity_pb2.RECORD_STATUS_REMOVED
 _ACTIVE = identity_pb2.RECORD_STATUS_ACTIVE
 
@@ -76,9 +79,11 @@ class IngestResult:
 class NodeStore:
     """All persistent state of one node, in one LMDB environment."""
 
-    def __init__(self, path: Path, map_size: int = DEFAULT_MAP_SIZE) -> None:
-        self.env = Environment(path, _DB_NAMES, map_size)
+    def __init__(self, path: Path, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False) -> None:
+        self.env = Environment(path, _ALL_DB_NAMES, map_size, readonly=readonly)
         self._db = self.env.dbs
+        self.operators = OperatorStore(self.env)
+        self.audit = AuditLog(self.env)
 
     def close(self) -> None:
         self.env.close()
@@ -100,10 +105,12 @@ class NodeStore:
         records: Sequence[identity_pb2.IdentityRecord],
         recorded_at: Timestamp,
         check: CheckTransition | None = None,
+        audit_leaf: Callable[[AppliedRange], bytes] | None = None,
     ) -> AppliedRange:
         """Store changes recorded at this node and enqueue their notices, all in one transaction.
 
         ``check(current, new)`` may raise ChangeRejected; then nothing of the group is stored.
+        ``audit_leaf(applied)`` gives the audit entry that commits with the changes.
         """
 
         def apply(txn: lmdb.Transaction) -> AppliedRange:
@@ -122,7 +129,10 @@ class NodeStore:
                 notice_bytes = notice.SerializeToString()
                 self._store_record(txn, record, current, first_hist + i, notice_bytes)
                 txn.put(u64(first_seq + i), notice_bytes, db=self._db["outbox"])
-            return AppliedRange(first_seq, first_seq + len(records) - 1, len(records))
+            applied = AppliedRange(first_seq, first_seq + len(records) - 1, len(records))
+            if audit_leaf is not None:
+                self.audit.append(txn, audit_leaf(applied))
+            return applied
 
         return self.env.write(apply)
 

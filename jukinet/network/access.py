@@ -1,0 +1,25 @@
+"""Clients of a provisioned network, with the credentials its state directory holds."""
+
+from __future__ import annotations
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from jukinet.clients import AgencyClient, TerminalClient, open_channel
+from jukinet.network.provision import Network
+from jukinet.network.topology import NodeSpec
+from jukinet.pki.layout import bundle_path
+
+
+def terminal_for(net: Network, spec: NodeSpec) -> TerminalClient:
+    """A client of ``spec`` using the operator terminal of its site."""
+    creds = net.terminal(spec.site)
+    certificate = x509.load_pem_x509_certificate(creds.cert.read_bytes())
+    channel = open_channel(spec.listen, creds.cert, creds.key, bundle_path(net.pki_dir))
+    return TerminalClient(channel, certificate.fingerprint(hashes.SHA256()))
+
+
+def agency_client(net: Network, corporate_number: str) -> AgencyClient:
+    creds = net.agency(corporate_number)
+    channel = open_channel(net.topology.national.listen, creds.cert, creds.key, bundle_path(net.pki_dir))
+    return AgencyClient(channel)

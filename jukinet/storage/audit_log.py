@@ -1,0 +1,275 @@
+"""The append-only audit log: a dense RFC 6962 Merkle tree stored in the node's LMDB environment.
+
+The log shares the node's environment so that an action and its audit entry commit in one
+transaction (pass the action's ``txn`` to :meth:`AuditLog.append`). Databases:
+
+============  ==============================  ================================================
+database      key                             value
+============  ==============================  ================================================
+audit_leaves  u64 index                       leaf data (the serialized entry)
+audit_nodes   u8 level + u64 index            hash of the perfect subtree covering leaves
+                                              [index * 2**level, (index + 1) * 2**level);
+                                              level 0 holds the leaf hashes
+audit_heads   u64 tree size                   signed tree head bytes (opaque here)
+============  ==============================  ================================================
+
+Appending leaf n writes its leaf hash and every perfect subtree it completes, so any root or proof
+needs O(log n) node reads. The log size is one past the last key of ``audit_leaves``, which is
+correct inside a transaction that has already appended.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import lmdb
+
+from jukinet import merkle
+from jukinet.storage.environment import Environment, StorageError
+
+AUDIT_DB_NAMES = ("audit_leaves", "audit_nodes", "audit_heads")
+
+_U64 = struct.Struct(">Q")
+_NODE_KEY = struct.Struct(">BQ")
+_READ_CHUNK = 4096  # leaves (or heads) per read transaction in long walks, so map growth is not held up
+
+CheckHead = Callable[[int, bytes, bytes], "str | None"]
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Outcome of :meth:`AuditLog.verify`: ``problem`` describes the first thing that did not fit."""
+
+    size: int
+    heads_checked: int
+    problem: str | None = None
+    first_bad_index: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"audit log ok: {self.size} entries, {self.heads_checked} tree heads checked"
+        return f"audit log damaged: {self.problem}"
+
+
+class AuditLog:
+    """Append-only Merkle audit log over the ``audit_*`` databases of ``env``."""
+
+    def __init__(self, env: Environment) -> None:
+        missing = [name for name in AUDIT_DB_NAMES if name not in env.dbs]
+        if missing:
+            raise StorageError(f"environment at {env.path} lacks the audit databases {missing}")
+        self.env = env
+        self._leaves = env.dbs["audit_leaves"]
+        self._nodes = env.dbs["audit_nodes"]
+        self._heads = env.dbs["audit_heads"]
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    def append(self, txn: lmdb.Transaction, leaf_data: bytes) -> int:
+        """Append one entry inside ``txn``; returns its index."""
+        return self.append_many(txn, (leaf_data,)).start
+
+    def append_many(self, txn: lmdb.Transaction, leaves: Sequence[bytes]) -> range:
+        """Append entries inside ``txn``; returns their indexes."""
+        first = self._size(txn)
+        frontier = self._frontier(txn, first)
+        put = txn.put
+        leaves_db, nodes_db = self._leaves, self._nodes
+        leaf_key, node_key, leaf_hash = _U64.pack, _NODE_KEY.pack, merkle.leaf_hash
+        for i, data in enumerate(leaves, first):
+            data = bytes(data)
+            if not put(leaf_key(i), data, db=leaves_db, append=True):
+                raise StorageError(f"audit log entry {i} already exists")
+            for level, index, h in frontier.append(leaf_hash(data)):
+                put(node_key(level, index), h, db=nodes_db)
+        return range(first, first + len(leaves))
+
+    def put_tree_head(self, txn: lmdb.Transaction | None, tree_size: int, sth_bytes: bytes) -> None:
+        """Store the signed tree head for ``tree_size`` (in ``txn``, or in a transaction of its own)."""
+        if txn is None:
+            self.env.write(lambda t: self.put_tree_head(t, tree_size, sth_bytes))
+            return
+        size = self._size(txn)
+        if not 0 <= tree_size <= size:
+            raise ValueError(f"tree head for size {tree_size} but the log has {size} entries")
+        txn.put(_U64.pack(tree_size), bytes(sth_bytes), db=self._heads)
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def size(self) -> int:
+        """Number of entries committed."""
+        with self.env.read() as txn:
+            return self._size(txn)
+
+    def root(self, size: int | None = None) -> bytes:
+        """MTH of the first ``size`` entries (default: all), from O(log n) stored subtrees."""
+        with self.env.read() as txn:
+            current = self._size(txn)
+            if size is None:
+                size = current
+            _check_size(size, current)
+            return self._frontier(txn, size).root()
+
+    def subtree_hash(self, txn: lmdb.Transaction, start: int, end: int) -> bytes:
+        """MTH of entries [start, end), read inside ``txn`` (for :mod:`jukinet.merkle`'s provers)."""
+        size = self._size(txn)
+        if not 0 <= start < end <= size:
+            raise ValueError(f"subtree [{start}, {end}) is not a non-empty range of the log's {size} entries")
+        return self._subtree(txn, start, end)
+
+    def inclusion_proof(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
+        """``(leaf hash, audit path)`` of entry ``index`` in the tree of the first ``size`` entries."""
+        with self.env.read() as txn:
+            _check_size(size, self._size(txn))
+            path = merkle.inclusion_path(index, size, lambda s, e: self._subtree(txn, s, e))
+            return self._node(txn, 0, index), path
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        """Consistency proof from the tree of ``old`` entries to the tree of ``new`` entries."""
+        with self.env.read() as txn:
+            _check_size(new, self._size(txn))
+            return merkle.consistency_proof(old, new, lambda s, e: self._subtree(txn, s, e))
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        """Leaf data of entries [start, end); the caller bounds the range."""
+        with self.env.read() as txn:
+            size = self._size(txn)
+            if not 0 <= start <= end <= size:
+                raise ValueError(f"entries [{start}, {end}) are not within the log's {size} entries")
+            out: list[bytes] = []
+            if start == end:
+                return out
+            cursor = txn.cursor(db=self._leaves)
+            cursor.set_key(_U64.pack(start))
+            for key, value in cursor:
+                if len(out) == end - start:
+                    break
+                if _U64.unpack(key)[0] != start + len(out):
+                    raise StorageError(f"audit log entry {start + len(out)} is missing")
+                out.append(value)
+            if len(out) != end - start:
+                raise StorageError(f"audit log entry {start + len(out)} is missing")
+            return out
+
+    def latest_tree_head(self) -> tuple[int, bytes] | None:
+        """``(tree size, STH bytes)`` of the largest stored tree head, or None."""
+        with self.env.read() as txn:
+            cursor = txn.cursor(db=self._heads)
+            if not cursor.last():
+                return None
+            return _U64.unpack(cursor.key())[0], cursor.value()
+
+    def tree_heads(self) -> Iterator[tuple[int, bytes]]:
+        """All stored tree heads by increasing size (read in chunks, each in a short transaction)."""
+        after: int | None = None
+        while True:
+            batch: list[tuple[int, bytes]] = []
+            with self.env.read() as txn:
+                cursor = txn.cursor(db=self._heads)
+                found = cursor.first() if after is None else cursor.set_range(_U64.pack(after + 1))
+                while found and len(batch) < _READ_CHUNK:
+                    batch.append((_U64.unpack(cursor.key())[0], cursor.value()))
+                    found = cursor.next()
+            yield from batch
+            if len(batch) < _READ_CHUNK:
+                return
+            after = batch[-1][0]
+
+    # -- verification ----------------------------------------------------------------------------------
+
+    def verify(self, check_head: CheckHead | None = None) -> VerifyReport:
+        """Re-derive the whole stored tree from the entries and report the first thing that does not fit.
+
+        Every leaf hash is recomputed from the stored entry, every stored interior node from its
+        children, and for each stored tree head ``check_head(tree_size, sth_bytes, root)`` is called with
+        the root recomputed from the entries; it returns a problem description or None. The walk reads
+        in chunks of short transactions over the entries present when it starts.
+        """
+        size = self.size()
+        heads = self.tree_heads()
+        head = next(heads, None)
+        checked = 0
+
+        def check(tree_size: int, sth: bytes, root: bytes) -> str | None:
+            nonlocal checked
+            checked += 1
+            if check_head is None:
+                return None
+            problem = check_head(tree_size, sth, root)
+            return f"tree head for size {tree_size}: {problem}" if problem else None
+
+        def fail(problem: str, index: int | None) -> VerifyReport:
+            return VerifyReport(size, checked, problem, index)
+
+        frontier = merkle.Frontier()
+        while head is not None and head[0] == 0:
+            if problem := check(0, head[1], merkle.EMPTY_ROOT):
+                return fail(problem, None)
+            head = next(heads, None)
+        leaf_hash, node_key, leaf_key = merkle.leaf_hash, _NODE_KEY.pack, _U64.pack
+        for chunk_start in range(0, size, _READ_CHUNK):
+            with self.env.read() as txn:
+                get_leaf = txn.cursor(db=self._leaves).get
+                get_node = txn.cursor(db=self._nodes).get
+                for i in range(chunk_start, min(size, chunk_start + _READ_CHUNK)):
+                    data = get_leaf(leaf_key(i))
+                    if data is None:
+                        return fail(f"entry {i}: leaf data is missing", i)
+                    for level, index, h in frontier.append(leaf_hash(data)):
+                        stored = get_node(node_key(level, index))
+                        if stored == h:
+                            continue
+                        lo, hi = index << level, ((index + 1) << level) - 1
+                        if level == 0:
+                            if stored is None:
+                                return fail(f"entry {i}: leaf hash is missing", i)
+                            return fail(f"entry {i}: stored leaf data does not hash to the recorded leaf hash", i)
+                        why = "missing" if stored is None else "mismatch"
+                        return fail(f"entry {lo}..{hi}: subtree hash {why} at level {level}", lo)
+                    while head is not None and head[0] == i + 1:
+                        if problem := check(head[0], head[1], frontier.root()):
+                            return fail(problem, None)
+                        head = next(heads, None)
+        if head is not None:
+            return fail(f"tree head for size {head[0]}: beyond the log's {size} entries", None)
+        with self.env.read() as txn:
+            cursor = txn.cursor(db=self._nodes)
+            for level in range(64):
+                if cursor.set_range(node_key(level, size >> level)) and cursor.key()[0] == level:
+                    index = _NODE_KEY.unpack(cursor.key())[1]
+                    return fail(f"stray node at level {level} index {index} beyond the log's {size} entries", None)
+        return VerifyReport(size, checked)
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    def _size(self, txn: lmdb.Transaction) -> int:
+        cursor = txn.cursor(db=self._leaves)
+        return _U64.unpack(cursor.key())[0] + 1 if cursor.last() else 0
+
+    def _node(self, txn: lmdb.Transaction, level: int, index: int) -> bytes:
+        value = txn.get(_NODE_KEY.pack(level, index), db=self._nodes)
+        if value is None:
+            raise StorageError(f"audit log node at level {level} index {index} is missing")
+        return value
+
+    def _frontier(self, txn: lmdb.Transaction, size: int) -> merkle.Frontier:
+        return merkle.Frontier(size, [self._node(txn, lvl, idx) for lvl, idx in merkle.perfect_subtrees(size)])
+
+    def _subtree(self, txn: lmdb.Transaction, start: int, end: int) -> bytes:
+        """MTH of [start, end): one read for a perfect aligned range, else split per RFC 6962."""
+        n = end - start
+        if n & (n - 1) == 0 and start % n == 0:
+            return self._node(txn, n.bit_length() - 1, start // n)
+        mid = start + merkle.largest_power_of_two_below(n)
+        return merkle.node_hash(self._subtree(txn, start, mid), self._subtree(txn, mid, end))
+
+
+def _check_size(size: int, current: int) -> None:
+    if not 0 <= size <= current:
+        raise ValueError(f"tree size {size} is outside the log's {current} entries")

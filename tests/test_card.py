@@ -1,0 +1,299 @@
+"""The operator's IC card (jukinet.hsm.card) against real SoftHSM tokens (no mocks).
+
+Uses the process's one SoftHSM configuration: the session fixtures ``softhsm`` and ``module`` of tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from pkcs11 import Attribute, CertificateType, KeyType, ObjectClass
+from pkcs11 import exceptions as p11x
+
+from jukinet.hsm import (
+    MAX_PIN_FAILURES,
+    CardError,
+    CardLocked,
+    OperatorCard,
+    SoftHsmConfig,
+    TokenSigner,
+    WrongPin,
+    admin_unlock,
+    create_card,
+    generate_card_key,
+    key_id_of,
+    owner,
+    provision_signing_key,
+    store_card_certificate,
+)
+from jukinet.hsm.card import FAILURES_LABEL
+from jukinet.pki import init_pki, issue_signing_certificate, verify_ecdsa_raw
+
+PIN, SO_PIN, BAD = "1234", "5678", "0000"
+OPERATOR = "operator:131148:clerk-01"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pki_dir = tmp_path_factory.mktemp("card-pki") / "pki"
+    init_pki(pki_dir)
+    return pki_dir
+
+
+def new_label(prefix: str = "card") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def enrol(softhsm: SoftHsmConfig, module: Path, pki: Path, label: str) -> x509.Certificate:
+    """Administrator side: card, key in the card, certificate on the card."""
+    create_card(softhsm, label, PIN, SO_PIN)
+    public_key = generate_card_key(module, label, PIN)
+    certificate = issue_signing_certificate(pki, "operator", [OPERATOR], public_key)
+    store_card_certificate(module, label, PIN, certificate)
+    return certificate
+
+
+@pytest.fixture
+def card(softhsm: SoftHsmConfig, module: Path, pki: Path) -> tuple[OperatorCard, x509.Certificate]:
+    label = new_label()
+    certificate = enrol(softhsm, module, pki, label)
+    return OperatorCard(module, label), certificate
+
+
+def der(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
+def on_token(module: Path, label: str, fn: Callable[..., object]) -> object:
+    """fn(session) on the owner thread, logged in with the right PIN (test inspection only)."""
+
+    def run() -> object:
+        session = owner.acquire(str(module), label, PIN)
+        try:
+            return fn(session)
+        finally:
+            owner.release(str(module), label)
+
+    try:
+        return owner.call(run)
+    finally:
+        owner.stop_if_idle()
+
+
+def wrong_pins(card: OperatorCard, n: int) -> list[int]:
+    remaining = []
+    for _ in range(n):
+        with pytest.raises(WrongPin) as info:
+            card.unlock(BAD)
+        remaining.append(info.value.remaining)
+    return remaining
+
+
+def test_enrol_unlock_and_sign(softhsm: SoftHsmConfig, module: Path, pki: Path) -> None:
+    label = new_label()
+    certificate = enrol(softhsm, module, pki, label)
+    create_card(softhsm, label, PIN, SO_PIN)  # idempotent
+    assert softhsm.token_labels().count(label) == 1
+    public_key = generate_card_key(module, label, PIN)  # idempotent: the same key
+    assert isinstance(public_key.curve, ec.SECP256R1)
+    assert public_key.public_numbers() == certificate.public_key().public_numbers()
+
+    card = OperatorCard(module, label)
+    status = card.status()
+    assert (status.label, status.failures, status.locked, status.remaining_tries) == (label, 0, False, 5)
+    with card.unlock(PIN) as unlocked:
+        assert unlocked.certificate_der == der(certificate)
+        assert unlocked.certificate == certificate
+        assert unlocked.public_key.public_numbers() == public_key.public_numbers()
+        assert unlocked.key_id == key_id_of(public_key)
+        sig = unlocked.sign(b"login challenge")
+        assert len(sig) == 64
+        verify_ecdsa_raw(certificate.public_key(), b"login challenge", sig)  # type: ignore[arg-type]
+    unlocked.close()  # idempotent
+    with pytest.raises(CardError, match="closed"):
+        unlocked.sign(b"x")
+
+
+def test_certificate_is_replaced(card: tuple[OperatorCard, x509.Certificate], module: Path, pki: Path) -> None:
+    operator_card, first = card
+    with operator_card.unlock(PIN) as unlocked:
+        public_key = unlocked.public_key
+    renewed = issue_signing_certificate(pki, "operator", [OPERATOR], public_key, days=30)
+    assert renewed.serial_number != first.serial_number
+    store_card_certificate(module, operator_card.label, PIN, renewed)
+    with operator_card.unlock(PIN) as unlocked:
+        assert unlocked.certificate_der == der(renewed)
+
+    def certificates(session: object) -> list[tuple[object, bytes, bytes, bytes]]:
+        objs = session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE})  # type: ignore[attr-defined]
+        return [
+            (o[Attribute.CERTIFICATE_TYPE], o[Attribute.LABEL], o[Attribute.SUBJECT], o[Attribute.ID]) for o in objs
+        ]
+
+    assert on_token(module, operator_card.label, certificates) == [
+        (CertificateType.X_509, "card-auth", renewed.subject.public_bytes(), key_id_of(public_key))
+    ]
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    with pytest.raises(CardError, match="not for the key"):
+        store_card_certificate(
+            module, operator_card.label, PIN, issue_signing_certificate(pki, "operator", [OPERATOR], other)
+        )
+
+
+def test_wrong_pins_lock_the_card(card: tuple[OperatorCard, x509.Certificate], module: Path) -> None:
+    operator_card, certificate = card
+    label = operator_card.label
+    assert wrong_pins(operator_card, 4) == [4, 3, 2, 1]
+    status = operator_card.status()
+    assert (status.failures, status.locked, status.remaining_tries) == (4, False, 1)
+
+    locked_message = f"card '{label}' is locked after 5 consecutive wrong PINs; an administrator must unlock it"
+    with pytest.raises(CardLocked) as info:
+        operator_card.unlock(BAD)  # the 5th
+    assert str(info.value) == locked_message
+    with pytest.raises(CardLocked, match="is locked"):
+        operator_card.unlock(PIN)  # the right PIN is not even tried
+    with pytest.raises(CardLocked):
+        generate_card_key(module, label, PIN)  # provisioning honours the counter too
+    status = operator_card.status()
+    assert (status.failures, status.locked, status.remaining_tries) == (MAX_PIN_FAILURES, True, 0)
+
+    with pytest.raises(CardError, match=f"wrong SO PIN for card '{label}'"):
+        admin_unlock(module, label, "9999")
+    assert operator_card.status().locked
+
+    admin_unlock(module, label, SO_PIN)
+    assert operator_card.status().failures == 0
+    with operator_card.unlock(PIN) as unlocked:
+        verify_ecdsa_raw(certificate.public_key(), b"x", unlocked.sign(b"x"))  # type: ignore[arg-type]
+
+
+def test_wrong_pin_message(card: tuple[OperatorCard, x509.Certificate]) -> None:
+    operator_card, _ = card
+    with pytest.raises(WrongPin) as info:
+        operator_card.unlock(BAD)
+    assert str(info.value) == f"wrong PIN for card '{operator_card.label}'; 4 tries left"
+    assert isinstance(info.value, CardError) and info.value.remaining == 4
+
+
+def test_success_resets_the_count(card: tuple[OperatorCard, x509.Certificate]) -> None:
+    operator_card, _ = card
+    assert wrong_pins(operator_card, 4) == [4, 3, 2, 1]
+    operator_card.unlock(PIN).close()
+    assert operator_card.status().failures == 0
+    assert wrong_pins(operator_card, 4) == [4, 3, 2, 1]  # still not locked
+    assert not operator_card.status().locked
+
+
+def test_wrong_pin_counts_while_the_card_is_unlocked(card: tuple[OperatorCard, x509.Certificate]) -> None:
+    operator_card, certificate = card
+    with operator_card.unlock(PIN) as first:
+        with operator_card.unlock(PIN) as second:  # shares the card's login
+            assert second.certificate_der == first.certificate_der
+        assert wrong_pins(operator_card, 1) == [4]
+        verify_ecdsa_raw(certificate.public_key(), b"y", first.sign(b"y"))  # type: ignore[arg-type]
+    assert operator_card.status().failures == 1
+
+
+def test_admin_unlock_sets_a_new_pin(card: tuple[OperatorCard, x509.Certificate], module: Path) -> None:
+    operator_card, _ = card
+    wrong_pins(operator_card, 2)
+    with operator_card.unlock(PIN), pytest.raises(CardError, match="in use"):
+        admin_unlock(module, operator_card.label, SO_PIN, new_pin="4321")
+    admin_unlock(module, operator_card.label, SO_PIN, new_pin="4321")
+    assert operator_card.status().failures == 0
+    assert wrong_pins(operator_card, 1) == [4]  # the old PIN
+    operator_card.unlock("4321").close()
+    assert operator_card.status().failures == 0
+
+
+def test_card_key_is_not_extractable(card: tuple[OperatorCard, x509.Certificate], module: Path) -> None:
+    operator_card, _ = card
+
+    def inspect(session: object) -> tuple[bool, bool, bool, bool, bool]:
+        key = session.get_key(  # type: ignore[attr-defined]
+            object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.EC, label="card-auth"
+        )
+        try:
+            key[Attribute.VALUE]
+            readable = True
+        except p11x.AttributeSensitive:
+            readable = False
+        (counter,) = session.get_objects(  # type: ignore[attr-defined]
+            {Attribute.CLASS: ObjectClass.DATA, Attribute.LABEL: FAILURES_LABEL}
+        )
+        return (
+            key[Attribute.EXTRACTABLE],
+            key[Attribute.SENSITIVE],
+            key[Attribute.SIGN],
+            readable,
+            counter[Attribute.PRIVATE],
+        )
+
+    wrong_pins(operator_card, 1)  # creates the public counter object
+    assert on_token(module, operator_card.label, inspect) == (False, True, True, False, False)
+
+
+def test_missing_card_key_and_certificate(softhsm: SoftHsmConfig, module: Path) -> None:
+    with pytest.raises(CardError, match="no-such-card"):
+        OperatorCard(module, "no-such-card").unlock(PIN)
+    label = new_label()
+    create_card(softhsm, label, PIN, SO_PIN)
+    with pytest.raises(CardError, match="has no key"):
+        OperatorCard(module, label).unlock(PIN)
+    generate_card_key(module, label, PIN)
+    with pytest.raises(CardError, match="no certificate"):
+        OperatorCard(module, label).unlock(PIN)
+
+
+def test_card_next_to_a_token_signer(softhsm: SoftHsmConfig, module: Path, pki: Path) -> None:
+    """A terminal process: its own TokenSigner keeps signing while operator cards come and go."""
+    token = new_label("terminal")
+    softhsm.init_token(token, PIN, SO_PIN)
+    provision_signing_key(module, token, PIN)
+    errors: list[BaseException] = []
+    signed: list[tuple[bytes, bytes]] = []
+    stop = threading.Event()
+
+    with TokenSigner(module, token, PIN) as signer:
+
+        def work() -> None:
+            n = 0
+            try:
+                while not stop.is_set():
+                    data = f"record {n}".encode()
+                    signed.append((data, signer.sign(data)))
+                    n += 1
+            except BaseException as exc:
+                errors.append(exc)
+
+        workers = [threading.Thread(target=work) for _ in range(3)]
+        for w in workers:
+            w.start()
+        try:
+            label = new_label()
+            generation = owner.generation
+            certificate = enrol(softhsm, module, pki, label)  # a new token: the library is re-initialised
+            assert owner.generation > generation
+            operator_card = OperatorCard(module, label)
+            assert wrong_pins(operator_card, 2) == [4, 3]
+            for _ in range(3):
+                with operator_card.unlock(PIN) as unlocked:
+                    verify_ecdsa_raw(certificate.public_key(), b"op", unlocked.sign(b"op"))  # type: ignore[arg-type]
+            admin_unlock(module, label, SO_PIN)
+        finally:
+            stop.set()
+            for w in workers:
+                w.join()
+        assert not errors
+        assert len(signed) > 0
+        for data, sig in signed[:: max(1, len(signed) // 200)]:
+            verify_ecdsa_raw(signer.public_key, data, sig)
+        verify_ecdsa_raw(signer.public_key, b"after", signer.sign(b"after"))
