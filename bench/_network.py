@@ -8,19 +8,24 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from jukinet.clients import TerminalClient
+from jukinet.network.operators import bootstrap_operators
 from jukinet.network.provision import Network, provision
-from jukinet.network.supervisor import RunningNetwork, start_network
+from jukinet.network.supervisor import start_network
 from jukinet.network.topology import Topology
 
 
 @contextlib.contextmanager
-def benchmark_network(keep: Path | None = None) -> Iterator[tuple[Network, RunningNetwork]]:
-    """Provision and start the default topology on free ports; stop and clean up afterwards."""
+def benchmark_network(keep: Path | None = None) -> Iterator[tuple[Network, dict[str, TerminalClient]]]:
+    """Provision and start the default topology on free ports, with an administrator logged in at each
+    node's site terminal (by node id); stop and clean up afterwards."""
     state = keep or Path(tempfile.mkdtemp(prefix="jukinet-bench-"))
     try:
         net = provision(state, Topology.default(free_ports=True))
-        with start_network(net) as running:
-            yield net, running
+        net.softhsm.activate()  # operator cards are unlocked in this process
+        with start_network(net):
+            operators = bootstrap_operators(net)
+            yield net, {node: terminal for node, (_, terminal) in operators.items()}
     finally:
         if keep is None:
             shutil.rmtree(state, ignore_errors=True)

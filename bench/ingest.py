@@ -19,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _network import benchmark_network
 
 from jukinet.domain.synthetic import synthetic_resident
-from jukinet.network.access import terminal_for
 
 
 def main() -> int:
@@ -33,9 +32,8 @@ def main() -> int:
     records = [synthetic_resident(rng, "131148") for _ in range(args.records)]
     if len({r.resident_code for r in records}) != len(records):  # vanishingly rare; keep N exact
         raise SystemExit("duplicate resident codes generated; change the seed")
-    with benchmark_network() as (net, _running):
-        cs = terminal_for(net, net.topology.node("cs:131148"))
-        national = terminal_for(net, net.topology.national)
+    with benchmark_network() as (_net, terminals):
+        cs, national = terminals["cs:131148"], terminals["national"]
         start = time.perf_counter()
         reply = cs.register(records, chunk_size=args.chunk)
         registered = time.perf_counter() - start

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _network import benchmark_network
 
 from jukinet.domain.synthetic import synthetic_resident
-from jukinet.network.access import agency_client, terminal_for
+from jukinet.network.access import agency_client
 
 BUSINESS = "pension-benefit"
 
@@ -34,9 +34,9 @@ def main() -> int:
 
     rng = random.Random(11)
     residents = [synthetic_resident(rng, "131148") for _ in range(args.population)]
-    with benchmark_network() as (net, _running):
-        terminal_for(net, net.topology.node("cs:131148")).register(residents)
-        national = terminal_for(net, net.topology.national)
+    with benchmark_network() as (net, terminals):
+        terminals["cs:131148"].register(residents)
+        national = terminals["national"]
         deadline = time.monotonic() + 120
         while national.status().records < len(residents):
             if time.monotonic() > deadline:

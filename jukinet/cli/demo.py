@@ -8,13 +8,18 @@ import time
 from pathlib import Path
 
 import grpc
+from cryptography import x509
 
-from jukinet.cli.views import agency_client, describe, node_statuses, status_lines, terminal_for
+from jukinet.cli.views import describe, node_statuses, status_lines
 from jukinet.domain.synthetic import synthetic_resident
+from jukinet.merkle import leaf_hash, verify_inclusion
+from jukinet.network.access import agency_client, terminal_for
+from jukinet.network.operators import bootstrap_operators, enroll_operator, issue_card, log_in
 from jukinet.network.provision import provision
 from jukinet.network.supervisor import start_network
 from jukinet.network.topology import Topology
-from jukinet.v1 import identity_pb2
+from jukinet.node.audit import check_tree_head
+from jukinet.v1 import audit_pb2, identity_pb2
 
 PENSION_BUSINESS = "pension-benefit"
 UNLISTED_BUSINESS = "tax-assessment"
@@ -43,26 +48,46 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
 
         rng = random.Random(2026)
         nakano, chiyoda = topology.node("cs:131148"), topology.node("cs:131016")
-        _say("== 3. Operators record residents at their municipal counters")
+        _say("== 3. Operators: IC card (a token of their own) + biometric, enrolled by each node's administrator")
+        net.softhsm.activate()  # the terminals' card reader
+        admins = bootstrap_operators(net)
+        _say("   each node's first administrator was enrolled from the site terminal and logged in")
+        clerks = {}
+        for spec in (nakano, chiyoda):
+            _, admin_terminal = admins[str(spec.node_ids[0])]
+            kit = issue_card(net, f"operator:{spec.site}:clerk-01", "246810")
+            info = enroll_operator(admin_terminal, kit, ["register-residents"])
+            clerk = terminal_for(net, spec)
+            claims = log_in(clerk, kit)
+            clerks[spec.name] = clerk
+            _say(f"   {spec.name}: {info.operator_id} enrolled (card serial {info.card_serial[:12]}…); PIN unlocked "
+                 f"the card, the card signed the challenge, the biometric matched: session for "
+                 f"{', '.join(claims.roles)}")  # fmt: skip
+        try:
+            terminal_for(net, nakano).record_change(synthetic_resident(rng, nakano.node_ids[0].code))
+        except grpc.RpcError as exc:
+            _say(f"   without a session the CS refuses: {exc.code().name}: {exc.details()}", pause)
+
+        _say("== 4. Clerks record residents at their municipal counters")
         first: identity_pb2.IdentityRecord | None = None
         for spec, reasons in (
             (nakano, [identity_pb2.CHANGE_REASON_BIRTH, identity_pb2.CHANGE_REASON_MOVE_IN]),
             (chiyoda, [identity_pb2.CHANGE_REASON_MOVE_IN]),
         ):
-            terminal = terminal_for(net, spec)
+            terminal = clerks[spec.name]
             for reason in reasons:
                 record = synthetic_resident(rng, spec.node_ids[0].code, reason)
                 reply = terminal.record_change(record)
                 first = first or reply.record
                 _say(f"   {spec.name}: {describe(reply.record)} (notice #{reply.sequence})")
         bulk = [synthetic_resident(rng, chiyoda.node_ids[0].code) for _ in range(500)]
-        summary = terminal_for(net, chiyoda).register(bulk, chunk_size=250)
+        summary = clerks[chiyoda.name].register(bulk, chunk_size=250)
         _say(
             f"   {chiyoda.name}: bulk registration of {summary.records} residents in {summary.chunks} chunks",
             pause,
         )
 
-        _say("== 4. The changes travel CS → prefecture → national as signed batches")
+        _say("== 5. The changes travel CS → prefecture → national as signed batches")
         expected = 3 + len(bulk)
         deadline = time.monotonic() + 30
         while True:
@@ -78,7 +103,7 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
             return 1
         _say(f"   all {expected} records are stored at the national server", pause)
 
-        _say("== 5. The pension service looks a resident up for a listed business")
+        _say("== 6. The pension service looks a resident up for a listed business")
         agency = topology.agencies[0]
         client = agency_client(net, agency.corporate_number)
         assert first is not None
@@ -86,7 +111,7 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         _say(f"   {agency.name} / {PENSION_BUSINESS}: provision #{provided.provision_id}: {describe(provided.record)}")
         _say("   (My Number withheld: the legal table row does not list it)", pause)
 
-        _say("== 6. The same agency asks for a business it is not listed for")
+        _say("== 7. The same agency asks for a business it is not listed for")
         try:
             client.by_resident_code(UNLISTED_BUSINESS, first.resident_code)
             _say("   UNEXPECTED: the lookup was answered")
@@ -94,10 +119,37 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         except grpc.RpcError as exc:
             _say(f"   refused: {exc.code().name}: {exc.details()}", pause)
 
-        _say("== 7. The national server's provision log")
-        for entry in terminal_for(net, topology.national).provisions():
+        _say("== 8. The national server's provision log (read by its administrator: role answer-disclosure)")
+        for entry in admins["national"][1].provisions():
             when = entry.provided_at.ToDatetime().strftime("%H:%M:%S")
             _say(f"   #{entry.provision_id} {when} {entry.agency} {entry.business_code} {entry.resident_code}")
-        _say("== 8. Stopping every node")
+        _say("== 9. The audit log of 中野区's CS: every login and action, a Merkle tree with signed heads")
+        _show_audit(net, nakano)
+        _say("== 10. Stopping every node")
     _say(f"demo finished in {time.monotonic() - started:.1f}s")
     return 0
+
+
+def _show_audit(net, spec) -> None:
+    """Entries, a freshly signed tree head, and an inclusion proof of the last entry, checked here."""
+    terminal = terminal_for(net, spec)
+    deadline = time.monotonic() + 5
+    while True:
+        reply = terminal.tree_head()
+        head = check_tree_head(reply.tree_head, x509.load_der_x509_certificate(reply.signer_certificate))
+        entries = terminal.audit.GetEntries(audit_pb2.GetEntriesRequest(start=0, end=head.tree_size)).leaf_data
+        if len(entries) >= 6 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    for leaf in entries[-6:]:
+        e = audit_pb2.AuditEntry.FromString(leaf)
+        action = audit_pb2.AuditAction.Name(e.action).removeprefix("AUDIT_ACTION_").lower()
+        outcome = audit_pb2.AuditOutcome.Name(e.outcome).removeprefix("AUDIT_OUTCOME_").lower()
+        _say(f"   {e.time.ToDatetime():%H:%M:%S} {e.actor:<26} {action:<18} {outcome:<8} {e.target} {e.detail[:60]}")
+    index = head.tree_size - 1
+    proof = terminal.audit.GetInclusionProof(
+        audit_pb2.GetInclusionProofRequest(leaf_index=index, tree_size=head.tree_size)
+    )
+    verify_inclusion(leaf_hash(entries[index]), index, head.tree_size, list(proof.audit_path), head.root_hash)
+    _say(f"   signed tree head: {head.tree_size} entries, root {head.root_hash.hex()[:16]}…, signature verified; "
+         f"inclusion proof of entry {index} verified")  # fmt: skip

@@ -84,6 +84,25 @@ def cmd_lookup(args: argparse.Namespace) -> int:
     return lookup(args.state, args.agency, args.business, args.resident_code, args.my_number)
 
 
+def cmd_operator(args: argparse.Namespace) -> int:
+    from jukinet.cli import operators
+
+    if args.op_cmd == "enroll":
+        roles = [r.strip() for r in args.roles.split(",") if r.strip()]
+        return operators.enroll(args.state, args.node, args.name, roles, args.pin, args.admin, args.admin_pin)
+    if args.op_cmd == "login":
+        return operators.login(args.state, args.node, args.name, args.pin)
+    if args.op_cmd == "unlock":
+        return operators.unlock(args.state, args.node, args.name, args.admin, args.admin_pin)
+    return operators.show(args.state, args.node, args.name, args.admin, args.admin_pin)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from jukinet.cli.operators import verify_audit
+
+    return verify_audit(args.state, args.node)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jukinet",
@@ -127,6 +146,39 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="records, outbox and provisions of every node of a running network")
     with_state(p)
     p.set_defaults(func=cmd_status)
+
+    operator = sub.add_parser("operator", help="operators: IC cards, enrollment, login, unlock")
+    ops = operator.add_subparsers(dest="op_cmd", required=True)
+
+    def with_operator(p: argparse.ArgumentParser, admin: bool) -> None:
+        with_state(p)
+        p.add_argument("--node", required=True, help="node id, e.g. cs:131148")
+        p.add_argument("--name", required=True, help="operator name at the node's site, e.g. clerk-01")
+        if admin:
+            p.add_argument("--admin", help="name of the administrator who logs in to do this")
+            p.add_argument("--admin-pin", help="the administrator's card PIN (default: prompt or $JUKINET_PIN)")
+
+    p = ops.add_parser("enroll", help="issue the operator's IC card (a token), enroll card, roles and biometric")
+    with_operator(p, admin=True)
+    p.add_argument("--roles", required=True, help="comma-separated roles, e.g. register-residents")
+    p.add_argument("--pin", help="the new card's PIN (default: prompt or $JUKINET_PIN)")
+    p.set_defaults(func=cmd_operator)
+    p = ops.add_parser("login", help="PIN unlocks the card, the card signs the node's challenge, biometric match")
+    with_operator(p, admin=False)
+    p.add_argument("--pin", help="the card's PIN (default: prompt or $JUKINET_PIN)")
+    p.set_defaults(func=cmd_operator)
+    p = ops.add_parser("unlock", help="administrator: unlock a locked operator and reset their card")
+    with_operator(p, admin=True)
+    p.set_defaults(func=cmd_operator)
+    p = ops.add_parser("show", help="administrator: an operator's roles, status and failure count")
+    with_operator(p, admin=True)
+    p.set_defaults(func=cmd_operator)
+
+    audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="audit_cmd", required=True)
+    p = audit.add_parser("verify", help="check a node's audit log end to end; names the first entry that does not fit")
+    with_state(p)
+    p.add_argument("--node", required=True, help="node id, e.g. cs:131148")
+    p.set_defaults(func=cmd_audit_verify)
 
     p = sub.add_parser("lookup", help="look a resident up as an agency (at the national server)")
     with_state(p)

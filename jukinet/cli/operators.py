@@ -1,0 +1,144 @@
+"""``jukinet operator …`` and ``jukinet audit verify``: what an administrator runs at a node's site."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+import grpc
+from cryptography import x509
+
+from jukinet.clients import TerminalClient
+from jukinet.network.access import terminal_for
+from jukinet.network.operators import (
+    OperatorKit,
+    enroll_operator,
+    issue_card,
+    load_operator,
+    log_in,
+    operator_dir,
+    unlock_card,
+)
+from jukinet.network.provision import Network, load_network
+from jukinet.node.audit import TreeHeadProblem, check_tree_head
+from jukinet.storage.node_store import NodeStore
+from jukinet.v1 import audit_pb2, operator_pb2
+
+
+def _pin(given: str | None, prompt: str) -> str:
+    if given:
+        return given
+    if os.environ.get("JUKINET_PIN"):
+        return os.environ["JUKINET_PIN"]
+    return getpass.getpass(prompt)
+
+
+def _network(state: Path) -> Network:
+    net = load_network(state)
+    net.softhsm.activate()  # the card reader: operator cards are tokens of the network's SoftHSM
+    return net
+
+
+def _operator_id(net: Network, node: str, name: str) -> str:
+    return f"operator:{net.topology.node(node).site}:{name}"
+
+
+def _terminal(net: Network, node: str, admin: str | None, admin_pin: str | None) -> TerminalClient:
+    """The node's site terminal, with the administrator logged in if one is named."""
+    terminal = terminal_for(net, net.topology.node(node))
+    if admin:
+        kit = load_operator(net, _operator_id(net, node, admin), _pin(admin_pin, f"PIN of {admin}'s card: "))
+        log_in(terminal, kit)
+    return terminal
+
+
+def _describe(info: operator_pb2.OperatorInfo) -> str:
+    status = operator_pb2.OperatorStatus.Name(info.status).removeprefix("OPERATOR_STATUS_").lower()
+    return (
+        f"{info.operator_id}: {status}, roles {', '.join(info.roles)}, "
+        f"{info.consecutive_failures} consecutive failures, card serial {info.card_serial}"
+    )
+
+
+def enroll(state: Path, node: str, name: str, roles: list[str], pin: str | None, admin: str | None,
+           admin_pin: str | None) -> int:  # fmt: skip
+    net = _network(state)
+    operator_id = _operator_id(net, node, name)
+    terminal = _terminal(net, node, admin, admin_pin)
+    pin = _pin(pin, f"new PIN for {operator_id}'s card: ")
+    if operator_dir(net, operator_id).exists():
+        kit = load_operator(net, operator_id, pin)
+    else:
+        kit = issue_card(net, operator_id, pin)
+    info = enroll_operator(terminal, kit, roles)
+    print(f"enrolled {_describe(info)}")
+    print(f"card: token '{kit.card_label}' (SO PIN kept in {operator_dir(net, operator_id) / 'so.pin'})")
+    return 0
+
+
+def login(state: Path, node: str, name: str, pin: str | None) -> int:
+    net = _network(state)
+    operator_id = _operator_id(net, node, name)
+    kit: OperatorKit = load_operator(net, operator_id, _pin(pin, f"PIN of {operator_id}'s card: "))
+    terminal = terminal_for(net, net.topology.node(node))
+    claims = log_in(terminal, kit)
+    session_file = net.terminal(net.topology.node(node).site).cert.parent / "session.bin"
+    fd = os.open(session_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(terminal.session.SerializeToString())  # type: ignore[union-attr]
+    expires = claims.expires_at.ToDatetime().strftime("%H:%M:%S UTC")
+    print(f"logged in {claims.operator_id} at {claims.node_id} with roles {', '.join(claims.roles)}; "
+          f"session until {expires}, bound to this terminal ({session_file})")  # fmt: skip
+    return 0
+
+
+def unlock(state: Path, node: str, name: str, admin: str, admin_pin: str | None) -> int:
+    net = _network(state)
+    operator_id = _operator_id(net, node, name)
+    terminal = _terminal(net, node, admin, admin_pin)
+    info = terminal.unlock_operator(operator_id)
+    directory = operator_dir(net, operator_id)
+    if directory.exists():  # the card's own PIN counter, reset with the SO PIN the administrator holds
+        unlock_card(load_operator(net, operator_id, ""))
+    print(f"unlocked {_describe(info)}")
+    return 0
+
+
+def show(state: Path, node: str, name: str, admin: str, admin_pin: str | None) -> int:
+    net = _network(state)
+    try:
+        info = _terminal(net, node, admin, admin_pin).operator(_operator_id(net, node, name))
+    except grpc.RpcError as exc:
+        print(f"refused: {exc.code().name}: {exc.details()}")
+        return 2
+    print(_describe(info))
+    return 0
+
+
+def verify_audit(state: Path, node: str) -> int:
+    """Check a node's audit log end to end from its LMDB files (the node may be running)."""
+    net = load_network(state)
+    spec = net.topology.node(node)
+    node_dir = net.node_dir(spec)
+    certificate = x509.load_pem_x509_certificate((node_dir / "signing.pem").read_bytes())
+    node_id = str(spec.node_ids[0])
+
+    def check_head(tree_size: int, sth_bytes: bytes, root: bytes) -> str | None:
+        try:
+            head = check_tree_head(audit_pb2.SignedTreeHead.FromString(sth_bytes), certificate, node_id)
+        except TreeHeadProblem as exc:
+            return str(exc)
+        if head.tree_size != tree_size:
+            return f"signed head says size {head.tree_size}"
+        if head.root_hash != root:
+            return "signed root does not match the entries"
+        return None
+
+    store = NodeStore(node_dir / "data", readonly=True)
+    try:
+        report = store.audit.verify(check_head)
+    finally:
+        store.close()
+    print(f"{node_id}: {report}")
+    return 0 if report.ok else 1
