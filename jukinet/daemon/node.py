@@ -103,7 +103,15 @@ def start_node(config: NodeConfig) -> RunningNode:
         ),
         ServiceBinding(
             OperatorAuthService(
-                node_id, sites, authenticator, store, trust, vault, SessionIssuer(node_id, signer), sessions, auditor
+                node_id,
+                sites,
+                authenticator,
+                store,
+                trust,
+                vault,
+                SessionIssuer(node_id, signer, config.session_seconds),
+                sessions,
+                auditor,
             ),
             operator_pb2_grpc.add_OperatorAuthServiceServicer_to_server,
             operator_pb2.DESCRIPTOR.services_by_name["OperatorAuthService"],

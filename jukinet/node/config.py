@@ -24,6 +24,9 @@ Example::
     dir = "pki"
     softhsm_dir = "softhsm"   # holds softhsm2.conf and tokens/
 
+    [operators]
+    session_seconds = 900              # lifetime of an operator session
+
     [national]
     legal_table = "legal-table.toml"   # national server only
 
@@ -60,6 +63,7 @@ class NodeConfig:
     pki_dir: Path
     softhsm_dir: Path
     legal_table: Path | None
+    session_seconds: int = 900
 
     @property
     def kind(self) -> NodeKind:
@@ -127,4 +131,5 @@ class NodeConfig:
             pki_dir=rel(field("pki", "dir")),
             softhsm_dir=rel(field("pki", "softhsm_dir")),
             legal_table=rel(legal_table) if legal_table else None,
+            session_seconds=int(raw.get("operators", {}).get("session_seconds", 900)),
         )
