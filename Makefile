@@ -43,6 +43,8 @@ bench: setup
 	$(PY) bench/raw_limits.py
 	$(PY) bench/ingest.py
 	$(PY) bench/lookup.py
+	$(PY) bench/login.py
+	$(PY) bench/biometric_eval.py
 
 # Regenerate jukinet/v1 from proto/ (the generated code is committed; tests/test_proto_fresh.py checks it).
 proto: $(STAMP)

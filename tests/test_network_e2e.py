@@ -50,13 +50,15 @@ def test_removal_keeps_a_removed_record(network):
     death.CopyFrom(record)
     death.change_reason = identity_pb2.CHANGE_REASON_DEATH
     assert cs.record_change(death).record.status == identity_pb2.RECORD_STATUS_REMOVED
-    wait_until(
-        lambda: (
-            agency(network).by_resident_code(BUSINESS, record.resident_code).record.status
-            == identity_pb2.RECORD_STATUS_REMOVED
-        ),
-        what="the 除票 at the national server",
-    )
+    def removed_at_national() -> bool:
+        try:
+            provided = agency(network).by_resident_code(BUSINESS, record.resident_code)
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.NOT_FOUND  # not arrived yet
+            return False
+        return provided.record.status == identity_pb2.RECORD_STATUS_REMOVED
+
+    wait_until(removed_at_national, what="the 除票 at the national server")
     again = rpc_error(cs.record_change, death)
     assert again.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "removed record" in again.details()

@@ -2,7 +2,8 @@
 
 Order of work on every lookup: who is calling (agency certificate), is (agency, business) a row of
 the legal table, is the query well formed, is there a record; then the provision is written durably
-to the provision log, and only then does the answer (holding only the row's permitted fields) leave.
+to the provision log and the audit log (one transaction, group commit), and only then does the
+answer (holding only the row's permitted fields) leave.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import grpc
 
 from jukinet.domain.codes import my_number_problem, resident_code_problem
 from jukinet.domain.node_ids import NodeKind
+from jukinet.node.audit import audit_entry
 from jukinet.node.security import AnyOf, Caller, PeerAuthenticator, guarded
 from jukinet.server.legal_table import LegalTable, TableRow
 from jukinet.storage.node_store import NodeStore
-from jukinet.v1 import admin_pb2, identity_pb2, provision_pb2, provision_pb2_grpc
+from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, provision_pb2, provision_pb2_grpc
 
 AGENCIES = AnyOf({NodeKind.AGENCY})
+_PROVIDE = audit_pb2.AUDIT_ACTION_PROVIDE_IDENTITY
+_SUCCESS = audit_pb2.AUDIT_OUTCOME_SUCCESS
 
 
 class IdentityProvisionService(provision_pb2_grpc.IdentityProvisionServiceServicer):
@@ -57,7 +61,12 @@ class IdentityProvisionService(provision_pb2_grpc.IdentityProvisionServiceServic
             query_kind=query_kind,
         )
         entry.provided_at.GetCurrentTime()
-        provision_id = self._store.log_provision_durably(entry)
+
+        def audit(provision_id: int) -> bytes:
+            detail = f"provision #{provision_id}: {row.business} by {query_kind}"
+            return audit_entry(_PROVIDE, _SUCCESS, entry.agency, entry.agency, record.resident_code, detail)
+
+        provision_id = self._store.log_provision_durably(entry, audit)
         return row.redact(record), provision_id
 
     def _lookup(

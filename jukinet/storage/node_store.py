@@ -286,13 +286,18 @@ class NodeStore:
 
     # -- provision log ------------------------------------------------------------------------------------
 
-    def log_provision_durably(self, entry: admin_pb2.ProvisionEntry) -> int:
-        """Append a provision entry and return its id once it is on disk (group commit)."""
+    def log_provision_durably(
+        self, entry: admin_pb2.ProvisionEntry, audit_leaf: Callable[[int], bytes] | None = None
+    ) -> int:
+        """Append a provision entry (and its audit entry, ``audit_leaf(provision_id)``) and return its id
+        once both are on disk (group commit)."""
 
         def apply(txn: lmdb.Transaction) -> int:
             provision_id = self._next(txn, b"provision_id")
             entry.provision_id = provision_id
             txn.put(u64(provision_id), entry.SerializeToString(), db=self._db["provisions"])
+            if audit_leaf is not None:
+                self.audit.append(txn, audit_leaf(provision_id))
             return provision_id
 
         return self.env.submit(apply).result()

@@ -23,6 +23,7 @@ class AuditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_ACTION_REVOKE_SESSIONS: _ClassVar[AuditAction]
     AUDIT_ACTION_LIST_PROVISIONS: _ClassVar[AuditAction]
     AUDIT_ACTION_GET_RESIDENT: _ClassVar[AuditAction]
+    AUDIT_ACTION_PROVIDE_IDENTITY: _ClassVar[AuditAction]
 
 class AuditOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -40,6 +41,7 @@ AUDIT_ACTION_UNLOCK_OPERATOR: AuditAction
 AUDIT_ACTION_REVOKE_SESSIONS: AuditAction
 AUDIT_ACTION_LIST_PROVISIONS: AuditAction
 AUDIT_ACTION_GET_RESIDENT: AuditAction
+AUDIT_ACTION_PROVIDE_IDENTITY: AuditAction
 AUDIT_OUTCOME_UNSPECIFIED: AuditOutcome
 AUDIT_OUTCOME_SUCCESS: AuditOutcome
 AUDIT_OUTCOME_DENIED: AuditOutcome
