@@ -50,6 +50,7 @@ def test_removal_keeps_a_removed_record(network):
     death.CopyFrom(record)
     death.change_reason = identity_pb2.CHANGE_REASON_DEATH
     assert cs.record_change(death).record.status == identity_pb2.RECORD_STATUS_REMOVED
+
     def removed_at_national() -> bool:
         try:
             provided = agency(network).by_resident_code(BUSINESS, record.resident_code)

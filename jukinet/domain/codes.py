@@ -8,9 +8,10 @@ no exceptions, no regular expressions), a ``*_problem`` function describing what
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import mul
-from typing import Self
+from typing import ClassVar, Self
 
 __all__ = [
     "CorporateNumber",
@@ -232,81 +233,54 @@ def corporate_number_problem(text: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class MyNumber:
+class _Code:
+    """A validated code: construct with ``Type.parse(text)`` (or ``Type(text)``); raises InvalidCode."""
+
+    value: str
+    _problem: ClassVar[Callable[[str], str | None]]
+
+    def __post_init__(self) -> None:
+        problem = type(self)._problem(self.value)
+        if problem is not None:
+            raise InvalidCode(problem)
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        """Validate ``text``; raises InvalidCode."""
+        return cls(text)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class MyNumber(_Code):
     """A validated 個人番号 (12 digits)."""
 
-    value: str
-
-    def __post_init__(self) -> None:
-        if not is_valid_my_number(self.value):
-            raise InvalidCode(my_number_problem(self.value))
-
-    @classmethod
-    def parse(cls, text: str) -> Self:
-        """Validate ``text``; raises InvalidCode."""
-        return cls(text)
-
-    def __str__(self) -> str:
-        return self.value
+    _problem = staticmethod(my_number_problem)
 
 
 @dataclass(frozen=True, slots=True)
-class ResidentCode:
+class ResidentCode(_Code):
     """A validated 住民票コード (11 digits; see :func:`resident_code_check_digit`)."""
 
-    value: str
-
-    def __post_init__(self) -> None:
-        if not is_valid_resident_code(self.value):
-            raise InvalidCode(resident_code_problem(self.value))
-
-    @classmethod
-    def parse(cls, text: str) -> Self:
-        """Validate ``text``; raises InvalidCode."""
-        return cls(text)
-
-    def __str__(self) -> str:
-        return self.value
+    _problem = staticmethod(resident_code_problem)
 
 
 @dataclass(frozen=True, slots=True)
-class LocalGovCode:
+class LocalGovCode(_Code):
     """A validated 全国地方公共団体コード (6 digits). Existence is checked by the directory, not here."""
 
-    value: str
-
-    def __post_init__(self) -> None:
-        if not is_valid_local_gov_code(self.value):
-            raise InvalidCode(local_gov_code_problem(self.value))
-
-    @classmethod
-    def parse(cls, text: str) -> Self:
-        """Validate ``text``; raises InvalidCode."""
-        return cls(text)
+    _problem = staticmethod(local_gov_code_problem)
 
     @property
     def prefecture_code(self) -> str:
         """The 2-digit prefecture code (the first two digits)."""
         return self.value[:2]
 
-    def __str__(self) -> str:
-        return self.value
-
 
 @dataclass(frozen=True, slots=True)
-class CorporateNumber:
+class CorporateNumber(_Code):
     """A validated 法人番号 (13 digits, check digit first)."""
 
-    value: str
-
-    def __post_init__(self) -> None:
-        if not is_valid_corporate_number(self.value):
-            raise InvalidCode(corporate_number_problem(self.value))
-
-    @classmethod
-    def parse(cls, text: str) -> Self:
-        """Validate ``text``; raises InvalidCode."""
-        return cls(text)
-
-    def __str__(self) -> str:
-        return self.value
+    _problem = staticmethod(corporate_number_problem)

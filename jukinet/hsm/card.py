@@ -22,32 +22,23 @@ import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pkcs11
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from pkcs11 import Attribute, CertificateType, KeyType, Mechanism, ObjectClass
+from pkcs11 import Attribute, CertificateType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11x
-from pkcs11.util.ec import encode_named_curve_parameters
 
 from jukinet.hsm import owner
 from jukinet.hsm.errors import HsmError
-from jukinet.hsm.keys import find_key, key_id_of, public_key_of, signing_key_pair
+from jukinet.hsm.keys import ensure_ec_keypair, key_id_of, public_key_of, signing_key_pair
 from jukinet.hsm.softhsm import SoftHsmConfig
 
 MAX_PIN_FAILURES = 5
 CARD_KEY_LABEL = "card-auth"
 FAILURES_LABEL = "jukinet-pin-failures"
-
-_PRIVATE_TEMPLATE = {
-    Attribute.EXTRACTABLE: False,
-    Attribute.SENSITIVE: True,
-    Attribute.SIGN: True,
-    Attribute.PRIVATE: True,
-}
 
 
 class CardError(HsmError):
@@ -211,19 +202,7 @@ def _der_integer(value: int) -> bytes:
 def _generate(module: str, label: str, pin: str) -> ec.EllipticCurvePublicKey:
     session = _login_counted(module, label, pin)
     try:
-        if find_key(session, ObjectClass.PRIVATE_KEY, KeyType.EC, CARD_KEY_LABEL) is None:
-            params = session.create_domain_parameters(
-                KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True
-            )
-            pub, priv = params.generate_keypair(
-                store=True,
-                label=CARD_KEY_LABEL,
-                public_template={Attribute.VERIFY: True},
-                private_template=_PRIVATE_TEMPLATE,
-            )
-            kid = key_id_of(public_key_of(pub))
-            pub[Attribute.ID] = kid
-            priv[Attribute.ID] = kid
+        ensure_ec_keypair(session, CARD_KEY_LABEL)
         return _card_key(session, label)[1]
     finally:
         owner.release(module, label)
@@ -363,7 +342,7 @@ class OperatorCard:
         return card
 
 
-class UnlockedCard:
+class UnlockedCard(owner.OwnedLogin):
     """A logged-in operator card: signs with the card key (thread-safe; token calls on the owner thread)."""
 
     public_key: ec.EllipticCurvePublicKey
@@ -420,21 +399,3 @@ class UnlockedCard:
             raise CardError(f"card '{self.label}' is closed")
         result: bytes = owner.call(self._sign, digest)
         return result
-
-    def close(self) -> None:
-        """Release the card's login (logged out when its last user closes). Idempotent."""
-        with self._close_lock:
-            if self._closed:
-                return
-            try:
-                owner.call(self._close)
-            finally:
-                owner.stop_if_idle()
-
-    def __enter__(self) -> UnlockedCard:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

@@ -65,23 +65,29 @@ def signing_key_pair(session: pkcs11.Session, key_label: str, token_label: str) 
     return priv, pub
 
 
+def ensure_ec_keypair(session: pkcs11.Session, key_label: str) -> None:
+    """Generate a P-256 key pair labelled ``key_label`` in the token (owner thread) unless one exists.
+
+    The private half is sensitive and non-extractable. CKA_ID = key id on both halves, so generic
+    PKCS#11 tools pair them as usual.
+    """
+    if find_key(session, ObjectClass.PRIVATE_KEY, KeyType.EC, key_label) is not None:
+        return
+    params = session.create_domain_parameters(
+        KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True
+    )
+    pub, priv = params.generate_keypair(
+        store=True, label=key_label, public_template={Attribute.VERIFY: True}, private_template=_PRIVATE_TEMPLATE
+    )
+    kid = key_id_of(public_key_of(pub))
+    pub[Attribute.ID] = kid
+    priv[Attribute.ID] = kid
+
+
 def _provision_ec(module: str, token_label: str, pin: str, key_label: str) -> ec.EllipticCurvePublicKey:
     session = owner.acquire(module, token_label, pin)
     try:
-        if find_key(session, ObjectClass.PRIVATE_KEY, KeyType.EC, key_label) is None:
-            params = session.create_domain_parameters(
-                KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True
-            )
-            pub, priv = params.generate_keypair(
-                store=True,
-                label=key_label,
-                public_template={Attribute.VERIFY: True},
-                private_template=_PRIVATE_TEMPLATE,
-            )
-            # CKA_ID = key id on both halves, so generic PKCS#11 tools pair them as usual.
-            kid = key_id_of(public_key_of(pub))
-            pub[Attribute.ID] = kid
-            priv[Attribute.ID] = kid
+        ensure_ec_keypair(session, key_label)
         _, pub = signing_key_pair(session, key_label, token_label)
         return public_key_of(pub)
     finally:

@@ -15,7 +15,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import pkcs11
 from pkcs11 import exceptions as p11x
@@ -198,3 +198,33 @@ def release(module: str, label: str) -> None:
             entry.session.close()  # also logs the token out
         except p11x.PKCS11Error as exc:
             raise HsmError(f"closing the session of token '{label}' failed: {type(exc).__name__}") from exc
+
+
+class OwnedLogin:
+    """Base of the objects that hold a token login on the owner thread (signers, unlocked cards).
+
+    Subclasses set ``_closed``/``_close_lock`` in ``__init__`` and implement ``_close`` (run on the
+    owner thread). ``close()`` is idempotent and stops the owner thread when nothing else uses it.
+    """
+
+    _closed: bool
+    _close_lock: threading.Lock
+
+    def _close(self) -> None:  # pragma: no cover - every subclass implements it
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the token login (logged out when its last user closes). Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            try:
+                call(self._close)
+            finally:
+                stop_if_idle()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

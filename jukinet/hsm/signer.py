@@ -6,7 +6,6 @@ import hashlib
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -20,7 +19,7 @@ from jukinet.hsm.keys import find_key, key_id_of, public_key_of, signing_key_pai
 DIGEST_SIZE = 32
 
 
-class TokenSigner:
+class TokenSigner(owner.OwnedLogin):
     """The component of a process that signs with a token key (X-Road signer model).
 
     Thread-safe: any thread may call sign(); every token call runs on the process's one owner thread
@@ -135,22 +134,3 @@ class TokenSigner:
     def decrypt_aes_gcm(self, key_label: str, nonce: bytes, data: bytes, aad: bytes = b"") -> bytes:
         """Inverse of encrypt_aes_gcm; raises HsmError if the tag does not verify."""
         return owner.call(self._gcm, False, key_label, nonce, data, aad)
-
-    def close(self) -> None:
-        """Release the token session (logged out when its last user closes) and stop the owner thread
-        if nothing else uses it. Idempotent."""
-        with self._close_lock:
-            if self._closed:
-                return
-            try:
-                owner.call(self._close)
-            finally:
-                owner.stop_if_idle()
-
-    def __enter__(self) -> TokenSigner:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
