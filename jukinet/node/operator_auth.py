@@ -5,8 +5,9 @@ unlocked by its PIN at the terminal, signs the challenge bound to this node and 
 TLS certificate. ``CompleteLogin`` checks, in order: the challenge (consumed whatever follows), the
 operator (enrolled, not locked), the card certificate (operator CA, not revoked, the operator's own
 and the one enrolled), the card's signature, then the biometric sample against the template, which
-is decrypted inside the node's token. Any failure counts towards the operator's consecutive
-failures; the fifth locks the operator (and ends their sessions) until an administrator unlocks.
+is decrypted inside the node's token. A failure of the card or the biometric counts towards the
+operator's consecutive failures; the fifth locks the operator (and ends their sessions) until an
+administrator unlocks.
 Every attempt, success or failure, is written to the audit log before the answer leaves.
 """
 
@@ -124,10 +125,14 @@ class OperatorAuthService(operator_pb2_grpc.OperatorAuthServiceServicer):
     def _take_challenge(self, challenge_id: bytes) -> _Challenge:
         with self._lock:
             pending = self._challenges.pop(challenge_id, None)
+        # Challenge problems are refused (and audited) but not counted against the operator: they say
+        # nothing about the operator's factors, and counting them would let anyone lock anyone out.
         if pending is None:
-            raise LoginRefused(grpc.StatusCode.UNAUTHENTICATED, "login challenge unknown or already used")
+            raise LoginRefused(grpc.StatusCode.UNAUTHENTICATED, "login challenge unknown or already used", False)
         if time.monotonic() > pending.expires:
-            raise LoginRefused(grpc.StatusCode.UNAUTHENTICATED, f"login challenge expired ({CHALLENGE_SECONDS} s)")
+            raise LoginRefused(
+                grpc.StatusCode.UNAUTHENTICATED, f"login challenge expired ({CHALLENGE_SECONDS} s)", False
+            )
         return pending
 
     # -- RPCs -------------------------------------------------------------------------------------------
@@ -141,7 +146,7 @@ class OperatorAuthService(operator_pb2_grpc.OperatorAuthServiceServicer):
             self._require_active(record)
             challenge_id, pending = self._new_challenge(request.operator_id, caller.terminal_fp)
         except LoginRefused as exc:
-            self._refuse(context, caller, request.operator_id, exc, count=False)
+            self._refuse(context, caller, request.operator_id, exc)
         response = operator_pb2.BeginLoginResponse(
             challenge_id=challenge_id, challenge=pending.challenge, node_id=self.node_id
         )
@@ -160,7 +165,9 @@ class OperatorAuthService(operator_pb2_grpc.OperatorAuthServiceServicer):
             pending = self._take_challenge(request.challenge_id)
             if pending.operator_id != operator_id or pending.terminal_fp != caller.terminal_fp:
                 raise LoginRefused(
-                    grpc.StatusCode.UNAUTHENTICATED, "login challenge was issued for another operator or terminal"
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "login challenge was issued for another operator or terminal",
+                    False,
                 )
             record = self._enrolled(operator_id)
             self._require_active(record)
@@ -168,7 +175,7 @@ class OperatorAuthService(operator_pb2_grpc.OperatorAuthServiceServicer):
             if not self._matcher.matches(self._vault.open(record), request.sample.features):
                 raise LoginRefused(grpc.StatusCode.UNAUTHENTICATED, "biometric sample does not match the template")
         except LoginRefused as exc:
-            self._refuse(context, caller, operator_id, exc, count=exc.counts)
+            self._refuse(context, caller, operator_id, exc)
 
         def succeed(txn) -> node_state_pb2.OperatorRecord:
             updated = self._operators.update(txn, operator_id, OperatorStore.reset_failures)
@@ -241,14 +248,13 @@ class OperatorAuthService(operator_pb2_grpc.OperatorAuthServiceServicer):
                 grpc.StatusCode.UNAUTHENTICATED, "card signature over the challenge is not valid"
             ) from exc
 
-    def _refuse(
-        self, context: grpc.ServicerContext, caller: Caller, operator_id: str, exc: LoginRefused, count: bool
-    ) -> None:
+    def _refuse(self, context: grpc.ServicerContext, caller: Caller, operator_id: str, exc: LoginRefused) -> None:
+        """Count the failure if it is the operator's, audit it, and answer with the refusal."""
         message = str(exc)
 
         def record_failure(txn) -> None:
             nonlocal message
-            if count:
+            if exc.counts:
                 try:
                     updated = self._operators.update(txn, operator_id, OperatorStore.count_failure)
                 except UnknownOperator:
