@@ -147,3 +147,30 @@ def test_status_and_lookup_commands_read_the_provisioned_state(network):
         capture_output=True, text=True,
     )  # fmt: skip
     assert refused.returncode == 2 and "PERMISSION_DENIED" in refused.stdout
+
+
+def test_operator_commands(network):
+    run = [sys.executable, "-m", "jukinet.cli.main", "operator"]
+    where = ["--state", str(network.network.state), "--node", "cs:131016"]
+    admin = ["--admin", "admin", "--admin-pin", "123456"]  # enrolled by the fixture (bootstrap)
+
+    def jukinet(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*run, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+
+    enrolled = jukinet(
+        "enroll", *where, "--name", "clerk-cli", "--roles", "register-residents", "--pin", "3333", *admin
+    )
+    assert enrolled.returncode == 0, enrolled.stderr
+    assert "enrolled operator:131016:clerk-cli: active, roles register-residents" in enrolled.stdout
+    wrong = jukinet("login", *where, "--name", "clerk-cli", "--pin", "0000")
+    assert wrong.returncode == 1 and "wrong PIN" in wrong.stderr and "4 tries left" in wrong.stderr
+    ok = jukinet("login", *where, "--name", "clerk-cli", "--pin", "3333")
+    assert ok.returncode == 0 and "logged in operator:131016:clerk-cli" in ok.stdout, ok.stderr
+    assert jukinet("logout", *where[:-2], "--node", "cs:131016").returncode == 0
+    shown = jukinet("show", *where, "--name", "clerk-cli", *admin)
+    assert "operator:131016:clerk-cli: active" in shown.stdout and "0 consecutive failures" in shown.stdout
+    short = jukinet("enroll", *where, "--name", "x", "--roles", "register-residents", "--pin", "1", *admin)
+    assert short.returncode == 1 and "a card PIN has 4 to 255 characters" in short.stderr
+    unauthorised = jukinet("enroll", *where, "--name", "x", "--roles", "register-residents", "--pin", "1234")
+    assert unauthorised.returncode == 1 and "UNAUTHENTICATED" in unauthorised.stderr
+    assert not (network.network.state / "operators" / "131016-x").exists()  # no card left behind

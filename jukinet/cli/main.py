@@ -92,6 +92,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
         return operators.enroll(args.state, args.node, args.name, roles, args.pin, args.admin, args.admin_pin)
     if args.op_cmd == "login":
         return operators.login(args.state, args.node, args.name, args.pin)
+    if args.op_cmd == "logout":
+        return operators.logout(args.state, args.node)
     if args.op_cmd == "unlock":
         return operators.unlock(args.state, args.node, args.name, args.admin, args.admin_pin)
     return operators.show(args.state, args.node, args.name, args.admin, args.admin_pin)
@@ -166,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = ops.add_parser("login", help="PIN unlocks the card, the card signs the node's challenge, biometric match")
     with_operator(p, admin=False)
     p.add_argument("--pin", help="the card's PIN (default: prompt or $JUKINET_PIN)")
+    p.set_defaults(func=cmd_operator)
+    p = ops.add_parser("logout", help="end the session `operator login` left at the node's site terminal")
+    with_state(p)
+    p.add_argument("--node", required=True, help="node id, e.g. cs:131148")
     p.set_defaults(func=cmd_operator)
     p = ops.add_parser("unlock", help="administrator: unlock a locked operator and reset their card")
     with_operator(p, admin=True)

@@ -13,6 +13,7 @@ from jukinet.clients import TerminalClient
 from jukinet.network.access import terminal_for
 from jukinet.network.operators import (
     OperatorKit,
+    discard_card,
     enroll_operator,
     issue_card,
     load_operator,
@@ -67,11 +68,14 @@ def enroll(state: Path, node: str, name: str, roles: list[str], pin: str | None,
     operator_id = _operator_id(net, node, name)
     terminal = _terminal(net, node, admin, admin_pin)
     pin = _pin(pin, f"new PIN for {operator_id}'s card: ")
-    if operator_dir(net, operator_id).exists():
-        kit = load_operator(net, operator_id, pin)
-    else:
-        kit = issue_card(net, operator_id, pin)
-    info = enroll_operator(terminal, kit, roles)
+    issued = not operator_dir(net, operator_id).exists()
+    kit = issue_card(net, operator_id, pin) if issued else load_operator(net, operator_id, pin)
+    try:
+        info = enroll_operator(terminal, kit, roles)
+    except BaseException:
+        if issued:  # the node refused: leave no card behind
+            discard_card(net, kit)
+        raise
     print(f"enrolled {_describe(info)}")
     print(f"card: token '{kit.card_label}' (SO PIN kept in {operator_dir(net, operator_id) / 'so.pin'})")
     return 0
@@ -83,13 +87,35 @@ def login(state: Path, node: str, name: str, pin: str | None) -> int:
     kit: OperatorKit = load_operator(net, operator_id, _pin(pin, f"PIN of {operator_id}'s card: "))
     terminal = terminal_for(net, net.topology.node(node))
     claims = log_in(terminal, kit)
-    session_file = net.terminal(net.topology.node(node).site).cert.parent / "session.bin"
+    session_file = _session_file(net, node)
     fd = os.open(session_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(terminal.session.SerializeToString())  # type: ignore[union-attr]
     expires = claims.expires_at.ToDatetime().strftime("%H:%M:%S UTC")
     print(f"logged in {claims.operator_id} at {claims.node_id} with roles {', '.join(claims.roles)}; "
           f"session until {expires}, bound to this terminal ({session_file})")  # fmt: skip
+    return 0
+
+
+def _session_file(net: Network, node: str) -> Path:
+    return net.terminal(net.topology.node(node).site).cert.parent / "session.bin"
+
+
+def logout(state: Path, node: str) -> int:
+    """End the session `jukinet operator login` left at the node's site terminal."""
+    net = load_network(state)
+    session_file = _session_file(net, node)
+    if not session_file.exists():
+        print(f"no session is open at {node}'s terminal")
+        return 1
+    terminal = terminal_for(net, net.topology.node(node))
+    terminal.session = operator_pb2.SessionToken.FromString(session_file.read_bytes())
+    try:
+        terminal.logout()
+    except grpc.RpcError as exc:
+        print(f"the node no longer honours the session ({exc.code().name}: {exc.details()}); removing it")
+    session_file.unlink()
+    print(f"logged out at {node}")
     return 0
 
 

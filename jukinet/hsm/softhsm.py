@@ -109,6 +109,11 @@ class SoftHsmConfig:
             return
         self._run("--init-token", "--free", "--label", label, "--pin", user_pin, "--so-pin", so_pin)
 
+    def delete_token(self, label: str) -> None:
+        """Delete the token with this label, if there is one (e.g. a card whose enrollment failed)."""
+        if label in self.token_labels():
+            self._run("--delete-token", "--token", label)
+
     def _run(self, *args: str) -> str:
         proc = subprocess.run(
             [_softhsm_util(), *args], env={**os.environ, **self.env()}, capture_output=True, text=True

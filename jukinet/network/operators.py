@@ -61,6 +61,8 @@ def _write_secret(path: Path, data: bytes) -> None:
 
 def issue_card(net: Network, operator_id: str, pin: str, rng: np.random.Generator | None = None) -> OperatorKit:
     """Create the operator's card (token, key, certificate) and their synthetic body; saved under state."""
+    if not 4 <= len(pin) <= 255:
+        raise ValueError(f"a card PIN has 4 to 255 characters, got {len(pin)}")
     rng = rng or np.random.default_rng()
     digest = hashlib.sha256(operator_id.encode()).hexdigest()[:12]
     label = f"card-{net.network_id}-{digest}"  # ≤ 32 bytes, unique across networks sharing a SoftHSM
@@ -77,6 +79,15 @@ def issue_card(net: Network, operator_id: str, pin: str, rng: np.random.Generato
     _write_secret(directory / "subject.bin", subject.to_bytes())
     (directory / "card.label").write_text(label)
     return OperatorKit(operator_id, label, pin, so_pin, subject)
+
+
+def discard_card(net: Network, kit: OperatorKit) -> None:
+    """Undo :func:`issue_card` (its enrollment failed): delete the card token and the operator's files."""
+    net.softhsm.delete_token(kit.card_label)
+    directory = operator_dir(net, kit.operator_id)
+    for name in ("so.pin", "subject.bin", "card.label"):
+        (directory / name).unlink(missing_ok=True)
+    directory.rmdir()
 
 
 def load_operator(net: Network, operator_id: str, pin: str) -> OperatorKit:
