@@ -71,3 +71,32 @@ def test_national_authority_per_notice():
         notice = notice_pb2.ChangeNotice(origin=origin, sequence=1)
         notice.record.address.municipality_code = municipality
         assert (policy.notice_problem(centre, notice) is None) is ok, (origin, municipality)
+
+
+class _Context:
+    """Stands in for grpc.ServicerContext in this unit test of the authenticator."""
+
+    def __init__(self, auth: dict) -> None:
+        self._auth = auth
+
+    def auth_context(self) -> dict:
+        return self._auth
+
+    def invocation_metadata(self) -> tuple:
+        return ()
+
+
+def test_authenticator_requires_a_certificate_and_tls_1_3(tmp_path):
+    from jukinet.node.security import AuthenticationFailed, PeerAuthenticator
+    from jukinet.pki import TrustStore, init_pki, issue_tls_certificate
+
+    init_pki(tmp_path / "pki")
+    cert, _ = issue_tls_certificate(tmp_path / "pki", "operator", ["terminal:131148:ops"], tmp_path)
+    pem = cert.read_bytes().split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n"
+    authenticator = PeerAuthenticator(TrustStore.load(tmp_path / "pki"))
+    with pytest.raises(AuthenticationFailed, match="no client certificate"):
+        authenticator.caller(_Context({}))
+    with pytest.raises(AuthenticationFailed, match=r"uses TLSv1\.2; JukiNet requires TLSv1\.3"):
+        authenticator.caller(_Context({"x509_pem_cert": [pem], "ssl_tls_version": [b"TLSv1.2"]}))
+    caller = authenticator.caller(_Context({"x509_pem_cert": [pem], "ssl_tls_version": [b"TLSv1.3"]}))
+    assert str(caller.primary) == "terminal:131148:ops" and len(caller.terminal_fp) == 32

@@ -34,6 +34,9 @@ _ISSUER_FOR_KIND = {  # which issuing CA may vouch for each kind of identity
 }
 
 
+REQUIRED_TLS_VERSION = "TLSv1.3"
+
+
 class AuthenticationFailed(Exception):
     """The caller could not be identified; ``who`` names what is known of it, for the audit log."""
 
@@ -132,9 +135,14 @@ class PeerAuthenticator:
         self.sessions = sessions
 
     def caller(self, context: grpc.ServicerContext) -> Caller:
-        certs = context.auth_context().get("x509_pem_cert")
+        auth = context.auth_context()
+        certs = auth.get("x509_pem_cert")
         if not certs:
             raise AuthenticationFailed("no client certificate was presented")
+        # gRPC Python offers no minimum-TLS-version setting, so TLS 1.3 is enforced here, per call.
+        version = (auth.get("ssl_tls_version") or [b"unknown"])[0].decode()
+        if version != REQUIRED_TLS_VERSION:
+            raise AuthenticationFailed(f"the connection uses {version}; JukiNet requires {REQUIRED_TLS_VERSION}")
         try:
             identity = self.trust.identify(certs[0])
         except UntrustedCertificate as exc:
