@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from jukinet.clients import TerminalClient
 from jukinet.network.operators import bootstrap_operators
 from jukinet.network.provision import Network, provision
@@ -24,7 +26,7 @@ def benchmark_network(keep: Path | None = None) -> Iterator[tuple[Network, dict[
         net = provision(state, Topology.default(free_ports=True))
         net.softhsm.activate()  # operator cards are unlocked in this process
         with start_network(net):
-            operators = bootstrap_operators(net)
+            operators = bootstrap_operators(net, rng=np.random.default_rng(1))
             yield net, {node: terminal for node, (_, terminal) in operators.items()}
     finally:
         if keep is None:

@@ -38,9 +38,15 @@ def main() -> int:
         terminal = terminal_for(net, net.topology.node("cs:131148"))
         log_in(terminal, kit, rng=rng)  # warm up: connection, caches
         latencies = []
+        false_non_matches = 0
         for _ in range(args.logins):
             start = time.perf_counter()
-            log_in(terminal, kit, rng=rng)
+            try:
+                log_in(terminal, kit, rng=rng)
+            except grpc.RpcError as exc:  # a genuine capture can fail to match (FNMR ≈ 0.3 %): try again
+                if "biometric" not in (exc.details() or ""):
+                    raise
+                false_non_matches += 1
             latencies.append(time.perf_counter() - start)
         # A session check per RPC costs no token operation: time calls that verify the session.
         calls = 500
@@ -56,7 +62,10 @@ def main() -> int:
         with_session = (time.perf_counter() - start) / calls
     latencies.sort()
     p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-    print(f"{args.logins} logins; p50 {p(0.5):.2f} ms, p99 {p(0.99):.2f} ms, max {latencies[-1] * 1000:.2f} ms")
+    print(
+        f"{args.logins} logins ({false_non_matches} false non-matches); "
+        f"p50 {p(0.5):.2f} ms, p99 {p(0.99):.2f} ms, max {latencies[-1] * 1000:.2f} ms"
+    )
     print(
         f"unary call without session {plain * 1000:.3f} ms; with session check (and audit) {with_session * 1000:.3f} ms"
     )

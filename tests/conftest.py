@@ -7,6 +7,7 @@ in it too, so tests can unlock cards in this process while the nodes run in thei
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,9 @@ from jukinet.network.supervisor import RunningNetwork, start_network
 from jukinet.network.topology import Topology
 
 T = TypeVar("T")
+# Emulated biometrics are random; seeded here (and in the CLI processes tests start) so that a rare
+# genuine false non-match (FNMR ≈ 0.3 %) cannot make the suite flaky.
+os.environ.setdefault("JUKINET_BIOMETRIC_SEED", "20261125")
 
 
 def wait_until(probe: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import grpc
+import numpy as np
 from cryptography import x509
 
 from jukinet.cli.views import describe, node_statuses, status_lines
@@ -50,15 +51,16 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         nakano, chiyoda = topology.node("cs:131148"), topology.node("cs:131016")
         _say("== 3. Operators: IC card (a token of their own) + biometric, enrolled by each node's administrator")
         net.softhsm.activate()  # the terminals' card reader
-        admins = bootstrap_operators(net)
+        sensor = np.random.default_rng(2026)  # a scripted scenario: the same people and captures every run
+        admins = bootstrap_operators(net, rng=sensor)
         _say("   each node's first administrator was enrolled from the site terminal and logged in")
         clerks = {}
         for spec in (nakano, chiyoda):
             _, admin_terminal = admins[str(spec.node_ids[0])]
-            kit = issue_card(net, f"operator:{spec.site}:clerk-01", "246810")
-            info = enroll_operator(admin_terminal, kit, ["register-residents"])
+            kit = issue_card(net, f"operator:{spec.site}:clerk-01", "246810", sensor)
+            info = enroll_operator(admin_terminal, kit, ["register-residents"], sensor)
             clerk = terminal_for(net, spec)
-            claims = log_in(clerk, kit)
+            claims = log_in(clerk, kit, rng=sensor, attempts=3)
             clerks[spec.name] = clerk
             _say(f"   {spec.name}: {info.operator_id} enrolled (card serial {info.card_serial[:12]}…); PIN unlocked "
                  f"the card, the card signed the challenge, the biometric matched: session for "

@@ -50,7 +50,7 @@ def _terminal(net: Network, node: str, admin: str | None, admin_pin: str | None)
     terminal = terminal_for(net, net.topology.node(node))
     if admin:
         kit = load_operator(net, _operator_id(net, node, admin), _pin(admin_pin, f"PIN of {admin}'s card: "))
-        log_in(terminal, kit)
+        log_in(terminal, kit, attempts=3)
     return terminal
 
 
@@ -86,7 +86,7 @@ def login(state: Path, node: str, name: str, pin: str | None) -> int:
     operator_id = _operator_id(net, node, name)
     kit: OperatorKit = load_operator(net, operator_id, _pin(pin, f"PIN of {operator_id}'s card: "))
     terminal = terminal_for(net, net.topology.node(node))
-    claims = log_in(terminal, kit)
+    claims = log_in(terminal, kit, attempts=3)
     session_file = _session_file(net, node)
     fd = os.open(session_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:

@@ -33,6 +33,18 @@ from jukinet.network.provision import Network
 from jukinet.pki import issue_signing_certificate
 from jukinet.v1 import operator_pb2
 
+SEED_ENV = "JUKINET_BIOMETRIC_SEED"
+
+
+def sensor_rng(salt: str) -> np.random.Generator:
+    """Randomness of the emulated sensor and bodies: fresh by default; reproducible (per ``salt``, e.g.
+    the operator id) when $JUKINET_BIOMETRIC_SEED is set, as test runs do so that a rare false
+    non-match cannot make a run flaky."""
+    seed = os.environ.get(SEED_ENV)
+    if seed is None:
+        return np.random.default_rng()
+    return np.random.default_rng([int(seed), int.from_bytes(hashlib.sha256(salt.encode()).digest()[:8], "big")])
+
 
 @dataclass(frozen=True)
 class OperatorKit:
@@ -63,7 +75,7 @@ def issue_card(net: Network, operator_id: str, pin: str, rng: np.random.Generato
     """Create the operator's card (token, key, certificate) and their synthetic body; saved under state."""
     if not 4 <= len(pin) <= 255:
         raise ValueError(f"a card PIN has 4 to 255 characters, got {len(pin)}")
-    rng = rng or np.random.default_rng()
+    rng = rng or sensor_rng(operator_id)
     digest = hashlib.sha256(operator_id.encode()).hexdigest()[:12]
     label = f"card-{net.network_id}-{digest}"  # ≤ 32 bytes, unique across networks sharing a SoftHSM
     directory = operator_dir(net, operator_id)
@@ -107,19 +119,33 @@ def enroll_operator(
     terminal: TerminalClient, kit: OperatorKit, roles: list[str], rng: np.random.Generator | None = None
 ) -> operator_pb2.OperatorInfo:
     """Enroll at the node the terminal is connected to (as bootstrap, or with an administrator session)."""
-    rng = rng or np.random.default_rng()
+    rng = rng or sensor_rng(f"enroll:{kit.operator_id}")
     with kit.card().unlock(kit.pin) as card:
         certificate = card.certificate_der
     return terminal.enroll_operator(kit.operator_id, certificate, roles, enroll(kit.subject, rng))
 
 
 def log_in(
-    terminal: TerminalClient, kit: OperatorKit, pin: str | None = None, rng: np.random.Generator | None = None
+    terminal: TerminalClient,
+    kit: OperatorKit,
+    pin: str | None = None,
+    rng: np.random.Generator | None = None,
+    attempts: int = 1,
 ) -> operator_pb2.SessionClaims:
-    """PIN unlocks the card, the card signs the node's challenge, the sensor captures a sample."""
-    rng = rng or np.random.default_rng()
+    """PIN unlocks the card, the card signs the node's challenge, the sensor captures a sample.
+
+    With ``attempts`` > 1 the operator presents again after a biometric mismatch, as at a real
+    terminal (genuine captures fail to match about 0.3 % of the time); each miss counts at the node.
+    """
+    rng = rng or sensor_rng(f"login:{kit.operator_id}")
     with kit.card().unlock(kit.pin if pin is None else pin) as card:
-        return terminal.login(kit.operator_id, card, kit.subject.capture(rng))
+        for attempt in range(1, attempts + 1):
+            try:
+                return terminal.login(kit.operator_id, card, kit.subject.capture(rng))
+            except grpc.RpcError as exc:
+                if attempt == attempts or "biometric sample does not match" not in (exc.details() or ""):
+                    raise
+    raise AssertionError("unreachable")
 
 
 def unlock_card(kit: OperatorKit) -> None:
@@ -132,12 +158,11 @@ def site_operator_id(net: Network, node_id: str, name: str = "admin") -> str:
 
 
 def bootstrap_operators(
-    net: Network, pin: str = "123456", roles: list[str] | None = None
+    net: Network, pin: str = "123456", roles: list[str] | None = None, rng: np.random.Generator | None = None
 ) -> dict[str, tuple[OperatorKit, TerminalClient]]:
     """For each node: issue an administrator's card, enroll them (the node's first operator, so the site's
     terminal certificate suffices) and log them in at the site's terminal. By node id (first id)."""
     roles = roles or list(ROLES)
-    rng = np.random.default_rng()
     out = {}
     for spec in net.topology.nodes:
         operator_id = f"operator:{spec.site}:admin"
@@ -149,6 +174,6 @@ def bootstrap_operators(
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
                 raise
-        log_in(terminal, kit, rng=rng)
+        log_in(terminal, kit, rng=rng, attempts=3)
         out[str(spec.node_ids[0])] = (kit, terminal)
     return out
