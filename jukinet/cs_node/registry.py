@@ -17,7 +17,7 @@ from jukinet.domain.node_ids import NodeId
 from jukinet.domain.records import validate_record
 from jukinet.domain.transitions import ChangeRejected, check_local_transition
 from jukinet.node.audit import Auditor, audit_entry
-from jukinet.node.security import Caller, OperatorWithRole, PeerAuthenticator, guarded
+from jukinet.node.security import Caller, OperatorWithRole, PeerAuthenticator, Refusal, guarded
 from jukinet.storage.node_store import AppliedRange, NodeStore
 from jukinet.v1 import audit_pb2, identity_pb2, registry_pb2, registry_pb2_grpc
 
@@ -33,10 +33,8 @@ _REJECTION_STATUS = {
 }
 
 
-class RequestRejected(Exception):
-    def __init__(self, status: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+class RequestRejected(Refusal):
+    """A registration request (or chunk) that stores nothing."""
 
 
 class ResidentRegistryService(registry_pb2_grpc.ResidentRegistryServiceServicer):

@@ -89,6 +89,17 @@ def _date_problem(
     return None, value
 
 
+def _check_text(problems: list[str], field: str, text: str, limit: int) -> bool:
+    """Non-empty and at most ``limit`` characters; appends a problem and returns False otherwise."""
+    if not text or text.isspace():
+        problems.append(f"{field}: must not be empty")
+        return False
+    if len(text) > limit:
+        problems.append(f"{field}: {len(text)} characters, at most {limit} allowed")
+        return False
+    return True
+
+
 def validate_record(record: identity_pb2.IdentityRecord, directory: MunicipalityDirectory | None = None) -> list[str]:
     """Problems with ``record``, each starting with the field name; an empty list means valid.
 
@@ -104,17 +115,9 @@ def validate_record(record: identity_pb2.IdentityRecord, directory: Municipality
         problems.append(f"my_number: {my_number_problem(mn)}")
 
     name = record.name
-    kanji = name.kanji
-    if not kanji or kanji.isspace():
-        problems.append("name.kanji: must not be empty")
-    elif len(kanji) > MAX_KANJI:
-        problems.append(f"name.kanji: {len(kanji)} characters, at most {MAX_KANJI} allowed")
+    _check_text(problems, "name.kanji", name.kanji, MAX_KANJI)
     kana = name.kana
-    if not kana or kana.isspace():
-        problems.append("name.kana: must not be empty")
-    elif len(kana) > MAX_KANA:
-        problems.append(f"name.kana: {len(kana)} characters, at most {MAX_KANA} allowed")
-    elif _KANA_FULLMATCH(kana) is None:
+    if _check_text(problems, "name.kana", kana, MAX_KANA) and _KANA_FULLMATCH(kana) is None:
         bad = next(c for c in kana if _KANA_FULLMATCH(c) is None)
         problems.append(f"name.kana: {kana!r} contains {bad!r}; only hiragana, katakana and spaces allowed")
 
@@ -144,11 +147,7 @@ def validate_record(record: identity_pb2.IdentityRecord, directory: Municipality
         elif not m.holds_residents:
             why = "a designated city with wards; use the ward" if m.has_wards else f"a {m.kind}"
             problems.append(f"address.municipality_code: {code} ({m.name}) does not hold residents: it is {why}")
-    text = address.text
-    if not text or text.isspace():
-        problems.append("address.text: must not be empty")
-    elif len(text) > MAX_ADDRESS_TEXT:
-        problems.append(f"address.text: {len(text)} characters, at most {MAX_ADDRESS_TEXT} allowed")
+    _check_text(problems, "address.text", address.text, MAX_ADDRESS_TEXT)
 
     reason = record.change_reason
     if reason not in _REASONS:

@@ -53,12 +53,13 @@ class Auditor:
 
     def record(self, action: int, outcome: int, caller: Caller, target: str = "", detail: str = "") -> None:
         """In a transaction of its own (group commit); returns once durable."""
-        leaf = audit_entry(action, outcome, caller.actor, str(caller.primary), target, detail)
-        self._env.submit(lambda txn: self._log.append(txn, leaf)).result()
+        self._commit(audit_entry(action, outcome, caller.actor, str(caller.primary), target, detail))
 
     def refused(self, action: int, who: str, terminal: str, status: grpc.StatusCode, message: str) -> None:
         outcome = audit_pb2.AUDIT_OUTCOME_DENIED if status in _DENIED else audit_pb2.AUDIT_OUTCOME_FAILED
-        leaf = audit_entry(action, outcome, who, terminal, "", f"{status.name}: {message}")
+        self._commit(audit_entry(action, outcome, who, terminal, "", f"{status.name}: {message}"))
+
+    def _commit(self, leaf: bytes) -> None:
         self._env.submit(lambda txn: self._log.append(txn, leaf)).result()
 
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from google.protobuf.message import DecodeError
 
 from jukinet.hsm import TokenSigner
-from jukinet.node.security import Caller
+from jukinet.node.security import Caller, Refusal
 from jukinet.pki import InvalidSignatureError, TrustStore, UntrustedCertificate, key_id, verify_ecdsa_raw
 from jukinet.v1 import notice_pb2
 
@@ -76,12 +76,8 @@ class BatchSigner:
         )
 
 
-class BatchRejected(Exception):
-    """A batch that must not be stored; ``status`` is the gRPC status to answer with."""
-
-    def __init__(self, status: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+class BatchRejected(Refusal):
+    """A batch that must not be stored."""
 
 
 class BatchVerifier:

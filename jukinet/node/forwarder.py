@@ -49,9 +49,6 @@ class Forwarder:
         self._wake = threading.Event()
         self._call: grpc.Future | None = None
         self._thread = threading.Thread(target=self._run, name="forwarder", daemon=True)
-        self.connected = False
-        self.last_error = ""
-        self.acknowledged_through = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -77,12 +74,10 @@ class Forwarder:
                     backoff = _BACKOFF_START
             except grpc.RpcError as exc:
                 if not self._stop.is_set():
-                    self.last_error = f"{exc.code().name}: {exc.details()}"
-                    log.warning("link to %s broken: %s", self.upstream, self.last_error)
+                    log.warning("link to %s broken: %s: %s", self.upstream, exc.code().name, exc.details())
             except Exception:  # keep forwarding whatever went wrong; the outbox is intact
                 log.exception("forwarder to %s failed", self.upstream)
             finally:
-                self.connected = False
                 self._call = None
                 channel.close()
             self._stop.wait(backoff)
@@ -113,9 +108,7 @@ class Forwarder:
         progressed = False
         try:
             for ack in call:
-                self.connected = True
                 self._store.acknowledge_outbox(ack.last_sequence)
-                self.acknowledged_through = ack.last_sequence
                 progressed = True
                 in_flight.release()
         finally:

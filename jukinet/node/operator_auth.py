@@ -27,7 +27,7 @@ from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.domain.operators import MAX_CONSECUTIVE_FAILURES, login_signing_input, unknown_roles
 from jukinet.hsm import TokenSigner
 from jukinet.node.audit import Auditor
-from jukinet.node.security import AnyOf, Caller, OperatorWithRole, PeerAuthenticator, guarded
+from jukinet.node.security import AnyOf, Caller, OperatorWithRole, PeerAuthenticator, Refusal, guarded
 from jukinet.node.sessions import SessionIssuer, SessionVerifier
 from jukinet.pki import InvalidSignatureError, TrustStore, UntrustedCertificate, verify_ecdsa_raw
 from jukinet.storage.node_store import NodeStore
@@ -48,10 +48,9 @@ class _Challenge:
     expires: float
 
 
-class LoginRefused(Exception):
+class LoginRefused(Refusal):
     def __init__(self, status: grpc.StatusCode, message: str, counts: bool = True) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(status, message)
         self.counts = counts  # whether it counts as a failed attempt of the operator
 
 

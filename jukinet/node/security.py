@@ -12,6 +12,7 @@ of audited RPCs are written to the audit log.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -35,6 +36,15 @@ _ISSUER_FOR_KIND = {  # which issuing CA may vouch for each kind of identity
 
 
 REQUIRED_TLS_VERSION = "TLSv1.3"
+_DERIVED_CACHE_SIZE = 4096
+
+
+class Refusal(Exception):
+    """A request the node refuses; ``status`` is the gRPC status to answer with, the message says why."""
+
+    def __init__(self, status: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class AuthenticationFailed(Exception):
@@ -131,8 +141,10 @@ class PeerAuthenticator:
     """Turns a gRPC context into a Caller, or raises AuthenticationFailed."""
 
     def __init__(self, trust: TrustStore, sessions: SessionVerifier | None = None) -> None:
-        self.trust = trust
+        self.trust = trust  # validity and revocation are checked on every call; only parsing is cached
         self.sessions = sessions
+        self._cache: dict[bytes, tuple[tuple[NodeId, ...], bytes]] = {}
+        self._lock = threading.Lock()
 
     def caller(self, context: grpc.ServicerContext) -> Caller:
         auth = context.auth_context()
@@ -147,6 +159,19 @@ class PeerAuthenticator:
             identity = self.trust.identify(certs[0])
         except UntrustedCertificate as exc:
             raise AuthenticationFailed(f"client certificate not accepted: {exc}") from exc
+        node_ids, fingerprint = self._derived(certs[0], identity)
+        token = None
+        for key, value in context.invocation_metadata():
+            if key == SESSION_METADATA_KEY:
+                token = value
+        return Caller(identity, node_ids, fingerprint, session_token=token, sessions=self.sessions)
+
+    def _derived(self, pem: bytes, identity: PeerIdentity) -> tuple[tuple[NodeId, ...], bytes]:
+        """Parsed node ids and certificate fingerprint: fixed per certificate, so cached (every RPC asks)."""
+        with self._lock:
+            cached = self._cache.get(pem)
+        if cached is not None:
+            return cached
         who = ",".join(identity.node_ids)
         try:
             node_ids = tuple(NodeId.parse(n) for n in identity.node_ids)
@@ -159,21 +184,12 @@ class PeerAuthenticator:
                     f"not the {_ISSUER_FOR_KIND[node_id.kind]} CA",
                     who,
                 )
-        token = None
-        for key, value in context.invocation_metadata():
-            if key == SESSION_METADATA_KEY:
-                token = value
-        return Caller(
-            identity,
-            node_ids,
-            terminal_fp=identity.certificate.fingerprint(hashes.SHA256()),
-            session_token=token,
-            sessions=self.sessions,
-        )
-
-
-class Auditing(Protocol):
-    def refused(self, action: int, who: str, terminal: str, status: grpc.StatusCode, message: str) -> None: ...
+        derived = (node_ids, identity.certificate.fingerprint(hashes.SHA256()))
+        with self._lock:
+            self._cache[pem] = derived
+            if len(self._cache) > _DERIVED_CACHE_SIZE:
+                self._cache.pop(next(iter(self._cache)))
+        return derived
 
 
 Handler = Callable[..., Any]
