@@ -138,15 +138,14 @@ def provision(state: Path, topology: Topology, softhsm_root: Path | None = None)
         needed[net.token_label(spec)] = pin
     public_keys = _generate_token_keys(softhsm, needed)  # idempotent: existing keys are kept
 
-    ids = lambda spec: [str(n) for n in spec.node_ids]  # noqa: E731
     for spec in topology.nodes:
         node_dir = net.node_dir(spec)
         if not (node_dir / "signing.pem").exists():
             public_key = serialization.load_pem_public_key(public_keys[net.token_label(spec)].encode())
-            cert = issue_signing_certificate(net.pki_dir, "node", ids(spec), public_key)  # type: ignore[arg-type]
+            cert = issue_signing_certificate(net.pki_dir, "node", spec.ids, public_key)  # type: ignore[arg-type]
             (node_dir / "signing.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         if not (node_dir / "tls.pem").exists():
-            issue_tls_certificate(net.pki_dir, "node", ids(spec), node_dir)
+            issue_tls_certificate(net.pki_dir, "node", spec.ids, node_dir)
         _write_node_config(net, spec)
         terminal = net.terminal(spec.site)
         if not terminal.cert.exists():

@@ -47,6 +47,11 @@ class NodeSpec:
         return "+".join(str(n).replace(":", "-") for n in self.node_ids)
 
     @property
+    def ids(self) -> list[str]:
+        """The node ids as strings (the certificate's SAN identities)."""
+        return [str(n) for n in self.node_ids]
+
+    @property
     def site(self) -> str:
         first = self.node_ids[0]
         return first.code if first.code else "national"
