@@ -1,0 +1,54 @@
+"""Time, passed in where it matters, so that tests move it instead of sleeping (as pyca's
+``PolicyBuilder.time()``). Wall-clock time stamps records, sessions and log entries; monotonic time
+measures durations (challenge lifetimes, back-off) and never jumps."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+__all__ = ["Clock", "ManualClock", "SystemClock", "SYSTEM_CLOCK"]
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int:
+        """Wall-clock time, Unix milliseconds."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes backwards (for durations)."""
+        ...
+
+
+class SystemClock:
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+SYSTEM_CLOCK = SystemClock()
+
+
+class ManualClock:
+    """A clock that moves only when told to (tests, simulations)."""
+
+    def __init__(self, now_ms: int = 1_780_000_000_000) -> None:
+        self._now_ms = now_ms
+        self._mono = 1_000.0
+        self._lock = threading.Lock()
+
+    def now_ms(self) -> int:
+        with self._lock:
+            return self._now_ms
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return self._mono
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now_ms += round(seconds * 1000)
+            self._mono += seconds
