@@ -1,8 +1,9 @@
-"""Shared fixtures: one SoftHSM for the test process, and real networks of node processes.
+"""Shared fixtures: one SoftHSM and one token worker for the test process, and real networks of node
+processes.
 
-SoftHSM reads SOFTHSM2_CONF once per process, so the whole pytest process uses ONE SoftHSM
-configuration (the ``softhsm`` fixture); the networks' node tokens and the operators' cards live
-in it too, so tests can unlock cards in this process while the nodes run in theirs.
+SoftHSM reads its configuration once per process, so the whole pytest process uses ONE SoftHSM
+configuration and ONE token worker (``worker``); the networks' node tokens and the operators' cards
+live in it too, so tests can unlock cards in this process while the nodes run in theirs.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from typing import TypeVar
 
 import pytest
 
-from jukinet.hsm import SoftHsmConfig, find_softhsm_module
-from jukinet.network.operators import bootstrap_operators
-from jukinet.network.provision import provision
-from jukinet.network.supervisor import RunningNetwork, start_network
-from jukinet.network.topology import Topology
+from jukinet.devnet.operators import bootstrap_operators
+from jukinet.devnet.provision import provision
+from jukinet.devnet.supervisor import RunningNetwork, start_network
+from jukinet.devnet.topology import Topology
+from jukinet.hsm import SoftHsmConfig, TokenWorker, find_softhsm_module
 
 T = TypeVar("T")
 # Emulated biometrics are random; seeded here (and in the CLI processes tests start) so that a rare
@@ -42,9 +43,7 @@ def wait_until(probe: Callable[[], T], timeout: float = 30.0, what: str = "condi
 @pytest.fixture(scope="session")
 def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHsmConfig:
     """The one SoftHSM configuration of this pytest process."""
-    cfg = SoftHsmConfig.create(tmp_path_factory.mktemp("softhsm"))
-    cfg.activate()
-    return cfg
+    return SoftHsmConfig.create(tmp_path_factory.mktemp("softhsm"))
 
 
 @pytest.fixture(scope="session")
@@ -52,28 +51,41 @@ def module() -> Path:
     return find_softhsm_module()
 
 
-def start(state: Path, softhsm: SoftHsmConfig, topology: Topology | None = None) -> RunningNetwork:
+@pytest.fixture(scope="session")
+def worker(softhsm: SoftHsmConfig, module: Path) -> Iterator[TokenWorker]:
+    """The one token worker of this pytest process (its SoftHSM is ``softhsm``)."""
+    w = TokenWorker(module, softhsm.conf_path)
+    yield w
+    w.close()
+
+
+def start(state: Path, softhsm: SoftHsmConfig, worker: TokenWorker, topology: Topology | None = None) -> RunningNetwork:
     """Provision and start a network whose node tokens and cards live in the test process's SoftHSM;
     each node gets a logged-in administrator (all roles) at its site's terminal: ``running.operators``."""
     net = provision(state, topology or Topology.default(free_ports=True), softhsm_root=softhsm.root)
     running = start_network(net)
     try:
-        running.operators = bootstrap_operators(net)  # type: ignore[attr-defined]
+        running.operators = bootstrap_operators(net, worker)  # type: ignore[attr-defined]
     except BaseException:
         running.stop()
         raise
+    running.worker = worker  # type: ignore[attr-defined]
     return running
 
 
 @pytest.fixture(scope="session")
-def network(tmp_path_factory: pytest.TempPathFactory, softhsm: SoftHsmConfig) -> Iterator[RunningNetwork]:
+def network(
+    tmp_path_factory: pytest.TempPathFactory, softhsm: SoftHsmConfig, worker: TokenWorker
+) -> Iterator[RunningNetwork]:
     """The default topology (national, pref 13, CS 131148 and 131016), shared by read-mostly tests."""
-    with start(tmp_path_factory.mktemp("network"), softhsm) as running:
+    with start(tmp_path_factory.mktemp("network"), softhsm, worker) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def private_network(tmp_path_factory: pytest.TempPathFactory, softhsm: SoftHsmConfig) -> Iterator[RunningNetwork]:
+def private_network(
+    tmp_path_factory: pytest.TempPathFactory, softhsm: SoftHsmConfig, worker: TokenWorker
+) -> Iterator[RunningNetwork]:
     """A network of the module's own, for tests that stop and restart nodes."""
-    with start(tmp_path_factory.mktemp("private-network"), softhsm) as running:
+    with start(tmp_path_factory.mktemp("private-network"), softhsm, worker) as running:
         yield running

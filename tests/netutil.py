@@ -1,4 +1,4 @@
-"""Helpers for end-to-end tests: clients of a running network, and a forged notice sender."""
+"""Helpers for end-to-end tests: clients of a running network, and identities the tests play."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from pathlib import Path
 import grpc
 
 from jukinet.clients import AgencyClient, TerminalClient, open_channel
+from jukinet.devnet.access import agency_client, terminal_for
+from jukinet.devnet.simulated import SimulatedNode
+from jukinet.devnet.supervisor import RunningNetwork
 from jukinet.domain.synthetic import synthetic_resident
-from jukinet.network.access import agency_client, terminal_for
-from jukinet.network.supervisor import RunningNetwork
 from jukinet.pki.layout import bundle_path
-from jukinet.v1 import identity_pb2
+from jukinet.v1 import admin_pb2, identity_pb2
 
 AGENCY = "7123456789012"
 BUSINESS = "pension-benefit"
@@ -25,7 +26,7 @@ def residents(municipality: str, n: int, reason: int = identity_pb2.CHANGE_REASO
 
 def terminal(running: RunningNetwork, node_id: str) -> TerminalClient:
     """The site terminal of ``node_id`` with its administrator logged in (all roles)."""
-    return running.operators[str(running.network.topology.node(node_id).node_ids[0])][1]
+    return running.operators[str(running.network.topology.node(node_id).node_id)][1]
 
 
 def bare_terminal(running: RunningNetwork, node_id: str) -> TerminalClient:
@@ -39,14 +40,32 @@ def agency(running: RunningNetwork, corporate_number: str = AGENCY) -> AgencyCli
 
 
 def channel_with(running: RunningNetwork, node_id: str, cert: Path, key: Path, bundle: Path | None = None):
-    net = running.network
-    return open_channel(net.topology.node(node_id).listen, cert, key, bundle or bundle_path(net.pki_dir))
+    """A channel to ``node_id`` presenting the client certificate ``cert``/``key``."""
+    spec = running.network.topology.node(node_id)
+    return open_channel(spec.listen, spec.node_id, cert, key, bundle or bundle_path(running.network.pki_dir))
+
+
+def address(running: RunningNetwork, node_id: str) -> str:
+    return running.network.topology.node(node_id).listen
+
+
+def simulated(running: RunningNetwork, node_ids: list[str], directory: Path) -> SimulatedNode:
+    """An identity the test plays: node-CA TLS and signing certificates, a software signing key."""
+    return SimulatedNode.issue(running.network.pki_dir, node_ids, directory)
 
 
 def counts(running: RunningNetwork, node_id: str) -> tuple[int, int, int]:
     """(records, history entries, provisions) at a node."""
     s = terminal(running, node_id).status()
     return s.records, s.history_entries, s.provisions
+
+
+def link(running: RunningNetwork, node_id: str, destination: str) -> admin_pb2.LinkStatus:
+    """The status of ``node_id``'s link to ``destination``."""
+    for status in terminal(running, node_id).status().links:
+        if status.destination == destination:
+            return status
+    raise AssertionError(f"{node_id} has no link to {destination}")
 
 
 def rpc_error(fn, *args, **kwargs) -> grpc.RpcError:

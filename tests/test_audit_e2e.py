@@ -14,9 +14,9 @@ from cryptography import x509
 from netutil import bare_terminal, residents, rpc_error, terminal
 
 from jukinet.biometrics import SyntheticSubject
+from jukinet.devnet.operators import OperatorKit, enroll_operator, issue_card, log_in
 from jukinet.merkle import leaf_hash, verify_consistency, verify_inclusion
-from jukinet.network.operators import OperatorKit, enroll_operator, issue_card, log_in
-from jukinet.node.audit import check_tree_head
+from jukinet.server.audit import check_tree_head
 from jukinet.v1 import audit_pb2
 
 CS = "cs:131148"

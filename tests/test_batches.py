@@ -13,9 +13,6 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf.timestamp_pb2 import Timestamp
-
-from jukinet.domain.node_ids import NodeId
-from jukinet.domain.synthetic import synthetic_resident
 from jukinet.node.batches import (
     ALGORITHM,
     BatchRejected,
@@ -24,6 +21,9 @@ from jukinet.node.batches import (
     encode_batch_payload,
 )
 from jukinet.node.security import Caller
+
+from jukinet.domain.node_ids import NodeId
+from jukinet.domain.synthetic import synthetic_resident
 from jukinet.pki import (
     TrustStore,
     generate_key,

@@ -1,6 +1,7 @@
 """The operator's IC card (jukinet.hsm.card) against real SoftHSM tokens (no mocks).
 
-Uses the process's one SoftHSM configuration: the session fixtures ``softhsm`` and ``module`` of tests/conftest.py.
+Uses the process's one SoftHSM configuration and TokenWorker: the session fixtures ``softhsm`` and
+``worker`` of tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -17,19 +19,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pkcs11 import Attribute, CertificateType, KeyType, ObjectClass
 from pkcs11 import exceptions as p11x
 
+from jukinet.domain.errors import Problem
 from jukinet.hsm import (
     MAX_PIN_FAILURES,
-    CardError,
-    CardLocked,
     OperatorCard,
     SoftHsmConfig,
+    TokenError,
+    TokenFailure,
     TokenSigner,
-    WrongPin,
+    TokenWorker,
     admin_unlock,
     create_card,
     generate_card_key,
     key_id_of,
-    owner,
     provision_signing_key,
     store_card_certificate,
 )
@@ -51,61 +53,61 @@ def new_label(prefix: str = "card") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-def enrol(softhsm: SoftHsmConfig, module: Path, pki: Path, label: str) -> x509.Certificate:
+def enrol(softhsm: SoftHsmConfig, worker: TokenWorker, pki: Path, label: str) -> x509.Certificate:
     """Administrator side: card, key in the card, certificate on the card."""
     create_card(softhsm, label, PIN, SO_PIN)
-    public_key = generate_card_key(module, label, PIN)
+    public_key = generate_card_key(worker, label, PIN)
     certificate = issue_signing_certificate(pki, "operator", [OPERATOR], public_key)
-    store_card_certificate(module, label, PIN, certificate)
+    store_card_certificate(worker, label, PIN, certificate)
     return certificate
 
 
 @pytest.fixture
-def card(softhsm: SoftHsmConfig, module: Path, pki: Path) -> tuple[OperatorCard, x509.Certificate]:
+def card(softhsm: SoftHsmConfig, worker: TokenWorker, pki: Path) -> tuple[OperatorCard, x509.Certificate]:
     label = new_label()
-    certificate = enrol(softhsm, module, pki, label)
-    return OperatorCard(module, label), certificate
+    certificate = enrol(softhsm, worker, pki, label)
+    return OperatorCard(worker, label), certificate
 
 
 def der(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(serialization.Encoding.DER)
 
 
-def on_token(module: Path, label: str, fn: Callable[..., object]) -> object:
-    """fn(session) on the owner thread, logged in with the right PIN (test inspection only)."""
+def on_token(worker: TokenWorker, label: str, fn: Callable[..., object]) -> object:
+    """fn(session) on the worker thread, logged in with the right PIN (test inspection only)."""
 
     def run() -> object:
-        session = owner.acquire(str(module), label, PIN)
+        session = worker.acquire(label, PIN)
         try:
             return fn(session)
         finally:
-            owner.release(str(module), label)
+            worker.release(label)
 
-    try:
-        return owner.call(run)
-    finally:
-        owner.stop_if_idle()
+    return worker.call(run)
 
 
-def wrong_pins(card: OperatorCard, n: int) -> list[int]:
-    remaining = []
-    for _ in range(n):
-        with pytest.raises(WrongPin) as info:
-            card.unlock(BAD)
-        remaining.append(info.value.remaining)
-    return remaining
+def refused(reason: TokenFailure, fn: Callable[..., object], *args: Any, **kwargs: Any) -> TokenError:
+    with pytest.raises(TokenError) as info:
+        fn(*args, **kwargs)
+    assert info.value.reason is reason, info.value
+    assert info.value.problem is reason.problem
+    return info.value
 
 
-def test_enrol_unlock_and_sign(softhsm: SoftHsmConfig, module: Path, pki: Path) -> None:
+def wrong_pins(card: OperatorCard, n: int) -> list[int | None]:
+    return [refused(TokenFailure.PIN_INCORRECT, card.unlock, BAD).remaining for _ in range(n)]
+
+
+def test_enrol_unlock_and_sign(softhsm: SoftHsmConfig, worker: TokenWorker, pki: Path) -> None:
     label = new_label()
-    certificate = enrol(softhsm, module, pki, label)
+    certificate = enrol(softhsm, worker, pki, label)
     create_card(softhsm, label, PIN, SO_PIN)  # idempotent
     assert softhsm.token_labels().count(label) == 1
-    public_key = generate_card_key(module, label, PIN)  # idempotent: the same key
+    public_key = generate_card_key(worker, label, PIN)  # idempotent: the same key
     assert isinstance(public_key.curve, ec.SECP256R1)
     assert public_key.public_numbers() == certificate.public_key().public_numbers()
 
-    card = OperatorCard(module, label)
+    card = OperatorCard(worker, label)
     status = card.status()
     assert (status.label, status.failures, status.locked, status.remaining_tries) == (label, 0, False, 5)
     with card.unlock(PIN) as unlocked:
@@ -117,17 +119,16 @@ def test_enrol_unlock_and_sign(softhsm: SoftHsmConfig, module: Path, pki: Path) 
         assert len(sig) == 64
         verify_ecdsa_raw(certificate.public_key(), b"login challenge", sig)  # type: ignore[arg-type]
     unlocked.close()  # idempotent
-    with pytest.raises(CardError, match="closed"):
-        unlocked.sign(b"x")
+    assert str(refused(TokenFailure.CLOSED, unlocked.sign, b"x")) == f"card '{label}' is closed"
 
 
-def test_certificate_is_replaced(card: tuple[OperatorCard, x509.Certificate], module: Path, pki: Path) -> None:
+def test_certificate_is_replaced(card: tuple[OperatorCard, x509.Certificate], worker: TokenWorker, pki: Path) -> None:
     operator_card, first = card
     with operator_card.unlock(PIN) as unlocked:
         public_key = unlocked.public_key
     renewed = issue_signing_certificate(pki, "operator", [OPERATOR], public_key, days=30)
     assert renewed.serial_number != first.serial_number
-    store_card_certificate(module, operator_card.label, PIN, renewed)
+    store_card_certificate(worker, operator_card.label, PIN, renewed)
     with operator_card.unlock(PIN) as unlocked:
         assert unlocked.certificate_der == der(renewed)
 
@@ -137,17 +138,16 @@ def test_certificate_is_replaced(card: tuple[OperatorCard, x509.Certificate], mo
             (o[Attribute.CERTIFICATE_TYPE], o[Attribute.LABEL], o[Attribute.SUBJECT], o[Attribute.ID]) for o in objs
         ]
 
-    assert on_token(module, operator_card.label, certificates) == [
+    assert on_token(worker, operator_card.label, certificates) == [
         (CertificateType.X_509, "card-auth", renewed.subject.public_bytes(), key_id_of(public_key))
     ]
     other = ec.generate_private_key(ec.SECP256R1()).public_key()
-    with pytest.raises(CardError, match="not for the key"):
-        store_card_certificate(
-            module, operator_card.label, PIN, issue_signing_certificate(pki, "operator", [OPERATOR], other)
-        )
+    foreign = issue_signing_certificate(pki, "operator", [OPERATOR], other)
+    error = refused(TokenFailure.WRONG_KEY, store_card_certificate, worker, operator_card.label, PIN, foreign)
+    assert "not for the key" in str(error)
 
 
-def test_wrong_pins_lock_the_card(card: tuple[OperatorCard, x509.Certificate], module: Path) -> None:
+def test_wrong_pins_lock_the_card(card: tuple[OperatorCard, x509.Certificate], worker: TokenWorker) -> None:
     operator_card, certificate = card
     label = operator_card.label
     assert wrong_pins(operator_card, 4) == [4, 3, 2, 1]
@@ -155,21 +155,18 @@ def test_wrong_pins_lock_the_card(card: tuple[OperatorCard, x509.Certificate], m
     assert (status.failures, status.locked, status.remaining_tries) == (4, False, 1)
 
     locked_message = f"card '{label}' is locked after 5 consecutive wrong PINs; an administrator must unlock it"
-    with pytest.raises(CardLocked) as info:
-        operator_card.unlock(BAD)  # the 5th
-    assert str(info.value) == locked_message
-    with pytest.raises(CardLocked, match="is locked"):
-        operator_card.unlock(PIN)  # the right PIN is not even tried
-    with pytest.raises(CardLocked):
-        generate_card_key(module, label, PIN)  # provisioning honours the counter too
+    error = refused(TokenFailure.CARD_LOCKED, operator_card.unlock, BAD)  # the 5th
+    assert (str(error), error.problem, error.remaining) == (locked_message, Problem.DENIED, 0)
+    assert str(refused(TokenFailure.CARD_LOCKED, operator_card.unlock, PIN)) == locked_message  # PIN not tried
+    refused(TokenFailure.CARD_LOCKED, generate_card_key, worker, label, PIN)  # provisioning honours the counter
     status = operator_card.status()
     assert (status.failures, status.locked, status.remaining_tries) == (MAX_PIN_FAILURES, True, 0)
 
-    with pytest.raises(CardError, match=f"wrong SO PIN for card '{label}'"):
-        admin_unlock(module, label, "9999")
+    error = refused(TokenFailure.PIN_INCORRECT, admin_unlock, worker, label, "9999")
+    assert str(error) == f"wrong SO PIN for card '{label}'"
     assert operator_card.status().locked
 
-    admin_unlock(module, label, SO_PIN)
+    admin_unlock(worker, label, SO_PIN)
     assert operator_card.status().failures == 0
     with operator_card.unlock(PIN) as unlocked:
         verify_ecdsa_raw(certificate.public_key(), b"x", unlocked.sign(b"x"))  # type: ignore[arg-type]
@@ -177,10 +174,9 @@ def test_wrong_pins_lock_the_card(card: tuple[OperatorCard, x509.Certificate], m
 
 def test_wrong_pin_message(card: tuple[OperatorCard, x509.Certificate]) -> None:
     operator_card, _ = card
-    with pytest.raises(WrongPin) as info:
-        operator_card.unlock(BAD)
-    assert str(info.value) == f"wrong PIN for card '{operator_card.label}'; 4 tries left"
-    assert isinstance(info.value, CardError) and info.value.remaining == 4
+    error = refused(TokenFailure.PIN_INCORRECT, operator_card.unlock, BAD)
+    assert str(error) == f"wrong PIN for card '{operator_card.label}'; 4 tries left"
+    assert (error.problem, error.remaining) == (Problem.UNAUTHENTICATED, 4)
 
 
 def test_success_resets_the_count(card: tuple[OperatorCard, x509.Certificate]) -> None:
@@ -202,19 +198,20 @@ def test_wrong_pin_counts_while_the_card_is_unlocked(card: tuple[OperatorCard, x
     assert operator_card.status().failures == 1
 
 
-def test_admin_unlock_sets_a_new_pin(card: tuple[OperatorCard, x509.Certificate], module: Path) -> None:
+def test_admin_unlock_sets_a_new_pin(card: tuple[OperatorCard, x509.Certificate], worker: TokenWorker) -> None:
     operator_card, _ = card
     wrong_pins(operator_card, 2)
-    with operator_card.unlock(PIN), pytest.raises(CardError, match="in use"):
-        admin_unlock(module, operator_card.label, SO_PIN, new_pin="4321")
-    admin_unlock(module, operator_card.label, SO_PIN, new_pin="4321")
+    with operator_card.unlock(PIN):
+        error = refused(TokenFailure.IN_USE, admin_unlock, worker, operator_card.label, SO_PIN, new_pin="4321")
+        assert "in use" in str(error)
+    admin_unlock(worker, operator_card.label, SO_PIN, new_pin="4321")
     assert operator_card.status().failures == 0
     assert wrong_pins(operator_card, 1) == [4]  # the old PIN
     operator_card.unlock("4321").close()
     assert operator_card.status().failures == 0
 
 
-def test_card_key_is_not_extractable(card: tuple[OperatorCard, x509.Certificate], module: Path) -> None:
+def test_card_key_is_not_extractable(card: tuple[OperatorCard, x509.Certificate], worker: TokenWorker) -> None:
     operator_card, _ = card
 
     def inspect(session: object) -> tuple[bool, bool, bool, bool, bool]:
@@ -238,31 +235,30 @@ def test_card_key_is_not_extractable(card: tuple[OperatorCard, x509.Certificate]
         )
 
     wrong_pins(operator_card, 1)  # creates the public counter object
-    assert on_token(module, operator_card.label, inspect) == (False, True, True, False, False)
+    assert on_token(worker, operator_card.label, inspect) == (False, True, True, False, False)
 
 
-def test_missing_card_key_and_certificate(softhsm: SoftHsmConfig, module: Path) -> None:
-    with pytest.raises(CardError, match="no-such-card"):
-        OperatorCard(module, "no-such-card").unlock(PIN)
+def test_missing_card_key_and_certificate(softhsm: SoftHsmConfig, worker: TokenWorker) -> None:
+    error = refused(TokenFailure.NO_TOKEN, OperatorCard(worker, "no-such-card").unlock, PIN)
+    assert str(error).startswith("card 'no-such-card': token 'no-such-card' not found")
+    refused(TokenFailure.NO_TOKEN, OperatorCard(worker, "no-such-card").status)
     label = new_label()
     create_card(softhsm, label, PIN, SO_PIN)
-    with pytest.raises(CardError, match="has no key"):
-        OperatorCard(module, label).unlock(PIN)
-    generate_card_key(module, label, PIN)
-    with pytest.raises(CardError, match="no certificate"):
-        OperatorCard(module, label).unlock(PIN)
+    assert "has no key" in str(refused(TokenFailure.NO_KEY, OperatorCard(worker, label).unlock, PIN))
+    generate_card_key(worker, label, PIN)
+    assert "no certificate" in str(refused(TokenFailure.NO_CERTIFICATE, OperatorCard(worker, label).unlock, PIN))
 
 
-def test_card_next_to_a_token_signer(softhsm: SoftHsmConfig, module: Path, pki: Path) -> None:
+def test_card_next_to_a_token_signer(softhsm: SoftHsmConfig, worker: TokenWorker, pki: Path) -> None:
     """A terminal process: its own TokenSigner keeps signing while operator cards come and go."""
     token = new_label("terminal")
     softhsm.init_token(token, PIN, SO_PIN)
-    provision_signing_key(module, token, PIN)
+    provision_signing_key(worker, token, PIN)
     errors: list[BaseException] = []
     signed: list[tuple[bytes, bytes]] = []
     stop = threading.Event()
 
-    with TokenSigner(module, token, PIN) as signer:
+    with TokenSigner(worker, token, PIN) as signer:
 
         def work() -> None:
             n = 0
@@ -279,15 +275,15 @@ def test_card_next_to_a_token_signer(softhsm: SoftHsmConfig, module: Path, pki: 
             w.start()
         try:
             label = new_label()
-            generation = owner.generation
-            certificate = enrol(softhsm, module, pki, label)  # a new token: the library is re-initialised
-            assert owner.generation > generation
-            operator_card = OperatorCard(module, label)
+            generation = worker.generation
+            certificate = enrol(softhsm, worker, pki, label)  # a new token: the library is re-initialised
+            assert worker.generation > generation
+            operator_card = OperatorCard(worker, label)
             assert wrong_pins(operator_card, 2) == [4, 3]
             for _ in range(3):
                 with operator_card.unlock(PIN) as unlocked:
                     verify_ecdsa_raw(certificate.public_key(), b"op", unlocked.sign(b"op"))  # type: ignore[arg-type]
-            admin_unlock(module, label, SO_PIN)
+            admin_unlock(worker, label, SO_PIN)
         finally:
             stop.set()
             for w in workers:
@@ -297,3 +293,30 @@ def test_card_next_to_a_token_signer(softhsm: SoftHsmConfig, module: Path, pki: 
         for data, sig in signed[:: max(1, len(signed) // 200)]:
             verify_ecdsa_raw(signer.public_key, data, sig)
         verify_ecdsa_raw(signer.public_key, b"after", signer.sign(b"after"))
+
+
+def test_unreadable_counter_fails_closed(card: tuple[OperatorCard, x509.Certificate], worker: TokenWorker) -> None:
+    operator_card, certificate = card
+
+    def plant_garbage() -> None:
+        session = worker.public_session(operator_card.label)
+        try:
+            session.create_object(
+                {
+                    Attribute.CLASS: ObjectClass.DATA,
+                    Attribute.TOKEN: True,
+                    Attribute.PRIVATE: False,
+                    Attribute.LABEL: FAILURES_LABEL,
+                    Attribute.VALUE: b"not a number",
+                }
+            )
+        finally:
+            session.close()
+
+    worker.call(plant_garbage)
+    status = operator_card.status()
+    assert (status.failures, status.locked, status.remaining_tries) == (MAX_PIN_FAILURES, True, 0)
+    refused(TokenFailure.CARD_LOCKED, operator_card.unlock, PIN)
+    admin_unlock(worker, operator_card.label, SO_PIN)  # replaces every counter object
+    with operator_card.unlock(PIN) as unlocked:
+        verify_ecdsa_raw(certificate.public_key(), b"z", unlocked.sign(b"z"))  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from jukinet.network.topology import pick_free_ports
+from jukinet.devnet.topology import pick_free_ports
 
 
 def test_up_runs_until_interrupted_and_stops_every_node(tmp_path):

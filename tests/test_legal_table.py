@@ -6,11 +6,11 @@ import random
 from pathlib import Path
 
 import pytest
+from jukinet.server.legal_table import FIELD_GROUPS, LegalTable, LegalTableError, TableRow
 
-import jukinet.network
+import jukinet.devnet
 from jukinet.domain.codes import is_valid_corporate_number
 from jukinet.domain.synthetic import synthetic_resident
-from jukinet.server.legal_table import FIELD_GROUPS, LegalTable, LegalTableError, TableRow
 from jukinet.v1 import identity_pb2
 
 PENSION = "7123456789012"  # valid corporate number (the demo agency)
@@ -170,7 +170,7 @@ def test_empty_table(tmp_path: Path) -> None:
 
 
 def test_bundled_default_table_loads() -> None:
-    path = Path(jukinet.network.__file__).parent / "default-legal-table.toml"
+    path = Path(jukinet.devnet.__file__).parent / "default-legal-table.toml"
     table = LegalTable.load(path)
     assert table.rows
     row = table.row(PENSION, "pension-benefit")

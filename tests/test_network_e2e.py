@@ -9,9 +9,9 @@ import grpc
 from conftest import wait_until
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from netutil import AGENCY, BUSINESS, agency, channel_with, counts, residents, rpc_error, terminal
+from netutil import AGENCY, BUSINESS, agency, channel_with, counts, link, residents, rpc_error, terminal
 
-from jukinet.v1 import identity_pb2
+from jukinet.v1 import admin_pb2, identity_pb2
 
 
 def test_changes_propagate_to_prefecture_and_national(network):
@@ -37,9 +37,15 @@ def test_changes_propagate_to_prefecture_and_national(network):
     assert provided.birth_date == nakano[0].birth_date
     assert provided.address == nakano[0].address
     assert provided.change_reason == identity_pb2.CHANGE_REASON_MOVE_IN
-    status = terminal(network, "national").status()
-    origins = {o.origin: o.last_sequence for o in status.origins}
-    assert origins["cs:131016"] >= 250 and origins["cs:131148"] >= 3
+    # The national server tracks each CS's own queue (the batches the prefecture relayed, CS-signed) as
+    # well as the prefecture's queue to it.
+    inbound = {(i.sender, i.destination): i.last_sequence for i in terminal(network, "national").status().inbound}
+    assert inbound[("cs:131016", "pref:13")] >= 250 and inbound[("cs:131148", "pref:13")] >= 3
+    assert inbound[("pref:13", "national")] >= 1
+    # Each sender dropped its batches only against receipts, which it keeps.
+    wait_until(lambda: link(network, "cs:131016", "pref:13").pending == 0, what="the CS queue to drain")
+    cs_link = link(network, "cs:131016", "pref:13")
+    assert cs_link.last_receipted_sequence >= 250 and cs_link.batches_delivered >= 1 and cs_link.connects == 1
 
 
 def test_removal_keeps_a_removed_record(network):
@@ -79,8 +85,8 @@ def test_lookups_by_resident_code_and_my_number_are_logged(network):
     assert counts(network, "national")[2] == logged + 2
     entries = terminal(network, "national").provisions(after_id=by_code.provision_id - 1, limit=2)
     assert [(e.agency, e.business_code, e.resident_code, e.query_kind) for e in entries] == [
-        (f"agency:{AGENCY}", BUSINESS, person.resident_code, "resident_code"),
-        (f"agency:{AGENCY}", BUSINESS, person.resident_code, "my_number"),
+        (f"agency:{AGENCY}", BUSINESS, person.resident_code, admin_pb2.QUERY_KIND_RESIDENT_CODE),
+        (f"agency:{AGENCY}", BUSINESS, person.resident_code, admin_pb2.QUERY_KIND_MY_NUMBER),
     ]
 
 

@@ -18,10 +18,10 @@ from netutil import bare_terminal, channel_with, residents, rpc_error, terminal
 
 from jukinet.biometrics import SyntheticSubject
 from jukinet.clients import TerminalClient
+from jukinet.devnet.operators import OperatorKit, enroll_operator, issue_card, log_in, unlock_card
 from jukinet.domain.operators import login_signing_input
 from jukinet.hsm import find_softhsm_module
 from jukinet.hsm.card import CardLocked, WrongPin, create_card, generate_card_key, store_card_certificate
-from jukinet.network.operators import OperatorKit, enroll_operator, issue_card, log_in, unlock_card
 from jukinet.pki import init_pki, issue_signing_certificate, issue_tls_certificate, revoke
 from jukinet.v1 import operator_pb2, operator_pb2_grpc
 

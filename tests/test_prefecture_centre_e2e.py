@@ -6,7 +6,7 @@ import pytest
 from conftest import start, wait_until
 from netutil import counts, residents, rpc_error, terminal
 
-from jukinet.network.topology import Topology, pick_free_ports
+from jukinet.devnet.topology import Topology, pick_free_ports
 
 
 @pytest.fixture(scope="module")

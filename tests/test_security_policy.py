@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.node.security import AnyOf, Caller, check_all_guarded, guarded
 from jukinet.server.notice_ingest import MunicipalitiesOfCallerPrefectures, MunicipalitiesOfHostedPrefectures
+
+from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.v1 import admin_pb2, admin_pb2_grpc, notice_pb2
 
 ADMIN = admin_pb2.DESCRIPTOR.services_by_name["NodeAdminService"]
@@ -88,6 +88,7 @@ class _Context:
 
 def test_authenticator_requires_a_certificate_and_tls_1_3(tmp_path):
     from jukinet.node.security import AuthenticationFailed, PeerAuthenticator
+
     from jukinet.pki import TrustStore, init_pki, issue_tls_certificate
 
     init_pki(tmp_path / "pki")

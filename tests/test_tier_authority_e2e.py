@@ -1,9 +1,9 @@
-"""The prefecture and national servers verify every batch before storing it.
+"""The prefecture server verifies every batch before storing anything, and answers with a signed receipt.
 
-A test-side sender holds a genuine CS identity of Tokyo that is not otherwise running (渋谷区,
-cs:131130: a TLS certificate and a signing certificate from the node CA) and sends hand-made batches
-to the prefecture server: ones it may send, and several it may not. Every rejection ends the stream
-with the right status and stores nothing.
+The test plays a genuine CS identity of Tokyo that is not otherwise running (渋谷区, cs:131130: a TLS
+certificate and a signing certificate from the node CA) and hands batches to the prefecture server:
+ones it may send, and several it may not. Every refusal ends the stream with the right status and
+stores nothing.
 """
 
 from __future__ import annotations
@@ -11,95 +11,68 @@ from __future__ import annotations
 import grpc
 import pytest
 from conftest import wait_until
-from cryptography.hazmat.primitives.asymmetric import ec
-from netutil import channel_with, counts, residents, rpc_error, terminal
+from netutil import address, counts, residents, rpc_error, simulated, terminal
 
-from jukinet.node.batches import BatchSigner
-from jukinet.pki import issue_signing_certificate, issue_tls_certificate, key_id
-from jukinet.pki.keys import sign_ecdsa_raw
-from jukinet.v1 import identity_pb2, notice_pb2, notice_pb2_grpc
+from jukinet.devnet.simulated import SimulatedNode, change_items
+from jukinet.domain.node_ids import NodeId
+from jukinet.pki import SoftwareSigner, TrustStore, open_certified
+from jukinet.server.runtime.batches import batch_digest
+from jukinet.v1 import link_pb2
 
 SENDER = "cs:131130"
 HOME = "131130"
 
 
-class SoftwareSigner:
-    """Stands in for the token: the receiver cannot tell where the key lives, only whose it is."""
-
-    def __init__(self) -> None:
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        self.public_key = self._key.public_key()
-        self.key_id = key_id(self.public_key)
-
-    def sign(self, data: bytes) -> bytes:
-        return sign_ecdsa_raw(self._key, data)
-
-
-def _signer_for(running, node_id: str) -> BatchSigner:
-    soft = SoftwareSigner()
-    cert = issue_signing_certificate(running.network.pki_dir, "node", [node_id], soft.public_key)
-    return BatchSigner(node_id, soft, cert)  # type: ignore[arg-type]
-
-
-def _notices(origin: str, records: list, first_sequence: int) -> list[tuple[int, bytes]]:
-    out = []
-    for i, record in enumerate(records):
-        record.status = identity_pb2.RECORD_STATUS_ACTIVE
-        notice = notice_pb2.ChangeNotice(origin=origin, sequence=first_sequence + i, record=record)
-        out.append((first_sequence + i, notice.SerializeToString()))
-    return out
-
-
-def _deliver(running, tls_dir, target: str, batch: notice_pb2.SignedBatch) -> list:
-    with channel_with(running, target, tls_dir / "tls.pem", tls_dir / "tls.key") as channel:
-        stub = notice_pb2_grpc.NoticeServiceStub(channel)
-        return list(stub.Deliver(iter([notice_pb2.DeliverRequest(batch=batch)]), timeout=10))
-
-
 class Sender:
-    """The test-side CS: its TLS identity, its signer, and the next sequence the prefecture expects."""
+    """The test-side CS and the next queue position the prefecture expects from it."""
 
-    def __init__(self, running, tmp_dir) -> None:
+    def __init__(self, running, node: SimulatedNode) -> None:
         self.running = running
-        self.tls_dir = tmp_dir
-        issue_tls_certificate(running.network.pki_dir, "node", [SENDER], tmp_dir)
-        self.signer = _signer_for(running, SENDER)
-        self.next_sequence = 1
+        self.node = node
+        self.next = 1
 
-    def batch(self, records: list, first_sequence: int | None = None) -> notice_pb2.SignedBatch:
-        first = self.next_sequence if first_sequence is None else first_sequence
-        return self.signer.sign(_notices(SENDER, records, first))
+    def batch(self, records: list, first: int | None = None, **forge) -> object:
+        first = self.next if first is None else first
+        return self.node.batch("pref:13", change_items(SENDER, records, first), first, **forge)
 
-    def deliver(self, batch: notice_pb2.SignedBatch, target: str = "pref:13") -> list:
-        return _deliver(self.running, self.tls_dir, target, batch)
+    def deliver(self, batch, target: str = "pref:13") -> list[link_pb2.Receipt]:
+        receipts = self.node.deliver(address(self.running, target), target, [batch])
+        trust = TrustStore.load(self.running.network.pki_dir)
+        return [open_certified(r, link_pb2.Receipt, trust, NodeId.parse(target))[0] for r in receipts]
 
 
 @pytest.fixture(scope="module")
-def sender(private_network, tmp_path_factory):
-    return Sender(private_network, tmp_path_factory.mktemp("cs-131130"))
+def sender(private_network, tmp_path_factory) -> Sender:
+    return Sender(private_network, simulated(private_network, [SENDER], tmp_path_factory.mktemp("cs-131130")))
 
 
-def test_a_correct_batch_from_a_cs_identity_is_accepted_once(private_network, sender):
+def test_a_correct_batch_is_stored_once_and_receipted(private_network, sender):
     before = counts(private_network, "pref:13")
     batch = sender.batch(residents(HOME, 3))
-    assert [(a.applied, a.duplicates) for a in sender.deliver(batch)] == [(3, 0)]
-    sender.next_sequence += 3
+    (receipt,) = sender.deliver(batch)
+    assert (receipt.receiver, receipt.sender, receipt.first_sequence, receipt.last_sequence) == (
+        "pref:13", SENDER, sender.next, sender.next + 2,
+    )  # fmt: skip
+    assert receipt.batch_sha256 == batch_digest(batch.payload)
+    assert (receipt.applied, receipt.duplicates) == (3, 0)
     assert counts(private_network, "pref:13")[0] == before[0] + 3
-    # Re-delivery of the same batch is harmless.
-    assert [(a.applied, a.duplicates) for a in sender.deliver(batch)] == [(0, 3)]
+    # Re-delivery of the same batch is harmless, and receipted again.
+    (again,) = sender.deliver(batch)
+    assert (again.applied, again.duplicates) == (0, 3)
+    sender.next += 3
     assert counts(private_network, "pref:13")[0] == before[0] + 3
     wait_until(lambda: counts(private_network, "national")[0] >= 3, what="forwarding to the national server")
 
 
-def _rejected(running, sender: Sender, batch, target="pref:13") -> grpc.RpcError:
+def _refused(running, sender: Sender, batch, target="pref:13") -> grpc.RpcError:
     before = counts(running, target)
     err = rpc_error(sender.deliver, batch, target)
-    assert counts(running, target) == before, "a rejected batch must store nothing"
+    assert counts(running, target) == before, "a refused batch must store nothing"
     return err
 
 
 def test_cs_sending_another_municipalitys_record_is_permission_denied(private_network, sender):
-    err = _rejected(private_network, sender, sender.batch(residents(HOME, 2) + residents("131016", 1)))
+    err = _refused(private_network, sender, sender.batch(residents(HOME, 2) + residents("131016", 1)))
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "may not send records of municipality 131016" in err.details()
 
@@ -107,49 +80,67 @@ def test_cs_sending_another_municipalitys_record_is_permission_denied(private_ne
 def test_tampered_signature_is_unauthenticated(private_network, sender):
     batch = sender.batch(residents(HOME, 2))
     batch.signature = bytes([batch.signature[0] ^ 1]) + batch.signature[1:]
-    err = _rejected(private_network, sender, batch)
-    assert err.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert "signature" in err.details()
+    err = _refused(private_network, sender, batch)
+    assert err.code() == grpc.StatusCode.UNAUTHENTICATED and "does not verify" in err.details()
 
 
 def test_payload_altered_after_signing_is_unauthenticated(private_network, sender):
     records = residents(HOME, 1)
     batch = sender.batch(records)
     batch.payload = batch.payload.replace(records[0].resident_code.encode(), b"12345678903")
-    err = _rejected(private_network, sender, batch)
+    err = _refused(private_network, sender, batch)
     assert err.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-def test_batch_signed_by_another_node_is_permission_denied(private_network, sender):
-    batch = _signer_for(private_network, "cs:131016").sign(_notices("cs:131016", residents("131016", 1), 1))
-    err = _rejected(private_network, sender, batch)  # sent over cs:131130's TLS connection
+def test_batch_signed_by_another_node_is_permission_denied(private_network, sender, tmp_path):
+    other = simulated(private_network, ["cs:131016"], tmp_path)
+    batch = other.batch("pref:13", change_items("cs:131016", residents("131016", 1)))
+    err = _refused(private_network, sender, batch)  # handed over on cs:131130's TLS connection
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert f"signed by cs:131016 but sent by {SENDER}" in err.details()
+    assert "names cs:131016, not cs:131130" in err.details()
+
+
+def test_a_key_its_certificate_does_not_certify_is_refused(private_network, sender):
+    err = _refused(private_network, sender, sender.batch(residents(HOME, 1), signer=SoftwareSigner()))
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED and "not signed by the expected key" in err.details()
+
+
+def test_sender_field_not_matching_the_signer_is_permission_denied(private_network, sender):
+    err = _refused(private_network, sender, sender.batch(residents(HOME, 1), sender="cs:131016"))
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED and "names sender cs:131016" in err.details()
 
 
 def test_invalid_record_in_a_signed_batch_is_invalid_argument(private_network, sender):
     records = residents(HOME, 2)
     records[1].my_number = records[1].my_number[:-1] + str((int(records[1].my_number[-1]) + 1) % 10)
-    err = _rejected(private_network, sender, sender.batch(records))
+    err = _refused(private_network, sender, sender.batch(records))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "notice 1" in err.details() and "my_number" in err.details()
+    assert f"notice #{sender.next + 1}" in err.details() and "my_number" in err.details()
 
 
 def test_sequence_gap_is_failed_precondition(private_network, sender):
-    batch = sender.batch(residents(HOME, 1), first_sequence=sender.next_sequence + 5)
-    err = _rejected(private_network, sender, batch)
+    err = _refused(private_network, sender, sender.batch(residents(HOME, 1), first=sender.next + 5))
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert f"{SENDER}#{sender.next_sequence} is the next expected" in err.details()
+    assert f"#{sender.next} is the next expected" in err.details()
 
 
-def test_cs_may_not_deliver_to_the_national_server(private_network, sender):
-    err = _rejected(private_network, sender, sender.batch(residents(HOME, 1)), target="national")
+def test_a_batch_for_another_destination_is_refused(private_network, sender):
+    batch = sender.node.batch("pref:14", change_items(SENDER, residents(HOME, 1), sender.next), sender.next)
+    err = _refused(private_network, sender, batch)
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED and "is for 'pref:14'" in err.details()
+
+
+def test_cs_may_not_hand_notices_to_the_national_server(private_network, sender):
+    batch = sender.node.batch("national", change_items(SENDER, residents(HOME, 1)))
+    err = _refused(private_network, sender, batch, target="national")
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert "not a prefecture server" in err.details()
+    assert "national accepts no change_notice items" in err.details()
 
 
-def test_prefecture_keeps_serving_after_rejections(private_network, sender):
+def test_prefecture_keeps_serving_after_refusals(private_network, sender):
     before = counts(private_network, "national")[0]
     terminal(private_network, "cs:131148").register(residents("131148", 5))
-    assert [(a.applied, a.duplicates) for a in sender.deliver(sender.batch(residents(HOME, 2)))] == [(2, 0)]
+    (receipt,) = sender.deliver(sender.batch(residents(HOME, 2)))
+    sender.next += 2
+    assert receipt.applied == 2
     wait_until(lambda: counts(private_network, "national")[0] == before + 7, what="7 more records at national")

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from jukinet.domain.errors import Problem, Rejected
+
 FEATURE_DIM = 128
 """Length of every biometric feature vector (sample or template)."""
 
@@ -28,8 +30,11 @@ DEFAULT_THRESHOLD: float = 0.45
 Features = npt.ArrayLike | Sequence[float]
 
 
-class InvalidBiometric(ValueError):
-    """A sample, template or encoded template is malformed."""
+class InvalidBiometric(Rejected):
+    """A sample, template or encoded template is malformed. (Problem.INVALID)"""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Problem.INVALID, message)
 
 
 def _vector_problem(features: object, what: str) -> tuple[np.ndarray | None, str | None]:

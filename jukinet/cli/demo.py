@@ -12,14 +12,15 @@ import numpy as np
 from cryptography import x509
 
 from jukinet.cli.views import describe, node_statuses, status_lines
+from jukinet.devnet.access import agency_client, terminal_for
+from jukinet.devnet.operators import bootstrap_operators, enroll_operator, issue_card, log_in
+from jukinet.devnet.provision import provision
+from jukinet.devnet.supervisor import start_network
+from jukinet.devnet.topology import Topology
 from jukinet.domain.synthetic import synthetic_resident
+from jukinet.hsm import TokenWorker, find_softhsm_module
 from jukinet.merkle import leaf_hash, verify_inclusion
-from jukinet.network.access import agency_client, terminal_for
-from jukinet.network.operators import bootstrap_operators, enroll_operator, issue_card, log_in
-from jukinet.network.provision import provision
-from jukinet.network.supervisor import start_network
-from jukinet.network.topology import Topology
-from jukinet.node.audit import check_tree_head
+from jukinet.server.audit import check_tree_head
 from jukinet.v1 import audit_pb2, identity_pb2
 
 PENSION_BUSINESS = "pension-benefit"
@@ -50,17 +51,17 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         rng = random.Random(2026)
         nakano, chiyoda = topology.node("cs:131148"), topology.node("cs:131016")
         _say("== 3. Operators: IC card (a token of their own) + biometric, enrolled by each node's administrator")
-        net.softhsm.activate()  # the terminals' card reader
+        reader = TokenWorker(find_softhsm_module(), net.softhsm.conf_path)  # the terminals' card reader
         sensor = np.random.default_rng(2026)  # a scripted scenario: the same people and captures every run
-        admins = bootstrap_operators(net, rng=sensor)
+        admins = bootstrap_operators(net, reader, rng=sensor)
         _say("   each node's first administrator was enrolled from the site terminal and logged in")
         clerks = {}
         for spec in (nakano, chiyoda):
             _, admin_terminal = admins[str(spec.node_ids[0])]
-            kit = issue_card(net, f"operator:{spec.site}:clerk-01", "246810", sensor)
-            info = enroll_operator(admin_terminal, kit, ["register-residents"], sensor)
+            kit = issue_card(net, reader, f"operator:{spec.site}:clerk-01", "246810", sensor)
+            info = enroll_operator(admin_terminal, kit, reader, ["register-residents"], sensor)
             clerk = terminal_for(net, spec)
-            claims = log_in(clerk, kit, rng=sensor, attempts=3)
+            claims = log_in(clerk, kit, reader, rng=sensor, attempts=3)
             clerks[spec.name] = clerk
             _say(f"   {spec.name}: {info.operator_id} enrolled (card serial {info.card_serial[:12]}…); PIN unlocked "
                  f"the card, the card signed the challenge, the biometric matched: session for "

@@ -13,7 +13,7 @@ DEFAULT_STATE = Path("state/up")
 
 
 def _topology(args: argparse.Namespace):  # -> Topology (imported lazily: `node run` must not load it)
-    from jukinet.network.topology import Topology
+    from jukinet.devnet.topology import Topology
 
     return Topology.load(args.topology) if args.topology else Topology.default()
 
@@ -27,7 +27,7 @@ def cmd_pki_init(args: argparse.Namespace) -> int:
 
 
 def cmd_network_init(args: argparse.Namespace) -> int:
-    from jukinet.network.provision import provision
+    from jukinet.devnet.provision import provision
 
     net = provision(args.state, _topology(args))
     for spec in net.topology.nodes:
@@ -36,32 +36,30 @@ def cmd_network_init(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from jukinet.network.provision import provision
-    from jukinet.network.supervisor import start_network
+    from jukinet.devnet.provision import provision
+    from jukinet.devnet.supervisor import Supervisor, start_network
 
     net = provision(args.state, _topology(args))
     print(f"state directory: {net.state}")
     running = start_network(net)
     for spec in net.topology.nodes:
         print(f"  {spec.name:>12} listening on {spec.listen} (log: {net.state / 'logs' / (spec.name + '.log')})")
-    print("network is up; Ctrl-C stops every node", flush=True)
+    print("network is up; a node that exits is restarted; Ctrl-C stops every node", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    supervisor = Supervisor(running, say=lambda line: print(line, flush=True))
     try:
-        while not stop.wait(1.0):
-            dead = [n.spec.name for n in running.processes.values() if not n.alive()]
-            if dead:
-                print(f"node(s) exited: {', '.join(dead)}; stopping", file=sys.stderr)
-                return 1
+        while not stop.wait(0.5):
+            supervisor.check()
     finally:
         running.stop()
-        print("stopped")
+        print("stopped", flush=True)
     return 0
 
 
 def cmd_node_run(args: argparse.Namespace) -> int:
-    from jukinet.daemon.node import run_node
+    from jukinet.server.daemon import run_node
 
     return run_node(args.config)
 
@@ -130,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_topology(p)
     p.set_defaults(func=cmd_network_init)
 
-    p = sub.add_parser("up", help="provision and run a network until Ctrl-C")
+    p = sub.add_parser("up", help="provision and run a network until Ctrl-C, restarting nodes that exit")
     with_state(p)
     with_topology(p)
     p.set_defaults(func=cmd_up)

@@ -10,8 +10,8 @@ import grpc
 from cryptography import x509
 
 from jukinet.clients import TerminalClient
-from jukinet.network.access import terminal_for
-from jukinet.network.operators import (
+from jukinet.devnet.access import terminal_for
+from jukinet.devnet.operators import (
     OperatorKit,
     discard_card,
     enroll_operator,
@@ -21,10 +21,12 @@ from jukinet.network.operators import (
     operator_dir,
     unlock_card,
 )
-from jukinet.network.provision import Network, load_network
-from jukinet.node.audit import TreeHeadProblem, check_tree_head
-from jukinet.storage.node_store import NodeStore
-from jukinet.v1 import audit_pb2, operator_pb2
+from jukinet.devnet.provision import Network, load_network
+from jukinet.domain.errors import Rejected
+from jukinet.hsm import TokenWorker, find_softhsm_module
+from jukinet.server.audit import check_tree_head
+from jukinet.storage import NodeStorage
+from jukinet.v1 import envelope_pb2, operator_pb2
 
 
 def _pin(given: str | None, prompt: str) -> str:
@@ -35,22 +37,23 @@ def _pin(given: str | None, prompt: str) -> str:
     return getpass.getpass(prompt)
 
 
-def _network(state: Path) -> Network:
-    net = load_network(state)
-    net.softhsm.activate()  # the card reader: operator cards are tokens of the network's SoftHSM
-    return net
+def _card_reader(net: Network) -> TokenWorker:
+    """This process's token worker: the terminal's card reader (cards are tokens of the network's SoftHSM)."""
+    return TokenWorker(find_softhsm_module(), net.softhsm.conf_path)
 
 
 def _operator_id(net: Network, node: str, name: str) -> str:
     return f"operator:{net.topology.node(node).site}:{name}"
 
 
-def _terminal(net: Network, node: str, admin: str | None, admin_pin: str | None) -> TerminalClient:
+def _terminal(
+    net: Network, reader: TokenWorker, node: str, admin: str | None, admin_pin: str | None
+) -> TerminalClient:
     """The node's site terminal, with the administrator logged in if one is named."""
     terminal = terminal_for(net, net.topology.node(node))
     if admin:
         kit = load_operator(net, _operator_id(net, node, admin), _pin(admin_pin, f"PIN of {admin}'s card: "))
-        log_in(terminal, kit, attempts=3)
+        log_in(terminal, kit, reader, attempts=3)
     return terminal
 
 
@@ -64,29 +67,37 @@ def _describe(info: operator_pb2.OperatorInfo) -> str:
 
 def enroll(state: Path, node: str, name: str, roles: list[str], pin: str | None, admin: str | None,
            admin_pin: str | None) -> int:  # fmt: skip
-    net = _network(state)
-    operator_id = _operator_id(net, node, name)
-    terminal = _terminal(net, node, admin, admin_pin)
-    pin = _pin(pin, f"new PIN for {operator_id}'s card: ")
-    issued = not operator_dir(net, operator_id).exists()
-    kit = issue_card(net, operator_id, pin) if issued else load_operator(net, operator_id, pin)
+    net = load_network(state)
+    reader = _card_reader(net)
     try:
-        info = enroll_operator(terminal, kit, roles)
-    except BaseException:
-        if issued:  # the node refused: leave no card behind
-            discard_card(net, kit)
-        raise
+        operator_id = _operator_id(net, node, name)
+        terminal = _terminal(net, reader, node, admin, admin_pin)
+        pin = _pin(pin, f"new PIN for {operator_id}'s card: ")
+        issued = not operator_dir(net, operator_id).exists()
+        kit = issue_card(net, reader, operator_id, pin) if issued else load_operator(net, operator_id, pin)
+        try:
+            info = enroll_operator(terminal, kit, reader, roles)
+        except BaseException:
+            if issued:  # the node refused: leave no card behind
+                discard_card(net, kit)
+            raise
+    finally:
+        reader.close()
     print(f"enrolled {_describe(info)}")
     print(f"card: token '{kit.card_label}' (SO PIN kept in {operator_dir(net, operator_id) / 'so.pin'})")
     return 0
 
 
 def login(state: Path, node: str, name: str, pin: str | None) -> int:
-    net = _network(state)
+    net = load_network(state)
     operator_id = _operator_id(net, node, name)
     kit: OperatorKit = load_operator(net, operator_id, _pin(pin, f"PIN of {operator_id}'s card: "))
     terminal = terminal_for(net, net.topology.node(node))
-    claims = log_in(terminal, kit, attempts=3)
+    reader = _card_reader(net)
+    try:
+        claims = log_in(terminal, kit, reader, attempts=3)
+    finally:
+        reader.close()
     session_file = _session_file(net, node)
     fd = os.open(session_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
@@ -109,7 +120,7 @@ def logout(state: Path, node: str) -> int:
         print(f"no session is open at {node}'s terminal")
         return 1
     terminal = terminal_for(net, net.topology.node(node))
-    terminal.session = operator_pb2.SessionToken.FromString(session_file.read_bytes())
+    terminal.session = envelope_pb2.Signed.FromString(session_file.read_bytes())
     try:
         terminal.logout()
     except grpc.RpcError as exc:
@@ -120,24 +131,30 @@ def logout(state: Path, node: str) -> int:
 
 
 def unlock(state: Path, node: str, name: str, admin: str, admin_pin: str | None) -> int:
-    net = _network(state)
+    net = load_network(state)
     operator_id = _operator_id(net, node, name)
-    terminal = _terminal(net, node, admin, admin_pin)
-    info = terminal.unlock_operator(operator_id)
-    directory = operator_dir(net, operator_id)
-    if directory.exists():  # the card's own PIN counter, reset with the SO PIN the administrator holds
-        unlock_card(load_operator(net, operator_id, ""))
+    reader = _card_reader(net)
+    try:
+        terminal = _terminal(net, reader, node, admin, admin_pin)
+        info = terminal.unlock_operator(operator_id)
+        if operator_dir(net, operator_id).exists():  # the card's own PIN counter, reset with the SO PIN
+            unlock_card(load_operator(net, operator_id, ""), reader)
+    finally:
+        reader.close()
     print(f"unlocked {_describe(info)}")
     return 0
 
 
 def show(state: Path, node: str, name: str, admin: str, admin_pin: str | None) -> int:
-    net = _network(state)
+    net = load_network(state)
+    reader = _card_reader(net)
     try:
-        info = _terminal(net, node, admin, admin_pin).operator(_operator_id(net, node, name))
+        info = _terminal(net, reader, node, admin, admin_pin).operator(_operator_id(net, node, name))
     except grpc.RpcError as exc:
         print(f"refused: {exc.code().name}: {exc.details()}")
         return 2
+    finally:
+        reader.close()
     print(_describe(info))
     return 0
 
@@ -148,12 +165,12 @@ def verify_audit(state: Path, node: str) -> int:
     spec = net.topology.node(node)
     node_dir = net.node_dir(spec)
     certificate = x509.load_pem_x509_certificate((node_dir / "signing.pem").read_bytes())
-    node_id = str(spec.node_ids[0])
+    node_id = str(spec.node_id)
 
     def check_head(tree_size: int, sth_bytes: bytes, root: bytes) -> str | None:
         try:
-            head = check_tree_head(audit_pb2.SignedTreeHead.FromString(sth_bytes), certificate, node_id)
-        except TreeHeadProblem as exc:
+            head = check_tree_head(envelope_pb2.Signed.FromString(sth_bytes), certificate, node_id)
+        except Rejected as exc:
             return str(exc)
         if head.tree_size != tree_size:
             return f"signed head says size {head.tree_size}"
@@ -161,7 +178,7 @@ def verify_audit(state: Path, node: str) -> int:
             return "signed root does not match the entries"
         return None
 
-    store = NodeStore(node_dir / "data", readonly=True)
+    store = NodeStorage.open(node_dir / "data", readonly=True)
     try:
         report = store.audit.verify(check_head)
     finally:

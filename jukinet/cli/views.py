@@ -6,8 +6,8 @@ from pathlib import Path
 
 import grpc
 
-from jukinet.network.access import agency_client, terminal_for
-from jukinet.network.provision import Network, load_network
+from jukinet.devnet.access import agency_client, terminal_for
+from jukinet.devnet.provision import Network, load_network
 from jukinet.v1 import admin_pb2, identity_pb2
 
 
@@ -23,13 +23,27 @@ def node_statuses(net: Network) -> dict[str, admin_pb2.GetStatusResponse | str]:
 
 
 def status_lines(statuses: dict[str, admin_pb2.GetStatusResponse | str]) -> list[str]:
-    lines = [f"{'node':>12} {'records':>8} {'history':>8} {'outbox':>7} {'provided':>8}"]
+    lines = [f"{'node':>12} {'records':>8} {'history':>8} {'queued':>7} {'provided':>8}"]
+    links: list[str] = []
     for name, s in statuses.items():
         if isinstance(s, str):
             lines.append(f"{name:>12} {s}")
-        else:
-            lines.append(f"{name:>12} {s.records:>8} {s.history_entries:>8} {s.outbox_pending:>7} {s.provisions:>8}")
-    return lines
+            continue
+        lines.append(f"{name:>12} {s.records:>8} {s.history_entries:>8} {s.queued:>7} {s.provisions:>8}")
+        links += [f"{name:>12} → {link_line(link)}" for link in s.links]
+    return lines + (["", "links:", *links] if links else [])
+
+
+def link_line(link: admin_pb2.LinkStatus) -> str:
+    state = admin_pb2.LinkState.Name(link.state).removeprefix("LINK_STATE_").lower().replace("_", " ")
+    text = (
+        f"{link.destination} ({link.address or 'no address'}): {state}, {link.pending} pending, "
+        f"receipted through #{link.last_receipted_sequence}, {link.batches_delivered} batches, "
+        f"{link.connects} connects"
+    )
+    if link.consecutive_failures:
+        text += f", {link.consecutive_failures} failures (last: {link.last_error}); retry in {link.retry_in_ms} ms"
+    return text
 
 
 def print_status(state: Path) -> int:

@@ -1,4 +1,8 @@
-"""Typed clients for the systems that call JukiNet nodes: agency systems and operator terminals."""
+"""Typed clients for the systems that call JukiNet nodes: agency systems and operator terminals.
+
+They depend on the wire contract (and the pure domain types) only: importing them loads no storage,
+token or server code.
+"""
 
 from jukinet.clients.agency import AgencyClient, ProvidedRecord
 from jukinet.clients.channels import open_channel

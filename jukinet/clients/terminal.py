@@ -10,13 +10,14 @@ from typing import Any, Protocol
 
 import grpc
 
+from jukinet.clients.transport import SESSION_METADATA_KEY
 from jukinet.domain.operators import login_signing_input
-from jukinet.node.sessions import SESSION_METADATA_KEY
 from jukinet.v1 import (
     admin_pb2,
     admin_pb2_grpc,
     audit_pb2,
     audit_pb2_grpc,
+    envelope_pb2,
     identity_pb2,
     operator_pb2,
     operator_pb2_grpc,
@@ -47,7 +48,7 @@ class TerminalClient:
         self.audit = audit_pb2_grpc.AuditServiceStub(channel)
         self._fp = certificate_sha256
         self._timeout = timeout
-        self.session: operator_pb2.SessionToken | None = None
+        self.session: envelope_pb2.Signed | None = None
         self.claims: operator_pb2.SessionClaims | None = None
 
     def _call(self, rpc: Callable[..., Any], request: Any, timeout: float | None = None) -> Any:

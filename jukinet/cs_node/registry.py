@@ -1,158 +1,167 @@
-"""Operator-facing RPCs of the CS: record one change, or register residents in bulk.
+"""The CS's resident registry: record a change, or register residents in bulk, each with its notice.
 
 Callers are operator terminals of this municipality presenting an operator session with the role
-'register-residents'. Each request (each chunk of a bulk registration) is validated whole and
-committed in one transaction with its history, outbox and audit entries, or not at all; a refusal
-is audited too.
+'register-residents'. Each request (each chunk of a bulk registration) is validated whole and then
+committed in one transaction — records, history, the change notices queued for the prefecture, and the
+audit entry — or not at all. :class:`Registry` is the plain object; :class:`RegistryRpc` only moves
+messages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import datetime
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
+import lmdb
 
+from jukinet.domain.changes import local_change
+from jukinet.domain.clock import SYSTEM_CLOCK, Clock
+from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NodeId
+from jukinet.domain.operators import Role
 from jukinet.domain.records import validate_record
-from jukinet.domain.transitions import ChangeRejected, check_local_transition
-from jukinet.node.audit import Auditor, audit_entry
-from jukinet.node.security import Caller, OperatorWithRole, PeerAuthenticator, Refusal, guarded
-from jukinet.storage.node_store import AppliedRange, NodeStore
-from jukinet.v1 import audit_pb2, identity_pb2, registry_pb2, registry_pb2_grpc
+from jukinet.server.audit import Auditor
+from jukinet.server.runtime.executor import Blocking
+from jukinet.server.runtime.guard import guarded
+from jukinet.server.runtime.peers import Caller
+from jukinet.server.runtime.policy import OperatorWithRole, TerminalOf
+from jukinet.storage import NodeStorage
+from jukinet.storage.layout import Counter
+from jukinet.v1 import audit_pb2, identity_pb2, link_pb2, notice_pb2, registry_pb2, registry_pb2_grpc
 
 MAX_CHUNK_RECORDS = 10_000
-_RECORD_CHANGE = audit_pb2.AUDIT_ACTION_RECORD_CHANGE
-_REGISTER = audit_pb2.AUDIT_ACTION_REGISTER_RESIDENTS
-_GET_RESIDENT = audit_pb2.AUDIT_ACTION_GET_RESIDENT
-_SUCCESS = audit_pb2.AUDIT_OUTCOME_SUCCESS
-_REJECTION_STATUS = {
-    "already_exists": grpc.StatusCode.ALREADY_EXISTS,
-    "not_found": grpc.StatusCode.NOT_FOUND,
-    "failed_precondition": grpc.StatusCode.FAILED_PRECONDITION,
-}
+A = audit_pb2
 
 
-class RequestRejected(Refusal):
-    """A registration request (or chunk) that stores nothing."""
-
-
-class ResidentRegistryService(registry_pb2_grpc.ResidentRegistryServiceServicer):
+class Registry:
     def __init__(
         self,
         node_id: NodeId,
-        authenticator: PeerAuthenticator,
-        store: NodeStore,
+        upstream: NodeId,
+        storage: NodeStorage,
         auditor: Auditor,
-        on_recorded: Callable[[], None],
+        clock: Clock = SYSTEM_CLOCK,
+        enqueued: Callable[[str], None] = lambda destination: None,
     ) -> None:
         self.node_id = node_id
-        self.authenticator = authenticator
-        self.auditor = auditor
-        self.registrars = OperatorWithRole("register-residents", {node_id.code})
-        self._store = store
-        self._on_recorded = on_recorded
+        self._upstream = str(upstream)  # where change notices go: this CS's prefecture
+        self._storage = storage
+        self._auditor = auditor
+        self._clock = clock
+        self._enqueued = enqueued
 
-    def _check(self, records: Sequence[identity_pb2.IdentityRecord], first_index: int = 0) -> None:
+    def record(
+        self, records: Sequence[identity_pb2.IdentityRecord], caller: Caller, action: int, first_index: int = 0
+    ) -> range:
+        """Store a group of changes with their notices; returns the notices' sequences. Rejected stores nothing."""
+        self._check(records, first_index)
+        now_ms = self._clock.now_ms()
+        target = records[0].resident_code if len(records) == 1 else f"{len(records)} residents"
+        s = self._storage
+
+        def apply(txn: lmdb.Transaction) -> range:
+            first_seq = s.env.reserve(txn, Counter.CHANGE, len(records))
+            first_hist = s.history.reserve(txn, len(records))
+            notice = notice_pb2.ChangeNotice(origin=str(self.node_id))
+            notice.recorded_at.FromMilliseconds(now_ms)
+            items = []
+            for i, record in enumerate(records):
+                current = s.records.current(txn, record.resident_code)
+                local_change(current, record, s.records.holder_of(txn, record.my_number))
+                notice.sequence = first_seq + i
+                notice.record.CopyFrom(record)
+                notice_bytes = notice.SerializeToString()
+                s.records.put(txn, record, current)
+                s.history.append(txn, record.resident_code, notice_bytes, first_hist + i)
+                items.append(link_pb2.LinkItem(change_notice=notice).SerializeToString())
+            s.queues.enqueue(txn, self._upstream, items)
+            sequences = range(first_seq, first_seq + len(records))
+            detail = f"notices {self.node_id}#{sequences.start}..{sequences.stop - 1}"
+            if len(records) == 1:
+                detail += f"; {identity_pb2.ChangeReason.Name(records[0].change_reason)}"
+            self._auditor.append(txn, action, A.AUDIT_OUTCOME_SUCCESS, caller, target, detail)
+            return sequences
+
+        sequences = s.env.write(apply)
+        self._enqueued(self._upstream)
+        return sequences
+
+    def resident(self, resident_code: str, caller: Caller) -> identity_pb2.IdentityRecord:
+        record = self._storage.records.get(resident_code)
+        if record is None:
+            raise Rejected(Problem.NOT_FOUND, f"no resident {resident_code!r} at {self.node_id}")
+        self._auditor.record(A.AUDIT_ACTION_GET_RESIDENT, A.AUDIT_OUTCOME_SUCCESS, caller, resident_code)
+        return record
+
+    def _check(self, records: Sequence[identity_pb2.IdentityRecord], first_index: int) -> None:
+        today = datetime.date.fromtimestamp(self._clock.now_ms() / 1000)
         codes: set[str] = set()
         for i, record in enumerate(records, start=first_index):
-            problems = validate_record(record)
+            problems = validate_record(record, today=today)
             if problems:
-                raise RequestRejected(grpc.StatusCode.INVALID_ARGUMENT, f"record {i}: {'; '.join(problems)}")
+                raise Rejected(Problem.INVALID, f"record {i}: {'; '.join(problems)}")
             municipality = record.address.municipality_code
             if municipality != self.node_id.code:
-                raise RequestRejected(
-                    grpc.StatusCode.PERMISSION_DENIED,
+                raise Rejected(
+                    Problem.DENIED,
                     f"record {i}: this CS ({self.node_id}) records residents of {self.node_id.code} only, "
                     f"not of {municipality}",
                 )
             if record.resident_code in codes:
-                raise RequestRejected(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    f"record {i}: resident {record.resident_code} appears twice in one request",
+                raise Rejected(
+                    Problem.INVALID, f"record {i}: resident {record.resident_code} appears twice in one request"
                 )
             codes.add(record.resident_code)
 
-    def _commit(self, records: Sequence[identity_pb2.IdentityRecord], caller: Caller, action: int) -> AppliedRange:
-        now = Timestamp()
-        now.GetCurrentTime()
-        target = records[0].resident_code if len(records) == 1 else f"{len(records)} residents"
 
-        def audit(applied: AppliedRange) -> bytes:
-            detail = f"notices {self.node_id}#{applied.first_sequence}..{applied.last_sequence}"
-            if len(records) == 1:
-                detail += f"; {identity_pb2.ChangeReason.Name(records[0].change_reason)}"
-            return audit_entry(action, _SUCCESS, caller.actor, str(caller.primary), target, detail)
+class RegistryRpc(registry_pb2_grpc.ResidentRegistryServiceServicer):
+    def __init__(self, registry: Registry, auditor: Auditor, blocking: Blocking) -> None:
+        self._registry = registry
+        self.auditor = auditor
+        self.blocking = blocking
+        self.registrars = OperatorWithRole(TerminalOf.of_nodes([registry.node_id]), Role.REGISTER_RESIDENTS)
 
-        try:
-            applied = self._store.record_local_changes(
-                str(self.node_id), records, now, check_local_transition, audit_leaf=audit
-            )
-        except ChangeRejected as exc:
-            raise RequestRejected(_REJECTION_STATUS[exc.code], str(exc)) from exc
-        self._on_recorded()
-        return applied
-
-    def _reject(self, context, caller: Caller, action: int, target: str, exc: RequestRejected, message: str) -> None:
-        self.auditor.record(action, audit_pb2.AUDIT_OUTCOME_FAILED, caller, target, f"{exc.status.name}: {message}")
-        context.abort(exc.status, message)
-
-    @guarded("registrars", audit=_RECORD_CHANGE)
+    @guarded("registrars", audit=A.AUDIT_ACTION_RECORD_CHANGE)
     def RecordChange(
-        self, request: registry_pb2.RecordChangeRequest, context: grpc.ServicerContext, caller: Caller
+        self, request: registry_pb2.RecordChangeRequest, caller: Caller
     ) -> registry_pb2.RecordChangeResponse:
-        record = request.record
-        try:
-            self._check([record])
-            applied = self._commit([record], caller, _RECORD_CHANGE)
-        except RequestRejected as exc:
-            self._reject(context, caller, _RECORD_CHANGE, record.resident_code, exc, str(exc))
-        return registry_pb2.RecordChangeResponse(sequence=applied.first_sequence, record=record)
+        sequences = self._registry.record([request.record], caller, A.AUDIT_ACTION_RECORD_CHANGE)
+        return registry_pb2.RecordChangeResponse(sequence=sequences.start, record=request.record)
 
-    @guarded("registrars", audit=_REGISTER)
-    def RegisterResidents(
+    @guarded("registrars", audit=A.AUDIT_ACTION_REGISTER_RESIDENTS)
+    async def RegisterResidents(
         self,
-        request_iterator: Iterator[registry_pb2.RegisterResidentsRequest],
-        context: grpc.ServicerContext,
+        request_iterator: AsyncIterator[registry_pb2.RegisterResidentsRequest],
+        context: grpc.aio.ServicerContext,
         caller: Caller,
     ) -> registry_pb2.RegisterResidentsResponse:
         response = registry_pb2.RegisterResidentsResponse()
-        for chunk in request_iterator:
-            records = chunk.records
-            if not records:
+        async for chunk in request_iterator:
+            if not chunk.records:
                 continue
             try:
-                if len(records) > MAX_CHUNK_RECORDS:
-                    raise RequestRejected(
-                        grpc.StatusCode.RESOURCE_EXHAUSTED,
-                        f"{len(records)} records in one chunk; at most {MAX_CHUNK_RECORDS}",
+                if len(chunk.records) > MAX_CHUNK_RECORDS:
+                    raise Rejected(
+                        Problem.EXHAUSTED, f"{len(chunk.records)} records in one chunk; at most {MAX_CHUNK_RECORDS}"
                     )
-                self._check(records, first_index=response.records)
-                applied = self._commit(records, caller, _REGISTER)
-            except RequestRejected as exc:
+                sequences = await self.blocking(
+                    self._registry.record, chunk.records, caller, A.AUDIT_ACTION_REGISTER_RESIDENTS, response.records
+                )
+            except Rejected as exc:
                 done = (
                     f"; the {response.chunks} chunk(s) before it ({response.records} records) were committed"
                     if response.chunks
                     else "; nothing was stored"
                 )
-                self._reject(
-                    context, caller, _REGISTER, f"chunk {response.chunks}", exc, f"chunk {response.chunks}: {exc}{done}"
-                )
+                raise Rejected(exc.problem, f"chunk {response.chunks}: {exc}{done}") from None
             if not response.chunks:
-                response.first_sequence = applied.first_sequence
-            response.last_sequence = applied.last_sequence
-            response.records += applied.count
+                response.first_sequence = sequences.start
+            response.last_sequence = sequences.stop - 1
+            response.records += len(sequences)
             response.chunks += 1
         return response
 
-    @guarded("registrars", audit=_GET_RESIDENT)
-    def GetResident(
-        self, request: registry_pb2.GetResidentRequest, context: grpc.ServicerContext, caller: Caller
-    ) -> registry_pb2.GetResidentResponse:
-        record = self._store.get_record(request.resident_code)
-        if record is None:
-            message = f"no resident {request.resident_code!r} at {self.node_id}"
-            self._reject(context, caller, _GET_RESIDENT, request.resident_code,
-                         RequestRejected(grpc.StatusCode.NOT_FOUND, message), message)  # fmt: skip
-        self.auditor.record(_GET_RESIDENT, _SUCCESS, caller, request.resident_code)
-        return registry_pb2.GetResidentResponse(record=record)
+    @guarded("registrars", audit=A.AUDIT_ACTION_GET_RESIDENT)
+    def GetResident(self, request: registry_pb2.GetResidentRequest, caller: Caller) -> registry_pb2.GetResidentResponse:
+        return registry_pb2.GetResidentResponse(record=self._registry.resident(request.resident_code, caller))

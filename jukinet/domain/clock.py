@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "SYSTEM_CLOCK"]
+__all__ = ["SYSTEM_CLOCK", "Clock", "ManualClock", "SystemClock"]
 
 
 class Clock(Protocol):
@@ -33,10 +33,11 @@ SYSTEM_CLOCK = SystemClock()
 
 
 class ManualClock:
-    """A clock that moves only when told to (tests, simulations)."""
+    """A clock that moves only when told to (tests, simulations); it starts at ``now_ms`` (default: the
+    system's time now, so that certificates issued just before are valid)."""
 
-    def __init__(self, now_ms: int = 1_780_000_000_000) -> None:
-        self._now_ms = now_ms
+    def __init__(self, now_ms: int | None = None) -> None:
+        self._now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
         self._mono = 1_000.0
         self._lock = threading.Lock()
 

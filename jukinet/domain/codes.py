@@ -2,7 +2,7 @@
 
 Every kind has a check-digit function over its base, an ``is_valid_*`` predicate (the fast path:
 no exceptions, no regular expressions), a ``*_problem`` function describing what is wrong (or
-``None``) and a frozen value type built with ``Type.parse(text)``, which raises :class:`InvalidCode`.
+``None``) and a frozen value type built with ``Type.parse(text)``, which raises :class:`Rejected` (INVALID).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from operator import mul
 from typing import ClassVar, Self
 
+from jukinet.domain.errors import Problem, Rejected
+
 __all__ = [
     "CorporateNumber",
-    "InvalidCode",
     "LocalGovCode",
     "MyNumber",
     "ResidentCode",
@@ -49,10 +50,6 @@ _CORPORATE_OFFSET = 48 * sum(_CORPORATE_WEIGHTS)
 _FULL_WIDTH_DIGITS = frozenset("０１２３４５６７８９")
 
 
-class InvalidCode(ValueError):
-    """A code failed validation; the message names the kind, the value and the problem."""
-
-
 def _digits(text: object, length: int) -> bool:
     """True if ``text`` is a str of exactly ``length`` ASCII digits."""
     return isinstance(text, str) and len(text) == length and text.isascii() and text.isdigit()
@@ -79,7 +76,7 @@ def _mod11(total: int) -> int:
 
 def _require_base(base: str, length: int, kind: str) -> None:
     if not _digits(base, length):
-        raise InvalidCode(f"{kind} base {base!r}: {_shape_problem(base, length)}")
+        raise Rejected(Problem.INVALID, f"{kind} base {base!r}: {_shape_problem(base, length)}")
 
 
 # --- My Number (個人番号) and 住民票コード: one mod-11 scheme ----------------------------------------
@@ -234,7 +231,7 @@ def corporate_number_problem(text: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class _Code:
-    """A validated code: construct with ``Type.parse(text)`` (or ``Type(text)``); raises InvalidCode."""
+    """A validated code: construct with ``Type.parse(text)`` (or ``Type(text)``); raises Rejected (INVALID)."""
 
     value: str
     _problem: ClassVar[Callable[[str], str | None]]
@@ -242,11 +239,11 @@ class _Code:
     def __post_init__(self) -> None:
         problem = type(self)._problem(self.value)
         if problem is not None:
-            raise InvalidCode(problem)
+            raise Rejected(Problem.INVALID, problem)
 
     @classmethod
     def parse(cls, text: str) -> Self:
-        """Validate ``text``; raises InvalidCode."""
+        """Validate ``text``; raises Rejected (INVALID)."""
         return cls(text)
 
     def __str__(self) -> str:

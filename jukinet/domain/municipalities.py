@@ -11,20 +11,16 @@ from enum import StrEnum
 from importlib import resources
 
 from jukinet.domain.codes import is_valid_local_gov_code, local_gov_code_problem
+from jukinet.domain.errors import Problem, Rejected
 
 __all__ = [
     "Municipality",
     "MunicipalityDirectory",
     "MunicipalityKind",
-    "UnknownMunicipality",
     "directory",
 ]
 
 _COLUMNS = ["code", "kind", "name", "kana", "prefecture", "parent"]
-
-
-class UnknownMunicipality(LookupError):
-    """A code is not in the municipality directory."""
 
 
 class MunicipalityKind(StrEnum):
@@ -63,7 +59,7 @@ class MunicipalityDirectory:
         by_code: dict[str, Municipality] = {}
         for m in entries:
             if m.code in by_code:
-                raise ValueError(f"municipality directory: duplicate code {m.code}")
+                raise Rejected(Problem.BROKEN, f"municipality directory: duplicate code {m.code}")
             by_code[m.code] = m
         self._by_code = dict(sorted(by_code.items()))
         self._prefectures: dict[str, Municipality] = {}
@@ -80,24 +76,28 @@ class MunicipalityDirectory:
         reader = csv.reader(io.StringIO(text))
         header = next(reader, None)
         if header != _COLUMNS:
-            raise ValueError(f"municipality directory: expected columns {_COLUMNS}, got {header}")
+            raise Rejected(Problem.BROKEN, f"municipality directory: expected columns {_COLUMNS}, got {header}")
         rows = [row for row in reader if row]
         codes = {row[0] for row in rows}
         parents_of_wards = {row[5] for row in rows if row[1] == MunicipalityKind.WARD}
         entries = []
         for line, row in enumerate(rows, start=2):
+
+            def broken(why: str, line: int = line) -> Rejected:
+                return Rejected(Problem.BROKEN, f"municipality directory line {line}: {why}")
+
             if len(row) != 6:
-                raise ValueError(f"municipality directory line {line}: expected 6 fields, got {len(row)}")
+                raise broken(f"expected 6 fields, got {len(row)}")
             code, kind, name, kana, pref, parent = row
             problem = local_gov_code_problem(code)
             if problem is not None:
-                raise ValueError(f"municipality directory line {line}: {problem}")
+                raise broken(problem)
             if kind not in MunicipalityKind._value2member_map_:
-                raise ValueError(f"municipality directory line {line}: unknown kind {kind!r}")
+                raise broken(f"unknown kind {kind!r}")
             if code[:2] != pref:
-                raise ValueError(f"municipality directory line {line}: {code} is not in prefecture {pref}")
+                raise broken(f"{code} is not in prefecture {pref}")
             if parent and parent not in codes:
-                raise ValueError(f"municipality directory line {line}: unknown parent {parent}")
+                raise broken(f"unknown parent {parent}")
             entries.append(
                 Municipality(
                     code=code,
@@ -116,19 +116,19 @@ class MunicipalityDirectory:
         return self._by_code.get(code)
 
     def require(self, code: str) -> Municipality:
-        """The entry for ``code``; raises UnknownMunicipality."""
+        """The entry for ``code``; raises Rejected (NOT_FOUND)."""
         m = self._by_code.get(code)
         if m is None:
             if not is_valid_local_gov_code(code):
-                raise UnknownMunicipality(f"unknown municipality {code!r}: {local_gov_code_problem(code)}")
-            raise UnknownMunicipality(f"unknown municipality {code!r}: not in the municipality directory")
+                raise Rejected(Problem.NOT_FOUND, f"unknown municipality {code!r}: {local_gov_code_problem(code)}")
+            raise Rejected(Problem.NOT_FOUND, f"unknown municipality {code!r}: not in the municipality directory")
         return m
 
     def prefecture(self, pref_code: str) -> Municipality:
-        """The prefecture entry for a 2-digit prefecture code; raises UnknownMunicipality."""
+        """The prefecture entry for a 2-digit prefecture code; raises Rejected (NOT_FOUND)."""
         m = self._prefectures.get(pref_code)
         if m is None:
-            raise UnknownMunicipality(f"unknown prefecture code {pref_code!r}: expected 01..47")
+            raise Rejected(Problem.NOT_FOUND, f"unknown prefecture code {pref_code!r}: expected 01..47")
         return m
 
     def in_prefecture(self, pref_code: str) -> list[Municipality]:

@@ -3,6 +3,11 @@
 Forms: ``cs:<municipality code>``, ``pref:<prefecture code 01..47>``, ``national``,
 ``agency:<corporate number>`` and ``terminal:<site>:<name>`` where site is a municipality code,
 a prefecture code or ``national`` and name matches ``[a-z0-9-]{1,32}``.
+
+Nodes (CS, prefecture, national) also have a TLS name (:attr:`NodeId.tls_name`), a DNS name carried in
+their TLS certificate that clients verify during the handshake, so that a client reaches only the
+node it expects. The names live under ``node.jukinet.internal`` and are never resolved: the address to
+dial comes from the topology (later the network directory); the name only says who must answer.
 """
 
 from __future__ import annotations
@@ -11,16 +16,14 @@ from dataclasses import dataclass
 from enum import Enum
 
 from jukinet.domain.codes import corporate_number_problem, local_gov_code_problem
+from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.municipalities import MunicipalityDirectory, MunicipalityKind, directory
 
-__all__ = ["SITED_KINDS", "URN_PREFIX", "InvalidNodeId", "NodeId", "NodeKind"]
+__all__ = ["NODE_KINDS", "SITED_KINDS", "TLS_NAME_SUFFIX", "URN_PREFIX", "NodeId", "NodeKind"]
 
 URN_PREFIX = "urn:jukinet:"
+TLS_NAME_SUFFIX = ".node.jukinet.internal"
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
-
-
-class InvalidNodeId(ValueError):
-    """A node id failed to parse or validate."""
 
 
 class NodeKind(Enum):
@@ -35,10 +38,12 @@ class NodeKind(Enum):
 
 
 SITED_KINDS = frozenset({NodeKind.TERMINAL, NodeKind.OPERATOR})
+NODE_KINDS = frozenset({NodeKind.CS, NodeKind.PREFECTURE, NodeKind.NATIONAL})
+"""Kinds that run a node (serve RPCs, hold a token, keep links)."""
 
 
-def _fail(text: str, why: str) -> InvalidNodeId:
-    return InvalidNodeId(f"invalid node id {text!r}: {why}")
+def _fail(text: str, why: str) -> Rejected:
+    return Rejected(Problem.INVALID, f"invalid node id {text!r}: {why}")
 
 
 def _check_prefecture(text: str, code: str) -> None:
@@ -84,9 +89,9 @@ class NodeId:
 
     @classmethod
     def parse(cls, text: str, directory: MunicipalityDirectory | None = None) -> NodeId:
-        """Parse ``<node-id>`` or ``urn:jukinet:<node-id>``; raises InvalidNodeId."""
+        """Parse ``<node-id>`` or ``urn:jukinet:<node-id>``; raises Rejected (INVALID)."""
         if not isinstance(text, str):
-            raise InvalidNodeId(f"invalid node id {text!r}: must be a string")
+            raise _fail(repr(text), "must be a string")
         body = text.removeprefix(URN_PREFIX)
         if not body:
             raise _fail(text, "empty")
@@ -153,6 +158,36 @@ class NodeId:
     def urn(self) -> str:
         """The SAN URI form ``urn:jukinet:<node-id>``."""
         return URN_PREFIX + str(self)
+
+    @property
+    def is_node(self) -> bool:
+        """True for CS, prefecture and national servers."""
+        return self.kind in NODE_KINDS
+
+    @property
+    def tls_name(self) -> str:
+        """The DNS name in a node's TLS certificate, e.g. ``cs-131148.node.jukinet.internal``."""
+        if not self.is_node:
+            raise Rejected(Problem.INVALID, f"{self} is not a node: only nodes serve TLS")
+        return str(self).replace(":", "-") + TLS_NAME_SUFFIX
+
+    @property
+    def site_code(self) -> str:
+        """Where terminals of this identity sit: a municipality code, a prefecture code or "national"."""
+        if self.kind in SITED_KINDS:
+            return self.site or ""
+        if self.kind is NodeKind.NATIONAL:
+            return "national"
+        if self.kind is NodeKind.AGENCY:
+            raise Rejected(Problem.INVALID, f"{self} has no site")
+        return self.code or ""
+
+    @property
+    def prefecture_code(self) -> str:
+        """The 2-digit prefecture of a CS or prefecture node."""
+        if self.kind not in (NodeKind.CS, NodeKind.PREFECTURE):
+            raise Rejected(Problem.INVALID, f"{self} is not in a prefecture")
+        return (self.code or "")[:2]
 
     def __str__(self) -> str:
         if self.kind is NodeKind.NATIONAL:

@@ -1,24 +1,59 @@
-"""Operators: roles (data, not code), and what an operator's IC card signs to log in."""
+"""Operators: their roles, what an operator's IC card signs to log in, and the lockout rule."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
+from enum import StrEnum
 
-# Each role grants a group of operator RPCs; a node checks the role carried by the session.
-ROLES: dict[str, str] = {
-    "register-residents": "record changes and register residents at a CS (異動届の受理)",
-    "administer-operators": "enroll operators, unlock them, revoke their sessions",
-    "manage-cards": "My Number card lifecycle (交付, 失効)",
-    "answer-disclosure": "read the provision log to answer a resident's disclosure request",
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.v1 import node_state_pb2, operator_pb2
+
+__all__ = [
+    "LOGIN_CONTEXT",
+    "MAX_CONSECUTIVE_FAILURES",
+    "Role",
+    "count_failure",
+    "login_signing_input",
+    "parse_roles",
+    "reset_failures",
+    "revoke_all_sessions",
+    "unlock",
+]
+
+
+class Role(StrEnum):
+    """Each role grants a group of operator RPCs; a node checks the roles its session carries."""
+
+    REGISTER_RESIDENTS = "register-residents"
+    ADMINISTER_OPERATORS = "administer-operators"
+    MANAGE_CARDS = "manage-cards"
+    ANSWER_DISCLOSURE = "answer-disclosure"
+
+    @property
+    def description(self) -> str:
+        return _DESCRIPTIONS[self]
+
+
+_DESCRIPTIONS = {
+    Role.REGISTER_RESIDENTS: "record changes and register residents at a CS (異動届の受理)",
+    Role.ADMINISTER_OPERATORS: "enroll operators, unlock them, revoke their sessions",
+    Role.MANAGE_CARDS: "My Number card lifecycle (交付, 失効)",
+    Role.ANSWER_DISCLOSURE: "read the provision log to answer a resident's disclosure request",
 }
 
 MAX_CONSECUTIVE_FAILURES = 5
 LOGIN_CONTEXT = b"jukinet-operator-login-v1"
 
 
-def unknown_roles(roles: list[str] | tuple[str, ...]) -> list[str]:
-    """The names in ``roles`` that are not roles."""
-    return [r for r in roles if r not in ROLES]
+def parse_roles(names: Iterable[str]) -> tuple[Role, ...]:
+    """Roles from their names; Rejected (INVALID) naming the unknown ones (a typo must not pass silently)."""
+    names = list(names)
+    unknown = [n for n in names if n not in Role._value2member_map_]
+    if unknown:
+        known = ", ".join(r.value for r in Role)
+        raise Rejected(Problem.INVALID, f"unknown roles {unknown} (known: {known})")
+    return tuple(dict.fromkeys(Role(n) for n in names))
 
 
 def login_signing_input(node_id: str, challenge: bytes, terminal_certificate_sha256: bytes) -> bytes:
@@ -30,3 +65,27 @@ def login_signing_input(node_id: str, challenge: bytes, terminal_certificate_sha
     return b"\x00".join(
         (LOGIN_CONTEXT, node_id.encode(), hashlib.sha256(challenge).digest(), terminal_certificate_sha256)
     )
+
+
+# -- what happens to an operator record (node_state OperatorRecord) ------------------------------------
+
+
+def count_failure(record: node_state_pb2.OperatorRecord, now_ms: int) -> None:
+    """One more consecutive failure; the fifth locks the operator and ends their sessions."""
+    record.info.consecutive_failures += 1
+    if record.info.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
+        record.info.status = operator_pb2.OPERATOR_STATUS_LOCKED
+        record.sessions_valid_after_ms = now_ms
+
+
+def reset_failures(record: node_state_pb2.OperatorRecord) -> None:
+    record.info.consecutive_failures = 0
+
+
+def unlock(record: node_state_pb2.OperatorRecord) -> None:
+    record.info.consecutive_failures = 0
+    record.info.status = operator_pb2.OPERATOR_STATUS_ACTIVE
+
+
+def revoke_all_sessions(record: node_state_pb2.OperatorRecord, now_ms: int) -> None:
+    record.sessions_valid_after_ms = now_ms

@@ -13,6 +13,7 @@ from jukinet.domain.codes import (
     my_number_problem,
     resident_code_problem,
 )
+from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.municipalities import MunicipalityDirectory
 from jukinet.domain.municipalities import directory as _bundled
 from jukinet.v1 import identity_pb2
@@ -22,7 +23,6 @@ __all__ = [
     "MAX_KANA",
     "MAX_KANJI",
     "MIN_DATE",
-    "InvalidRecord",
     "removal_reasons",
     "require_valid",
     "status_for",
@@ -53,18 +53,10 @@ removal_reasons: frozenset[int] = frozenset(
 """Change reasons after which the record becomes a 除票 (RECORD_STATUS_REMOVED)."""
 
 
-class InvalidRecord(ValueError):
-    """An IdentityRecord failed validation; ``problems`` lists each problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("invalid identity record: " + "; ".join(self.problems))
-
-
 def status_for(reason: identity_pb2.ChangeReason) -> identity_pb2.RecordStatus:
-    """RECORD_STATUS_REMOVED for removal reasons, else ACTIVE; ValueError if unspecified or unknown."""
+    """RECORD_STATUS_REMOVED for removal reasons, else ACTIVE; Rejected (INVALID) if unspecified or unknown."""
     if reason not in _REASONS:
-        raise ValueError(f"change_reason {reason!r} is unspecified or unknown")
+        raise Rejected(Problem.INVALID, f"change_reason {reason!r} is unspecified or unknown")
     if reason in removal_reasons:
         return identity_pb2.RECORD_STATUS_REMOVED
     return identity_pb2.RECORD_STATUS_ACTIVE
@@ -100,11 +92,15 @@ def _check_text(problems: list[str], field: str, text: str, limit: int) -> bool:
     return True
 
 
-def validate_record(record: identity_pb2.IdentityRecord, directory: MunicipalityDirectory | None = None) -> list[str]:
+def validate_record(
+    record: identity_pb2.IdentityRecord,
+    directory: MunicipalityDirectory | None = None,
+    today: datetime.date | None = None,
+) -> list[str]:
     """Problems with ``record``, each starting with the field name; an empty list means valid.
 
-    ``directory`` defaults to the bundled municipality directory. ``status`` is not checked (the CS
-    sets it from the change reason).
+    ``directory`` defaults to the bundled municipality directory; ``today`` (for "in the future")
+    to the local date. ``status`` is not checked (the CS sets it from the change reason).
     """
     problems: list[str] = []
     rc = record.resident_code
@@ -121,7 +117,7 @@ def validate_record(record: identity_pb2.IdentityRecord, directory: Municipality
         bad = next(c for c in kana if _KANA_FULLMATCH(c) is None)
         problems.append(f"name.kana: {kana!r} contains {bad!r}; only hiragana, katakana and spaces allowed")
 
-    today = datetime.date.today()
+    today = today or datetime.date.today()
     birth_problem, birth = _date_problem("birth_date", record, today)
     if birth_problem:
         problems.append(birth_problem)
@@ -157,7 +153,7 @@ def validate_record(record: identity_pb2.IdentityRecord, directory: Municipality
 
 
 def require_valid(record: identity_pb2.IdentityRecord, directory: MunicipalityDirectory | None = None) -> None:
-    """Raise InvalidRecord if :func:`validate_record` finds any problem."""
+    """Raise Rejected (INVALID) naming every problem :func:`validate_record` finds."""
     problems = validate_record(record, directory)
     if problems:
-        raise InvalidRecord(problems)
+        raise Rejected(Problem.INVALID, "invalid identity record: " + "; ".join(problems))

@@ -1,48 +1,42 @@
 """PKCS#11 token access: keys that sign records, notices, sessions and logs never leave the token.
 
-SoftHSM is the token in development and tests. All token calls of a process run on one owner thread
-(jukinet.hsm.owner); TokenSigner is the interface other threads use.
+A process's entry point creates its one TokenWorker (the thread every token call of the process runs
+on) and passes it to TokenSigner, the provisioning functions and the operator card API. SoftHSM is the
+token in development and tests. Every failure is a TokenError; branch on its ``reason``.
 """
-
-from jukinet.hsm.errors import HsmError
-from jukinet.hsm.keys import key_id_of, provision_aes_key, provision_signing_key
-from jukinet.hsm.signer import TokenSigner
-from jukinet.hsm.softhsm import SoftHsmConfig, find_softhsm_module
-
-__all__ = [
-    "HsmError",
-    "SoftHsmConfig",
-    "TokenSigner",
-    "find_softhsm_module",
-    "key_id_of",
-    "provision_aes_key",
-    "provision_signing_key",
-]
 
 from jukinet.hsm.card import (
     MAX_PIN_FAILURES,
-    CardError,
-    CardLocked,
     CardStatus,
     OperatorCard,
     UnlockedCard,
-    WrongPin,
     admin_unlock,
     create_card,
     generate_card_key,
     store_card_certificate,
 )
+from jukinet.hsm.errors import TokenError, TokenFailure
+from jukinet.hsm.keys import key_id_of, provision_aes_key, provision_signing_key
+from jukinet.hsm.signer import TokenSigner
+from jukinet.hsm.softhsm import SoftHsmConfig, find_softhsm_module
+from jukinet.hsm.worker import TokenWorker
 
-__all__ += [
+__all__ = [
     "MAX_PIN_FAILURES",
-    "CardError",
-    "CardLocked",
     "CardStatus",
     "OperatorCard",
+    "SoftHsmConfig",
+    "TokenError",
+    "TokenFailure",
+    "TokenSigner",
+    "TokenWorker",
     "UnlockedCard",
-    "WrongPin",
     "admin_unlock",
     "create_card",
+    "find_softhsm_module",
     "generate_card_key",
+    "key_id_of",
+    "provision_aes_key",
+    "provision_signing_key",
     "store_card_certificate",
 ]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 import pkcs11
 from cryptography.hazmat.primitives import serialization
@@ -13,39 +13,42 @@ from pkcs11 import Attribute, KeyType, ObjectClass
 from pkcs11 import exceptions as p11x
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
-from jukinet.hsm import owner
-from jukinet.hsm.errors import HsmError
+from jukinet.hsm.errors import TokenError, TokenFailure
+from jukinet.hsm.worker import TokenWorker, translating
 
-_PRIVATE_TEMPLATE = {
-    Attribute.EXTRACTABLE: False,
-    Attribute.SENSITIVE: True,
-    Attribute.SIGN: True,
-    Attribute.PRIVATE: True,
-}
-_AES_TEMPLATE = {
-    Attribute.EXTRACTABLE: False,
-    Attribute.SENSITIVE: True,
-    Attribute.ENCRYPT: True,
-    Attribute.DECRYPT: True,
-    Attribute.PRIVATE: True,
-}
+_PRIVATE_TEMPLATE: Final = MappingProxyType(
+    {
+        Attribute.EXTRACTABLE: False,
+        Attribute.SENSITIVE: True,
+        Attribute.SIGN: True,
+        Attribute.PRIVATE: True,
+    }
+)
+_AES_TEMPLATE: Final = MappingProxyType(
+    {
+        Attribute.EXTRACTABLE: False,
+        Attribute.SENSITIVE: True,
+        Attribute.ENCRYPT: True,
+        Attribute.DECRYPT: True,
+        Attribute.PRIVATE: True,
+    }
+)
 
 
 def find_key(session: pkcs11.Session, cls: ObjectClass, key_type: KeyType, label: str) -> Any | None:
-    """The key with this class, type and label, or None."""
-    try:
-        return session.get_key(object_class=cls, key_type=key_type, label=label)
-    except p11x.NoSuchKey:
-        return None
-    except p11x.MultipleObjectsReturned:
-        raise HsmError(f"more than one {cls.name} labelled '{label}' in token") from None
+    """The key with this class, type and label, or None (worker thread)."""
+    with translating(f"looking up {cls.name} '{label}'"):  # e.g. more than one with that label
+        try:
+            return session.get_key(object_class=cls, key_type=key_type, label=label)
+        except p11x.NoSuchKey:
+            return None
 
 
 def public_key_of(pub: Any) -> ec.EllipticCurvePublicKey:
     """Decode a token EC public key object into a cryptography P-256 key."""
     key = serialization.load_der_public_key(encode_ec_public_key(pub))
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise HsmError(f"key '{pub.label}' is not an EC P-256 key")
+        raise TokenError(TokenFailure.WRONG_KEY, f"key '{pub.label}' is not an EC P-256 key")
     return key
 
 
@@ -56,70 +59,71 @@ def key_id_of(public_key: ec.EllipticCurvePublicKey) -> bytes:
 
 
 def signing_key_pair(session: pkcs11.Session, key_label: str, token_label: str) -> tuple[Any, Any]:
-    """(private, public) token objects of an existing EC key pair; HsmError if either half is missing."""
+    """(private, public) token objects of an existing EC key pair; TokenError NO_KEY if a half is missing."""
     priv = find_key(session, ObjectClass.PRIVATE_KEY, KeyType.EC, key_label)
     pub = find_key(session, ObjectClass.PUBLIC_KEY, KeyType.EC, key_label)
     if priv is None or pub is None:
         half = "private" if priv is None else "public"
-        raise HsmError(f"{half} key '{key_label}' not found in token '{token_label}'; provision it first")
+        raise TokenError(
+            TokenFailure.NO_KEY, f"{half} key '{key_label}' not found in token '{token_label}'; provision it first"
+        )
     return priv, pub
 
 
 def ensure_ec_keypair(session: pkcs11.Session, key_label: str) -> None:
-    """Generate a P-256 key pair labelled ``key_label`` in the token (owner thread) unless one exists.
+    """Generate a P-256 key pair labelled ``key_label`` in the token (worker thread) unless one exists.
 
     The private half is sensitive and non-extractable. CKA_ID = key id on both halves, so generic
     PKCS#11 tools pair them as usual.
     """
     if find_key(session, ObjectClass.PRIVATE_KEY, KeyType.EC, key_label) is not None:
         return
-    params = session.create_domain_parameters(
-        KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True
-    )
-    pub, priv = params.generate_keypair(
-        store=True, label=key_label, public_template={Attribute.VERIFY: True}, private_template=_PRIVATE_TEMPLATE
-    )
-    kid = key_id_of(public_key_of(pub))
-    pub[Attribute.ID] = kid
-    priv[Attribute.ID] = kid
+    with translating(f"generating EC key pair '{key_label}'"):
+        params = session.create_domain_parameters(
+            KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True
+        )
+        pub, priv = params.generate_keypair(
+            store=True,
+            label=key_label,
+            public_template={Attribute.VERIFY: True},
+            private_template=dict(_PRIVATE_TEMPLATE),
+        )
+        kid = key_id_of(public_key_of(pub))
+        pub[Attribute.ID] = kid
+        priv[Attribute.ID] = kid
 
 
-def _provision_ec(module: str, token_label: str, pin: str, key_label: str) -> ec.EllipticCurvePublicKey:
-    session = owner.acquire(module, token_label, pin)
+def _provision_ec(worker: TokenWorker, token_label: str, pin: str, key_label: str) -> ec.EllipticCurvePublicKey:
+    session = worker.acquire(token_label, pin)
     try:
         ensure_ec_keypair(session, key_label)
         _, pub = signing_key_pair(session, key_label, token_label)
         return public_key_of(pub)
     finally:
-        owner.release(module, token_label)
+        worker.release(token_label)
 
 
 def provision_signing_key(
-    module: Path, token_label: str, user_pin: str, key_label: str = "signing"
+    worker: TokenWorker, token_label: str, pin: str, key_label: str = "signing"
 ) -> ec.EllipticCurvePublicKey:
     """Return the public key of the EC P-256 pair labelled key_label, generating it in the token if absent.
 
-    The private key is generated inside the token as sensitive and non-extractable. Runs on the process's
-    token owner thread, so it is safe alongside TokenSigners of the same process.
+    The private key is generated inside the token as sensitive and non-extractable. Runs on the worker
+    thread, so it is safe alongside TokenSigners of the same process.
     """
-    try:
-        return owner.call(_provision_ec, str(module), token_label, user_pin, key_label)
-    finally:
-        owner.stop_if_idle()
+    return worker.call(_provision_ec, worker, token_label, pin, key_label)
 
 
-def _provision_aes(module: str, token_label: str, pin: str, key_label: str) -> None:
-    session = owner.acquire(module, token_label, pin)
+def _provision_aes(worker: TokenWorker, token_label: str, pin: str, key_label: str) -> None:
+    session = worker.acquire(token_label, pin)
     try:
         if find_key(session, ObjectClass.SECRET_KEY, KeyType.AES, key_label) is None:
-            session.generate_key(KeyType.AES, 256, label=key_label, store=True, template=_AES_TEMPLATE)
+            with translating(f"generating AES key '{key_label}'"):
+                session.generate_key(KeyType.AES, 256, label=key_label, store=True, template=dict(_AES_TEMPLATE))
     finally:
-        owner.release(module, token_label)
+        worker.release(token_label)
 
 
-def provision_aes_key(module: Path, token_label: str, user_pin: str, key_label: str) -> None:
+def provision_aes_key(worker: TokenWorker, token_label: str, pin: str, key_label: str) -> None:
     """Generate a non-extractable AES-256 key labelled key_label in the token unless it exists; idempotent."""
-    try:
-        owner.call(_provision_aes, str(module), token_label, user_pin, key_label)
-    finally:
-        owner.stop_if_idle()
+    worker.call(_provision_aes, worker, token_label, pin, key_label)

@@ -1,4 +1,8 @@
-"""Locating SoftHSM and managing a SoftHSM token directory (dev, tests, demos)."""
+"""Locating SoftHSM and managing a SoftHSM token directory (development, tests, demos).
+
+SoftHsmConfig only manages files and runs softhsm2-util in child processes; the in-process library is
+loaded by jukinet.hsm.worker.TokenWorker, which is also what points it at a config.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from jukinet.hsm import owner
-from jukinet.hsm.errors import HsmError
+from jukinet.hsm.errors import TokenError, TokenFailure
 
 MODULE_ENV = "JUKINET_PKCS11_MODULE"
 CONF_ENV = "SOFTHSM2_CONF"
@@ -25,23 +28,27 @@ _MODULE_CANDIDATES = (
 
 
 def find_softhsm_module() -> Path:
-    """The SoftHSM PKCS#11 module: $JUKINET_PKCS11_MODULE if set, else the usual distribution paths."""
+    """The development default PKCS#11 module: $JUKINET_PKCS11_MODULE if set, else SoftHSM at the usual
+    distribution paths. For tests, demos and tools; a node daemon takes its module path from its
+    configuration file instead of probing."""
     override = os.environ.get(MODULE_ENV)
     if override:
         if not Path(override).is_file():
-            raise HsmError(f"{MODULE_ENV}={override} does not exist")
+            raise TokenError(TokenFailure.MISCONFIGURED, f"{MODULE_ENV}={override} does not exist")
         return Path(override)
     for candidate in _MODULE_CANDIDATES:
         if Path(candidate).is_file():
             return Path(candidate)
     looked = ", ".join(_MODULE_CANDIDATES)
-    raise HsmError(f"SoftHSM PKCS#11 module not found (looked in {looked}); {_INSTALL_HINT}")
+    raise TokenError(
+        TokenFailure.MISCONFIGURED, f"SoftHSM PKCS#11 module not found (looked in {looked}); {_INSTALL_HINT}"
+    )
 
 
 def _softhsm_util() -> str:
     tool = shutil.which("softhsm2-util")
     if tool is None:
-        raise HsmError(f"softhsm2-util not found on PATH; {_INSTALL_HINT}")
+        raise TokenError(TokenFailure.MISCONFIGURED, f"softhsm2-util not found on PATH; {_INSTALL_HINT}")
     return tool
 
 
@@ -77,22 +84,8 @@ class SoftHsmConfig:
         return cfg
 
     def env(self) -> dict[str, str]:
-        """Variables to merge into a child process's environment."""
+        """Variables to merge into a child process's environment (this process's library: TokenWorker)."""
         return {CONF_ENV: str(self.conf_path)}
-
-    def activate(self) -> None:
-        """Point this process's SoftHSM at this config.
-
-        SoftHSM reads SOFTHSM2_CONF only when the library is first loaded, so switching to a different
-        config after that would silently keep using the old one: that case raises instead.
-        """
-        loaded = owner.loaded_conf()
-        if loaded is not None and loaded != str(self.conf_path):
-            raise HsmError(
-                f"SoftHSM was already loaded in this process with config {loaded}; it reads its config once, "
-                f"so {self.conf_path} cannot be activated (use one SoftHsmConfig per process)"
-            )
-        os.environ[CONF_ENV] = str(self.conf_path)
 
     def token_labels(self) -> list[str]:
         """Labels of the initialised tokens (from softhsm2-util: the in-process library is not loaded)."""
@@ -119,5 +112,7 @@ class SoftHsmConfig:
             [_softhsm_util(), *args], env={**os.environ, **self.env()}, capture_output=True, text=True
         )
         if proc.returncode != 0:
-            raise HsmError(f"softhsm2-util {args[0]} failed for {self.conf_path}: {proc.stderr.strip()}")
+            raise TokenError(
+                TokenFailure.FAILED, f"softhsm2-util {args[0]} failed for {self.conf_path}: {proc.stderr.strip()}"
+            )
         return proc.stdout

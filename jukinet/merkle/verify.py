@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from jukinet.domain.errors import Problem, Rejected
 from jukinet.merkle.hashing import EMPTY_ROOT, HASH_SIZE, node_hash
 from jukinet.merkle.proofs import consistency_proof_length, inclusion_path_length
 
 
-class ProofError(ValueError):
-    """A proof that does not prove what it claims; the message says what did not fit."""
+class ProofError(Rejected):
+    """A proof that does not prove what it claims; the message says what did not fit. (Problem.INVALID)"""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Problem.INVALID, message)
 
 
 def _check_hashes(what: str, hashes: Sequence[bytes]) -> None:

@@ -1,9 +1,10 @@
-"""JukiNet development PKI and certificate trust policy.
+"""JukiNet development PKI, certificate trust policy and the signed envelope.
 
 Root CA -> issuing CAs ``node`` (CS, prefecture, national servers), ``operator`` (operator terminals and
 IC cards) and ``agency`` (agency systems). EC P-256 keys, ECDSA-SHA256 signatures. Identities are
-``urn:jukinet:<node-id>`` URIs in the SubjectAlternativeName. Dev PKI only: CA keys are files here, in
-production they would be in an HSM. See :mod:`jukinet.pki.layout` for the directory layout.
+``urn:jukinet:<node-id>`` URIs in the SubjectAlternativeName; node TLS certificates also carry the
+node's TLS name, which clients check. Dev PKI only: CA keys are files here, in production they would be
+in an HSM. See :mod:`jukinet.pki.layout` for the directory layout.
 """
 
 from jukinet.pki.ca import (
@@ -14,26 +15,29 @@ from jukinet.pki.ca import (
     issue_tls_certificate,
     revoke,
 )
+from jukinet.pki.envelope import Signer, open_certified, open_signed, seal, seal_payload
 from jukinet.pki.keys import (
-    InvalidSignatureError,
+    SoftwareSigner,
     generate_key,
     key_id,
     load_private_key,
     sign_ecdsa_raw,
+    verify_digest_raw,
     verify_ecdsa_raw,
 )
 from jukinet.pki.layout import ISSUER_KINDS, URN_PREFIX, IssuerKind, node_urn, parse_urn
-from jukinet.pki.trust import PeerIdentity, TrustStore, UntrustedCertificate
+from jukinet.pki.trust import ISSUER_FOR_KIND, PeerIdentity, TrustStore
 
 __all__ = [
+    "ISSUER_FOR_KIND",
     "ISSUER_KINDS",
     "URN_PREFIX",
-    "InvalidSignatureError",
     "IssuedCertificate",
     "IssuerKind",
     "PeerIdentity",
+    "Signer",
+    "SoftwareSigner",
     "TrustStore",
-    "UntrustedCertificate",
     "find_issued",
     "generate_key",
     "init_pki",
@@ -42,8 +46,13 @@ __all__ = [
     "key_id",
     "load_private_key",
     "node_urn",
+    "open_certified",
+    "open_signed",
     "parse_urn",
     "revoke",
+    "seal",
+    "seal_payload",
     "sign_ecdsa_raw",
+    "verify_digest_raw",
     "verify_ecdsa_raw",
 ]

@@ -11,7 +11,6 @@ same names but unrelated keys, so nothing it issues verifies against the first P
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.node_ids import NodeId
 from jukinet.pki import layout
 from jukinet.pki.keys import generate_key, load_private_key, write_private_key
 from jukinet.pki.layout import ISSUER_KINDS, IssuerKind, atomic_write, check_kind, locked
@@ -172,7 +173,7 @@ def init_pki(pki_dir: Path) -> None:
 def _load_ca(pki_dir: Path, kind: IssuerKind) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     cert_file = layout.ca_cert_path(pki_dir, kind)
     if not layout.root_cert_path(pki_dir).exists():
-        raise FileNotFoundError(f"no JukiNet PKI in {pki_dir} (run init_pki first)")
+        raise Rejected(Problem.NOT_FOUND, f"no JukiNet PKI in {pki_dir} (run `jukinet pki init` first)")
     return x509.load_pem_x509_certificate(cert_file.read_bytes()), load_private_key(layout.ca_key_path(pki_dir, kind))
 
 
@@ -193,9 +194,9 @@ def _issue(
     pki_dir = Path(pki_dir)
     check_kind(issuer)
     if isinstance(node_ids, str) or not node_ids:
-        raise ValueError("node_ids must be a non-empty sequence of node ids")
+        raise Rejected(Problem.INVALID, "node_ids must be a non-empty sequence of node ids")
     if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(public_key.curve, ec.SECP256R1):
-        raise ValueError("JukiNet certificates are for EC P-256 keys only")
+        raise Rejected(Problem.INVALID, "JukiNet certificates are for EC P-256 keys only")
     urns = [x509.UniformResourceIdentifier(layout.node_urn(n)) for n in node_ids]
     ca_cert, ca_key = _load_ca(pki_dir, issuer)
     now = _now()
@@ -207,7 +208,8 @@ def _issue(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
     )
     if purpose == "tls":
-        eku = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
+        usages = [ExtendedKeyUsageOID.SERVER_AUTH] if issuer == "node" else []
+        eku = x509.ExtendedKeyUsage([*usages, ExtendedKeyUsageOID.CLIENT_AUTH])
         builder = builder.add_extension(_ku(), critical=True).add_extension(eku, critical=False)
     else:
         builder = builder.add_extension(_ku(non_repudiation=True), critical=True)
@@ -232,18 +234,20 @@ def issue_tls_certificate(
     node_ids: Sequence[str],
     out_dir: Path,
     name: str = "tls",
-    dns_names: Sequence[str] = ("localhost",),
-    ip_addresses: Sequence[str] = ("127.0.0.1",),
     days: int = 365,
 ) -> tuple[Path, Path]:
-    """Issue a TLS (server+client) certificate with a fresh key.
+    """Issue a TLS certificate with a fresh key.
 
-    Writes ``out_dir/<name>.key`` (0600) and ``out_dir/<name>.pem`` (leaf, then the issuing CA) and
-    returns ``(cert_path, key_path)``.
+    Profiles: a node certificate (node CA) may serve and call: EKU serverAuth + clientAuth, and a DNS
+    SAN with each node's TLS name (``cs-131148.node.jukinet.internal``) that clients verify in the
+    handshake. Every other certificate (operator terminals, agencies) may only call: EKU clientAuth and
+    no DNS name, so it can never stand in for a node. Writes ``out_dir/<name>.key`` (0600) and
+    ``out_dir/<name>.pem`` (leaf, then the issuing CA) and returns ``(cert_path, key_path)``.
     """
     key = generate_key()
-    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
-    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+    sans: list[x509.GeneralName] = []
+    if issuer == "node":
+        sans = [x509.DNSName(NodeId.parse(n).tls_name) for n in node_ids]
     cert = _issue(pki_dir, issuer, node_ids, key.public_key(), days, "tls", sans)
     out_dir = Path(out_dir)
     cert_path, key_path = out_dir / f"{name}.pem", out_dir / f"{name}.key"

@@ -22,17 +22,17 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, get_args
 
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.node_ids import URN_PREFIX, NodeId
+
 IssuerKind = Literal["node", "operator", "agency"]
 ISSUER_KINDS: tuple[IssuerKind, ...] = get_args(IssuerKind)
 
-URN_PREFIX = "urn:jukinet:"
-_NODE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]*")
 
 
 def root_cert_path(pki_dir: Path) -> Path:
@@ -66,17 +66,15 @@ def index_path(pki_dir: Path, kind: IssuerKind) -> Path:
 
 
 def check_kind(kind: str) -> IssuerKind:
-    """Return ``kind`` if it is an issuer kind, else raise ValueError."""
+    """Return ``kind`` if it is an issuer kind, else raise Rejected (INVALID)."""
     if kind not in ISSUER_KINDS:
-        raise ValueError(f"unknown issuer kind {kind!r} (expected one of {', '.join(ISSUER_KINDS)})")
+        raise Rejected(Problem.INVALID, f"unknown issuer kind {kind!r} (expected one of {', '.join(ISSUER_KINDS)})")
     return kind  # type: ignore[return-value]
 
 
 def node_urn(node_id: str) -> str:
-    """``cs:131148`` -> ``urn:jukinet:cs:131148`` (syntax only; check digits are the domain's job)."""
-    if not _NODE_ID_RE.fullmatch(node_id) or node_id.lower().startswith("urn:"):
-        raise ValueError(f"invalid node id {node_id!r} (expected e.g. 'cs:131148', 'pref:13', 'national')")
-    return URN_PREFIX + node_id
+    """``cs:131148`` -> ``urn:jukinet:cs:131148``; Rejected (INVALID) for anything that is not a node id."""
+    return NodeId.parse(node_id).urn
 
 
 def parse_urn(uri: str) -> str | None:

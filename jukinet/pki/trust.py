@@ -1,8 +1,9 @@
 """Certificate trust policy: who is the peer, according to the JukiNet PKI?
 
 :meth:`TrustStore.identify` is called on every RPC with the peer's leaf certificate. The expensive part
-(parsing, signature check against an issuing CA, extracting ``urn:jukinet:`` identities) is cached per
-certificate bytes; validity period, expected issuer kind and revocation are re-checked on every call.
+(parsing, signature check against an issuing CA, extracting and parsing the ``urn:jukinet:`` identities,
+checking that the issuing CA may vouch for each of them) is cached per certificate bytes; validity
+period, expected issuer kind and revocation are re-checked on every call.
 CRLs are reloaded when the CRL file changes (inode, mtime or size), and a missing, forged or unreadable
 CRL fails closed. CRL nextUpdate is not enforced: in the dev PKI the CRL is a local file that
 :func:`jukinet.pki.revoke` re-issues.
@@ -21,20 +22,29 @@ from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from jukinet.domain.clock import SYSTEM_CLOCK, Clock
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.pki import layout
 from jukinet.pki.layout import ISSUER_KINDS, IssuerKind, check_kind
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
 
+ISSUER_FOR_KIND: dict[NodeKind, IssuerKind] = {  # which issuing CA may vouch for each kind of identity
+    NodeKind.CS: "node",
+    NodeKind.PREFECTURE: "node",
+    NodeKind.NATIONAL: "node",
+    NodeKind.AGENCY: "agency",
+    NodeKind.TERMINAL: "operator",
+    NodeKind.OPERATOR: "operator",
+}
 
-class UntrustedCertificate(Exception):
-    """The certificate is not acceptable; ``str(e)`` (and ``e.reason``) is a human diagnostic."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+def _untrusted(why: str) -> Rejected:
+    return Rejected(Problem.UNAUTHENTICATED, why)
 
 
 @dataclass(frozen=True)
@@ -42,14 +52,28 @@ class PeerIdentity:
     """A verified JukiNet identity taken from a certificate."""
 
     issuer: IssuerKind
-    node_ids: tuple[str, ...]
+    node_ids: tuple[NodeId, ...]
     serial: int
     subject: str
+    fingerprint: bytes  # SHA-256 of the certificate's DER
     certificate: x509.Certificate = field(repr=False, compare=False)
 
-    def primary(self) -> str:
+    @property
+    def primary(self) -> NodeId:
         """The first node id in the certificate."""
         return self.node_ids[0]
+
+    def names(self, node_id: NodeId) -> bool:
+        return node_id in self.node_ids
+
+    @property
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        key = self.certificate.public_key()
+        assert isinstance(key, ec.EllipticCurvePublicKey)  # _check_chain admits EC P-256 keys only
+        return key
+
+    def __str__(self) -> str:
+        return ",".join(str(n) for n in self.node_ids)
 
 
 @dataclass(frozen=True)
@@ -77,9 +101,15 @@ class TrustStore:
     """Root and issuing CA certificates plus CRLs of one PKI directory (no private keys needed)."""
 
     def __init__(
-        self, pki_dir: Path, root: x509.Certificate, cas: dict[IssuerKind, x509.Certificate], cache_size: int
+        self,
+        pki_dir: Path,
+        root: x509.Certificate,
+        cas: dict[IssuerKind, x509.Certificate],
+        cache_size: int,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.pki_dir = pki_dir
+        self.clock = clock
         self.root = root
         self.cas = cas
         pems = [c.public_bytes(serialization.Encoding.PEM) for c in (root, *cas.values())]
@@ -91,7 +121,7 @@ class TrustStore:
         self._crl_lock = threading.Lock()
 
     @classmethod
-    def load(cls, pki_dir: Path, *, cache_size: int = 4096) -> TrustStore:
+    def load(cls, pki_dir: Path, *, cache_size: int = 4096, clock: Clock = SYSTEM_CLOCK) -> TrustStore:
         """Read the root and issuing CA certificates of ``pki_dir`` and check the issuing CAs chain up."""
         pki_dir = Path(pki_dir)
         root = x509.load_pem_x509_certificate(layout.root_cert_path(pki_dir).read_bytes())
@@ -102,15 +132,16 @@ class TrustStore:
             try:
                 cert.verify_directly_issued_by(root)
             except (ValueError, TypeError, InvalidSignature) as e:
-                raise ValueError(f"{path} is not issued by the root CA in {pki_dir}: {e}") from None
+                raise Rejected(Problem.BROKEN, f"{path} is not issued by the root CA in {pki_dir}: {e}") from None
             cas[kind] = cert
-        return cls(pki_dir, root, cas, cache_size)
+        return cls(pki_dir, root, cas, cache_size, clock)
 
     def identify(self, cert: bytes, *, expect: IssuerKind | Collection[IssuerKind] | None = None) -> PeerIdentity:
         """Verify a leaf certificate (PEM or DER) and return who it identifies.
 
-        Raises UntrustedCertificate if it is not issued by one of our issuing CAs (of kind ``expect`` if
-        given), is outside its validity period, is revoked, or carries no ``urn:jukinet:`` identity.
+        Raises Rejected (UNAUTHENTICATED) if it is not issued by one of our issuing CAs (of kind ``expect``
+        if given), is outside its validity period, is revoked, carries no ``urn:jukinet:`` identity, or
+        names an identity its CA may not vouch for (the operator CA cannot issue ``cs:131148``).
         """
         with self._lock:
             checked = self._cache.get(cert)
@@ -126,34 +157,41 @@ class TrustStore:
         if expect is not None:
             wanted = {check_kind(expect)} if isinstance(expect, str) else {check_kind(k) for k in expect}
             if ident.issuer not in wanted:
-                raise UntrustedCertificate(
+                raise _untrusted(
                     f"{checked.desc} is a {ident.issuer} certificate, expected {' or '.join(sorted(wanted))}"
                 )
-        now = dt.datetime.now(dt.UTC)
+        now = dt.datetime.fromtimestamp(self.clock.now_ms() / 1000, dt.UTC)
         if now < checked.not_before:
-            raise UntrustedCertificate(f"{checked.desc} is not valid before {checked.not_before.isoformat()}")
+            raise _untrusted(f"{checked.desc} is not valid before {checked.not_before.isoformat()}")
         if now > checked.not_after:
-            raise UntrustedCertificate(f"{checked.desc} expired on {checked.not_after.isoformat()}")
+            raise _untrusted(f"{checked.desc} expired on {checked.not_after.isoformat()}")
         crl = self._crl(ident.issuer)
         if crl.error:
-            raise UntrustedCertificate(f"cannot check revocation of {checked.desc}: {crl.error}")
+            raise _untrusted(f"cannot check revocation of {checked.desc}: {crl.error}")
         revoked = crl.revoked.get(ident.serial)
         if revoked is not None:
-            raise UntrustedCertificate(f"{checked.desc} was revoked {revoked}")
+            raise _untrusted(f"{checked.desc} was revoked {revoked}")
+        return ident
+
+    def identify_as(self, cert: bytes, expected: NodeId) -> PeerIdentity:
+        """:meth:`identify`, and the certificate must name ``expected`` (Rejected DENIED otherwise)."""
+        ident = self.identify(cert, expect=ISSUER_FOR_KIND[expected.kind])
+        if not ident.names(expected):
+            raise Rejected(Problem.DENIED, f"the certificate names {ident}, not {expected}")
         return ident
 
     def is_revoked(self, issuer: IssuerKind, serial: int) -> bool:
-        """True if ``serial`` is on the current CRL of ``issuer`` (raises UntrustedCertificate if no CRL)."""
+        """True if ``serial`` is on the current CRL of ``issuer`` (Rejected if there is no usable CRL)."""
         crl = self._crl(check_kind(issuer))
         if crl.error:
-            raise UntrustedCertificate(crl.error)
+            raise _untrusted(crl.error)
         return serial in crl.revoked
 
     def _check_chain(self, data: bytes) -> _Checked:
         try:
             cert = _load_cert(data)
         except ValueError as e:
-            raise UntrustedCertificate(f"not a parseable X.509 certificate: {e}") from None
+            raise _untrusted(f"not a parseable X.509 certificate: {e}") from None
         issuer_name = cert.issuer.rfc4514_string()
         desc = f"certificate serial 0x{cert.serial_number:x} issued by {issuer_name}"
         kind: IssuerKind | None = None
@@ -169,20 +207,34 @@ class TrustStore:
                 break
         if kind is None:
             hint = " (issuer name matches but the signature does not verify: foreign CA?)" if name_matched else ""
-            raise UntrustedCertificate(f"{desc} is not from a JukiNet issuing CA{hint}")
+            raise _untrusted(f"{desc} is not from a JukiNet issuing CA{hint}")
         try:
             bc = _ext(cert.extensions, x509.BasicConstraints)
             san = _ext(cert.extensions, x509.SubjectAlternativeName)
         except ValueError as e:
-            raise UntrustedCertificate(f"{desc} has malformed extensions: {e}") from None
+            raise _untrusted(f"{desc} has malformed extensions: {e}") from None
         uris = san.get_values_for_type(x509.UniformResourceIdentifier) if san else []
         if bc is not None and bc.ca:
-            raise UntrustedCertificate(f"{desc} is a CA certificate, not an end-entity certificate")
-        node_ids = tuple(dict.fromkeys(n for n in map(layout.parse_urn, uris) if n))
-        if not node_ids:
-            raise UntrustedCertificate(f"{desc} carries no urn:jukinet: identity")
-        ident = PeerIdentity(kind, node_ids, cert.serial_number, cert.subject.rfc4514_string(), cert)
-        desc = f"certificate serial 0x{cert.serial_number:x} for {', '.join(node_ids)} issued by {issuer_name}"
+            raise _untrusted(f"{desc} is a CA certificate, not an end-entity certificate")
+        key = cert.public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+            raise _untrusted(f"{desc} is not for an EC P-256 key")
+        names = tuple(dict.fromkeys(n for n in map(layout.parse_urn, uris) if n))
+        if not names:
+            raise _untrusted(f"{desc} carries no urn:jukinet: identity")
+        try:
+            node_ids = tuple(NodeId.parse(n) for n in names)
+        except Rejected as e:
+            raise _untrusted(f"{desc}: {e}") from None
+        for node_id in node_ids:
+            if ISSUER_FOR_KIND[node_id.kind] != kind:
+                raise _untrusted(
+                    f"{desc} names {node_id}, which the {kind} CA may not vouch for "
+                    f"(the {ISSUER_FOR_KIND[node_id.kind]} CA does)"
+                )
+        fingerprint = cert.fingerprint(hashes.SHA256())
+        ident = PeerIdentity(kind, node_ids, cert.serial_number, cert.subject.rfc4514_string(), fingerprint, cert)
+        desc = f"certificate serial 0x{cert.serial_number:x} for {ident} issued by {issuer_name}"
         return _Checked(ident, cert.not_valid_before_utc, cert.not_valid_after_utc, desc)
 
     def _crl(self, kind: IssuerKind) -> _Crl:

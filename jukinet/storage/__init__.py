@@ -1,0 +1,63 @@
+"""A node's persistent state: one LMDB environment, stores split by concern.
+
+Every key layout is in :mod:`jukinet.storage.layout`. A state change and its consequences (history,
+queue entries, audit entry) commit in one write transaction: the caller opens it with
+``env.write(fn)`` (or ``env.submit(fn)`` for group commit) and passes ``txn`` to each store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jukinet.storage.audit_log import AuditLog
+from jukinet.storage.environment import DEFAULT_MAP_SIZE, Environment
+from jukinet.storage.history import ChangeHistory
+from jukinet.storage.inbox import InboundMarks
+from jukinet.storage.layout import ALL_DBS
+from jukinet.storage.operators import OperatorStore
+from jukinet.storage.provisions import ProvisionLog
+from jukinet.storage.queues import LinkQueues, QueueState
+from jukinet.storage.records import RecordStore
+
+__all__ = [
+    "AuditLog",
+    "ChangeHistory",
+    "Environment",
+    "InboundMarks",
+    "LinkQueues",
+    "NodeStorage",
+    "OperatorStore",
+    "ProvisionLog",
+    "QueueState",
+    "RecordStore",
+]
+
+
+@dataclass(frozen=True)
+class NodeStorage:
+    env: Environment
+    records: RecordStore
+    history: ChangeHistory
+    queues: LinkQueues
+    inbox: InboundMarks
+    provisions: ProvisionLog
+    operators: OperatorStore
+    audit: AuditLog
+
+    @classmethod
+    def open(cls, path: Path, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False) -> NodeStorage:
+        env = Environment(path, ALL_DBS, map_size, readonly=readonly)
+        return cls(
+            env,
+            RecordStore(env),
+            ChangeHistory(env),
+            LinkQueues(env),
+            InboundMarks(env),
+            ProvisionLog(env),
+            OperatorStore(env),
+            AuditLog(env),
+        )
+
+    def close(self) -> None:
+        self.env.close()

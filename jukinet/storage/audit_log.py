@@ -1,17 +1,8 @@
 """The append-only audit log: a dense RFC 6962 Merkle tree stored in the node's LMDB environment.
 
 The log shares the node's environment so that an action and its audit entry commit in one
-transaction (pass the action's ``txn`` to :meth:`AuditLog.append`). Databases:
-
-============  ==============================  ================================================
-database      key                             value
-============  ==============================  ================================================
-audit_leaves  u64 index                       leaf data (the serialized entry)
-audit_nodes   u8 level + u64 index            hash of the perfect subtree covering leaves
-                                              [index * 2**level, (index + 1) * 2**level);
-                                              level 0 holds the leaf hashes
-audit_heads   u64 tree size                   signed tree head bytes (opaque here)
-============  ==============================  ================================================
+transaction (pass the action's ``txn`` to :meth:`AuditLog.append`). Its databases (``audit_leaves``,
+``audit_nodes``, ``audit_heads``) and their keys are described in :mod:`jukinet.storage.layout`.
 
 Appending leaf n writes its leaf hash and every perfect subtree it completes, so any root or proof
 needs O(log n) node reads. The log size is one past the last key of ``audit_leaves``, which is
@@ -20,19 +11,18 @@ correct inside a transaction that has already appended.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import lmdb
 
 from jukinet import merkle
-from jukinet.storage.environment import Environment, StorageError
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.storage.environment import Environment
+from jukinet.storage.layout import U64 as _U64
+from jukinet.storage.layout import Db, audit_node_key, parse_audit_node_key
 
-AUDIT_DB_NAMES = ("audit_leaves", "audit_nodes", "audit_heads")
-
-_U64 = struct.Struct(">Q")
-_NODE_KEY = struct.Struct(">BQ")
+AUDIT_DB_NAMES = (Db.AUDIT_LEAVES.value, Db.AUDIT_NODES.value, Db.AUDIT_HEADS.value)
 _READ_CHUNK = 4096  # leaves (or heads) per read transaction in long walks, so map growth is not held up
 
 CheckHead = Callable[[int, bytes, bytes], "str | None"]
@@ -63,7 +53,7 @@ class AuditLog:
     def __init__(self, env: Environment) -> None:
         missing = [name for name in AUDIT_DB_NAMES if name not in env.dbs]
         if missing:
-            raise StorageError(f"environment at {env.path} lacks the audit databases {missing}")
+            raise Rejected(Problem.BROKEN, f"environment at {env.path} lacks the audit databases {missing}")
         self.env = env
         self._leaves = env.dbs["audit_leaves"]
         self._nodes = env.dbs["audit_nodes"]
@@ -81,11 +71,11 @@ class AuditLog:
         frontier = self._frontier(txn, first)
         put = txn.put
         leaves_db, nodes_db = self._leaves, self._nodes
-        leaf_key, node_key, leaf_hash = _U64.pack, _NODE_KEY.pack, merkle.leaf_hash
+        leaf_key, node_key, leaf_hash = _U64.pack, audit_node_key, merkle.leaf_hash
         for i, data in enumerate(leaves, first):
             data = bytes(data)
             if not put(leaf_key(i), data, db=leaves_db, append=True):
-                raise StorageError(f"audit log entry {i} already exists")
+                raise Rejected(Problem.BROKEN, f"audit log entry {i} already exists")
             for level, index, h in frontier.append(leaf_hash(data)):
                 put(node_key(level, index), h, db=nodes_db)
         return range(first, first + len(leaves))
@@ -151,10 +141,10 @@ class AuditLog:
                 if len(out) == end - start:
                     break
                 if _U64.unpack(key)[0] != start + len(out):
-                    raise StorageError(f"audit log entry {start + len(out)} is missing")
+                    raise Rejected(Problem.BROKEN, f"audit log entry {start + len(out)} is missing")
                 out.append(value)
             if len(out) != end - start:
-                raise StorageError(f"audit log entry {start + len(out)} is missing")
+                raise Rejected(Problem.BROKEN, f"audit log entry {start + len(out)} is missing")
             return out
 
     def latest_tree_head(self) -> tuple[int, bytes] | None:
@@ -212,7 +202,7 @@ class AuditLog:
             if problem := check(0, head[1], merkle.EMPTY_ROOT):
                 return fail(problem, None)
             head = next(heads, None)
-        leaf_hash, node_key, leaf_key = merkle.leaf_hash, _NODE_KEY.pack, _U64.pack
+        leaf_hash, node_key, leaf_key = merkle.leaf_hash, audit_node_key, _U64.pack
         for chunk_start in range(0, size, _READ_CHUNK):
             with self.env.read() as txn:
                 get_leaf = txn.cursor(db=self._leaves).get
@@ -242,7 +232,7 @@ class AuditLog:
             cursor = txn.cursor(db=self._nodes)
             for level in range(64):
                 if cursor.set_range(node_key(level, size >> level)) and cursor.key()[0] == level:
-                    index = _NODE_KEY.unpack(cursor.key())[1]
+                    index = parse_audit_node_key(cursor.key())[1]
                     return fail(f"stray node at level {level} index {index} beyond the log's {size} entries", None)
         return VerifyReport(size, checked)
 
@@ -253,9 +243,9 @@ class AuditLog:
         return _U64.unpack(cursor.key())[0] + 1 if cursor.last() else 0
 
     def _node(self, txn: lmdb.Transaction, level: int, index: int) -> bytes:
-        value = txn.get(_NODE_KEY.pack(level, index), db=self._nodes)
+        value = txn.get(audit_node_key(level, index), db=self._nodes)
         if value is None:
-            raise StorageError(f"audit log node at level {level} index {index} is missing")
+            raise Rejected(Problem.BROKEN, f"audit log node at level {level} index {index} is missing")
         return value
 
     def _frontier(self, txn: lmdb.Transaction, size: int) -> merkle.Frontier:

@@ -22,14 +22,13 @@ from typing import TypeVar
 
 import lmdb
 
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.storage.layout import ALL_DBS, U64, Counter, counter_key
+
 T = TypeVar("T")
 
 DEFAULT_MAP_SIZE = 1 << 30  # 1 GiB of address space; grows on demand
 _GROUP_MAX_JOBS = 512
-
-
-class StorageError(Exception):
-    """A storage failure with a human diagnostic."""
 
 
 class _SharedExclusiveLock:
@@ -75,12 +74,12 @@ class Environment:
     """An LMDB environment with named databases, opened by exactly one node process."""
 
     def __init__(
-        self, path: Path, db_names: tuple[str, ...], map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False
+        self, path: Path, db_names: tuple[str, ...] = ALL_DBS, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False
     ) -> None:
         """``readonly`` opens an existing environment for inspection (e.g. `jukinet audit verify`) while its
         node may be running: LMDB allows readers in other processes."""
         if readonly and not (path / "data.mdb").exists():
-            raise StorageError(f"no LMDB environment at {path}")
+            raise Rejected(Problem.NOT_FOUND, f"no LMDB environment at {path}")
         path.mkdir(parents=True, exist_ok=True)
         try:
             self._env = lmdb.open(
@@ -97,7 +96,7 @@ class Environment:
                 name: self._env.open_db(name.encode(), create=not readonly) for name in db_names
             }
         except lmdb.Error as exc:
-            raise StorageError(f"cannot open LMDB environment at {path}: {exc}") from exc
+            raise Rejected(Problem.UNAVAILABLE, f"cannot open LMDB environment at {path}: {exc}") from exc
         self.path = path
         self._lock = _SharedExclusiveLock()
         self._writer = threading.Lock()
@@ -135,7 +134,7 @@ class Environment:
     def submit(self, fn: Callable[[lmdb.Transaction], T]) -> Future[T]:
         """Queue ``fn`` for group commit; the future resolves after the fsync that made it durable."""
         if self._closed:
-            raise StorageError(f"storage at {self.path} is closed")
+            raise Rejected(Problem.UNAVAILABLE, f"storage at {self.path} is closed")
         if self._committer is None:
             with self._writer:
                 if self._committer is None:
@@ -191,6 +190,19 @@ class Environment:
                 future.set_exception(error)
             else:
                 future.set_result(value)
+
+    def reserve(self, txn: lmdb.Transaction, counter: Counter, count: int = 1) -> int:
+        """Hand out ``count`` values of ``counter`` inside ``txn``; returns the first (counters start at 1)."""
+        db = self.dbs["counters"]
+        raw = txn.get(counter_key(counter), db=db)
+        last = U64.unpack(raw)[0] if raw else 0
+        txn.put(counter_key(counter), U64.pack(last + count), db=db)
+        return last + 1
+
+    def entries(self, db: str) -> int:
+        """Number of entries in one named database."""
+        with self.read() as txn:
+            return txn.stat(self.dbs[db])["entries"]
 
     def _grow(self) -> None:
         with self._lock.exclusive():

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -9,33 +10,85 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class LinkState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LINK_STATE_UNSPECIFIED: _ClassVar[LinkState]
+    LINK_STATE_CONNECTING: _ClassVar[LinkState]
+    LINK_STATE_UP: _ClassVar[LinkState]
+    LINK_STATE_BACKING_OFF: _ClassVar[LinkState]
+    LINK_STATE_STOPPED: _ClassVar[LinkState]
+
+class QueryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    QUERY_KIND_UNSPECIFIED: _ClassVar[QueryKind]
+    QUERY_KIND_RESIDENT_CODE: _ClassVar[QueryKind]
+    QUERY_KIND_MY_NUMBER: _ClassVar[QueryKind]
+LINK_STATE_UNSPECIFIED: LinkState
+LINK_STATE_CONNECTING: LinkState
+LINK_STATE_UP: LinkState
+LINK_STATE_BACKING_OFF: LinkState
+LINK_STATE_STOPPED: LinkState
+QUERY_KIND_UNSPECIFIED: QueryKind
+QUERY_KIND_RESIDENT_CODE: QueryKind
+QUERY_KIND_MY_NUMBER: QueryKind
+
 class GetStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
-class OriginProgress(_message.Message):
-    __slots__ = ("origin", "last_sequence")
-    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+class LinkStatus(_message.Message):
+    __slots__ = ("destination", "address", "state", "pending", "last_receipted_sequence", "last_enqueued_sequence", "batches_delivered", "connects", "consecutive_failures", "last_error", "retry_in_ms")
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    LAST_RECEIPTED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ENQUEUED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    CONNECTS_FIELD_NUMBER: _ClassVar[int]
+    CONSECUTIVE_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    RETRY_IN_MS_FIELD_NUMBER: _ClassVar[int]
+    destination: str
+    address: str
+    state: LinkState
+    pending: int
+    last_receipted_sequence: int
+    last_enqueued_sequence: int
+    batches_delivered: int
+    connects: int
+    consecutive_failures: int
+    last_error: str
+    retry_in_ms: int
+    def __init__(self, destination: _Optional[str] = ..., address: _Optional[str] = ..., state: _Optional[_Union[LinkState, str]] = ..., pending: _Optional[int] = ..., last_receipted_sequence: _Optional[int] = ..., last_enqueued_sequence: _Optional[int] = ..., batches_delivered: _Optional[int] = ..., connects: _Optional[int] = ..., consecutive_failures: _Optional[int] = ..., last_error: _Optional[str] = ..., retry_in_ms: _Optional[int] = ...) -> None: ...
+
+class InboundProgress(_message.Message):
+    __slots__ = ("sender", "destination", "last_sequence")
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
-    origin: str
+    sender: str
+    destination: str
     last_sequence: int
-    def __init__(self, origin: _Optional[str] = ..., last_sequence: _Optional[int] = ...) -> None: ...
+    def __init__(self, sender: _Optional[str] = ..., destination: _Optional[str] = ..., last_sequence: _Optional[int] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("node_id", "records", "history_entries", "outbox_pending", "provisions", "origins")
-    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("node_ids", "records", "history_entries", "queued", "provisions", "links", "inbound")
+    NODE_IDS_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     HISTORY_ENTRIES_FIELD_NUMBER: _ClassVar[int]
-    OUTBOX_PENDING_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
     PROVISIONS_FIELD_NUMBER: _ClassVar[int]
-    ORIGINS_FIELD_NUMBER: _ClassVar[int]
-    node_id: str
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    INBOUND_FIELD_NUMBER: _ClassVar[int]
+    node_ids: _containers.RepeatedScalarFieldContainer[str]
     records: int
     history_entries: int
-    outbox_pending: int
+    queued: int
     provisions: int
-    origins: _containers.RepeatedCompositeFieldContainer[OriginProgress]
-    def __init__(self, node_id: _Optional[str] = ..., records: _Optional[int] = ..., history_entries: _Optional[int] = ..., outbox_pending: _Optional[int] = ..., provisions: _Optional[int] = ..., origins: _Optional[_Iterable[_Union[OriginProgress, _Mapping]]] = ...) -> None: ...
+    links: _containers.RepeatedCompositeFieldContainer[LinkStatus]
+    inbound: _containers.RepeatedCompositeFieldContainer[InboundProgress]
+    def __init__(self, node_ids: _Optional[_Iterable[str]] = ..., records: _Optional[int] = ..., history_entries: _Optional[int] = ..., queued: _Optional[int] = ..., provisions: _Optional[int] = ..., links: _Optional[_Iterable[_Union[LinkStatus, _Mapping]]] = ..., inbound: _Optional[_Iterable[_Union[InboundProgress, _Mapping]]] = ...) -> None: ...
 
 class ProvisionEntry(_message.Message):
     __slots__ = ("provision_id", "provided_at", "agency", "business_code", "resident_code", "query_kind")
@@ -50,8 +103,8 @@ class ProvisionEntry(_message.Message):
     agency: str
     business_code: str
     resident_code: str
-    query_kind: str
-    def __init__(self, provision_id: _Optional[int] = ..., provided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agency: _Optional[str] = ..., business_code: _Optional[str] = ..., resident_code: _Optional[str] = ..., query_kind: _Optional[str] = ...) -> None: ...
+    query_kind: QueryKind
+    def __init__(self, provision_id: _Optional[int] = ..., provided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agency: _Optional[str] = ..., business_code: _Optional[str] = ..., resident_code: _Optional[str] = ..., query_kind: _Optional[_Union[QueryKind, str]] = ...) -> None: ...
 
 class ListProvisionsRequest(_message.Message):
     __slots__ = ("after_id", "limit")

@@ -23,42 +23,40 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
-from jukinet.v1 import notice_pb2 as jukinet_dot_v1_dot_notice__pb2
+from jukinet.v1 import envelope_pb2 as jukinet_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16jukinet/v1/audit.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17jukinet/v1/notice.proto\"\xcb\x01\n\nAuditEntry\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x10\n\x08terminal\x18\x03 \x01(\t\x12\'\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x17.jukinet.v1.AuditAction\x12)\n\x07outcome\x18\x05 \x01(\x0e\x32\x18.jukinet.v1.AuditOutcome\x12\x0e\n\x06target\x18\x06 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"p\n\x08TreeHead\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"y\n\x0eSignedTreeHead\x12\x11\n\ttree_head\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x31\n\talgorithm\x18\x03 \x01(\x0e\x32\x1e.jukinet.v1.SignatureAlgorithm\x12\x0e\n\x06key_id\x18\x04 \x01(\x0c\"\x1a\n\x18GetSignedTreeHeadRequest\"f\n\x19GetSignedTreeHeadResponse\x12-\n\ttree_head\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.SignedTreeHead\x12\x1a\n\x12signer_certificate\x18\x02 \x01(\x0c\"A\n\x18GetInclusionProofRequest\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"B\n\x19GetInclusionProofResponse\x12\x12\n\naudit_path\x18\x01 \x03(\x0c\x12\x11\n\tleaf_hash\x18\x02 \x01(\x0c\"O\n\x1aGetConsistencyProofRequest\x12\x17\n\x0f\x66irst_tree_size\x18\x01 \x01(\x04\x12\x18\n\x10second_tree_size\x18\x02 \x01(\x04\",\n\x1bGetConsistencyProofResponse\x12\r\n\x05proof\x18\x01 \x03(\x0c\"/\n\x11GetEntriesRequest\x12\r\n\x05start\x18\x01 \x01(\x04\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x04\"\'\n\x12GetEntriesResponse\x12\x11\n\tleaf_data\x18\x01 \x03(\x0c*\xeb\x02\n\x0b\x41uditAction\x12\x1c\n\x18\x41UDIT_ACTION_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41UDIT_ACTION_LOGIN\x10\x01\x12\x17\n\x13\x41UDIT_ACTION_LOGOUT\x10\x02\x12\x1e\n\x1a\x41UDIT_ACTION_RECORD_CHANGE\x10\x03\x12#\n\x1f\x41UDIT_ACTION_REGISTER_RESIDENTS\x10\x04\x12 \n\x1c\x41UDIT_ACTION_ENROLL_OPERATOR\x10\x05\x12 \n\x1c\x41UDIT_ACTION_UNLOCK_OPERATOR\x10\x06\x12 \n\x1c\x41UDIT_ACTION_REVOKE_SESSIONS\x10\x07\x12 \n\x1c\x41UDIT_ACTION_LIST_PROVISIONS\x10\x08\x12\x1d\n\x19\x41UDIT_ACTION_GET_RESIDENT\x10\t\x12!\n\x1d\x41UDIT_ACTION_PROVIDE_IDENTITY\x10\n*|\n\x0c\x41uditOutcome\x12\x1d\n\x19\x41UDIT_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41UDIT_OUTCOME_SUCCESS\x10\x01\x12\x18\n\x14\x41UDIT_OUTCOME_DENIED\x10\x02\x12\x18\n\x14\x41UDIT_OUTCOME_FAILED\x10\x03\x32\x87\x03\n\x0c\x41uditService\x12`\n\x11GetSignedTreeHead\x12$.jukinet.v1.GetSignedTreeHeadRequest\x1a%.jukinet.v1.GetSignedTreeHeadResponse\x12`\n\x11GetInclusionProof\x12$.jukinet.v1.GetInclusionProofRequest\x1a%.jukinet.v1.GetInclusionProofResponse\x12\x66\n\x13GetConsistencyProof\x12&.jukinet.v1.GetConsistencyProofRequest\x1a\'.jukinet.v1.GetConsistencyProofResponse\x12K\n\nGetEntries\x12\x1d.jukinet.v1.GetEntriesRequest\x1a\x1e.jukinet.v1.GetEntriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16jukinet/v1/audit.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19jukinet/v1/envelope.proto\"\xcb\x01\n\nAuditEntry\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x10\n\x08terminal\x18\x03 \x01(\t\x12\'\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x17.jukinet.v1.AuditAction\x12)\n\x07outcome\x18\x05 \x01(\x0e\x32\x18.jukinet.v1.AuditOutcome\x12\x0e\n\x06target\x18\x06 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"p\n\x08TreeHead\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1a\n\x18GetSignedTreeHeadRequest\"^\n\x19GetSignedTreeHeadResponse\x12%\n\ttree_head\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x1a\n\x12signer_certificate\x18\x02 \x01(\x0c\"A\n\x18GetInclusionProofRequest\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"B\n\x19GetInclusionProofResponse\x12\x12\n\naudit_path\x18\x01 \x03(\x0c\x12\x11\n\tleaf_hash\x18\x02 \x01(\x0c\"O\n\x1aGetConsistencyProofRequest\x12\x17\n\x0f\x66irst_tree_size\x18\x01 \x01(\x04\x12\x18\n\x10second_tree_size\x18\x02 \x01(\x04\",\n\x1bGetConsistencyProofResponse\x12\r\n\x05proof\x18\x01 \x03(\x0c\"/\n\x11GetEntriesRequest\x12\r\n\x05start\x18\x01 \x01(\x04\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x04\"\'\n\x12GetEntriesResponse\x12\x11\n\tleaf_data\x18\x01 \x03(\x0c*\xeb\x02\n\x0b\x41uditAction\x12\x1c\n\x18\x41UDIT_ACTION_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41UDIT_ACTION_LOGIN\x10\x01\x12\x17\n\x13\x41UDIT_ACTION_LOGOUT\x10\x02\x12\x1e\n\x1a\x41UDIT_ACTION_RECORD_CHANGE\x10\x03\x12#\n\x1f\x41UDIT_ACTION_REGISTER_RESIDENTS\x10\x04\x12 \n\x1c\x41UDIT_ACTION_ENROLL_OPERATOR\x10\x05\x12 \n\x1c\x41UDIT_ACTION_UNLOCK_OPERATOR\x10\x06\x12 \n\x1c\x41UDIT_ACTION_REVOKE_SESSIONS\x10\x07\x12 \n\x1c\x41UDIT_ACTION_LIST_PROVISIONS\x10\x08\x12\x1d\n\x19\x41UDIT_ACTION_GET_RESIDENT\x10\t\x12!\n\x1d\x41UDIT_ACTION_PROVIDE_IDENTITY\x10\n*|\n\x0c\x41uditOutcome\x12\x1d\n\x19\x41UDIT_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41UDIT_OUTCOME_SUCCESS\x10\x01\x12\x18\n\x14\x41UDIT_OUTCOME_DENIED\x10\x02\x12\x18\n\x14\x41UDIT_OUTCOME_FAILED\x10\x03\x32\x87\x03\n\x0c\x41uditService\x12`\n\x11GetSignedTreeHead\x12$.jukinet.v1.GetSignedTreeHeadRequest\x1a%.jukinet.v1.GetSignedTreeHeadResponse\x12`\n\x11GetInclusionProof\x12$.jukinet.v1.GetInclusionProofRequest\x1a%.jukinet.v1.GetInclusionProofResponse\x12\x66\n\x13GetConsistencyProof\x12&.jukinet.v1.GetConsistencyProofRequest\x1a\'.jukinet.v1.GetConsistencyProofResponse\x12K\n\nGetEntries\x12\x1d.jukinet.v1.GetEntriesRequest\x1a\x1e.jukinet.v1.GetEntriesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jukinet.v1.audit_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AUDITACTION']._serialized_start=1024
-  _globals['_AUDITACTION']._serialized_end=1387
-  _globals['_AUDITOUTCOME']._serialized_start=1389
-  _globals['_AUDITOUTCOME']._serialized_end=1513
-  _globals['_AUDITENTRY']._serialized_start=97
-  _globals['_AUDITENTRY']._serialized_end=300
-  _globals['_TREEHEAD']._serialized_start=302
-  _globals['_TREEHEAD']._serialized_end=414
-  _globals['_SIGNEDTREEHEAD']._serialized_start=416
-  _globals['_SIGNEDTREEHEAD']._serialized_end=537
-  _globals['_GETSIGNEDTREEHEADREQUEST']._serialized_start=539
-  _globals['_GETSIGNEDTREEHEADREQUEST']._serialized_end=565
-  _globals['_GETSIGNEDTREEHEADRESPONSE']._serialized_start=567
-  _globals['_GETSIGNEDTREEHEADRESPONSE']._serialized_end=669
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=671
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=736
-  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=738
-  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=804
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=806
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=885
-  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=887
-  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=931
-  _globals['_GETENTRIESREQUEST']._serialized_start=933
-  _globals['_GETENTRIESREQUEST']._serialized_end=980
-  _globals['_GETENTRIESRESPONSE']._serialized_start=982
-  _globals['_GETENTRIESRESPONSE']._serialized_end=1021
-  _globals['_AUDITSERVICE']._serialized_start=1516
-  _globals['_AUDITSERVICE']._serialized_end=1907
+  _globals['_AUDITACTION']._serialized_start=895
+  _globals['_AUDITACTION']._serialized_end=1258
+  _globals['_AUDITOUTCOME']._serialized_start=1260
+  _globals['_AUDITOUTCOME']._serialized_end=1384
+  _globals['_AUDITENTRY']._serialized_start=99
+  _globals['_AUDITENTRY']._serialized_end=302
+  _globals['_TREEHEAD']._serialized_start=304
+  _globals['_TREEHEAD']._serialized_end=416
+  _globals['_GETSIGNEDTREEHEADREQUEST']._serialized_start=418
+  _globals['_GETSIGNEDTREEHEADREQUEST']._serialized_end=444
+  _globals['_GETSIGNEDTREEHEADRESPONSE']._serialized_start=446
+  _globals['_GETSIGNEDTREEHEADRESPONSE']._serialized_end=540
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=542
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=607
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=609
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=675
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=677
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=756
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=758
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=802
+  _globals['_GETENTRIESREQUEST']._serialized_start=804
+  _globals['_GETENTRIESREQUEST']._serialized_end=851
+  _globals['_GETENTRIESRESPONSE']._serialized_start=853
+  _globals['_GETENTRIESRESPONSE']._serialized_end=892
+  _globals['_AUDITSERVICE']._serialized_start=1387
+  _globals['_AUDITSERVICE']._serialized_end=1778
 # @@protoc_insertion_point(module_scope)

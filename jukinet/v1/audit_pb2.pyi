@@ -1,7 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
-from jukinet.v1 import notice_pb2 as _notice_pb2
+from jukinet.v1 import envelope_pb2 as _envelope_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -77,18 +77,6 @@ class TreeHead(_message.Message):
     timestamp: _timestamp_pb2.Timestamp
     def __init__(self, node_id: _Optional[str] = ..., tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
-class SignedTreeHead(_message.Message):
-    __slots__ = ("tree_head", "signature", "algorithm", "key_id")
-    TREE_HEAD_FIELD_NUMBER: _ClassVar[int]
-    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
-    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
-    KEY_ID_FIELD_NUMBER: _ClassVar[int]
-    tree_head: bytes
-    signature: bytes
-    algorithm: _notice_pb2.SignatureAlgorithm
-    key_id: bytes
-    def __init__(self, tree_head: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., algorithm: _Optional[_Union[_notice_pb2.SignatureAlgorithm, str]] = ..., key_id: _Optional[bytes] = ...) -> None: ...
-
 class GetSignedTreeHeadRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
@@ -97,9 +85,9 @@ class GetSignedTreeHeadResponse(_message.Message):
     __slots__ = ("tree_head", "signer_certificate")
     TREE_HEAD_FIELD_NUMBER: _ClassVar[int]
     SIGNER_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
-    tree_head: SignedTreeHead
+    tree_head: _envelope_pb2.Signed
     signer_certificate: bytes
-    def __init__(self, tree_head: _Optional[_Union[SignedTreeHead, _Mapping]] = ..., signer_certificate: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, tree_head: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ..., signer_certificate: _Optional[bytes] = ...) -> None: ...
 
 class GetInclusionProofRequest(_message.Message):
     __slots__ = ("leaf_index", "tree_size")

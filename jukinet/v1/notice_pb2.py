@@ -26,25 +26,13 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from jukinet.v1 import identity_pb2 as jukinet_dot_v1_dot_identity__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17jukinet/v1/notice.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19jukinet/v1/identity.proto\"\x8d\x01\n\x0c\x43hangeNotice\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12*\n\x06record\x18\x03 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12/\n\x0brecorded_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa6\x01\n\x0bNoticeBatch\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x02 \x01(\x04\x12\x15\n\rlast_sequence\x18\x03 \x01(\x04\x12)\n\x07notices\x18\x04 \x03(\x0b\x32\x18.jukinet.v1.ChangeNotice\x12-\n\tsigned_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x90\x01\n\x0bSignedBatch\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x31\n\talgorithm\x18\x03 \x01(\x0e\x32\x1e.jukinet.v1.SignatureAlgorithm\x12\x0e\n\x06key_id\x18\x04 \x01(\x0c\x12\x1a\n\x12signer_certificate\x18\x05 \x01(\x0c\"8\n\x0e\x44\x65liverRequest\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.jukinet.v1.SignedBatch\"M\n\x0f\x44\x65liverResponse\x12\x15\n\rlast_sequence\x18\x01 \x01(\x04\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\r\x12\x12\n\nduplicates\x18\x03 \x01(\r*d\n\x12SignatureAlgorithm\x12#\n\x1fSIGNATURE_ALGORITHM_UNSPECIFIED\x10\x00\x12)\n%SIGNATURE_ALGORITHM_ECDSA_P256_SHA256\x10\x01\x32W\n\rNoticeService\x12\x46\n\x07\x44\x65liver\x12\x1a.jukinet.v1.DeliverRequest\x1a\x1b.jukinet.v1.DeliverResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17jukinet/v1/notice.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19jukinet/v1/identity.proto\"\x8d\x01\n\x0c\x43hangeNotice\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12*\n\x06record\x18\x03 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12/\n\x0brecorded_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jukinet.v1.notice_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SIGNATUREALGORITHM']._serialized_start=696
-  _globals['_SIGNATUREALGORITHM']._serialized_end=796
   _globals['_CHANGENOTICE']._serialized_start=100
   _globals['_CHANGENOTICE']._serialized_end=241
-  _globals['_NOTICEBATCH']._serialized_start=244
-  _globals['_NOTICEBATCH']._serialized_end=410
-  _globals['_SIGNEDBATCH']._serialized_start=413
-  _globals['_SIGNEDBATCH']._serialized_end=557
-  _globals['_DELIVERREQUEST']._serialized_start=559
-  _globals['_DELIVERREQUEST']._serialized_end=615
-  _globals['_DELIVERRESPONSE']._serialized_start=617
-  _globals['_DELIVERRESPONSE']._serialized_end=694
-  _globals['_NOTICESERVICE']._serialized_start=798
-  _globals['_NOTICESERVICE']._serialized_end=885
 # @@protoc_insertion_point(module_scope)

@@ -3,7 +3,6 @@
 import grpc
 import warnings
 
-from jukinet.v1 import notice_pb2 as jukinet_dot_v1_dot_notice__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -23,79 +22,3 @@ if _version_not_supported:
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
-
-
-class NoticeServiceStub:
-    """Served by prefecture and national servers to the tier below.
-    """
-
-    def __init__(self, channel):
-        """Constructor.
-
-        Args:
-            channel: A grpc.Channel.
-        """
-        self.Deliver = channel.stream_stream(
-                '/jukinet.v1.NoticeService/Deliver',
-                request_serializer=jukinet_dot_v1_dot_notice__pb2.DeliverRequest.SerializeToString,
-                response_deserializer=jukinet_dot_v1_dot_notice__pb2.DeliverResponse.FromString,
-                _registered_method=True)
-
-
-class NoticeServiceServicer:
-    """Served by prefecture and national servers to the tier below.
-    """
-
-    def Deliver(self, request_iterator, context):
-        """Batches flow up, acknowledgements flow down, in order.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-
-def add_NoticeServiceServicer_to_server(servicer, server):
-    rpc_method_handlers = {
-            'Deliver': grpc.stream_stream_rpc_method_handler(
-                    servicer.Deliver,
-                    request_deserializer=jukinet_dot_v1_dot_notice__pb2.DeliverRequest.FromString,
-                    response_serializer=jukinet_dot_v1_dot_notice__pb2.DeliverResponse.SerializeToString,
-            ),
-    }
-    generic_handler = grpc.method_handlers_generic_handler(
-            'jukinet.v1.NoticeService', rpc_method_handlers)
-    server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('jukinet.v1.NoticeService', rpc_method_handlers)
-
-
- # This class is part of an EXPERIMENTAL API.
-class NoticeService:
-    """Served by prefecture and national servers to the tier below.
-    """
-
-    @staticmethod
-    def Deliver(request_iterator,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.stream_stream(
-            request_iterator,
-            target,
-            '/jukinet.v1.NoticeService/Deliver',
-            jukinet_dot_v1_dot_notice__pb2.DeliverRequest.SerializeToString,
-            jukinet_dot_v1_dot_notice__pb2.DeliverResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)

@@ -23,56 +23,54 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
-from jukinet.v1 import notice_pb2 as jukinet_dot_v1_dot_notice__pb2
+from jukinet.v1 import envelope_pb2 as jukinet_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19jukinet/v1/operator.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17jukinet/v1/notice.proto\"#\n\x0f\x42iometricSample\x12\x10\n\x08\x66\x65\x61tures\x18\x01 \x03(\x02\"\xdc\x01\n\rSessionClaims\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\r\n\x05roles\x18\x04 \x03(\t\x12-\n\tissued_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x1bterminal_certificate_sha256\x18\x07 \x01(\x0c\"t\n\x0cSessionToken\x12\x0e\n\x06\x63laims\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x31\n\talgorithm\x18\x03 \x01(\x0e\x32\x1e.jukinet.v1.SignatureAlgorithm\x12\x0e\n\x06key_id\x18\x04 \x01(\x0c\"(\n\x11\x42\x65ginLoginRequest\x12\x13\n\x0boperator_id\x18\x01 \x01(\t\"~\n\x12\x42\x65ginLoginResponse\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\x0c\x12\x11\n\tchallenge\x18\x02 \x01(\x0c\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07node_id\x18\x04 \x01(\t\"\x9b\x01\n\x14\x43ompleteLoginRequest\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\x0c\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x18\n\x10\x63\x61rd_certificate\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\x12+\n\x06sample\x18\x05 \x01(\x0b\x32\x1b.jukinet.v1.BiometricSample\"m\n\x15\x43ompleteLoginResponse\x12)\n\x07session\x18\x01 \x01(\x0b\x32\x18.jukinet.v1.SessionToken\x12)\n\x06\x63laims\x18\x02 \x01(\x0b\x32\x19.jukinet.v1.SessionClaims\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse\"\xc2\x01\n\x0cOperatorInfo\x12\x13\n\x0boperator_id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.jukinet.v1.OperatorStatus\x12\x1c\n\x14\x63onsecutive_failures\x18\x04 \x01(\r\x12\x13\n\x0b\x63\x61rd_serial\x18\x05 \x01(\t\x12/\n\x0b\x65nrolled_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x84\x01\n\x15\x45nrollOperatorRequest\x12\x13\n\x0boperator_id\x18\x01 \x01(\t\x12\x18\n\x10\x63\x61rd_certificate\x18\x02 \x01(\x0c\x12\r\n\x05roles\x18\x03 \x03(\t\x12-\n\x08template\x18\x04 \x01(\x0b\x32\x1b.jukinet.v1.BiometricSample\"D\n\x16\x45nrollOperatorResponse\x12*\n\x08operator\x18\x01 \x01(\x0b\x32\x18.jukinet.v1.OperatorInfo\",\n\x15UnlockOperatorRequest\x12\x13\n\x0boperator_id\x18\x01 \x01(\t\"D\n\x16UnlockOperatorResponse\x12*\n\x08operator\x18\x01 \x01(\x0b\x32\x18.jukinet.v1.OperatorInfo\",\n\x15RevokeSessionsRequest\x12\x13\n\x0boperator_id\x18\x01 \x01(\t\"\x18\n\x16RevokeSessionsResponse\")\n\x12GetOperatorRequest\x12\x13\n\x0boperator_id\x18\x01 \x01(\t\"A\n\x13GetOperatorResponse\x12*\n\x08operator\x18\x01 \x01(\x0b\x32\x18.jukinet.v1.OperatorInfo*i\n\x0eOperatorStatus\x12\x1f\n\x1bOPERATOR_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16OPERATOR_STATUS_ACTIVE\x10\x01\x12\x1a\n\x16OPERATOR_STATUS_LOCKED\x10\x02\x32\xf9\x01\n\x13OperatorAuthService\x12K\n\nBeginLogin\x12\x1d.jukinet.v1.BeginLoginRequest\x1a\x1e.jukinet.v1.BeginLoginResponse\x12T\n\rCompleteLogin\x12 .jukinet.v1.CompleteLoginRequest\x1a!.jukinet.v1.CompleteLoginResponse\x12?\n\x06Logout\x12\x19.jukinet.v1.LogoutRequest\x1a\x1a.jukinet.v1.LogoutResponse2\xf1\x02\n\x14OperatorAdminService\x12W\n\x0e\x45nrollOperator\x12!.jukinet.v1.EnrollOperatorRequest\x1a\".jukinet.v1.EnrollOperatorResponse\x12W\n\x0eUnlockOperator\x12!.jukinet.v1.UnlockOperatorRequest\x1a\".jukinet.v1.UnlockOperatorResponse\x12W\n\x0eRevokeSessions\x12!.jukinet.v1.RevokeSessionsRequest\x1a\".jukinet.v1.RevokeSessionsResponse\x12N\n\x0bGetOperator\x12\x1e.jukinet.v1.GetOperatorRequest\x1a\x1f.jukinet.v1.GetOperatorResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19jukinet/v1/operator.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19jukinet/v1/envelope.proto\"#\n\x0f\x42iometricSample\x12\x10\n\x08\x66\x65\x61tures\x18\x01 \x03(\x02\"\xdc\x01\n\rSessionClaims\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\r\n\x05roles\x18\x04 \x03(\t\x12-\n\tissued_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x1bterminal_certificate_sha256\x18\x07 \x01(\x0c\"(\n\x11\x42\x65ginLoginRequest\x12\x13\n\x0boperator_id\x18\x01 \x01(\t\"~\n\x12\x42\x65ginLoginResponse\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\x0c\x12\x11\n\tchallenge\x18\x02 \x01(\x0c\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07node_id\x18\x04 \x01(\t\"\x9b\x01\n\x14\x43ompleteLoginRequest\x12\x14\n\x0c\x63hallenge_id\x18\x01 \x01(\x0c\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x18\n\x10\x63\x61rd_certificate\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\x12+\n\x06sample\x18\x05 \x01(\x0b\x32\x1b.jukinet.v1.BiometricSample\"g\n\x15\x43ompleteLoginResponse\x12#\n\x07session\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12)\n\x06\x63laims\x18\x02 \x01(\x0b\x32\x19.jukinet.v1.SessionClaims\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse\"\xc2\x01\n\x0cOperatorInfo\x12\x13\n\x0boperator_id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.jukinet.v1.OperatorStatus\x12\x1c\n\x14\x63onsecutive_failures\x18\x04 \x01(\r\x12\x13\n\x0b\x63\x61rd_serial\x18\x05 \x01(\t\x12/\n\x0b\x65nrolled_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x84\x01\n\x15\x45nrollOperatorRequest\x12\x13\n\x0boperator_id\x18\x01 \x01(\t\x12\x18\n\x10\x63\x61rd_certificate\x18\x02 \x01(\x0c\x12\r\n\x05roles\x18\x03 \x03(\t\x12-\n\x08template\x18\x04 \x01(\x0b\x32\x1b.jukinet.v1.BiometricSample\"D\n\x16\x45nrollOperatorResponse\x12*\n\x08operator\x18\x01 \x01(\x0b\x32\x18.jukinet.v1.OperatorInfo\",\n\x15UnlockOperatorRequest\x12\x13\n\x0boperator_id\x18\x01 \x01(\t\"D\n\x16UnlockOperatorResponse\x12*\n\x08operator\x18\x01 \x01(\x0b\x32\x18.jukinet.v1.OperatorInfo\",\n\x15RevokeSessionsRequest\x12\x13\n\x0boperator_id\x18\x01 \x01(\t\"\x18\n\x16RevokeSessionsResponse\")\n\x12GetOperatorRequest\x12\x13\n\x0boperator_id\x18\x01 \x01(\t\"A\n\x13GetOperatorResponse\x12*\n\x08operator\x18\x01 \x01(\x0b\x32\x18.jukinet.v1.OperatorInfo*i\n\x0eOperatorStatus\x12\x1f\n\x1bOPERATOR_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16OPERATOR_STATUS_ACTIVE\x10\x01\x12\x1a\n\x16OPERATOR_STATUS_LOCKED\x10\x02\x32\xf9\x01\n\x13OperatorAuthService\x12K\n\nBeginLogin\x12\x1d.jukinet.v1.BeginLoginRequest\x1a\x1e.jukinet.v1.BeginLoginResponse\x12T\n\rCompleteLogin\x12 .jukinet.v1.CompleteLoginRequest\x1a!.jukinet.v1.CompleteLoginResponse\x12?\n\x06Logout\x12\x19.jukinet.v1.LogoutRequest\x1a\x1a.jukinet.v1.LogoutResponse2\xf1\x02\n\x14OperatorAdminService\x12W\n\x0e\x45nrollOperator\x12!.jukinet.v1.EnrollOperatorRequest\x1a\".jukinet.v1.EnrollOperatorResponse\x12W\n\x0eUnlockOperator\x12!.jukinet.v1.UnlockOperatorRequest\x1a\".jukinet.v1.UnlockOperatorResponse\x12W\n\x0eRevokeSessions\x12!.jukinet.v1.RevokeSessionsRequest\x1a\".jukinet.v1.RevokeSessionsResponse\x12N\n\x0bGetOperator\x12\x1e.jukinet.v1.GetOperatorRequest\x1a\x1f.jukinet.v1.GetOperatorResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jukinet.v1.operator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OPERATORSTATUS']._serialized_start=1651
-  _globals['_OPERATORSTATUS']._serialized_end=1756
-  _globals['_BIOMETRICSAMPLE']._serialized_start=99
-  _globals['_BIOMETRICSAMPLE']._serialized_end=134
-  _globals['_SESSIONCLAIMS']._serialized_start=137
-  _globals['_SESSIONCLAIMS']._serialized_end=357
-  _globals['_SESSIONTOKEN']._serialized_start=359
-  _globals['_SESSIONTOKEN']._serialized_end=475
-  _globals['_BEGINLOGINREQUEST']._serialized_start=477
-  _globals['_BEGINLOGINREQUEST']._serialized_end=517
-  _globals['_BEGINLOGINRESPONSE']._serialized_start=519
-  _globals['_BEGINLOGINRESPONSE']._serialized_end=645
-  _globals['_COMPLETELOGINREQUEST']._serialized_start=648
-  _globals['_COMPLETELOGINREQUEST']._serialized_end=803
-  _globals['_COMPLETELOGINRESPONSE']._serialized_start=805
-  _globals['_COMPLETELOGINRESPONSE']._serialized_end=914
-  _globals['_LOGOUTREQUEST']._serialized_start=916
-  _globals['_LOGOUTREQUEST']._serialized_end=931
-  _globals['_LOGOUTRESPONSE']._serialized_start=933
-  _globals['_LOGOUTRESPONSE']._serialized_end=949
-  _globals['_OPERATORINFO']._serialized_start=952
-  _globals['_OPERATORINFO']._serialized_end=1146
-  _globals['_ENROLLOPERATORREQUEST']._serialized_start=1149
-  _globals['_ENROLLOPERATORREQUEST']._serialized_end=1281
-  _globals['_ENROLLOPERATORRESPONSE']._serialized_start=1283
-  _globals['_ENROLLOPERATORRESPONSE']._serialized_end=1351
-  _globals['_UNLOCKOPERATORREQUEST']._serialized_start=1353
-  _globals['_UNLOCKOPERATORREQUEST']._serialized_end=1397
-  _globals['_UNLOCKOPERATORRESPONSE']._serialized_start=1399
-  _globals['_UNLOCKOPERATORRESPONSE']._serialized_end=1467
-  _globals['_REVOKESESSIONSREQUEST']._serialized_start=1469
-  _globals['_REVOKESESSIONSREQUEST']._serialized_end=1513
-  _globals['_REVOKESESSIONSRESPONSE']._serialized_start=1515
-  _globals['_REVOKESESSIONSRESPONSE']._serialized_end=1539
-  _globals['_GETOPERATORREQUEST']._serialized_start=1541
-  _globals['_GETOPERATORREQUEST']._serialized_end=1582
-  _globals['_GETOPERATORRESPONSE']._serialized_start=1584
-  _globals['_GETOPERATORRESPONSE']._serialized_end=1649
-  _globals['_OPERATORAUTHSERVICE']._serialized_start=1759
-  _globals['_OPERATORAUTHSERVICE']._serialized_end=2008
-  _globals['_OPERATORADMINSERVICE']._serialized_start=2011
-  _globals['_OPERATORADMINSERVICE']._serialized_end=2380
+  _globals['_OPERATORSTATUS']._serialized_start=1529
+  _globals['_OPERATORSTATUS']._serialized_end=1634
+  _globals['_BIOMETRICSAMPLE']._serialized_start=101
+  _globals['_BIOMETRICSAMPLE']._serialized_end=136
+  _globals['_SESSIONCLAIMS']._serialized_start=139
+  _globals['_SESSIONCLAIMS']._serialized_end=359
+  _globals['_BEGINLOGINREQUEST']._serialized_start=361
+  _globals['_BEGINLOGINREQUEST']._serialized_end=401
+  _globals['_BEGINLOGINRESPONSE']._serialized_start=403
+  _globals['_BEGINLOGINRESPONSE']._serialized_end=529
+  _globals['_COMPLETELOGINREQUEST']._serialized_start=532
+  _globals['_COMPLETELOGINREQUEST']._serialized_end=687
+  _globals['_COMPLETELOGINRESPONSE']._serialized_start=689
+  _globals['_COMPLETELOGINRESPONSE']._serialized_end=792
+  _globals['_LOGOUTREQUEST']._serialized_start=794
+  _globals['_LOGOUTREQUEST']._serialized_end=809
+  _globals['_LOGOUTRESPONSE']._serialized_start=811
+  _globals['_LOGOUTRESPONSE']._serialized_end=827
+  _globals['_OPERATORINFO']._serialized_start=830
+  _globals['_OPERATORINFO']._serialized_end=1024
+  _globals['_ENROLLOPERATORREQUEST']._serialized_start=1027
+  _globals['_ENROLLOPERATORREQUEST']._serialized_end=1159
+  _globals['_ENROLLOPERATORRESPONSE']._serialized_start=1161
+  _globals['_ENROLLOPERATORRESPONSE']._serialized_end=1229
+  _globals['_UNLOCKOPERATORREQUEST']._serialized_start=1231
+  _globals['_UNLOCKOPERATORREQUEST']._serialized_end=1275
+  _globals['_UNLOCKOPERATORRESPONSE']._serialized_start=1277
+  _globals['_UNLOCKOPERATORRESPONSE']._serialized_end=1345
+  _globals['_REVOKESESSIONSREQUEST']._serialized_start=1347
+  _globals['_REVOKESESSIONSREQUEST']._serialized_end=1391
+  _globals['_REVOKESESSIONSRESPONSE']._serialized_start=1393
+  _globals['_REVOKESESSIONSRESPONSE']._serialized_end=1417
+  _globals['_GETOPERATORREQUEST']._serialized_start=1419
+  _globals['_GETOPERATORREQUEST']._serialized_end=1460
+  _globals['_GETOPERATORRESPONSE']._serialized_start=1462
+  _globals['_GETOPERATORRESPONSE']._serialized_end=1527
+  _globals['_OPERATORAUTHSERVICE']._serialized_start=1637
+  _globals['_OPERATORAUTHSERVICE']._serialized_end=1886
+  _globals['_OPERATORADMINSERVICE']._serialized_start=1889
+  _globals['_OPERATORADMINSERVICE']._serialized_end=2258
 # @@protoc_insertion_point(module_scope)

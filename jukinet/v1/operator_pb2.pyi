@@ -1,7 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
-from jukinet.v1 import notice_pb2 as _notice_pb2
+from jukinet.v1 import envelope_pb2 as _envelope_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -44,18 +44,6 @@ class SessionClaims(_message.Message):
     terminal_certificate_sha256: bytes
     def __init__(self, session_id: _Optional[bytes] = ..., operator_id: _Optional[str] = ..., node_id: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., terminal_certificate_sha256: _Optional[bytes] = ...) -> None: ...
 
-class SessionToken(_message.Message):
-    __slots__ = ("claims", "signature", "algorithm", "key_id")
-    CLAIMS_FIELD_NUMBER: _ClassVar[int]
-    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
-    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
-    KEY_ID_FIELD_NUMBER: _ClassVar[int]
-    claims: bytes
-    signature: bytes
-    algorithm: _notice_pb2.SignatureAlgorithm
-    key_id: bytes
-    def __init__(self, claims: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., algorithm: _Optional[_Union[_notice_pb2.SignatureAlgorithm, str]] = ..., key_id: _Optional[bytes] = ...) -> None: ...
-
 class BeginLoginRequest(_message.Message):
     __slots__ = ("operator_id",)
     OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
@@ -92,9 +80,9 @@ class CompleteLoginResponse(_message.Message):
     __slots__ = ("session", "claims")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     CLAIMS_FIELD_NUMBER: _ClassVar[int]
-    session: SessionToken
+    session: _envelope_pb2.Signed
     claims: SessionClaims
-    def __init__(self, session: _Optional[_Union[SessionToken, _Mapping]] = ..., claims: _Optional[_Union[SessionClaims, _Mapping]] = ...) -> None: ...
+    def __init__(self, session: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ..., claims: _Optional[_Union[SessionClaims, _Mapping]] = ...) -> None: ...
 
 class LogoutRequest(_message.Message):
     __slots__ = ()

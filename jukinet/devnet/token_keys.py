@@ -1,0 +1,41 @@
+"""Child-process entry: generate each token's non-extractable keys and print the signing public keys.
+
+Each node token gets an EC P-256 signing key and an AES-256 key for biometric templates. It runs in a
+child process because SoftHSM reads its configuration once per process, and the caller (a test run, a
+benchmark) may already use another one.
+
+Reads ``{"softhsm_conf": path, "pins": {"token label": "user PIN", ...}}`` as JSON on stdin, prints
+``{"token label": "public key PEM", ...}``. Run by :mod:`jukinet.devnet.provision`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from jukinet.hsm import TokenWorker, find_softhsm_module, provision_aes_key, provision_signing_key
+from jukinet.server.login import TEMPLATE_KEY_LABEL
+
+
+def main() -> int:
+    request = json.load(sys.stdin)
+    worker = TokenWorker(find_softhsm_module(), Path(request["softhsm_conf"]))
+    out = {}
+    try:
+        for label, pin in request["pins"].items():
+            public_key = provision_signing_key(worker, label, pin, "signing")
+            provision_aes_key(worker, label, pin, TEMPLATE_KEY_LABEL)  # encrypts operators' biometric templates
+            out[label] = public_key.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ).decode()
+    finally:
+        worker.close()
+    json.dump(out, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,72 @@
+"""Which changes a node stores, given what it already holds: the rules every tier applies.
+
+At the CS (:func:`local_change`): a change that creates a record (出生, 転入 …) needs no active
+record; one that amends or removes (転居, 氏名変更, 転出, 死亡 …) needs an active one; a removed record
+(除票) is kept and may be re-entered by a creating change (転入 back into the municipality); a My
+Number belongs to one resident. The stored status follows from the reason.
+
+At the tiers above (:func:`replaces_current`): a notice normally replaces the stored record, except a
+removal from another municipality than the resident's current one (a late 転出 arriving after the
+転入 elsewhere), which is kept as history only.
+"""
+
+from __future__ import annotations
+
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.records import status_for
+from jukinet.v1 import identity_pb2
+
+R = identity_pb2
+CREATING = frozenset(
+    {
+        R.CHANGE_REASON_BIRTH,
+        R.CHANGE_REASON_MOVE_IN,
+        R.CHANGE_REASON_SPECIAL_MOVE_IN,
+        R.CHANGE_REASON_EX_OFFICIO_ENTRY,
+    }
+)
+
+__all__ = ["CREATING", "local_change", "replaces_current"]
+
+
+def local_change(
+    current: identity_pb2.IdentityRecord | None,
+    new: identity_pb2.IdentityRecord,
+    my_number_holder: str | None,
+) -> identity_pb2.IdentityRecord:
+    """Check that ``new`` may follow ``current`` at the municipality; return it with its status set.
+
+    ``my_number_holder`` is the resident code that holds ``new.my_number`` now (None if free).
+    Raises Rejected: ALREADY_EXISTS, NOT_FOUND or CONFLICT.
+    """
+    reason = R.ChangeReason.Name(new.change_reason)
+    active = current is not None and current.status == R.RECORD_STATUS_ACTIVE
+    if new.change_reason in CREATING:
+        if active:
+            raise Rejected(
+                Problem.ALREADY_EXISTS,
+                f"resident {new.resident_code} already has an active record here; {reason} creates one",
+            )
+    elif current is None:
+        raise Rejected(Problem.NOT_FOUND, f"resident {new.resident_code} has no record here; {reason} needs one")
+    elif not active:
+        raise Rejected(
+            Problem.CONFLICT,
+            f"resident {new.resident_code} has a removed record (除票) here; {reason} needs an active one",
+        )
+    if my_number_holder is not None and my_number_holder != new.resident_code:
+        raise Rejected(
+            Problem.ALREADY_EXISTS, f"my_number {new.my_number} already belongs to resident {my_number_holder}"
+        )
+    new.status = status_for(new.change_reason)
+    return new
+
+
+def replaces_current(current: identity_pb2.IdentityRecord | None, incoming: identity_pb2.IdentityRecord) -> bool:
+    """False for a late removal from another municipality than the current one (kept as history only)."""
+    return not (
+        current is not None
+        and current.status == R.RECORD_STATUS_ACTIVE
+        and incoming.status == R.RECORD_STATUS_REMOVED
+        and current.address.municipality_code != incoming.address.municipality_code
+    )

@@ -1,0 +1,192 @@
+"""One node process, assembled from its configuration: the parts every tier shares, plus a table of
+what each tier adds (:data:`TIERS`) — data, not if/else on the node kind.
+
+Every node: the token signer (X-Road's signer model: this process's one token worker does every token
+operation), the LMDB storage, the peer gate, operator login and administration, the audit log and its
+tree-head signer, node status, and its outbound links. Per tier: which RPC services it adds and which
+kinds of link item its intake accepts (a node whose tier accepts none serves no LinkService).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from jukinet.domain.clock import SYSTEM_CLOCK, Clock
+from jukinet.domain.node_ids import NodeId, NodeKind
+from jukinet.hsm import TokenSigner, TokenWorker
+from jukinet.pki import TrustStore
+from jukinet.server.admin import NodeAdminRpc
+from jukinet.server.audit import Auditor, AuditRpc, TreeHeadSigner
+from jukinet.server.login import OperatorAdministration, OperatorLogins, TemplateVault
+from jukinet.server.operator_rpc import OperatorAdminRpc, OperatorAuthRpc
+from jukinet.server.runtime.config import NodeConfig
+from jukinet.server.runtime.executor import Blocking
+from jukinet.server.runtime.intake import ItemHandler, LinkIntake
+from jukinet.server.runtime.link_service import LinkRpc
+from jukinet.server.runtime.links import LinkContext, LinkSet, LinkSettings
+from jukinet.server.runtime.peers import PeerAuthenticator, PeerGate
+from jukinet.server.runtime.server import NodeServer, ServiceBinding, TlsMaterial, bind
+from jukinet.server.runtime.sessions import SessionIssuer, SessionVerifier
+from jukinet.storage import NodeStorage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeParts:
+    """What every tier's services are built from."""
+
+    config: NodeConfig
+    clock: Clock
+    trust: TrustStore
+    storage: NodeStorage
+    signer: TokenSigner
+    certificate: x509.Certificate
+    auditor: Auditor
+    blocking: Blocking
+    links: LinkSet
+
+    @property
+    def sites(self) -> frozenset[str]:
+        return frozenset(n.site_code for n in self.config.node_ids)
+
+
+# -- what each tier adds ------------------------------------------------------------------------------
+
+
+def _registry(parts: NodeParts) -> ServiceBinding:
+    from jukinet.cs_node.registry import Registry, RegistryRpc  # each tier's modules load only where served
+
+    assert parts.config.upstream is not None
+    registry = Registry(
+        parts.config.node_id, parts.config.upstream, parts.storage, parts.auditor, parts.clock, parts.links.wake
+    )
+    return bind(RegistryRpc(registry, parts.auditor, parts.blocking))
+
+
+def _provision(parts: NodeParts) -> ServiceBinding:
+    from jukinet.server.national.legal_table import LegalTable
+    from jukinet.server.national.provision import Provision, ProvisionRpc
+
+    assert parts.config.legal_table is not None
+    provision = Provision(parts.storage, LegalTable.load(parts.config.legal_table), parts.auditor, parts.clock)
+    return bind(ProvisionRpc(provision, parts.blocking))
+
+
+def _cs_notices(parts: NodeParts) -> ItemHandler:
+    from jukinet.server.prefecture.notices import CsChangeNotices
+
+    hosted = frozenset(n.code or "" for n in parts.config.node_ids)
+    return CsChangeNotices(hosted, parts.storage, NodeId.national(), parts.clock)
+
+
+def _relayed_notices(parts: NodeParts) -> ItemHandler:
+    from jukinet.server.national.notices import RelayedChangeNotices
+
+    return RelayedChangeNotices(parts.trust, parts.storage, parts.clock)
+
+
+@dataclass(frozen=True)
+class Tier:
+    services: tuple[Callable[[NodeParts], ServiceBinding], ...] = ()
+    item_handlers: tuple[Callable[[NodeParts], ItemHandler], ...] = ()  # what its intake accepts
+
+
+TIERS: dict[NodeKind, Tier] = {
+    NodeKind.CS: Tier(services=(_registry,)),
+    NodeKind.PREFECTURE: Tier(item_handlers=(_cs_notices,)),
+    NodeKind.NATIONAL: Tier(services=(_provision,), item_handlers=(_relayed_notices,)),
+}
+
+
+# -- the node --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    parts: NodeParts
+    server: NodeServer
+    tree_heads: TreeHeadSigner
+    _stopped: bool = field(default=False)
+
+    async def start(self) -> None:
+        await self.server.start()
+        self.tree_heads.start()
+        self.parts.links.start()
+        log.info("%s serving on %s", self.parts.config.name, self.parts.config.listen)
+
+    async def stop(self) -> None:
+        """Stop serving, stop the links, then sign the last tree head and close the token and the store."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self.server.stop(grace=2.0)
+        await self.parts.links.stop()
+        self.tree_heads.stop()
+        self.parts.blocking.shutdown()
+        self.parts.signer.close()
+        self.parts.storage.close()
+
+
+def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOCK) -> Node:
+    """Build (not start) the node ``config`` describes, using this process's token worker."""
+    trust = TrustStore.load(config.pki_dir, clock=clock)
+    tls = TlsMaterial.from_files(config.tls_cert, config.tls_key, trust.bundle_pem)
+    storage = NodeStorage.open(config.data_dir, config.map_size)
+    pin = config.token_pin_file.read_text(encoding="utf-8").strip()
+    signer = TokenSigner(worker, config.token_label, pin, config.token_key_label)
+    certificate = x509.load_pem_x509_certificate(config.signing_certificate.read_bytes())
+    if certificate.public_key().public_numbers() != signer.public_key.public_numbers():  # type: ignore[union-attr]
+        raise RuntimeError(f"{config.signing_certificate} is not the certificate of the token's signing key")
+    certificate_der = certificate.public_bytes(Encoding.DER)
+    blocking = Blocking(config.workers)
+    links = LinkSet(
+        LinkContext(
+            sender=config.node_id,
+            signer=signer,
+            certificate_der=certificate_der,
+            trust=trust,
+            storage=storage,
+            credentials=tls.channel_credentials(),
+            blocking=blocking,
+            settings=LinkSettings(window=config.window, keepalive=config.keepalive),
+            clock=clock,
+        ),
+        config.peers,
+        always=(config.upstream,) if config.upstream else (),
+    )
+    parts = NodeParts(config, clock, trust, storage, signer, certificate, Auditor(storage, clock), blocking, links)
+    node_id = str(config.node_id)
+    sessions = SessionVerifier(
+        node_id, signer.public_key, storage.operators.get, storage.operators.revoked_sessions(clock.now_ms()), clock
+    )
+    vault = TemplateVault(signer)
+    logins = OperatorLogins(
+        config.node_id, parts.sites, storage, trust, vault,
+        SessionIssuer(node_id, signer, config.session_seconds, clock), sessions, parts.auditor, clock,
+    )  # fmt: skip
+    administration = OperatorAdministration(parts.sites, storage, trust, vault, parts.auditor, clock)
+    services = [
+        bind(NodeAdminRpc(config.node_ids, storage, links.statuses, parts.auditor, blocking)),
+        bind(OperatorAuthRpc(logins, parts.sites, parts.auditor, blocking)),
+        bind(OperatorAdminRpc(administration, parts.sites, parts.auditor, blocking)),
+        bind(AuditRpc(config.node_ids, storage, certificate, blocking)),
+    ]
+    tier = TIERS[config.kind]
+    services += [make(parts) for make in tier.services]
+    if tier.item_handlers:
+        handlers = {h.kind: h for h in (make(parts) for make in tier.item_handlers)}
+        after_commit = (lambda: links.wake(str(NodeId.national()))) if config.kind is NodeKind.PREFECTURE else None
+        intake = LinkIntake(
+            config.node_ids, trust, storage, signer, certificate_der, handlers, clock,
+            after_commit or (lambda: None),
+        )  # fmt: skip
+        services.append(bind(LinkRpc(intake, blocking)))
+    gate = PeerGate(PeerAuthenticator(trust, sessions), config.limits)
+    server = NodeServer(config.listen, tls, services, gate, config.keepalive)
+    return Node(parts, server, TreeHeadSigner(node_id, storage, signer))

@@ -1,0 +1,185 @@
+"""Writing the audit log, signing its tree heads, and serving proofs to auditors.
+
+Every operator action and login attempt, and every provision, becomes one ``AuditEntry`` leaf. A
+successful action's entry commits in the same transaction as the action; a refusal's entry commits
+(group commit) before the refusal is answered. Tree heads are sealed by the node's token key in the
+background, at most once per ``interval`` and only when the log has grown, so the token cost does not
+grow with the number of entries.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+import lmdb
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from jukinet.domain.clock import SYSTEM_CLOCK, Clock
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.node_ids import NodeId
+from jukinet.pki import Signer, open_signed, seal
+from jukinet.server.runtime.executor import Blocking
+from jukinet.server.runtime.guard import guarded
+from jukinet.server.runtime.peers import Caller
+from jukinet.server.runtime.policy import TerminalOf
+from jukinet.server.runtime.status import DENIALS
+from jukinet.storage import AuditLog, NodeStorage
+from jukinet.v1 import audit_pb2, audit_pb2_grpc, envelope_pb2
+
+log = logging.getLogger(__name__)
+A = audit_pb2
+MAX_ENTRIES_PER_CALL = 1000
+
+
+class Auditor:
+    """Appends audit entries to the node's log."""
+
+    def __init__(self, storage: NodeStorage, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._log: AuditLog = storage.audit
+        self._env = storage.env
+        self._clock = clock
+
+    def entry(self, action: int, outcome: int, actor: str, terminal: str, target: str = "", detail: str = "") -> bytes:
+        entry = A.AuditEntry(
+            actor=actor, terminal=terminal, action=action, outcome=outcome, target=target, detail=detail
+        )
+        entry.time.FromMilliseconds(self._clock.now_ms())
+        return entry.SerializeToString()
+
+    def append(
+        self,
+        txn: lmdb.Transaction,
+        action: int,
+        outcome: int,
+        caller: Caller,
+        target: str = "",
+        detail: str = "",
+        actor: str | None = None,
+    ) -> int:
+        """Inside the action's own transaction."""
+        leaf = self.entry(action, outcome, actor or caller.actor, str(caller.primary), target, detail)
+        return self._log.append(txn, leaf)
+
+    def record(self, action: int, outcome: int, caller: Caller, target: str = "", detail: str = "") -> None:
+        """In a transaction of its own (group commit); returns once durable."""
+        leaf = self.entry(action, outcome, caller.actor, str(caller.primary), target, detail)
+        self._env.submit(lambda txn: self._log.append(txn, leaf)).result()
+
+    def refused(self, action: int, caller: Caller, exc: Rejected, target: str = "") -> None:
+        """A refusal, before it is answered."""
+        outcome = A.AUDIT_OUTCOME_DENIED if exc.problem in DENIALS else A.AUDIT_OUTCOME_FAILED
+        self.record(action, outcome, caller, target, f"{exc.problem.name}: {exc}")
+
+
+def seal_tree_head(node_id: str, log_: AuditLog, signer: Signer, clock: Clock = SYSTEM_CLOCK) -> bool:
+    """Seal and store the current tree head if the log grew since the last one; True if one was made."""
+    size = log_.size()
+    latest = log_.latest_tree_head()
+    if size == 0 or (latest is not None and latest[0] >= size):
+        return False
+    head = A.TreeHead(node_id=node_id, tree_size=size, root_hash=log_.root(size))
+    head.timestamp.FromMilliseconds(clock.now_ms())
+    log_.put_tree_head(None, size, seal(signer, head).SerializeToString())
+    return True
+
+
+class TreeHeadSigner:
+    """Background thread: seals a new tree head when the log has grown, at most once per interval."""
+
+    def __init__(self, node_id: str, storage: NodeStorage, signer: Signer, interval: float = 1.0) -> None:
+        self._node_id = node_id
+        self._log = storage.audit
+        self._signer = signer
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tree-heads", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def sign_now(self) -> None:
+        seal_tree_head(self._node_id, self._log, self._signer)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.sign_now()
+            except Exception:  # keep signing later; the log itself is intact
+                log.exception("signing the audit tree head failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sign_now()  # the final state is covered by a signed head
+
+
+def check_tree_head(
+    signed: envelope_pb2.Signed, certificate: x509.Certificate, node_id: str | None = None
+) -> audit_pb2.TreeHead:
+    """Verify a signed tree head against the node's signing certificate; returns the tree head."""
+    key = certificate.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise Rejected(Problem.INVALID, "the signing certificate is not for an EC key")
+    head = open_signed(signed, audit_pb2.TreeHead, key)
+    if node_id is not None and head.node_id != node_id:
+        raise Rejected(Problem.DENIED, f"tree head is for {head.node_id}, not {node_id}")
+    return head
+
+
+class AuditRpc(audit_pb2_grpc.AuditServiceServicer):
+    """Read-only access for auditors: terminals of the node's site (machine auditors need no session)."""
+
+    def __init__(
+        self,
+        node_ids: Iterable[NodeId],
+        storage: NodeStorage,
+        signing_certificate: x509.Certificate,
+        blocking: Blocking,
+    ) -> None:
+        self.blocking = blocking
+        self.auditors = TerminalOf.of_nodes(node_ids)
+        self._log = storage.audit
+        self._certificate_der = signing_certificate.public_bytes(Encoding.DER)
+
+    @staticmethod
+    def _within(what: str, value: int, limit: int) -> None:
+        if value > limit:
+            raise Rejected(Problem.INVALID, f"{what} {value} is beyond the log's size {limit}")
+
+    @guarded("auditors")
+    def GetSignedTreeHead(self, request, caller: Caller) -> audit_pb2.GetSignedTreeHeadResponse:
+        latest = self._log.latest_tree_head()
+        if latest is None:
+            raise Rejected(Problem.NOT_FOUND, "no tree head has been signed yet (the log is empty)")
+        return A.GetSignedTreeHeadResponse(
+            tree_head=envelope_pb2.Signed.FromString(latest[1]), signer_certificate=self._certificate_der
+        )
+
+    @guarded("auditors")
+    def GetInclusionProof(self, request, caller: Caller) -> audit_pb2.GetInclusionProofResponse:
+        self._within("tree_size", request.tree_size, self._log.size())
+        if request.leaf_index >= request.tree_size:
+            raise Rejected(Problem.INVALID, "leaf_index must be below tree_size")
+        leaf_hash, path = self._log.inclusion_proof(request.leaf_index, request.tree_size)
+        return A.GetInclusionProofResponse(audit_path=path, leaf_hash=leaf_hash)
+
+    @guarded("auditors")
+    def GetConsistencyProof(self, request, caller: Caller) -> audit_pb2.GetConsistencyProofResponse:
+        self._within("second_tree_size", request.second_tree_size, self._log.size())
+        if not 0 < request.first_tree_size <= request.second_tree_size:
+            raise Rejected(Problem.INVALID, "need 0 < first_tree_size <= second_tree_size")
+        proof = self._log.consistency_proof(request.first_tree_size, request.second_tree_size)
+        return A.GetConsistencyProofResponse(proof=proof)
+
+    @guarded("auditors")
+    def GetEntries(self, request, caller: Caller) -> audit_pb2.GetEntriesResponse:
+        size = self._log.size()
+        if not request.start < request.end <= size:
+            raise Rejected(Problem.INVALID, f"need start < end <= {size}")
+        if request.end - request.start > MAX_ENTRIES_PER_CALL:
+            raise Rejected(Problem.INVALID, f"at most {MAX_ENTRIES_PER_CALL} entries per call")
+        return A.GetEntriesResponse(leaf_data=self._log.entries(request.start, request.end))

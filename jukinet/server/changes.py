@@ -1,0 +1,61 @@
+"""Change notices at the tiers above the CS: what a notice must satisfy, and how it is stored.
+
+Shared by the prefecture and national servers. A notice must come from the CS it names as its
+origin, describe a resident of that CS's municipality, and be a valid record whose status follows
+from its reason; storing it updates the latest record (unless it is a late removal, see
+:func:`jukinet.domain.changes.replaces_current`) and appends it to the resident's history.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+
+import lmdb
+
+from jukinet.domain.changes import replaces_current
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.node_ids import NodeId
+from jukinet.domain.records import status_for, validate_record
+from jukinet.storage import NodeStorage
+from jukinet.v1 import identity_pb2, notice_pb2
+
+
+def check_notices(notices: Sequence[tuple[int, notice_pb2.ChangeNotice]], origin: NodeId, today: datetime.date) -> None:
+    """Every notice is ``origin``'s to send and valid; Rejected (DENIED or INVALID) naming the first that is not."""
+    municipality = origin.code
+    for position, notice in notices:
+        where = f"notice #{position} ({notice.origin}#{notice.sequence})"
+        if notice.origin != str(origin):
+            raise Rejected(Problem.DENIED, f"{where} did not originate at {origin}")
+        record = notice.record
+        if record.address.municipality_code != municipality:
+            raise Rejected(
+                Problem.DENIED,
+                f"{origin} may not send records of municipality {record.address.municipality_code} "
+                f"(resident {record.resident_code})",
+            )
+        problems = validate_record(record, today=today)
+        if not problems and record.status != status_for(record.change_reason):
+            problems.append(
+                f"status {identity_pb2.RecordStatus.Name(record.status)} does not follow from the change reason"
+            )
+        if problems:
+            raise Rejected(Problem.INVALID, f"{where}: {'; '.join(problems)}")
+
+
+class ChangeWriter:
+    """Stores change notices: the latest record (with the My Number index) and the history."""
+
+    def __init__(self, storage: NodeStorage) -> None:
+        self._storage = storage
+
+    def apply(self, txn: lmdb.Transaction, notices: Sequence[notice_pb2.ChangeNotice]) -> None:
+        records, history = self._storage.records, self._storage.history
+        first = history.reserve(txn, len(notices))
+        for i, notice in enumerate(notices):
+            record = notice.record
+            current = records.current(txn, record.resident_code)
+            if replaces_current(current, record):
+                records.put(txn, record, current)
+            history.append(txn, record.resident_code, notice.SerializeToString(), first + i)

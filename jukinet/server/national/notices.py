@@ -1,0 +1,91 @@
+"""Change notices at the national server: CS batches relayed by their prefecture, verified end to end.
+
+A prefecture hands over ``relayed_batch`` items, each a CS's own signed batch exactly as the CS sent
+it. For every one, before anything is stored: the CS's signature verifies against a node certificate
+that names the CS; the CS is in a prefecture the relaying server hosts, and its batch was addressed to
+that prefecture; the batch continues the CS's queue exactly where the national server's record of it
+ends (a re-delivered batch is a duplicate; one that skips ahead means the prefecture dropped or
+withheld something); it carries only change notices, each the CS's own and valid. The prefecture's own
+signature over the batch that carried them was checked by the intake. So a prefecture cannot insert a
+notice, alter one, or drop one from the middle of a CS's sequence without the whole batch being refused.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import lmdb
+
+from jukinet.domain.clock import SYSTEM_CLOCK, Clock
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.node_ids import NodeId, NodeKind
+from jukinet.pki import TrustStore
+from jukinet.server.changes import ChangeWriter, check_notices
+from jukinet.server.runtime.intake import Delivery, Item, Plan, new_items, open_batch, runs_by_kind
+from jukinet.storage import NodeStorage
+from jukinet.v1 import notice_pb2
+
+
+@dataclass(frozen=True)
+class _Store:
+    writer: ChangeWriter
+    storage: NodeStorage
+    notices: list[notice_pb2.ChangeNotice]
+    marks: dict[tuple[str, str], int]
+
+    def apply(self, txn: lmdb.Transaction) -> None:
+        if self.notices:
+            self.writer.apply(txn, self.notices)
+        for (origin, destination), mark in self.marks.items():
+            self.storage.inbox.set(txn, origin, destination, mark)
+
+
+class RelayedChangeNotices:
+    """ItemHandler for ``relayed_batch`` items at the national server."""
+
+    kind = "relayed_batch"
+
+    def __init__(self, trust: TrustStore, storage: NodeStorage, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._trust = trust
+        self._storage = storage
+        self._writer = ChangeWriter(storage)
+        self._clock = clock
+
+    def check(self, delivery: Delivery, items: Sequence[Item]) -> Plan:
+        relay = delivery.sender
+        if relay.kind is not NodeKind.PREFECTURE:
+            raise Rejected(Problem.DENIED, f"{relay} is not a prefecture server; only they relay CS batches")
+        hosted = {n.code for n in delivery.signer.node_ids if n.kind is NodeKind.PREFECTURE}
+        today = datetime.date.fromtimestamp(self._clock.now_ms() / 1000)
+        marks: dict[tuple[str, str], int] = {}
+        notices: list[notice_pb2.ChangeNotice] = []
+        for position, envelope in items:
+            try:
+                inner, _ = open_batch(envelope, self._trust)
+                origin = NodeId.parse(inner.sender)
+                if origin.kind is not NodeKind.CS or origin.prefecture_code not in hosted:
+                    raise Rejected(Problem.DENIED, f"{relay} may not relay batches of {origin}")
+                if inner.destination != str(NodeId.prefecture(origin.prefecture_code)):
+                    raise Rejected(
+                        Problem.DENIED, f"{origin}'s batch was addressed to {inner.destination}, not its prefecture"
+                    )
+                queue = (inner.sender, inner.destination)
+                if queue not in marks:
+                    marks[queue] = self._mark(*queue)
+                fresh, _ = new_items(inner, marks[queue])
+                for kind, run in runs_by_kind(fresh):
+                    if kind != "change_notice":
+                        raise Rejected(Problem.INVALID, f"a relayed batch may carry change notices only, not {kind}")
+                    check_notices(run, origin, today)
+                    notices.extend(notice for _, notice in run)
+                if fresh:
+                    marks[queue] = fresh[-1][0]
+            except Rejected as exc:
+                raise Rejected(exc.problem, f"relayed batch #{position} from {relay}: {exc}") from None
+        return _Store(self._writer, self._storage, notices, marks)
+
+    def _mark(self, origin: str, destination: str) -> int:
+        with self._storage.env.read() as txn:
+            return self._storage.inbox.get(txn, origin, destination)

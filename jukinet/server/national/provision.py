@@ -1,0 +1,127 @@
+"""Provision of identity information to agencies at the national server (別表第1).
+
+Order of work on every lookup: who is calling (agency certificate), is (agency, business) a row of
+the legal table, is the query well formed, is there a record; then the provision is written durably
+to the provision log and the audit log (one transaction, group commit), and only then does the answer
+(holding only the row's permitted fields) leave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import lmdb
+
+from jukinet.domain.clock import SYSTEM_CLOCK, Clock
+from jukinet.domain.codes import my_number_problem, resident_code_problem
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.node_ids import NodeId, NodeKind
+from jukinet.server.audit import Auditor
+from jukinet.server.national.legal_table import LegalTable, TableRow
+from jukinet.server.runtime.executor import Blocking
+from jukinet.server.runtime.guard import guarded
+from jukinet.server.runtime.peers import Caller
+from jukinet.server.runtime.policy import Kinds
+from jukinet.storage import NodeStorage
+from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, provision_pb2, provision_pb2_grpc
+
+Q = admin_pb2
+
+
+@dataclass(frozen=True)
+class Provided:
+    record: identity_pb2.IdentityRecord  # redacted to the row's fields
+    provision_id: int
+
+
+@dataclass(frozen=True)
+class _Query:
+    problem: Callable[[str], str | None]
+    name: str  # how the query is shown in messages
+
+
+_QUERIES = {
+    Q.QUERY_KIND_RESIDENT_CODE: _Query(resident_code_problem, "resident_code"),
+    Q.QUERY_KIND_MY_NUMBER: _Query(my_number_problem, "my_number"),
+}
+
+
+class Provision:
+    def __init__(self, storage: NodeStorage, table: LegalTable, auditor: Auditor, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._storage = storage
+        self._table = table
+        self._auditor = auditor
+        self._clock = clock
+
+    def lookup(self, agency: NodeId, business: str, kind: int, value: str) -> Provided:
+        row = self._row(agency, business)
+        query = _QUERIES[kind]
+        problem = query.problem(value)
+        if problem:
+            raise Rejected(Problem.INVALID, problem)
+        if kind == Q.QUERY_KIND_RESIDENT_CODE:
+            record = self._storage.records.get(value)
+            shown = value
+        else:
+            record = self._storage.records.find_by_my_number(value)
+            shown = "(withheld)"
+        if record is None:
+            raise Rejected(Problem.NOT_FOUND, f"no resident with {query.name} {shown}")
+        return Provided(row.redact(record), self._log(agency, row, record, kind))
+
+    def _row(self, agency: NodeId, business: str) -> TableRow:
+        row = self._table.row(agency.code or "", business)
+        if row is None:
+            raise Rejected(
+                Problem.DENIED, f"{agency} has no row in the legal table (別表第1) for business {business!r}"
+            )
+        return row
+
+    def _log(self, agency: NodeId, row: TableRow, record: identity_pb2.IdentityRecord, kind: int) -> int:
+        """Commit the provision entry and its audit entry durably (group commit); returns the provision id."""
+        entry = admin_pb2.ProvisionEntry(
+            agency=str(agency), business_code=row.business, resident_code=record.resident_code, query_kind=kind
+        )
+        entry.provided_at.FromMilliseconds(self._clock.now_ms())
+        how = _QUERIES[kind].name
+
+        def commit(txn: lmdb.Transaction) -> int:
+            provision_id = self._storage.provisions.append(txn, entry)
+            leaf = self._auditor.entry(
+                audit_pb2.AUDIT_ACTION_PROVIDE_IDENTITY,
+                audit_pb2.AUDIT_OUTCOME_SUCCESS,
+                entry.agency,
+                entry.agency,
+                record.resident_code,
+                f"provision #{provision_id}: {row.business} by {how}",
+            )
+            self._storage.audit.append(txn, leaf)
+            return provision_id
+
+        return self._storage.env.submit(commit).result()
+
+
+class ProvisionRpc(provision_pb2_grpc.IdentityProvisionServiceServicer):
+    def __init__(self, provision: Provision, blocking: Blocking) -> None:
+        self._provision = provision
+        self.blocking = blocking
+        self.agencies = Kinds.of(NodeKind.AGENCY)
+
+    @guarded("agencies")
+    def LookupByResidentCode(
+        self, request: provision_pb2.LookupByResidentCodeRequest, caller: Caller
+    ) -> provision_pb2.LookupByResidentCodeResponse:
+        provided = self._provision.lookup(
+            caller.of_kind(NodeKind.AGENCY)[0], request.business_code, Q.QUERY_KIND_RESIDENT_CODE, request.resident_code
+        )
+        return provision_pb2.LookupByResidentCodeResponse(record=provided.record, provision_id=provided.provision_id)
+
+    @guarded("agencies")
+    def LookupByMyNumber(
+        self, request: provision_pb2.LookupByMyNumberRequest, caller: Caller
+    ) -> provision_pb2.LookupByMyNumberResponse:
+        provided = self._provision.lookup(
+            caller.of_kind(NodeKind.AGENCY)[0], request.business_code, Q.QUERY_KIND_MY_NUMBER, request.my_number
+        )
+        return provision_pb2.LookupByMyNumberResponse(record=provided.record, provision_id=provided.provision_id)

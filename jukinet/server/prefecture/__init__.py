@@ -1,0 +1,1 @@
+"""The prefecture tier: what a prefecture server (or a consolidated centre hosting several) accepts."""

@@ -1,0 +1,79 @@
+"""Change notices from the CS nodes of the prefectures this server hosts, relayed to the national server.
+
+A CS may hand its own notices only to the server of its own prefecture (the batch's destination is
+``pref:<its prefecture>``), and only for residents of its own municipality. The prefecture stores them
+and queues the CS's batch envelope, exactly as received, for the national server: the CS's signature
+reaches the national server intact, so the prefecture cannot insert, alter or drop from the middle of
+a CS's notices without the national server refusing (see :mod:`jukinet.server.national.notices`).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import lmdb
+
+from jukinet.domain.clock import SYSTEM_CLOCK, Clock
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.node_ids import NodeId, NodeKind
+from jukinet.server.changes import ChangeWriter, check_notices
+from jukinet.server.runtime.intake import Delivery, Item, Plan
+from jukinet.storage import NodeStorage
+from jukinet.v1 import link_pb2, notice_pb2
+
+
+@dataclass(frozen=True)
+class _StoreAndRelay:
+    writer: ChangeWriter
+    storage: NodeStorage
+    notices: list[notice_pb2.ChangeNotice]
+    national: str
+    relay: bytes  # serialized LinkItem carrying the CS's envelope
+
+    def apply(self, txn: lmdb.Transaction) -> None:
+        self.writer.apply(txn, self.notices)
+        self.storage.queues.enqueue(txn, self.national, [self.relay])
+
+
+class CsChangeNotices:
+    """ItemHandler for ``change_notice`` items at a prefecture server."""
+
+    kind = "change_notice"
+
+    def __init__(
+        self,
+        hosted: frozenset[str],
+        storage: NodeStorage,
+        national: NodeId,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._hosted = hosted  # 2-digit prefecture codes served here
+        self._storage = storage
+        self._writer = ChangeWriter(storage)
+        self._national = str(national)
+        self._clock = clock
+
+    def check(self, delivery: Delivery, items: Sequence[Item]) -> Plan:
+        sender = delivery.sender
+        if sender.kind is not NodeKind.CS:
+            raise Rejected(Problem.DENIED, f"{sender} is not a CS; only CS nodes send change notices here")
+        if sender.prefecture_code not in self._hosted:
+            hosted = ", ".join(sorted(self._hosted))
+            raise Rejected(Problem.DENIED, f"{sender} is not a CS of a prefecture served here ({hosted})")
+        home = NodeId.prefecture(sender.prefecture_code)
+        if delivery.destination != home:
+            raise Rejected(Problem.DENIED, f"{sender} hands its notices to {home}, not {delivery.destination}")
+        today = datetime.date.fromtimestamp(self._clock.now_ms() / 1000)
+        check_notices(items, sender, today)
+        relay = link_pb2.LinkItem(relayed_batch=delivery.envelope).SerializeToString()
+        return _StoreAndRelay(self._writer, self._storage, [notice for _, notice in items], self._national, relay)
+
+
+def relay_wake(wake: Callable[[str], None], national: NodeId) -> Callable[[], None]:
+    """What the intake calls after a commit: the national link has new work."""
+    return lambda: wake(str(national))
+
+
+__all__ = ["CsChangeNotices", "relay_wake"]

@@ -1,0 +1,203 @@
+"""The receiving end of links: verify a batch, store what is new exactly once, answer with a receipt.
+
+For each delivered batch, before anything is stored:
+
+1. the envelope is a ``LinkBatch`` signed by the key its certificate certifies, and that certificate
+   (node CA, valid, not revoked) names the TLS peer itself — whoever hands a batch over signs it;
+2. the batch names a sender the peer is, and a destination this node is; its positions are contiguous;
+3. positions at or below the stored mark for (sender, destination) are re-deliveries (counted, not
+   applied); the first new one must be ``mark + 1``, else something was lost or withheld (OUT_OF_ORDER);
+4. each new item goes to the :class:`ItemHandler` registered for its kind (the ``LinkItem`` oneof
+   member) — a kind this node has no handler for is refused — which checks authority and validity
+   and returns what it will write.
+
+Then one transaction (group commit across links) applies every handler's writes and the new mark,
+and only after it is durable does the node sign the :class:`Receipt` with its token. A refusal
+stores nothing. Link code knows no payload kinds: a new kind is a new handler.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import lmdb
+
+from jukinet.domain.clock import SYSTEM_CLOCK, Clock
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.node_ids import NodeId
+from jukinet.pki import PeerIdentity, Signer, TrustStore, open_signed, seal
+from jukinet.server.runtime.batches import batch_digest
+from jukinet.storage import NodeStorage
+from jukinet.v1 import envelope_pb2, link_pb2
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A verified batch: who signed it, for whom, and the envelope exactly as received."""
+
+    envelope: envelope_pb2.Signed
+    batch: link_pb2.LinkBatch
+    sender: NodeId
+    destination: NodeId
+    signer: PeerIdentity
+
+
+Item = tuple[int, Any]  # (queue position, the payload message of the item's oneof member)
+
+
+class Plan(Protocol):
+    """What a handler will write, prepared outside the transaction."""
+
+    def apply(self, txn: lmdb.Transaction) -> None: ...
+
+
+class ItemHandler(Protocol):
+    """Consumes one kind of LinkItem at this node."""
+
+    kind: str  # the LinkItem oneof member, e.g. "change_notice"
+
+    def check(self, delivery: Delivery, items: Sequence[Item]) -> Plan:
+        """Check authority and validity of new ``items`` (in order); Rejected refuses the whole batch."""
+        ...
+
+
+def open_batch(
+    envelope: envelope_pb2.Signed, trust: TrustStore, expected_signer: NodeId | None = None
+) -> tuple[link_pb2.LinkBatch, PeerIdentity]:
+    """Verify a LinkBatch envelope by the node certificate it carries (steps 1-2 without the TLS peer).
+
+    With ``expected_signer`` the certificate must name that node; either way the batch's sender must be
+    one the certificate names.
+    """
+    if not envelope.certificate:
+        raise Rejected(Problem.UNAUTHENTICATED, "link batch carries no signer certificate")
+    if expected_signer is not None:
+        signer = trust.identify_as(envelope.certificate, expected_signer)
+    else:
+        signer = trust.identify(envelope.certificate, expect="node")
+    batch = open_signed(envelope, link_pb2.LinkBatch, signer.public_key)
+    try:
+        sender = NodeId.parse(batch.sender)
+    except Rejected as exc:
+        raise Rejected(Problem.INVALID, f"link batch sender: {exc}") from exc
+    if not signer.names(sender):
+        raise Rejected(Problem.DENIED, f"link batch names sender {sender} but was signed by {signer}")
+    count = len(batch.items)
+    if count == 0:
+        raise Rejected(Problem.INVALID, "empty link batch")
+    if batch.first_sequence < 1 or batch.last_sequence != batch.first_sequence + count - 1:
+        raise Rejected(
+            Problem.INVALID,
+            f"link batch positions {batch.first_sequence}..{batch.last_sequence} do not fit its {count} items",
+        )
+    return batch, signer
+
+
+def new_items(batch: link_pb2.LinkBatch, mark: int) -> tuple[list[tuple[int, link_pb2.LinkItem]], int]:
+    """(items above ``mark``, number of re-delivered items); OUT_OF_ORDER if the batch skips ahead."""
+    if batch.first_sequence > mark + 1:
+        queue = f"{batch.sender} (queue for {batch.destination})"
+        raise Rejected(
+            Problem.OUT_OF_ORDER, f"{queue} #{batch.first_sequence} arrived but #{mark + 1} is the next expected"
+        )
+    skip = max(0, mark + 1 - batch.first_sequence)
+    fresh = [(batch.first_sequence + i, batch.items[i]) for i in range(skip, len(batch.items))]
+    return fresh, min(skip, len(batch.items))
+
+
+def runs_by_kind(items: Sequence[tuple[int, link_pb2.LinkItem]]) -> list[tuple[str, list[Item]]]:
+    """Consecutive items of one kind, each with its payload message, in order."""
+    runs: list[tuple[str, list[Item]]] = []
+    for position, item in items:
+        kind = item.WhichOneof("payload")
+        if kind is None:
+            raise Rejected(Problem.INVALID, f"link item #{position} carries no payload")
+        if not runs or runs[-1][0] != kind:
+            runs.append((kind, []))
+        runs[-1][1].append((position, getattr(item, kind)))
+    return runs
+
+
+class LinkIntake:
+    """Accepts batches for this node (plain object: the RPC in front of it only moves messages)."""
+
+    def __init__(
+        self,
+        node_ids: Sequence[NodeId],
+        trust: TrustStore,
+        storage: NodeStorage,
+        signer: Signer,
+        certificate_der: bytes,
+        handlers: Mapping[str, ItemHandler],
+        clock: Clock = SYSTEM_CLOCK,
+        after_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._node_ids = tuple(node_ids)
+        self._trust = trust
+        self._storage = storage
+        self._signer = signer
+        self._certificate = certificate_der
+        self._handlers = dict(handlers)
+        self._clock = clock
+        self._after_commit = after_commit
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def accept(self, envelope: envelope_pb2.Signed, peer: PeerIdentity) -> envelope_pb2.Signed:
+        """Store a batch handed over by ``peer`` (its TLS identity) and return the signed receipt."""
+        batch, signer = open_batch(envelope, self._trust, peer.primary)
+        sender = NodeId.parse(batch.sender)
+        if not peer.names(sender):
+            raise Rejected(Problem.DENIED, f"batch names sender {sender} but was handed over by {peer}")
+        delivery = Delivery(envelope, batch, sender, self._destination(batch), signer)
+        with self._lock(batch.sender, batch.destination):
+            mark = self._mark(batch.sender, batch.destination)
+            fresh, duplicates = new_items(batch, mark)
+            plans = [self._handler(kind, delivery).check(delivery, items) for kind, items in runs_by_kind(fresh)]
+            if fresh:
+                last = fresh[-1][0]
+
+                def commit(txn: lmdb.Transaction) -> None:
+                    for plan in plans:
+                        plan.apply(txn)
+                    self._storage.inbox.set(txn, batch.sender, batch.destination, last)
+
+                self._storage.env.submit(commit).result()
+        if fresh:
+            self._after_commit()
+        receipt = link_pb2.Receipt(
+            receiver=batch.destination,
+            sender=batch.sender,
+            first_sequence=batch.first_sequence,
+            last_sequence=batch.last_sequence,
+            batch_sha256=batch_digest(envelope.payload),
+            applied=len(fresh),
+            duplicates=duplicates,
+        )
+        receipt.stored_at.FromMilliseconds(self._clock.now_ms())
+        return seal(self._signer, receipt, self._certificate)
+
+    def _destination(self, batch: link_pb2.LinkBatch) -> NodeId:
+        for node_id in self._node_ids:
+            if str(node_id) == batch.destination:
+                return node_id
+        mine = ", ".join(str(n) for n in self._node_ids)
+        raise Rejected(Problem.DENIED, f"batch is for {batch.destination!r}, but this node is {mine}")
+
+    def _handler(self, kind: str, delivery: Delivery) -> ItemHandler:
+        handler = self._handlers.get(kind)
+        if handler is None:
+            raise Rejected(Problem.DENIED, f"{delivery.destination} accepts no {kind} items (from {delivery.sender})")
+        return handler
+
+    def _mark(self, sender: str, destination: str) -> int:
+        with self._storage.env.read() as txn:
+            return self._storage.inbox.get(txn, sender, destination)
+
+    def _lock(self, sender: str, destination: str) -> threading.Lock:
+        """One delivery at a time per queue (a sender reconnecting while its old stream still runs)."""
+        with self._locks_guard:
+            return self._locks.setdefault((sender, destination), threading.Lock())

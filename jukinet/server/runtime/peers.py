@@ -1,0 +1,222 @@
+"""Who is calling, and how much of the node one caller may hold.
+
+:class:`PeerGate` runs before every RPC the node serves — its own services, health and reflection
+alike: it identifies the peer from its TLS client certificate (a JukiNet issuing CA, valid, not
+revoked, TLS 1.3) and counts the calls the peer has in progress. One peer may hold at most
+``streams_per_peer`` streaming calls and ``calls_per_peer`` calls in all; beyond that it gets
+RESOURCE_EXHAUSTED, so no one caller can take the node's capacity from the others. The identified
+:class:`Caller` is handed to the RPC's guard through a context variable.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from jukinet.clients.transport import SESSION_METADATA_KEY
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.node_ids import NodeId, NodeKind
+from jukinet.pki import PeerIdentity, TrustStore
+from jukinet.server.runtime.status import abort
+from jukinet.v1 import operator_pb2
+
+REQUIRED_TLS_VERSION = "TLSv1.3"
+
+
+class SessionCheck:
+    """What a Caller needs to verify its session (implemented by jukinet.server.runtime.sessions)."""
+
+    def verify(self, token: bytes, terminal_fp: bytes) -> operator_pb2.SessionClaims:  # pragma: no cover
+        raise NotImplementedError
+
+
+@dataclass
+class Caller:
+    """An authenticated peer: its certificate identity and (verified when first asked) operator session."""
+
+    identity: PeerIdentity
+    session_token: bytes | None = None
+    sessions: SessionCheck | None = field(default=None, repr=False)
+    _claims: operator_pb2.SessionClaims | None = field(default=None, repr=False)
+
+    @property
+    def node_ids(self) -> tuple[NodeId, ...]:
+        return self.identity.node_ids
+
+    @property
+    def primary(self) -> NodeId:
+        return self.identity.primary
+
+    @property
+    def fingerprint(self) -> bytes:
+        """SHA-256 of the peer's TLS certificate (sessions are bound to it)."""
+        return self.identity.fingerprint
+
+    def of_kind(self, kind: NodeKind) -> list[NodeId]:
+        return [n for n in self.identity.node_ids if n.kind is kind]
+
+    def session(self) -> operator_pb2.SessionClaims:
+        """The verified operator session presented with the call; Rejected (UNAUTHENTICATED) otherwise."""
+        if self._claims is None:
+            if self.session_token is None or self.sessions is None:
+                raise Rejected(
+                    Problem.UNAUTHENTICATED, "this RPC needs an operator session: log in with IC card and biometric"
+                )
+            self._claims = self.sessions.verify(self.session_token, self.fingerprint)
+        return self._claims
+
+    @property
+    def actor(self) -> str:
+        """Who acts, for the audit log: the session's operator once verified, else the peer."""
+        return self._claims.operator_id if self._claims is not None else str(self.primary)
+
+
+class PeerAuthenticator:
+    """Turns a gRPC context into a Caller; Rejected (UNAUTHENTICATED) when the peer is not acceptable."""
+
+    def __init__(self, trust: TrustStore, sessions: SessionCheck | None = None) -> None:
+        self.trust = trust  # parsing is cached per certificate; validity and revocation are checked per call
+        self.sessions = sessions
+
+    def caller(self, context: grpc.aio.ServicerContext) -> Caller:
+        auth = context.auth_context()
+        certs = auth.get("x509_pem_cert")
+        if not certs:
+            raise Rejected(Problem.UNAUTHENTICATED, "no client certificate was presented")
+        # gRPC Python offers no minimum-TLS-version setting, so TLS 1.3 is enforced here, per call.
+        version = (auth.get("ssl_tls_version") or [b"unknown"])[0].decode()
+        if version != REQUIRED_TLS_VERSION:
+            raise Rejected(
+                Problem.UNAUTHENTICATED, f"the connection uses {version}; JukiNet requires {REQUIRED_TLS_VERSION}"
+            )
+        try:
+            identity = self.trust.identify(certs[0])
+        except Rejected as exc:
+            raise Rejected(Problem.UNAUTHENTICATED, f"client certificate not accepted: {exc}") from exc
+        token = None
+        for key, value in context.invocation_metadata() or ():
+            if key == SESSION_METADATA_KEY:
+                token = value
+        return Caller(identity, token, self.sessions)
+
+
+_current: contextvars.ContextVar[Caller] = contextvars.ContextVar("jukinet_caller")
+
+
+def current_caller() -> Caller:
+    """The caller of the RPC being served (set by :class:`PeerGate`)."""
+    try:
+        return _current.get()
+    except LookupError:
+        raise Rejected(Problem.BROKEN, "no caller: the RPC was not served through the peer gate") from None
+
+
+@dataclass(frozen=True)
+class PeerLimits:
+    streams_per_peer: int = 8
+    calls_per_peer: int = 64
+
+
+class PeerGate(grpc.aio.ServerInterceptor):
+    """Authenticates and counts every call (see the module docstring). Runs on the event loop only."""
+
+    def __init__(self, authenticator: PeerAuthenticator, limits: PeerLimits) -> None:
+        self._authenticator = authenticator
+        self._limits = limits
+        self._calls: Counter[str] = Counter()
+        self._streams: Counter[str] = Counter()
+
+    def in_progress(self, peer: str) -> tuple[int, int]:
+        """(calls, streams) the peer has in progress now."""
+        return self._calls[peer], self._streams[peer]
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        streaming = handler.request_streaming or handler.response_streaming
+        kind, behaviour = _behaviour(handler)
+        factory = getattr(grpc, f"{kind}_rpc_method_handler")
+        if handler.response_streaming and inspect.isasyncgenfunction(behaviour):
+            wrapped = self._gated_generator(behaviour, streaming)
+        else:
+            wrapped = self._gated(behaviour, streaming)
+        return factory(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _admit(self, context: grpc.aio.ServicerContext, streaming: bool) -> Caller:
+        caller = self._authenticator.caller(context)
+        peer = str(caller.identity)
+        limits = self._limits
+        streams, calls = self._streams[peer], self._calls[peer]
+        if streaming and streams >= limits.streams_per_peer:
+            raise Rejected(
+                Problem.EXHAUSTED, f"{peer} already has {streams} streams open here; at most {limits.streams_per_peer}"
+            )
+        if calls >= limits.calls_per_peer:
+            raise Rejected(
+                Problem.EXHAUSTED, f"{peer} already has {calls} calls in progress here; at most {limits.calls_per_peer}"
+            )
+        self._calls[peer] += 1
+        if streaming:
+            self._streams[peer] += 1
+        return caller
+
+    def _release(self, caller: Caller, streaming: bool) -> None:
+        peer = str(caller.identity)
+        for counter, applies in ((self._calls, True), (self._streams, streaming)):
+            if applies:
+                counter[peer] -= 1
+                if counter[peer] <= 0:
+                    del counter[peer]
+
+    def _gated(self, behaviour: Callable[..., Any], streaming: bool) -> Callable[..., Awaitable[Any]]:
+        async def gated(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                caller = self._admit(context, streaming)
+            except Rejected as exc:
+                await abort(context, exc)
+            _current.set(caller)  # each RPC runs in a task of its own: the value dies with the call
+            try:
+                result = behaviour(request, context)
+                return await result if inspect.isawaitable(result) else result
+            finally:
+                self._release(caller, streaming)
+
+        return gated
+
+    def _gated_generator(self, behaviour: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
+        async def gated(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                caller = self._admit(context, streaming)
+            except Rejected as exc:
+                await abort(context, exc)
+            _current.set(caller)
+            try:
+                async for response in behaviour(request, context):
+                    yield response
+            finally:
+                self._release(caller, streaming)
+
+        return gated
+
+
+def _behaviour(handler: grpc.RpcMethodHandler) -> tuple[str, Callable[..., Any]]:
+    for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+        behaviour = getattr(handler, kind)
+        if behaviour is not None:
+            return kind, behaviour
+    raise Rejected(Problem.BROKEN, "an RPC handler without a behaviour")

@@ -1,0 +1,33 @@
+"""The one table from :class:`~jukinet.domain.errors.Problem` to gRPC status, used at the RPC edge only."""
+
+from __future__ import annotations
+
+import grpc
+
+from jukinet.domain.errors import Problem, Rejected
+
+STATUS: dict[Problem, grpc.StatusCode] = {
+    Problem.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
+    Problem.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    Problem.DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    Problem.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Problem.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    Problem.CONFLICT: grpc.StatusCode.FAILED_PRECONDITION,
+    Problem.OUT_OF_ORDER: grpc.StatusCode.FAILED_PRECONDITION,
+    Problem.EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Problem.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    Problem.BROKEN: grpc.StatusCode.INTERNAL,
+}
+assert set(STATUS) == set(Problem), "every problem needs a status"
+
+DENIALS = frozenset({Problem.UNAUTHENTICATED, Problem.DENIED})
+"""Problems that say who the caller is or may do (audited as DENIED rather than FAILED)."""
+
+
+def status_of(exc: Rejected) -> grpc.StatusCode:
+    return STATUS[exc.problem]
+
+
+async def abort(context: grpc.aio.ServicerContext, exc: Rejected) -> None:
+    """End the call with the status for ``exc`` and its message (raises, as context.abort does)."""
+    await context.abort(STATUS[exc.problem], str(exc))

@@ -1,0 +1,144 @@
+"""Every key of a node's LMDB environment: the named databases and how each key is built.
+
+Keys are ASCII codes, node ids, or 8-byte big-endian counters (so that LMDB's byte order is numeric
+order). A composite key joins its parts with NUL, which no node id or code contains. Values are
+serialized protobuf unless said otherwise.
+
+==================  ===============================================  =======================================
+database            key                                              value
+==================  ===============================================  =======================================
+records             住民票コード                                       IdentityRecord (latest state)
+by_my_number        個人番号                                          住民票コード
+history             住民票コード ‖ u64 history position                ChangeNotice (never deleted)
+queue               destination ‖ NUL ‖ u64 queue position             LinkItem, until a receipt covers it
+queue_state         destination                                      u64 last enqueued ‖ u64 last receipted
+receipts            destination ‖ NUL ‖ u64 last position covered      Signed Receipt (proof of hand-over)
+inbox               sender ‖ NUL ‖ destination                         u64 highest queue position stored
+provisions          u64 provision id                                 ProvisionEntry
+counters            counter name                                     u64 last value handed out
+operators           operator id                                      OperatorRecord
+revoked_sessions    session id (16 bytes)                            u64 expiry, Unix ms
+audit_leaves        u64 leaf index                                   AuditEntry (the leaf data)
+audit_nodes         u8 level ‖ u64 index                              SHA-256 of a perfect subtree
+audit_heads         u64 tree size                                    Signed TreeHead
+==================  ===============================================  =======================================
+"""
+
+from __future__ import annotations
+
+import struct
+from enum import StrEnum
+
+U64 = struct.Struct(">Q")
+_AUDIT_NODE = struct.Struct(">BQ")
+_QUEUE_STATE = struct.Struct(">QQ")
+_SEP = b"\x00"
+
+
+class Db(StrEnum):
+    RECORDS = "records"
+    BY_MY_NUMBER = "by_my_number"
+    HISTORY = "history"
+    QUEUE = "queue"
+    QUEUE_STATE = "queue_state"
+    RECEIPTS = "receipts"
+    INBOX = "inbox"
+    PROVISIONS = "provisions"
+    COUNTERS = "counters"
+    OPERATORS = "operators"
+    REVOKED_SESSIONS = "revoked_sessions"
+    AUDIT_LEAVES = "audit_leaves"
+    AUDIT_NODES = "audit_nodes"
+    AUDIT_HEADS = "audit_heads"
+
+
+ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)
+
+
+class Counter(StrEnum):
+    """Names of the counters in ``counters``."""
+
+    HISTORY = "history"  # position of the next history entry (orders a resident's history)
+    CHANGE = "change"  # sequence of the next change notice this node originates
+    PROVISION = "provision"  # id of the next provision-log entry
+
+
+def u64(value: int) -> bytes:
+    return U64.pack(value)
+
+
+def from_u64(raw: bytes) -> int:
+    return U64.unpack(raw)[0]
+
+
+def resident_key(resident_code: str) -> bytes:
+    return resident_code.encode("ascii")
+
+
+def my_number_key(my_number: str) -> bytes:
+    return my_number.encode("ascii")
+
+
+def history_key(resident_code: str, position: int) -> bytes:
+    return resident_key(resident_code) + U64.pack(position)
+
+
+def history_prefix(resident_code: str) -> bytes:
+    return resident_key(resident_code)
+
+
+def destination_prefix(destination: str) -> bytes:
+    """Keys of one destination's queue (and receipts) start with this."""
+    return destination.encode("ascii") + _SEP
+
+
+def queue_key(destination: str, position: int) -> bytes:
+    return destination_prefix(destination) + U64.pack(position)
+
+
+def queue_position(key: bytes) -> int:
+    """The position in a ``queue`` (or ``receipts``) key."""
+    return U64.unpack(key[-8:])[0]
+
+
+def queue_state(last_enqueued: int, last_receipted: int) -> bytes:
+    return _QUEUE_STATE.pack(last_enqueued, last_receipted)
+
+
+def parse_queue_state(raw: bytes | None) -> tuple[int, int]:
+    """(last enqueued, last receipted); (0, 0) for a queue never used."""
+    return _QUEUE_STATE.unpack(raw) if raw else (0, 0)
+
+
+def destination_key(destination: str) -> bytes:
+    return destination.encode("ascii")
+
+
+def inbox_key(sender: str, destination: str) -> bytes:
+    return sender.encode("ascii") + _SEP + destination.encode("ascii")
+
+
+def parse_inbox_key(key: bytes) -> tuple[str, str]:
+    sender, _, destination = bytes(key).partition(_SEP)
+    return sender.decode("ascii"), destination.decode("ascii")
+
+
+def counter_key(counter: Counter) -> bytes:
+    return counter.value.encode("ascii")
+
+
+def operator_key(operator_id: str) -> bytes:
+    return operator_id.encode("utf-8")
+
+
+def audit_leaf_key(index: int) -> bytes:
+    return U64.pack(index)
+
+
+def audit_node_key(level: int, index: int) -> bytes:
+    return _AUDIT_NODE.pack(level, index)
+
+
+def parse_audit_node_key(key: bytes) -> tuple[int, int]:
+    level, index = _AUDIT_NODE.unpack(key)
+    return level, index

@@ -1,0 +1,37 @@
+"""The provision log: every record provided to an agency, written before the answer leaves."""
+
+from __future__ import annotations
+
+import lmdb
+
+from jukinet.storage.environment import Environment
+from jukinet.storage.layout import Counter, Db, u64
+from jukinet.v1 import admin_pb2
+
+
+class ProvisionLog:
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+        self._db = env.dbs[Db.PROVISIONS]
+
+    def append(self, txn: lmdb.Transaction, entry: admin_pb2.ProvisionEntry) -> int:
+        """Give ``entry`` the next provision id and store it inside ``txn``; returns the id."""
+        entry.provision_id = self._env.reserve(txn, Counter.PROVISION)
+        txn.put(u64(entry.provision_id), entry.SerializeToString(), db=self._db)
+        return entry.provision_id
+
+    def page(self, after_id: int, limit: int) -> list[admin_pb2.ProvisionEntry]:
+        out: list[admin_pb2.ProvisionEntry] = []
+        if limit <= 0:
+            return out
+        with self._env.read() as txn:
+            cursor = txn.cursor(db=self._db)
+            if cursor.set_range(u64(after_id + 1)):
+                for _, value in cursor:
+                    out.append(admin_pb2.ProvisionEntry.FromString(value))
+                    if len(out) >= limit:
+                        break
+        return out
+
+    def count(self) -> int:
+        return self._env.entries(Db.PROVISIONS)

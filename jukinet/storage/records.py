@@ -1,0 +1,51 @@
+"""Resident records (latest state) and the My Number index. The rules of what may change live in
+:mod:`jukinet.domain.changes`; this module only reads and writes."""
+
+from __future__ import annotations
+
+import lmdb
+
+from jukinet.storage.environment import Environment
+from jukinet.storage.layout import Db, my_number_key, resident_key
+from jukinet.v1 import identity_pb2
+
+
+class RecordStore:
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+        self._records = env.dbs[Db.RECORDS]
+        self._by_my_number = env.dbs[Db.BY_MY_NUMBER]
+
+    def current(self, txn: lmdb.Transaction, resident_code: str) -> identity_pb2.IdentityRecord | None:
+        raw = txn.get(resident_key(resident_code), db=self._records)
+        return identity_pb2.IdentityRecord.FromString(raw) if raw is not None else None
+
+    def holder_of(self, txn: lmdb.Transaction, my_number: str) -> str | None:
+        """The resident code that holds ``my_number`` now, or None."""
+        raw = txn.get(my_number_key(my_number), db=self._by_my_number)
+        return bytes(raw).decode("ascii") if raw is not None else None
+
+    def put(
+        self,
+        txn: lmdb.Transaction,
+        record: identity_pb2.IdentityRecord,
+        previous: identity_pb2.IdentityRecord | None,
+    ) -> None:
+        """Store ``record`` as the latest state and keep the My Number index in step with it."""
+        code = resident_key(record.resident_code)
+        if previous is not None and previous.my_number != record.my_number:
+            txn.delete(my_number_key(previous.my_number), db=self._by_my_number)
+        txn.put(code, record.SerializeToString(), db=self._records)
+        txn.put(my_number_key(record.my_number), code, db=self._by_my_number)
+
+    def get(self, resident_code: str) -> identity_pb2.IdentityRecord | None:
+        with self._env.read() as txn:
+            return self.current(txn, resident_code)
+
+    def find_by_my_number(self, my_number: str) -> identity_pb2.IdentityRecord | None:
+        with self._env.read() as txn:
+            holder = self.holder_of(txn, my_number)
+            return self.current(txn, holder) if holder is not None else None
+
+    def count(self) -> int:
+        return self._env.entries(Db.RECORDS)
