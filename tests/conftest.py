@@ -65,7 +65,7 @@ def start(state: Path, softhsm: SoftHsmConfig, worker: TokenWorker, topology: To
     net = provision(state, topology or Topology.default(free_ports=True), softhsm_root=softhsm.root)
     running = start_network(net)
     try:
-        running.operators = bootstrap_operators(net, worker)  # type: ignore[attr-defined]
+        running.operators = bootstrap_operators(worker, net)  # type: ignore[attr-defined]
     except BaseException:
         running.stop()
         raise

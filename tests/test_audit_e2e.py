@@ -49,14 +49,14 @@ def _entries(running, start: int, end: int) -> list[bytes]:
     return list(bare_terminal(running, CS).audit.GetEntries(request).leaf_data)
 
 
-def test_actions_and_login_attempts_are_logged_with_proofs(private_network):
+def test_actions_and_login_attempts_are_logged_with_proofs(private_network, worker):
     first = _signed_head(private_network, 1)
-    kit = issue_card(private_network.network, "operator:131148:auditee", "135790", _rng)
-    enroll_operator(terminal(private_network, CS), kit, ["register-residents"], _rng)
+    kit = issue_card(worker, private_network.network, "operator:131148:auditee", "135790", _rng)
+    enroll_operator(worker, terminal(private_network, CS), kit, ["register-residents"], _rng)
     impostor = OperatorKit(kit.operator_id, kit.card_label, kit.pin, kit.so_pin, SyntheticSubject.create(_rng))
-    rpc_error(log_in, bare_terminal(private_network, CS), impostor, rng=_rng)
+    rpc_error(log_in, worker, bare_terminal(private_network, CS), impostor, rng=_rng)
     desk = bare_terminal(private_network, CS)
-    log_in(desk, kit, rng=_rng)
+    log_in(worker, desk, kit, rng=_rng)
     person = residents("131148", 1)[0]
     desk.record_change(person)
     rpc_error(bare_terminal(private_network, CS).record_change, residents("131148", 1)[0])  # no session

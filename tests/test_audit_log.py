@@ -13,8 +13,9 @@ import lmdb
 import pytest
 
 from jukinet import merkle
+from jukinet.domain.errors import Rejected
 from jukinet.storage.audit_log import AUDIT_DB_NAMES, AuditLog
-from jukinet.storage.environment import Environment, StorageError
+from jukinet.storage.environment import Environment
 
 VECTORS = Path(__file__).parent / "testvectors" / "rfc6962"
 TREE = json.loads((VECTORS / "merkle_tree.json").read_text())
@@ -310,7 +311,7 @@ def test_data_survives_reopen(tmp_path: Path) -> None:
 def test_requires_the_audit_databases(tmp_path: Path) -> None:
     other = Environment(tmp_path / "other", ("records",), map_size=16 << 20)
     try:
-        with pytest.raises(StorageError, match="lacks the audit databases"):
+        with pytest.raises(Rejected, match="lacks the audit databases"):
             AuditLog(other)
     finally:
         other.close()

@@ -20,6 +20,7 @@ from jukinet.biometrics import (
     sample_problem,
 )
 from jukinet.biometrics.evaluation import equal_error_rate, evaluate_population, independent_fmr
+from jukinet.domain.errors import Problem, Rejected
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_matcher_rejects_malformed_inputs(rng: np.random.Generator) -> None:
         Matcher().matches(template, [1.0] * 12)
     with pytest.raises(InvalidBiometric, match="template is the zero vector"):
         Matcher().matches(np.zeros(FEATURE_DIM), template)
-    assert issubclass(InvalidBiometric, ValueError)
+    assert issubclass(InvalidBiometric, Rejected) and InvalidBiometric("x").problem is Problem.INVALID
 
 
 def test_encode_decode_round_trip(rng: np.random.Generator) -> None:

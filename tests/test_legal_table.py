@@ -6,11 +6,12 @@ import random
 from pathlib import Path
 
 import pytest
-from jukinet.server.legal_table import FIELD_GROUPS, LegalTable, LegalTableError, TableRow
 
 import jukinet.devnet
 from jukinet.domain.codes import is_valid_corporate_number
+from jukinet.domain.errors import Rejected
 from jukinet.domain.synthetic import synthetic_resident
+from jukinet.server.national.legal_table import FIELD_GROUPS, LegalTable, TableRow
 from jukinet.v1 import identity_pb2
 
 PENSION = "7123456789012"  # valid corporate number (the demo agency)
@@ -151,15 +152,15 @@ def test_redact_missing_message_field_stays_unset() -> None:
 def test_bad_rows_name_the_row(tmp_path: Path, row_toml: str, match: str) -> None:
     text = f'[[row]]\nagency = "{OTHER}"\nbusiness = "ok"\n\n[[row]]\n{row_toml}\n'
     path = _write(tmp_path, text)
-    with pytest.raises(LegalTableError, match=match) as info:
+    with pytest.raises(Rejected, match=match) as info:
         LegalTable.load(path)
     assert str(path) in str(info.value)
 
 
 def test_unreadable_table(tmp_path: Path) -> None:
-    with pytest.raises(LegalTableError, match="cannot read legal table"):
+    with pytest.raises(Rejected, match="cannot read legal table"):
         LegalTable.load(tmp_path / "missing.toml")
-    with pytest.raises(LegalTableError, match="cannot read legal table"):
+    with pytest.raises(Rejected, match="cannot read legal table"):
         LegalTable.load(_write(tmp_path, "[[row]\nagency = "))
 
 

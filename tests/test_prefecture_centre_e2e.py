@@ -10,7 +10,7 @@ from jukinet.devnet.topology import Topology, pick_free_ports
 
 
 @pytest.fixture(scope="module")
-def centre_network(tmp_path_factory, softhsm):
+def centre_network(tmp_path_factory, softhsm, worker):
     ports = pick_free_ports(4)
     topology = Topology.parse(f"""
 [national]
@@ -32,7 +32,7 @@ listen = "127.0.0.1:{ports[3]}"
 corporate_number = "7123456789012"
 name = "demo agency"
 """)
-    with start(tmp_path_factory.mktemp("centre"), softhsm, topology) as running:
+    with start(tmp_path_factory.mktemp("centre"), softhsm, worker, topology) as running:
         yield running
 
 
@@ -40,8 +40,14 @@ def test_one_process_serves_both_prefectures(centre_network):
     terminal(centre_network, "cs:131148").register(residents("131148", 30))
     terminal(centre_network, "cs:142018").register(residents("142018", 20))
     wait_until(lambda: counts(centre_network, "national")[0] == 50, what="50 records at national")
-    origins = {o.origin: o.last_sequence for o in terminal(centre_network, "national").status().origins}
-    assert origins == {"cs:131148": 30, "cs:142018": 20}
+    inbound = {
+        (i.sender, i.destination): i.last_sequence for i in terminal(centre_network, "national").status().inbound
+    }
+    # Each CS hands its notices to its own prefecture (one process serves both); the centre relays them
+    # to the national server on its one link, each CS's batches still signed by that CS.
+    assert inbound[("cs:131148", "pref:13")] == 30 and inbound[("cs:142018", "pref:14")] == 20
+    assert inbound[("pref:13", "national")] >= 1
+    assert {link.destination for link in terminal(centre_network, "pref:13").status().links} == {"national"}
     # The centre's operator terminal (site 13, its first prefecture) sees both prefectures' records.
     assert counts(centre_network, "pref:13")[0] == 50
 

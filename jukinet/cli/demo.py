@@ -53,15 +53,15 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         _say("== 3. Operators: IC card (a token of their own) + biometric, enrolled by each node's administrator")
         reader = TokenWorker(find_softhsm_module(), net.softhsm.conf_path)  # the terminals' card reader
         sensor = np.random.default_rng(2026)  # a scripted scenario: the same people and captures every run
-        admins = bootstrap_operators(net, reader, rng=sensor)
+        admins = bootstrap_operators(reader, net, rng=sensor)
         _say("   each node's first administrator was enrolled from the site terminal and logged in")
         clerks = {}
         for spec in (nakano, chiyoda):
             _, admin_terminal = admins[str(spec.node_ids[0])]
-            kit = issue_card(net, reader, f"operator:{spec.site}:clerk-01", "246810", sensor)
-            info = enroll_operator(admin_terminal, kit, reader, ["register-residents"], sensor)
+            kit = issue_card(reader, net, f"operator:{spec.site}:clerk-01", "246810", sensor)
+            info = enroll_operator(reader, admin_terminal, kit, ["register-residents"], sensor)
             clerk = terminal_for(net, spec)
-            claims = log_in(clerk, kit, reader, rng=sensor, attempts=3)
+            claims = log_in(reader, clerk, kit, rng=sensor, attempts=3)
             clerks[spec.name] = clerk
             _say(f"   {spec.name}: {info.operator_id} enrolled (card serial {info.card_serial[:12]}…); PIN unlocked "
                  f"the card, the card signed the challenge, the biometric matched: session for "

@@ -53,7 +53,7 @@ def _terminal(
     terminal = terminal_for(net, net.topology.node(node))
     if admin:
         kit = load_operator(net, _operator_id(net, node, admin), _pin(admin_pin, f"PIN of {admin}'s card: "))
-        log_in(terminal, kit, reader, attempts=3)
+        log_in(reader, terminal, kit, attempts=3)
     return terminal
 
 
@@ -74,9 +74,9 @@ def enroll(state: Path, node: str, name: str, roles: list[str], pin: str | None,
         terminal = _terminal(net, reader, node, admin, admin_pin)
         pin = _pin(pin, f"new PIN for {operator_id}'s card: ")
         issued = not operator_dir(net, operator_id).exists()
-        kit = issue_card(net, reader, operator_id, pin) if issued else load_operator(net, operator_id, pin)
+        kit = issue_card(reader, net, operator_id, pin) if issued else load_operator(net, operator_id, pin)
         try:
-            info = enroll_operator(terminal, kit, reader, roles)
+            info = enroll_operator(reader, terminal, kit, roles)
         except BaseException:
             if issued:  # the node refused: leave no card behind
                 discard_card(net, kit)
@@ -95,7 +95,7 @@ def login(state: Path, node: str, name: str, pin: str | None) -> int:
     terminal = terminal_for(net, net.topology.node(node))
     reader = _card_reader(net)
     try:
-        claims = log_in(terminal, kit, reader, attempts=3)
+        claims = log_in(reader, terminal, kit, attempts=3)
     finally:
         reader.close()
     session_file = _session_file(net, node)
@@ -138,7 +138,7 @@ def unlock(state: Path, node: str, name: str, admin: str, admin_pin: str | None)
         terminal = _terminal(net, reader, node, admin, admin_pin)
         info = terminal.unlock_operator(operator_id)
         if operator_dir(net, operator_id).exists():  # the card's own PIN counter, reset with the SO PIN
-            unlock_card(load_operator(net, operator_id, ""), reader)
+            unlock_card(reader, load_operator(net, operator_id, ""))
     finally:
         reader.close()
     print(f"unlocked {_describe(info)}")

@@ -74,7 +74,7 @@ def _write_secret(path: Path, data: bytes) -> None:
 
 
 def issue_card(
-    net: Network, worker: TokenWorker, operator_id: str, pin: str, rng: np.random.Generator | None = None
+    worker: TokenWorker, net: Network, operator_id: str, pin: str, rng: np.random.Generator | None = None
 ) -> OperatorKit:
     """Create the operator's card (token, key, certificate) and their synthetic body; saved under state."""
     if not 4 <= len(pin) <= 255:
@@ -119,9 +119,9 @@ def load_operator(net: Network, operator_id: str, pin: str) -> OperatorKit:
 
 
 def enroll_operator(
+    worker: TokenWorker,
     terminal: TerminalClient,
     kit: OperatorKit,
-    worker: TokenWorker,
     roles: list[str],
     rng: np.random.Generator | None = None,
 ) -> operator_pb2.OperatorInfo:
@@ -133,9 +133,9 @@ def enroll_operator(
 
 
 def log_in(
+    worker: TokenWorker,
     terminal: TerminalClient,
     kit: OperatorKit,
-    worker: TokenWorker,
     pin: str | None = None,
     rng: np.random.Generator | None = None,
     attempts: int = 1,
@@ -156,7 +156,7 @@ def log_in(
     raise AssertionError("unreachable")
 
 
-def unlock_card(kit: OperatorKit, worker: TokenWorker) -> None:
+def unlock_card(worker: TokenWorker, kit: OperatorKit) -> None:
     """Administrator: reset the card's PIN failure count with its SO PIN."""
     admin_unlock(worker, kit.card_label, kit.so_pin)
 
@@ -166,8 +166,8 @@ def site_operator_id(net: Network, node_id: str, name: str = "admin") -> str:
 
 
 def bootstrap_operators(
-    net: Network,
     worker: TokenWorker,
+    net: Network,
     pin: str = "123456",
     roles: list[str] | None = None,
     rng: np.random.Generator | None = None,
@@ -182,13 +182,13 @@ def bootstrap_operators(
         if directory.exists():
             kit = load_operator(net, operator_id, pin)
         else:
-            kit = issue_card(net, worker, operator_id, pin, rng)
+            kit = issue_card(worker, net, operator_id, pin, rng)
         terminal = terminal_for(net, spec)
         try:
-            enroll_operator(terminal, kit, worker, roles, rng)
+            enroll_operator(worker, terminal, kit, roles, rng)
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
                 raise
-        log_in(terminal, kit, worker, rng=rng, attempts=3)
+        log_in(worker, terminal, kit, rng=rng, attempts=3)
         out[str(spec.node_id)] = (kit, terminal)
     return out
