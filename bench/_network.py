@@ -11,23 +11,27 @@ from pathlib import Path
 import numpy as np
 
 from jukinet.clients import TerminalClient
-from jukinet.network.operators import bootstrap_operators
-from jukinet.network.provision import Network, provision
-from jukinet.network.supervisor import start_network
-from jukinet.network.topology import Topology
+from jukinet.devnet.operators import bootstrap_operators
+from jukinet.devnet.provision import Network, provision
+from jukinet.devnet.supervisor import start_network
+from jukinet.devnet.topology import Topology
+from jukinet.hsm import TokenWorker, find_softhsm_module
 
 
 @contextlib.contextmanager
-def benchmark_network(keep: Path | None = None) -> Iterator[tuple[Network, dict[str, TerminalClient]]]:
-    """Provision and start the default topology on free ports, with an administrator logged in at each
-    node's site terminal (by node id); stop and clean up afterwards."""
+def benchmark_network(
+    keep: Path | None = None,
+) -> Iterator[tuple[Network, TokenWorker, dict[str, TerminalClient]]]:
+    """Provision and start the default topology on free ports, with this process's TokenWorker (the card
+    reader) and an administrator logged in at each node's site terminal (by node id); stop and clean up
+    afterwards."""
     state = keep or Path(tempfile.mkdtemp(prefix="jukinet-bench-"))
     try:
         net = provision(state, Topology.default(free_ports=True))
-        net.softhsm.activate()  # operator cards are unlocked in this process
-        with start_network(net):
-            operators = bootstrap_operators(net, rng=np.random.default_rng(1))
-            yield net, {node: terminal for node, (_, terminal) in operators.items()}
+        card_reader = TokenWorker(find_softhsm_module(), net.softhsm.conf_path)  # cards are unlocked here
+        with start_network(net), card_reader as worker:
+            operators = bootstrap_operators(worker, net, rng=np.random.default_rng(1))
+            yield net, worker, {node: terminal for node, (_, terminal) in operators.items()}
     finally:
         if keep is None:
             shutil.rmtree(state, ignore_errors=True)

@@ -32,7 +32,7 @@ def main() -> int:
     records = [synthetic_resident(rng, "131148") for _ in range(args.records)]
     if len({r.resident_code for r in records}) != len(records):  # vanishingly rare; keep N exact
         raise SystemExit("duplicate resident codes generated; change the seed")
-    with benchmark_network() as (_net, terminals):
+    with benchmark_network() as (_net, _worker, terminals):
         cs, national = terminals["cs:131148"], terminals["national"]
         start = time.perf_counter()
         reply = cs.register(records, chunk_size=args.chunk)

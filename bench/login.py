@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _network import benchmark_network
 
-from jukinet.network.access import terminal_for
-from jukinet.network.operators import enroll_operator, issue_card, log_in
+from jukinet.devnet.access import terminal_for
+from jukinet.devnet.operators import enroll_operator, issue_card, log_in
 
 
 def main() -> int:
@@ -31,18 +31,18 @@ def main() -> int:
     args = parser.parse_args()
 
     rng = np.random.default_rng(5)
-    with benchmark_network() as (net, terminals):
+    with benchmark_network() as (net, worker, terminals):
         cs = terminals["cs:131148"]  # its administrator is logged in: enrollment needs that role
-        kit = issue_card(net, "operator:131148:clerk-01", "246810", rng)
-        enroll_operator(cs, kit, ["register-residents"], rng)
+        kit = issue_card(worker, net, "operator:131148:clerk-01", "246810", rng)
+        enroll_operator(worker, cs, kit, ["register-residents"], rng)
         terminal = terminal_for(net, net.topology.node("cs:131148"))
-        log_in(terminal, kit, rng=rng)  # warm up: connection, caches
+        log_in(worker, terminal, kit, rng=rng)  # warm up: connection, caches
         latencies = []
         false_non_matches = 0
         for _ in range(args.logins):
             start = time.perf_counter()
             try:
-                log_in(terminal, kit, rng=rng)
+                log_in(worker, terminal, kit, rng=rng)
             except grpc.RpcError as exc:  # a genuine capture can fail to match (FNMR ≈ 0.3 %): try again
                 if "biometric" not in (exc.details() or ""):
                     raise

@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _network import benchmark_network
 
+from jukinet.devnet.access import agency_client
 from jukinet.domain.synthetic import synthetic_resident
-from jukinet.network.access import agency_client
 
 BUSINESS = "pension-benefit"
 
@@ -34,7 +34,7 @@ def main() -> int:
 
     rng = random.Random(11)
     residents = [synthetic_resident(rng, "131148") for _ in range(args.population)]
-    with benchmark_network() as (net, terminals):
+    with benchmark_network() as (net, _worker, terminals):
         terminals["cs:131148"].register(residents)
         national = terminals["national"]
         deadline = time.monotonic() + 120

@@ -144,6 +144,7 @@ def _stream_run(call: Callable[..., Any], messages: int, per_message: int, cap_s
 def bench_grpc(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     import grpc
 
+    from jukinet.domain.node_ids import NodeId
     from jukinet.pki import init_pki, issue_tls_certificate
     from jukinet.v1 import registry_pb2
 
@@ -175,7 +176,7 @@ def bench_grpc(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
             private_key=key.read_bytes(),
             certificate_chain=cert.read_bytes(),
         )
-        options = [*GRPC_OPTIONS, ("grpc.ssl_target_name_override", "localhost")]
+        options = [*GRPC_OPTIONS, ("grpc.ssl_target_name_override", NodeId.national().tls_name)]
         channel = grpc.secure_channel(f"127.0.0.1:{port}", creds, options=options)
         grpc.channel_ready_future(channel).result(timeout=30)
         stream = channel.unary_stream(
@@ -309,16 +310,15 @@ def bench_lmdb(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
 def token_child_main(hsm_dir: str, seconds: float, batch: int, conn: Any) -> None:
     """Child process: SoftHSM is loaded here first, with this run's config."""
     try:
-        from jukinet.hsm import SoftHsmConfig, TokenSigner, find_softhsm_module, provision_signing_key
+        from jukinet.hsm import SoftHsmConfig, TokenSigner, TokenWorker, find_softhsm_module, provision_signing_key
 
         cfg = SoftHsmConfig.create(Path(hsm_dir))
-        cfg.activate()
         cfg.init_token("bench", "1234", "5678")
-        module = find_softhsm_module()
-        provision_signing_key(module, "bench", "1234", "signing")
+        worker = TokenWorker(find_softhsm_module(), cfg.conf_path)
+        provision_signing_key(worker, "bench", "1234", "signing")
         data = [r.SerializeToString() for r in make_records(batch, seed=4)]
         out: dict[str, Any] = {}
-        with TokenSigner(module, "bench", "1234", "signing") as signer:
+        with worker, TokenSigner(worker, "bench", "1234", "signing") as signer:
             for d in data[:50]:  # warm-up
                 if len(signer.sign(d)) != 64:
                     raise RuntimeError("unexpected signature length")

@@ -20,7 +20,7 @@ from jukinet.domain.synthetic import synthetic_resident
 from jukinet.pki import TrustStore, init_pki, open_certified
 from jukinet.server.national.notices import RelayedChangeNotices
 from jukinet.server.prefecture.notices import CsChangeNotices
-from jukinet.server.runtime.batches import batch_digest, encode_link_batch
+from jukinet.server.runtime.batches import batch_digest, change_notice_item, encode_change_notice, encode_link_batch
 from jukinet.server.runtime.intake import LinkIntake
 from jukinet.storage import NodeStorage
 from jukinet.v1 import envelope_pb2, link_pb2, notice_pb2
@@ -233,3 +233,12 @@ def test_a_prefecture_cannot_insert_alter_or_drop_notices(national, relay, cs, t
 def test_only_prefecture_servers_relay(national, cs) -> None:
     national.refused(cs, cs.batch("national", relayed(notices(cs, 1))), Problem.DENIED,
                      "not a prefecture server")  # fmt: skip
+
+
+def test_a_cs_builds_notices_and_items_byte_for_byte_as_protobuf_would() -> None:
+    record = residents("131148", 1)[0]
+    notice = notice_pb2.ChangeNotice(origin="cs:131148", sequence=300, record=record)
+    notice.recorded_at.FromMilliseconds(1_790_000_000_456)
+    built = encode_change_notice("cs:131148", 300, record.SerializeToString(), 1_790_000_000_456)
+    assert built == notice.SerializeToString()
+    assert change_notice_item(built) == link_pb2.LinkItem(change_notice=notice).SerializeToString()

@@ -46,9 +46,7 @@ def _operator_id(net: Network, node: str, name: str) -> str:
     return f"operator:{net.topology.node(node).site}:{name}"
 
 
-def _terminal(
-    net: Network, reader: TokenWorker, node: str, admin: str | None, admin_pin: str | None
-) -> TerminalClient:
+def _terminal(net: Network, reader: TokenWorker, node: str, admin: str | None, admin_pin: str | None) -> TerminalClient:
     """The node's site terminal, with the administrator logged in if one is named."""
     terminal = terminal_for(net, net.topology.node(node))
     if admin:

@@ -9,6 +9,7 @@ messages.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 from collections.abc import AsyncIterator, Callable, Sequence
 
@@ -22,13 +23,14 @@ from jukinet.domain.node_ids import NodeId
 from jukinet.domain.operators import Role
 from jukinet.domain.records import validate_record
 from jukinet.server.audit import Auditor
+from jukinet.server.runtime.batches import ChangeNoticeEncoder, change_notice_item
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.guard import guarded
 from jukinet.server.runtime.peers import Caller
 from jukinet.server.runtime.policy import OperatorWithRole, TerminalOf
 from jukinet.storage import NodeStorage
 from jukinet.storage.layout import Counter
-from jukinet.v1 import audit_pb2, identity_pb2, link_pb2, notice_pb2, registry_pb2, registry_pb2_grpc
+from jukinet.v1 import audit_pb2, identity_pb2, registry_pb2, registry_pb2_grpc
 
 MAX_CHUNK_RECORDS = 10_000
 A = audit_pb2
@@ -55,26 +57,29 @@ class Registry:
         self, records: Sequence[identity_pb2.IdentityRecord], caller: Caller, action: int, first_index: int = 0
     ) -> range:
         """Store a group of changes with their notices; returns the notices' sequences. Rejected stores nothing."""
-        self._check(records, first_index)
+        self.check(records, first_index)
+        return self.commit(records, caller, action)
+
+    def commit(self, records: Sequence[identity_pb2.IdentityRecord], caller: Caller, action: int) -> range:
+        """The second half of :meth:`record`, for records :meth:`check` accepted: one transaction."""
         now_ms = self._clock.now_ms()
         target = records[0].resident_code if len(records) == 1 else f"{len(records)} residents"
         s = self._storage
 
+        encoder = ChangeNoticeEncoder(str(self.node_id), now_ms)
+
         def apply(txn: lmdb.Transaction) -> range:
             first_seq = s.env.reserve(txn, Counter.CHANGE, len(records))
             first_hist = s.history.reserve(txn, len(records))
-            notice = notice_pb2.ChangeNotice(origin=str(self.node_id))
-            notice.recorded_at.FromMilliseconds(now_ms)
             items = []
             for i, record in enumerate(records):
                 current = s.records.current(txn, record.resident_code)
                 local_change(current, record, s.records.holder_of(txn, record.my_number))
-                notice.sequence = first_seq + i
-                notice.record.CopyFrom(record)
-                notice_bytes = notice.SerializeToString()
-                s.records.put(txn, record, current)
-                s.history.append(txn, record.resident_code, notice_bytes, first_hist + i)
-                items.append(link_pb2.LinkItem(change_notice=notice).SerializeToString())
+                encoded = record.SerializeToString()
+                notice = encoder.encode(first_seq + i, encoded)
+                s.records.put(txn, record, current, encoded)
+                s.history.append(txn, record.resident_code, notice, first_hist + i)
+                items.append(change_notice_item(notice))
             s.queues.enqueue(txn, self._upstream, items)
             sequences = range(first_seq, first_seq + len(records))
             detail = f"notices {self.node_id}#{sequences.start}..{sequences.stop - 1}"
@@ -83,7 +88,7 @@ class Registry:
             self._auditor.append(txn, action, A.AUDIT_OUTCOME_SUCCESS, caller, target, detail)
             return sequences
 
-        sequences = s.env.write(apply)
+        sequences = s.env.submit(apply).result()  # group commit: shares an fsync with the link's settlements
         self._enqueued(self._upstream)
         return sequences
 
@@ -94,7 +99,8 @@ class Registry:
         self._auditor.record(A.AUDIT_ACTION_GET_RESIDENT, A.AUDIT_OUTCOME_SUCCESS, caller, resident_code)
         return record
 
-    def _check(self, records: Sequence[identity_pb2.IdentityRecord], first_index: int) -> None:
+    def check(self, records: Sequence[identity_pb2.IdentityRecord], first_index: int = 0) -> None:
+        """What can be checked without the stored state (validity, this municipality, no resident twice)."""
         today = datetime.date.fromtimestamp(self._clock.now_ms() / 1000)
         codes: set[str] = set()
         for i, record in enumerate(records, start=first_index):
@@ -136,30 +142,50 @@ class RegistryRpc(registry_pb2_grpc.ResidentRegistryServiceServicer):
         context: grpc.aio.ServicerContext,
         caller: Caller,
     ) -> registry_pb2.RegisterResidentsResponse:
+        """Chunks in order, each committed whole; the next chunk is checked while the previous one commits."""
         response = registry_pb2.RegisterResidentsResponse()
-        async for chunk in request_iterator:
-            if not chunk.records:
-                continue
-            try:
-                if len(chunk.records) > MAX_CHUNK_RECORDS:
-                    raise Rejected(
-                        Problem.EXHAUSTED, f"{len(chunk.records)} records in one chunk; at most {MAX_CHUNK_RECORDS}"
-                    )
-                sequences = await self.blocking(
-                    self._registry.record, chunk.records, caller, A.AUDIT_ACTION_REGISTER_RESIDENTS, response.records
-                )
-            except Rejected as exc:
-                done = (
-                    f"; the {response.chunks} chunk(s) before it ({response.records} records) were committed"
-                    if response.chunks
-                    else "; nothing was stored"
-                )
-                raise Rejected(exc.problem, f"chunk {response.chunks}: {exc}{done}") from None
+        committing: asyncio.Task[range] | None = None
+        received = 0
+
+        async def settle() -> None:
+            nonlocal committing
+            if committing is None:
+                return
+            task, committing = committing, None
+            sequences = await task
             if not response.chunks:
                 response.first_sequence = sequences.start
             response.last_sequence = sequences.stop - 1
             response.records += len(sequences)
             response.chunks += 1
+
+        try:
+            async for chunk in request_iterator:
+                if not chunk.records:
+                    continue
+                if len(chunk.records) > MAX_CHUNK_RECORDS:
+                    raise Rejected(
+                        Problem.EXHAUSTED, f"{len(chunk.records)} records in one chunk; at most {MAX_CHUNK_RECORDS}"
+                    )
+                check = self.blocking(self._registry.check, chunk.records, received)
+                try:
+                    await check
+                finally:
+                    await settle()  # the previous chunk is committed (or refused) before this one counts
+                received += len(chunk.records)
+                committing = asyncio.ensure_future(
+                    self.blocking(self._registry.commit, chunk.records, caller, A.AUDIT_ACTION_REGISTER_RESIDENTS)
+                )
+            await settle()
+        except Rejected as exc:
+            if committing is not None:
+                await asyncio.gather(committing, return_exceptions=True)
+            done = (
+                f"; the {response.chunks} chunk(s) before it ({response.records} records) were committed"
+                if response.chunks
+                else "; nothing was stored"
+            )
+            raise Rejected(exc.problem, f"chunk {response.chunks}: {exc}{done}") from None
         return response
 
     @guarded("registrars", audit=A.AUDIT_ACTION_GET_RESIDENT)

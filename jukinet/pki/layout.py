@@ -34,7 +34,6 @@ IssuerKind = Literal["node", "operator", "agency"]
 ISSUER_KINDS: tuple[IssuerKind, ...] = get_args(IssuerKind)
 
 
-
 def root_cert_path(pki_dir: Path) -> Path:
     """Path of the root CA certificate."""
     return pki_dir / "root-ca.pem"

@@ -23,11 +23,12 @@ from jukinet.v1 import identity_pb2, notice_pb2
 
 def check_notices(notices: Sequence[tuple[int, notice_pb2.ChangeNotice]], origin: NodeId, today: datetime.date) -> None:
     """Every notice is ``origin``'s to send and valid; Rejected (DENIED or INVALID) naming the first that is not."""
-    municipality = origin.code
+    municipality, origin_id = origin.code, str(origin)
     for position, notice in notices:
-        where = f"notice #{position} ({notice.origin}#{notice.sequence})"
-        if notice.origin != str(origin):
-            raise Rejected(Problem.DENIED, f"{where} did not originate at {origin}")
+        if notice.origin != origin_id:
+            raise Rejected(
+                Problem.DENIED, f"notice #{position} ({notice.origin}#{notice.sequence}) did not originate at {origin}"
+            )
         record = notice.record
         if record.address.municipality_code != municipality:
             raise Rejected(
@@ -41,7 +42,9 @@ def check_notices(notices: Sequence[tuple[int, notice_pb2.ChangeNotice]], origin
                 f"status {identity_pb2.RecordStatus.Name(record.status)} does not follow from the change reason"
             )
         if problems:
-            raise Rejected(Problem.INVALID, f"{where}: {'; '.join(problems)}")
+            raise Rejected(
+                Problem.INVALID, f"notice #{position} ({notice.origin}#{notice.sequence}): {'; '.join(problems)}"
+            )
 
 
 class ChangeWriter:

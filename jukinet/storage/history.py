@@ -1,39 +1,63 @@
-"""Every change notice a node stored, per resident, in the order stored; never deleted."""
+"""The change history: every change notice a node stored, never deleted.
+
+It is a feed in the order stored (keyed by position: appends touch only the end of the tree, and
+followers — push subscriptions, disclosure, replication — read it by position), with a small index
+from each resident to their positions. Keying the notices themselves by resident would scatter every
+append over the whole tree, and each such page must be written again at commit.
+"""
 
 from __future__ import annotations
 
 import lmdb
 
+from jukinet.domain.errors import Problem, Rejected
 from jukinet.storage.environment import Environment
-from jukinet.storage.layout import Counter, Db, history_key, history_prefix
+from jukinet.storage.layout import Counter, Db, from_u64, history_index_key, queue_position, resident_key, u64
 from jukinet.v1 import notice_pb2
 
 
 class ChangeHistory:
     def __init__(self, env: Environment) -> None:
         self._env = env
-        self._db = env.dbs[Db.HISTORY]
+        self._feed = env.dbs[Db.HISTORY]
+        self._index = env.dbs[Db.HISTORY_INDEX]
 
-    def append(self, txn: lmdb.Transaction, resident_code: str, notice: bytes, position: int | None = None) -> None:
+    def append(self, txn: lmdb.Transaction, resident_code: str, notice: bytes, position: int | None = None) -> int:
         """Append one serialized ChangeNotice; ``position`` from :meth:`reserve` when appending many."""
         if position is None:
             position = self.reserve(txn, 1)
-        txn.put(history_key(resident_code, position), notice, db=self._db)
+        if not txn.put(u64(position), notice, db=self._feed, append=True):
+            raise Rejected(Problem.BROKEN, f"history position {position} is not after the end of the feed")
+        txn.put(history_index_key(resident_code, position), b"", db=self._index)
+        return position
 
     def reserve(self, txn: lmdb.Transaction, count: int) -> int:
-        """Positions for ``count`` entries about to be appended; returns the first."""
+        """Positions for ``count`` entries about to be appended, in order; returns the first."""
         return self._env.reserve(txn, Counter.HISTORY, count)
 
     def of(self, resident_code: str) -> list[notice_pb2.ChangeNotice]:
-        prefix = history_prefix(resident_code)
+        """A resident's notices, in the order stored."""
+        prefix = resident_key(resident_code)
         out = []
         with self._env.read() as txn:
-            cursor = txn.cursor(db=self._db)
+            cursor = txn.cursor(db=self._index)
             if cursor.set_range(prefix):
-                for key, value in cursor:
-                    if not key.startswith(prefix):
+                for key in cursor.iternext(values=False):
+                    if not key.startswith(prefix) or len(key) != len(prefix) + 8:
                         break
-                    out.append(notice_pb2.ChangeNotice.FromString(value))
+                    out.append(notice_pb2.ChangeNotice.FromString(txn.get(u64(queue_position(key)), db=self._feed)))
+        return out
+
+    def feed(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """Feed entries after position ``after``, in order: (position, serialized ChangeNotice)."""
+        out: list[tuple[int, bytes]] = []
+        with self._env.read() as txn:
+            cursor = txn.cursor(db=self._feed)
+            if cursor.set_range(u64(after + 1)):
+                for key, value in cursor:
+                    out.append((from_u64(key), value))
+                    if len(out) >= limit:
+                        break
         return out
 
     def count(self) -> int:

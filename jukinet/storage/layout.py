@@ -9,7 +9,8 @@ database            key                                              value
 ==================  ===============================================  =======================================
 records             住民票コード                                       IdentityRecord (latest state)
 by_my_number        個人番号                                          住民票コード
-history             住民票コード ‖ u64 history position                ChangeNotice (never deleted)
+history             u64 feed position                                ChangeNotice (never deleted; read by position)
+history_index       住民票コード ‖ u64 feed position                   (empty: a resident's entries, in order)
 queue               destination ‖ NUL ‖ u64 queue position             LinkItem, until a receipt covers it
 queue_state         destination                                      u64 last enqueued ‖ u64 last receipted
 receipts            destination ‖ NUL ‖ u64 last position covered      Signed Receipt (proof of hand-over)
@@ -39,6 +40,7 @@ class Db(StrEnum):
     RECORDS = "records"
     BY_MY_NUMBER = "by_my_number"
     HISTORY = "history"
+    HISTORY_INDEX = "history_index"
     QUEUE = "queue"
     QUEUE_STATE = "queue_state"
     RECEIPTS = "receipts"
@@ -58,7 +60,7 @@ ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)
 class Counter(StrEnum):
     """Names of the counters in ``counters``."""
 
-    HISTORY = "history"  # position of the next history entry (orders a resident's history)
+    HISTORY = "history"  # the last position handed out in the change-history feed
     CHANGE = "change"  # sequence of the next change notice this node originates
     PROVISION = "provision"  # id of the next provision-log entry
 
@@ -79,12 +81,8 @@ def my_number_key(my_number: str) -> bytes:
     return my_number.encode("ascii")
 
 
-def history_key(resident_code: str, position: int) -> bytes:
+def history_index_key(resident_code: str, position: int) -> bytes:
     return resident_key(resident_code) + U64.pack(position)
-
-
-def history_prefix(resident_code: str) -> bytes:
-    return resident_key(resident_code)
 
 
 def destination_prefix(destination: str) -> bytes:

@@ -52,9 +52,7 @@ class LinkQueues:
         txn.put(key, queue_state(last + len(items), receipted), db=self._state)
         return range(last + 1, last + 1 + len(items))
 
-    def pending(
-        self, destination: str, after: int, limit: int, max_bytes: int = 1 << 62
-    ) -> list[tuple[int, bytes]]:
+    def pending(self, destination: str, after: int, limit: int, max_bytes: int = 1 << 62) -> list[tuple[int, bytes]]:
         """Entries after position ``after``, in order: at most ``limit``, and past the first no more than
         ``max_bytes`` in all (so one large entry still goes, alone)."""
         out: list[tuple[int, bytes]] = []
@@ -109,9 +107,7 @@ class LinkQueues:
     def states(self) -> list[QueueState]:
         """Every destination this node ever queued for."""
         with self._env.read() as txn:
-            return [
-                QueueState(bytes(k).decode("ascii"), *parse_queue_state(v)) for k, v in txn.cursor(db=self._state)
-            ]
+            return [QueueState(bytes(k).decode("ascii"), *parse_queue_state(v)) for k, v in txn.cursor(db=self._state)]
 
     def receipts(self, destination: str) -> list[tuple[int, bytes]]:
         """Stored receipts for ``destination``: (last position covered, Signed Receipt bytes), in order."""

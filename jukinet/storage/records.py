@@ -30,12 +30,14 @@ class RecordStore:
         txn: lmdb.Transaction,
         record: identity_pb2.IdentityRecord,
         previous: identity_pb2.IdentityRecord | None,
+        encoded: bytes | None = None,
     ) -> None:
-        """Store ``record`` as the latest state and keep the My Number index in step with it."""
+        """Store ``record`` (``encoded``: its serialized bytes, if the caller has them) as the latest state
+        and keep the My Number index in step with it."""
         code = resident_key(record.resident_code)
         if previous is not None and previous.my_number != record.my_number:
             txn.delete(my_number_key(previous.my_number), db=self._by_my_number)
-        txn.put(code, record.SerializeToString(), db=self._records)
+        txn.put(code, encoded if encoded is not None else record.SerializeToString(), db=self._records)
         txn.put(my_number_key(record.my_number), code, db=self._by_my_number)
 
     def get(self, resident_code: str) -> identity_pb2.IdentityRecord | None:

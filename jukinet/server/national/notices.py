@@ -23,7 +23,7 @@ from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.pki import TrustStore
 from jukinet.server.changes import ChangeWriter, check_notices
-from jukinet.server.runtime.intake import Delivery, Item, Plan, new_items, open_batch, runs_by_kind
+from jukinet.server.runtime.intake import Delivery, Item, Plan, open_batch, runs_by_kind
 from jukinet.storage import NodeStorage
 from jukinet.v1 import notice_pb2
 
@@ -31,15 +31,11 @@ from jukinet.v1 import notice_pb2
 @dataclass(frozen=True)
 class _Store:
     writer: ChangeWriter
-    storage: NodeStorage
     notices: list[notice_pb2.ChangeNotice]
-    marks: dict[tuple[str, str], int]
 
     def apply(self, txn: lmdb.Transaction) -> None:
         if self.notices:
             self.writer.apply(txn, self.notices)
-        for (origin, destination), mark in self.marks.items():
-            self.storage.inbox.set(txn, origin, destination, mark)
 
 
 class RelayedChangeNotices:
@@ -59,7 +55,6 @@ class RelayedChangeNotices:
             raise Rejected(Problem.DENIED, f"{relay} is not a prefecture server; only they relay CS batches")
         hosted = {n.code for n in delivery.signer.node_ids if n.kind is NodeKind.PREFECTURE}
         today = datetime.date.fromtimestamp(self._clock.now_ms() / 1000)
-        marks: dict[tuple[str, str], int] = {}
         notices: list[notice_pb2.ChangeNotice] = []
         for position, envelope in items:
             try:
@@ -71,21 +66,12 @@ class RelayedChangeNotices:
                     raise Rejected(
                         Problem.DENIED, f"{origin}'s batch was addressed to {inner.destination}, not its prefecture"
                     )
-                queue = (inner.sender, inner.destination)
-                if queue not in marks:
-                    marks[queue] = self._mark(*queue)
-                fresh, _ = new_items(inner, marks[queue])
+                fresh, _ = delivery.claim(inner)  # the CS's own queue, continued exactly
                 for kind, run in runs_by_kind(fresh):
                     if kind != "change_notice":
                         raise Rejected(Problem.INVALID, f"a relayed batch may carry change notices only, not {kind}")
                     check_notices(run, origin, today)
                     notices.extend(notice for _, notice in run)
-                if fresh:
-                    marks[queue] = fresh[-1][0]
             except Rejected as exc:
                 raise Rejected(exc.problem, f"relayed batch #{position} from {relay}: {exc}") from None
-        return _Store(self._writer, self._storage, notices, marks)
-
-    def _mark(self, origin: str, destination: str) -> int:
-        with self._storage.env.read() as txn:
-            return self._storage.inbox.get(txn, origin, destination)
+        return _Store(self._writer, notices)

@@ -1,9 +1,10 @@
-"""Link batches on the wire: built from queue entries without re-encoding them.
+"""Link batches and change notices on the wire, built from bytes already encoded.
 
 Queue entries are already serialized ``LinkItem`` messages, so the ``LinkBatch`` payload is assembled
 by writing each entry as a length-delimited field 5 between the serialized header (fields 1-4) and
 trailer (field 6): valid protobuf, byte for byte what ``LinkBatch.SerializeToString`` would produce,
-without parsing and re-encoding every item on the send path.
+without parsing and re-encoding every item on the send path. A CS builds each change notice and its
+queue item the same way around the record bytes it stores anyway. Tests check the bytes are identical.
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from jukinet.v1 import link_pb2
+from jukinet.v1 import link_pb2, notice_pb2
 
 BATCH_TYPE = link_pb2.LinkBatch.DESCRIPTOR.full_name
 _ITEMS_TAG = bytes([(5 << 3) | 2])  # LinkBatch.items: field 5, length-delimited
+_ORIGIN_TAG = bytes([(1 << 3) | 2])  # ChangeNotice.origin: field 1
+_SEQUENCE_TAG = bytes([2 << 3])  # ChangeNotice.sequence: field 2, varint
+_RECORD_TAG = bytes([(3 << 3) | 2])  # ChangeNotice.record: field 3
+_CHANGE_NOTICE_TAG = bytes([(1 << 3) | 2])  # LinkItem.change_notice: field 1
 
 
 def _varint(value: int) -> bytes:
@@ -35,7 +40,7 @@ def encode_link_batch(sender: str, destination: str, entries: Sequence[tuple[int
     trailer.sent_at.FromMilliseconds(sent_at_ms)
     parts = [header.SerializeToString()]
     for _, item in entries:
-        parts.append(_ITEMS_TAG + _varint(len(item)) + item)
+        parts.append(_field(_ITEMS_TAG, item))
     parts.append(trailer.SerializeToString())
     return b"".join(parts)
 
@@ -43,3 +48,32 @@ def encode_link_batch(sender: str, destination: str, entries: Sequence[tuple[int
 def batch_digest(payload: bytes) -> bytes:
     """What a receipt names: SHA-256 of the delivered LinkBatch payload."""
     return hashlib.sha256(payload).digest()
+
+
+def _field(tag: bytes, value: bytes) -> bytes:
+    return tag + _varint(len(value)) + value
+
+
+class ChangeNoticeEncoder:
+    """Serialized ChangeNotices of one origin, recorded at one time, around serialized IdentityRecords
+    (a CS records a whole chunk at once: the fixed parts are encoded once)."""
+
+    def __init__(self, origin: str, recorded_at_ms: int) -> None:
+        self._origin = _field(_ORIGIN_TAG, origin.encode()) if origin else b""
+        trailer = notice_pb2.ChangeNotice()
+        trailer.recorded_at.FromMilliseconds(recorded_at_ms)
+        self._trailer = trailer.SerializeToString()
+
+    def encode(self, sequence: int, record: bytes) -> bytes:
+        sequence_field = _SEQUENCE_TAG + _varint(sequence) if sequence else b""
+        return self._origin + sequence_field + _field(_RECORD_TAG, record) + self._trailer
+
+
+def encode_change_notice(origin: str, sequence: int, record: bytes, recorded_at_ms: int) -> bytes:
+    """Serialized ChangeNotice around an already serialized IdentityRecord."""
+    return ChangeNoticeEncoder(origin, recorded_at_ms).encode(sequence, record)
+
+
+def change_notice_item(notice: bytes) -> bytes:
+    """Serialized LinkItem carrying a serialized ChangeNotice."""
+    return _field(_CHANGE_NOTICE_TAG, notice)

@@ -5,22 +5,25 @@ For each delivered batch, before anything is stored:
 1. the envelope is a ``LinkBatch`` signed by the key its certificate certifies, and that certificate
    (node CA, valid, not revoked) names the TLS peer itself — whoever hands a batch over signs it;
 2. the batch names a sender the peer is, and a destination this node is; its positions are contiguous;
-3. positions at or below the stored mark for (sender, destination) are re-deliveries (counted, not
-   applied); the first new one must be ``mark + 1``, else something was lost or withheld (OUT_OF_ORDER);
+3. positions at or below the mark for (sender, destination) are re-deliveries (counted, not applied);
+   the first new one must be ``mark + 1``, else something was lost or withheld (OUT_OF_ORDER);
 4. each new item goes to the :class:`ItemHandler` registered for its kind (the ``LinkItem`` oneof
    member) — a kind this node has no handler for is refused — which checks authority and validity
    and returns what it will write.
 
-Then one transaction (group commit across links) applies every handler's writes and the new mark,
-and only after it is durable does the node sign the :class:`Receipt` with its token. A refusal
-stores nothing. Link code knows no payload kinds: a new kind is a new handler.
+Then one transaction (group commit: across links, and across the batches of one link that queue up
+while the node is busy, so a node under load commits more per fsync) applies every handler's writes
+and moves the marks, each only if it still is where the check found it; only after it is durable does
+the node sign the :class:`Receipt` with its token. A refusal stores nothing. A stream checks its next
+batch while the previous one commits (:class:`Marks`). Link code knows no payload kinds: a new kind
+is a new handler.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import lmdb
@@ -34,15 +37,52 @@ from jukinet.storage import NodeStorage
 from jukinet.v1 import envelope_pb2, link_pb2
 
 
-@dataclass(frozen=True)
+class Marks:
+    """The marks one stream works from: stored ones, overlaid by those of its batches still committing.
+
+    A stream checks batch N+1 while batch N commits, so it reads the mark N will leave, not the stored
+    one. Every mark a batch moves is recorded as (queue, from, to); its commit moves it only if the
+    stored mark is still ``from`` (another stream of the same queue may have got there first).
+    """
+
+    def __init__(self, storage: NodeStorage) -> None:
+        self._storage = storage
+        self._pending: dict[tuple[str, str], int] = {}
+
+    def get(self, sender: str, destination: str) -> int:
+        queue = (sender, destination)
+        if queue in self._pending:
+            return self._pending[queue]
+        with self._storage.env.read() as txn:
+            return self._storage.inbox.get(txn, sender, destination)
+
+    def move(self, sender: str, destination: str, to: int) -> tuple[tuple[str, str], int, int]:
+        queue = (sender, destination)
+        moved = (queue, self.get(sender, destination), to)
+        self._pending[queue] = to
+        return moved
+
+
+@dataclass
 class Delivery:
-    """A verified batch: who signed it, for whom, and the envelope exactly as received."""
+    """A verified batch: who signed it, for whom, the envelope exactly as received, and the marks its
+    items move (its own queue's, and for relayed batches their origins')."""
 
     envelope: envelope_pb2.Signed
     batch: link_pb2.LinkBatch
     sender: NodeId
     destination: NodeId
     signer: PeerIdentity
+    marks: Marks
+    moves: list[tuple[tuple[str, str], int, int]] = field(default_factory=list)
+
+    def claim(self, batch: link_pb2.LinkBatch) -> tuple[list[tuple[int, link_pb2.LinkItem]], int]:
+        """New items of ``batch`` (this delivery's or one relayed in it) and the re-delivered count."""
+        mark = self.marks.get(batch.sender, batch.destination)
+        fresh, duplicates = new_items(batch, mark)
+        if fresh:
+            self.moves.append(self.marks.move(batch.sender, batch.destination, fresh[-1][0]))
+        return fresh, duplicates
 
 
 Item = tuple[int, Any]  # (queue position, the payload message of the item's oneof member)
@@ -121,6 +161,16 @@ def runs_by_kind(items: Sequence[tuple[int, link_pb2.LinkItem]]) -> list[tuple[s
     return runs
 
 
+@dataclass
+class Accepted:
+    """A batch checked and ready to commit; its receipt is signed once the commit is durable."""
+
+    delivery: Delivery
+    plans: list[Plan]
+    applied: int
+    duplicates: int
+
+
 class LinkIntake:
     """Accepts batches for this node (plain object: the RPC in front of it only moves messages)."""
 
@@ -142,40 +192,65 @@ class LinkIntake:
         self._certificate = certificate_der
         self._handlers = dict(handlers)
         self._clock = clock
-        self._after_commit = after_commit
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self.after_commit = after_commit
+
+    def marks(self) -> Marks:
+        """A fresh view of the marks, for one stream."""
+        return Marks(self._storage)
 
     def accept(self, envelope: envelope_pb2.Signed, peer: PeerIdentity) -> envelope_pb2.Signed:
-        """Store a batch handed over by ``peer`` (its TLS identity) and return the signed receipt."""
+        """Check, store and receipt one batch handed over by ``peer`` (its TLS identity)."""
+        accepted = self.prepare(envelope, peer, self.marks())
+        self.commit(accepted).result()
+        if accepted.applied:
+            self.after_commit()
+        return self.receipt(accepted)
+
+    def prepare(self, envelope: envelope_pb2.Signed, peer: PeerIdentity, marks: Marks) -> Accepted:
+        """Every check, before anything is stored; Rejected refuses the batch."""
         batch, signer = open_batch(envelope, self._trust, peer.primary)
         sender = NodeId.parse(batch.sender)
         if not peer.names(sender):
             raise Rejected(Problem.DENIED, f"batch names sender {sender} but was handed over by {peer}")
-        delivery = Delivery(envelope, batch, sender, self._destination(batch), signer)
-        with self._lock(batch.sender, batch.destination):
-            mark = self._mark(batch.sender, batch.destination)
-            fresh, duplicates = new_items(batch, mark)
-            plans = [self._handler(kind, delivery).check(delivery, items) for kind, items in runs_by_kind(fresh)]
-            if fresh:
-                last = fresh[-1][0]
+        delivery = Delivery(envelope, batch, sender, self._destination(batch), signer, marks)
+        fresh, duplicates = delivery.claim(batch)
+        plans = [self._handler(kind, delivery).check(delivery, items) for kind, items in runs_by_kind(fresh)]
+        return Accepted(delivery, plans, len(fresh), duplicates)
 
-                def commit(txn: lmdb.Transaction) -> None:
-                    for plan in plans:
-                        plan.apply(txn)
-                    self._storage.inbox.set(txn, batch.sender, batch.destination, last)
+    def commit(self, accepted: Accepted) -> Future[None]:
+        """Queue the batch's writes for group commit; the future resolves once they are durable."""
+        storage = self._storage
 
-                self._storage.env.submit(commit).result()
-        if fresh:
-            self._after_commit()
+        def commit(txn: lmdb.Transaction) -> None:
+            for (sender, destination), before, after in accepted.delivery.moves:
+                stored = storage.inbox.get(txn, sender, destination)
+                if stored != before:
+                    raise Rejected(
+                        Problem.CONFLICT,
+                        f"{sender} (queue for {destination}) is at #{stored} here, not #{before}: another "
+                        "delivery of it was stored first; resend",
+                    )
+                storage.inbox.set(txn, sender, destination, after)
+            for plan in accepted.plans:
+                plan.apply(txn)
+
+        if not accepted.delivery.moves:
+            done: Future[None] = Future()
+            done.set_result(None)
+            return done
+        return storage.env.submit(commit)
+
+    def receipt(self, accepted: Accepted) -> envelope_pb2.Signed:
+        """The signed receipt of a committed batch."""
+        batch = accepted.delivery.batch
         receipt = link_pb2.Receipt(
             receiver=batch.destination,
             sender=batch.sender,
             first_sequence=batch.first_sequence,
             last_sequence=batch.last_sequence,
-            batch_sha256=batch_digest(envelope.payload),
-            applied=len(fresh),
-            duplicates=duplicates,
+            batch_sha256=batch_digest(accepted.delivery.envelope.payload),
+            applied=accepted.applied,
+            duplicates=accepted.duplicates,
         )
         receipt.stored_at.FromMilliseconds(self._clock.now_ms())
         return seal(self._signer, receipt, self._certificate)
@@ -192,12 +267,3 @@ class LinkIntake:
         if handler is None:
             raise Rejected(Problem.DENIED, f"{delivery.destination} accepts no {kind} items (from {delivery.sender})")
         return handler
-
-    def _mark(self, sender: str, destination: str) -> int:
-        with self._storage.env.read() as txn:
-            return self._storage.inbox.get(txn, sender, destination)
-
-    def _lock(self, sender: str, destination: str) -> threading.Lock:
-        """One delivery at a time per queue (a sender reconnecting while its old stream still runs)."""
-        with self._locks_guard:
-            return self._locks.setdefault((sender, destination), threading.Lock())

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class LinkSettings:
     window: int = 4  # batches in flight per link
-    max_items: int = 1000  # queue entries per batch
+    max_items: int = 5000  # queue entries per batch
     max_bytes: int = 4 << 20  # bytes of queue entries per batch (one larger entry still goes alone)
     backoff_start: float = 0.2
     backoff_max: float = 5.0
@@ -232,7 +232,9 @@ class Link:
                 f"not the batch sent (#{batch.first}..{batch.last}); nothing dropped",
             )
         raw = envelope.SerializeToString()
-        ctx.storage.env.write(lambda txn: ctx.storage.queues.settle(txn, str(self.destination), batch.last, raw))
+        ctx.storage.env.submit(
+            lambda txn: ctx.storage.queues.settle(txn, str(self.destination), batch.last, raw)
+        ).result()
 
 
 class LinkSet:
