@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jukinet.clients.transport import DEFAULT_KEEPALIVE, Keepalive, channel_options
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
@@ -158,7 +159,7 @@ class Link:
         ctx = self.ctx
         options = channel_options(self.destination, ctx.settings.keepalive)
         async with grpc.aio.secure_channel(self.address or "", ctx.credentials, options=options) as channel:
-            await asyncio.wait_for(channel.channel_ready(), ctx.settings.connect_timeout)
+            await asyncio.wait_for(self._connect(channel), ctx.settings.connect_timeout)
             self.connects += 1
             self.state = admin_pb2.LINK_STATE_UP
             call = link_pb2_grpc.LinkServiceStub(channel).Deliver()
@@ -179,6 +180,18 @@ class Link:
                 if not half.cancelled() and half.exception() is not None:
                     raise half.exception()  # type: ignore[misc]
             raise Rejected(Problem.UNAVAILABLE, f"{self.destination} closed the link")
+
+    async def _connect(self, channel: grpc.aio.Channel) -> None:
+        """Wait until the connection is up; if the handshake fails (the server is not who we expect, or
+        no server), raise at once with gRPC's reason rather than waiting out the timeout."""
+        connectivity = grpc.ChannelConnectivity
+        state = channel.get_state(try_to_connect=True)
+        while state not in (connectivity.READY, connectivity.TRANSIENT_FAILURE, connectivity.SHUTDOWN):
+            await channel.wait_for_state_change(state)
+            state = channel.get_state(try_to_connect=True)
+        if state is not connectivity.READY:  # a call that fails at once carries the handshake's reason
+            await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            raise Rejected(Problem.UNAVAILABLE, f"cannot connect to {self.destination} at {self.address}")
 
     async def _send(
         self, call: grpc.aio.StreamStreamCall, in_flight: collections.deque[_InFlight], window: asyncio.Semaphore
