@@ -59,7 +59,9 @@ def test_an_honest_relay_is_stored_with_the_cs_queue_continued(network, relay):
     relay.relay(relay.cs_batch(2), relay.cs_batch(3, first=3))
     relay.origin = 6
     assert counts(network, "national")[0] == before + 5
-    inbound = {(i.sender, i.destination): i.last_sequence for i in terminal(network, "national").status().inbound}
+    inbound = {
+        (i.sender, i.destination): i.last_sequence for i in terminal(network, "national").status(inbound=True).inbound
+    }
     assert inbound[(CS, "pref:14")] == 5
 
 

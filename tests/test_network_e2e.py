@@ -39,7 +39,9 @@ def test_changes_propagate_to_prefecture_and_national(network):
     assert provided.change_reason == identity_pb2.CHANGE_REASON_MOVE_IN
     # The national server tracks each CS's own queue (the batches the prefecture relayed, CS-signed) as
     # well as the prefecture's queue to it.
-    inbound = {(i.sender, i.destination): i.last_sequence for i in terminal(network, "national").status().inbound}
+    inbound = {
+        (i.sender, i.destination): i.last_sequence for i in terminal(network, "national").status(inbound=True).inbound
+    }
     assert inbound[("cs:131016", "pref:13")] >= 250 and inbound[("cs:131148", "pref:13")] >= 3
     assert inbound[("pref:13", "national")] >= 1
     # Each sender dropped its batches only against receipts, which it keeps.

@@ -41,7 +41,8 @@ def test_one_process_serves_both_prefectures(centre_network):
     terminal(centre_network, "cs:142018").register(residents("142018", 20))
     wait_until(lambda: counts(centre_network, "national")[0] == 50, what="50 records at national")
     inbound = {
-        (i.sender, i.destination): i.last_sequence for i in terminal(centre_network, "national").status().inbound
+        (i.sender, i.destination): i.last_sequence
+        for i in terminal(centre_network, "national").status(inbound=True).inbound
     }
     # Each CS hands its notices to its own prefecture (one process serves both); the centre relays them
     # to the national server on its one link, each CS's batches still signed by that CS.

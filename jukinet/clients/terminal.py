@@ -125,8 +125,9 @@ class TerminalClient:
 
     # -- node administration and audit ----------------------------------------------------------------------
 
-    def status(self) -> admin_pb2.GetStatusResponse:
-        return self._call(self._admin.GetStatus, admin_pb2.GetStatusRequest())
+    def status(self, inbound: bool = False) -> admin_pb2.GetStatusResponse:
+        """Counts and links; with ``inbound``, also how far every queue stored from has come."""
+        return self._call(self._admin.GetStatus, admin_pb2.GetStatusRequest(inbound=inbound))
 
     def provisions(self, after_id: int = 0, limit: int = 100) -> Sequence[admin_pb2.ProvisionEntry]:
         request = admin_pb2.ListProvisionsRequest(after_id=after_id, limit=limit)

@@ -122,10 +122,11 @@ class Registry:
 
 
 class RegistryRpc(registry_pb2_grpc.ResidentRegistryServiceServicer):
-    def __init__(self, registry: Registry, auditor: Auditor, blocking: Blocking) -> None:
+    def __init__(self, registry: Registry, auditor: Auditor, blocking: Blocking, bulk: Blocking | None = None) -> None:
         self._registry = registry
         self.auditor = auditor
         self.blocking = blocking
+        self._bulk = bulk or blocking  # chunks of a bulk registration
         self.registrars = OperatorWithRole(TerminalOf.of_nodes([registry.node_id]), Role.REGISTER_RESIDENTS)
 
     @guarded("registrars", audit=A.AUDIT_ACTION_RECORD_CHANGE)
@@ -167,14 +168,14 @@ class RegistryRpc(registry_pb2_grpc.ResidentRegistryServiceServicer):
                     raise Rejected(
                         Problem.EXHAUSTED, f"{len(chunk.records)} records in one chunk; at most {MAX_CHUNK_RECORDS}"
                     )
-                check = self.blocking(self._registry.check, chunk.records, received)
+                check = self._bulk(self._registry.check, chunk.records, received)
                 try:
                     await check
                 finally:
                     await settle()  # the previous chunk is committed (or refused) before this one counts
                 received += len(chunk.records)
                 committing = asyncio.ensure_future(
-                    self.blocking(self._registry.commit, chunk.records, caller, A.AUDIT_ACTION_REGISTER_RESIDENTS)
+                    self._bulk(self._registry.commit, chunk.records, caller, A.AUDIT_ACTION_REGISTER_RESIDENTS)
                 )
             await settle()
         except Rejected as exc:

@@ -60,8 +60,10 @@ class NodeSpec:
 
     @property
     def name(self) -> str:
-        """Directory-safe name, e.g. "cs-131148", "pref-13", "national"."""
-        return "+".join(str(n).replace(":", "-") for n in self.node_ids)
+        """Directory-safe name, e.g. "cs-131148", "pref-13", "national"; a consolidated centre is named
+        after its first prefecture ("pref-13-centre"), short enough for a token label however many it hosts."""
+        first = str(self.node_ids[0]).replace(":", "-")
+        return f"{first}-centre" if len(self.node_ids) > 1 else first
 
     @property
     def ids(self) -> list[str]:

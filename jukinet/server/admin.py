@@ -52,7 +52,7 @@ class NodeAdminRpc(admin_pb2_grpc.NodeAdminServiceServicer):
             links=self._links(),
             inbound=[
                 admin_pb2.InboundProgress(sender=sender, destination=destination, last_sequence=mark)
-                for sender, destination, mark in s.inbox.all()
+                for sender, destination, mark in (s.inbox.all() if request.inbound else ())
             ],
         )
 

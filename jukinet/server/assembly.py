@@ -35,6 +35,7 @@ from jukinet.server.runtime.sessions import SessionIssuer, SessionVerifier
 from jukinet.storage import NodeStorage
 
 log = logging.getLogger(__name__)
+BULK_WORKERS = 3
 
 
 @dataclass
@@ -48,7 +49,8 @@ class NodeParts:
     signer: TokenSigner
     certificate: x509.Certificate
     auditor: Auditor
-    blocking: Blocking
+    blocking: Blocking  # calls of people and agencies: short, and answered first
+    bulk: Blocking  # links and bulk registration: a few threads, so they cannot starve the calls above
     links: LinkSet
 
     @property
@@ -66,7 +68,7 @@ def _registry(parts: NodeParts) -> ServiceBinding:
     registry = Registry(
         parts.config.node_id, parts.config.upstream, parts.storage, parts.auditor, parts.clock, parts.links.wake
     )
-    return bind(RegistryRpc(registry, parts.auditor, parts.blocking))
+    return bind(RegistryRpc(registry, parts.auditor, parts.blocking, parts.bulk))
 
 
 def _provision(parts: NodeParts) -> ServiceBinding:
@@ -129,6 +131,7 @@ class Node:
         await self.parts.links.stop()
         self.tree_heads.stop()
         self.parts.blocking.shutdown()
+        self.parts.bulk.shutdown()
         self.parts.signer.close()
         self.parts.storage.close()
 
@@ -145,6 +148,7 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
         raise RuntimeError(f"{config.signing_certificate} is not the certificate of the token's signing key")
     certificate_der = certificate.public_bytes(Encoding.DER)
     blocking = Blocking(config.workers)
+    bulk = Blocking(BULK_WORKERS)
     links = LinkSet(
         LinkContext(
             sender=config.node_id,
@@ -153,14 +157,16 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
             trust=trust,
             storage=storage,
             credentials=tls.channel_credentials(),
-            blocking=blocking,
+            blocking=bulk,
             settings=LinkSettings(window=config.window, keepalive=config.keepalive),
             clock=clock,
         ),
         config.peers,
         always=(config.upstream,) if config.upstream else (),
     )
-    parts = NodeParts(config, clock, trust, storage, signer, certificate, Auditor(storage, clock), blocking, links)
+    parts = NodeParts(
+        config, clock, trust, storage, signer, certificate, Auditor(storage, clock), blocking, bulk, links
+    )
     node_id = str(config.node_id)
     sessions = SessionVerifier(
         node_id, signer.public_key, storage.operators.get, storage.operators.revoked_sessions(clock.now_ms()), clock
@@ -186,7 +192,7 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
             config.node_ids, trust, storage, signer, certificate_der, handlers, clock,
             after_commit or (lambda: None),
         )  # fmt: skip
-        services.append(bind(LinkRpc(intake, blocking)))
+        services.append(bind(LinkRpc(intake, bulk)))
     gate = PeerGate(PeerAuthenticator(trust, sessions), config.limits)
     server = NodeServer(config.listen, tls, services, gate, config.keepalive)
     return Node(parts, server, TreeHeadSigner(node_id, storage, signer))

@@ -25,31 +25,31 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16jukinet/v1/admin.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n\x10GetStatusRequest\"\x9e\x02\n\nLinkStatus\x12\x13\n\x0b\x64\x65stination\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.jukinet.v1.LinkState\x12\x0f\n\x07pending\x18\x04 \x01(\x04\x12\x1f\n\x17last_receipted_sequence\x18\x05 \x01(\x04\x12\x1e\n\x16last_enqueued_sequence\x18\x06 \x01(\x04\x12\x19\n\x11\x62\x61tches_delivered\x18\x07 \x01(\x04\x12\x10\n\x08\x63onnects\x18\x08 \x01(\r\x12\x1c\n\x14\x63onsecutive_failures\x18\t \x01(\r\x12\x12\n\nlast_error\x18\n \x01(\t\x12\x13\n\x0bretry_in_ms\x18\x0b \x01(\r\"M\n\x0fInboundProgress\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12\x15\n\rlast_sequence\x18\x03 \x01(\x04\"\xc8\x01\n\x11GetStatusResponse\x12\x10\n\x08node_ids\x18\x01 \x03(\t\x12\x0f\n\x07records\x18\x02 \x01(\x04\x12\x17\n\x0fhistory_entries\x18\x03 \x01(\x04\x12\x0e\n\x06queued\x18\x04 \x01(\x04\x12\x12\n\nprovisions\x18\x05 \x01(\x04\x12%\n\x05links\x18\x06 \x03(\x0b\x32\x16.jukinet.v1.LinkStatus\x12,\n\x07inbound\x18\x07 \x03(\x0b\x32\x1b.jukinet.v1.InboundProgress\"\xc0\x01\n\x0eProvisionEntry\x12\x14\n\x0cprovision_id\x18\x01 \x01(\x04\x12/\n\x0bprovided_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x61gency\x18\x03 \x01(\t\x12\x15\n\rbusiness_code\x18\x04 \x01(\t\x12\x15\n\rresident_code\x18\x05 \x01(\t\x12)\n\nquery_kind\x18\x06 \x01(\x0e\x32\x15.jukinet.v1.QueryKind\"8\n\x15ListProvisionsRequest\x12\x10\n\x08\x61\x66ter_id\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"E\n\x16ListProvisionsResponse\x12+\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1a.jukinet.v1.ProvisionEntry*\x89\x01\n\tLinkState\x12\x1a\n\x16LINK_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15LINK_STATE_CONNECTING\x10\x01\x12\x11\n\rLINK_STATE_UP\x10\x02\x12\x1a\n\x16LINK_STATE_BACKING_OFF\x10\x03\x12\x16\n\x12LINK_STATE_STOPPED\x10\x04*_\n\tQueryKind\x12\x1a\n\x16QUERY_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18QUERY_KIND_RESIDENT_CODE\x10\x01\x12\x18\n\x14QUERY_KIND_MY_NUMBER\x10\x02\x32\xb5\x01\n\x10NodeAdminService\x12H\n\tGetStatus\x12\x1c.jukinet.v1.GetStatusRequest\x1a\x1d.jukinet.v1.GetStatusResponse\x12W\n\x0eListProvisions\x12!.jukinet.v1.ListProvisionsRequest\x1a\".jukinet.v1.ListProvisionsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16jukinet/v1/admin.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"#\n\x10GetStatusRequest\x12\x0f\n\x07inbound\x18\x01 \x01(\x08\"\x9e\x02\n\nLinkStatus\x12\x13\n\x0b\x64\x65stination\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.jukinet.v1.LinkState\x12\x0f\n\x07pending\x18\x04 \x01(\x04\x12\x1f\n\x17last_receipted_sequence\x18\x05 \x01(\x04\x12\x1e\n\x16last_enqueued_sequence\x18\x06 \x01(\x04\x12\x19\n\x11\x62\x61tches_delivered\x18\x07 \x01(\x04\x12\x10\n\x08\x63onnects\x18\x08 \x01(\r\x12\x1c\n\x14\x63onsecutive_failures\x18\t \x01(\r\x12\x12\n\nlast_error\x18\n \x01(\t\x12\x13\n\x0bretry_in_ms\x18\x0b \x01(\r\"M\n\x0fInboundProgress\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12\x15\n\rlast_sequence\x18\x03 \x01(\x04\"\xc8\x01\n\x11GetStatusResponse\x12\x10\n\x08node_ids\x18\x01 \x03(\t\x12\x0f\n\x07records\x18\x02 \x01(\x04\x12\x17\n\x0fhistory_entries\x18\x03 \x01(\x04\x12\x0e\n\x06queued\x18\x04 \x01(\x04\x12\x12\n\nprovisions\x18\x05 \x01(\x04\x12%\n\x05links\x18\x06 \x03(\x0b\x32\x16.jukinet.v1.LinkStatus\x12,\n\x07inbound\x18\x07 \x03(\x0b\x32\x1b.jukinet.v1.InboundProgress\"\xc0\x01\n\x0eProvisionEntry\x12\x14\n\x0cprovision_id\x18\x01 \x01(\x04\x12/\n\x0bprovided_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x61gency\x18\x03 \x01(\t\x12\x15\n\rbusiness_code\x18\x04 \x01(\t\x12\x15\n\rresident_code\x18\x05 \x01(\t\x12)\n\nquery_kind\x18\x06 \x01(\x0e\x32\x15.jukinet.v1.QueryKind\"8\n\x15ListProvisionsRequest\x12\x10\n\x08\x61\x66ter_id\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"E\n\x16ListProvisionsResponse\x12+\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1a.jukinet.v1.ProvisionEntry*\x89\x01\n\tLinkState\x12\x1a\n\x16LINK_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15LINK_STATE_CONNECTING\x10\x01\x12\x11\n\rLINK_STATE_UP\x10\x02\x12\x1a\n\x16LINK_STATE_BACKING_OFF\x10\x03\x12\x16\n\x12LINK_STATE_STOPPED\x10\x04*_\n\tQueryKind\x12\x1a\n\x16QUERY_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18QUERY_KIND_RESIDENT_CODE\x10\x01\x12\x18\n\x14QUERY_KIND_MY_NUMBER\x10\x02\x32\xb5\x01\n\x10NodeAdminService\x12H\n\tGetStatus\x12\x1c.jukinet.v1.GetStatusRequest\x1a\x1d.jukinet.v1.GetStatusResponse\x12W\n\x0eListProvisions\x12!.jukinet.v1.ListProvisionsRequest\x1a\".jukinet.v1.ListProvisionsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jukinet.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LINKSTATE']._serialized_start=987
-  _globals['_LINKSTATE']._serialized_end=1124
-  _globals['_QUERYKIND']._serialized_start=1126
-  _globals['_QUERYKIND']._serialized_end=1221
+  _globals['_LINKSTATE']._serialized_start=1004
+  _globals['_LINKSTATE']._serialized_end=1141
+  _globals['_QUERYKIND']._serialized_start=1143
+  _globals['_QUERYKIND']._serialized_end=1238
   _globals['_GETSTATUSREQUEST']._serialized_start=71
-  _globals['_GETSTATUSREQUEST']._serialized_end=89
-  _globals['_LINKSTATUS']._serialized_start=92
-  _globals['_LINKSTATUS']._serialized_end=378
-  _globals['_INBOUNDPROGRESS']._serialized_start=380
-  _globals['_INBOUNDPROGRESS']._serialized_end=457
-  _globals['_GETSTATUSRESPONSE']._serialized_start=460
-  _globals['_GETSTATUSRESPONSE']._serialized_end=660
-  _globals['_PROVISIONENTRY']._serialized_start=663
-  _globals['_PROVISIONENTRY']._serialized_end=855
-  _globals['_LISTPROVISIONSREQUEST']._serialized_start=857
-  _globals['_LISTPROVISIONSREQUEST']._serialized_end=913
-  _globals['_LISTPROVISIONSRESPONSE']._serialized_start=915
-  _globals['_LISTPROVISIONSRESPONSE']._serialized_end=984
-  _globals['_NODEADMINSERVICE']._serialized_start=1224
-  _globals['_NODEADMINSERVICE']._serialized_end=1405
+  _globals['_GETSTATUSREQUEST']._serialized_end=106
+  _globals['_LINKSTATUS']._serialized_start=109
+  _globals['_LINKSTATUS']._serialized_end=395
+  _globals['_INBOUNDPROGRESS']._serialized_start=397
+  _globals['_INBOUNDPROGRESS']._serialized_end=474
+  _globals['_GETSTATUSRESPONSE']._serialized_start=477
+  _globals['_GETSTATUSRESPONSE']._serialized_end=677
+  _globals['_PROVISIONENTRY']._serialized_start=680
+  _globals['_PROVISIONENTRY']._serialized_end=872
+  _globals['_LISTPROVISIONSREQUEST']._serialized_start=874
+  _globals['_LISTPROVISIONSREQUEST']._serialized_end=930
+  _globals['_LISTPROVISIONSRESPONSE']._serialized_start=932
+  _globals['_LISTPROVISIONSRESPONSE']._serialized_end=1001
+  _globals['_NODEADMINSERVICE']._serialized_start=1241
+  _globals['_NODEADMINSERVICE']._serialized_end=1422
 # @@protoc_insertion_point(module_scope)

@@ -33,8 +33,10 @@ QUERY_KIND_RESIDENT_CODE: QueryKind
 QUERY_KIND_MY_NUMBER: QueryKind
 
 class GetStatusRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("inbound",)
+    INBOUND_FIELD_NUMBER: _ClassVar[int]
+    inbound: bool
+    def __init__(self, inbound: _Optional[bool] = ...) -> None: ...
 
 class LinkStatus(_message.Message):
     __slots__ = ("destination", "address", "state", "pending", "last_receipted_sequence", "last_enqueued_sequence", "batches_delivered", "connects", "consecutive_failures", "last_error", "retry_in_ms")
