@@ -90,7 +90,9 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
             pause,
         )
 
-        _say("== 5. The changes travel CS → prefecture → national as signed batches")
+        _say("== 5. The changes travel CS → prefecture → national as signed batches, each handed over against a")
+        _say("   receipt signed by the receiver's token; the prefecture relays each CS's batch with the CS's own")
+        _say("   signature, which the national server checks too")
         expected = 3 + len(bulk)
         deadline = time.monotonic() + 30
         while True:
@@ -129,6 +131,7 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         _say("== 9. The audit log of 中野区's CS: every login and action, a Merkle tree with signed heads")
         _show_audit(net, nakano)
         _say("== 10. Stopping every node")
+        reader.close()
     _say(f"demo finished in {time.monotonic() - started:.1f}s")
     return 0
 

@@ -23,11 +23,13 @@ from jukinet.domain.node_ids import NodeId
 from jukinet.domain.operators import Role
 from jukinet.domain.records import validate_record
 from jukinet.server.audit import Auditor
+from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.batches import ChangeNoticeEncoder, change_notice_item
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.guard import guarded
 from jukinet.server.runtime.peers import Caller
 from jukinet.server.runtime.policy import OperatorWithRole, TerminalOf
+from jukinet.server.runtime.server import ServiceBinding, bind
 from jukinet.storage import NodeStorage
 from jukinet.storage.layout import Counter
 from jukinet.v1 import audit_pb2, identity_pb2, registry_pb2, registry_pb2_grpc
@@ -192,3 +194,13 @@ class RegistryRpc(registry_pb2_grpc.ResidentRegistryServiceServicer):
     @guarded("registrars", audit=A.AUDIT_ACTION_GET_RESIDENT)
     def GetResident(self, request: registry_pb2.GetResidentRequest, caller: Caller) -> registry_pb2.GetResidentResponse:
         return registry_pb2.GetResidentResponse(record=self._registry.resident(request.resident_code, caller))
+
+
+def registry_service(parts: NodeParts) -> ServiceBinding:
+    """The CS tier's service (see jukinet.server.assembly.TIERS)."""
+    if parts.config.upstream is None:
+        raise Rejected(Problem.BROKEN, "a CS needs an upstream prefecture for its change notices")
+    registry = Registry(
+        parts.config.node_id, parts.config.upstream, parts.storage, parts.auditor, parts.clock, parts.links.wake
+    )
+    return bind(RegistryRpc(registry, parts.auditor, parts.blocking, parts.bulk))

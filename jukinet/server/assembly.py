@@ -9,28 +9,31 @@ kinds of link item its intake accepts (a node whose tier accepts none serves no 
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
-from jukinet.domain.node_ids import NodeId, NodeKind
+from jukinet.domain.node_ids import NodeKind
 from jukinet.hsm import TokenSigner, TokenWorker
 from jukinet.pki import TrustStore
 from jukinet.server.admin import NodeAdminRpc
 from jukinet.server.audit import Auditor, AuditRpc, TreeHeadSigner
 from jukinet.server.login import OperatorAdministration, OperatorLogins, TemplateVault
 from jukinet.server.operator_rpc import OperatorAdminRpc, OperatorAuthRpc
+from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.config import NodeConfig
 from jukinet.server.runtime.executor import Blocking
-from jukinet.server.runtime.intake import ItemHandler, LinkIntake
+from jukinet.server.runtime.intake import LinkIntake
 from jukinet.server.runtime.link_service import LinkRpc
 from jukinet.server.runtime.links import LinkContext, LinkSet, LinkSettings
 from jukinet.server.runtime.peers import PeerAuthenticator, PeerGate
-from jukinet.server.runtime.server import NodeServer, ServiceBinding, TlsMaterial, bind
+from jukinet.server.runtime.server import NodeServer, TlsMaterial, bind
 from jukinet.server.runtime.sessions import SessionIssuer, SessionVerifier
 from jukinet.storage import NodeStorage
 
@@ -38,72 +41,28 @@ log = logging.getLogger(__name__)
 BULK_WORKERS = 3
 
 
-@dataclass
-class NodeParts:
-    """What every tier's services are built from."""
-
-    config: NodeConfig
-    clock: Clock
-    trust: TrustStore
-    storage: NodeStorage
-    signer: TokenSigner
-    certificate: x509.Certificate
-    auditor: Auditor
-    blocking: Blocking  # calls of people and agencies: short, and answered first
-    bulk: Blocking  # links and bulk registration: a few threads, so they cannot starve the calls above
-    links: LinkSet
-
-    @property
-    def sites(self) -> frozenset[str]:
-        return frozenset(n.site_code for n in self.config.node_ids)
-
-
-# -- what each tier adds ------------------------------------------------------------------------------
-
-
-def _registry(parts: NodeParts) -> ServiceBinding:
-    from jukinet.cs_node.registry import Registry, RegistryRpc  # each tier's modules load only where served
-
-    assert parts.config.upstream is not None
-    registry = Registry(
-        parts.config.node_id, parts.config.upstream, parts.storage, parts.auditor, parts.clock, parts.links.wake
-    )
-    return bind(RegistryRpc(registry, parts.auditor, parts.blocking, parts.bulk))
-
-
-def _provision(parts: NodeParts) -> ServiceBinding:
-    from jukinet.server.national.legal_table import LegalTable
-    from jukinet.server.national.provision import Provision, ProvisionRpc
-
-    assert parts.config.legal_table is not None
-    provision = Provision(parts.storage, LegalTable.load(parts.config.legal_table), parts.auditor, parts.clock)
-    return bind(ProvisionRpc(provision, parts.blocking))
-
-
-def _cs_notices(parts: NodeParts) -> ItemHandler:
-    from jukinet.server.prefecture.notices import CsChangeNotices
-
-    hosted = frozenset(n.code or "" for n in parts.config.node_ids)
-    return CsChangeNotices(hosted, parts.storage, NodeId.national(), parts.clock)
-
-
-def _relayed_notices(parts: NodeParts) -> ItemHandler:
-    from jukinet.server.national.notices import RelayedChangeNotices
-
-    return RelayedChangeNotices(parts.trust, parts.storage, parts.clock)
+# -- what each tier adds: data; each tier's modules load only in the process that serves it ------------
 
 
 @dataclass(frozen=True)
 class Tier:
-    services: tuple[Callable[[NodeParts], ServiceBinding], ...] = ()
-    item_handlers: tuple[Callable[[NodeParts], ItemHandler], ...] = ()  # what its intake accepts
+    services: tuple[str, ...] = ()  # "module:function", each (NodeParts) -> ServiceBinding
+    item_handlers: tuple[str, ...] = ()  # "module:function", each (NodeParts) -> ItemHandler its intake uses
 
 
 TIERS: dict[NodeKind, Tier] = {
-    NodeKind.CS: Tier(services=(_registry,)),
-    NodeKind.PREFECTURE: Tier(item_handlers=(_cs_notices,)),
-    NodeKind.NATIONAL: Tier(services=(_provision,), item_handlers=(_relayed_notices,)),
+    NodeKind.CS: Tier(services=("jukinet.cs_node.registry:registry_service",)),
+    NodeKind.PREFECTURE: Tier(item_handlers=("jukinet.server.prefecture.notices:cs_change_notices",)),
+    NodeKind.NATIONAL: Tier(
+        services=("jukinet.server.national.provision:provision_service",),
+        item_handlers=("jukinet.server.national.notices:relayed_change_notices",),
+    ),
 }
+
+
+def _load(name: str) -> Callable[[NodeParts], Any]:
+    module, _, function = name.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 # -- the node --------------------------------------------------------------------------------------
@@ -184,13 +143,12 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
         bind(AuditRpc(config.node_ids, storage, certificate, blocking)),
     ]
     tier = TIERS[config.kind]
-    services += [make(parts) for make in tier.services]
+    services += [_load(make)(parts) for make in tier.services]
     if tier.item_handlers:
-        handlers = {h.kind: h for h in (make(parts) for make in tier.item_handlers)}
-        after_commit = (lambda: links.wake(str(NodeId.national()))) if config.kind is NodeKind.PREFECTURE else None
+        handlers = {h.kind: h for h in (_load(make)(parts) for make in tier.item_handlers)}
         intake = LinkIntake(
             config.node_ids, trust, storage, signer, certificate_der, handlers, clock,
-            after_commit or (lambda: None),
+            links.wake_queued,
         )  # fmt: skip
         services.append(bind(LinkRpc(intake, bulk)))
     gate = PeerGate(PeerAuthenticator(trust, sessions), config.limits)

@@ -23,6 +23,7 @@ from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.pki import TrustStore
 from jukinet.server.changes import ChangeWriter, check_notices
+from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.intake import Delivery, Item, Plan, open_batch, runs_by_kind
 from jukinet.storage import NodeStorage
 from jukinet.v1 import notice_pb2
@@ -75,3 +76,8 @@ class RelayedChangeNotices:
             except Rejected as exc:
                 raise Rejected(exc.problem, f"relayed batch #{position} from {relay}: {exc}") from None
         return _Store(self._writer, notices)
+
+
+def relayed_change_notices(parts: NodeParts) -> RelayedChangeNotices:
+    """What the national tier's intake accepts (see jukinet.server.assembly.TIERS)."""
+    return RelayedChangeNotices(parts.trust, parts.storage, parts.clock)

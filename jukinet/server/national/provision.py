@@ -19,10 +19,12 @@ from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.server.audit import Auditor
 from jukinet.server.national.legal_table import LegalTable, TableRow
+from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.guard import guarded
 from jukinet.server.runtime.peers import Caller
 from jukinet.server.runtime.policy import Kinds
+from jukinet.server.runtime.server import ServiceBinding, bind
 from jukinet.storage import NodeStorage
 from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, provision_pb2, provision_pb2_grpc
 
@@ -125,3 +127,11 @@ class ProvisionRpc(provision_pb2_grpc.IdentityProvisionServiceServicer):
             caller.of_kind(NodeKind.AGENCY)[0], request.business_code, Q.QUERY_KIND_MY_NUMBER, request.my_number
         )
         return provision_pb2.LookupByMyNumberResponse(record=provided.record, provision_id=provided.provision_id)
+
+
+def provision_service(parts: NodeParts) -> ServiceBinding:
+    """The national tier's agency service (see jukinet.server.assembly.TIERS)."""
+    if parts.config.legal_table is None:
+        raise Rejected(Problem.BROKEN, "the national server needs a legal table")
+    provision = Provision(parts.storage, LegalTable.load(parts.config.legal_table), parts.auditor, parts.clock)
+    return bind(ProvisionRpc(provision, parts.blocking))

@@ -10,7 +10,7 @@ a CS's notices without the national server refusing (see :mod:`jukinet.server.na
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import lmdb
@@ -19,6 +19,7 @@ from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.server.changes import ChangeWriter, check_notices
+from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.intake import Delivery, Item, Plan
 from jukinet.storage import NodeStorage
 from jukinet.v1 import link_pb2, notice_pb2
@@ -71,9 +72,7 @@ class CsChangeNotices:
         return _StoreAndRelay(self._writer, self._storage, [notice for _, notice in items], self._national, relay)
 
 
-def relay_wake(wake: Callable[[str], None], national: NodeId) -> Callable[[], None]:
-    """What the intake calls after a commit: the national link has new work."""
-    return lambda: wake(str(national))
-
-
-__all__ = ["CsChangeNotices", "relay_wake"]
+def cs_change_notices(parts: NodeParts) -> CsChangeNotices:
+    """What the prefecture tier's intake accepts (see jukinet.server.assembly.TIERS)."""
+    hosted = frozenset(n.prefecture_code for n in parts.config.node_ids)
+    return CsChangeNotices(hosted, parts.storage, NodeId.national(), parts.clock)

@@ -274,6 +274,16 @@ class LinkSet:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake, destination)
 
+    def wake_queued(self) -> None:
+        """From any thread: some queues may have new entries (a relay, say); wake every link with work."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake_queued)
+
+    def _wake_queued(self) -> None:
+        for state in self.ctx.storage.queues.states():
+            if state.pending:
+                self._ensure(state.destination).wake()
+
     def _wake(self, destination: str) -> None:
         self._ensure(destination).wake()
 

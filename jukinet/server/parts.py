@@ -1,0 +1,37 @@
+"""What every tier's services are built from: the parts of one node process, assembled by
+:mod:`jukinet.server.assembly` and handed to each tier's builder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from jukinet.domain.clock import Clock
+from jukinet.hsm import TokenSigner
+from jukinet.pki import TrustStore
+from jukinet.server.audit import Auditor
+from jukinet.server.runtime.config import NodeConfig
+from jukinet.server.runtime.executor import Blocking
+from jukinet.server.runtime.links import LinkSet
+from jukinet.storage import NodeStorage
+
+
+@dataclass
+class NodeParts:
+    """What every tier's services are built from."""
+
+    config: NodeConfig
+    clock: Clock
+    trust: TrustStore
+    storage: NodeStorage
+    signer: TokenSigner
+    certificate: x509.Certificate
+    auditor: Auditor
+    blocking: Blocking  # calls of people and agencies: short, and answered first
+    bulk: Blocking  # links and bulk registration: a few threads, so they cannot starve the calls above
+    links: LinkSet
+
+    @property
+    def sites(self) -> frozenset[str]:
+        return frozenset(n.site_code for n in self.config.node_ids)
