@@ -10,14 +10,13 @@ messages.
 from __future__ import annotations
 
 import asyncio
-import datetime
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
 import lmdb
 
 from jukinet.domain.changes import local_change
-from jukinet.domain.clock import SYSTEM_CLOCK, Clock
+from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.operators import Role
@@ -103,10 +102,10 @@ class Registry:
 
     def check(self, records: Sequence[identity_pb2.IdentityRecord], first_index: int = 0) -> None:
         """What can be checked without the stored state (validity, this municipality, no resident twice)."""
-        today = datetime.date.fromtimestamp(self._clock.now_ms() / 1000)
+        day = today(self._clock)
         codes: set[str] = set()
         for i, record in enumerate(records, start=first_index):
-            problems = validate_record(record, today=today)
+            problems = validate_record(record, today=day)
             if problems:
                 raise Rejected(Problem.INVALID, f"record {i}: {'; '.join(problems)}")
             municipality = record.address.municipality_code

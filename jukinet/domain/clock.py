@@ -4,6 +4,7 @@ measures durations (challenge lifetimes, back-off) and never jumps."""
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from typing import Protocol
@@ -30,6 +31,11 @@ class SystemClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+def today(clock: Clock) -> datetime.date:
+    """The clock's local calendar date (what "in the future" is judged against)."""
+    return datetime.date.fromtimestamp(clock.now_ms() / 1000)
 
 
 class ManualClock:

@@ -12,13 +12,12 @@ notice, alter one, or drop one from the middle of a CS's sequence without the wh
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import lmdb
 
-from jukinet.domain.clock import SYSTEM_CLOCK, Clock
+from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.pki import TrustStore
@@ -55,7 +54,7 @@ class RelayedChangeNotices:
         if relay.kind is not NodeKind.PREFECTURE:
             raise Rejected(Problem.DENIED, f"{relay} is not a prefecture server; only they relay CS batches")
         hosted = {n.code for n in delivery.signer.node_ids if n.kind is NodeKind.PREFECTURE}
-        today = datetime.date.fromtimestamp(self._clock.now_ms() / 1000)
+        day = today(self._clock)
         notices: list[notice_pb2.ChangeNotice] = []
         for position, envelope in items:
             try:
@@ -71,7 +70,7 @@ class RelayedChangeNotices:
                 for kind, run in runs_by_kind(fresh):
                     if kind != "change_notice":
                         raise Rejected(Problem.INVALID, f"a relayed batch may carry change notices only, not {kind}")
-                    check_notices(run, origin, today)
+                    check_notices(run, origin, day)
                     notices.extend(notice for _, notice in run)
             except Rejected as exc:
                 raise Rejected(exc.problem, f"relayed batch #{position} from {relay}: {exc}") from None

@@ -9,13 +9,12 @@ a CS's notices without the national server refusing (see :mod:`jukinet.server.na
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import lmdb
 
-from jukinet.domain.clock import SYSTEM_CLOCK, Clock
+from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.server.changes import ChangeWriter, check_notices
@@ -66,8 +65,8 @@ class CsChangeNotices:
         home = NodeId.prefecture(sender.prefecture_code)
         if delivery.destination != home:
             raise Rejected(Problem.DENIED, f"{sender} hands its notices to {home}, not {delivery.destination}")
-        today = datetime.date.fromtimestamp(self._clock.now_ms() / 1000)
-        check_notices(items, sender, today)
+        day = today(self._clock)
+        check_notices(items, sender, day)
         relay = link_pb2.LinkItem(relayed_batch=delivery.envelope).SerializeToString()
         return _StoreAndRelay(self._writer, self._storage, [notice for _, notice in items], self._national, relay)
 

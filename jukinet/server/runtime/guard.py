@@ -10,10 +10,11 @@ any RPC of a service it serves has no policy (:func:`check_all_guarded`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -45,28 +46,31 @@ def guarded(policy: Policy | str, audit: int | None = None) -> Callable[[Handler
             if denial is not None:
                 raise denial
 
-        async def refuse(servicer: Any, context: grpc.aio.ServicerContext, caller: Caller, exc: Rejected) -> None:
-            auditor = getattr(servicer, "auditor", None)
-            if audit is not None and auditor is not None and not isinstance(exc, AlreadyAudited):
-                await servicer.blocking(auditor.refused, audit, caller, exc)
-            await abort(context, exc)
+        @contextlib.asynccontextmanager
+        async def answering(servicer: Any, context: grpc.aio.ServicerContext, caller: Caller) -> AsyncIterator[None]:
+            """Map what the body raises to the call's status, once (refusals audited first)."""
+            try:
+                yield
+            except Rejected as exc:
+                auditor = getattr(servicer, "auditor", None)
+                if audit is not None and auditor is not None and not isinstance(exc, AlreadyAudited):
+                    await servicer.blocking(auditor.refused, audit, caller, exc)
+                await abort(context, exc)
+            except (grpc.aio.AbortError, grpc.aio.UsageError):
+                raise
+            except Exception:
+                log.exception("%s failed", method.__qualname__)
+                await context.abort(grpc.StatusCode.INTERNAL, _INTERNAL)
 
         if inspect.isasyncgenfunction(method):
 
             @functools.wraps(method)
             async def stream_wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
                 caller = current_caller()
-                try:
+                async with answering(self, context, caller):
                     await self.blocking(admit, self, caller)
                     async for response in method(self, request, context, caller):
                         yield response
-                except Rejected as exc:
-                    await refuse(self, context, caller, exc)
-                except (grpc.aio.AbortError, grpc.aio.UsageError):
-                    raise
-                except Exception:
-                    log.exception("%s failed", method.__qualname__)
-                    await context.abort(grpc.StatusCode.INTERNAL, _INTERNAL)
 
             wrapper: Handler = stream_wrapper
         else:
@@ -79,18 +83,11 @@ def guarded(policy: Policy | str, audit: int | None = None) -> Callable[[Handler
             @functools.wraps(method)
             async def unary_wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
                 caller = current_caller()
-                try:
+                async with answering(self, context, caller):
                     if is_async:
                         await self.blocking(admit, self, caller)
                         return await method(self, request, context, caller)
                     return await self.blocking(run_plain, self, caller, request)
-                except Rejected as exc:
-                    await refuse(self, context, caller, exc)
-                except (grpc.aio.AbortError, grpc.aio.UsageError):
-                    raise
-                except Exception:
-                    log.exception("%s failed", method.__qualname__)
-                    await context.abort(grpc.StatusCode.INTERNAL, _INTERNAL)
 
             wrapper = unary_wrapper
         wrapper.__jukinet_policy__ = policy  # type: ignore[attr-defined]
