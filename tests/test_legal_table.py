@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import jukinet.devnet
-from jukinet.domain.codes import is_valid_corporate_number
+from jukinet.domain.codes import CorporateNumber, is_valid_corporate_number
 from jukinet.domain.errors import Rejected
 from jukinet.domain.synthetic import synthetic_resident
 from jukinet.server.national.legal_table import FIELD_GROUPS, LegalTable, TableRow
@@ -67,7 +67,7 @@ def test_load_and_lookup(table: LegalTable) -> None:
     assert len(table.rows) == 3
     row = table.row(PENSION, "pension-benefit")
     assert row is not None
-    assert row.agency == PENSION and row.business == "pension-benefit"
+    assert row.agency == CorporateNumber(PENSION) and row.business == "pension-benefit"
     assert row.title == "年金給付の支給に関する事務"
     assert row.fields == frozenset({"resident_code", "name", "birth_date", "sex", "address", "change"})
     assert table.row(PENSION, "pension-mynumber").fields == {"my_number"}  # type: ignore[union-attr]
@@ -107,7 +107,7 @@ def test_redact_only_my_number(table: LegalTable, record: identity_pb2.IdentityR
 
 
 def test_redact_change_group(record: identity_pb2.IdentityRecord) -> None:
-    row = TableRow(PENSION, "b", "t", frozenset({"change"}))
+    row = TableRow(CorporateNumber(PENSION), "b", "t", frozenset({"change"}))
     out = row.redact(record)
     expected = identity_pb2.IdentityRecord(
         change_reason=record.change_reason, status=record.status, change_date=record.change_date

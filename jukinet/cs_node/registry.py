@@ -17,6 +17,7 @@ import lmdb
 
 from jukinet.domain.changes import local_change
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
+from jukinet.domain.codes import ResidentCode
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.operators import Role
@@ -94,7 +95,7 @@ class Registry:
         return sequences
 
     def resident(self, resident_code: str, caller: Caller) -> identity_pb2.IdentityRecord:
-        record = self._storage.records.get(resident_code)
+        record = self._storage.records.get(str(ResidentCode.parse(resident_code)))
         if record is None:
             raise Rejected(Problem.NOT_FOUND, f"no resident {resident_code!r} at {self.node_id}")
         self._auditor.record(A.AUDIT_ACTION_GET_RESIDENT, A.AUDIT_OUTCOME_SUCCESS, caller, resident_code)

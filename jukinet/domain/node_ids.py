@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from jukinet.domain.codes import corporate_number_problem, local_gov_code_problem
+from jukinet.domain.codes import CorporateNumber, corporate_number_problem, local_gov_code_problem
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.municipalities import MunicipalityDirectory, MunicipalityKind, directory
 
@@ -181,6 +181,13 @@ class NodeId:
         if self.kind is NodeKind.AGENCY:
             raise Rejected(Problem.INVALID, f"{self} has no site")
         return self.code or ""
+
+    @property
+    def corporate_number(self) -> CorporateNumber:
+        """The 法人番号 of an agency."""
+        if self.kind is not NodeKind.AGENCY:
+            raise Rejected(Problem.INVALID, f"{self} is not an agency")
+        return CorporateNumber(self.code or "")
 
     @property
     def prefecture_code(self) -> str:

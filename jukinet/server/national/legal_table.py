@@ -17,7 +17,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from jukinet.domain.codes import corporate_number_problem
+from jukinet.domain.codes import CorporateNumber
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.v1 import identity_pb2
 
@@ -36,7 +36,7 @@ _IS_MESSAGE = {f.name: f.message_type is not None for f in identity_pb2.Identity
 
 @dataclass(frozen=True)
 class TableRow:
-    agency: str  # corporate number
+    agency: CorporateNumber
     business: str
     title: str
     fields: frozenset[str]
@@ -56,11 +56,11 @@ class TableRow:
 
 class LegalTable:
     def __init__(self, rows: list[TableRow]) -> None:
-        self._rows = {(r.agency, r.business): r for r in rows}
+        self._rows = {(str(r.agency), r.business): r for r in rows}
         self.rows = rows
 
-    def row(self, agency: str, business: str) -> TableRow | None:
-        return self._rows.get((agency, business))
+    def row(self, agency: CorporateNumber | str, business: str) -> TableRow | None:
+        return self._rows.get((str(agency), business))
 
     @classmethod
     def load(cls, path: Path) -> LegalTable:
@@ -71,10 +71,11 @@ class LegalTable:
         rows = []
         for i, item in enumerate(raw.get("row", [])):
             where = f"{path} row {i + 1}"
-            agency, business = str(item.get("agency", "")), str(item.get("business", ""))
-            problem = corporate_number_problem(agency)
-            if problem:
-                raise Rejected(Problem.BROKEN, f"{where}: agency: {problem}")
+            business = str(item.get("business", ""))
+            try:
+                agency = CorporateNumber.parse(str(item.get("agency", "")))
+            except Rejected as exc:
+                raise Rejected(Problem.BROKEN, f"{where}: agency: {exc}") from None
             if not business:
                 raise Rejected(Problem.BROKEN, f"{where}: needs a business code")
             fields = frozenset(item.get("fields", FIELD_GROUPS))

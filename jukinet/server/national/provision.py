@@ -8,13 +8,12 @@ to the provision log and the audit log (one transaction, group commit), and only
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import lmdb
 
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
-from jukinet.domain.codes import my_number_problem, resident_code_problem
+from jukinet.domain.codes import MyNumber, ResidentCode
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.server.audit import Auditor
@@ -37,18 +36,6 @@ class Provided:
     provision_id: int
 
 
-@dataclass(frozen=True)
-class _Query:
-    problem: Callable[[str], str | None]
-    name: str  # how the query is shown in messages
-
-
-_QUERIES = {
-    Q.QUERY_KIND_RESIDENT_CODE: _Query(resident_code_problem, "resident_code"),
-    Q.QUERY_KIND_MY_NUMBER: _Query(my_number_problem, "my_number"),
-}
-
-
 class Provision:
     def __init__(self, storage: NodeStorage, table: LegalTable, auditor: Auditor, clock: Clock = SYSTEM_CLOCK) -> None:
         self._storage = storage
@@ -56,24 +43,24 @@ class Provision:
         self._auditor = auditor
         self._clock = clock
 
-    def lookup(self, agency: NodeId, business: str, kind: int, value: str) -> Provided:
+    def by_resident_code(self, agency: NodeId, business: str, resident_code: str) -> Provided:
         row = self._row(agency, business)
-        query = _QUERIES[kind]
-        problem = query.problem(value)
-        if problem:
-            raise Rejected(Problem.INVALID, problem)
-        if kind == Q.QUERY_KIND_RESIDENT_CODE:
-            record = self._storage.records.get(value)
-            shown = value
-        else:
-            record = self._storage.records.find_by_my_number(value)
-            shown = "(withheld)"
+        code = ResidentCode.parse(resident_code)
+        record = self._storage.records.get(str(code))
         if record is None:
-            raise Rejected(Problem.NOT_FOUND, f"no resident with {query.name} {shown}")
-        return Provided(row.redact(record), self._log(agency, row, record, kind))
+            raise Rejected(Problem.NOT_FOUND, f"no resident with resident_code {code}")
+        return Provided(row.redact(record), self._log(agency, row, record, Q.QUERY_KIND_RESIDENT_CODE))
+
+    def by_my_number(self, agency: NodeId, business: str, my_number: str) -> Provided:
+        row = self._row(agency, business)
+        number = MyNumber.parse(my_number)
+        record = self._storage.records.find_by_my_number(str(number))
+        if record is None:
+            raise Rejected(Problem.NOT_FOUND, "no resident with my_number (withheld)")
+        return Provided(row.redact(record), self._log(agency, row, record, Q.QUERY_KIND_MY_NUMBER))
 
     def _row(self, agency: NodeId, business: str) -> TableRow:
-        row = self._table.row(agency.code or "", business)
+        row = self._table.row(agency.corporate_number, business)
         if row is None:
             raise Rejected(
                 Problem.DENIED, f"{agency} has no row in the legal table (別表第1) for business {business!r}"
@@ -86,7 +73,7 @@ class Provision:
             agency=str(agency), business_code=row.business, resident_code=record.resident_code, query_kind=kind
         )
         entry.provided_at.FromMilliseconds(self._clock.now_ms())
-        how = _QUERIES[kind].name
+        how = admin_pb2.QueryKind.Name(kind).removeprefix("QUERY_KIND_").lower()
 
         def commit(txn: lmdb.Transaction) -> int:
             provision_id = self._storage.provisions.append(txn, entry)
@@ -114,18 +101,16 @@ class ProvisionRpc(provision_pb2_grpc.IdentityProvisionServiceServicer):
     def LookupByResidentCode(
         self, request: provision_pb2.LookupByResidentCodeRequest, caller: Caller
     ) -> provision_pb2.LookupByResidentCodeResponse:
-        provided = self._provision.lookup(
-            caller.of_kind(NodeKind.AGENCY)[0], request.business_code, Q.QUERY_KIND_RESIDENT_CODE, request.resident_code
-        )
+        agency = caller.of_kind(NodeKind.AGENCY)[0]
+        provided = self._provision.by_resident_code(agency, request.business_code, request.resident_code)
         return provision_pb2.LookupByResidentCodeResponse(record=provided.record, provision_id=provided.provision_id)
 
     @guarded("agencies")
     def LookupByMyNumber(
         self, request: provision_pb2.LookupByMyNumberRequest, caller: Caller
     ) -> provision_pb2.LookupByMyNumberResponse:
-        provided = self._provision.lookup(
-            caller.of_kind(NodeKind.AGENCY)[0], request.business_code, Q.QUERY_KIND_MY_NUMBER, request.my_number
-        )
+        agency = caller.of_kind(NodeKind.AGENCY)[0]
+        provided = self._provision.by_my_number(agency, request.business_code, request.my_number)
         return provision_pb2.LookupByMyNumberResponse(record=provided.record, provision_id=provided.provision_id)
 
 
