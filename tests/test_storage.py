@@ -312,3 +312,13 @@ def test_a_missing_environment_is_not_found_read_only(tmp_path: Path) -> None:
     with pytest.raises(Rejected, match="no LMDB environment") as exc:
         NodeStorage.open(tmp_path / "nothing", readonly=True)
     assert exc.value.problem is Problem.NOT_FOUND
+
+
+def test_receipts_are_kept_for_a_bounded_horizon(storage: NodeStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jukinet.storage import queues
+
+    monkeypatch.setattr(queues, "RECEIPT_HORIZON", 10)
+    _write(storage, lambda txn: storage.queues.enqueue(txn, "pref:13", [_item(i) for i in range(1, 31)]))
+    for through in (5, 10, 15, 20, 25, 30):
+        _write(storage, lambda txn, t=through: storage.queues.settle(txn, "pref:13", t, f"r{t}".encode()))
+    assert [p for p, _ in storage.queues.receipts("pref:13")] == [20, 25, 30]

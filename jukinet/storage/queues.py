@@ -2,7 +2,9 @@
 
 Positions in a destination's queue start at 1 and are contiguous. An entry stays until a receipt
 signed by the destination covers it; :meth:`LinkQueues.settle` then deletes it, stores the receipt
-(the proof of hand-over) and advances the cursor, all in the caller's transaction.
+(the proof of hand-over) and advances the cursor, all in the caller's transaction. Receipts are kept
+for the last ``RECEIPT_HORIZON`` positions of each queue (older ones are dropped as new ones come), so
+the proof of recent hand-overs is at hand and the database does not grow without bound.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from jukinet.storage.layout import (
     queue_position,
     queue_state,
 )
+
+RECEIPT_HORIZON = 1_000_000  # queue positions whose receipts are kept
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,10 @@ class LinkQueues:
                 dropped += 1
         txn.put(queue_key(destination, through), receipt, db=self._receipts)
         txn.put(key, queue_state(last, through), db=self._state)
+        old = txn.cursor(db=self._receipts)
+        if old.set_range(prefix):
+            while old.key().startswith(prefix) and queue_position(old.key()) + RECEIPT_HORIZON < through:
+                old.delete()
         return dropped
 
     def state(self, destination: str) -> QueueState:
