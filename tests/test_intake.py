@@ -242,3 +242,17 @@ def test_a_cs_builds_notices_and_items_byte_for_byte_as_protobuf_would() -> None
     built = encode_change_notice("cs:131148", 300, record.SerializeToString(), 1_790_000_000_456)
     assert built == notice.SerializeToString()
     assert change_notice_item(built) == link_pb2.LinkItem(change_notice=notice).SerializeToString()
+
+
+def test_a_stolen_tls_key_cannot_sign_a_batch(prefecture: Tier, cs: SimulatedNode) -> None:
+    """TLS keys are files; only a signing key (in the node's token) may sign what a node hands over."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from jukinet.pki import SoftwareSigner, load_private_key
+
+    tls_key = SoftwareSigner(load_private_key(cs.tls_key))
+    tls_der = x509.load_pem_x509_certificate(cs.tls_cert.read_bytes()).public_bytes(Encoding.DER)
+    forged = cs.batch("pref:13", change_items(cs.node_id, residents("131130", 1)), 1, signer=tls_key,
+                      certificate_der=tls_der)  # fmt: skip
+    prefecture.refused(cs, forged, Problem.UNAUTHENTICATED, "is a tls certificate, not a signing certificate")

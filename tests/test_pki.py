@@ -283,3 +283,17 @@ def test_a_client_reaches_only_the_node_it_expects(pki: Path, tmp_path: Path, ki
                 assert exc.value.code() == grpc.StatusCode.UNAVAILABLE and why in exc.value.details()
     finally:
         server.stop(None)
+
+
+def test_tls_and_signing_certificates_are_told_apart(pki: Path, tmp_path: Path) -> None:
+    ts = TrustStore.load(pki)
+    tls, _ = issue_tls_certificate(pki, "node", ["cs:131148"], tmp_path)
+    signing = issue_signing_certificate(pki, "node", ["cs:131148"], generate_key().public_key()).public_bytes(
+        Encoding.PEM
+    )
+    assert ts.identify(tls.read_bytes(), purpose="tls").purpose == "tls"
+    assert ts.identify(signing, purpose="signing").purpose == "signing"
+    with pytest.raises(Rejected, match="is a tls certificate, not a signing certificate"):
+        ts.identify(tls.read_bytes(), purpose="signing")
+    with pytest.raises(Rejected, match="is a signing certificate, not a tls certificate"):
+        ts.identify(signing, purpose="tls")

@@ -18,12 +18,13 @@ from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.errors import Problem, Rejected
@@ -32,6 +33,7 @@ from jukinet.pki import layout
 from jukinet.pki.layout import ISSUER_KINDS, IssuerKind, check_kind
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
+Purpose = Literal["tls", "signing"]
 
 ISSUER_FOR_KIND: dict[NodeKind, IssuerKind] = {  # which issuing CA may vouch for each kind of identity
     NodeKind.CS: "node",
@@ -56,6 +58,7 @@ class PeerIdentity:
     serial: int
     subject: str
     fingerprint: bytes  # SHA-256 of the certificate's DER
+    purpose: Purpose  # "tls": a TLS key (a file); "signing": a key that signs (in a token or a card)
     certificate: x509.Certificate = field(repr=False, compare=False)
 
     @property
@@ -136,7 +139,13 @@ class TrustStore:
             cas[kind] = cert
         return cls(pki_dir, root, cas, cache_size, clock)
 
-    def identify(self, cert: bytes, *, expect: IssuerKind | Collection[IssuerKind] | None = None) -> PeerIdentity:
+    def identify(
+        self,
+        cert: bytes,
+        *,
+        expect: IssuerKind | Collection[IssuerKind] | None = None,
+        purpose: Purpose | None = None,
+    ) -> PeerIdentity:
         """Verify a leaf certificate (PEM or DER) and return who it identifies.
 
         Raises Rejected (UNAUTHENTICATED) if it is not issued by one of our issuing CAs (of kind ``expect``
@@ -160,6 +169,8 @@ class TrustStore:
                 raise _untrusted(
                     f"{checked.desc} is a {ident.issuer} certificate, expected {' or '.join(sorted(wanted))}"
                 )
+        if purpose is not None and ident.purpose != purpose:
+            raise _untrusted(f"{checked.desc} is a {ident.purpose} certificate, not a {purpose} certificate")
         now = dt.datetime.fromtimestamp(self.clock.now_ms() / 1000, dt.UTC)
         if now < checked.not_before:
             raise _untrusted(f"{checked.desc} is not valid before {checked.not_before.isoformat()}")
@@ -173,9 +184,9 @@ class TrustStore:
             raise _untrusted(f"{checked.desc} was revoked {revoked}")
         return ident
 
-    def identify_as(self, cert: bytes, expected: NodeId) -> PeerIdentity:
+    def identify_as(self, cert: bytes, expected: NodeId, purpose: Purpose = "signing") -> PeerIdentity:
         """:meth:`identify`, and the certificate must name ``expected`` (Rejected DENIED otherwise)."""
-        ident = self.identify(cert, expect=ISSUER_FOR_KIND[expected.kind])
+        ident = self.identify(cert, expect=ISSUER_FOR_KIND[expected.kind], purpose=purpose)
         if not ident.names(expected):
             raise Rejected(Problem.DENIED, f"the certificate names {ident}, not {expected}")
         return ident
@@ -211,6 +222,8 @@ class TrustStore:
         try:
             bc = _ext(cert.extensions, x509.BasicConstraints)
             san = _ext(cert.extensions, x509.SubjectAlternativeName)
+            eku = _ext(cert.extensions, x509.ExtendedKeyUsage)
+            ku = _ext(cert.extensions, x509.KeyUsage)
         except ValueError as e:
             raise _untrusted(f"{desc} has malformed extensions: {e}") from None
         uris = san.get_values_for_type(x509.UniformResourceIdentifier) if san else []
@@ -232,8 +245,12 @@ class TrustStore:
                     f"{desc} names {node_id}, which the {kind} CA may not vouch for "
                     f"(the {ISSUER_FOR_KIND[node_id.kind]} CA does)"
                 )
+        purpose = _purpose(eku, ku)
+        if purpose is None:
+            raise _untrusted(f"{desc} is neither a TLS certificate nor a signing certificate")
         fingerprint = cert.fingerprint(hashes.SHA256())
-        ident = PeerIdentity(kind, node_ids, cert.serial_number, cert.subject.rfc4514_string(), fingerprint, cert)
+        subject = cert.subject.rfc4514_string()
+        ident = PeerIdentity(kind, node_ids, cert.serial_number, subject, fingerprint, purpose, cert)
         desc = f"certificate serial 0x{cert.serial_number:x} for {ident} issued by {issuer_name}"
         return _Checked(ident, cert.not_valid_before_utc, cert.not_valid_after_utc, desc)
 
@@ -270,6 +287,18 @@ class TrustStore:
                 reason = "unspecified"
             revoked[entry.serial_number] = f"at {entry.revocation_date_utc.isoformat()} (reason: {reason})"
         return _Crl(stamp, revoked)
+
+
+def _purpose(eku: x509.ExtendedKeyUsage | None, ku: x509.KeyUsage | None) -> Purpose | None:
+    """What a certificate's key may do (the profiles of jukinet.pki.ca): TLS keys are files and carry an
+    EKU; signing keys live in tokens and cards, carry nonRepudiation and no EKU. A stolen TLS key file
+    must not be able to sign a batch or a receipt."""
+    if eku is not None:
+        allowed = {ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH}
+        return "tls" if set(eku) <= allowed and ExtendedKeyUsageOID.CLIENT_AUTH in set(eku) else None
+    if ku is not None and ku.digital_signature and ku.content_commitment:
+        return "signing"
+    return None
 
 
 def _ext(extensions: x509.Extensions, cls: type[_E]) -> _E | None:

@@ -243,7 +243,7 @@ class OperatorLogins:
         self, record: node_state_pb2.OperatorRecord, request: operator_pb2.CompleteLoginRequest, pending: _Challenge
     ) -> None:
         try:
-            card = self._trust.identify(request.card_certificate, expect="operator")
+            card = self._trust.identify(request.card_certificate, expect="operator", purpose="signing")
         except Rejected as exc:
             raise _counted(f"card certificate: {exc}") from None
         if not any(str(n) == record.info.operator_id for n in card.node_ids):
@@ -357,7 +357,7 @@ class OperatorAdministration:
         if problem:
             raise Rejected(Problem.INVALID, f"template: {problem}")
         try:
-            card = self._trust.identify(request.card_certificate, expect="operator")
+            card = self._trust.identify(request.card_certificate, expect="operator", purpose="signing")
         except Rejected as exc:
             raise Rejected(Problem.INVALID, f"card certificate: {exc}") from None
         if not any(str(n) == request.operator_id for n in card.node_ids):

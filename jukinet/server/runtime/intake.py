@@ -117,7 +117,7 @@ def open_batch(
     if expected_signer is not None:
         signer = trust.identify_as(envelope.certificate, expected_signer)
     else:
-        signer = trust.identify(envelope.certificate, expect="node")
+        signer = trust.identify(envelope.certificate, expect="node", purpose="signing")
     batch = open_signed(envelope, link_pb2.LinkBatch, signer.public_key)
     try:
         sender = NodeId.parse(batch.sender)

@@ -96,7 +96,7 @@ class PeerAuthenticator:
                 Problem.UNAUTHENTICATED, f"the connection uses {version}; JukiNet requires {REQUIRED_TLS_VERSION}"
             )
         try:
-            identity = self.trust.identify(certs[0])
+            identity = self.trust.identify(certs[0], purpose="tls")
         except Rejected as exc:
             raise Rejected(Problem.UNAUTHENTICATED, f"client certificate not accepted: {exc}") from exc
         token = None
