@@ -2,10 +2,12 @@
 
 :class:`PeerGate` runs before every RPC the node serves — its own services, health and reflection
 alike: it identifies the peer from its TLS client certificate (a JukiNet issuing CA, valid, not
-revoked, TLS 1.3) and counts the calls the peer has in progress. One peer may hold at most
-``streams_per_peer`` streaming calls and ``calls_per_peer`` calls in all; beyond that it gets
-RESOURCE_EXHAUSTED, so no one caller can take the node's capacity from the others. The identified
-:class:`Caller` is handed to the RPC's guard through a context variable.
+revoked, TLS 1.3) and counts the calls the peer has in progress. A stream is identified again with
+every message it carries either way (a link lives for days; a certificate revoked meanwhile ends it),
+and a message that does not decode ends its call with INVALID_ARGUMENT instead of leaving it hanging.
+One peer may hold at most ``streams_per_peer`` streaming calls and ``calls_per_peer`` calls in all;
+beyond that it gets RESOURCE_EXHAUSTED, so no one caller can take the node's capacity from the
+others. The identified :class:`Caller` is handed to the RPC's guard through a context variable.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +46,7 @@ class Caller:
     session_token: bytes | None = None
     sessions: SessionCheck | None = field(default=None, repr=False)
     _claims: operator_pb2.SessionClaims | None = field(default=None, repr=False)
+    certificate: bytes = field(default=b"", repr=False)  # as presented, to identify the peer again
 
     @property
     def node_ids(self) -> tuple[NodeId, ...]:
@@ -95,15 +98,22 @@ class PeerAuthenticator:
             raise Rejected(
                 Problem.UNAUTHENTICATED, f"the connection uses {version}; JukiNet requires {REQUIRED_TLS_VERSION}"
             )
-        try:
-            identity = self.trust.identify(certs[0], purpose="tls")
-        except Rejected as exc:
-            raise Rejected(Problem.UNAUTHENTICATED, f"client certificate not accepted: {exc}") from exc
+        identity = self._identify(certs[0])
         token = None
         for key, value in context.invocation_metadata() or ():
             if key == SESSION_METADATA_KEY:
                 token = value
-        return Caller(identity, token, self.sessions)
+        return Caller(identity, token, self.sessions, certificate=certs[0])
+
+    def recheck(self, caller: Caller) -> None:
+        """Identify an admitted caller again (revocation and expiry); cheap: the chain check is cached."""
+        self._identify(caller.certificate)
+
+    def _identify(self, certificate: bytes) -> PeerIdentity:
+        try:
+            return self.trust.identify(certificate, purpose="tls")
+        except Rejected as exc:
+            raise Rejected(Problem.UNAUTHENTICATED, f"client certificate not accepted: {exc}") from exc
 
 
 _current: contextvars.ContextVar[Caller] = contextvars.ContextVar("jukinet_caller")
@@ -144,16 +154,16 @@ class PeerGate(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        streaming = handler.request_streaming or handler.response_streaming
+        call = _Call(handler_call_details.method, handler.request_streaming, handler.response_streaming)
         kind, behaviour = _behaviour(handler)
         factory = getattr(grpc, f"{kind}_rpc_method_handler")
         if handler.response_streaming and inspect.isasyncgenfunction(behaviour):
-            wrapped = self._gated_generator(behaviour, streaming)
+            wrapped = self._gated_generator(behaviour, call)
         else:
-            wrapped = self._gated(behaviour, streaming)
+            wrapped = self._gated(behaviour, call)
         return factory(
             wrapped,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_decoding(handler.request_deserializer, call.method),
             response_serializer=handler.response_serializer,
         )
 
@@ -183,35 +193,94 @@ class PeerGate(grpc.aio.ServerInterceptor):
                 if counter[peer] <= 0:
                     del counter[peer]
 
-    def _gated(self, behaviour: Callable[..., Any], streaming: bool) -> Callable[..., Awaitable[Any]]:
+    def _gated(self, behaviour: Callable[..., Any], call: _Call) -> Callable[..., Awaitable[Any]]:
         async def gated(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
-                caller = self._admit(context, streaming)
+                caller = self._admit(context, call.streaming)
             except Rejected as exc:
                 await abort(context, exc)
             _current.set(caller)  # each RPC runs in a task of its own: the value dies with the call
             try:
-                result = behaviour(request, context)
+                result = behaviour(self._requests(request, call, caller), context)
                 return await result if inspect.isawaitable(result) else result
+            except Rejected as exc:  # from the request stream, in a servicer that is not guarded
+                await abort(context, exc)
             finally:
-                self._release(caller, streaming)
+                self._release(caller, call.streaming)
 
         return gated
 
-    def _gated_generator(self, behaviour: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
+    def _gated_generator(self, behaviour: Callable[..., Any], call: _Call) -> Callable[..., Any]:
         async def gated(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
-                caller = self._admit(context, streaming)
+                caller = self._admit(context, call.streaming)
             except Rejected as exc:
                 await abort(context, exc)
             _current.set(caller)
             try:
-                async for response in behaviour(request, context):
+                async for response in behaviour(self._requests(request, call, caller), context):
+                    self._authenticator.recheck(caller)
                     yield response
+            except Rejected as exc:
+                await abort(context, exc)
             finally:
-                self._release(caller, streaming)
+                self._release(caller, call.streaming)
 
         return gated
+
+    def _requests(self, request: Any, call: _Call, caller: Caller) -> Any:
+        """The request as the servicer should see it: decoded, and on a stream, every message from a
+        peer that is still acceptable."""
+        if not call.request_streaming:
+            if isinstance(request, Undecodable):
+                raise request.rejected()
+            return request
+        return self._checked_stream(request, caller)
+
+    async def _checked_stream(self, requests: AsyncIterator[Any], caller: Caller) -> AsyncIterator[Any]:
+        async for request in requests:
+            if isinstance(request, Undecodable):
+                raise request.rejected()
+            self._authenticator.recheck(caller)
+            yield request
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    request_streaming: bool
+    response_streaming: bool
+
+    @property
+    def streaming(self) -> bool:
+        return self.request_streaming or self.response_streaming
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """A request message that did not parse (gRPC would otherwise leave a stream hanging on it)."""
+
+    method: str
+    size: int
+    error: str
+
+    def rejected(self) -> Rejected:
+        return Rejected(
+            Problem.INVALID, f"a request message to {self.method} ({self.size} bytes) does not decode: {self.error}"
+        )
+
+
+def _decoding(deserialize: Callable[[bytes], Any] | None, method: str) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as exc:  # any parser failure is the caller's malformed input
+            return Undecodable(method, len(data), str(exc)[:200])
+
+    return decode
 
 
 def _behaviour(handler: grpc.RpcMethodHandler) -> tuple[str, Callable[..., Any]]:
