@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jukinet.domain.limits import MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES
 from jukinet.domain.node_ids import NodeId
 
-MAX_MESSAGE_BYTES = 32 << 20  # link batches and bulk chunks are packed; leave headroom
 SESSION_METADATA_KEY = "jukinet-session-bin"  # an operator session (a serialized Signed) on every operator RPC
 
 
@@ -45,17 +45,23 @@ class Keepalive:
 
 
 DEFAULT_KEEPALIVE = Keepalive()
-_SIZES = [
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+# Both ends by the limits table (docs/LIMITS.md): a server buffers no request larger than the largest any
+# RPC accepts, a client no response larger than any response is cut to.
+_CLIENT_SIZES = [
+    ("grpc.max_send_message_length", MAX_REQUEST_BYTES),
+    ("grpc.max_receive_message_length", MAX_RESPONSE_BYTES),
+]
+_SERVER_SIZES = [
+    ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
+    ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
 ]
 
 
 def channel_options(expected: NodeId | str, keepalive: Keepalive = DEFAULT_KEEPALIVE) -> list[tuple[str, object]]:
     """Options for a channel that will talk only to ``expected`` (checked in the TLS handshake)."""
     node = expected if isinstance(expected, NodeId) else NodeId.parse(expected)
-    return [("grpc.ssl_target_name_override", node.tls_name), *keepalive.client_options(), *_SIZES]
+    return [("grpc.ssl_target_name_override", node.tls_name), *keepalive.client_options(), *_CLIENT_SIZES]
 
 
 def server_options(keepalive: Keepalive = DEFAULT_KEEPALIVE) -> list[tuple[str, object]]:
-    return [*keepalive.server_options(), *_SIZES]
+    return [*keepalive.server_options(), *_SERVER_SIZES]

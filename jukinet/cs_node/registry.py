@@ -19,6 +19,7 @@ from jukinet.domain.changes import local_change
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
 from jukinet.domain.codes import ResidentCode
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.limits import MAX_RECORDS_PER_CHUNK
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.operators import Role
 from jukinet.domain.records import validate_record
@@ -34,7 +35,7 @@ from jukinet.storage import NodeStorage
 from jukinet.storage.layout import Counter
 from jukinet.v1 import audit_pb2, identity_pb2, registry_pb2, registry_pb2_grpc
 
-MAX_CHUNK_RECORDS = 10_000
+MAX_CHUNK_RECORDS = MAX_RECORDS_PER_CHUNK
 A = audit_pb2
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import re
 
 from jukinet.domain.codes import (
     is_valid_local_gov_code,
@@ -15,14 +14,12 @@ from jukinet.domain.codes import (
     resident_code_problem,
 )
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.limits import MAX_RECORD_BYTES, TEXT_LIMITS, text_problem
 from jukinet.domain.municipalities import MunicipalityDirectory
 from jukinet.domain.municipalities import directory as _bundled
 from jukinet.v1 import identity_pb2
 
 __all__ = [
-    "MAX_ADDRESS_TEXT",
-    "MAX_KANA",
-    "MAX_KANJI",
     "MIN_DATE",
     "removal_reasons",
     "require_valid",
@@ -30,15 +27,7 @@ __all__ = [
     "validate_record",
 ]
 
-MAX_KANJI = 100
-MAX_KANA = 200
-MAX_ADDRESS_TEXT = 200
 MIN_DATE = datetime.date(1850, 1, 1)
-
-# Hiragana (incl. ゝゞ and combining/spacing voiced marks), katakana (incl. ・ー ヽヾ), half-width
-# katakana (incl. ･ ｰ ﾞ ﾟ), full-width and ASCII spaces.
-_KANA = re.compile("[\u3041-\u3096\u3099-\u309e\u30a1-\u30fa\u30fb-\u30fe\uff65-\uff9f\u3000 ]+")
-_KANA_FULLMATCH = _KANA.fullmatch
 
 _SEXES = frozenset(v for v in identity_pb2.Sex.values() if v != identity_pb2.SEX_UNSPECIFIED)
 _REASONS = frozenset(v for v in identity_pb2.ChangeReason.values() if v != identity_pb2.CHANGE_REASON_UNSPECIFIED)
@@ -82,15 +71,18 @@ def _date_problem(
     return None, value
 
 
-def _check_text(problems: list[str], field: str, text: str, limit: int) -> bool:
-    """Non-empty and at most ``limit`` characters; appends a problem and returns False otherwise."""
-    if not text or text.isspace():
-        problems.append(f"{field}: must not be empty")
-        return False
-    if len(text) > limit:
-        problems.append(f"{field}: {len(text)} characters, at most {limit} allowed")
-        return False
-    return True
+def _texts(record: identity_pb2.IdentityRecord) -> tuple[tuple[str, str], ...]:
+    name, address = record.name, record.address
+    return (
+        ("name.kanji", name.kanji),
+        ("name.kana", name.kana),
+        ("name.former_surname", name.former_surname),
+        ("name.alias", name.alias),
+        ("address.text", address.text),
+    )
+
+
+assert {f for f, _ in _texts(identity_pb2.IdentityRecord())} == set(TEXT_LIMITS), "every text field has a limit"
 
 
 _MIN_ORDINAL = MIN_DATE.toordinal()
@@ -110,23 +102,16 @@ def _holds_residents() -> frozenset[str]:
     return frozenset(m.code for m in _bundled() if m.holds_residents)
 
 
-def _text_ok(text: str, limit: int) -> bool:
-    return bool(text) and len(text) <= limit and not text.isspace()
-
-
 def _plainly_valid(record: identity_pb2.IdentityRecord, today: int) -> bool:
     """True only if :func:`validate_record` would find nothing (the fast path; False proves nothing)."""
-    name, address = record.name, record.address
     if not (
         is_valid_resident_code(record.resident_code)
         and is_valid_my_number(record.my_number)
-        and _text_ok(name.kanji, MAX_KANJI)
-        and _text_ok(name.kana, MAX_KANA)
-        and _KANA_FULLMATCH(name.kana) is not None
+        and all(text_problem(field, text) is None for field, text in _texts(record))
         and record.sex in _SEXES
         and record.change_reason in _REASONS
-        and address.municipality_code in _holds_residents()
-        and _text_ok(address.text, MAX_ADDRESS_TEXT)
+        and record.address.municipality_code in _holds_residents()
+        and record.ByteSize() <= MAX_RECORD_BYTES
         and record.HasField("birth_date")
         and record.HasField("change_date")
     ):
@@ -150,19 +135,19 @@ def validate_record(
     if directory is None and _plainly_valid(record, today.toordinal()):
         return []  # every tier validates every record: the common case must be cheap
     problems: list[str] = []
+    size = record.ByteSize()
+    if size > MAX_RECORD_BYTES:  # unknown fields count: padding does not get a record through
+        problems.append(f"record: {size} bytes encoded, at most {MAX_RECORD_BYTES} allowed")
+    for field, text in _texts(record):
+        problem = text_problem(field, text)
+        if problem:
+            problems.append(problem)
     rc = record.resident_code
     if not is_valid_resident_code(rc):
         problems.append(f"resident_code: {resident_code_problem(rc)}")
     mn = record.my_number
     if not is_valid_my_number(mn):
         problems.append(f"my_number: {my_number_problem(mn)}")
-
-    name = record.name
-    _check_text(problems, "name.kanji", name.kanji, MAX_KANJI)
-    kana = name.kana
-    if _check_text(problems, "name.kana", kana, MAX_KANA) and _KANA_FULLMATCH(kana) is None:
-        bad = next(c for c in kana if _KANA_FULLMATCH(c) is None)
-        problems.append(f"name.kana: {kana!r} contains {bad!r}; only hiragana, katakana and spaces allowed")
 
     birth_problem, birth = _date_problem("birth_date", record, today)
     if birth_problem:
@@ -189,7 +174,6 @@ def validate_record(
         elif not m.holds_residents:
             why = "a designated city with wards; use the ward" if m.has_wards else f"a {m.kind}"
             problems.append(f"address.municipality_code: {code} ({m.name}) does not hold residents: it is {why}")
-    _check_text(problems, "address.text", address.text, MAX_ADDRESS_TEXT)
 
     reason = record.change_reason
     if reason not in _REASONS:

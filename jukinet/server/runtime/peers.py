@@ -23,6 +23,7 @@ import grpc
 
 from jukinet.clients.transport import SESSION_METADATA_KEY
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.limits import request_limit
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.pki import PeerIdentity, TrustStore
 from jukinet.server.runtime.status import abort
@@ -258,13 +259,20 @@ class _Call:
 
 @dataclass(frozen=True)
 class Undecodable:
-    """A request message that did not parse (gRPC would otherwise leave a stream hanging on it)."""
+    """A request message refused before it was parsed (too large for its RPC) or that did not parse
+    (gRPC would otherwise leave a stream hanging on it)."""
 
     method: str
     size: int
     error: str
+    limit: int = 0  # set when the message was larger than its RPC allows
 
     def rejected(self) -> Rejected:
+        if self.limit:
+            return Rejected(
+                Problem.EXHAUSTED,
+                f"a request message to {self.method} is {self.size} bytes; at most {self.limit} (docs/LIMITS.md)",
+            )
         return Rejected(
             Problem.INVALID, f"a request message to {self.method} ({self.size} bytes) does not decode: {self.error}"
         )
@@ -273,8 +281,11 @@ class Undecodable:
 def _decoding(deserialize: Callable[[bytes], Any] | None, method: str) -> Callable[[bytes], Any] | None:
     if deserialize is None:
         return None
+    limit = request_limit(method)
 
     def decode(data: bytes) -> Any:
+        if len(data) > limit:
+            return Undecodable(method, len(data), "too large", limit)
         try:
             return deserialize(data)
         except Exception as exc:  # any parser failure is the caller's malformed input

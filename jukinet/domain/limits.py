@@ -1,0 +1,154 @@
+"""Every bound on what a caller can send, in one table.
+
+docs/LIMITS.md is this table in prose; ``tests/test_limits.py`` fails when the two disagree. The
+sizes nest, so that the largest valid thing always fits the container it travels in:
+
+    text field (characters) → record (encoded bytes) → change notice → origin batch → link batch
+    → Deliver message,
+
+and every RPC's request has a byte limit of its own, checked before the message is parsed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import Enum
+
+from jukinet.domain.errors import Problem, Rejected
+
+KIB = 1 << 10
+MIB = 1 << 20
+
+
+class Repertoire(Enum):
+    """Which characters a text field may hold (see :func:`text_problem`)."""
+
+    NAME = "name"  # letters of any script, combining marks, and the punctuation names are written with
+    KANA = "kana"  # hiragana, katakana (also half-width), their marks, spaces
+    ADDRESS = "address"  # a name's repertoire plus digits and the punctuation of addresses
+
+
+@dataclass(frozen=True)
+class TextLimit:
+    field: str
+    max_chars: int
+    repertoire: Repertoire
+    required: bool
+    meaning: str
+
+
+TEXT_LIMITS: dict[str, TextLimit] = {
+    t.field: t
+    for t in (
+        TextLimit("name.kanji", 100, Repertoire.NAME, True, "氏名 as written"),
+        TextLimit("name.kana", 200, Repertoire.KANA, True, "reading of the name"),
+        TextLimit("name.former_surname", 50, Repertoire.NAME, False, "旧氏"),
+        TextLimit("name.alias", 100, Repertoire.NAME, False, "通称"),
+        TextLimit("address.text", 200, Repertoire.ADDRESS, True, "address below the municipality"),
+    )
+}
+
+# Encoded sizes. The largest valid record is about 3.3 KiB (every text field full of 4-byte characters);
+# unknown fields count, so padding a record does not get it through.
+MAX_RECORD_BYTES = 4 * KIB
+MAX_NOTICE_BYTES = 6 * KIB  # a ChangeNotice: a record and its origin, position, dates
+MAX_ORIGIN_BATCH_BYTES = 1 * MIB  # a LinkBatch of a node's own items (what a CS signs)
+MAX_LINK_BATCH_BYTES = 2 * MIB  # any LinkBatch: a relayed origin batch with its signature still fits
+MAX_BATCH_ITEMS = 5000
+MAX_ENVELOPE_OVERHEAD = 16 * KIB  # signature, key id, payload type and the signer's certificate
+MAX_RECORDS_PER_CHUNK = 1000  # RegisterResidents: records per request message
+
+# Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.
+MAX_UNARY_REQUEST_BYTES = 64 * KIB
+REQUEST_LIMITS: dict[str, int] = {
+    "/jukinet.v1.LinkService/Deliver": MAX_LINK_BATCH_BYTES + MAX_ENVELOPE_OVERHEAD,
+    "/jukinet.v1.ResidentRegistryService/RegisterResidents": MAX_RECORDS_PER_CHUNK * MAX_RECORD_BYTES + 64 * KIB,
+    "/jukinet.v1.ResidentRegistryService/RecordChange": MAX_RECORD_BYTES + KIB,
+}
+MAX_REQUEST_BYTES = max(REQUEST_LIMITS.values())
+"""The server's transport limit: no request larger than this is even buffered."""
+MAX_RESPONSE_BYTES = 4 * MIB
+"""Every response (a page of the audit log, a receipt, a record) is cut to fit this."""
+
+
+def request_limit(method: str) -> int:
+    return REQUEST_LIMITS.get(method, MAX_UNARY_REQUEST_BYTES)
+
+
+# -- character repertoire --------------------------------------------------------------------------------
+
+_LETTERS = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo"})
+_MARKS = frozenset({"Mn", "Mc"})
+_NAME_PUNCTUATION = frozenset(" \u3000・･-‐'’.,")
+_ADDRESS_PUNCTUATION = _NAME_PUNCTUATION | frozenset("－−ー()（）/／#＃&＆")
+_INVISIBLE_MARKS = frozenset({"\u034f"})  # combining grapheme joiner: a mark that shows nothing
+_KANA_RANGES = ((0x3041, 0x3096), (0x3099, 0x309E), (0x30A1, 0x30FA), (0x30FB, 0x30FE), (0xFF65, 0xFF9F))
+
+
+# The common case, decided by one regex: kanji, kana, Latin letters, digits (addresses), spaces, 丁目/番 style
+# punctuation. Anything else is looked at character by character.
+_LETTERS_COMMON = "\u3041-\u3096\u30a1-\u30fa\u30fc\u3005\u4e00-\u9fffA-Za-z \u3000"
+_COMMON_NAME = re.compile(f"[{_LETTERS_COMMON}\u30fb]+")
+_COMMON_ADDRESS = re.compile(f"[{_LETTERS_COMMON}0-9\uff10-\uff19\uff0d-]+")
+_COMMON_KANA = re.compile("[\u3041-\u3096\u3099-\u309e\u30a1-\u30fa\u30fb-\u30fe\uff65-\uff9f\u3000 ]+")
+_COMMON = {Repertoire.NAME: _COMMON_NAME, Repertoire.ADDRESS: _COMMON_ADDRESS, Repertoire.KANA: _COMMON_KANA}
+
+
+def _is_kana(ch: str) -> bool:
+    o = ord(ch)
+    return ch in " \u3000" or any(lo <= o <= hi for lo, hi in _KANA_RANGES)
+
+
+def _allowed(ch: str, repertoire: Repertoire, first: bool) -> bool:
+    if repertoire is Repertoire.KANA:
+        return _is_kana(ch)
+    category = unicodedata.category(ch)
+    if category in _LETTERS:
+        return True
+    if category in _MARKS:  # combining marks (voiced marks, accents, kanji variation selectors) follow something
+        return not first and ch not in _INVISIBLE_MARKS
+    if repertoire is Repertoire.ADDRESS:
+        return category == "Nd" or ch in _ADDRESS_PUNCTUATION
+    return ch in _NAME_PUNCTUATION
+
+
+def describe_char(ch: str) -> str:
+    """``U+202E RIGHT-TO-LEFT OVERRIDE``: a character named so that an invisible one can be seen."""
+    kind = _UNNAMED.get(unicodedata.category(ch), "unnamed character")
+    return f"U+{ord(ch):04X} {unicodedata.name(ch, kind)}"
+
+
+_UNNAMED = {
+    "Cc": "control character",
+    "Cf": "format character",
+    "Cs": "surrogate",
+    "Co": "private-use character",
+    "Cn": "unassigned code point",
+}
+
+
+def text_problem(field: str, text: str, limit: TextLimit | None = None) -> str | None:
+    """What is wrong with ``text`` as the value of ``field`` (None if nothing), naming the position (1-based)
+    and the character. Control characters, NUL, bidi overrides, zero-width and other invisible formatting,
+    surrogates, private-use and unassigned code points are outside every repertoire."""
+    rule = limit or TEXT_LIMITS[field]
+    if not text:
+        return f"{field}: must not be empty" if rule.required else None
+    if len(text) > rule.max_chars:
+        return f"{field}: {len(text)} characters, at most {rule.max_chars} allowed"
+    if text.isspace():
+        return f"{field}: only spaces"
+    if _COMMON[rule.repertoire].fullmatch(text):
+        return None
+    for i, ch in enumerate(text):
+        if not _allowed(ch, rule.repertoire, i == 0):
+            return f"{field}: character {i + 1} ({describe_char(ch)}) is not allowed in {rule.repertoire.value} text"
+    return None
+
+
+def require_text(field: str, text: str) -> None:
+    problem = text_problem(field, text)
+    if problem:
+        raise Rejected(Problem.INVALID, problem)
