@@ -37,7 +37,9 @@ def main() -> int:
         start = time.perf_counter()
         reply = cs.register(records, chunk_size=args.chunk)
         registered = time.perf_counter() - start
-        print(f"registered {reply.records} records at cs:131148 in {registered:.2f}s", flush=True)
+        if reply.refused or reply.stored != args.records:
+            raise SystemExit(f"{reply.stored} stored, {len(reply.refused)} refused of {args.records} records")
+        print(f"registered {reply.stored} records at cs:131148 in {registered:.2f}s", flush=True)
         stored = 0
         while stored < args.records:
             if time.perf_counter() - start > args.timeout:

@@ -86,7 +86,7 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         bulk = [synthetic_resident(rng, chiyoda.node_ids[0].code) for _ in range(500)]
         summary = clerks[chiyoda.name].register(bulk, chunk_size=250)
         _say(
-            f"   {chiyoda.name}: bulk registration of {summary.records} residents in {summary.chunks} chunks",
+            f"   {chiyoda.name}: bulk registration of {summary.stored} residents in {summary.chunks} chunks",
             pause,
         )
 

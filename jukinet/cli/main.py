@@ -97,6 +97,14 @@ def cmd_operator(args: argparse.Namespace) -> int:
     return operators.show(args.state, args.node, args.name, args.admin, args.admin_pin)
 
 
+def cmd_residents(args: argparse.Namespace) -> int:
+    from jukinet.cli import residents
+
+    if args.res_cmd == "import":
+        return residents.import_residents(args.state, args.node, args.file, args.format)
+    return residents.show_resident(args.state, args.node, args.resident_code)
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from jukinet.cli.operators import verify_audit
 
@@ -177,6 +185,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = ops.add_parser("show", help="administrator: an operator's roles, status and failure count")
     with_operator(p, admin=True)
     p.set_defaults(func=cmd_operator)
+
+    residents = sub.add_parser("residents", help="a CS's residents, with the session of `operator login`")
+    res = residents.add_subparsers(dest="res_cmd", required=True)
+    p = res.add_parser("import", help="register residents from a CSV or JSON Lines file (docs/IMPORT.md)")
+    with_state(p)
+    p.add_argument("--node", required=True, help="the CS, e.g. cs:131148")
+    p.add_argument("--format", choices=("csv", "jsonl"), help="the file's format (default: from its name)")
+    p.add_argument("file", type=Path, help="the file; re-run after an interruption: stored rows are skipped")
+    p.set_defaults(func=cmd_residents)
+    p = res.add_parser("show", help="print one resident's record as the CS holds it")
+    with_state(p)
+    p.add_argument("--node", required=True, help="the CS, e.g. cs:131148")
+    p.add_argument("resident_code", help="住民票コード, 11 digits")
+    p.set_defaults(func=cmd_residents)
 
     audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="audit_cmd", required=True)
     p = audit.add_parser("verify", help="check a node's audit log end to end; names the first entry that does not fit")

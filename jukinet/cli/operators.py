@@ -22,7 +22,7 @@ from jukinet.devnet.operators import (
     unlock_card,
 )
 from jukinet.devnet.provision import Network, load_network
-from jukinet.domain.errors import Rejected
+from jukinet.domain.errors import Problem, Rejected
 from jukinet.hsm import TokenWorker, find_softhsm_module
 from jukinet.server.audit import check_tree_head
 from jukinet.storage import NodeStorage
@@ -183,3 +183,16 @@ def verify_audit(state: Path, node: str) -> int:
         store.close()
     print(f"{node_id}: {report}")
     return 0 if report.ok else 1
+
+
+def session_terminal(net: Network, node: str) -> TerminalClient:
+    """The node's site terminal carrying the session `jukinet operator login` saved there."""
+    session_file = _session_file(net, node)
+    if not session_file.exists():
+        raise Rejected(
+            Problem.UNAUTHENTICATED,
+            f"no operator session at {node}'s terminal; log in first: jukinet operator login --node {node} --name NAME",
+        )
+    terminal = terminal_for(net, net.topology.node(node))
+    terminal.session = envelope_pb2.Signed.FromString(session_file.read_bytes())
+    return terminal

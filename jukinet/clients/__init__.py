@@ -6,6 +6,6 @@ token or server code.
 
 from jukinet.clients.agency import AgencyClient, ProvidedRecord
 from jukinet.clients.channels import open_channel
-from jukinet.clients.terminal import TerminalClient
+from jukinet.clients.terminal import Registration, TerminalClient
 
-__all__ = ["AgencyClient", "ProvidedRecord", "TerminalClient", "open_channel"]
+__all__ = ["AgencyClient", "ProvidedRecord", "Registration", "TerminalClient", "open_channel"]

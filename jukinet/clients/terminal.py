@@ -6,6 +6,7 @@ After :meth:`TerminalClient.login` the session travels with every call as binary
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import grpc
@@ -34,6 +35,29 @@ class Card(Protocol):
     certificate_der: bytes
 
     def sign(self, data: bytes) -> bytes: ...
+
+
+@dataclass
+class Registration:
+    """What a bulk registration did, over all its chunks."""
+
+    stored: int = 0
+    already_stored: int = 0
+    chunks: int = 0
+    first_sequence: int = 0
+    last_sequence: int = 0
+    refused: dict[int, Sequence[registry_pb2.FieldProblem]] = field(default_factory=dict)  # by row index
+
+    def add(self, answer: registry_pb2.RegisterResidentsResponse, first_row: int) -> None:
+        """Count one chunk's answer; ``first_row`` is the index of the chunk's first row."""
+        if answer.stored:
+            self.first_sequence = self.first_sequence or answer.first_sequence
+            self.last_sequence = answer.last_sequence
+        self.stored += answer.stored
+        self.already_stored += answer.already_stored
+        self.chunks += 1
+        for row in answer.refused_rows:
+            self.refused[first_row + row.index] = list(row.problems)
 
 
 class TerminalClient:
@@ -115,9 +139,20 @@ class TerminalClient:
         records: Iterable[identity_pb2.IdentityRecord],
         chunk_size: int = DEFAULT_CHUNK,
         timeout: float = 600,
-    ) -> registry_pb2.RegisterResidentsResponse:
-        """Bulk registration over one stream, ``chunk_size`` records per message (each chunk atomic)."""
-        return self._call(self._registry.RegisterResidents, _chunks(records, chunk_size), timeout)
+    ) -> Registration:
+        """Bulk registration over one stream, ``chunk_size`` records per message; refused rows are in the
+        result (by index in ``records``), the others stored or already stored."""
+        done = Registration()
+        for answer in self.register_chunks(_chunks(records, chunk_size), timeout):
+            done.add(answer, done.chunks * chunk_size)  # every chunk but the last is full
+        return done
+
+    def register_chunks(
+        self, chunks: Iterable[registry_pb2.RegisterResidentsRequest], timeout: float | None = None
+    ) -> Iterator[registry_pb2.RegisterResidentsResponse]:
+        """One answer per chunk, in order, each once the chunk's rows are durable. ``chunks`` is read by
+        gRPC's own thread as the stream has room."""
+        return self._call(self._registry.RegisterResidents, chunks, timeout)
 
     def resident(self, resident_code: str) -> identity_pb2.IdentityRecord:
         request = registry_pb2.GetResidentRequest(resident_code=resident_code)

@@ -1,16 +1,20 @@
 """The CS's resident registry: record a change, or register residents in bulk, each with its notice.
 
 Callers are operator terminals of this municipality presenting an operator session with the role
-'register-residents'. Each request (each chunk of a bulk registration) is validated whole and then
-committed in one transaction — records, history, the change notices queued for the prefecture, and the
-audit entry — or not at all. :class:`Registry` is the plain object; :class:`RegistryRpc` only moves
-messages.
+'register-residents'. A change (:meth:`Registry.record`) is validated and committed in one transaction —
+record, history, the change notice queued for the prefecture, and the audit entry — or refused whole.
+A bulk registration is a stream of chunks; each chunk is one transaction in which every row is decided on
+its own, in order: stored, already stored (identical to the stored record, so re-sending a file applies
+nothing twice), or refused with the field and the problem. :class:`Registry` is the plain object;
+:class:`RegistryRpc` only moves messages.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+import datetime
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import grpc
 import lmdb
@@ -18,11 +22,11 @@ import lmdb
 from jukinet.domain.changes import local_change
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
 from jukinet.domain.codes import ResidentCode
-from jukinet.domain.errors import Problem, Rejected
-from jukinet.domain.limits import MAX_RECORDS_PER_CHUNK
+from jukinet.domain.errors import FieldRejected, Problem, Rejected
+from jukinet.domain.limits import MAX_PROBLEM_CHARS, MAX_RECORDS_PER_CHUNK
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.operators import Role
-from jukinet.domain.records import validate_record
+from jukinet.domain.records import status_for, validate_record
 from jukinet.server.audit import Auditor
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.batches import ChangeNoticeEncoder, change_notice_item
@@ -37,6 +41,17 @@ from jukinet.v1 import audit_pb2, identity_pb2, registry_pb2, registry_pb2_grpc
 
 MAX_CHUNK_RECORDS = MAX_RECORDS_PER_CHUNK
 A = audit_pb2
+FieldProblems = tuple[tuple[str, str], ...]
+"""(field, problem) pairs; the field as the wire contract names it, "" for the row as a whole."""
+
+
+@dataclass(frozen=True)
+class ChunkOutcome:
+    """What became of the rows of one request."""
+
+    stored: range  # the stored rows' notice sequences
+    already_stored: int = 0
+    refused: Mapping[int, FieldProblems] = field(default_factory=dict)  # by row index in the request
 
 
 class Registry:
@@ -56,44 +71,127 @@ class Registry:
         self._clock = clock
         self._enqueued = enqueued
 
-    def record(
-        self, records: Sequence[identity_pb2.IdentityRecord], caller: Caller, action: int, first_index: int = 0
-    ) -> range:
-        """Store a group of changes with their notices; returns the notices' sequences. Rejected stores nothing."""
-        self.check(records, first_index)
-        return self.commit(records, caller, action)
+    def record(self, records: Sequence[identity_pb2.IdentityRecord], caller: Caller, action: int) -> range:
+        """Store changes with their notices, all or nothing; returns the notices' sequences."""
+        self.check(records)
+        return self._apply(records, {}, caller, action, per_row=False).stored
 
-    def commit(self, records: Sequence[identity_pb2.IdentityRecord], caller: Caller, action: int) -> range:
-        """The second half of :meth:`record`, for records :meth:`check` accepted: one transaction."""
-        now_ms = self._clock.now_ms()
-        target = records[0].resident_code if len(records) == 1 else f"{len(records)} residents"
+    def check(self, records: Sequence[identity_pb2.IdentityRecord]) -> None:
+        """Rejected naming the first record that is invalid or not of this municipality."""
+        for i, record in enumerate(records):
+            found = self._problems(record, today(self._clock))
+            if found is not None:
+                problem, problems = found
+                raise Rejected(problem, f"record {i}: " + "; ".join(_joined(p) for p in problems))
+
+    def screen(self, records: Sequence[identity_pb2.IdentityRecord]) -> dict[int, FieldProblems]:
+        """The rows refused on what can be checked without the stored state (validity, this municipality)."""
+        day = today(self._clock)
+        refused = {}
+        for i, record in enumerate(records):
+            found = self._problems(record, day)
+            if found is not None:
+                refused[i] = found[1]
+        return refused
+
+    def register(
+        self,
+        records: Sequence[identity_pb2.IdentityRecord],
+        refused: Mapping[int, FieldProblems],
+        caller: Caller,
+        action: int,
+    ) -> ChunkOutcome:
+        """One chunk of a bulk registration, in one transaction: rows ``refused`` by :meth:`screen` are
+        skipped; each other row, in order, is already stored, refused by the change rules, or stored."""
+        return self._apply(records, refused, caller, action, per_row=True)
+
+    def _apply(
+        self,
+        records: Sequence[identity_pb2.IdentityRecord],
+        refused: Mapping[int, FieldProblems],
+        caller: Caller,
+        action: int,
+        per_row: bool,
+    ) -> ChunkOutcome:
+        if not records:
+            return ChunkOutcome(range(0))
         s = self._storage
+        encoder = ChangeNoticeEncoder(str(self.node_id), self._clock.now_ms())
 
-        encoder = ChangeNoticeEncoder(str(self.node_id), now_ms)
-
-        def apply(txn: lmdb.Transaction) -> range:
-            first_seq = s.env.reserve(txn, Counter.CHANGE, len(records))
-            first_hist = s.history.reserve(txn, len(records))
-            items = []
+        def apply(txn: lmdb.Transaction) -> ChunkOutcome:
+            first_seq, first_hist = s.env.peek(txn, Counter.CHANGE), s.history.next_position(txn)
+            refusals, already, items = dict(refused), 0, []
             for i, record in enumerate(records):
+                if i in refusals:
+                    continue
                 current = s.records.current(txn, record.resident_code)
-                local_change(current, record, s.records.holder_of(txn, record.my_number))
+                if per_row and current is not None and _same(current, record):
+                    already += 1
+                    continue
+                try:
+                    local_change(current, record, s.records.holder_of(txn, record.my_number))
+                except FieldRejected as exc:
+                    if not per_row:
+                        raise
+                    refusals[i] = ((exc.field, str(exc)),)
+                    continue
                 encoded = record.SerializeToString()
-                notice = encoder.encode(first_seq + i, encoded)
+                notice = encoder.encode(first_seq + len(items), encoded)
                 s.records.put(txn, record, current, encoded)
-                s.history.append(txn, record.resident_code, notice, first_hist + i)
+                s.history.append(txn, record.resident_code, notice, first_hist + len(items))
                 items.append(change_notice_item(notice))
-            s.queues.enqueue(txn, self._upstream, items)
-            sequences = range(first_seq, first_seq + len(records))
-            detail = f"notices {self.node_id}#{sequences.start}..{sequences.stop - 1}"
-            if len(records) == 1:
-                detail += f"; {identity_pb2.ChangeReason.Name(records[0].change_reason)}"
-            self._auditor.append(txn, action, A.AUDIT_OUTCOME_SUCCESS, caller, target, detail)
-            return sequences
+            if items:
+                if (
+                    s.env.reserve(txn, Counter.CHANGE, len(items)) != first_seq
+                    or s.history.reserve(txn, len(items)) != first_hist
+                ):
+                    raise Rejected(Problem.BROKEN, "a counter moved inside its own write transaction")
+                s.queues.enqueue(txn, self._upstream, items)
+            outcome = ChunkOutcome(range(first_seq, first_seq + len(items)), already, refusals)
+            self._audit(txn, records, outcome, caller, action)
+            return outcome
 
-        sequences = s.env.submit(apply).result()  # group commit: shares an fsync with the link's settlements
-        self._enqueued(self._upstream)
-        return sequences
+        outcome = s.env.submit(apply).result()  # group commit: shares an fsync with the link's settlements
+        if outcome.stored:
+            self._enqueued(self._upstream)
+        return outcome
+
+    def _audit(
+        self,
+        txn: lmdb.Transaction,
+        records: Sequence[identity_pb2.IdentityRecord],
+        outcome: ChunkOutcome,
+        caller: Caller,
+        action: int,
+    ) -> None:
+        sequences = outcome.stored
+        parts = [f"notices {self.node_id}#{sequences.start}..{sequences.stop - 1}"] if sequences else []
+        if len(records) == 1:
+            target = records[0].resident_code
+            parts.append(identity_pb2.ChangeReason.Name(records[0].change_reason))
+        else:
+            target = f"{len(records)} residents"
+            parts.append(f"{len(sequences)} stored, {outcome.already_stored} already stored, "
+                         f"{len(outcome.refused)} refused")  # fmt: skip
+        success = sequences or outcome.already_stored
+        result = A.AUDIT_OUTCOME_SUCCESS if success else A.AUDIT_OUTCOME_FAILED
+        self._auditor.append(txn, action, result, caller, target, "; ".join(parts))
+
+    def _problems(
+        self, record: identity_pb2.IdentityRecord, day: datetime.date
+    ) -> tuple[Problem, FieldProblems] | None:
+        problems = validate_record(record, today=day)
+        if problems:  # each starts with its field's name (validate_record's contract)
+            return Problem.INVALID, tuple(_split(p) for p in problems)
+        municipality = record.address.municipality_code
+        if municipality != self.node_id.code:
+            return Problem.DENIED, (
+                (
+                    "address.municipality_code",
+                    f"this CS ({self.node_id}) records residents of {self.node_id.code} only, not of {municipality}",
+                ),
+            )
+        return None
 
     def resident(self, resident_code: str, caller: Caller) -> identity_pb2.IdentityRecord:
         record = self._storage.records.get(str(ResidentCode.parse(resident_code)))
@@ -102,26 +200,38 @@ class Registry:
         self._auditor.record(A.AUDIT_ACTION_GET_RESIDENT, A.AUDIT_OUTCOME_SUCCESS, caller, resident_code)
         return record
 
-    def check(self, records: Sequence[identity_pb2.IdentityRecord], first_index: int = 0) -> None:
-        """What can be checked without the stored state (validity, this municipality, no resident twice)."""
-        day = today(self._clock)
-        codes: set[str] = set()
-        for i, record in enumerate(records, start=first_index):
-            problems = validate_record(record, today=day)
-            if problems:
-                raise Rejected(Problem.INVALID, f"record {i}: {'; '.join(problems)}")
-            municipality = record.address.municipality_code
-            if municipality != self.node_id.code:
-                raise Rejected(
-                    Problem.DENIED,
-                    f"record {i}: this CS ({self.node_id}) records residents of {self.node_id.code} only, "
-                    f"not of {municipality}",
-                )
-            if record.resident_code in codes:
-                raise Rejected(
-                    Problem.INVALID, f"record {i}: resident {record.resident_code} appears twice in one request"
-                )
-            codes.add(record.resident_code)
+
+def _same(stored: identity_pb2.IdentityRecord, new: identity_pb2.IdentityRecord) -> bool:
+    """``new`` is what is stored already (its status, ignored on input, as the CS would set it)."""
+    expected = identity_pb2.IdentityRecord()
+    expected.CopyFrom(new)
+    expected.status = status_for(new.change_reason)
+    return expected == stored
+
+
+def _split(problem: str) -> tuple[str, str]:
+    name, sep, what = problem.partition(": ")
+    return (name, what) if sep else ("", problem)
+
+
+def _joined(problem: tuple[str, str]) -> str:
+    return f"{problem[0]}: {problem[1]}" if problem[0] else problem[1]
+
+
+def _capped(text: str) -> str:
+    return text if len(text) <= MAX_PROBLEM_CHARS else text[: MAX_PROBLEM_CHARS - 1] + "…"
+
+
+def _answer(outcome: ChunkOutcome) -> registry_pb2.RegisterResidentsResponse:
+    stored = outcome.stored
+    answer = registry_pb2.RegisterResidentsResponse(stored=len(stored), already_stored=outcome.already_stored)
+    if stored:
+        answer.first_sequence, answer.last_sequence = stored.start, stored.stop - 1
+    for index in sorted(outcome.refused):
+        row = answer.refused_rows.add(index=index)
+        for name, what in outcome.refused[index]:
+            row.problems.add(field=name, message=_capped(what))
+    return answer
 
 
 class RegistryRpc(registry_pb2_grpc.ResidentRegistryServiceServicer):
@@ -145,56 +255,40 @@ class RegistryRpc(registry_pb2_grpc.ResidentRegistryServiceServicer):
         request_iterator: AsyncIterator[registry_pb2.RegisterResidentsRequest],
         context: grpc.aio.ServicerContext,
         caller: Caller,
-    ) -> registry_pb2.RegisterResidentsResponse:
-        """Chunks in order, each committed whole; the next chunk is checked while the previous one commits."""
-        response = registry_pb2.RegisterResidentsResponse()
-        committing: asyncio.Task[range] | None = None
-        received = 0
-
-        async def settle() -> None:
-            nonlocal committing
-            if committing is None:
-                return
-            task, committing = committing, None
-            sequences = await task
-            if not response.chunks:
-                response.first_sequence = sequences.start
-            response.last_sequence = sequences.stop - 1
-            response.records += len(sequences)
-            response.chunks += 1
-
+    ) -> AsyncIterator[registry_pb2.RegisterResidentsResponse]:
+        """Chunks in order, each answered once durable; the next chunk is screened while the previous one
+        commits. A refusal of the stream itself (an oversized chunk) still answers the chunk in flight."""
+        committing: asyncio.Future[ChunkOutcome] | None = None
+        chunks = 0
         try:
             async for chunk in request_iterator:
-                if not chunk.records:
-                    continue
                 if len(chunk.records) > MAX_CHUNK_RECORDS:
                     raise Rejected(
-                        Problem.EXHAUSTED, f"{len(chunk.records)} records in one chunk; at most {MAX_CHUNK_RECORDS}"
+                        Problem.EXHAUSTED,
+                        f"chunk {chunks}: {len(chunk.records)} records; at most {MAX_CHUNK_RECORDS} in one chunk",
                     )
-                check = self._bulk(self._registry.check, chunk.records, received)
-                try:
-                    await check
-                finally:
-                    await settle()  # the previous chunk is committed (or refused) before this one counts
-                received += len(chunk.records)
+                refused = await self._bulk(self._registry.screen, chunk.records)
+                if committing is not None:
+                    previous, committing = committing, None
+                    yield _answer(await previous)
                 committing = asyncio.ensure_future(
-                    self._bulk(self._registry.commit, chunk.records, caller, A.AUDIT_ACTION_REGISTER_RESIDENTS)
+                    self._bulk(self._registry.register, chunk.records, refused, caller, _BULK)
                 )
-            await settle()
-        except Rejected as exc:
+                chunks += 1
+        except Rejected:
             if committing is not None:
-                await asyncio.gather(committing, return_exceptions=True)
-            done = (
-                f"; the {response.chunks} chunk(s) before it ({response.records} records) were committed"
-                if response.chunks
-                else "; nothing was stored"
-            )
-            raise Rejected(exc.problem, f"chunk {response.chunks}: {exc}{done}") from None
-        return response
+                previous, committing = committing, None
+                yield _answer(await previous)
+            raise
+        if committing is not None:
+            yield _answer(await committing)
 
     @guarded("registrars", audit=A.AUDIT_ACTION_GET_RESIDENT)
     def GetResident(self, request: registry_pb2.GetResidentRequest, caller: Caller) -> registry_pb2.GetResidentResponse:
         return registry_pb2.GetResidentResponse(record=self._registry.resident(request.resident_code, caller))
+
+
+_BULK = A.AUDIT_ACTION_REGISTER_RESIDENTS
 
 
 def registry_service(parts: NodeParts) -> ServiceBinding:

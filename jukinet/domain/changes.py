@@ -12,7 +12,7 @@ removal from another municipality than the resident's current one (a late 転出
 
 from __future__ import annotations
 
-from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.errors import FieldRejected, Problem
 from jukinet.domain.records import status_for
 from jukinet.v1 import identity_pb2
 
@@ -37,26 +37,32 @@ def local_change(
     """Check that ``new`` may follow ``current`` at the municipality; return it with its status set.
 
     ``my_number_holder`` is the resident code that holds ``new.my_number`` now (None if free).
-    Raises Rejected: ALREADY_EXISTS, NOT_FOUND or CONFLICT.
+    Raises FieldRejected (ALREADY_EXISTS, NOT_FOUND or CONFLICT) naming ``resident_code`` or ``my_number``.
     """
     reason = R.ChangeReason.Name(new.change_reason)
     active = current is not None and current.status == R.RECORD_STATUS_ACTIVE
     if new.change_reason in CREATING:
         if active:
-            raise Rejected(
+            raise FieldRejected(
                 Problem.ALREADY_EXISTS,
+                "resident_code",
                 f"resident {new.resident_code} already has an active record here; {reason} creates one",
             )
     elif current is None:
-        raise Rejected(Problem.NOT_FOUND, f"resident {new.resident_code} has no record here; {reason} needs one")
+        raise FieldRejected(
+            Problem.NOT_FOUND, "resident_code", f"resident {new.resident_code} has no record here; {reason} needs one"
+        )
     elif not active:
-        raise Rejected(
+        raise FieldRejected(
             Problem.CONFLICT,
+            "resident_code",
             f"resident {new.resident_code} has a removed record (除票) here; {reason} needs an active one",
         )
     if my_number_holder is not None and my_number_holder != new.resident_code:
-        raise Rejected(
-            Problem.ALREADY_EXISTS, f"my_number {new.my_number} already belongs to resident {my_number_holder}"
+        raise FieldRejected(
+            Problem.ALREADY_EXISTS,
+            "my_number",
+            f"my_number {new.my_number} already belongs to resident {my_number_holder}",
         )
     new.status = status_for(new.change_reason)
     return new

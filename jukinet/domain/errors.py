@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["Problem", "Rejected"]
+__all__ = ["FieldRejected", "Problem", "Rejected"]
 
 
 class Problem(Enum):
@@ -42,6 +42,15 @@ class Rejected(Exception):
 
     def __reduce__(self) -> tuple[object, ...]:  # survives pickling across processes with its problem
         return _rebuild, (type(self), self.problem, str(self), self.__dict__)
+
+
+class FieldRejected(Rejected):
+    """A refusal about one field of a record; ``field`` names it as the wire contract does (``my_number``),
+    so that a per-row report can say which field without reading the message."""
+
+    def __init__(self, problem: Problem, field: str, message: str) -> None:
+        super().__init__(problem, message)
+        self.field = field
 
 
 def _rebuild(cls: type[Rejected], problem: Problem, message: str, state: dict) -> Rejected:

@@ -59,6 +59,7 @@ MAX_LINK_BATCH_BYTES = 2 * MIB  # any LinkBatch: a relayed origin batch with its
 MAX_BATCH_ITEMS = 5000
 MAX_ENVELOPE_OVERHEAD = 16 * KIB  # signature, key id, payload type and the signer's certificate
 MAX_RECORDS_PER_CHUNK = 1000  # RegisterResidents: records per request message
+MAX_PROBLEM_CHARS = 200  # RegisterResidents: each problem of a refused row, as answered (the answer stays small)
 
 # Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.
 MAX_UNARY_REQUEST_BYTES = 64 * KIB

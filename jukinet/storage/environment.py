@@ -199,6 +199,12 @@ class Environment:
         txn.put(counter_key(counter), U64.pack(last + count), db=db)
         return last + 1
 
+    def peek(self, txn: lmdb.Transaction, counter: Counter) -> int:
+        """The first value the next :meth:`reserve` of ``counter`` in ``txn`` will hand out (for a writer that
+        learns how many it needs only as it goes, and reserves them at the end)."""
+        raw = txn.get(counter_key(counter), db=self.dbs["counters"])
+        return (U64.unpack(raw)[0] if raw else 0) + 1
+
     def entries(self, db: str) -> int:
         """Number of entries in one named database."""
         with self.read() as txn:

@@ -35,6 +35,10 @@ class ChangeHistory:
         """Positions for ``count`` entries about to be appended, in order; returns the first."""
         return self._env.reserve(txn, Counter.HISTORY, count)
 
+    def next_position(self, txn: lmdb.Transaction) -> int:
+        """The position the next :meth:`reserve` in ``txn`` will hand out first."""
+        return self._env.peek(txn, Counter.HISTORY)
+
     def of(self, resident_code: str) -> list[notice_pb2.ChangeNotice]:
         """A resident's notices, in the order stored."""
         prefix = resident_key(resident_code)

@@ -27,17 +27,35 @@ class RegisterResidentsRequest(_message.Message):
     records: _containers.RepeatedCompositeFieldContainer[_identity_pb2.IdentityRecord]
     def __init__(self, records: _Optional[_Iterable[_Union[_identity_pb2.IdentityRecord, _Mapping]]] = ...) -> None: ...
 
+class FieldProblem(_message.Message):
+    __slots__ = ("field", "message")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    message: str
+    def __init__(self, field: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class RefusedRow(_message.Message):
+    __slots__ = ("index", "problems")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    problems: _containers.RepeatedCompositeFieldContainer[FieldProblem]
+    def __init__(self, index: _Optional[int] = ..., problems: _Optional[_Iterable[_Union[FieldProblem, _Mapping]]] = ...) -> None: ...
+
 class RegisterResidentsResponse(_message.Message):
-    __slots__ = ("records", "chunks", "first_sequence", "last_sequence")
-    RECORDS_FIELD_NUMBER: _ClassVar[int]
-    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("stored", "already_stored", "refused_rows", "first_sequence", "last_sequence")
+    STORED_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_STORED_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_ROWS_FIELD_NUMBER: _ClassVar[int]
     FIRST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
-    records: int
-    chunks: int
+    stored: int
+    already_stored: int
+    refused_rows: _containers.RepeatedCompositeFieldContainer[RefusedRow]
     first_sequence: int
     last_sequence: int
-    def __init__(self, records: _Optional[int] = ..., chunks: _Optional[int] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ...) -> None: ...
+    def __init__(self, stored: _Optional[int] = ..., already_stored: _Optional[int] = ..., refused_rows: _Optional[_Iterable[_Union[RefusedRow, _Mapping]]] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ...) -> None: ...
 
 class GetResidentRequest(_message.Message):
     __slots__ = ("resident_code",)

@@ -39,7 +39,7 @@ class ResidentRegistryServiceStub:
                 request_serializer=jukinet_dot_v1_dot_registry__pb2.RecordChangeRequest.SerializeToString,
                 response_deserializer=jukinet_dot_v1_dot_registry__pb2.RecordChangeResponse.FromString,
                 _registered_method=True)
-        self.RegisterResidents = channel.stream_unary(
+        self.RegisterResidents = channel.stream_stream(
                 '/jukinet.v1.ResidentRegistryService/RegisterResidents',
                 request_serializer=jukinet_dot_v1_dot_registry__pb2.RegisterResidentsRequest.SerializeToString,
                 response_deserializer=jukinet_dot_v1_dot_registry__pb2.RegisterResidentsResponse.FromString,
@@ -62,7 +62,8 @@ class ResidentRegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RegisterResidents(self, request_iterator, context):
-        """Bulk registration (e.g. the initial load of a municipality), in chunks.
+        """Bulk registration (e.g. the initial load of a municipality, an import from a file), in chunks, each
+        answered with what became of its rows. The next chunk is checked while the previous one commits.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -82,7 +83,7 @@ def add_ResidentRegistryServiceServicer_to_server(servicer, server):
                     request_deserializer=jukinet_dot_v1_dot_registry__pb2.RecordChangeRequest.FromString,
                     response_serializer=jukinet_dot_v1_dot_registry__pb2.RecordChangeResponse.SerializeToString,
             ),
-            'RegisterResidents': grpc.stream_unary_rpc_method_handler(
+            'RegisterResidents': grpc.stream_stream_rpc_method_handler(
                     servicer.RegisterResidents,
                     request_deserializer=jukinet_dot_v1_dot_registry__pb2.RegisterResidentsRequest.FromString,
                     response_serializer=jukinet_dot_v1_dot_registry__pb2.RegisterResidentsResponse.SerializeToString,
@@ -141,7 +142,7 @@ class ResidentRegistryService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.stream_unary(
+        return grpc.experimental.stream_stream(
             request_iterator,
             target,
             '/jukinet.v1.ResidentRegistryService/RegisterResidents',
