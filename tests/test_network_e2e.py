@@ -23,7 +23,7 @@ def test_changes_propagate_to_prefecture_and_national(network):
         reply = cs.record_change(record)
         assert reply.record.status == identity_pb2.RECORD_STATUS_ACTIVE
     summary = terminal(network, "cs:131016").register(chiyoda, chunk_size=100)
-    assert (summary.records, summary.chunks) == (250, 3)
+    assert (summary.stored, summary.chunks, summary.refused) == (250, 3, {})
 
     for node in ("pref:13", "national"):
         wait_until(

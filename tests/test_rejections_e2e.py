@@ -33,19 +33,21 @@ def test_bad_check_digit_is_invalid_argument_and_stores_nothing(network):
     assert rpc_error(cs.resident, record.resident_code).code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_bulk_chunk_with_a_bad_record_is_rejected_whole(network):
+def test_bulk_refuses_bad_rows_by_field_and_stores_the_others(network):
     cs = terminal(network, "cs:131148")
     good = residents("131148", 20)
-    bad_chunk = [*residents("131148", 9), _with_bad_my_number(residents("131148", 1)[0])]
+    bad = _with_bad_my_number(residents("131148", 1)[0])
     before = counts(network, "cs:131148")
-    err = rpc_error(cs.register, bad_chunk + good, chunk_size=10)
-    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "chunk 0" in err.details() and "record 9" in err.details() and "nothing was stored" in err.details()
-    assert counts(network, "cs:131148") == before
-
-    err = rpc_error(cs.register, good + bad_chunk, chunk_size=10)
-    assert "2 chunk(s) before it (20 records) were committed" in err.details()
+    done = cs.register([*good[:9], bad, *good[9:]], chunk_size=10)
+    assert (done.stored, done.already_stored, done.chunks, sorted(done.refused)) == (20, 0, 3, [9])
+    (problem,) = done.refused[9]
+    assert problem.field == "my_number" and "check digit" in problem.message
     assert counts(network, "cs:131148")[0] == before[0] + 20
+    assert rpc_error(cs.resident, bad.resident_code).code() == grpc.StatusCode.NOT_FOUND
+
+    again = cs.register([*good, bad], chunk_size=10)  # the same rows again: nothing applied twice
+    assert (again.stored, again.already_stored, sorted(again.refused)) == (0, 20, [20])
+    assert counts(network, "cs:131148")[:2] == (before[0] + 20, before[1] + 20)
 
 
 def test_cs_refuses_another_municipalitys_resident(network):

@@ -32,6 +32,7 @@ class Progress:
         self._records = 0
         self._done_bytes = 0
         self._drawn = False
+        self._shown: tuple[int, int] | None = None  # the figures last shown
 
     def update(self, records: int, done_bytes: int) -> None:
         """``records`` answered so far, covering the file up to ``done_bytes``."""
@@ -51,7 +52,8 @@ class Progress:
             self._show()
 
     def finish(self) -> None:
-        self._show()
+        if self._tty or self._shown != (self._records, self._done_bytes):
+            self._show()
         if self._tty:
             self._out.write("\n")
             self._drawn = False
@@ -73,6 +75,7 @@ class Progress:
         return ", ".join(parts)
 
     def _show(self) -> None:
+        self._shown = (self._records, self._done_bytes)
         if self._tty:
             bar = ""
             if self._total:
