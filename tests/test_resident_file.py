@@ -11,11 +11,21 @@ from pathlib import Path
 import pytest
 
 from jukinet.cli.progress import Progress
-from jukinet.cli.resident_file import COLUMNS, MAX_LINE_BYTES, FileRefused, ImportFile, lines
+from jukinet.cli.resident_file import (
+    COLUMNS,
+    MAX_LINE_BYTES,
+    REASONS,
+    SEXES,
+    FileRefused,
+    ImportFile,
+    lines,
+    record_of,
+)
+from jukinet.domain.records import validate_record
 from jukinet.v1 import identity_pb2
 
 HEADER = ",".join(COLUMNS)
-GOOD = "37925611202,123456789018,山田 太郎,ヤマダ タロウ,,,1980-04-01,male,131148,1丁目2番,move_in,2024-04-01"
+GOOD = "37925611205,123456789018,山田 太郎,ヤマダ タロウ,,,1980-04-01,male,131148,1丁目2番,move_in,2024-04-01"
 
 
 def _csv(tmp_path: Path, body: bytes, name: str = "in.csv") -> list:
@@ -29,7 +39,7 @@ def test_bom_and_crlf_are_the_file_s_not_the_data_s(tmp_path):
     rows = _csv(tmp_path, b"\xef\xbb\xbf" + f"{HEADER}\r\n{GOOD}\r\n\r\n{GOOD}\n".encode())
     assert [r.line for r in rows] == [2, 4]  # the blank line 3 is skipped, numbering is kept
     record = rows[0].record
-    assert record.resident_code == "37925611202" and record.change_date == identity_pb2.Date(year=2024, month=4, day=1)
+    assert record.resident_code == "37925611205" and record.change_date == identity_pb2.Date(year=2024, month=4, day=1)
     assert record.address.text == "1丁目2番" and record.sex == identity_pb2.SEX_MALE  # no "\r" left anywhere
     assert not record.name.alias and record.status == identity_pb2.RECORD_STATUS_UNSPECIFIED
 
@@ -54,7 +64,7 @@ def test_a_line_longer_than_the_cap_is_skipped_without_being_held(tmp_path):
 def test_invalid_utf8_missing_and_extra_columns_are_refused_by_line(tmp_path):
     body = (
         f"{HEADER}\n{GOOD}\n".encode()
-        + b"37925611202,\xff\xfe,x\n"
+        + b"37925611205,\xff\xfe,x\n"
         + f"{GOOD},extra\n{GOOD.rsplit(',', 1)[0]}\n".encode()
     )
     rows = _csv(tmp_path, body)
@@ -68,7 +78,7 @@ def test_text_goes_through_unjudged_for_the_cs_to_refuse(tmp_path):
     hostile = GOOD.replace("山田 太郎", '"山\x00田,\u202e太郎"').replace("1丁目2番", "1\x1b[2J丁目")
     rows = _csv(tmp_path, f"{HEADER}\n{hostile}\n".encode())
     assert rows[0].record.name.kanji == "山\x00田,\u202e太郎" and rows[0].record.address.text == "1\x1b[2J丁目"
-    bad_digit = GOOD.replace("37925611202", "37925611203").replace("2024-04-01", "2024-02-30")
+    bad_digit = GOOD.replace("37925611205", "37925611203").replace("2024-04-01", "2024-02-30")
     record = _csv(tmp_path, f"{HEADER}\n{bad_digit}\n".encode())[0].record
     assert record.resident_code == "37925611203" and record.change_date.day == 30  # check digit, calendar: the CS's
 
@@ -171,3 +181,16 @@ def test_progress_on_a_pipe_is_plain_lines_and_on_a_terminal_one_redrawn_line():
     progress.say("line 9: refused")
     assert tty.getvalue().startswith("\r\x1b[K[############............] 4,000 records")
     assert "\r\x1b[Kline 9: refused\n\r\x1b[K[####" in tty.getvalue()
+
+
+def test_the_documented_columns_and_reasons_are_the_code_s():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "IMPORT.md").read_text()
+    table = [line.split("|")[1].strip().strip("`") for line in doc.splitlines() if line.startswith("| `")]
+    assert table == list(COLUMNS)
+    assert all(f"`{reason}`" in doc for reason in REASONS) and all(f"`{sex}`" in doc for sex in SEXES)
+    example = json.loads(next(line for line in doc.splitlines() if line.startswith('{"resident_code"')))
+    record, problems = record_of(iter(example.items()))
+    assert not problems and validate_record(record) == []  # the documented example is a valid row
+    header, row = doc.split("```csv\n")[1].splitlines()[:2]
+    record, problems = record_of(zip(header.split(","), row.split(","), strict=True))
+    assert not problems and validate_record(record) == []
