@@ -7,6 +7,7 @@ the command line); the import uses the session that login saved.
 from __future__ import annotations
 
 import os
+import pty
 import random
 import signal
 import subprocess
@@ -54,6 +55,24 @@ def clerk(private_network, worker):
         def popen(self, *args: str) -> subprocess.Popen:
             return subprocess.Popen([*base, *args[:2], *where, *args[2:]], stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL)  # fmt: skip
+
+        def on_a_terminal(self, *args: str) -> tuple[int, str]:
+            """Run with stdout on a pseudo-terminal: (exit status, what the terminal received)."""
+            master, slave = pty.openpty()
+            process = subprocess.Popen([*base, *args[:2], *where, *args[2:]], stdout=slave, stderr=subprocess.DEVNULL,
+                                       stdin=subprocess.DEVNULL, env=env)  # fmt: skip
+            os.close(slave)
+            received = b""
+            while True:
+                try:
+                    data = os.read(master, 1 << 16)
+                except OSError:  # EIO: the process closed the terminal
+                    break
+                if not data:
+                    break
+                received += data
+            os.close(master)
+            return process.wait(60), received.decode()
 
     login = Clerk().run("operator", "login", "--name", "clerk-import")
     assert login.returncode == 0, login.stderr
@@ -131,6 +150,14 @@ def test_json_lines_and_a_header_the_cli_cannot_map(clerk, tmp_path):
     assert done.returncode == 2
     assert "line 4: resident_code: must be a JSON string" in done.stdout
     assert "line 5: not valid JSON" in done.stdout and "5 rows: 3 stored, 0 already stored, 2 refused" in done.stdout
+
+    again, screen = clerk.on_a_terminal("residents", "import", str(path))
+    assert again == 2 and "5 rows: 0 stored, 3 already stored, 2 refused" in screen
+    assert "\r\x1b[K[########################] 5 records" in screen and "records/s, 100%, ETA 0:00:00" in screen
+    assert "progress: " not in screen  # a bar redrawn in place, not log lines
+
+    elsewhere = clerk.run("residents", "import", str(path), "--node", "cs:131016")  # no session saved there
+    assert elsewhere.returncode == 1 and "no operator session at cs:131016's terminal" in elsewhere.stderr
 
     bad = tmp_path / "bad.csv"
     bad.write_text(HEADER.replace("name.kana", "furigana") + "\n")

@@ -28,7 +28,7 @@ from jukinet.devnet.provision import load_network
 from jukinet.domain.limits import KIB, MAX_RECORDS_PER_CHUNK, request_limit
 from jukinet.v1 import identity_pb2, registry_pb2
 
-WINDOW = 4  # chunks sent and not yet answered
+WINDOW = 4  # chunks sent and not yet answered; at least 2: the CS answers a chunk once the next has come
 CHUNK_BYTES = request_limit("/jukinet.v1.ResidentRegistryService/RegisterResidents") - 64 * KIB
 IMPORT_TIMEOUT = 24 * 3600.0  # the stream's deadline; a dead peer is noticed sooner by keepalive
 
@@ -83,6 +83,10 @@ def import_residents(state: Path, node: str, path: Path, fmt: str | None, out: T
         finally:
             stop.set()
     progress.finish()
+    if sent:
+        print(f"jukinet: the CS ended the stream with {len(sent)} chunk(s) unanswered", file=sys.stderr)
+        print(_resume_hint(totals), file=sys.stderr)
+        return 1
     seconds = time.monotonic() - started
     print(
         f"{_shown(str(path))}: {totals.rows:,} rows: {totals.stored:,} stored, {totals.already_stored:,} already "

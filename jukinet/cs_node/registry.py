@@ -130,10 +130,10 @@ class Registry:
                     continue
                 try:
                     local_change(current, record, s.records.holder_of(txn, record.my_number))
-                except FieldRejected as exc:
+                except Rejected as exc:
                     if not per_row:
                         raise
-                    refusals[i] = ((exc.field, str(exc)),)
+                    refusals[i] = ((exc.field if isinstance(exc, FieldRejected) else "", str(exc)),)
                     continue
                 encoded = record.SerializeToString()
                 notice = encoder.encode(first_seq + len(items), encoded)
