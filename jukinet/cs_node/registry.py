@@ -268,13 +268,16 @@ class RegistryRpc(registry_pb2_grpc.ResidentRegistryServiceServicer):
                         f"chunk {chunks}: {len(chunk.records)} records; at most {MAX_CHUNK_RECORDS} in one chunk",
                     )
                 refused = await self._bulk(self._registry.screen, chunk.records)
+                done = None
                 if committing is not None:
                     previous, committing = committing, None
-                    yield _answer(await previous)
-                committing = asyncio.ensure_future(
+                    done = await previous
+                committing = asyncio.ensure_future(  # before answering: writing the answer may wait on the peer
                     self._bulk(self._registry.register, chunk.records, refused, caller, _BULK)
                 )
                 chunks += 1
+                if done is not None:
+                    yield _answer(done)
         except Rejected:
             if committing is not None:
                 previous, committing = committing, None
