@@ -97,6 +97,15 @@ def cmd_operator(args: argparse.Namespace) -> int:
     return operators.show(args.state, args.node, args.name, args.admin, args.admin_pin)
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from jukinet.cli import outbox
+
+    if args.quarantine_cmd == "list":
+        return outbox.quarantine_list(args.state, args.node, args.destination)
+    act = outbox.quarantine_retry if args.quarantine_cmd == "retry" else outbox.quarantine_drop
+    return act(args.state, args.node, args.destination, args.position)
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from jukinet.cli.operators import verify_audit
 
@@ -183,6 +192,23 @@ def build_parser() -> argparse.ArgumentParser:
     with_state(p)
     p.add_argument("--node", required=True, help="node id, e.g. cs:131148")
     p.set_defaults(func=cmd_audit_verify)
+
+    outbox = sub.add_parser("outbox", help="a node's outbound queues").add_subparsers(dest="outbox_cmd", required=True)
+    quarantine = outbox.add_parser(
+        "quarantine", help="items a destination refused for good (operator session with role manage-links)"
+    ).add_subparsers(dest="quarantine_cmd", required=True)
+    for name, helptext in (
+        ("list", "list quarantined items with the destination's reason"),
+        ("retry", "put items back at the tail of their queue (all of the destination's if no --position)"),
+        ("drop", "give items up (all of the destination's if no --position); audited with their digests"),
+    ):
+        p = quarantine.add_parser(name, help=helptext)
+        with_state(p)
+        p.add_argument("--node", required=True, help="node id, e.g. cs:131148")
+        p.add_argument("--destination", required=name != "list", default="", help="the link's destination")
+        if name != "list":
+            p.add_argument("--position", type=int, action="append", default=[], help="queue position (repeatable)")
+        p.set_defaults(func=cmd_quarantine)
 
     p = sub.add_parser("lookup", help="look a resident up as an agency (at the national server)")
     with_state(p)

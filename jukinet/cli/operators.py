@@ -22,7 +22,7 @@ from jukinet.devnet.operators import (
     unlock_card,
 )
 from jukinet.devnet.provision import Network, load_network
-from jukinet.domain.errors import Rejected
+from jukinet.domain.errors import Problem, Rejected
 from jukinet.hsm import TokenWorker, find_softhsm_module
 from jukinet.server.audit import check_tree_head
 from jukinet.storage import NodeStorage
@@ -110,6 +110,18 @@ def _session_file(net: Network, node: str) -> Path:
     return net.terminal(net.topology.node(node).site).cert.parent / "session.bin"
 
 
+def session_terminal(net: Network, node: str) -> TerminalClient:
+    """The node's site terminal with the session `jukinet operator login` left there."""
+    session_file = _session_file(net, node)
+    if not session_file.exists():
+        raise Rejected(
+            Problem.UNAUTHENTICATED, f"no session is open at {node}'s terminal: jukinet operator login first"
+        )
+    terminal = terminal_for(net, net.topology.node(node))
+    terminal.session = envelope_pb2.Signed.FromString(session_file.read_bytes())
+    return terminal
+
+
 def logout(state: Path, node: str) -> int:
     """End the session `jukinet operator login` left at the node's site terminal."""
     net = load_network(state)
@@ -117,8 +129,7 @@ def logout(state: Path, node: str) -> int:
     if not session_file.exists():
         print(f"no session is open at {node}'s terminal")
         return 1
-    terminal = terminal_for(net, net.topology.node(node))
-    terminal.session = envelope_pb2.Signed.FromString(session_file.read_bytes())
+    terminal = session_terminal(net, node)
     try:
         terminal.logout()
     except grpc.RpcError as exc:
