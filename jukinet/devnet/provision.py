@@ -191,6 +191,7 @@ def _write_node_config(net: Network, spec: NodeSpec) -> None:
         "[limits]",
         f"streams_per_peer = {tuning.streams_per_peer}",
         f"calls_per_peer = {tuning.calls_per_peer}",
+        f"calls_per_second = {tuning.calls_per_second}",
         "",
         "[tls]",
         'cert = "tls.pem"',
