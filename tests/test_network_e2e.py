@@ -122,8 +122,7 @@ def test_health_and_reflection_on_every_node(network):
             assert "jukinet.v1.NodeAdminService" in services and "grpc.health.v1.Health" in services
             if spec.node_ids[0].kind.value == "cs":
                 assert "jukinet.v1.ResidentRegistryService" in services
-            if spec is net.topology.national:
-                assert "jukinet.v1.IdentityProvisionService" in services
+            assert "jukinet.v1.IdentityProvisionService" not in services  # for agencies: see test_reflection_e2e
 
 
 def test_cli_help_lists_commands():
