@@ -20,7 +20,7 @@ Example::
 
     [limits]
     streams_per_peer = 8            # streaming calls one peer may hold open here
-    calls_per_peer = 64             # calls of any kind one peer may have in progress here
+    calls_per_peer = 32             # calls of any kind one peer may have in progress here
     calls_per_second = 1000         # new calls one peer may start per second here
 
     [tls]

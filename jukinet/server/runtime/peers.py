@@ -133,7 +133,7 @@ def current_caller() -> Caller:
 @dataclass(frozen=True)
 class PeerLimits:
     streams_per_peer: int = 8
-    calls_per_peer: int = 64
+    calls_per_peer: int = 32
     calls_per_second: float = 1000.0  # new calls one peer may start per second (a bucket of one second's worth)
     request_arrival_seconds: float = 10.0  # an admitted unary call whose request has not arrived by then ends
 
