@@ -33,6 +33,8 @@ class FullyGuarded(HalfGuarded):
     def ListProvisions(self, request, caller):  # pragma: no cover - never called
         raise AssertionError
 
+    ListQuarantine = RetryQuarantined = DropQuarantined = ListProvisions
+
 
 def test_unguarded_rpc_refuses_to_serve():
     with pytest.raises(Rejected, match="ListProvisions has no access policy"):

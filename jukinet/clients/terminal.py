@@ -137,14 +137,14 @@ class TerminalClient:
         """Outbox items a destination refused for good (role 'manage-links')."""
         return self._call(self._admin.ListQuarantine, admin_pb2.ListQuarantineRequest(destination=destination)).items
 
-    def retry_quarantined(self, destination: str, positions: Sequence[int] = ()) -> admin_pb2.QuarantineActionResponse:
+    def retry_quarantined(self, destination: str, positions: Sequence[int] = ()) -> admin_pb2.RetryQuarantinedResponse:
         """Put quarantined items (all of ``destination``'s if none named) back at the tail of the queue."""
-        request = admin_pb2.QuarantineActionRequest(destination=destination, positions=list(positions))
+        request = admin_pb2.RetryQuarantinedRequest(destination=destination, positions=list(positions))
         return self._call(self._admin.RetryQuarantined, request)
 
-    def drop_quarantined(self, destination: str, positions: Sequence[int] = ()) -> admin_pb2.QuarantineActionResponse:
+    def drop_quarantined(self, destination: str, positions: Sequence[int] = ()) -> admin_pb2.DropQuarantinedResponse:
         """Give quarantined items up (all of ``destination``'s if none named)."""
-        request = admin_pb2.QuarantineActionRequest(destination=destination, positions=list(positions))
+        request = admin_pb2.DropQuarantinedRequest(destination=destination, positions=list(positions))
         return self._call(self._admin.DropQuarantined, request)
 
     def tree_head(self) -> audit_pb2.GetSignedTreeHeadResponse:
