@@ -70,6 +70,7 @@ class Desk:
     rng: np.random.Generator
     terminal_named: Callable[[str], Caller]
     administrator: Caller | None = None  # the site terminal with the first operator's session
+    auditor: Auditor | None = None
 
     def card(self, name: str) -> Card:
         operator_id = f"operator:131148:{name}"
@@ -125,7 +126,7 @@ def desk(tmp_path: Path, request: pytest.FixtureRequest) -> Desk:
     admin = OperatorAdministration(SITES, storage, trust, vault, auditor, clock)
     desk = Desk(
         logins, admin, storage, trust, pki, clock, terminal("desk"), terminal("other"), np.random.default_rng(5),
-        terminal,
+        terminal, auditor=auditor,
     )  # fmt: skip
     if "first" not in request.node.name:  # the node's first operator, enrolled as bootstrap, administers
         first = desk.card("admin")
@@ -342,3 +343,22 @@ def test_enrollment_checks_its_input(desk: Desk) -> None:
              Card(card.operator_id, stranger.signer, stranger.certificate_der, card.subject))  # fmt: skip
     desk.enroll(card)
     _refused(Problem.ALREADY_EXISTS, "already enrolled", desk.enroll, card)
+
+
+def test_huge_and_hostile_operator_ids_cost_the_log_a_bounded_summary(desk: Desk) -> None:
+    log = desk.storage.audit
+    size, flood = log.size(), desk.other_terminal
+    hostile = ["operator:131148:" + "x" * 60_000 + str(i) for i in range(300)]
+    hostile += ["\x1b[2J\u202e" * 10_000 + str(i) for i in range(300)]
+    for operator_id in hostile:
+        err = _refused(Problem.INVALID, "is not an operator of this node|invalid node id", desk.logins.begin,
+                       operator_id, flood)  # fmt: skip
+        assert len(str(err)) < 400 and "\x1b" not in str(err) and "SHA-256" in str(err)
+    assert log.size() == size + 1  # the first refusal in full; the other 599 counted
+    desk.clock.advance(60)
+    assert desk.auditor is not None and desk.auditor.flush_refusals() == 1
+    first, counted = desk.audit()[size:]
+    assert first.ByteSize() < 2_000 and counted.ByteSize() < 2_000
+    assert "refused 600 times for INVALID" in counted.detail and "<U+001B>[2J<U+202E>" in counted.detail
+    assert first.target.startswith("operator:131148:xxx") and "60017 characters, SHA-256 " in first.target
+    assert log.verify().ok
