@@ -175,7 +175,7 @@ def test_many_callers_are_tracked_up_to_a_bound(bench) -> None:
 
 
 def test_audit_pages_are_cut_by_bytes_and_every_entry_reads_back(bench) -> None:
-    storage, clock, auditor, caller = bench
+    storage, _, auditor, caller = bench
     terminal = caller("terminal:131148:desk")
     big = auditor.entry(A.AUDIT_ACTION_LOGIN, A.AUDIT_OUTCOME_DENIED, "\U00020000" * 9999, "t", "\U00020000" * 9999,
                         "\U00020000" * 9999)  # fmt: skip

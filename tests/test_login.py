@@ -301,7 +301,7 @@ def test_pending_logins_are_bounded_per_terminal_and_in_total(desk: Desk) -> Non
     desk.login(card)
     listed = desk.logins.attempts("", desk.administrator)
     assert listed.pending_total == 34 and (listed.pending_limit, listed.pending_per_terminal_limit) == (50, 16)
-    assert [(p.terminal, p.pending) for p in listed.pending][0] == ("terminal:131148:flood-0", 16)
+    assert (listed.pending[0].terminal, listed.pending[0].pending) == ("terminal:131148:flood-0", 16)
 
 
 def test_a_terminal_share_must_be_below_the_total(desk: Desk) -> None:

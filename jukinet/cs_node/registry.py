@@ -19,10 +19,10 @@ from jukinet.domain.changes import local_change
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
 from jukinet.domain.codes import ResidentCode
 from jukinet.domain.errors import Problem, Rejected
-from jukinet.domain.quoting import quoted
 from jukinet.domain.limits import MAX_RECORDS_PER_CHUNK
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.operators import Role
+from jukinet.domain.quoting import quoted
 from jukinet.domain.records import validate_record
 from jukinet.server.audit import Auditor
 from jukinet.server.parts import NodeParts

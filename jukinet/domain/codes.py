@@ -222,9 +222,8 @@ def corporate_number_problem(text: str) -> str | None:
     shape = _shape_problem(text, 13)
     if shape is not None:
         return f"corporate number {quoted(text)}: {shape}"
-    return (
-        f"corporate number {quoted(text)}: check digit (first digit) is {text[0]}, expected {corporate_check_digit(text[1:])}"
-    )
+    expected = corporate_check_digit(text[1:])
+    return f"corporate number {quoted(text)}: check digit (first digit) is {text[0]}, expected {expected}"
 
 
 # --- value types -------------------------------------------------------------------------------

@@ -121,7 +121,9 @@ class MunicipalityDirectory:
         m = self._by_code.get(code)
         if m is None:
             if not is_valid_local_gov_code(code):
-                raise Rejected(Problem.NOT_FOUND, f"unknown municipality {quoted(code)}: {local_gov_code_problem(code)}")
+                raise Rejected(
+                    Problem.NOT_FOUND, f"unknown municipality {quoted(code)}: {local_gov_code_problem(code)}"
+                )
             raise Rejected(Problem.NOT_FOUND, f"unknown municipality {quoted(code)}: not in the municipality directory")
         return m
 

@@ -17,8 +17,8 @@ from enum import Enum
 
 from jukinet.domain.codes import CorporateNumber, corporate_number_problem, local_gov_code_problem
 from jukinet.domain.errors import Problem, Rejected
-from jukinet.domain.quoting import quoted
 from jukinet.domain.municipalities import MunicipalityDirectory, MunicipalityKind, directory
+from jukinet.domain.quoting import quoted
 
 __all__ = ["NODE_KINDS", "SITED_KINDS", "TLS_NAME_SUFFIX", "URN_PREFIX", "NodeId", "NodeKind"]
 

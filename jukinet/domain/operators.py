@@ -53,7 +53,8 @@ def parse_roles(names: Iterable[str]) -> tuple[Role, ...]:
     unknown = [n for n in names if n not in Role._value2member_map_]
     if unknown:
         known = ", ".join(r.value for r in Role)
-        raise Rejected(Problem.INVALID, f"unknown roles {', '.join(quoted(n, 32) for n in unknown[:8])} (known: {known})")
+        shown = ", ".join(quoted(n, 32) for n in unknown[:8])
+        raise Rejected(Problem.INVALID, f"unknown roles {shown} (known: {known})")
     return tuple(dict.fromkeys(Role(n) for n in names))
 
 

@@ -124,8 +124,16 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
         always=(config.upstream,) if config.upstream else (),
     )
     parts = NodeParts(
-        config, clock, trust, storage, signer, certificate, Auditor(storage, clock, config.refusal_interval),
-        blocking, bulk, links,
+        config,
+        clock,
+        trust,
+        storage,
+        signer,
+        certificate,
+        Auditor(storage, clock, config.refusal_interval),
+        blocking,
+        bulk,
+        links,
     )
     node_id = str(config.node_id)
     sessions = SessionVerifier(

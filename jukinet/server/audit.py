@@ -25,11 +25,11 @@ from jukinet.domain.limits import MAX_AUDIT_ENTRY_BYTES, MAX_RESPONSE_BYTES
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.quoting import AUDIT_DETAIL_CHARS, AUDIT_FIELD_CHARS, bounded
 from jukinet.pki import Signer, open_signed, seal
+from jukinet.server.refusals import REFUSAL_INTERVAL_SECONDS, Aggregate, RefusalTally
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.guard import guarded
 from jukinet.server.runtime.peers import Caller
 from jukinet.server.runtime.policy import TerminalOf
-from jukinet.server.refusals import REFUSAL_INTERVAL_SECONDS, Aggregate, RefusalTally
 from jukinet.server.runtime.status import DENIALS
 from jukinet.storage import AuditLog, NodeStorage
 from jukinet.v1 import audit_pb2, audit_pb2_grpc, envelope_pb2

@@ -125,7 +125,9 @@ def operator_of_site(operator_id: str, sites: Iterable[str]) -> NodeId:
     """Parse an operator id of one of ``sites``; Rejected (INVALID) otherwise."""
     parsed = NodeId.parse(operator_id)
     if parsed.kind is not NodeKind.OPERATOR or parsed.site not in set(sites):
-        raise Rejected(Problem.INVALID, f"{quoted(operator_id)} is not an operator of this node (operator:<site>:<name>)")
+        raise Rejected(
+            Problem.INVALID, f"{quoted(operator_id)} is not an operator of this node (operator:<site>:<name>)"
+        )
     return parsed
 
 

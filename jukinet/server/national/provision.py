@@ -15,8 +15,8 @@ import lmdb
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.codes import MyNumber, ResidentCode
 from jukinet.domain.errors import Problem, Rejected
-from jukinet.domain.quoting import quoted
 from jukinet.domain.node_ids import NodeId, NodeKind
+from jukinet.domain.quoting import quoted
 from jukinet.server.audit import Auditor
 from jukinet.server.national.legal_table import LegalTable, TableRow
 from jukinet.server.parts import NodeParts

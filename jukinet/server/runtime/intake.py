@@ -30,8 +30,8 @@ import lmdb
 
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.errors import Problem, Rejected
-from jukinet.domain.quoting import quoted
 from jukinet.domain.node_ids import NodeId
+from jukinet.domain.quoting import quoted
 from jukinet.pki import PeerIdentity, Signer, TrustStore, open_signed, seal
 from jukinet.server.runtime.batches import batch_digest
 from jukinet.storage import NodeStorage
