@@ -284,7 +284,7 @@ def test_a_terminal_without_the_card_backs_off_and_the_operator_still_logs_in(lo
     cli = subprocess.run(
         [sys.executable, "-m", "jukinet.cli.main", "operator", "attempts", "--state", str(lone.network.state),
          "--node", NODE, "--admin", kit.operator_id.rsplit(":", 1)[1]],
-        capture_output=True, text=True, env={**os.environ, "JUKINET_PIN": PIN}, timeout=120,
+        capture_output=True, text=True, env={**os.environ, "JUKINET_ADMIN_PIN": PIN}, timeout=120,
     )  # fmt: skip
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert "operator:national:clerk from terminal:national:thief: 3 failures without the card" in cli.stdout

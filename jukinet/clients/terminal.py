@@ -138,6 +138,20 @@ class TerminalClient:
         request = admin_pb2.ListProvisionsRequest(after_id=after_id, limit=limit)
         return self._call(self._admin.ListProvisions, request).entries
 
+    def quarantine(self, destination: str = "") -> Sequence[admin_pb2.QuarantinedItem]:
+        """Outbox items a destination refused for good (role 'manage-links')."""
+        return self._call(self._admin.ListQuarantine, admin_pb2.ListQuarantineRequest(destination=destination)).items
+
+    def retry_quarantined(self, destination: str, positions: Sequence[int] = ()) -> admin_pb2.QuarantineActionResponse:
+        """Put quarantined items (all of ``destination``'s if none named) back at the tail of the queue."""
+        request = admin_pb2.QuarantineActionRequest(destination=destination, positions=list(positions))
+        return self._call(self._admin.RetryQuarantined, request)
+
+    def drop_quarantined(self, destination: str, positions: Sequence[int] = ()) -> admin_pb2.QuarantineActionResponse:
+        """Give quarantined items up (all of ``destination``'s if none named)."""
+        request = admin_pb2.QuarantineActionRequest(destination=destination, positions=list(positions))
+        return self._call(self._admin.DropQuarantined, request)
+
     def tree_head(self) -> audit_pb2.GetSignedTreeHeadResponse:
         return self._call(self.audit.GetSignedTreeHead, audit_pb2.GetSignedTreeHeadRequest())
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["Problem", "Rejected"]
+__all__ = ["ItemRefused", "Problem", "Rejected"]
 
 
 class Problem(Enum):
@@ -42,6 +42,15 @@ class Rejected(Exception):
 
     def __reduce__(self) -> tuple[object, ...]:  # survives pickling across processes with its problem
         return _rebuild, (type(self), self.problem, str(self), self.__dict__)
+
+
+class ItemRefused(Rejected):
+    """One item of a batch refused for good, at queue ``position``: its sender sets it aside (quarantine)
+    and carries on with the rest, rather than retrying the batch forever."""
+
+    def __init__(self, problem: Problem, message: str, position: int) -> None:
+        super().__init__(problem, message)
+        self.position = position
 
 
 def _rebuild(cls: type[Rejected], problem: Problem, message: str, state: dict) -> Rejected:

@@ -30,6 +30,7 @@ class Role(StrEnum):
     ADMINISTER_OPERATORS = "administer-operators"
     MANAGE_CARDS = "manage-cards"
     ANSWER_DISCLOSURE = "answer-disclosure"
+    MANAGE_LINKS = "manage-links"
 
     @property
     def description(self) -> str:
@@ -41,6 +42,7 @@ _DESCRIPTIONS = {
     Role.ADMINISTER_OPERATORS: "enroll operators, unlock them, revoke their sessions",
     Role.MANAGE_CARDS: "My Number card lifecycle (交付, 失効)",
     Role.ANSWER_DISCLOSURE: "read the provision log to answer a resident's disclosure request",
+    Role.MANAGE_LINKS: "list, retry and drop outbox items a destination refused (the quarantine)",
 }
 
 MAX_CONSECUTIVE_FAILURES = 5

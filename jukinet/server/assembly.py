@@ -147,7 +147,7 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
     )  # fmt: skip
     administration = OperatorAdministration(parts.sites, storage, trust, vault, parts.auditor, clock)
     services = [
-        bind(NodeAdminRpc(config.node_ids, storage, links.statuses, parts.auditor, blocking)),
+        bind(NodeAdminRpc(config.node_ids, storage, links, parts.auditor, blocking)),
         bind(OperatorAuthRpc(logins, parts.sites, parts.auditor, blocking)),
         bind(OperatorAdminRpc(administration, logins, parts.sites, parts.auditor, blocking)),
         bind(AuditRpc(config.node_ids, storage, certificate, blocking)),

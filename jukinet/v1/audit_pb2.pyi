@@ -25,6 +25,8 @@ class AuditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_ACTION_GET_RESIDENT: _ClassVar[AuditAction]
     AUDIT_ACTION_PROVIDE_IDENTITY: _ClassVar[AuditAction]
     AUDIT_ACTION_LIST_LOGIN_ATTEMPTS: _ClassVar[AuditAction]
+    AUDIT_ACTION_QUARANTINE_RETRY: _ClassVar[AuditAction]
+    AUDIT_ACTION_QUARANTINE_DROP: _ClassVar[AuditAction]
 
 class AuditOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -44,6 +46,8 @@ AUDIT_ACTION_LIST_PROVISIONS: AuditAction
 AUDIT_ACTION_GET_RESIDENT: AuditAction
 AUDIT_ACTION_PROVIDE_IDENTITY: AuditAction
 AUDIT_ACTION_LIST_LOGIN_ATTEMPTS: AuditAction
+AUDIT_ACTION_QUARANTINE_RETRY: AuditAction
+AUDIT_ACTION_QUARANTINE_DROP: AuditAction
 AUDIT_OUTCOME_UNSPECIFIED: AuditOutcome
 AUDIT_OUTCOME_SUCCESS: AuditOutcome
 AUDIT_OUTCOME_DENIED: AuditOutcome

@@ -20,7 +20,8 @@ Example::
 
     [limits]
     streams_per_peer = 8            # streaming calls one peer may hold open here
-    calls_per_peer = 64             # calls of any kind one peer may have in progress here
+    calls_per_peer = 32             # calls of any kind one peer may have in progress here
+    calls_per_second = 1000         # new calls one peer may start per second here
 
     [tls]
     cert = "tls.pem"
@@ -176,6 +177,7 @@ class NodeConfig:
             limits=PeerLimits(
                 streams_per_peer=value("limits", "streams_per_peer", int, PeerLimits.streams_per_peer),
                 calls_per_peer=value("limits", "calls_per_peer", int, PeerLimits.calls_per_peer),
+                calls_per_second=value("limits", "calls_per_second", int, int(PeerLimits.calls_per_second)),
             ),
             tls_cert=rel(value("tls", "cert", str)),
             tls_key=rel(value("tls", "key", str)),
