@@ -151,7 +151,7 @@ def test_a_login_flood_takes_only_its_terminals_share(lone, worker):
     begin = operator_pb2_grpc.OperatorAuthServiceStub(channel).BeginLogin
     before = len(_log(lone))
     codes: list[grpc.StatusCode] = []
-    details: set[str] = set()
+    details: list[str] = []
 
     def flood() -> None:
         with ThreadPoolExecutor(8) as pool:
@@ -159,7 +159,7 @@ def test_a_login_flood_takes_only_its_terminals_share(lone, worker):
             for call in calls:
                 code, detail = call.result()
                 codes.append(code)
-                details.add(detail.split(";")[0])
+                details.append(detail.split(";")[0])
 
     flooding = threading.Thread(target=flood)
     started = time.monotonic()
@@ -171,10 +171,13 @@ def test_a_login_flood_takes_only_its_terminals_share(lone, worker):
     assert claims.operator_id == kit.operator_id  # the administrator logged in during the flood
     assert codes.count(grpc.StatusCode.OK) == 16
     assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 2000 - 16
-    assert details - {""} == {"terminal:national:flood has 16 logins in progress, at most 16 per terminal"}
+    # Refused for its share at login; a fast machine may also meet the gate's per-peer call rate first.
+    share = details.count("terminal:national:flood has 16 logins in progress, at most 16 per terminal")
+    rate = sum(1 for d in details if "starts calls faster than" in d)
+    assert share > 1000 and share + rate == 2000 - 16
     # 1,984 refusals: per interval, the first in full and one count when it ends. Every one is accounted for.
     flooder = "terminal:national:flood"
-    wait_until(lambda: _accounting(lone, before, flooder)[1] == 2000 - 16, timeout=15, what="the last count")
+    wait_until(lambda: _accounting(lone, before, flooder)[1] == share, timeout=15, what="the last count")
     entries, _ = _accounting(lone, before, flooder)
     assert entries <= 2 * (took // INTERVAL + 2), (entries, took)
     _verify_served(lone, kit)
