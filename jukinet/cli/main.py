@@ -95,6 +95,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
         return operators.login(args.state, args.node, args.name, pin)
     if args.op_cmd == "logout":
         return operators.logout(args.state, args.node)
+    if args.op_cmd == "attempts":
+        return operators.attempts(args.state, args.node, args.name, args.admin, admin_pin)
     if args.op_cmd == "unlock":
         return operators.unlock(args.state, args.node, args.name, args.admin, admin_pin)
     return operators.show(args.state, args.node, args.name, args.admin, admin_pin)
@@ -191,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_operator)
     p = ops.add_parser("show", help="administrator: an operator's roles, status and failure count")
     with_operator(p, admin=True)
+    p.set_defaults(func=cmd_operator)
+    p = ops.add_parser("attempts", help="administrator: failed logins per operator and terminal, logins in progress")
+    with_state(p)
+    p.add_argument("--node", required=True, help="node id, e.g. cs:131148")
+    p.add_argument("--name", help="only this operator (name at the node's site)")
+    p.add_argument("--admin", required=True, help="name of the administrator who logs in to do this")
+    add_pin_options(p, "--admin-pin", ADMIN_PIN_ENV, "the administrator's card")
     p.set_defaults(func=cmd_operator)
 
     audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="audit_cmd", required=True)

@@ -162,6 +162,33 @@ def show(state: Path, node: str, name: str, admin: str, admin_pin: PinSource) ->
     return 0
 
 
+def attempts(state: Path, node: str, name: str | None, admin: str, admin_pin: PinSource) -> int:
+    """Administrator: who is failing to log in as whom from which terminal, and logins in progress."""
+    net = load_network(state)
+    reader = _card_reader(net)
+    try:
+        terminal = _terminal(net, reader, node, admin, admin_pin)
+        listed = terminal.login_attempts(_operator_id(net, node, name) if name else "")
+    except grpc.RpcError as exc:
+        print(f"refused: {exc.code().name}: {exc.details()}")
+        return 2
+    finally:
+        reader.close()
+    print(f"logins in progress: {listed.pending_total} (at most {listed.pending_limit}, "
+          f"{listed.pending_per_terminal_limit} per terminal)")  # fmt: skip
+    for pending in listed.pending:
+        print(f"  {pending.terminal}: {pending.pending}")
+    if not listed.attempts:
+        print("no terminal is backing off from any operator")
+    for a in listed.attempts:
+        retry = a.retry_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")
+        print(f"{a.operator_id} from {a.terminal}: {a.failures} failures without the card, "
+              f"may retry at {retry}; last: {a.last_reason}")  # fmt: skip
+    if listed.omitted:
+        print(f"({listed.omitted} older entries not shown)")
+    return 0
+
+
 def verify_audit(state: Path, node: str) -> int:
     """Check a node's audit log end to end from its LMDB files (the node may be running)."""
     net = load_network(state)
