@@ -1,21 +1,28 @@
-"""What must survive a node's crash: the inbound marks (a batch the receiver stored but whose receipt
-was lost is counted on re-delivery, never applied twice) and logouts (an ended session stays ended).
+"""What must survive a node's crash — the inbound marks (a batch the receiver stored but whose receipt
+was lost is counted on re-delivery, never applied twice) and logouts (an ended session stays ended) —
+and what a receipt must prove before a sender drops anything.
 
 The test plays a Tokyo CS not otherwise running (新宿区, cs:131041) towards the prefecture server, so
-it can re-deliver a batch exactly as a sender does when it never saw the receipt.
+it can re-deliver a batch exactly as a sender does when it never saw the receipt; and it plays the
+prefecture itself, with a signing key genuinely certified for pref:13, answering with a receipt for a
+batch other than the one sent.
 """
 
 from __future__ import annotations
 
+from concurrent import futures
+
 import grpc
 import numpy as np
-from netutil import address, bare_terminal, counts, residents, rpc_error, simulated, terminal
+from conftest import wait_until
+from netutil import address, bare_terminal, counts, link, residents, rpc_error, simulated, terminal
 
 from jukinet.devnet.operators import enroll_operator, issue_card, log_in
 from jukinet.devnet.simulated import change_items
 from jukinet.domain.node_ids import NodeId
-from jukinet.pki import TrustStore, open_certified
-from jukinet.v1 import link_pb2
+from jukinet.pki import TrustStore, open_certified, seal
+from jukinet.server.runtime.batches import batch_digest
+from jukinet.v1 import link_pb2, link_pb2_grpc
 
 SENDER = "cs:131041"
 PREF = "pref:13"
@@ -65,3 +72,55 @@ def test_a_logout_survives_a_restart(private_network, worker):
     err = rpc_error(ended.record_change, residents("131016", 1)[0])
     assert err.code() == grpc.StatusCode.UNAUTHENTICATED and "logout" in err.details()
     kept.record_change(residents("131016", 1)[0])  # the other session of the same operator still works
+
+
+class WrongReceipts(link_pb2_grpc.LinkServiceServicer):
+    """Plays pref:13 with its own node-CA identity; every receipt names the batch's range but another digest."""
+
+    def __init__(self, running, directory) -> None:
+        self.node = simulated(running, [PREF], directory)
+        self.batches = 0
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        link_pb2_grpc.add_LinkServiceServicer_to_server(self, self.server)
+        tls = grpc.ssl_server_credentials(
+            [(self.node.tls_key.read_bytes(), self.node.tls_cert.read_bytes())],
+            self.node.trust_bundle.read_bytes(),
+            True,
+        )
+        assert self.server.add_secure_port(address(running, PREF), tls)
+        self.server.start()
+
+    def Deliver(self, request_iterator, context):
+        for request in request_iterator:
+            self.batches += 1
+            batch = link_pb2.LinkBatch.FromString(request.batch.payload)
+            receipt = link_pb2.Receipt(
+                receiver=PREF, sender=batch.sender, first_sequence=batch.first_sequence,
+                last_sequence=batch.last_sequence, batch_sha256=batch_digest(b"another batch"),
+                applied=len(batch.items),
+            )  # fmt: skip
+            yield link_pb2.DeliverResponse(receipt=seal(self.node.signer, receipt, self.node.certificate_der))
+
+
+def test_a_receipt_for_another_batch_drops_nothing(private_network, tmp_path):
+    spec = private_network.network.topology.node(PREF)
+    private_network.stop_node(spec)
+    try:
+        terminal(private_network, "cs:131148").register(residents("131148", 3))
+        before = link(private_network, "cs:131148", PREF)
+        assert before.pending >= 3
+        prefecture = WrongReceipts(private_network, tmp_path / "pref")
+        try:
+            status = wait_until(
+                lambda: prefecture.batches >= 2 and (s := link(private_network, "cs:131148", PREF)).last_error and s,
+                timeout=30,
+                what="the CS to hand a batch over and judge its receipt",
+            )
+            assert "not the batch sent" in status.last_error, status.last_error
+            after = link(private_network, "cs:131148", PREF)
+            assert (after.pending, after.last_receipted_sequence) == (before.pending, before.last_receipted_sequence)
+        finally:
+            prefecture.server.stop(None).wait()
+    finally:
+        private_network.start_node(spec)
+    wait_until(lambda: link(private_network, "cs:131148", PREF).pending == 0, what="the CS queue to drain")

@@ -227,6 +227,19 @@ def test_a_notice_whose_status_does_not_follow_from_its_reason_is_refused() -> N
     assert (exc.value.problem, exc.value.position) == (Problem.INVALID, 7)
 
 
+def test_a_notice_must_name_its_sender_as_origin() -> None:
+    """A CS's own resident, in a notice claiming to come from another CS: refused (history keeps origins)."""
+    today = datetime.date(2026, 1, 15)
+    record = synthetic_resident(random.Random(5), "131148", identity_pb2.CHANGE_REASON_MOVE_IN, today=today)
+    record.status = status_for(record.change_reason)
+    notice = notice_pb2.ChangeNotice(origin="cs:131148", sequence=1, record=record)
+    check_notices([(1, notice)], NODE, today)  # genuine
+    notice.origin = "cs:131016"
+    with pytest.raises(ItemRefused, match="did not originate at cs:131148") as exc:
+        check_notices([(2, notice)], NODE, today)
+    assert (exc.value.problem, exc.value.position) == (Problem.DENIED, 2)
+
+
 # -- provision: every answer has its audit entry --------------------------------------------------------
 
 
