@@ -483,6 +483,7 @@ class OperatorAdministration:
 
     def _administer(self, caller: Caller, action: int, operator_id: str, change, detail: str):
         operator_of_site(operator_id, self._sites)
+
         def apply(txn: lmdb.Transaction) -> node_state_pb2.OperatorRecord:
             updated = self._storage.operators.update(txn, operator_id, change)
             self._auditor.append(txn, action, A.AUDIT_OUTCOME_SUCCESS, caller, operator_id, detail)
