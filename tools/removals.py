@@ -177,7 +177,7 @@ REMOVALS: tuple[Removal, ...] = (
         "jukinet/domain/operators.py",
         "if record.info.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:",
         "if False:",
-        ("tests/test_login.py::test_biometric_and_card_failures_count_and_the_fifth_locks",),
+        ("tests/test_login.py::test_biometric_failures_count_and_the_fifth_locks",),
     ),
     Removal(
         "first-enrollment",
