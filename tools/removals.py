@@ -108,7 +108,7 @@ REMOVALS: tuple[Removal, ...] = (
     ),
     Removal(
         "role-administration",
-        "the role administer-operators on unlock, revoke and show",
+        "the role administer-operators on unlock, revoke, show and login attempts",
         "jukinet/server/operator_rpc.py",
         "self.administrators = OperatorWithRole(TerminalOf(sites), Role.ADMINISTER_OPERATORS)",
         "self.administrators = OperatorWithRole(TerminalOf(sites))",
