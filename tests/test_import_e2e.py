@@ -157,7 +157,7 @@ def test_json_lines_and_a_header_the_cli_cannot_map(clerk, tmp_path):
     assert "progress: " not in screen  # a bar redrawn in place, not log lines
 
     elsewhere = clerk.run("residents", "import", str(path), "--node", "cs:131016")  # no session saved there
-    assert elsewhere.returncode == 1 and "no operator session at cs:131016's terminal" in elsewhere.stderr
+    assert elsewhere.returncode == 1 and "no session is open at cs:131016's terminal" in elsewhere.stderr
 
     bad = tmp_path / "bad.csv"
     bad.write_text(HEADER.replace("name.kana", "furigana") + "\n")

@@ -14,15 +14,22 @@ import pytest
 
 from jukinet.devnet.simulated import SimulatedNode, change_items
 from jukinet.domain.clock import ManualClock
-from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.errors import ItemRefused, Problem, Rejected
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.synthetic import synthetic_resident
-from jukinet.pki import TrustStore, init_pki, open_certified
+from jukinet.pki import TrustStore, init_pki, open_certified, seal_payload
 from jukinet.server.national.notices import RelayedChangeNotices
 from jukinet.server.prefecture.notices import CsChangeNotices
-from jukinet.server.runtime.batches import batch_digest, change_notice_item, encode_change_notice, encode_link_batch
+from jukinet.server.runtime.batches import (
+    BATCH_TYPE,
+    batch_digest,
+    change_notice_item,
+    encode_change_notice,
+    encode_link_batch,
+)
 from jukinet.server.runtime.intake import LinkIntake
 from jukinet.storage import NodeStorage
+from jukinet.storage.layout import WITHDRAWN
 from jukinet.v1 import envelope_pb2, link_pb2, notice_pb2
 
 _rng = random.Random(31)
@@ -99,6 +106,20 @@ def notices(cs: SimulatedNode, n: int, first: int = 1, destination: str = "pref:
     return cs.batch(destination, change_items(cs.node_id, residents(cs.node_id[3:], n), first), first)
 
 
+def signed_batch(node: SimulatedNode, batch: link_pb2.LinkBatch, destination: str = "pref:13") -> envelope_pb2.Signed:
+    """A batch built field by field with protobuf (for shapes the queue encoder never produces)."""
+    batch.sender, batch.destination = batch.sender or node.node_id, batch.destination or destination
+    return seal_payload(node.signer, BATCH_TYPE, batch.SerializeToString(), node.certificate_der)
+
+
+def with_withdrawn(cs: SimulatedNode, first: int, layout: str, destination: str = "pref:13") -> envelope_pb2.Signed:
+    """A batch from position ``first`` with an item for each 'i' and a withdrawn position for each 'w'."""
+    items = iter(change_items(cs.node_id, residents(cs.node_id[3:], layout.count("i")), first))
+    entries = [(first + k, next(items) if c == "i" else WITHDRAWN) for k, c in enumerate(layout)]
+    payload = encode_link_batch(cs.node_id, destination, entries, 1_790_000_000_000)
+    return seal_payload(cs.signer, BATCH_TYPE, payload, cs.certificate_der)
+
+
 # -- the wire form -----------------------------------------------------------------------------------
 
 
@@ -158,7 +179,7 @@ def test_prefecture_refusals(prefecture: Tier, cs: SimulatedNode, tmp_path: Path
     prefecture.refused(cs, forged_sender, Problem.DENIED, "names sender cs:131016")
     stray = cs.batch("pref:13", [link_pb2.LinkItem(relayed_batch=notices(cs, 1)).SerializeToString()], 3)
     prefecture.refused(cs, stray, Problem.DENIED, "accepts no relayed_batch items")
-    empty = cs.batch("pref:13", [link_pb2.LinkItem().SerializeToString()], 3)
+    empty = signed_batch(cs, link_pb2.LinkBatch(first_sequence=3, last_sequence=3, items=[link_pb2.LinkItem()]))
     prefecture.refused(cs, empty, Problem.INVALID, "carries no payload")
     prefecture.accept(cs, notices(cs, 1, first=3))  # and it keeps accepting what is right
 
@@ -242,6 +263,80 @@ def test_a_cs_builds_notices_and_items_byte_for_byte_as_protobuf_would() -> None
     built = encode_change_notice("cs:131148", 300, record.SerializeToString(), 1_790_000_000_456)
     assert built == notice.SerializeToString()
     assert change_notice_item(built) == link_pb2.LinkItem(change_notice=notice).SerializeToString()
+
+
+def test_withdrawn_positions_are_encoded_as_protobuf_would_and_move_the_mark(prefecture: Tier, cs) -> None:
+    entries = [(7, change_item := change_items(cs.node_id, residents("131130", 1), 7)[0]), (8, WITHDRAWN),
+               (9, WITHDRAWN), (10, change_item)]  # fmt: skip
+    expected = link_pb2.LinkBatch(sender="a", destination="b", first_sequence=7, last_sequence=10, withdrawn=[8, 9],
+                                  items=[link_pb2.LinkItem.FromString(change_item)] * 2)  # fmt: skip
+    expected.sent_at.FromMilliseconds(5)
+    assert encode_link_batch("a", "b", entries, 5) == expected.SerializeToString()
+
+    prefecture.accept(cs, notices(cs, 2))
+    receipt = prefecture.accept(cs, with_withdrawn(cs, 3, "iwwiw" + "i"))  # positions 3..8, 4, 5 and 7 withdrawn
+    assert (receipt.first_sequence, receipt.last_sequence, receipt.applied) == (3, 8, 3)
+    assert dict(((s, d), m) for s, d, m in prefecture.storage.inbox.all())[("cs:131130", "pref:13")] == 8
+    assert prefecture.storage.records.count() == 5
+    again = prefecture.accept(cs, with_withdrawn(cs, 6, "wwi"))  # a re-delivery that overlaps: nothing new
+    assert (again.applied, again.duplicates) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "withdrawn", "items", "why"),
+    [
+        (1, 3, [3], 2, "must ascend within 1..2"),  # the last position is always an item
+        (1, 4, [2], 2, "do not fit its 2 items and 1 withdrawn"),
+        (2, 5, [4, 3], 2, "must ascend"),
+        (1, 4, [2, 2], 2, "must ascend"),
+        (3, 5, [1], 2, "must ascend within 3..4"),
+        (1, 5001, list(range(1, 5001)), 1, "at most 5000"),
+    ],
+)
+def test_malformed_withdrawn_positions_are_refused(prefecture: Tier, cs, first, last, withdrawn, items, why) -> None:
+    batch = link_pb2.LinkBatch(first_sequence=first, last_sequence=last, withdrawn=withdrawn)
+    batch.items.extend(link_pb2.LinkItem.FromString(i) for i in change_items(cs.node_id, residents("131130", items)))
+    problem = Problem.EXHAUSTED if "5000" in why else Problem.INVALID
+    prefecture.refused(cs, signed_batch(cs, batch), problem, why)
+
+
+def test_an_invalid_notice_is_refused_by_its_position(prefecture: Tier, cs) -> None:
+    prefecture.accept(cs, notices(cs, 2))
+    records = residents("131130", 3)
+    records[1].name.kanji = "中野\u202e太郎"
+    batch = cs.batch("pref:13", change_items(cs.node_id, records, 3), 3)
+    with pytest.raises(ItemRefused, match="U\\+202E RIGHT-TO-LEFT OVERRIDE") as refused:
+        prefecture.intake.accept(batch, prefecture.peer(cs))
+    assert (refused.value.position, refused.value.problem) == (4, Problem.INVALID)
+    # The sender withdraws #4 and resends: the others are stored, the mark passes #4.
+    items = change_items(cs.node_id, records, 3)
+    payload = encode_link_batch(cs.node_id, "pref:13", [(3, items[0]), (4, WITHDRAWN), (5, items[2])], 1)
+    receipt = prefecture.accept(cs, seal_payload(cs.signer, BATCH_TYPE, payload, cs.certificate_der))
+    assert (receipt.applied, prefecture.storage.records.count()) == (2, 4)
+
+
+def test_a_relayed_batch_refused_at_the_national_server_names_its_position(national, relay, cs) -> None:
+    hop = Relay(relay)
+    national.accept(relay, hop.batch(relayed(notices(cs, 1))))
+    first, second = notices(cs, 1, first=2), notices(cs, 1, first=3)
+    altered = envelope_pb2.Signed()
+    altered.CopyFrom(first)
+    altered.signature = bytes(64)
+    batch = relay.batch("national", relayed(altered, second), hop.next)
+    with pytest.raises(ItemRefused) as refused:
+        national.intake.accept(batch, national.peer(relay))
+    assert refused.value.position == hop.next
+    # The prefecture sets it aside; the CS's next batch then waits behind it (out of order), refused by position.
+    payload = encode_link_batch("pref:13", "national", [(hop.next, WITHDRAWN), (hop.next + 1, relayed(second)[0])], 1)
+    with pytest.raises(ItemRefused, match="#3 arrived but #2 is the next expected") as waiting:
+        national.intake.accept(seal_payload(relay.signer, BATCH_TYPE, payload, relay.certificate_der),
+                               national.peer(relay))  # fmt: skip
+    assert (waiting.value.position, waiting.value.problem) == (hop.next + 1, Problem.OUT_OF_ORDER)
+    # Put back in order (the genuine batch), both go through.
+    retried = encode_link_batch("pref:13", "national", [(hop.next, WITHDRAWN), (hop.next + 1, WITHDRAWN),
+                                (hop.next + 2, relayed(first)[0]), (hop.next + 3, relayed(second)[0])], 2)  # fmt: skip
+    receipt = national.accept(relay, seal_payload(relay.signer, BATCH_TYPE, retried, relay.certificate_der))
+    assert (receipt.applied, national.storage.records.count()) == (2, 3)
 
 
 def test_a_stolen_tls_key_cannot_sign_a_batch(prefecture: Tier, cs: SimulatedNode) -> None:

@@ -1,9 +1,11 @@
 """No one caller can take a node's capacity: a per-peer limit on streams (health and reflection
-included), and a node holding 2,000 open streams from many peers still answers unary calls and keeps
-its links flowing.
+included), on calls in progress (counted from the moment a call starts, before its request arrives),
+and on the rate of new calls; a node holding 2,000 open streams from many peers still answers unary
+calls and keeps its links flowing.
 
-The prefecture server here allows 4 streams per peer. The test opens health ``Watch`` streams (they
-stay open: they are what a monitoring system holds) from many terminal identities, each its own peer.
+The prefecture server here allows 4 streams and 16 calls per peer, and 100 new calls a second. The
+test opens health ``Watch`` streams (they stay open: they are what a monitoring system holds) from
+many terminal identities, each its own peer.
 """
 
 from __future__ import annotations
@@ -14,22 +16,27 @@ import time
 import grpc
 import pytest
 from conftest import start, wait_until
+from cryptography import x509
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from netutil import counts, residents, terminal
 
 from jukinet.clients.transport import channel_options
 from jukinet.devnet.topology import Topology
-from jukinet.pki import issue_tls_certificate
+from jukinet.pki import issue_tls_certificate, revoke
 
 STREAMS_PER_PEER = 4
+CALLS_PER_PEER = 16
+CALLS_PER_SECOND = 100
 N = 2000
 PREF = "pref:13"
 
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory, softhsm, worker):
-    topology = Topology.default(free_ports=True).tuned(streams_per_peer=STREAMS_PER_PEER)
+    topology = Topology.default(free_ports=True).tuned(
+        streams_per_peer=STREAMS_PER_PEER, calls_per_peer=CALLS_PER_PEER, calls_per_second=CALLS_PER_SECOND
+    )
     with start(tmp_path_factory.mktemp("limits"), softhsm, worker, topology) as running:
         yield running
 
@@ -43,9 +50,11 @@ class Peers:
         self.bundle = (running.network.pki_dir / "trust-bundle.pem").read_bytes()
         self.address = running.network.topology.node(PREF).listen
 
-    def credentials(self, name: str) -> grpc.ChannelCredentials:
-        cert, key = issue_tls_certificate(self.running.network.pki_dir, "operator", [f"terminal:13:{name}"],
-                                          self.tmp / name)  # fmt: skip
+    def credentials(self, name: str, revoked: bool = False) -> grpc.ChannelCredentials:
+        pki = self.running.network.pki_dir
+        cert, key = issue_tls_certificate(pki, "operator", [f"terminal:13:{name}"], self.tmp / name)
+        if revoked:
+            revoke(pki, "operator", x509.load_pem_x509_certificate(cert.read_bytes()).serial_number)
         return grpc.ssl_channel_credentials(self.bundle, key.read_bytes(), cert.read_bytes())
 
     def channel(self, credentials: grpc.ChannelCredentials) -> grpc.aio.Channel:
@@ -72,8 +81,8 @@ def test_one_peer_gets_at_most_its_share_of_streams(limited, tmp_path):
             await _watch(greedy)
         assert exc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert f"terminal:13:greedy already has {STREAMS_PER_PEER} streams open here" in exc.value.details()
-        reflect = reflection_pb2_grpc.ServerReflectionStub(greedy).ServerReflectionInfo()
-        await reflect.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+        ask = iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        reflect = reflection_pb2_grpc.ServerReflectionStub(greedy).ServerReflectionInfo(ask)
         with pytest.raises(grpc.aio.AioRpcError) as exc:
             await reflect.read()
         assert exc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # reflection counts too
@@ -122,3 +131,67 @@ def test_two_thousand_open_streams_and_unary_calls_still_answered(limited, tmp_p
 
     assert asyncio.run(scenario()) == N
     assert max(latencies) < 2.0, latencies  # the 50 ms p99 target is measured by bench/links.py
+
+
+def _half_open(channel: grpc.aio.Channel, forever: asyncio.Event):
+    """A unary Check whose request never comes (the client holds its stream open)."""
+
+    async def nothing():
+        await forever.wait()
+        yield health_pb2.HealthCheckRequest()
+
+    check = channel.stream_unary(
+        "/grpc.health.v1.Health/Check",
+        request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+        response_deserializer=health_pb2.HealthCheckResponse.FromString,
+    )
+    return check(nothing())
+
+
+def test_calls_whose_request_never_comes_are_counted_from_their_start(limited, tmp_path):
+    peers = Peers(limited, tmp_path)
+    revoked, holder, other = peers.credentials("stolen", revoked=True), peers.credentials("h"), peers.credentials("o")
+
+    async def scenario() -> None:
+        forever = asyncio.Event()
+        channels = [peers.channel(c) for c in (revoked, holder, other)]
+        stolen = [_half_open(channels[0], forever) for _ in range(300)]
+        ended = await asyncio.wait_for(asyncio.gather(*stolen, return_exceptions=True), 10)
+        assert {e.code() for e in ended} == {grpc.StatusCode.UNAUTHENTICATED}  # refused before any request
+        held = [_half_open(channels[1], forever) for _ in range(CALLS_PER_PEER)]
+        await asyncio.sleep(0.5)
+        with pytest.raises(grpc.aio.AioRpcError) as full:
+            await health_pb2_grpc.HealthStub(channels[1]).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert full.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert f"already has {CALLS_PER_PEER} calls in progress" in full.value.details()
+        reply = await health_pb2_grpc.HealthStub(channels[2]).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING  # another peer is served
+        for call in held:
+            call.cancel()
+        for channel in channels:
+            await channel.close()
+
+    asyncio.run(scenario())
+
+
+def test_one_peer_cannot_start_calls_faster_than_its_rate(limited, tmp_path):
+    peers = Peers(limited, tmp_path)
+    fast, other = peers.credentials("fast"), peers.credentials("calm")
+
+    async def scenario() -> None:
+        channel, calm = peers.channel(fast), peers.channel(other)
+        stub = health_pb2_grpc.HealthStub(channel)
+        results = []
+        for _ in range(3 * CALLS_PER_SECOND // CALLS_PER_PEER):  # waves within the calls-in-progress limit
+            wave = [stub.Check(health_pb2.HealthCheckRequest(), timeout=5) for _ in range(CALLS_PER_PEER)]
+            results += await asyncio.gather(*wave, return_exceptions=True)
+        refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+        assert refused and {r.code() for r in refused} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+        assert f"faster than {CALLS_PER_SECOND} a second" in refused[0].details()
+        assert len(results) - len(refused) < 2 * CALLS_PER_SECOND  # bounded by the bucket, not by the caller
+        reply = await health_pb2_grpc.HealthStub(calm).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        await channel.close()
+        await calm.close()
+
+    asyncio.run(scenario())

@@ -79,3 +79,14 @@ def test_an_undecodable_message_ends_the_call_with_invalid_argument(private_netw
         # The same peer's well-formed calls are still served: nothing of it is held.
         receipts = cs.deliver(address, PREF, [cs.batch(PREF, change_items("cs:131156", residents("131156", 1)))])
         assert len(receipts) == 1
+
+
+def test_a_refusal_quoting_huge_input_is_cut_to_a_bounded_message(private_network):
+    cs = terminal(private_network, "cs:131148")
+    with pytest.raises(grpc.RpcError) as refused:
+        cs.resident("1" * 60_000)  # under the 64 KiB request limit; the refusal quotes the code
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = refused.value.details()
+    # Bounded where it is quoted (jukinet.domain.quoting), so the edge's cut to 1,000 characters is only a backstop.
+    assert len(details) <= 1000 and "60000 characters, SHA-256 " in details, details[:200]
+    assert cs.status().node_ids == ["cs:131148"]  # and the node serves on

@@ -41,6 +41,8 @@ def link_line(link: admin_pb2.LinkStatus) -> str:
         f"receipted through #{link.last_receipted_sequence}, {link.batches_delivered} batches, "
         f"{link.connects} connects"
     )
+    if link.quarantined:
+        text += f", {link.quarantined} quarantined (jukinet outbox quarantine list)"
     if link.consecutive_failures:
         text += f", {link.consecutive_failures} failures (last: {link.last_error}); retry in {link.retry_in_ms} ms"
     return text

@@ -49,7 +49,8 @@ class Tuning:
     keepalive_ms: int = 20_000
     keepalive_timeout_ms: int = 10_000
     streams_per_peer: int = 8
-    calls_per_peer: int = 64
+    calls_per_peer: int = 32
+    calls_per_second: int = 1000
     window: int = 4
 
 

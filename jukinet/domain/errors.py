@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["FieldRejected", "Problem", "Rejected"]
+__all__ = ["FieldRejected", "ItemRefused", "Problem", "Rejected"]
 
 
 class Problem(Enum):
@@ -51,6 +51,15 @@ class FieldRejected(Rejected):
     def __init__(self, problem: Problem, field: str, message: str) -> None:
         super().__init__(problem, message)
         self.field = field
+
+
+class ItemRefused(Rejected):
+    """One item of a batch refused for good, at queue ``position``: its sender sets it aside (quarantine)
+    and carries on with the rest, rather than retrying the batch forever."""
+
+    def __init__(self, problem: Problem, message: str, position: int) -> None:
+        super().__init__(problem, message)
+        self.position = position
 
 
 def _rebuild(cls: type[Rejected], problem: Problem, message: str, state: dict) -> Rejected:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.quoting import quoted
 from jukinet.v1 import node_state_pb2, operator_pb2
 
 __all__ = [
@@ -29,6 +30,7 @@ class Role(StrEnum):
     ADMINISTER_OPERATORS = "administer-operators"
     MANAGE_CARDS = "manage-cards"
     ANSWER_DISCLOSURE = "answer-disclosure"
+    MANAGE_LINKS = "manage-links"
 
     @property
     def description(self) -> str:
@@ -40,6 +42,7 @@ _DESCRIPTIONS = {
     Role.ADMINISTER_OPERATORS: "enroll operators, unlock them, revoke their sessions",
     Role.MANAGE_CARDS: "My Number card lifecycle (交付, 失効)",
     Role.ANSWER_DISCLOSURE: "read the provision log to answer a resident's disclosure request",
+    Role.MANAGE_LINKS: "list, retry and drop outbox items a destination refused (the quarantine)",
 }
 
 MAX_CONSECUTIVE_FAILURES = 5
@@ -52,7 +55,8 @@ def parse_roles(names: Iterable[str]) -> tuple[Role, ...]:
     unknown = [n for n in names if n not in Role._value2member_map_]
     if unknown:
         known = ", ".join(r.value for r in Role)
-        raise Rejected(Problem.INVALID, f"unknown roles {unknown} (known: {known})")
+        shown = ", ".join(quoted(n, 32) for n in unknown[:8])
+        raise Rejected(Problem.INVALID, f"unknown roles {shown} (known: {known})")
     return tuple(dict.fromkeys(Role(n) for n in names))
 
 

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import lmdb
 
 from jukinet.domain.changes import replaces_current
-from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.errors import ItemRefused, Problem
+from jukinet.domain.limits import MAX_NOTICE_BYTES
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.records import status_for, validate_record
 from jukinet.storage import NodeStorage
@@ -22,19 +23,27 @@ from jukinet.v1 import identity_pb2, notice_pb2
 
 
 def check_notices(notices: Sequence[tuple[int, notice_pb2.ChangeNotice]], origin: NodeId, today: datetime.date) -> None:
-    """Every notice is ``origin``'s to send and valid; Rejected (DENIED or INVALID) naming the first that is not."""
+    """Every notice is ``origin``'s to send and valid; ItemRefused (DENIED or INVALID) at the first that is not."""
     municipality, origin_id = origin.code, str(origin)
     for position, notice in notices:
+        size = notice.ByteSize()
+        if size > MAX_NOTICE_BYTES:  # unknown fields count: a padded notice does not travel on
+            raise ItemRefused(
+                Problem.INVALID, f"notice #{position} is {size} bytes encoded; at most {MAX_NOTICE_BYTES}", position
+            )
         if notice.origin != origin_id:
-            raise Rejected(
-                Problem.DENIED, f"notice #{position} ({notice.origin}#{notice.sequence}) did not originate at {origin}"
+            raise ItemRefused(
+                Problem.DENIED,
+                f"notice #{position} ({notice.origin}#{notice.sequence}) did not originate at {origin}",
+                position,
             )
         record = notice.record
         if record.address.municipality_code != municipality:
-            raise Rejected(
+            raise ItemRefused(
                 Problem.DENIED,
-                f"{origin} may not send records of municipality {record.address.municipality_code} "
-                f"(resident {record.resident_code})",
+                f"notice #{position}: {origin} may not send records of municipality "
+                f"{record.address.municipality_code} (resident {record.resident_code})",
+                position,
             )
         problems = validate_record(record, today=today)
         if not problems and record.status != status_for(record.change_reason):
@@ -42,8 +51,10 @@ def check_notices(notices: Sequence[tuple[int, notice_pb2.ChangeNotice]], origin
                 f"status {identity_pb2.RecordStatus.Name(record.status)} does not follow from the change reason"
             )
         if problems:
-            raise Rejected(
-                Problem.INVALID, f"notice #{position} ({notice.origin}#{notice.sequence}): {'; '.join(problems)}"
+            raise ItemRefused(
+                Problem.INVALID,
+                f"notice #{position} ({notice.origin}#{notice.sequence}): {'; '.join(problems)}",
+                position,
             )
 
 

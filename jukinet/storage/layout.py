@@ -11,9 +11,10 @@ records             住民票コード                                       Ide
 by_my_number        個人番号                                          住民票コード
 history             u64 feed position                                ChangeNotice (never deleted; read by position)
 history_index       住民票コード ‖ u64 feed position                   (empty: a resident's entries, in order)
-queue               destination ‖ NUL ‖ u64 queue position             LinkItem, until a receipt covers it
+queue               destination ‖ NUL ‖ u64 queue position             LinkItem (empty: withdrawn), until receipted
 queue_state         destination                                      u64 last enqueued ‖ u64 last receipted
 receipts            destination ‖ NUL ‖ u64 last position covered      Signed Receipt (proof of hand-over)
+quarantine          destination ‖ NUL ‖ u64 queue position             QuarantinedItem (refused for good, set aside)
 inbox               sender ‖ NUL ‖ destination                         u64 highest queue position stored
 provisions          u64 provision id                                 ProvisionEntry
 counters            counter name                                     u64 last value handed out
@@ -30,6 +31,9 @@ from __future__ import annotations
 import struct
 from enum import StrEnum
 
+WITHDRAWN = b""
+"""The queue entry left at a position whose item went to quarantine (a LinkItem is never empty)."""
+
 U64 = struct.Struct(">Q")
 _AUDIT_NODE = struct.Struct(">BQ")
 _QUEUE_STATE = struct.Struct(">QQ")
@@ -44,6 +48,7 @@ class Db(StrEnum):
     QUEUE = "queue"
     QUEUE_STATE = "queue_state"
     RECEIPTS = "receipts"
+    QUARANTINE = "quarantine"
     INBOX = "inbox"
     PROVISIONS = "provisions"
     COUNTERS = "counters"

@@ -39,7 +39,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self, inbound: _Optional[bool] = ...) -> None: ...
 
 class LinkStatus(_message.Message):
-    __slots__ = ("destination", "address", "state", "pending", "last_receipted_sequence", "last_enqueued_sequence", "batches_delivered", "connects", "consecutive_failures", "last_error", "retry_in_ms")
+    __slots__ = ("destination", "address", "state", "pending", "last_receipted_sequence", "last_enqueued_sequence", "batches_delivered", "connects", "consecutive_failures", "last_error", "retry_in_ms", "quarantined")
     DESTINATION_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +51,7 @@ class LinkStatus(_message.Message):
     CONSECUTIVE_FAILURES_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     RETRY_IN_MS_FIELD_NUMBER: _ClassVar[int]
+    QUARANTINED_FIELD_NUMBER: _ClassVar[int]
     destination: str
     address: str
     state: LinkState
@@ -62,7 +63,8 @@ class LinkStatus(_message.Message):
     consecutive_failures: int
     last_error: str
     retry_in_ms: int
-    def __init__(self, destination: _Optional[str] = ..., address: _Optional[str] = ..., state: _Optional[_Union[LinkState, str]] = ..., pending: _Optional[int] = ..., last_receipted_sequence: _Optional[int] = ..., last_enqueued_sequence: _Optional[int] = ..., batches_delivered: _Optional[int] = ..., connects: _Optional[int] = ..., consecutive_failures: _Optional[int] = ..., last_error: _Optional[str] = ..., retry_in_ms: _Optional[int] = ...) -> None: ...
+    quarantined: int
+    def __init__(self, destination: _Optional[str] = ..., address: _Optional[str] = ..., state: _Optional[_Union[LinkState, str]] = ..., pending: _Optional[int] = ..., last_receipted_sequence: _Optional[int] = ..., last_enqueued_sequence: _Optional[int] = ..., batches_delivered: _Optional[int] = ..., connects: _Optional[int] = ..., consecutive_failures: _Optional[int] = ..., last_error: _Optional[str] = ..., retry_in_ms: _Optional[int] = ..., quarantined: _Optional[int] = ...) -> None: ...
 
 class InboundProgress(_message.Message):
     __slots__ = ("sender", "destination", "last_sequence")
@@ -121,3 +123,67 @@ class ListProvisionsResponse(_message.Message):
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[ProvisionEntry]
     def __init__(self, entries: _Optional[_Iterable[_Union[ProvisionEntry, _Mapping]]] = ...) -> None: ...
+
+class QuarantinedItem(_message.Message):
+    __slots__ = ("destination", "position", "kind", "summary", "problem", "reason", "quarantined_at", "item", "size")
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    QUARANTINED_AT_FIELD_NUMBER: _ClassVar[int]
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    destination: str
+    position: int
+    kind: str
+    summary: str
+    problem: str
+    reason: str
+    quarantined_at: _timestamp_pb2.Timestamp
+    item: bytes
+    size: int
+    def __init__(self, destination: _Optional[str] = ..., position: _Optional[int] = ..., kind: _Optional[str] = ..., summary: _Optional[str] = ..., problem: _Optional[str] = ..., reason: _Optional[str] = ..., quarantined_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., item: _Optional[bytes] = ..., size: _Optional[int] = ...) -> None: ...
+
+class ListQuarantineRequest(_message.Message):
+    __slots__ = ("destination",)
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    destination: str
+    def __init__(self, destination: _Optional[str] = ...) -> None: ...
+
+class ListQuarantineResponse(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[QuarantinedItem]
+    def __init__(self, items: _Optional[_Iterable[_Union[QuarantinedItem, _Mapping]]] = ...) -> None: ...
+
+class RetryQuarantinedRequest(_message.Message):
+    __slots__ = ("destination", "positions")
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    destination: str
+    positions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, destination: _Optional[str] = ..., positions: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class RetryQuarantinedResponse(_message.Message):
+    __slots__ = ("items", "first_position")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_POSITION_FIELD_NUMBER: _ClassVar[int]
+    items: int
+    first_position: int
+    def __init__(self, items: _Optional[int] = ..., first_position: _Optional[int] = ...) -> None: ...
+
+class DropQuarantinedRequest(_message.Message):
+    __slots__ = ("destination", "positions")
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    destination: str
+    positions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, destination: _Optional[str] = ..., positions: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class DropQuarantinedResponse(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: int
+    def __init__(self, items: _Optional[int] = ...) -> None: ...

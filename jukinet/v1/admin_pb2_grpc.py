@@ -44,6 +44,21 @@ class NodeAdminServiceStub:
                 request_serializer=jukinet_dot_v1_dot_admin__pb2.ListProvisionsRequest.SerializeToString,
                 response_deserializer=jukinet_dot_v1_dot_admin__pb2.ListProvisionsResponse.FromString,
                 _registered_method=True)
+        self.ListQuarantine = channel.unary_unary(
+                '/jukinet.v1.NodeAdminService/ListQuarantine',
+                request_serializer=jukinet_dot_v1_dot_admin__pb2.ListQuarantineRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_admin__pb2.ListQuarantineResponse.FromString,
+                _registered_method=True)
+        self.RetryQuarantined = channel.unary_unary(
+                '/jukinet.v1.NodeAdminService/RetryQuarantined',
+                request_serializer=jukinet_dot_v1_dot_admin__pb2.RetryQuarantinedRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_admin__pb2.RetryQuarantinedResponse.FromString,
+                _registered_method=True)
+        self.DropQuarantined = channel.unary_unary(
+                '/jukinet.v1.NodeAdminService/DropQuarantined',
+                request_serializer=jukinet_dot_v1_dot_admin__pb2.DropQuarantinedRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_admin__pb2.DropQuarantinedResponse.FromString,
+                _registered_method=True)
 
 
 class NodeAdminServiceServicer:
@@ -61,6 +76,27 @@ class NodeAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListQuarantine(self, request, context):
+        """Outbox quarantine: an operator session with the role 'manage-links'; retry and drop are audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryQuarantined(self, request, context):
+        """Put the items back at the tail of their queue, in their order (the destination checks them again).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropQuarantined(self, request, context):
+        """Give the items up: they are deleted, and the audit entry keeps their digest.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +109,21 @@ def add_NodeAdminServiceServicer_to_server(servicer, server):
                     servicer.ListProvisions,
                     request_deserializer=jukinet_dot_v1_dot_admin__pb2.ListProvisionsRequest.FromString,
                     response_serializer=jukinet_dot_v1_dot_admin__pb2.ListProvisionsResponse.SerializeToString,
+            ),
+            'ListQuarantine': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQuarantine,
+                    request_deserializer=jukinet_dot_v1_dot_admin__pb2.ListQuarantineRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_admin__pb2.ListQuarantineResponse.SerializeToString,
+            ),
+            'RetryQuarantined': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryQuarantined,
+                    request_deserializer=jukinet_dot_v1_dot_admin__pb2.RetryQuarantinedRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_admin__pb2.RetryQuarantinedResponse.SerializeToString,
+            ),
+            'DropQuarantined': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropQuarantined,
+                    request_deserializer=jukinet_dot_v1_dot_admin__pb2.DropQuarantinedRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_admin__pb2.DropQuarantinedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +180,87 @@ class NodeAdminService:
             '/jukinet.v1.NodeAdminService/ListProvisions',
             jukinet_dot_v1_dot_admin__pb2.ListProvisionsRequest.SerializeToString,
             jukinet_dot_v1_dot_admin__pb2.ListProvisionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQuarantine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jukinet.v1.NodeAdminService/ListQuarantine',
+            jukinet_dot_v1_dot_admin__pb2.ListQuarantineRequest.SerializeToString,
+            jukinet_dot_v1_dot_admin__pb2.ListQuarantineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryQuarantined(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jukinet.v1.NodeAdminService/RetryQuarantined',
+            jukinet_dot_v1_dot_admin__pb2.RetryQuarantinedRequest.SerializeToString,
+            jukinet_dot_v1_dot_admin__pb2.RetryQuarantinedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropQuarantined(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jukinet.v1.NodeAdminService/DropQuarantined',
+            jukinet_dot_v1_dot_admin__pb2.DropQuarantinedRequest.SerializeToString,
+            jukinet_dot_v1_dot_admin__pb2.DropQuarantinedResponse.FromString,
             options,
             channel_credentials,
             insecure,

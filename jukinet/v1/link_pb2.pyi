@@ -20,20 +20,22 @@ class LinkItem(_message.Message):
     def __init__(self, change_notice: _Optional[_Union[_notice_pb2.ChangeNotice, _Mapping]] = ..., relayed_batch: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ...) -> None: ...
 
 class LinkBatch(_message.Message):
-    __slots__ = ("sender", "destination", "first_sequence", "last_sequence", "items", "sent_at")
+    __slots__ = ("sender", "destination", "first_sequence", "last_sequence", "items", "sent_at", "withdrawn")
     SENDER_FIELD_NUMBER: _ClassVar[int]
     DESTINATION_FIELD_NUMBER: _ClassVar[int]
     FIRST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
     sender: str
     destination: str
     first_sequence: int
     last_sequence: int
     items: _containers.RepeatedCompositeFieldContainer[LinkItem]
     sent_at: _timestamp_pb2.Timestamp
-    def __init__(self, sender: _Optional[str] = ..., destination: _Optional[str] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ..., items: _Optional[_Iterable[_Union[LinkItem, _Mapping]]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    withdrawn: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, sender: _Optional[str] = ..., destination: _Optional[str] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ..., items: _Optional[_Iterable[_Union[LinkItem, _Mapping]]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., withdrawn: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Receipt(_message.Message):
     __slots__ = ("receiver", "sender", "first_sequence", "last_sequence", "batch_sha256", "applied", "duplicates", "stored_at")

@@ -7,7 +7,9 @@ that prefecture; the batch continues the CS's queue exactly where the national s
 ends (a re-delivered batch is a duplicate; one that skips ahead means the prefecture dropped or
 withheld something); it carries only change notices, each the CS's own and valid. The prefecture's own
 signature over the batch that carried them was checked by the intake. So a prefecture cannot insert a
-notice, alter one, or drop one from the middle of a CS's sequence without the whole batch being refused.
+notice, alter one, or drop one from the middle of a CS's sequence without the national server refusing
+that relayed batch (as an :class:`ItemRefused`: the prefecture quarantines it, and every later batch of
+the same CS then waits behind it, refused as out of order, while other CS nodes' batches flow).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 import lmdb
 
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
-from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.errors import ItemRefused, Problem, Rejected
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.pki import TrustStore
 from jukinet.server.changes import ChangeWriter, check_notices
@@ -26,6 +28,8 @@ from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.intake import Delivery, Item, Plan, open_batch, runs_by_kind
 from jukinet.storage import NodeStorage
 from jukinet.v1 import notice_pb2
+
+_FOR_GOOD = frozenset({Problem.INVALID, Problem.DENIED, Problem.UNAUTHENTICATED, Problem.OUT_OF_ORDER})
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,10 @@ class RelayedChangeNotices:
                     check_notices(run, origin, day)
                     notices.extend(notice for _, notice in run)
             except Rejected as exc:
-                raise Rejected(exc.problem, f"relayed batch #{position} from {relay}: {exc}") from None
+                message = f"relayed batch #{position} from {relay}: {exc}"
+                if exc.problem in _FOR_GOOD:  # the prefecture sets it aside and carries on with the rest
+                    raise ItemRefused(exc.problem, message, position) from None
+                raise Rejected(exc.problem, message) from None
         return _Store(self._writer, notices)
 
 

@@ -16,6 +16,7 @@ import lmdb
 
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.limits import MAX_ORIGIN_BATCH_BYTES
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.server.changes import ChangeWriter, check_notices
 from jukinet.server.parts import NodeParts
@@ -65,6 +66,12 @@ class CsChangeNotices:
         home = NodeId.prefecture(sender.prefecture_code)
         if delivery.destination != home:
             raise Rejected(Problem.DENIED, f"{sender} hands its notices to {home}, not {delivery.destination}")
+        size = len(delivery.envelope.payload)
+        if size > MAX_ORIGIN_BATCH_BYTES:  # relayed unchanged, it must fit a batch to the national server
+            raise Rejected(
+                Problem.EXHAUSTED,
+                f"{sender}'s batch is {size} bytes; a CS batch may be at most {MAX_ORIGIN_BATCH_BYTES}",
+            )
         day = today(self._clock)
         check_notices(items, sender, day)
         relay = link_pb2.LinkItem(relayed_batch=delivery.envelope).SerializeToString()

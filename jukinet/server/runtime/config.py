@@ -20,7 +20,8 @@ Example::
 
     [limits]
     streams_per_peer = 8            # streaming calls one peer may hold open here
-    calls_per_peer = 64             # calls of any kind one peer may have in progress here
+    calls_per_peer = 32             # calls of any kind one peer may have in progress here
+    calls_per_second = 1000         # new calls one peer may start per second here
 
     [tls]
     cert = "tls.pem"
@@ -39,6 +40,11 @@ Example::
 
     [operators]
     session_seconds = 900
+    pending_logins = 10000          # logins begun and not completed, at the node
+    pending_logins_per_terminal = 16  # ... and at one terminal (must be fewer)
+
+    [audit]
+    refusal_interval_s = 60         # refusals of callers without a session: first in full, the rest counted
 
     [national]
     legal_table = "../../legal-table.toml"   # national server only
@@ -86,6 +92,9 @@ class NodeConfig:
     softhsm_dir: Path
     session_seconds: int
     legal_table: Path | None
+    pending_logins: int = 10_000
+    pending_logins_per_terminal: int = 16
+    refusal_interval: int = 60
 
     @property
     def kind(self) -> NodeKind:
@@ -148,6 +157,10 @@ class NodeConfig:
         legal_table = section("national", required=False).get("legal_table")
         if kind is NodeKind.NATIONAL and not legal_table:
             raise _bad(path, "the national server needs [national] legal_table")
+        pending = value("operators", "pending_logins", int, cls.pending_logins)
+        per_terminal = value("operators", "pending_logins_per_terminal", int, cls.pending_logins_per_terminal)
+        if per_terminal >= pending:
+            raise _bad(path, "[operators] pending_logins_per_terminal must be below pending_logins")
         return cls(
             node_ids=node_ids,
             listen=value("node", "listen", str),
@@ -164,6 +177,7 @@ class NodeConfig:
             limits=PeerLimits(
                 streams_per_peer=value("limits", "streams_per_peer", int, PeerLimits.streams_per_peer),
                 calls_per_peer=value("limits", "calls_per_peer", int, PeerLimits.calls_per_peer),
+                calls_per_second=value("limits", "calls_per_second", int, int(PeerLimits.calls_per_second)),
             ),
             tls_cert=rel(value("tls", "cert", str)),
             tls_key=rel(value("tls", "key", str)),
@@ -176,4 +190,7 @@ class NodeConfig:
             softhsm_dir=rel(value("pki", "softhsm_dir", str)),
             session_seconds=value("operators", "session_seconds", int, 900),
             legal_table=rel(legal_table) if legal_table else None,
+            pending_logins=pending,
+            pending_logins_per_terminal=per_terminal,
+            refusal_interval=value("audit", "refusal_interval_s", int, cls.refusal_interval),
         )

@@ -6,10 +6,12 @@ For each delivered batch, before anything is stored:
    (node CA, valid, not revoked) names the TLS peer itself — whoever hands a batch over signs it;
 2. the batch names a sender the peer is, and a destination this node is; its positions are contiguous;
 3. positions at or below the mark for (sender, destination) are re-deliveries (counted, not applied);
-   the first new one must be ``mark + 1``, else something was lost or withheld (OUT_OF_ORDER);
+   the first new one must be ``mark + 1``, else something was lost or withheld (OUT_OF_ORDER); positions
+   the sender withdrew into its quarantine carry no item and move the mark with the rest;
 4. each new item goes to the :class:`ItemHandler` registered for its kind (the ``LinkItem`` oneof
    member) — a kind this node has no handler for is refused — which checks authority and validity
-   and returns what it will write.
+   and returns what it will write. A handler refuses one item for good with :class:`ItemRefused`
+   (its position travels in the status): the sender quarantines that item and resends the rest.
 
 Then one transaction (group commit: across links, and across the batches of one link that queue up
 while the node is busy, so a node under load commits more per fsync) applies every handler's writes
@@ -21,6 +23,7 @@ is a new handler.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -30,7 +33,9 @@ import lmdb
 
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.limits import MAX_BATCH_ITEMS
 from jukinet.domain.node_ids import NodeId
+from jukinet.domain.quoting import quoted
 from jukinet.pki import PeerIdentity, Signer, TrustStore, open_signed, seal
 from jukinet.server.runtime.batches import batch_digest
 from jukinet.storage import NodeStorage
@@ -125,15 +130,32 @@ def open_batch(
         raise Rejected(Problem.INVALID, f"link batch sender: {exc}") from exc
     if not signer.names(sender):
         raise Rejected(Problem.DENIED, f"link batch names sender {sender} but was signed by {signer}")
-    count = len(batch.items)
+    count, withdrawn = len(batch.items), batch.withdrawn
     if count == 0:
         raise Rejected(Problem.INVALID, "empty link batch")
-    if batch.first_sequence < 1 or batch.last_sequence != batch.first_sequence + count - 1:
+    if count + len(withdrawn) > MAX_BATCH_ITEMS:
+        raise Rejected(
+            Problem.EXHAUSTED, f"link batch spans {count + len(withdrawn)} positions; at most {MAX_BATCH_ITEMS}"
+        )
+    first, last = batch.first_sequence, batch.last_sequence
+    if first < 1 or last != first + count + len(withdrawn) - 1:
         raise Rejected(
             Problem.INVALID,
-            f"link batch positions {batch.first_sequence}..{batch.last_sequence} do not fit its {count} items",
+            f"link batch positions {first}..{last} do not fit its {count} items and {len(withdrawn)} withdrawn",
         )
+    if withdrawn and not (
+        first <= withdrawn[0] and withdrawn[-1] < last and all(a < b for a, b in itertools.pairwise(withdrawn))
+    ):
+        raise Rejected(Problem.INVALID, f"withdrawn positions must ascend within {first}..{last - 1}")
     return batch, signer
+
+
+def item_positions(batch: link_pb2.LinkBatch) -> list[int]:
+    """The queue position of each item: the batch's range without its withdrawn positions."""
+    if not batch.withdrawn:
+        return list(range(batch.first_sequence, batch.last_sequence + 1))
+    withdrawn = set(batch.withdrawn)
+    return [p for p in range(batch.first_sequence, batch.last_sequence + 1) if p not in withdrawn]
 
 
 def new_items(batch: link_pb2.LinkBatch, mark: int) -> tuple[list[tuple[int, link_pb2.LinkItem]], int]:
@@ -143,9 +165,8 @@ def new_items(batch: link_pb2.LinkBatch, mark: int) -> tuple[list[tuple[int, lin
         raise Rejected(
             Problem.OUT_OF_ORDER, f"{queue} #{batch.first_sequence} arrived but #{mark + 1} is the next expected"
         )
-    skip = max(0, mark + 1 - batch.first_sequence)
-    fresh = [(batch.first_sequence + i, batch.items[i]) for i in range(skip, len(batch.items))]
-    return fresh, min(skip, len(batch.items))
+    fresh = [(p, item) for p, item in zip(item_positions(batch), batch.items, strict=True) if p > mark]
+    return fresh, len(batch.items) - len(fresh)
 
 
 def runs_by_kind(items: Sequence[tuple[int, link_pb2.LinkItem]]) -> list[tuple[str, list[Item]]]:
@@ -260,7 +281,7 @@ class LinkIntake:
             if str(node_id) == batch.destination:
                 return node_id
         mine = ", ".join(str(n) for n in self._node_ids)
-        raise Rejected(Problem.DENIED, f"batch is for {batch.destination!r}, but this node is {mine}")
+        raise Rejected(Problem.DENIED, f"batch is for {quoted(batch.destination)}, but this node is {mine}")
 
     def _handler(self, kind: str, delivery: Delivery) -> ItemHandler:
         handler = self._handlers.get(kind)

@@ -6,8 +6,10 @@ sends batches of its queue in order, up to ``window`` batches in flight. Every r
 by a key certified for the destination and must name exactly the batch sent (range and digest); only
 then is it stored and the batch dropped from the queue, in one transaction. When the link breaks it
 backs off (doubling, with jitter, up to a limit) and resends everything not yet receipted; the
-receiver's marks make re-delivery harmless. All of this runs on the node's event loop; queue reads,
-sealing (the token) and settling run in the blocking pool.
+receiver's marks make re-delivery harmless. An item the destination refuses for good (the refusal
+names its position) goes to the queue's quarantine and the link reconnects at once without it: one
+poison item never stops a link. All of this runs on the node's event loop; queue reads, sealing (the
+token) and settling run in the blocking pool.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from jukinet.clients.transport import DEFAULT_KEEPALIVE, Keepalive, channel_options
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.limits import MAX_BATCH_ITEMS, MAX_ORIGIN_BATCH_BYTES
 from jukinet.domain.node_ids import NodeId
 from jukinet.pki import Signer, TrustStore, open_certified, seal_payload
-from jukinet.server.runtime.batches import BATCH_TYPE, batch_digest, encode_link_batch
+from jukinet.server.runtime.batches import BATCH_FRAMING, BATCH_TYPE, batch_digest, describe_item, encode_link_batch
 from jukinet.server.runtime.executor import Blocking
+from jukinet.server.runtime.status import REFUSED_ITEM_KEY
 from jukinet.storage import NodeStorage
+from jukinet.storage.layout import WITHDRAWN
 from jukinet.v1 import admin_pb2, envelope_pb2, link_pb2, link_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -39,8 +44,10 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class LinkSettings:
     window: int = 4  # batches in flight per link
-    max_items: int = 5000  # queue entries per batch
-    max_bytes: int = 4 << 20  # bytes of queue entries per batch (one larger entry still goes alone)
+    max_items: int = MAX_BATCH_ITEMS  # queue positions per batch
+    # Bytes of queue entries per batch, with room for the batch's framing: a batch of a node's own items
+    # stays within MAX_ORIGIN_BATCH_BYTES, so it can be relayed; one larger entry (a relayed batch) goes alone.
+    max_bytes: int = MAX_ORIGIN_BATCH_BYTES - BATCH_FRAMING
     backoff_start: float = 0.2
     backoff_max: float = 5.0
     connect_timeout: float = 10.0
@@ -115,6 +122,7 @@ class Link:
             consecutive_failures=self.consecutive_failures,
             last_error=self.last_error,
             retry_in_ms=retry_in,
+            quarantined=self.ctx.storage.queues.quarantined_count(str(self.destination)),
         )
 
     # -- the loop ---------------------------------------------------------------------------------------
@@ -135,6 +143,9 @@ class Link:
                 raise
             except grpc.aio.AioRpcError as exc:
                 self._failed(f"{exc.code().name}: {exc.details()}")
+                if await self._quarantine_refused(exc):
+                    backoff = settings.backoff_start
+                    continue  # the rest of the queue goes at once
             except Rejected as exc:
                 self._failed(f"{exc.problem.value}: {exc}")
             except (TimeoutError, OSError) as exc:
@@ -149,6 +160,31 @@ class Link:
             self._retry_at = self.ctx.clock.monotonic() + delay
             await asyncio.sleep(delay)
             backoff = min(backoff * 2, settings.backoff_max)
+
+    async def _quarantine_refused(self, exc: grpc.aio.AioRpcError) -> bool:
+        """If the destination refused one item for good, set it aside; True if one was."""
+        named = [v for k, v in (exc.trailing_metadata() or ()) if k == REFUSED_ITEM_KEY]
+        if not named or not str(named[0]).isdigit():
+            return False
+        position = int(named[0])
+        state = await self.ctx.blocking(self.ctx.storage.queues.state, str(self.destination))
+        if not state.last_receipted < position <= state.last_enqueued:
+            return False
+        return await self.ctx.blocking(self._withdraw, position, exc.code().name.lower(), exc.details() or "")
+
+    def _withdraw(self, position: int, problem: str, reason: str) -> bool:
+        queues, destination = self.ctx.storage.queues, str(self.destination)
+
+        def why(item: bytes) -> admin_pb2.QuarantinedItem:
+            kind, summary = describe_item(item)
+            kept = admin_pb2.QuarantinedItem(kind=kind, summary=summary, problem=problem, reason=reason[:2000])
+            kept.quarantined_at.FromMilliseconds(self.ctx.clock.now_ms())
+            return kept
+
+        done = self.ctx.storage.env.submit(lambda txn: queues.withdraw(txn, destination, position, why)).result()
+        if done:
+            log.warning("link to %s: item #%d refused for good, quarantined: %s", destination, position, reason)
+        return done
 
     def _failed(self, why: str) -> None:
         self.consecutive_failures += 1
@@ -205,6 +241,8 @@ class Link:
             entries = await ctx.blocking(
                 ctx.storage.queues.pending, destination, sent, ctx.settings.max_items, ctx.settings.max_bytes
             )
+            while entries and entries[-1][1] == WITHDRAWN:  # a batch ends with an item: these go with the next
+                entries.pop()
             if not entries:
                 window.release()
                 await self._wake.wait()

@@ -12,8 +12,10 @@ others. The identified :class:`Caller` is handed to the RPC's guard through a co
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import inspect
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -76,6 +78,11 @@ class Caller:
         return self._claims
 
     @property
+    def operator_id(self) -> str | None:
+        """The operator of a session already verified for this call (None: no session, or not checked)."""
+        return self._claims.operator_id if self._claims is not None else None
+
+    @property
     def actor(self) -> str:
         """Who acts, for the audit log: the session's operator once verified, else the peer."""
         return self._claims.operator_id if self._claims is not None else str(self.primary)
@@ -131,7 +138,30 @@ def current_caller() -> Caller:
 @dataclass(frozen=True)
 class PeerLimits:
     streams_per_peer: int = 8
-    calls_per_peer: int = 64
+    calls_per_peer: int = 32
+    calls_per_second: float = 1000.0  # new calls one peer may start per second (a bucket of one second's worth)
+    request_arrival_seconds: float = 10.0  # an admitted unary call whose request has not arrived by then ends
+
+
+class _Bucket:
+    """Token bucket: ``rate`` per second, holding at most one second's worth."""
+
+    __slots__ = ("stamp", "tokens")
+
+    def __init__(self, rate: float, now: float) -> None:
+        self.tokens, self.stamp = rate, now
+
+    def take(self, rate: float, now: float) -> float:
+        """0 if a call may start now, else the seconds until one may."""
+        self.tokens = min(rate, self.tokens + (now - self.stamp) * rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / rate
+
+
+MAX_TRACKED_PEERS = 100_000  # buckets kept; beyond, idle (full) ones are forgotten
 
 
 class PeerGate(grpc.aio.ServerInterceptor):
@@ -142,6 +172,7 @@ class PeerGate(grpc.aio.ServerInterceptor):
         self._limits = limits
         self._calls: Counter[str] = Counter()
         self._streams: Counter[str] = Counter()
+        self._buckets: dict[str, _Bucket] = {}
 
     def in_progress(self, peer: str) -> tuple[int, int]:
         """(calls, streams) the peer has in progress now."""
@@ -156,7 +187,11 @@ class PeerGate(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         call = _Call(handler_call_details.method, handler.request_streaming, handler.response_streaming)
-        kind, behaviour = _behaviour(handler)
+        _, behaviour = _behaviour(handler)
+        # Served as request-streaming whatever the RPC (the wire is the same): gRPC then runs the gate
+        # when the call starts, before its request arrives, so calls whose request never comes are
+        # counted against their peer (and refused at once if the peer is not acceptable).
+        kind = "stream_stream" if handler.response_streaming else "stream_unary"
         factory = getattr(grpc, f"{kind}_rpc_method_handler")
         if handler.response_streaming and inspect.isasyncgenfunction(behaviour):
             wrapped = self._gated_generator(behaviour, call)
@@ -172,6 +207,13 @@ class PeerGate(grpc.aio.ServerInterceptor):
         caller = self._authenticator.caller(context)
         peer = str(caller.identity)
         limits = self._limits
+        wait = self._bucket(peer).take(limits.calls_per_second, time.monotonic())
+        if wait:
+            raise Rejected(
+                Problem.EXHAUSTED,
+                f"{peer} starts calls faster than {limits.calls_per_second:g} a second here; "
+                f"retry in {wait * 1000:.0f} ms",
+            )
         streams, calls = self._streams[peer], self._calls[peer]
         if streaming and streams >= limits.streams_per_peer:
             raise Rejected(
@@ -185,6 +227,15 @@ class PeerGate(grpc.aio.ServerInterceptor):
         if streaming:
             self._streams[peer] += 1
         return caller
+
+    def _bucket(self, peer: str) -> _Bucket:
+        bucket = self._buckets.get(peer)
+        if bucket is None:
+            if len(self._buckets) >= MAX_TRACKED_PEERS:
+                now, rate = time.monotonic(), self._limits.calls_per_second
+                self._buckets = {p: b for p, b in self._buckets.items() if b.tokens + (now - b.stamp) * rate < rate}
+            bucket = self._buckets[peer] = _Bucket(self._limits.calls_per_second, time.monotonic())
+        return bucket
 
     def _release(self, caller: Caller, streaming: bool) -> None:
         peer = str(caller.identity)
@@ -202,7 +253,7 @@ class PeerGate(grpc.aio.ServerInterceptor):
                 await abort(context, exc)
             _current.set(caller)  # each RPC runs in a task of its own: the value dies with the call
             try:
-                result = behaviour(self._requests(request, call, caller), context)
+                result = behaviour(await self._requests(request, call, caller), context)
                 return await result if inspect.isawaitable(result) else result
             except Rejected as exc:  # from the request stream, in a servicer that is not guarded
                 await abort(context, exc)
@@ -219,7 +270,7 @@ class PeerGate(grpc.aio.ServerInterceptor):
                 await abort(context, exc)
             _current.set(caller)
             try:
-                async for response in behaviour(self._requests(request, call, caller), context):
+                async for response in behaviour(await self._requests(request, call, caller), context):
                     self._authenticator.recheck(caller)
                     yield response
             except Rejected as exc:
@@ -229,14 +280,23 @@ class PeerGate(grpc.aio.ServerInterceptor):
 
         return gated
 
-    def _requests(self, request: Any, call: _Call, caller: Caller) -> Any:
-        """The request as the servicer should see it: decoded, and on a stream, every message from a
-        peer that is still acceptable."""
-        if not call.request_streaming:
-            if isinstance(request, Undecodable):
-                raise request.rejected()
-            return request
-        return self._checked_stream(request, caller)
+    async def _requests(self, requests: AsyncIterator[Any], call: _Call, caller: Caller) -> Any:
+        """The request as the servicer should see it: for a unary RPC its one message, decoded, once it
+        has arrived; for a stream, every message, from a peer that is still acceptable."""
+        if call.request_streaming:
+            return self._checked_stream(requests, caller)
+        try:
+            async with asyncio.timeout(self._limits.request_arrival_seconds):  # no task per call, unlike wait_for
+                request = await anext(requests, None)
+        except TimeoutError:
+            raise Rejected(
+                Problem.INVALID, f"no request message arrived within {self._limits.request_arrival_seconds:g} s"
+            ) from None
+        if request is None:
+            raise Rejected(Problem.INVALID, f"the call to {call.method} carried no request message")
+        if isinstance(request, Undecodable):
+            raise request.rejected()
+        return request
 
     async def _checked_stream(self, requests: AsyncIterator[Any], caller: Caller) -> AsyncIterator[Any]:
         async for request in requests:

@@ -2,7 +2,8 @@
 
 A policy's ``deny(caller)`` returns None to allow, or the :class:`Rejected` to answer with. Policies
 may verify the caller's operator session (a read of the operator's record), so the guard runs them
-off the event loop.
+off the event loop. ``admits(caller)`` says whether the caller's certificate alone could ever pass
+(its session aside): reflection shows a caller only the services it could use.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ from jukinet.server.runtime.peers import Caller
 
 class Policy(Protocol):
     def deny(self, caller: Caller) -> Rejected | None: ...
+
+
+def admits(policy: Policy, caller: Caller) -> bool:
+    """Could ``caller``'s certificate pass ``policy`` (with the right session)? False for a policy that
+    cannot say."""
+    check = getattr(policy, "admits", None)
+    return bool(check(caller)) if check is not None else False
 
 
 def _denied(caller: Caller, allowed: str) -> Rejected:
@@ -40,6 +48,9 @@ class Kinds:
             return None
         return _denied(caller, ", ".join(sorted(k.value for k in self.kinds)))
 
+    def admits(self, caller: Caller) -> bool:
+        return self.deny(caller) is None
+
 
 @dataclass(frozen=True)
 class TerminalOf:
@@ -55,6 +66,9 @@ class TerminalOf:
         if any(n.kind is NodeKind.TERMINAL and n.site in self.sites for n in caller.node_ids):
             return None
         return _denied(caller, f"operator terminals of {', '.join(sorted(self.sites))}")
+
+    def admits(self, caller: Caller) -> bool:
+        return self.deny(caller) is None
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,9 @@ class OperatorWithRole:
             return Rejected(Problem.DENIED, f"operator {claims.operator_id} does not have the role '{self.role}'")
         return None
 
+    def admits(self, caller: Caller) -> bool:
+        return self.terminals.admits(caller)
+
 
 @dataclass(frozen=True)
 class AnyOf:
@@ -92,6 +109,9 @@ class AnyOf:
             first = first or denial
         return first
 
+    def admits(self, caller: Caller) -> bool:
+        return any(admits(child, caller) for child in self.children)
+
 
 @dataclass(frozen=True)
 class AllOf:
@@ -101,3 +121,6 @@ class AllOf:
 
     def deny(self, caller: Caller) -> Rejected | None:
         return next((d for p in self.children if (d := p.deny(caller)) is not None), None)
+
+    def admits(self, caller: Caller) -> bool:
+        return all(admits(child, caller) for child in self.children)

@@ -1,4 +1,5 @@
-"""The gRPC server every node runs: asyncio, TLS 1.3 with client certificates, health, reflection.
+"""The gRPC server every node runs: asyncio, TLS 1.3 with client certificates, health, reflection (v1
+and v1alpha, showing each caller only the services it could use).
 
 There is no plaintext port. TLS keys are files: gRPC Python cannot use a PKCS#11 key for TLS, so the
 token holds only the keys that sign (batches, receipts, sessions, tree heads). The server is gRPC's
@@ -20,12 +21,12 @@ from typing import Any
 import grpc
 from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from jukinet.clients.transport import DEFAULT_KEEPALIVE, Keepalive, server_options
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.server.runtime.guard import check_all_guarded
 from jukinet.server.runtime.peers import PeerGate
+from jukinet.server.runtime.reflection import V1, V1ALPHA, Reflection, Service
 
 MAX_CONCURRENT_RPCS = 20_000  # all peers together; each peer is bounded by the gate
 
@@ -101,12 +102,15 @@ class NodeServer:
             options=server_options(self._keepalive),
             maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
-        names = [reflection.SERVICE_NAME, health.SERVICE_NAME]
+        names = [V1, V1ALPHA, health.SERVICE_NAME]
         for binding in self._services:
             binding.add_to_server(binding.servicer, server)
             names.append(binding.descriptor.full_name)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(names, server)
+        reflection = Reflection(
+            Service(b.descriptor.full_name, b.servicer, [m.name for m in b.descriptor.methods]) for b in self._services
+        )
+        server.add_generic_rpc_handlers(reflection.handlers())
         self.port = server.add_secure_port(self._listen, self._tls.server_credentials())
         if not self.port:
             raise Rejected(Problem.UNAVAILABLE, f"cannot listen on {self._listen}")

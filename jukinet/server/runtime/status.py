@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.errors import ItemRefused, Problem, Rejected
 
 STATUS: dict[Problem, grpc.StatusCode] = {
     Problem.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
@@ -28,6 +28,23 @@ def status_of(exc: Rejected) -> grpc.StatusCode:
     return STATUS[exc.problem]
 
 
+MAX_STATUS_MESSAGE = 1000
+"""Characters of a refusal's message sent to the caller (it may quote the caller's own input)."""
+
+REFUSED_ITEM_KEY = "jukinet-refused-item"
+"""Trailing metadata naming the queue position of an item refused for good (:class:`ItemRefused`)."""
+
+
 async def abort(context: grpc.aio.ServicerContext, exc: Rejected) -> None:
     """End the call with the status for ``exc`` and its message (raises, as context.abort does)."""
-    await context.abort(STATUS[exc.problem], str(exc))
+    trailing: tuple[tuple[str, str], ...] = ()
+    if isinstance(exc, ItemRefused):
+        trailing = ((REFUSED_ITEM_KEY, str(exc.position)),)
+    await context.abort(STATUS[exc.problem], bounded(str(exc)), trailing)
+
+
+def bounded(message: str) -> str:
+    """At most MAX_STATUS_MESSAGE characters: a status travels in a header, which peers cap at 16 KiB."""
+    if len(message) <= MAX_STATUS_MESSAGE:
+        return message
+    return f"{message[: MAX_STATUS_MESSAGE - 40]}… ({len(message)} characters in all)"
