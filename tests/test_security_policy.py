@@ -33,6 +33,18 @@ class FullyGuarded(HalfGuarded):
     def ListProvisions(self, request, caller):  # pragma: no cover - never called
         raise AssertionError
 
+    @guarded("terminals")
+    def ListQuarantine(self, request, caller):  # pragma: no cover - never called
+        raise AssertionError
+
+    @guarded("terminals")
+    def RetryQuarantined(self, request, caller):  # pragma: no cover - never called
+        raise AssertionError
+
+    @guarded("terminals")
+    def DropQuarantined(self, request, caller):  # pragma: no cover - never called
+        raise AssertionError
+
 
 def test_unguarded_rpc_refuses_to_serve():
     with pytest.raises(Rejected, match="ListProvisions has no access policy"):

@@ -377,12 +377,15 @@ class OperatorAdministration:
         )
 
     def show(self, operator_id: str) -> operator_pb2.OperatorInfo:
+        operator_of_site(operator_id, self._sites)  # a malformed id is no storage key (LMDB keys ≤ 511 bytes)
         record = self._storage.operators.get(operator_id)
         if record is None:
             raise Rejected(Problem.NOT_FOUND, f"no operator {operator_id} is enrolled here")
         return record.info
 
     def _administer(self, caller: Caller, action: int, operator_id: str, change, detail: str):
+        operator_of_site(operator_id, self._sites)
+
         def apply(txn: lmdb.Transaction) -> node_state_pb2.OperatorRecord:
             updated = self._storage.operators.update(txn, operator_id, change)
             self._auditor.append(txn, action, A.AUDIT_OUTCOME_SUCCESS, caller, operator_id, detail)
