@@ -294,3 +294,36 @@ def test_history_grows_by_exactly_the_new_positions(pref: Prefecture, positions:
     assert pref.storage.history.count() == history + positions
     assert pref.storage.records.count() == records + positions
     pref.mark += positions
+
+
+def test_a_batch_of_exactly_the_maximum_positions_is_accepted(pref: Prefecture) -> None:
+    """5,000 positions (one item after 4,999 withdrawn) is within MAX_BATCH_ITEMS; 5,001 is not."""
+    first = pref.mark + 1
+    for span, accepted in ((5_001, False), (5_000, True)):
+        batch = link_pb2.LinkBatch.FromString(pref.cs.batch("pref:13", pref.items(1, first + span - 1), first).payload)
+        batch.first_sequence, batch.last_sequence = first, first + span - 1
+        batch.withdrawn[:] = range(first, first + span - 1)
+        if accepted:
+            assert pref.receipt(_raw(pref, batch)).applied == 1
+        else:
+            assert refused(pref, _raw(pref, batch)).problem is Problem.EXHAUSTED
+    pref.mark = first + 4_999
+    deliver_next(pref)
+
+
+def test_two_deliveries_checked_against_the_same_mark_commit_once(pref: Prefecture) -> None:
+    """A reconnect while the old stream lingers: both check batch N against mark N-1; the second commit
+    finds the mark moved and is refused (CONFLICT), so nothing is applied twice."""
+    first = pref.mark + 1
+    envelope = pref.cs.batch("pref:13", pref.items(2, first), first)
+    peer = pref.peer(pref.cs)
+    one = pref.intake.prepare(envelope, peer, pref.intake.marks())
+    two = pref.intake.prepare(envelope, peer, pref.intake.marks())
+    history = pref.storage.history.count()
+    pref.intake.commit(one).result()
+    with pytest.raises(Rejected) as exc:
+        pref.intake.commit(two).result()
+    assert exc.value.problem is Problem.CONFLICT and "resend" in str(exc.value)
+    assert pref.storage.history.count() == history + 2 and pref.stored_mark() == first + 1
+    pref.mark = first + 1
+    deliver_next(pref)
