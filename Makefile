@@ -9,7 +9,7 @@ BUF_VERSION := 1.75.0
 BUF := node_modules/.bin/buf
 DEB_PACKAGES := softhsm2 opensc
 
-.PHONY: setup system-packages venv test demo lint proto up clean bench properties mutation
+.PHONY: setup system-packages venv test demo lint proto up clean bench removals properties mutation
 
 setup: system-packages $(STAMP)
 
@@ -56,6 +56,10 @@ bench: setup
 	$(PY) bench/lookup.py
 	$(PY) bench/login.py
 	$(PY) bench/biometric_eval.py
+
+# Remove each security check in a copy of the project and run the tests that must notice (docs/SECURITY.md).
+removals: setup
+	$(PY) tools/removals.py
 
 # Regenerate jukinet/v1 from proto/ (the generated code is committed; tests/test_proto_fresh.py checks it).
 proto: $(STAMP)

@@ -27,6 +27,7 @@ from _network import benchmark_network
 
 from jukinet.clients.transport import channel_options
 from jukinet.domain.limits import MAX_REQUEST_BYTES
+from jukinet.server.runtime.batches import varint
 
 AGENCY = "7123456789012"
 METHOD = "/jukinet.v1.IdentityProvisionService/LookupByResidentCode"
@@ -55,22 +56,13 @@ async def _wave(address: str, credentials: grpc.ChannelCredentials, size: int, c
     options += [("grpc.max_send_message_length", -1)]  # the client sends what the server must refuse
     async with grpc.aio.secure_channel(address, credentials, options=options) as channel:
         call = channel.unary_unary(METHOD)
-        payload = b"\x0a" + _varint(size - 1 - len(_varint(size))) + b"x" * (size - 1 - len(_varint(size)))
+        payload = b"\x0a" + varint(size - 1 - len(varint(size))) + b"x" * (size - 1 - len(varint(size)))
         results = await asyncio.gather(*(call(payload, timeout=60) for _ in range(concurrent)), return_exceptions=True)
     codes: dict[str, int] = {}
     for r in results:
         name = f"{r.code().name}: {r.details()[:70]}" if isinstance(r, grpc.aio.AioRpcError) else "OK"
         codes[name] = codes.get(name, 0) + 1
     return codes
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def main() -> int:

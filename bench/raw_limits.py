@@ -310,11 +310,18 @@ def bench_lmdb(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
 def token_child_main(hsm_dir: str, seconds: float, batch: int, conn: Any) -> None:
     """Child process: SoftHSM is loaded here first, with this run's config."""
     try:
-        from jukinet.hsm import SoftHsmConfig, TokenSigner, TokenWorker, find_softhsm_module, provision_signing_key
+        from jukinet.hsm import (
+            SoftHsmConfig,
+            TokenSigner,
+            TokenWorker,
+            find_softhsm_module,
+            init_token,
+            provision_signing_key,
+        )
 
         cfg = SoftHsmConfig.create(Path(hsm_dir))
-        cfg.init_token("bench", "1234", "5678")
         worker = TokenWorker(find_softhsm_module(), cfg.conf_path)
+        init_token(worker, "bench", "1234", "5678")
         provision_signing_key(worker, "bench", "1234", "signing")
         data = [r.SerializeToString() for r in make_records(batch, seed=4)]
         out: dict[str, Any] = {}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import grpc
@@ -74,3 +78,32 @@ def rpc_error(fn, *args, **kwargs) -> grpc.RpcError:
     except grpc.RpcError as exc:
         return exc
     raise AssertionError("the call succeeded but was expected to fail")
+
+
+def run_cli(
+    *args: str, fds: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess:
+    """``jukinet *args`` in a child process, as a person would run it. Each option of ``fds`` (``--pin-fd``,
+    ``--admin-pin-fd``) is given a pipe holding its PIN; ``env`` is added to an environment without PINs."""
+    base = {k: v for k, v in os.environ.items() if k not in ("JUKINET_PIN", "JUKINET_ADMIN_PIN")}
+    argv = [sys.executable, "-m", "jukinet.cli.main", *args]
+    pipes: list[int] = []
+    try:
+        for option, pin in (fds or {}).items():
+            read_end, write_end = os.pipe()
+            os.write(write_end, pin.encode() + b"\n")
+            os.close(write_end)
+            pipes.append(read_end)
+            argv += [option, str(read_end)]
+        return subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            pass_fds=pipes,
+            env={**base, **(env or {})},
+            timeout=timeout,
+        )
+    finally:
+        for fd in pipes:
+            os.close(fd)

@@ -31,6 +31,7 @@ from jukinet.hsm import (
     admin_unlock,
     create_card,
     generate_card_key,
+    init_token,
     key_id_of,
     provision_signing_key,
     store_card_certificate,
@@ -55,7 +56,7 @@ def new_label(prefix: str = "card") -> str:
 
 def enrol(softhsm: SoftHsmConfig, worker: TokenWorker, pki: Path, label: str) -> x509.Certificate:
     """Administrator side: card, key in the card, certificate on the card."""
-    create_card(softhsm, label, PIN, SO_PIN)
+    create_card(worker, label, PIN, SO_PIN)
     public_key = generate_card_key(worker, label, PIN)
     certificate = issue_signing_certificate(pki, "operator", [OPERATOR], public_key)
     store_card_certificate(worker, label, PIN, certificate)
@@ -101,7 +102,7 @@ def wrong_pins(card: OperatorCard, n: int) -> list[int | None]:
 def test_enrol_unlock_and_sign(softhsm: SoftHsmConfig, worker: TokenWorker, pki: Path) -> None:
     label = new_label()
     certificate = enrol(softhsm, worker, pki, label)
-    create_card(softhsm, label, PIN, SO_PIN)  # idempotent
+    create_card(worker, label, PIN, SO_PIN)  # idempotent
     assert softhsm.token_labels().count(label) == 1
     public_key = generate_card_key(worker, label, PIN)  # idempotent: the same key
     assert isinstance(public_key.curve, ec.SECP256R1)
@@ -243,7 +244,7 @@ def test_missing_card_key_and_certificate(softhsm: SoftHsmConfig, worker: TokenW
     assert str(error).startswith("card 'no-such-card': token 'no-such-card' not found")
     refused(TokenFailure.NO_TOKEN, OperatorCard(worker, "no-such-card").status)
     label = new_label()
-    create_card(softhsm, label, PIN, SO_PIN)
+    create_card(worker, label, PIN, SO_PIN)
     assert "has no key" in str(refused(TokenFailure.NO_KEY, OperatorCard(worker, label).unlock, PIN))
     generate_card_key(worker, label, PIN)
     assert "no certificate" in str(refused(TokenFailure.NO_CERTIFICATE, OperatorCard(worker, label).unlock, PIN))
@@ -252,7 +253,7 @@ def test_missing_card_key_and_certificate(softhsm: SoftHsmConfig, worker: TokenW
 def test_card_next_to_a_token_signer(softhsm: SoftHsmConfig, worker: TokenWorker, pki: Path) -> None:
     """A terminal process: its own TokenSigner keeps signing while operator cards come and go."""
     token = new_label("terminal")
-    softhsm.init_token(token, PIN, SO_PIN)
+    init_token(worker, token, PIN, SO_PIN)
     provision_signing_key(worker, token, PIN)
     errors: list[BaseException] = []
     signed: list[tuple[bytes, bytes]] = []

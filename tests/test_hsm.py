@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 from pkcs11 import Attribute, KeyType, ObjectClass
 from pkcs11 import exceptions as p11x
+from pkcs11.util.ec import encode_named_curve_parameters
 
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.hsm import (
@@ -33,7 +34,9 @@ from jukinet.hsm import (
     TokenFailure,
     TokenSigner,
     TokenWorker,
+    admin_unlock,
     find_softhsm_module,
+    init_token,
     key_id_of,
     provision_aes_key,
     provision_signing_key,
@@ -44,10 +47,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def token(softhsm: SoftHsmConfig) -> str:
+def token(worker: TokenWorker) -> str:
     """A fresh token per test, so tests share no key state."""
     label = f"t-{uuid.uuid4().hex[:12]}"
-    softhsm.init_token(label, PIN, SO_PIN)
+    init_token(worker, label, PIN, SO_PIN)
     return label
 
 
@@ -76,11 +79,65 @@ def refused(fn: object, *args: object) -> TokenError:
     return info.value
 
 
-def test_init_token_is_idempotent(softhsm: SoftHsmConfig, token: str) -> None:
-    softhsm.init_token(token, PIN, SO_PIN)
+def test_init_token_is_idempotent(worker: TokenWorker, softhsm: SoftHsmConfig, token: str) -> None:
+    init_token(worker, token, "other-pin", "other-so-pin")  # exists: left as it is, PINs included
     assert softhsm.token_labels().count(token) == 1
+    provision_signing_key(worker, token, PIN)
+    assert refused(provision_signing_key, worker, token, "other-pin").reason is TokenFailure.PIN_INCORRECT
     assert softhsm.env() == {"SOFTHSM2_CONF": str(softhsm.conf_path)}
     assert SoftHsmConfig.create(softhsm.root) == softhsm
+
+
+def test_init_token_sets_both_pins_through_pkcs11(worker: TokenWorker, softhsm: SoftHsmConfig) -> None:
+    """No softhsm2-util: the token appears for other processes too, with exactly the PINs given."""
+    label = f"t-{uuid.uuid4().hex[:12]}"
+    init_token(worker, label, "user-pin-1", "so-pin-1")
+    assert label in softhsm.token_labels()  # softhsm2-util, another process, sees it
+    provision_signing_key(worker, label, "user-pin-1")  # the user PIN logs in
+    assert refused(provision_signing_key, worker, label, "so-pin-1").reason is TokenFailure.PIN_INCORRECT
+    admin_unlock(worker, label, "so-pin-1")  # the SO PIN logs in as SO
+    assert refused(admin_unlock, worker, label, "user-pin-1").reason is TokenFailure.PIN_INCORRECT
+    second = f"t-{uuid.uuid4().hex[:12]}"
+    init_token(worker, second, "user-pin-2", "so-pin-2")  # SoftHSM offers a new free slot each time
+    assert {label, second} <= set(softhsm.token_labels())
+
+
+@pytest.mark.parametrize(
+    ("label", "pin", "so_pin", "says"),
+    [
+        ("x" * 33, PIN, SO_PIN, "1 to 32 bytes"),
+        ("東京都" * 4, PIN, SO_PIN, "1 to 32 bytes"),  # 36 bytes of UTF-8
+        (" padded", PIN, SO_PIN, "no surrounding blanks"),
+        ("", PIN, SO_PIN, "1 to 32 bytes"),
+        ("ok-label", "123", SO_PIN, "user PIN has 4 to 255 characters, got 3"),
+        ("ok-label", PIN, "9" * 256, "SO PIN has 4 to 255 characters, got 256"),
+    ],
+)
+def test_init_token_refuses_what_a_token_cannot_take(
+    worker: TokenWorker, softhsm: SoftHsmConfig, label: str, pin: str, so_pin: str, says: str
+) -> None:
+    error = refused(init_token, worker, label, pin, so_pin)
+    assert error.reason is TokenFailure.BAD_INPUT and says in str(error)
+    assert label.strip() not in softhsm.token_labels()
+
+
+def test_an_interrupted_generation_leaves_no_second_public_half(worker: TokenWorker, token: str) -> None:
+    """A public half stored without its private half (a crash in between) is replaced, not duplicated."""
+
+    def stray_public_half() -> None:
+        session = worker.acquire(token, PIN)
+        try:
+            params = session.create_domain_parameters(
+                KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True
+            )
+            params.generate_keypair(store=False, label="signing")[0].copy({Attribute.TOKEN: True})
+        finally:
+            worker.release(token)
+
+    worker.call(stray_public_half)
+    public_key = provision_signing_key(worker, token, PIN)
+    with TokenSigner(worker, token, PIN) as s:  # finds exactly one pair, and it matches
+        assert s.public_key.public_numbers() == public_key.public_numbers()
 
 
 def test_the_worker_selects_the_config(worker: TokenWorker, softhsm: SoftHsmConfig) -> None:
@@ -104,12 +161,12 @@ _CHILD = textwrap.dedent(
     import json, sys, threading
     from pathlib import Path
     from jukinet.hsm import (
-        SoftHsmConfig, TokenError, TokenSigner, TokenWorker, find_softhsm_module, provision_signing_key,
+        SoftHsmConfig, TokenError, TokenSigner, TokenWorker, find_softhsm_module, init_token,
+        provision_signing_key,
     )
 
     module = find_softhsm_module()
     first, second = SoftHsmConfig.create(Path(sys.argv[1])), SoftHsmConfig.create(Path(sys.argv[2]))
-    first.init_token("child", "1234", "5678")
     out = {}
 
     def reason(fn, *args):
@@ -121,6 +178,7 @@ _CHILD = textwrap.dedent(
 
     out["missing_module"] = reason(TokenWorker, Path(sys.argv[1]) / "missing.so", first.conf_path)
     worker = TokenWorker(module, first.conf_path)
+    init_token(worker, "child", "1234", "5678")
     provision_signing_key(worker, "child", "1234")
     signer = TokenSigner(worker, "child", "1234")
     worker.close()

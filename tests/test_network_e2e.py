@@ -9,7 +9,7 @@ import grpc
 from conftest import wait_until
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from netutil import AGENCY, BUSINESS, agency, channel_with, counts, link, residents, rpc_error, terminal
+from netutil import AGENCY, BUSINESS, agency, channel_with, counts, link, residents, rpc_error, run_cli, terminal
 
 from jukinet.v1 import admin_pb2, identity_pb2
 
@@ -157,27 +157,32 @@ def test_status_and_lookup_commands_read_the_provisioned_state(network):
 
 
 def test_operator_commands(network):
-    run = [sys.executable, "-m", "jukinet.cli.main", "operator"]
+    """PINs from a descriptor or the environment, never from arguments (tests/test_secrets_e2e.py watches)."""
     where = ["--state", str(network.network.state), "--node", "cs:131016"]
-    admin = ["--admin", "admin", "--admin-pin", "123456"]  # enrolled by the fixture (bootstrap)
+    admin_env = {"JUKINET_ADMIN_PIN": "123456"}  # the administrator enrolled by the fixture (bootstrap)
 
-    def jukinet(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*run, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    def jukinet(*args: str, **kwargs) -> subprocess.CompletedProcess:
+        return run_cli("operator", *args, **kwargs)
 
     enrolled = jukinet(
-        "enroll", *where, "--name", "clerk-cli", "--roles", "register-residents", "--pin", "3333", *admin
-    )
+        "enroll", *where, "--name", "clerk-cli", "--roles", "register-residents", "--admin", "admin",
+        fds={"--pin-fd": "3333"}, env=admin_env,
+    )  # fmt: skip
     assert enrolled.returncode == 0, enrolled.stderr
     assert "enrolled operator:131016:clerk-cli: active, roles register-residents" in enrolled.stdout
-    wrong = jukinet("login", *where, "--name", "clerk-cli", "--pin", "0000")
+    wrong = jukinet("login", *where, "--name", "clerk-cli", env={"JUKINET_PIN": "0000"})
     assert wrong.returncode == 1 and "wrong PIN" in wrong.stderr and "4 tries left" in wrong.stderr
-    ok = jukinet("login", *where, "--name", "clerk-cli", "--pin", "3333")
+    ok = jukinet("login", *where, "--name", "clerk-cli", fds={"--pin-fd": "3333"})
     assert ok.returncode == 0 and "logged in operator:131016:clerk-cli" in ok.stdout, ok.stderr
     assert jukinet("logout", *where[:-2], "--node", "cs:131016").returncode == 0
-    shown = jukinet("show", *where, "--name", "clerk-cli", *admin)
+    shown = jukinet("show", *where, "--name", "clerk-cli", "--admin", "admin", fds={"--admin-pin-fd": "123456"})
     assert "operator:131016:clerk-cli: active" in shown.stdout and "0 consecutive failures" in shown.stdout
-    short = jukinet("enroll", *where, "--name", "x", "--roles", "register-residents", "--pin", "1", *admin)
+    short = jukinet(
+        "enroll", *where, "--name", "x", "--roles", "register-residents", "--admin", "admin",
+        fds={"--pin-fd": "1"}, env=admin_env,
+    )  # fmt: skip
     assert short.returncode == 1 and "a card PIN has 4 to 255 characters" in short.stderr
-    unauthorised = jukinet("enroll", *where, "--name", "x", "--roles", "register-residents", "--pin", "1234")
+    no_admin = {"JUKINET_PIN": "1234"}
+    unauthorised = jukinet("enroll", *where, "--name", "x", "--roles", "register-residents", env=no_admin)
     assert unauthorised.returncode == 1 and "UNAUTHENTICATED" in unauthorised.stderr
     assert not (network.network.state / "operators" / "131016-x").exists()  # no card left behind

@@ -108,7 +108,7 @@ def test_card_from_a_foreign_ca_is_rejected(private_network, worker, softhsm, tm
     foreign = tmp_path / "foreign-pki"
     init_pki(foreign)
     label = f"foreign-{kit.card_label[-10:]}"
-    create_card(softhsm, label, PIN, "55555555")
+    create_card(worker, label, PIN, "55555555")
     public_key = generate_card_key(worker, label, PIN)
     certificate = issue_signing_certificate(foreign, "operator", [kit.operator_id], public_key)
     store_card_certificate(worker, label, PIN, certificate)

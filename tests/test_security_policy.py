@@ -15,7 +15,7 @@ from jukinet.pki import TrustStore, init_pki, issue_tls_certificate
 from jukinet.server.runtime.guard import check_all_guarded, guarded
 from jukinet.server.runtime.peers import Caller, PeerAuthenticator
 from jukinet.server.runtime.policy import AllOf, AnyOf, Kinds, OperatorWithRole, TerminalOf
-from jukinet.server.runtime.status import STATUS
+from jukinet.server.runtime.status import MAX_STATUS_MESSAGE, STATUS, bounded
 from jukinet.v1 import admin_pb2, admin_pb2_grpc, operator_pb2
 
 ADMIN = admin_pb2.DESCRIPTOR.services_by_name["NodeAdminService"]
@@ -33,23 +33,19 @@ class FullyGuarded(HalfGuarded):
     def ListProvisions(self, request, caller):  # pragma: no cover - never called
         raise AssertionError
 
-    @guarded("terminals")
-    def ListQuarantine(self, request, caller):  # pragma: no cover - never called
-        raise AssertionError
-
-    @guarded("terminals")
-    def RetryQuarantined(self, request, caller):  # pragma: no cover - never called
-        raise AssertionError
-
-    @guarded("terminals")
-    def DropQuarantined(self, request, caller):  # pragma: no cover - never called
-        raise AssertionError
+    ListQuarantine = RetryQuarantined = DropQuarantined = ListProvisions
 
 
 def test_unguarded_rpc_refuses_to_serve():
     with pytest.raises(Rejected, match="ListProvisions has no access policy"):
         check_all_guarded(HalfGuarded(), ADMIN)
     check_all_guarded(FullyGuarded(), ADMIN)
+
+
+def test_a_long_status_message_is_cut_at_the_edge():
+    cut = bounded("x" * 50_000)
+    assert len(cut) <= MAX_STATUS_MESSAGE and cut.endswith("(50000 characters in all)")
+    assert bounded("short") == "short"
 
 
 def test_every_problem_has_one_status():

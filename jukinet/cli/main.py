@@ -84,17 +84,22 @@ def cmd_lookup(args: argparse.Namespace) -> int:
 
 def cmd_operator(args: argparse.Namespace) -> int:
     from jukinet.cli import operators
+    from jukinet.cli.pins import ADMIN_PIN_ENV, PIN_ENV, PinSource
 
+    pin = PinSource("--pin-fd", getattr(args, "pin_fd", None), PIN_ENV)
+    admin_pin = PinSource("--admin-pin-fd", getattr(args, "admin_pin_fd", None), ADMIN_PIN_ENV)
     if args.op_cmd == "enroll":
         roles = [r.strip() for r in args.roles.split(",") if r.strip()]
-        return operators.enroll(args.state, args.node, args.name, roles, args.pin, args.admin, args.admin_pin)
+        return operators.enroll(args.state, args.node, args.name, roles, pin, args.admin, admin_pin)
     if args.op_cmd == "login":
-        return operators.login(args.state, args.node, args.name, args.pin)
+        return operators.login(args.state, args.node, args.name, pin)
     if args.op_cmd == "logout":
         return operators.logout(args.state, args.node)
+    if args.op_cmd == "attempts":
+        return operators.attempts(args.state, args.node, args.name, args.admin, admin_pin)
     if args.op_cmd == "unlock":
-        return operators.unlock(args.state, args.node, args.name, args.admin, args.admin_pin)
-    return operators.show(args.state, args.node, args.name, args.admin, args.admin_pin)
+        return operators.unlock(args.state, args.node, args.name, args.admin, admin_pin)
+    return operators.show(args.state, args.node, args.name, args.admin, admin_pin)
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
@@ -113,6 +118,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from jukinet.cli.pins import ADMIN_PIN_ENV, PIN_ENV, add_pin_options
+
     parser = argparse.ArgumentParser(
         prog="jukinet",
         description="JukiNet: a three-tier resident-identity network (CS → prefecture → national).",
@@ -165,16 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--name", required=True, help="operator name at the node's site, e.g. clerk-01")
         if admin:
             p.add_argument("--admin", help="name of the administrator who logs in to do this")
-            p.add_argument("--admin-pin", help="the administrator's card PIN (default: prompt or $JUKINET_PIN)")
+            add_pin_options(p, "--admin-pin", ADMIN_PIN_ENV, "the administrator's card")
 
+    # PINs never come as arguments (readable by every local user): a descriptor, the environment, a prompt.
     p = ops.add_parser("enroll", help="issue the operator's IC card (a token), enroll card, roles and biometric")
     with_operator(p, admin=True)
     p.add_argument("--roles", required=True, help="comma-separated roles, e.g. register-residents")
-    p.add_argument("--pin", help="the new card's PIN (default: prompt or $JUKINET_PIN)")
+    add_pin_options(p, "--pin", PIN_ENV, "the new card's")
     p.set_defaults(func=cmd_operator)
     p = ops.add_parser("login", help="PIN unlocks the card, the card signs the node's challenge, biometric match")
     with_operator(p, admin=False)
-    p.add_argument("--pin", help="the card's PIN (default: prompt or $JUKINET_PIN)")
+    add_pin_options(p, "--pin", PIN_ENV, "the operator's card")
     p.set_defaults(func=cmd_operator)
     p = ops.add_parser("logout", help="end the session `operator login` left at the node's site terminal")
     with_state(p)
@@ -185,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_operator)
     p = ops.add_parser("show", help="administrator: an operator's roles, status and failure count")
     with_operator(p, admin=True)
+    p.set_defaults(func=cmd_operator)
+    p = ops.add_parser("attempts", help="administrator: failed logins per operator and terminal, logins in progress")
+    with_state(p)
+    p.add_argument("--node", required=True, help="node id, e.g. cs:131148")
+    p.add_argument("--name", help="only this operator (name at the node's site)")
+    p.add_argument("--admin", required=True, help="name of the administrator who logs in to do this")
+    add_pin_options(p, "--admin-pin", ADMIN_PIN_ENV, "the administrator's card")
     p.set_defaults(func=cmd_operator)
 
     audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="audit_cmd", required=True)

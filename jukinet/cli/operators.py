@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 from pathlib import Path
 
 import grpc
 from cryptography import x509
 
+from jukinet.cli.pins import PinSource, distinct
 from jukinet.clients import TerminalClient
 from jukinet.devnet.access import terminal_for
 from jukinet.devnet.operators import (
@@ -29,14 +29,6 @@ from jukinet.storage import NodeStorage
 from jukinet.v1 import envelope_pb2, operator_pb2
 
 
-def _pin(given: str | None, prompt: str) -> str:
-    if given:
-        return given
-    if os.environ.get("JUKINET_PIN"):
-        return os.environ["JUKINET_PIN"]
-    return getpass.getpass(prompt)
-
-
 def _card_reader(net: Network) -> TokenWorker:
     """This process's token worker: the terminal's card reader (cards are tokens of the network's SoftHSM)."""
     return TokenWorker(find_softhsm_module(), net.softhsm.conf_path)
@@ -46,11 +38,11 @@ def _operator_id(net: Network, node: str, name: str) -> str:
     return f"operator:{net.topology.node(node).site}:{name}"
 
 
-def _terminal(net: Network, reader: TokenWorker, node: str, admin: str | None, admin_pin: str | None) -> TerminalClient:
+def _terminal(net: Network, reader: TokenWorker, node: str, admin: str | None, admin_pin: PinSource) -> TerminalClient:
     """The node's site terminal, with the administrator logged in if one is named."""
     terminal = terminal_for(net, net.topology.node(node))
     if admin:
-        kit = load_operator(net, _operator_id(net, node, admin), _pin(admin_pin, f"PIN of {admin}'s card: "))
+        kit = load_operator(net, _operator_id(net, node, admin), admin_pin.read(f"PIN of {admin}'s card: "))
         log_in(reader, terminal, kit, attempts=3)
     return terminal
 
@@ -63,16 +55,18 @@ def _describe(info: operator_pb2.OperatorInfo) -> str:
     )
 
 
-def enroll(state: Path, node: str, name: str, roles: list[str], pin: str | None, admin: str | None,
-           admin_pin: str | None) -> int:  # fmt: skip
+def enroll(state: Path, node: str, name: str, roles: list[str], pin: PinSource, admin: str | None,
+           admin_pin: PinSource) -> int:  # fmt: skip
+    if admin:
+        distinct(pin, admin_pin)
     net = load_network(state)
     reader = _card_reader(net)
     try:
         operator_id = _operator_id(net, node, name)
         terminal = _terminal(net, reader, node, admin, admin_pin)
-        pin = _pin(pin, f"new PIN for {operator_id}'s card: ")
+        new_pin = pin.read(f"new PIN for {operator_id}'s card: ")
         issued = not operator_dir(net, operator_id).exists()
-        kit = issue_card(reader, net, operator_id, pin) if issued else load_operator(net, operator_id, pin)
+        kit = issue_card(reader, net, operator_id, new_pin) if issued else load_operator(net, operator_id, new_pin)
         try:
             info = enroll_operator(reader, terminal, kit, roles)
         except BaseException:
@@ -86,10 +80,10 @@ def enroll(state: Path, node: str, name: str, roles: list[str], pin: str | None,
     return 0
 
 
-def login(state: Path, node: str, name: str, pin: str | None) -> int:
+def login(state: Path, node: str, name: str, pin: PinSource) -> int:
     net = load_network(state)
     operator_id = _operator_id(net, node, name)
-    kit: OperatorKit = load_operator(net, operator_id, _pin(pin, f"PIN of {operator_id}'s card: "))
+    kit: OperatorKit = load_operator(net, operator_id, pin.read(f"PIN of {operator_id}'s card: "))
     terminal = terminal_for(net, net.topology.node(node))
     reader = _card_reader(net)
     try:
@@ -139,7 +133,7 @@ def logout(state: Path, node: str) -> int:
     return 0
 
 
-def unlock(state: Path, node: str, name: str, admin: str, admin_pin: str | None) -> int:
+def unlock(state: Path, node: str, name: str, admin: str, admin_pin: PinSource) -> int:
     net = load_network(state)
     operator_id = _operator_id(net, node, name)
     reader = _card_reader(net)
@@ -154,7 +148,7 @@ def unlock(state: Path, node: str, name: str, admin: str, admin_pin: str | None)
     return 0
 
 
-def show(state: Path, node: str, name: str, admin: str, admin_pin: str | None) -> int:
+def show(state: Path, node: str, name: str, admin: str, admin_pin: PinSource) -> int:
     net = load_network(state)
     reader = _card_reader(net)
     try:
@@ -165,6 +159,33 @@ def show(state: Path, node: str, name: str, admin: str, admin_pin: str | None) -
     finally:
         reader.close()
     print(_describe(info))
+    return 0
+
+
+def attempts(state: Path, node: str, name: str | None, admin: str, admin_pin: PinSource) -> int:
+    """Administrator: who is failing to log in as whom from which terminal, and logins in progress."""
+    net = load_network(state)
+    reader = _card_reader(net)
+    try:
+        terminal = _terminal(net, reader, node, admin, admin_pin)
+        listed = terminal.login_attempts(_operator_id(net, node, name) if name else "")
+    except grpc.RpcError as exc:
+        print(f"refused: {exc.code().name}: {exc.details()}")
+        return 2
+    finally:
+        reader.close()
+    print(f"logins in progress: {listed.pending_total} (at most {listed.pending_limit}, "
+          f"{listed.pending_per_terminal_limit} per terminal)")  # fmt: skip
+    for pending in listed.pending:
+        print(f"  {pending.terminal}: {pending.pending}")
+    if not listed.attempts:
+        print("no terminal is backing off from any operator")
+    for a in listed.attempts:
+        retry = a.retry_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")
+        print(f"{a.operator_id} from {a.terminal}: {a.failures} failures without the card, "
+              f"may retry at {retry}; last: {a.last_reason}")  # fmt: skip
+    if listed.omitted:
+        print(f"({listed.omitted} older entries not shown)")
     return 0
 
 

@@ -105,6 +105,11 @@ class TerminalClient:
             self._operators.GetOperator, operator_pb2.GetOperatorRequest(operator_id=operator_id)
         ).operator
 
+    def login_attempts(self, operator_id: str = "") -> operator_pb2.ListLoginAttemptsResponse:
+        """Administrator: failed logins per (operator, terminal) and logins in progress per terminal."""
+        request = operator_pb2.ListLoginAttemptsRequest(operator_id=operator_id)
+        return self._call(self._operators.ListLoginAttempts, request)
+
     # -- residents ------------------------------------------------------------------------------------------
 
     def record_change(self, record: identity_pb2.IdentityRecord) -> registry_pb2.RecordChangeResponse:
@@ -137,18 +142,28 @@ class TerminalClient:
         """Outbox items a destination refused for good (role 'manage-links')."""
         return self._call(self._admin.ListQuarantine, admin_pb2.ListQuarantineRequest(destination=destination)).items
 
-    def retry_quarantined(self, destination: str, positions: Sequence[int] = ()) -> admin_pb2.QuarantineActionResponse:
+    def retry_quarantined(self, destination: str, positions: Sequence[int] = ()) -> admin_pb2.RetryQuarantinedResponse:
         """Put quarantined items (all of ``destination``'s if none named) back at the tail of the queue."""
-        request = admin_pb2.QuarantineActionRequest(destination=destination, positions=list(positions))
+        request = admin_pb2.RetryQuarantinedRequest(destination=destination, positions=list(positions))
         return self._call(self._admin.RetryQuarantined, request)
 
-    def drop_quarantined(self, destination: str, positions: Sequence[int] = ()) -> admin_pb2.QuarantineActionResponse:
+    def drop_quarantined(self, destination: str, positions: Sequence[int] = ()) -> admin_pb2.DropQuarantinedResponse:
         """Give quarantined items up (all of ``destination``'s if none named)."""
-        request = admin_pb2.QuarantineActionRequest(destination=destination, positions=list(positions))
+        request = admin_pb2.DropQuarantinedRequest(destination=destination, positions=list(positions))
         return self._call(self._admin.DropQuarantined, request)
 
     def tree_head(self) -> audit_pb2.GetSignedTreeHeadResponse:
         return self._call(self.audit.GetSignedTreeHead, audit_pb2.GetSignedTreeHeadRequest())
+
+    def audit_entries(self, start: int, end: int) -> Iterator[bytes]:
+        """Entries [start, end) as hashed, page by page (the node cuts a page to fit a response)."""
+        while start < end:
+            request = audit_pb2.GetEntriesRequest(start=start, end=min(end, start + 1000))
+            page = self._call(self.audit.GetEntries, request)
+            if page.end <= start:
+                raise RuntimeError(f"the node returned no entries from {start}")
+            yield from page.leaf_data
+            start = page.end
 
 
 def _chunks(

@@ -22,6 +22,7 @@ from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.limits import MAX_RECORDS_PER_CHUNK
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.operators import Role
+from jukinet.domain.quoting import quoted
 from jukinet.domain.records import validate_record
 from jukinet.server.audit import Auditor
 from jukinet.server.parts import NodeParts
@@ -98,7 +99,7 @@ class Registry:
     def resident(self, resident_code: str, caller: Caller) -> identity_pb2.IdentityRecord:
         record = self._storage.records.get(str(ResidentCode.parse(resident_code)))
         if record is None:
-            raise Rejected(Problem.NOT_FOUND, f"no resident {resident_code!r} at {self.node_id}")
+            raise Rejected(Problem.NOT_FOUND, f"no resident {quoted(resident_code)} at {self.node_id}")
         self._auditor.record(A.AUDIT_ACTION_GET_RESIDENT, A.AUDIT_OUTCOME_SUCCESS, caller, resident_code)
         return record
 

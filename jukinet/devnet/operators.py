@@ -85,7 +85,7 @@ def issue_card(
     directory = operator_dir(net, operator_id)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     so_pin = secrets.token_hex(8)
-    create_card(net.softhsm, label, pin, so_pin)
+    create_card(worker, label, pin, so_pin)
     public_key = generate_card_key(worker, label, pin)
     certificate = issue_signing_certificate(net.pki_dir, "operator", [operator_id], public_key)
     store_card_certificate(worker, label, pin, certificate)

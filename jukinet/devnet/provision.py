@@ -136,15 +136,13 @@ def provision(state: Path, topology: Topology, softhsm_root: Path | None = None)
     (state / "legal-table.toml").write_text(topology.legal_table_text, encoding="utf-8")
     (state / "topology.toml").write_text(topology.to_toml("legal-table.toml"), encoding="utf-8")
 
-    needed: dict[str, str] = {}
+    needed: dict[str, dict[str, str]] = {}
     for spec in topology.nodes:
         node_dir = net.node_dir(spec)
         node_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        pin = _secret_file(node_dir / "token.pin")
-        so_pin = _secret_file(node_dir / "so.pin")
-        softhsm.init_token(net.token_label(spec), pin, so_pin)
-        needed[net.token_label(spec)] = pin
-    public_keys = _generate_token_keys(softhsm, needed)  # idempotent: existing keys are kept
+        pins = {"pin": _secret_file(node_dir / "token.pin"), "so_pin": _secret_file(node_dir / "so.pin")}
+        needed[net.token_label(spec)] = pins
+    public_keys = _provision_tokens(softhsm, needed)  # idempotent: existing tokens and keys are kept
 
     for spec in topology.nodes:
         node_dir = net.node_dir(spec)
@@ -213,16 +211,17 @@ def _write_node_config(net: Network, spec: NodeSpec) -> None:
     net.node_config(spec).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _generate_token_keys(softhsm: SoftHsmConfig, pins: dict[str, str]) -> dict[str, str]:
-    """Generate (or read) each token's signing key in a child process; returns label -> public key PEM."""
+def _provision_tokens(softhsm: SoftHsmConfig, tokens: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Initialise each token and generate (or read) its keys in a child process; returns label -> public
+    key PEM. The PINs go to the child on a pipe (its stdin), never as arguments."""
     proc = subprocess.run(
         [sys.executable, "-m", "jukinet.devnet.token_keys"],
-        input=json.dumps({"softhsm_conf": str(softhsm.conf_path), "pins": pins}),
+        input=json.dumps({"softhsm_conf": str(softhsm.conf_path), "tokens": tokens}),
         env={**os.environ, **softhsm.env()},
         capture_output=True,
         text=True,
         check=False,
     )
     if proc.returncode != 0:
-        raise Rejected(Problem.UNAVAILABLE, f"generating token keys failed: {proc.stderr.strip()}")
+        raise Rejected(Problem.UNAVAILABLE, f"provisioning the node tokens failed: {proc.stderr.strip()}")
     return json.loads(proc.stdout)

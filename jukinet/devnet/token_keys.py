@@ -1,11 +1,12 @@
-"""Child-process entry: generate each token's non-extractable keys and print the signing public keys.
+"""Child-process entry: initialise each node token and generate its keys; print the signing public keys.
 
 Each node token gets an EC P-256 signing key and an AES-256 key for biometric templates. It runs in a
 child process because SoftHSM reads its configuration once per process, and the caller (a test run, a
-benchmark) may already use another one.
+benchmark) may already use another one. Tokens are initialised through PKCS#11 here
+(jukinet.hsm.init_token), so the PINs reach no command line: they come on stdin.
 
-Reads ``{"softhsm_conf": path, "pins": {"token label": "user PIN", ...}}`` as JSON on stdin, prints
-``{"token label": "public key PEM", ...}``. Run by :mod:`jukinet.devnet.provision`.
+Reads ``{"softhsm_conf": path, "tokens": {"token label": {"pin": "user PIN", "so_pin": "SO PIN"}, ...}}``
+as JSON on stdin, prints ``{"token label": "public key PEM", ...}``. Run by :mod:`jukinet.devnet.provision`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from jukinet.hsm import TokenWorker, find_softhsm_module, provision_aes_key, provision_signing_key
+from jukinet.hsm import TokenWorker, find_softhsm_module, init_token, provision_aes_key, provision_signing_key
 from jukinet.server.login import TEMPLATE_KEY_LABEL
 
 
@@ -25,9 +26,10 @@ def main() -> int:
     worker = TokenWorker(find_softhsm_module(), Path(request["softhsm_conf"]))
     out = {}
     try:
-        for label, pin in request["pins"].items():
-            public_key = provision_signing_key(worker, label, pin, "signing")
-            provision_aes_key(worker, label, pin, TEMPLATE_KEY_LABEL)  # encrypts operators' biometric templates
+        for label, pins in request["tokens"].items():
+            init_token(worker, label, pins["pin"], pins["so_pin"])
+            public_key = provision_signing_key(worker, label, pins["pin"], "signing")
+            provision_aes_key(worker, label, pins["pin"], TEMPLATE_KEY_LABEL)  # encrypts operators' templates
             out[label] = public_key.public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             ).decode()

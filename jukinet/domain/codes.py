@@ -14,6 +14,7 @@ from operator import mul
 from typing import ClassVar, Self
 
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.quoting import quoted
 
 __all__ = [
     "CorporateNumber",
@@ -65,7 +66,7 @@ def _shape_problem(text: object, length: int) -> str | None:
         return f"must be {length} ASCII digits, got {len(text)} characters"
     for i, c in enumerate(text):
         if not ("0" <= c <= "9"):
-            return f"must be {length} ASCII digits, got {c!r} at position {i + 1}"
+            return f"must be {length} ASCII digits, got {quoted(c)} at position {i + 1}"
     return None
 
 
@@ -76,7 +77,7 @@ def _mod11(total: int) -> int:
 
 def _require_base(base: str, length: int, kind: str) -> None:
     if not _digits(base, length):
-        raise Rejected(Problem.INVALID, f"{kind} base {base!r}: {_shape_problem(base, length)}")
+        raise Rejected(Problem.INVALID, f"{kind} base {quoted(base)}: {_shape_problem(base, length)}")
 
 
 # --- My Number (個人番号) and 住民票コード: one mod-11 scheme ----------------------------------------
@@ -111,10 +112,10 @@ class _Mod11Scheme:
             return None
         shape = _shape_problem(text, self.length)
         if shape is not None:
-            return f"{self.kind} {text!r}: {shape}"
+            return f"{self.kind} {quoted(text)}: {shape}"
         if text.count("0") == self.length:
-            return f"{self.kind} {text!r}: all zeros is not an issuable {self.code_word}"
-        return f"{self.kind} {text!r}: check digit is {text[-1]}, expected {self.check_digit(text[:-1])}"
+            return f"{self.kind} {quoted(text)}: all zeros is not an issuable {self.code_word}"
+        return f"{self.kind} {quoted(text)}: check digit is {text[-1]}, expected {self.check_digit(text[:-1])}"
 
     def generate(self, rng: random.Random) -> str:
         while True:
@@ -193,8 +194,8 @@ def local_gov_code_problem(text: str) -> str | None:
         return None
     shape = _shape_problem(text, 6)
     if shape is not None:
-        return f"local-government code {text!r}: {shape}"
-    return f"local-government code {text!r}: check digit is {text[5]}, expected {local_gov_check_digit(text[:5])}"
+        return f"local-government code {quoted(text)}: {shape}"
+    return f"local-government code {quoted(text)}: check digit is {text[5]}, expected {local_gov_check_digit(text[:5])}"
 
 
 # --- 法人番号 (corporate number) ---------------------------------------------------------------
@@ -220,10 +221,9 @@ def corporate_number_problem(text: str) -> str | None:
         return None
     shape = _shape_problem(text, 13)
     if shape is not None:
-        return f"corporate number {text!r}: {shape}"
-    return (
-        f"corporate number {text!r}: check digit (first digit) is {text[0]}, expected {corporate_check_digit(text[1:])}"
-    )
+        return f"corporate number {quoted(text)}: {shape}"
+    expected = corporate_check_digit(text[1:])
+    return f"corporate number {quoted(text)}: check digit (first digit) is {text[0]}, expected {expected}"
 
 
 # --- value types -------------------------------------------------------------------------------

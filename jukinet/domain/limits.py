@@ -71,6 +71,8 @@ MAX_REQUEST_BYTES = max(REQUEST_LIMITS.values())
 """The server's transport limit: no request larger than this is even buffered."""
 MAX_RESPONSE_BYTES = 4 * MIB
 """Every response (a page of the audit log, a receipt, a record) is cut to fit this."""
+MAX_AUDIT_ENTRY_BYTES = 8 * KIB
+"""An encoded audit entry: its text fields are bounded and escaped (jukinet.domain.quoting), never raw input."""
 
 
 def request_limit(method: str) -> int:

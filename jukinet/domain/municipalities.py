@@ -12,6 +12,7 @@ from importlib import resources
 
 from jukinet.domain.codes import is_valid_local_gov_code, local_gov_code_problem
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.quoting import quoted
 
 __all__ = [
     "Municipality",
@@ -120,15 +121,17 @@ class MunicipalityDirectory:
         m = self._by_code.get(code)
         if m is None:
             if not is_valid_local_gov_code(code):
-                raise Rejected(Problem.NOT_FOUND, f"unknown municipality {code!r}: {local_gov_code_problem(code)}")
-            raise Rejected(Problem.NOT_FOUND, f"unknown municipality {code!r}: not in the municipality directory")
+                raise Rejected(
+                    Problem.NOT_FOUND, f"unknown municipality {quoted(code)}: {local_gov_code_problem(code)}"
+                )
+            raise Rejected(Problem.NOT_FOUND, f"unknown municipality {quoted(code)}: not in the municipality directory")
         return m
 
     def prefecture(self, pref_code: str) -> Municipality:
         """The prefecture entry for a 2-digit prefecture code; raises Rejected (NOT_FOUND)."""
         m = self._prefectures.get(pref_code)
         if m is None:
-            raise Rejected(Problem.NOT_FOUND, f"unknown prefecture code {pref_code!r}: expected 01..47")
+            raise Rejected(Problem.NOT_FOUND, f"unknown prefecture code {quoted(pref_code)}: expected 01..47")
         return m
 
     def in_prefecture(self, pref_code: str) -> list[Municipality]:

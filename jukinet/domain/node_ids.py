@@ -18,6 +18,7 @@ from enum import Enum
 from jukinet.domain.codes import CorporateNumber, corporate_number_problem, local_gov_code_problem
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.municipalities import MunicipalityDirectory, MunicipalityKind, directory
+from jukinet.domain.quoting import quoted
 
 __all__ = ["NODE_KINDS", "SITED_KINDS", "TLS_NAME_SUFFIX", "URN_PREFIX", "NodeId", "NodeKind"]
 
@@ -43,12 +44,12 @@ NODE_KINDS = frozenset({NodeKind.CS, NodeKind.PREFECTURE, NodeKind.NATIONAL})
 
 
 def _fail(text: str, why: str) -> Rejected:
-    return Rejected(Problem.INVALID, f"invalid node id {text!r}: {why}")
+    return Rejected(Problem.INVALID, f"invalid node id {quoted(text)}: {why}")
 
 
 def _check_prefecture(text: str, code: str) -> None:
     if not (len(code) == 2 and code.isascii() and code.isdigit() and 1 <= int(code) <= 47):
-        raise _fail(text, f"prefecture code {code!r} must be two digits 01..47")
+        raise _fail(text, f"prefecture code {quoted(code)} must be two digits 01..47")
 
 
 def _check_municipality(text: str, code: str, dirx: MunicipalityDirectory | None) -> None:
@@ -70,12 +71,12 @@ def _check_site(text: str, site: str, dirx: MunicipalityDirectory | None) -> Non
     elif len(site) == 6:
         _check_municipality(text, site, dirx)
     else:
-        raise _fail(text, f"site {site!r} must be a municipality code, a prefecture code or 'national'")
+        raise _fail(text, f"site {quoted(site)} must be a municipality code, a prefecture code or 'national'")
 
 
 def _check_name(text: str, name: str) -> None:
     if not (1 <= len(name) <= 32 and _NAME_CHARS.issuperset(name)):
-        raise _fail(text, f"name {name!r} must match [a-z0-9-]{{1,32}}")
+        raise _fail(text, f"name {quoted(name)} must match [a-z0-9-]{{1,32}}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,7 @@ class NodeId:
     def parse(cls, text: str, directory: MunicipalityDirectory | None = None) -> NodeId:
         """Parse ``<node-id>`` or ``urn:jukinet:<node-id>``; raises Rejected (INVALID)."""
         if not isinstance(text, str):
-            raise _fail(repr(text), "must be a string")
+            raise _fail(type(text).__name__, "must be a string")
         body = text.removeprefix(URN_PREFIX)
         if not body:
             raise _fail(text, "empty")
@@ -100,7 +101,7 @@ class NodeId:
             kind = NodeKind(label)
         except ValueError:
             expected = ", ".join(k.value for k in NodeKind)
-            raise _fail(text, f"unknown kind {label!r} (expected one of: {expected})") from None
+            raise _fail(text, f"unknown kind {quoted(label, 16)} (expected one of: {expected})") from None
         if kind is NodeKind.NATIONAL:
             if body != "national":
                 raise _fail(text, "'national' takes no further parts")

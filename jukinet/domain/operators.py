@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.quoting import quoted
 from jukinet.v1 import node_state_pb2, operator_pb2
 
 __all__ = [
@@ -54,7 +55,8 @@ def parse_roles(names: Iterable[str]) -> tuple[Role, ...]:
     unknown = [n for n in names if n not in Role._value2member_map_]
     if unknown:
         known = ", ".join(r.value for r in Role)
-        raise Rejected(Problem.INVALID, f"unknown roles {unknown} (known: {known})")
+        shown = ", ".join(quoted(n, 32) for n in unknown[:8])
+        raise Rejected(Problem.INVALID, f"unknown roles {shown} (known: {known})")
     return tuple(dict.fromkeys(Role(n) for n in names))
 
 

@@ -19,6 +19,7 @@ from jukinet.hsm.errors import TokenError, TokenFailure
 from jukinet.hsm.keys import key_id_of, provision_aes_key, provision_signing_key
 from jukinet.hsm.signer import TokenSigner
 from jukinet.hsm.softhsm import SoftHsmConfig, find_softhsm_module
+from jukinet.hsm.tokens import init_token
 from jukinet.hsm.worker import TokenWorker
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "create_card",
     "find_softhsm_module",
     "generate_card_key",
+    "init_token",
     "key_id_of",
     "provision_aes_key",
     "provision_signing_key",

@@ -33,7 +33,7 @@ from pkcs11 import exceptions as p11x
 
 from jukinet.hsm.errors import TokenError, TokenFailure
 from jukinet.hsm.keys import ensure_ec_keypair, key_id_of, public_key_of, signing_key_pair
-from jukinet.hsm.softhsm import SoftHsmConfig
+from jukinet.hsm.tokens import init_token
 from jukinet.hsm.worker import TokenLogin, TokenWorker, translating
 
 __all__ = [
@@ -276,9 +276,10 @@ def _admin_unlock(worker: TokenWorker, label: str, so_pin: str, new_pin: str | N
 # --- any thread -------------------------------------------------------------------------------------------
 
 
-def create_card(softhsm: SoftHsmConfig, label: str, pin: str, so_pin: str) -> None:
-    """Initialise a new card (a SoftHSM token) with this label, user PIN and SO PIN; idempotent."""
-    softhsm.init_token(label, pin, so_pin)
+def create_card(worker: TokenWorker, label: str, pin: str, so_pin: str) -> None:
+    """Initialise a new card (a SoftHSM token) with this label, user PIN and SO PIN; idempotent. Through
+    PKCS#11 in this process (jukinet.hsm.tokens), so the PINs appear on no command line."""
+    init_token(worker, label, pin, so_pin)
 
 
 def generate_card_key(worker: TokenWorker, label: str, pin: str) -> ec.EllipticCurvePublicKey:

@@ -16,21 +16,46 @@ from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 from jukinet.hsm.errors import TokenError, TokenFailure
 from jukinet.hsm.worker import TokenWorker, translating
 
-_PRIVATE_TEMPLATE: Final = MappingProxyType(
+# Least privilege: a signing key signs and nothing else (no ECDH derivation, no decryption, no
+# (un)wrapping, no sign-recover); the template key encrypts and decrypts and nothing else. Every usage
+# attribute is set explicitly, because python-pkcs11 otherwise fills in its defaults (DERIVE for EC
+# keys; SIGN, VERIFY, WRAP and UNWRAP for AES keys). Stored keys are also unmodifiable, so a holder of
+# the PIN cannot switch a usage back on, and their copies cannot gain one either.
+_SIGNING_PRIVATE: Final = MappingProxyType(
     {
+        Attribute.SIGN: True,
+        Attribute.SIGN_RECOVER: False,
+        Attribute.DERIVE: False,
+        Attribute.DECRYPT: False,
+        Attribute.UNWRAP: False,
         Attribute.EXTRACTABLE: False,
         Attribute.SENSITIVE: True,
-        Attribute.SIGN: True,
         Attribute.PRIVATE: True,
+    }
+)
+_SIGNING_PUBLIC: Final = MappingProxyType(
+    {
+        Attribute.VERIFY: True,
+        Attribute.VERIFY_RECOVER: False,
+        Attribute.DERIVE: False,
+        Attribute.ENCRYPT: False,
+        Attribute.WRAP: False,
     }
 )
 _AES_TEMPLATE: Final = MappingProxyType(
     {
-        Attribute.EXTRACTABLE: False,
-        Attribute.SENSITIVE: True,
         Attribute.ENCRYPT: True,
         Attribute.DECRYPT: True,
+        Attribute.SIGN: False,
+        Attribute.VERIFY: False,
+        Attribute.WRAP: False,
+        Attribute.UNWRAP: False,
+        Attribute.DERIVE: False,
+        Attribute.EXTRACTABLE: False,
+        Attribute.SENSITIVE: True,
         Attribute.PRIVATE: True,
+        Attribute.MODIFIABLE: False,
+        Attribute.COPYABLE: False,
     }
 )
 
@@ -73,24 +98,33 @@ def signing_key_pair(session: pkcs11.Session, key_label: str, token_label: str) 
 def ensure_ec_keypair(session: pkcs11.Session, key_label: str) -> None:
     """Generate a P-256 key pair labelled ``key_label`` in the token (worker thread) unless one exists.
 
-    The private half is sensitive and non-extractable. CKA_ID = key id on both halves, so generic
-    PKCS#11 tools pair them as usual.
+    The private half is sensitive, non-extractable and signs only. CKA_ID = key id on both halves, so
+    generic PKCS#11 tools pair them as usual; since the id is known only once the key exists and stored
+    halves are unmodifiable, the pair is generated as session objects and copied into the token with
+    its id (the copies keep CKA_LOCAL, ALWAYS_SENSITIVE and NEVER_EXTRACTABLE). The private half is
+    stored last: its presence means the pair is complete.
     """
     if find_key(session, ObjectClass.PRIVATE_KEY, KeyType.EC, key_label) is not None:
         return
     with translating(f"generating EC key pair '{key_label}'"):
+        for stray in session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.LABEL: key_label}):
+            stray.destroy()  # the public half of a generation interrupted before its private half was stored
         params = session.create_domain_parameters(
             KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True
         )
         pub, priv = params.generate_keypair(
-            store=True,
+            store=False,
             label=key_label,
-            public_template={Attribute.VERIFY: True},
-            private_template=dict(_PRIVATE_TEMPLATE),
+            public_template=dict(_SIGNING_PUBLIC),
+            private_template=dict(_SIGNING_PRIVATE),
         )
-        kid = key_id_of(public_key_of(pub))
-        pub[Attribute.ID] = kid
-        priv[Attribute.ID] = kid
+        try:
+            stored = {Attribute.TOKEN: True, Attribute.ID: key_id_of(public_key_of(pub)), Attribute.MODIFIABLE: False}
+            pub.copy(stored)
+            priv.copy(stored)
+        finally:
+            pub.destroy()
+            priv.destroy()
 
 
 def _provision_ec(worker: TokenWorker, token_label: str, pin: str, key_label: str) -> ec.EllipticCurvePublicKey:
@@ -108,8 +142,8 @@ def provision_signing_key(
 ) -> ec.EllipticCurvePublicKey:
     """Return the public key of the EC P-256 pair labelled key_label, generating it in the token if absent.
 
-    The private key is generated inside the token as sensitive and non-extractable. Runs on the worker
-    thread, so it is safe alongside TokenSigners of the same process.
+    The private key is generated inside the token as sensitive, non-extractable and for signing only.
+    Runs on the worker thread, so it is safe alongside TokenSigners of the same process.
     """
     return worker.call(_provision_ec, worker, token_label, pin, key_label)
 
@@ -125,5 +159,6 @@ def _provision_aes(worker: TokenWorker, token_label: str, pin: str, key_label: s
 
 
 def provision_aes_key(worker: TokenWorker, token_label: str, pin: str, key_label: str) -> None:
-    """Generate a non-extractable AES-256 key labelled key_label in the token unless it exists; idempotent."""
+    """Generate a non-extractable AES-256 key labelled key_label in the token unless it exists; idempotent.
+    The key encrypts and decrypts only (no wrapping, no MACs)."""
     worker.call(_provision_aes, worker, token_label, pin, key_label)

@@ -1,7 +1,9 @@
 """Locating SoftHSM and managing a SoftHSM token directory (development, tests, demos).
 
-SoftHsmConfig only manages files and runs softhsm2-util in child processes; the in-process library is
-loaded by jukinet.hsm.worker.TokenWorker, which is also what points it at a config.
+SoftHsmConfig only manages files and runs softhsm2-util in child processes, for what needs no PIN (listing
+and deleting tokens); the in-process library is loaded by jukinet.hsm.worker.TokenWorker, which is also
+what points it at a config, and tokens are initialised through it (jukinet.hsm.tokens): softhsm2-util
+would want the PINs as arguments, visible to every local user.
 """
 
 from __future__ import annotations
@@ -95,12 +97,6 @@ class SoftHsmConfig:
             for line in out.splitlines()
             if line.strip().startswith("Label:") and line.split(":", 1)[1].strip()
         ]
-
-    def init_token(self, label: str, user_pin: str, so_pin: str) -> None:
-        """Initialise a token with this label in a free slot, unless one already exists; idempotent."""
-        if label in self.token_labels():
-            return
-        self._run("--init-token", "--free", "--label", label, "--pin", user_pin, "--so-pin", so_pin)
 
     def delete_token(self, label: str) -> None:
         """Delete the token with this label, if there is one (e.g. a card whose enrollment failed)."""

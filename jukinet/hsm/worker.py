@@ -131,7 +131,8 @@ class TokenWorker:
     """The process's one PKCS#11 thread, its loaded library and its logged-in token sessions.
 
     ``call``/``submit``/``close`` may be used from any thread. ``acquire``, ``release``, ``session``,
-    ``token``, ``public_session`` and ``so_session`` run on the worker thread only (inside ``call``).
+    ``token``, ``has_token``, ``free_slot``, ``public_session`` and ``so_session`` run on the worker thread
+    only (inside ``call``).
     """
 
     _process: ClassVar[_Process] = _Process()
@@ -296,8 +297,27 @@ class TokenWorker:
         raise TokenError(
             TokenFailure.NO_TOKEN,
             f"token '{label}' not found in SoftHSM at {self._conf}; run `jukinet pki init` "
-            "(or SoftHsmConfig.init_token) first",
+            "(or jukinet.hsm.init_token) first",
         )
+
+    def has_token(self, label: str) -> bool:
+        """Whether a token with this label exists (re-initialising the library once on a miss, as token())."""
+        try:
+            self.token(label)
+        except TokenError as exc:
+            if exc.reason is TokenFailure.NO_TOKEN:
+                return False
+            raise
+        return True
+
+    def free_slot(self) -> int:
+        """The id of a slot whose token is not initialised yet (SoftHSM always keeps one free)."""
+        self._on_thread("free_slot")
+        with translating("looking for a free slot"):
+            for slot in self._lib.get_slots(token_present=True):
+                if not slot.get_token().flags & pkcs11.TokenFlag.TOKEN_INITIALIZED:
+                    return int(slot.slot_id)
+        raise TokenError(TokenFailure.FAILED, f"no free slot to initialise a token in ({self._conf})")
 
     def _reinitialize(self) -> None:
         """C_Finalize + C_Initialize, then log the open sessions back in."""

@@ -93,15 +93,15 @@ class NodeAdminRpc(admin_pb2_grpc.NodeAdminServiceServicer):
 
     @guarded("link_managers", audit=audit_pb2.AUDIT_ACTION_QUARANTINE_RETRY)
     def RetryQuarantined(
-        self, request: admin_pb2.QuarantineActionRequest, caller: Caller
-    ) -> admin_pb2.QuarantineActionResponse:
+        self, request: admin_pb2.RetryQuarantinedRequest, caller: Caller
+    ) -> admin_pb2.RetryQuarantinedResponse:
         destination = _destination(request.destination)
 
-        def retry(txn: lmdb.Transaction) -> admin_pb2.QuarantineActionResponse:
+        def retry(txn: lmdb.Transaction) -> admin_pb2.RetryQuarantinedResponse:
             taken, positions = self._storage.queues.requeue(txn, destination, request.positions)
             detail = f"{_listed(taken)} back in the queue at #{positions.start}..{positions.stop - 1}"
             self.auditor.append(txn, audit_pb2.AUDIT_ACTION_QUARANTINE_RETRY, SUCCESS, caller, destination, detail)
-            return admin_pb2.QuarantineActionResponse(items=len(taken), first_position=positions.start)
+            return admin_pb2.RetryQuarantinedResponse(items=len(taken), first_position=positions.start)
 
         response = self._storage.env.submit(retry).result()
         self._links.wake(destination)
@@ -109,16 +109,16 @@ class NodeAdminRpc(admin_pb2_grpc.NodeAdminServiceServicer):
 
     @guarded("link_managers", audit=audit_pb2.AUDIT_ACTION_QUARANTINE_DROP)
     def DropQuarantined(
-        self, request: admin_pb2.QuarantineActionRequest, caller: Caller
-    ) -> admin_pb2.QuarantineActionResponse:
+        self, request: admin_pb2.DropQuarantinedRequest, caller: Caller
+    ) -> admin_pb2.DropQuarantinedResponse:
         destination = _destination(request.destination)
 
-        def drop(txn: lmdb.Transaction) -> admin_pb2.QuarantineActionResponse:
+        def drop(txn: lmdb.Transaction) -> admin_pb2.DropQuarantinedResponse:
             taken = self._storage.queues.take_quarantined(txn, destination, request.positions)
             digests = ", ".join(f"#{t.position} sha256:{hashlib.sha256(t.item).hexdigest()[:16]}" for t in taken[:50])
             detail = f"{_listed(taken)} given up ({digests})"
             self.auditor.append(txn, audit_pb2.AUDIT_ACTION_QUARANTINE_DROP, SUCCESS, caller, destination, detail)
-            return admin_pb2.QuarantineActionResponse(items=len(taken))
+            return admin_pb2.DropQuarantinedResponse(items=len(taken))
 
         return self._storage.env.submit(drop).result()
 

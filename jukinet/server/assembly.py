@@ -124,7 +124,16 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
         always=(config.upstream,) if config.upstream else (),
     )
     parts = NodeParts(
-        config, clock, trust, storage, signer, certificate, Auditor(storage, clock), blocking, bulk, links
+        config,
+        clock,
+        trust,
+        storage,
+        signer,
+        certificate,
+        Auditor(storage, clock, config.refusal_interval),
+        blocking,
+        bulk,
+        links,
     )
     node_id = str(config.node_id)
     sessions = SessionVerifier(
@@ -134,12 +143,13 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
     logins = OperatorLogins(
         config.node_id, parts.sites, storage, trust, vault,
         SessionIssuer(node_id, signer, config.session_seconds, clock), sessions, parts.auditor, clock,
+        max_pending=config.pending_logins, max_pending_per_terminal=config.pending_logins_per_terminal,
     )  # fmt: skip
     administration = OperatorAdministration(parts.sites, storage, trust, vault, parts.auditor, clock)
     services = [
         bind(NodeAdminRpc(config.node_ids, storage, links, parts.auditor, blocking)),
         bind(OperatorAuthRpc(logins, parts.sites, parts.auditor, blocking)),
-        bind(OperatorAdminRpc(administration, parts.sites, parts.auditor, blocking)),
+        bind(OperatorAdminRpc(administration, logins, parts.sites, parts.auditor, blocking)),
         bind(AuditRpc(config.node_ids, storage, certificate, blocking)),
     ]
     tier = TIERS[config.kind]
@@ -153,4 +163,4 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
         services.append(bind(LinkRpc(intake, bulk)))
     gate = PeerGate(PeerAuthenticator(trust, sessions), config.limits)
     server = NodeServer(config.listen, tls, services, gate, config.keepalive)
-    return Node(parts, server, TreeHeadSigner(node_id, storage, signer))
+    return Node(parts, server, TreeHeadSigner(node_id, storage, signer, auditor=parts.auditor))

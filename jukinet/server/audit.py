@@ -9,6 +9,7 @@ grow with the number of entries.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import threading
 from collections.abc import Iterable
@@ -20,8 +21,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.limits import MAX_AUDIT_ENTRY_BYTES, MAX_RESPONSE_BYTES
 from jukinet.domain.node_ids import NodeId
+from jukinet.domain.quoting import AUDIT_DETAIL_CHARS, AUDIT_FIELD_CHARS, bounded
 from jukinet.pki import Signer, open_signed, seal
+from jukinet.server.refusals import REFUSAL_INTERVAL_SECONDS, Aggregate, RefusalTally
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.guard import guarded
 from jukinet.server.runtime.peers import Caller
@@ -33,22 +37,37 @@ from jukinet.v1 import audit_pb2, audit_pb2_grpc, envelope_pb2
 log = logging.getLogger(__name__)
 A = audit_pb2
 MAX_ENTRIES_PER_CALL = 1000
+PAGE_BYTES = MAX_RESPONSE_BYTES - 64 * 1024
+"""A page of entries stops before this many bytes (the response's other fields and framing fit the rest)."""
 
 
 class Auditor:
-    """Appends audit entries to the node's log."""
+    """Appends audit entries to the node's log. Every text field of an entry is bounded and escaped
+    (:func:`jukinet.domain.quoting.bounded`), so an entry is at most ``MAX_AUDIT_ENTRY_BYTES`` whatever
+    a caller sent; refusals of callers without a session are counted (:mod:`jukinet.server.refusals`)."""
 
-    def __init__(self, storage: NodeStorage, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, storage: NodeStorage, clock: Clock = SYSTEM_CLOCK, refusal_interval: float = REFUSAL_INTERVAL_SECONDS
+    ) -> None:
         self._log: AuditLog = storage.audit
         self._env = storage.env
         self._clock = clock
+        self.refusals = RefusalTally(clock, refusal_interval)
 
     def entry(self, action: int, outcome: int, actor: str, terminal: str, target: str = "", detail: str = "") -> bytes:
         entry = A.AuditEntry(
-            actor=actor, terminal=terminal, action=action, outcome=outcome, target=target, detail=detail
+            actor=bounded(actor, AUDIT_FIELD_CHARS),
+            terminal=bounded(terminal, AUDIT_FIELD_CHARS),
+            action=action,
+            outcome=outcome,
+            target=bounded(target, AUDIT_FIELD_CHARS),
+            detail=bounded(detail, AUDIT_DETAIL_CHARS),
         )
         entry.time.FromMilliseconds(self._clock.now_ms())
-        return entry.SerializeToString()
+        leaf = entry.SerializeToString()
+        if len(leaf) > MAX_AUDIT_ENTRY_BYTES:  # cannot happen while the bounds above hold; never store it
+            raise Rejected(Problem.BROKEN, f"an audit entry of {len(leaf)} bytes is over {MAX_AUDIT_ENTRY_BYTES}")
+        return leaf
 
     def append(
         self,
@@ -64,15 +83,49 @@ class Auditor:
         leaf = self.entry(action, outcome, actor or caller.actor, str(caller.primary), target, detail)
         return self._log.append(txn, leaf)
 
-    def record(self, action: int, outcome: int, caller: Caller, target: str = "", detail: str = "") -> None:
-        """In a transaction of its own (group commit); returns once durable."""
+    def record(self, action: int, outcome: int, caller: Caller, target: str = "", detail: str = "") -> int:
+        """In a transaction of its own (group commit); returns the entry's index once durable."""
         leaf = self.entry(action, outcome, caller.actor, str(caller.primary), target, detail)
-        self._env.submit(lambda txn: self._log.append(txn, leaf)).result()
+        return self._env.submit(lambda txn: self._log.append(txn, leaf)).result()
 
     def refused(self, action: int, caller: Caller, exc: Rejected, target: str = "") -> None:
-        """A refusal, before it is answered."""
-        outcome = A.AUDIT_OUTCOME_DENIED if exc.problem in DENIALS else A.AUDIT_OUTCOME_FAILED
-        self.record(action, outcome, caller, target, f"{exc.problem.name}: {exc}")
+        """A refusal, before it is answered: written now if the caller holds a valid operator session or it
+        is the first of its kind from this caller in the interval; otherwise only counted."""
+        detail = f"{exc.problem.name}: {exc}"
+        if caller.operator_id is None:
+            key = self.refusals.note(str(caller.primary), action, exc.problem, detail, target)
+            if key is None:
+                return
+            self.refusals.written(key, self.record(action, _outcome(exc.problem), caller, target, detail))
+            return
+        self.record(action, _outcome(exc.problem), caller, target, detail)
+
+    def flush_refusals(self, everything: bool = False) -> int:
+        """Write one entry per counted interval that has ended (all, with ``everything``); returns how many."""
+        aggregates = self.refusals.due(everything)
+        if not aggregates:
+            return 0
+        leaves = [self._aggregate_entry(a) for a in aggregates]
+        self._env.submit(lambda txn: self._log.append_many(txn, leaves)).result()
+        return len(leaves)
+
+    def _aggregate_entry(self, a: Aggregate) -> bytes:
+        what = a.problem.name if a.problem is not None else "any reason (too many kinds to count apart)"
+        first = f"; the first is entry {a.first_index}" if a.first_index is not None else ""
+        detail = (
+            f"{a.caller} refused {a.count} times for {what} between {_iso(a.first_ms)} and {_iso(a.last_ms)}"
+            f"{first}; last: {a.last_message}"
+        )
+        outcome = _outcome(a.problem) if a.problem is not None else A.AUDIT_OUTCOME_DENIED
+        return self.entry(a.action, outcome, a.caller, a.caller, a.last_target, detail)
+
+
+def _outcome(problem: Problem) -> int:
+    return A.AUDIT_OUTCOME_DENIED if problem in DENIALS else A.AUDIT_OUTCOME_FAILED
+
+
+def _iso(ms: int) -> str:
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).isoformat(timespec="milliseconds")
 
 
 def seal_tree_head(node_id: str, log_: AuditLog, signer: Signer, clock: Clock = SYSTEM_CLOCK) -> bool:
@@ -88,10 +141,14 @@ def seal_tree_head(node_id: str, log_: AuditLog, signer: Signer, clock: Clock = 
 
 
 class TreeHeadSigner:
-    """Background thread: seals a new tree head when the log has grown, at most once per interval."""
+    """Background thread: once per interval, writes the counted refusals whose interval ended and seals a new
+    tree head if the log has grown."""
 
-    def __init__(self, node_id: str, storage: NodeStorage, signer: Signer, interval: float = 1.0) -> None:
+    def __init__(
+        self, node_id: str, storage: NodeStorage, signer: Signer, interval: float = 1.0, auditor: Auditor | None = None
+    ) -> None:
         self._node_id = node_id
+        self._auditor = auditor  # its counted refusals are flushed on the same beat, before the head is sealed
         self._log = storage.audit
         self._signer = signer
         self._interval = interval
@@ -101,7 +158,9 @@ class TreeHeadSigner:
     def start(self) -> None:
         self._thread.start()
 
-    def sign_now(self) -> None:
+    def sign_now(self, everything: bool = False) -> None:
+        if self._auditor is not None:
+            self._auditor.flush_refusals(everything)
         seal_tree_head(self._node_id, self._log, self._signer)
 
     def _run(self) -> None:
@@ -114,7 +173,7 @@ class TreeHeadSigner:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        self.sign_now()  # the final state is covered by a signed head
+        self.sign_now(everything=True)  # counted refusals written; the final state is covered by a signed head
 
 
 def check_tree_head(
@@ -182,4 +241,5 @@ class AuditRpc(audit_pb2_grpc.AuditServiceServicer):
             raise Rejected(Problem.INVALID, f"need start < end <= {size}")
         if request.end - request.start > MAX_ENTRIES_PER_CALL:
             raise Rejected(Problem.INVALID, f"at most {MAX_ENTRIES_PER_CALL} entries per call")
-        return A.GetEntriesResponse(leaf_data=self._log.entries(request.start, request.end))
+        leaves = self._log.entries(request.start, request.end, max_bytes=PAGE_BYTES)
+        return A.GetEntriesResponse(leaf_data=leaves, end=request.start + len(leaves))

@@ -51,9 +51,15 @@ class _FirstOperatorOrAdministrator:
 
 class OperatorAdminRpc(operator_pb2_grpc.OperatorAdminServiceServicer):
     def __init__(
-        self, administration: OperatorAdministration, sites: frozenset[str], auditor: Auditor, blocking: Blocking
+        self,
+        administration: OperatorAdministration,
+        logins: OperatorLogins,
+        sites: frozenset[str],
+        auditor: Auditor,
+        blocking: Blocking,
     ) -> None:
         self._administration = administration
+        self._logins = logins
         self.auditor = auditor
         self.blocking = blocking
         self.enrollers = _FirstOperatorOrAdministrator(administration)
@@ -81,3 +87,9 @@ class OperatorAdminRpc(operator_pb2_grpc.OperatorAdminServiceServicer):
     @guarded("administrators")
     def GetOperator(self, request: operator_pb2.GetOperatorRequest, caller: Caller) -> operator_pb2.GetOperatorResponse:
         return operator_pb2.GetOperatorResponse(operator=self._administration.show(request.operator_id))
+
+    @guarded("administrators", audit=A.AUDIT_ACTION_LIST_LOGIN_ATTEMPTS)
+    def ListLoginAttempts(
+        self, request: operator_pb2.ListLoginAttemptsRequest, caller: Caller
+    ) -> operator_pb2.ListLoginAttemptsResponse:
+        return self._logins.attempts(request.operator_id, caller)

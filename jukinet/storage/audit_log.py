@@ -126,8 +126,10 @@ class AuditLog:
             _check_size(new, self._size(txn))
             return merkle.consistency_proof(old, new, lambda s, e: self._subtree(txn, s, e))
 
-    def entries(self, start: int, end: int) -> list[bytes]:
-        """Leaf data of entries [start, end); the caller bounds the range."""
+    def entries(self, start: int, end: int, max_bytes: int | None = None) -> list[bytes]:
+        """Leaf data of entries [start, end); the caller bounds the range. With ``max_bytes``, stops before
+        the entries' total would pass it (a page): the first entry is always returned, unless it alone is
+        larger, which is refused as BROKEN (no entry written by this version is)."""
         with self.env.read() as txn:
             size = self._size(txn)
             if not 0 <= start <= end <= size:
@@ -137,9 +139,16 @@ class AuditLog:
                 return out
             cursor = txn.cursor(db=self._leaves)
             cursor.set_key(_U64.pack(start))
+            total = 0
             for key, value in cursor:
                 if len(out) == end - start:
                     break
+                if max_bytes is not None:
+                    total += len(value)
+                    if total > max_bytes:
+                        if not out:
+                            raise Rejected(Problem.BROKEN, f"audit log entry {start} alone is over {max_bytes} bytes")
+                        return out
                 if _U64.unpack(key)[0] != start + len(out):
                     raise Rejected(Problem.BROKEN, f"audit log entry {start + len(out)} is missing")
                 out.append(value)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import lmdb
 
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.quoting import quoted
 from jukinet.storage.environment import Environment
 from jukinet.storage.layout import Db, from_u64, operator_key, u64
 from jukinet.v1 import node_state_pb2
@@ -51,7 +52,7 @@ class OperatorStore:
         """Read, change and write back one operator inside ``txn``; Rejected (NOT_FOUND) if not enrolled."""
         record = self.get_in(txn, operator_id)
         if record is None:
-            raise Rejected(Problem.NOT_FOUND, f"no operator {operator_id!r} is enrolled here")
+            raise Rejected(Problem.NOT_FOUND, f"no operator {quoted(operator_id)} is enrolled here")
         change(record)
         self.put(txn, record)
         return record

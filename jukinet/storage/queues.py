@@ -13,7 +13,7 @@ operator later puts it back at the tail (:meth:`requeue`) or gives it up (:meth:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import lmdb
@@ -133,17 +133,11 @@ class LinkQueues:
 
     def receipts(self, destination: str) -> list[tuple[int, bytes]]:
         """Stored receipts for ``destination``: (last position covered, Signed Receipt bytes), in order."""
-        prefix = destination_prefix(destination)
         with self._env.read() as txn:
-            cursor = txn.cursor(db=self._receipts)
-            if not cursor.set_range(prefix):
-                return []
-            out = []
-            for key, value in cursor:
-                if not key.startswith(prefix):
-                    break
-                out.append((queue_position(key), value))
-            return out
+            return [
+                (queue_position(k), v)
+                for k, v in _under(txn.cursor(db=self._receipts), destination_prefix(destination))
+            ]
 
     def total_pending(self) -> int:
         return sum(s.pending for s in self.states())
@@ -173,27 +167,11 @@ class LinkQueues:
         """Quarantined items (of one destination, or all), in order of destination and position."""
         prefix = destination_prefix(destination) if destination else b""
         with self._env.read() as txn:
-            cursor = txn.cursor(db=self._quarantine)
-            if not cursor.set_range(prefix):
-                return []
-            out = []
-            for key, value in cursor:
-                if not key.startswith(prefix):
-                    break
-                out.append(admin_pb2.QuarantinedItem.FromString(value))
-            return out
+            return [admin_pb2.QuarantinedItem.FromString(v) for _, v in _under(txn.cursor(db=self._quarantine), prefix)]
 
     def quarantined_count(self, destination: str) -> int:
-        prefix = destination_prefix(destination)
         with self._env.read() as txn:
-            cursor = txn.cursor(db=self._quarantine)
-            count = 0
-            if cursor.set_range(prefix):
-                for key in cursor.iternext(values=False):
-                    if not key.startswith(prefix):
-                        break
-                    count += 1
-            return count
+            return sum(1 for _ in _under(txn.cursor(db=self._quarantine), destination_prefix(destination)))
 
     def take_quarantined(
         self, txn: lmdb.Transaction, destination: str, positions: Sequence[int]
@@ -201,14 +179,7 @@ class LinkQueues:
         """Remove the named items (all of ``destination``'s if none are named) from quarantine, in order;
         Rejected (NOT_FOUND) naming a position that is not quarantined."""
         if not positions:
-            prefix = destination_prefix(destination)
-            cursor = txn.cursor(db=self._quarantine)
-            keys = []
-            if cursor.set_range(prefix):
-                for key in cursor.iternext(values=False):
-                    if not bytes(key).startswith(prefix):
-                        break
-                    keys.append(bytes(key))
+            keys = [bytes(k) for k, _ in _under(txn.cursor(db=self._quarantine), destination_prefix(destination))]
         else:
             keys = [queue_key(destination, p) for p in sorted(set(positions))]
         taken = []
@@ -228,3 +199,13 @@ class LinkQueues:
         """Put quarantined items back at the tail of their queue, in order; returns them and their new positions."""
         taken = self.take_quarantined(txn, destination, positions)
         return taken, self.enqueue(txn, destination, [t.item for t in taken])
+
+
+def _under(cursor: lmdb.Cursor, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) of every entry whose key starts with ``prefix``, in key order."""
+    if not cursor.set_range(prefix):
+        return
+    for key, value in cursor:
+        if not key.startswith(prefix):
+            return
+        yield key, value

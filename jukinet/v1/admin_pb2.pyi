@@ -158,7 +158,7 @@ class ListQuarantineResponse(_message.Message):
     items: _containers.RepeatedCompositeFieldContainer[QuarantinedItem]
     def __init__(self, items: _Optional[_Iterable[_Union[QuarantinedItem, _Mapping]]] = ...) -> None: ...
 
-class QuarantineActionRequest(_message.Message):
+class RetryQuarantinedRequest(_message.Message):
     __slots__ = ("destination", "positions")
     DESTINATION_FIELD_NUMBER: _ClassVar[int]
     POSITIONS_FIELD_NUMBER: _ClassVar[int]
@@ -166,10 +166,24 @@ class QuarantineActionRequest(_message.Message):
     positions: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, destination: _Optional[str] = ..., positions: _Optional[_Iterable[int]] = ...) -> None: ...
 
-class QuarantineActionResponse(_message.Message):
+class RetryQuarantinedResponse(_message.Message):
     __slots__ = ("items", "first_position")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     FIRST_POSITION_FIELD_NUMBER: _ClassVar[int]
     items: int
     first_position: int
     def __init__(self, items: _Optional[int] = ..., first_position: _Optional[int] = ...) -> None: ...
+
+class DropQuarantinedRequest(_message.Message):
+    __slots__ = ("destination", "positions")
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    destination: str
+    positions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, destination: _Optional[str] = ..., positions: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class DropQuarantinedResponse(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: int
+    def __init__(self, items: _Optional[int] = ...) -> None: ...

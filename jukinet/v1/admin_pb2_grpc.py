@@ -51,13 +51,13 @@ class NodeAdminServiceStub:
                 _registered_method=True)
         self.RetryQuarantined = channel.unary_unary(
                 '/jukinet.v1.NodeAdminService/RetryQuarantined',
-                request_serializer=jukinet_dot_v1_dot_admin__pb2.QuarantineActionRequest.SerializeToString,
-                response_deserializer=jukinet_dot_v1_dot_admin__pb2.QuarantineActionResponse.FromString,
+                request_serializer=jukinet_dot_v1_dot_admin__pb2.RetryQuarantinedRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_admin__pb2.RetryQuarantinedResponse.FromString,
                 _registered_method=True)
         self.DropQuarantined = channel.unary_unary(
                 '/jukinet.v1.NodeAdminService/DropQuarantined',
-                request_serializer=jukinet_dot_v1_dot_admin__pb2.QuarantineActionRequest.SerializeToString,
-                response_deserializer=jukinet_dot_v1_dot_admin__pb2.QuarantineActionResponse.FromString,
+                request_serializer=jukinet_dot_v1_dot_admin__pb2.DropQuarantinedRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_admin__pb2.DropQuarantinedResponse.FromString,
                 _registered_method=True)
 
 
@@ -117,13 +117,13 @@ def add_NodeAdminServiceServicer_to_server(servicer, server):
             ),
             'RetryQuarantined': grpc.unary_unary_rpc_method_handler(
                     servicer.RetryQuarantined,
-                    request_deserializer=jukinet_dot_v1_dot_admin__pb2.QuarantineActionRequest.FromString,
-                    response_serializer=jukinet_dot_v1_dot_admin__pb2.QuarantineActionResponse.SerializeToString,
+                    request_deserializer=jukinet_dot_v1_dot_admin__pb2.RetryQuarantinedRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_admin__pb2.RetryQuarantinedResponse.SerializeToString,
             ),
             'DropQuarantined': grpc.unary_unary_rpc_method_handler(
                     servicer.DropQuarantined,
-                    request_deserializer=jukinet_dot_v1_dot_admin__pb2.QuarantineActionRequest.FromString,
-                    response_serializer=jukinet_dot_v1_dot_admin__pb2.QuarantineActionResponse.SerializeToString,
+                    request_deserializer=jukinet_dot_v1_dot_admin__pb2.DropQuarantinedRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_admin__pb2.DropQuarantinedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -232,8 +232,8 @@ class NodeAdminService:
             request,
             target,
             '/jukinet.v1.NodeAdminService/RetryQuarantined',
-            jukinet_dot_v1_dot_admin__pb2.QuarantineActionRequest.SerializeToString,
-            jukinet_dot_v1_dot_admin__pb2.QuarantineActionResponse.FromString,
+            jukinet_dot_v1_dot_admin__pb2.RetryQuarantinedRequest.SerializeToString,
+            jukinet_dot_v1_dot_admin__pb2.RetryQuarantinedResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -259,8 +259,8 @@ class NodeAdminService:
             request,
             target,
             '/jukinet.v1.NodeAdminService/DropQuarantined',
-            jukinet_dot_v1_dot_admin__pb2.QuarantineActionRequest.SerializeToString,
-            jukinet_dot_v1_dot_admin__pb2.QuarantineActionResponse.FromString,
+            jukinet_dot_v1_dot_admin__pb2.DropQuarantinedRequest.SerializeToString,
+            jukinet_dot_v1_dot_admin__pb2.DropQuarantinedResponse.FromString,
             options,
             channel_credentials,
             insecure,

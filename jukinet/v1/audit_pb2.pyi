@@ -24,6 +24,7 @@ class AuditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_ACTION_LIST_PROVISIONS: _ClassVar[AuditAction]
     AUDIT_ACTION_GET_RESIDENT: _ClassVar[AuditAction]
     AUDIT_ACTION_PROVIDE_IDENTITY: _ClassVar[AuditAction]
+    AUDIT_ACTION_LIST_LOGIN_ATTEMPTS: _ClassVar[AuditAction]
     AUDIT_ACTION_QUARANTINE_RETRY: _ClassVar[AuditAction]
     AUDIT_ACTION_QUARANTINE_DROP: _ClassVar[AuditAction]
 
@@ -44,6 +45,7 @@ AUDIT_ACTION_REVOKE_SESSIONS: AuditAction
 AUDIT_ACTION_LIST_PROVISIONS: AuditAction
 AUDIT_ACTION_GET_RESIDENT: AuditAction
 AUDIT_ACTION_PROVIDE_IDENTITY: AuditAction
+AUDIT_ACTION_LIST_LOGIN_ATTEMPTS: AuditAction
 AUDIT_ACTION_QUARANTINE_RETRY: AuditAction
 AUDIT_ACTION_QUARANTINE_DROP: AuditAction
 AUDIT_OUTCOME_UNSPECIFIED: AuditOutcome
@@ -132,7 +134,9 @@ class GetEntriesRequest(_message.Message):
     def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
 
 class GetEntriesResponse(_message.Message):
-    __slots__ = ("leaf_data",)
+    __slots__ = ("leaf_data", "end")
     LEAF_DATA_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
     leaf_data: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, leaf_data: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    end: int
+    def __init__(self, leaf_data: _Optional[_Iterable[bytes]] = ..., end: _Optional[int] = ...) -> None: ...

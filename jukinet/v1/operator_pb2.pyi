@@ -159,3 +159,49 @@ class GetOperatorResponse(_message.Message):
     OPERATOR_FIELD_NUMBER: _ClassVar[int]
     operator: OperatorInfo
     def __init__(self, operator: _Optional[_Union[OperatorInfo, _Mapping]] = ...) -> None: ...
+
+class LoginAttempts(_message.Message):
+    __slots__ = ("operator_id", "terminal", "failures", "last_failure_at", "retry_at", "last_reason")
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    LAST_FAILURE_AT_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_REASON_FIELD_NUMBER: _ClassVar[int]
+    operator_id: str
+    terminal: str
+    failures: int
+    last_failure_at: _timestamp_pb2.Timestamp
+    retry_at: _timestamp_pb2.Timestamp
+    last_reason: str
+    def __init__(self, operator_id: _Optional[str] = ..., terminal: _Optional[str] = ..., failures: _Optional[int] = ..., last_failure_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retry_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_reason: _Optional[str] = ...) -> None: ...
+
+class PendingLogins(_message.Message):
+    __slots__ = ("terminal", "pending")
+    TERMINAL_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    terminal: str
+    pending: int
+    def __init__(self, terminal: _Optional[str] = ..., pending: _Optional[int] = ...) -> None: ...
+
+class ListLoginAttemptsRequest(_message.Message):
+    __slots__ = ("operator_id",)
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    operator_id: str
+    def __init__(self, operator_id: _Optional[str] = ...) -> None: ...
+
+class ListLoginAttemptsResponse(_message.Message):
+    __slots__ = ("attempts", "omitted", "pending", "pending_total", "pending_limit", "pending_per_terminal_limit")
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    OMITTED_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    PENDING_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    PENDING_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PENDING_PER_TERMINAL_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    attempts: _containers.RepeatedCompositeFieldContainer[LoginAttempts]
+    omitted: int
+    pending: _containers.RepeatedCompositeFieldContainer[PendingLogins]
+    pending_total: int
+    pending_limit: int
+    pending_per_terminal_limit: int
+    def __init__(self, attempts: _Optional[_Iterable[_Union[LoginAttempts, _Mapping]]] = ..., omitted: _Optional[int] = ..., pending: _Optional[_Iterable[_Union[PendingLogins, _Mapping]]] = ..., pending_total: _Optional[int] = ..., pending_limit: _Optional[int] = ..., pending_per_terminal_limit: _Optional[int] = ...) -> None: ...

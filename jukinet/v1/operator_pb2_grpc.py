@@ -213,6 +213,11 @@ class OperatorAdminServiceStub:
                 request_serializer=jukinet_dot_v1_dot_operator__pb2.GetOperatorRequest.SerializeToString,
                 response_deserializer=jukinet_dot_v1_dot_operator__pb2.GetOperatorResponse.FromString,
                 _registered_method=True)
+        self.ListLoginAttempts = channel.unary_unary(
+                '/jukinet.v1.OperatorAdminService/ListLoginAttempts',
+                request_serializer=jukinet_dot_v1_dot_operator__pb2.ListLoginAttemptsRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_operator__pb2.ListLoginAttemptsResponse.FromString,
+                _registered_method=True)
 
 
 class OperatorAdminServiceServicer:
@@ -242,6 +247,13 @@ class OperatorAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListLoginAttempts(self, request, context):
+        """Who is failing to log in as whom, from which terminal, and when they may try again (audited).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OperatorAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -264,6 +276,11 @@ def add_OperatorAdminServiceServicer_to_server(servicer, server):
                     servicer.GetOperator,
                     request_deserializer=jukinet_dot_v1_dot_operator__pb2.GetOperatorRequest.FromString,
                     response_serializer=jukinet_dot_v1_dot_operator__pb2.GetOperatorResponse.SerializeToString,
+            ),
+            'ListLoginAttempts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLoginAttempts,
+                    request_deserializer=jukinet_dot_v1_dot_operator__pb2.ListLoginAttemptsRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_operator__pb2.ListLoginAttemptsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -374,6 +391,33 @@ class OperatorAdminService:
             '/jukinet.v1.OperatorAdminService/GetOperator',
             jukinet_dot_v1_dot_operator__pb2.GetOperatorRequest.SerializeToString,
             jukinet_dot_v1_dot_operator__pb2.GetOperatorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLoginAttempts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jukinet.v1.OperatorAdminService/ListLoginAttempts',
+            jukinet_dot_v1_dot_operator__pb2.ListLoginAttemptsRequest.SerializeToString,
+            jukinet_dot_v1_dot_operator__pb2.ListLoginAttemptsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -16,6 +16,7 @@ from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.codes import MyNumber, ResidentCode
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NodeId, NodeKind
+from jukinet.domain.quoting import quoted
 from jukinet.server.audit import Auditor
 from jukinet.server.national.legal_table import LegalTable, TableRow
 from jukinet.server.parts import NodeParts
@@ -63,7 +64,7 @@ class Provision:
         row = self._table.row(agency.corporate_number, business)
         if row is None:
             raise Rejected(
-                Problem.DENIED, f"{agency} has no row in the legal table (別表第1) for business {business!r}"
+                Problem.DENIED, f"{agency} has no row in the legal table (別表第1) for business {quoted(business)}"
             )
         return row
 

@@ -24,7 +24,8 @@ _RECORD_TAG = bytes([(3 << 3) | 2])  # ChangeNotice.record: field 3
 _CHANGE_NOTICE_TAG = bytes([(1 << 3) | 2])  # LinkItem.change_notice: field 1
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """A protobuf base-128 varint."""
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -81,7 +82,7 @@ def batch_digest(payload: bytes) -> bytes:
 
 
 def _field(tag: bytes, value: bytes) -> bytes:
-    return tag + _varint(len(value)) + value
+    return tag + varint(len(value)) + value
 
 
 class ChangeNoticeEncoder:
@@ -95,7 +96,7 @@ class ChangeNoticeEncoder:
         self._trailer = trailer.SerializeToString()
 
     def encode(self, sequence: int, record: bytes) -> bytes:
-        sequence_field = _SEQUENCE_TAG + _varint(sequence) if sequence else b""
+        sequence_field = _SEQUENCE_TAG + varint(sequence) if sequence else b""
         return self._origin + sequence_field + _field(_RECORD_TAG, record) + self._trailer
 
 

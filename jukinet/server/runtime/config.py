@@ -40,6 +40,11 @@ Example::
 
     [operators]
     session_seconds = 900
+    pending_logins = 10000          # logins begun and not completed, at the node
+    pending_logins_per_terminal = 16  # ... and at one terminal (must be fewer)
+
+    [audit]
+    refusal_interval_s = 60         # refusals of callers without a session: first in full, the rest counted
 
     [national]
     legal_table = "../../legal-table.toml"   # national server only
@@ -87,6 +92,9 @@ class NodeConfig:
     softhsm_dir: Path
     session_seconds: int
     legal_table: Path | None
+    pending_logins: int = 10_000
+    pending_logins_per_terminal: int = 16
+    refusal_interval: int = 60
 
     @property
     def kind(self) -> NodeKind:
@@ -149,6 +157,10 @@ class NodeConfig:
         legal_table = section("national", required=False).get("legal_table")
         if kind is NodeKind.NATIONAL and not legal_table:
             raise _bad(path, "the national server needs [national] legal_table")
+        pending = value("operators", "pending_logins", int, cls.pending_logins)
+        per_terminal = value("operators", "pending_logins_per_terminal", int, cls.pending_logins_per_terminal)
+        if per_terminal >= pending:
+            raise _bad(path, "[operators] pending_logins_per_terminal must be below pending_logins")
         return cls(
             node_ids=node_ids,
             listen=value("node", "listen", str),
@@ -178,4 +190,7 @@ class NodeConfig:
             softhsm_dir=rel(value("pki", "softhsm_dir", str)),
             session_seconds=value("operators", "session_seconds", int, 900),
             legal_table=rel(legal_table) if legal_table else None,
+            pending_logins=pending,
+            pending_logins_per_terminal=per_terminal,
+            refusal_interval=value("audit", "refusal_interval_s", int, cls.refusal_interval),
         )

@@ -35,6 +35,7 @@ from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.limits import MAX_BATCH_ITEMS
 from jukinet.domain.node_ids import NodeId
+from jukinet.domain.quoting import quoted
 from jukinet.pki import PeerIdentity, Signer, TrustStore, open_signed, seal
 from jukinet.server.runtime.batches import batch_digest
 from jukinet.storage import NodeStorage
@@ -280,7 +281,7 @@ class LinkIntake:
             if str(node_id) == batch.destination:
                 return node_id
         mine = ", ".join(str(n) for n in self._node_ids)
-        raise Rejected(Problem.DENIED, f"batch is for {batch.destination!r}, but this node is {mine}")
+        raise Rejected(Problem.DENIED, f"batch is for {quoted(batch.destination)}, but this node is {mine}")
 
     def _handler(self, kind: str, delivery: Delivery) -> ItemHandler:
         handler = self._handlers.get(kind)

@@ -78,6 +78,11 @@ class Caller:
         return self._claims
 
     @property
+    def operator_id(self) -> str | None:
+        """The operator of a session already verified for this call (None: no session, or not checked)."""
+        return self._claims.operator_id if self._claims is not None else None
+
+    @property
     def actor(self) -> str:
         """Who acts, for the audit log: the session's operator once verified, else the peer."""
         return self._claims.operator_id if self._claims is not None else str(self.primary)

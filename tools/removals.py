@@ -1,0 +1,355 @@
+"""Remove each security check, one at a time, in a copy of the project, and run the tests that must
+notice: a check whose tests still pass is a gap (docs/SECURITY.md, "Every security check").
+
+Usage: ``python tools/removals.py [NAME ...]`` (all by default; ``--list`` prints them). Each removal
+replaces one exact piece of source text with code that skips the check; the copy (the tracked files,
+no .venv) runs the named tests with itself first on PYTHONPATH, node processes included. A removal
+counts as noticed only when pytest reports failed tests (exit status 1) — not when the copy fails to
+import or collect (that would prove nothing). ``tests/test_security_doc.py`` keeps this list applicable
+(each text still occurs exactly once) and the same as the document's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHECKS = "tests/test_security_checks.py"
+ACCESS = "tests/test_access_table_e2e.py"
+RESTART = "tests/test_restart_security_e2e.py"
+
+
+@dataclass(frozen=True)
+class Removal:
+    name: str
+    check: str  # what is removed, in words
+    path: str
+    old: str  # exact source text, occurring once in ``path``
+    new: str
+    tests: tuple[str, ...]  # pytest node ids that must fail without the check
+
+
+REMOVALS: tuple[Removal, ...] = (
+    # -- the peer gate and certificates ---------------------------------------------------------------------
+    Removal(
+        "tls-1.3",
+        "TLS 1.3 required of every call (health and reflection too)",
+        "jukinet/server/runtime/peers.py",
+        "if version != REQUIRED_TLS_VERSION:",
+        "if False:",
+        ("tests/test_tls_version_e2e.py::test_tls_1_2_is_refused_on_every_call",),
+    ),
+    Removal(
+        "revocation",
+        "a certificate on its CA's CRL is refused",
+        "jukinet/pki/trust.py",
+        "if revoked is not None:",
+        "if False:",
+        (f"{ACCESS}::test_every_cell_of_the_access_table",),
+    ),
+    Removal(
+        "ca-kind",
+        "the issuing CA matches the identity kind (the operator CA cannot issue cs:131148)",
+        "jukinet/pki/trust.py",
+        "if ISSUER_FOR_KIND[node_id.kind] != kind:",
+        "if False:",
+        (f"{ACCESS}::test_a_ca_vouches_only_for_its_own_kinds_at_the_gate",),
+    ),
+    Removal(
+        "deny-by-default",
+        "a node refuses to serve an RPC without a policy",
+        "jukinet/server/runtime/guard.py",
+        'raise Rejected(Problem.BROKEN, f"{service_descriptor.full_name}.{method.name} has no access policy")',
+        "pass",
+        ("tests/test_security_policy.py::test_unguarded_rpc_refuses_to_serve",),
+    ),
+    Removal(
+        "terminal-site",
+        "a terminal is admitted only at its own site's nodes",
+        "jukinet/server/runtime/policy.py",
+        "if any(n.kind is NodeKind.TERMINAL and n.site in self.sites for n in caller.node_ids):",
+        "if any(n.kind is NodeKind.TERMINAL for n in caller.node_ids):",
+        ("tests/test_security_policy.py::test_terminal_policy_checks_the_site",),
+    ),
+    # -- roles (the access table) -----------------------------------------------------------------------
+    Removal(
+        "role-list-provisions",
+        "the role answer-disclosure on ListProvisions",
+        "jukinet/server/admin.py",
+        "self.disclosure = OperatorWithRole(self.terminals, Role.ANSWER_DISCLOSURE)",
+        "self.disclosure = OperatorWithRole(self.terminals)",
+        (f"{ACCESS}::test_every_cell_of_the_access_table",),
+    ),
+    Removal(
+        "role-quarantine",
+        "the role manage-links on the outbox quarantine",
+        "jukinet/server/admin.py",
+        "self.link_managers = OperatorWithRole(self.terminals, Role.MANAGE_LINKS)",
+        "self.link_managers = OperatorWithRole(self.terminals)",
+        (f"{ACCESS}::test_every_cell_of_the_access_table",),
+    ),
+    Removal(
+        "role-registry",
+        "the role register-residents on the CS registry",
+        "jukinet/cs_node/registry.py",
+        "OperatorWithRole(TerminalOf.of_nodes([registry.node_id]), Role.REGISTER_RESIDENTS)",
+        "OperatorWithRole(TerminalOf.of_nodes([registry.node_id]))",
+        (f"{ACCESS}::test_every_cell_of_the_access_table",),
+    ),
+    Removal(
+        "role-administration",
+        "the role administer-operators on unlock, revoke, show and login attempts",
+        "jukinet/server/operator_rpc.py",
+        "self.administrators = OperatorWithRole(TerminalOf(sites), Role.ADMINISTER_OPERATORS)",
+        "self.administrators = OperatorWithRole(TerminalOf(sites))",
+        (f"{ACCESS}::test_every_cell_of_the_access_table",),
+    ),
+    Removal(
+        "legal-table-row",
+        "an agency needs a legal-table row for the business",
+        "jukinet/server/national/provision.py",
+        "row = self._table.row(agency.corporate_number, business)\n        if row is None:",
+        "row = self._table.row(agency.corporate_number, business) or next(iter(self._table.rows))\n        if False:",
+        (f"{ACCESS}::test_every_cell_of_the_access_table",),
+    ),
+    # -- operator login ------------------------------------------------------------------------------------
+    Removal(
+        "card-signature",
+        "the card's signature over the login challenge",
+        "jukinet/server/login.py",
+        "verify_ecdsa_raw(card.public_key, signed, request.signature)",
+        "pass",
+        (f"{CHECKS}::test_the_card_must_sign_the_challenge",),
+    ),
+    Removal(
+        "challenge-operator",
+        "the login challenge is bound to its operator",
+        "jukinet/server/login.py",
+        "if pending.operator_id != operator_id or pending.terminal_fp != caller.fingerprint:",
+        "if pending.terminal_fp != caller.fingerprint:",
+        (f"{CHECKS}::test_a_challenge_is_bound_to_its_operator",),
+    ),
+    Removal(
+        "challenge-terminal",
+        "the login challenge is bound to its terminal",
+        "jukinet/server/login.py",
+        "if pending.operator_id != operator_id or pending.terminal_fp != caller.fingerprint:",
+        "if pending.operator_id != operator_id:",
+        (f"{CHECKS}::test_a_challenge_is_bound_to_its_terminal",),
+    ),
+    Removal(
+        "challenge-expiry",
+        "the login challenge expires (30 s)",
+        "jukinet/server/login.py",
+        "if self._clock.monotonic() > pending.expires:",
+        "if False:",
+        (f"{CHECKS}::test_a_challenge_expires",),
+    ),
+    Removal(
+        "enrolled-card",
+        "the card is the one enrolled for the operator",
+        "jukinet/server/login.py",
+        "if card.certificate.public_bytes(Encoding.DER) != record.card_certificate:",
+        "if False:",
+        (f"{CHECKS}::test_only_the_enrolled_card_logs_in",),
+    ),
+    Removal(
+        "card-names-operator",
+        "the card certificate names the operator",
+        "jukinet/server/login.py",
+        "if not any(str(n) == record.info.operator_id for n in card.node_ids):",
+        "if False:",
+        (f"{CHECKS}::test_the_card_must_name_the_operator",),
+    ),
+    Removal(
+        "lockout",
+        "the fifth consecutive failure locks the operator",
+        "jukinet/domain/operators.py",
+        "if record.info.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:",
+        "if False:",
+        ("tests/test_login.py::test_biometric_failures_count_and_the_fifth_locks",),
+    ),
+    Removal(
+        "first-enrollment",
+        "only a node's first operator is enrolled without an administrator (atomically)",
+        "jukinet/server/login.py",
+        "if bootstrap and self._storage.operators.count_in(txn) != 0:",
+        "if False:",
+        ("tests/test_login.py::test_only_one_of_several_simultaneous_first_enrollments_succeeds",),
+    ),
+    # -- sessions ---------------------------------------------------------------------------------------------
+    Removal(
+        "session-signature",
+        "a session is believed only with the node's signature",
+        "jukinet/server/runtime/sessions.py",
+        "claims = open_signed(token, operator_pb2.SessionClaims, self._public_key)",
+        "claims = operator_pb2.SessionClaims.FromString(token.payload)",
+        ("tests/test_sessions.py::test_tampered_claims_are_refused",),
+    ),
+    Removal(
+        "session-terminal",
+        "a session is bound to the terminal certificate it was issued to",
+        "jukinet/server/runtime/sessions.py",
+        "if claims.terminal_certificate_sha256 != terminal_fp:",
+        "if False:",
+        ("tests/test_sessions.py::test_expiry_terminal_logout_lock_and_revocation",),
+    ),
+    Removal(
+        "session-expiry",
+        "a session expires",
+        "jukinet/server/runtime/sessions.py",
+        "if self._clock.now_ms() >= _ms(claims.expires_at):",
+        "if False:",
+        ("tests/test_sessions.py::test_expiry_terminal_logout_lock_and_revocation",),
+    ),
+    Removal(
+        "logout-durable",
+        "a logout is stored, so it survives a restart",
+        "jukinet/server/login.py",
+        "self._storage.operators.revoke_session(txn, claims.session_id, claims.expires_at.ToMilliseconds())",
+        "pass",
+        (f"{RESTART}::test_a_logout_survives_a_restart",),
+    ),
+    # -- links ----------------------------------------------------------------------------------------------
+    Removal(
+        "batch-signature",
+        "a link batch is believed only with its sender's signature",
+        "jukinet/server/runtime/intake.py",
+        "batch = open_signed(envelope, link_pb2.LinkBatch, signer.public_key)",
+        "batch = link_pb2.LinkBatch.FromString(envelope.payload)",
+        ("tests/test_intake.py::test_a_prefecture_cannot_insert_alter_or_drop_notices",),
+    ),
+    Removal(
+        "re-delivery",
+        "a re-delivered position is counted, not applied again (across the receiver's crash)",
+        "jukinet/server/runtime/intake.py",
+        "fresh = [(p, item) for p, item in zip(item_positions(batch), batch.items, strict=True) if p > mark]",
+        "fresh = list(zip(item_positions(batch), batch.items, strict=True))",
+        (f"{RESTART}::test_a_batch_stored_before_a_crash_is_not_applied_again",),
+    ),
+    Removal(
+        "notice-origin",
+        "a notice comes from the CS it names as its origin",
+        "jukinet/server/changes.py",
+        "if notice.origin != origin_id:",
+        "if False:",
+        (f"{CHECKS}::test_a_notice_must_name_its_sender_as_origin",),
+    ),
+    Removal(
+        "notice-municipality",
+        "a CS sends records of its own municipality only",
+        "jukinet/server/changes.py",
+        "if record.address.municipality_code != municipality:",
+        "if False:",
+        ("tests/test_intake.py::test_prefecture_refusals",),
+    ),
+    Removal(
+        "status-vs-reason",
+        "at ingest, a record's status follows from its change reason",
+        "jukinet/server/changes.py",
+        "if not problems and record.status != status_for(record.change_reason):",
+        "if False:",
+        (f"{CHECKS}::test_a_notice_whose_status_does_not_follow_from_its_reason_is_refused",),
+    ),
+    Removal(
+        "receipt-names-batch",
+        "a sender drops a batch only on a receipt naming exactly that batch",
+        "jukinet/server/runtime/links.py",
+        "if got != expected:",
+        "if False:",
+        (f"{RESTART}::test_a_receipt_for_another_batch_drops_nothing",),
+    ),
+    # -- provision and audit -----------------------------------------------------------------------------
+    Removal(
+        "provision-audit",
+        "a provision's audit entry commits with it, before the answer",
+        "jukinet/server/national/provision.py",
+        "self._storage.audit.append(txn, leaf)",
+        "pass",
+        (f"{CHECKS}::test_a_provision_is_in_the_audit_log_before_it_is_answered",),
+    ),
+    Removal(
+        "tree-head-signature",
+        "an audit tree head is believed only with the node's signature",
+        "jukinet/server/audit.py",
+        "head = open_signed(signed, audit_pb2.TreeHead, key)",
+        "head = audit_pb2.TreeHead.FromString(signed.payload)",
+        (f"{CHECKS}::test_a_tree_head_needs_the_node_signature",),
+    ),
+)
+
+
+def apply(removal: Removal, root: Path) -> None:
+    """Apply ``removal`` to the tree at ``root`` (its text must occur exactly once)."""
+    path = root / removal.path
+    text = path.read_text(encoding="utf-8")
+    count = text.count(removal.old)
+    if count != 1:
+        raise SystemExit(f"{removal.name}: the text to remove occurs {count} times in {removal.path}")
+    path.write_text(text.replace(removal.old, removal.new), encoding="utf-8")
+
+
+def _copy(destination: Path) -> None:
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in files:
+        source = ROOT / name
+        if source.is_file() and not name.startswith(("node_modules/", ".venv/")):
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+
+
+def run(removal: Removal) -> tuple[str, str]:
+    """("noticed" | "NOT NOTICED" | "error", summary) for one removal."""
+    with tempfile.TemporaryDirectory(prefix=f"removal-{removal.name}-") as tmp:
+        copy = Path(tmp)
+        _copy(copy)
+        apply(removal, copy)
+        env = {**os.environ, "PYTHONPATH": str(copy)}
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *removal.tests]
+        done = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    summary = re.sub(r"\s+in [\d.]+s.*$", "", lines[-1].strip("= ")) if lines else done.stderr[-300:]
+    if done.returncode == 1:
+        return "noticed", summary
+    if done.returncode == 0:
+        return "NOT NOTICED", summary
+    return "error", f"pytest exit status {done.returncode}: {summary}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="removals to run (all by default)")
+    parser.add_argument("--list", action="store_true", help="list the removals and exit")
+    args = parser.parse_args(argv)
+    chosen = [r for r in REMOVALS if not args.names or r.name in args.names]
+    if args.list:
+        for r in chosen:
+            print(f"{r.name:22} {r.path}: {r.check}")
+        return 0
+    unknown = set(args.names) - {r.name for r in REMOVALS}
+    if unknown:
+        parser.error(f"unknown removals: {', '.join(sorted(unknown))}")
+    bad = 0
+    for removal in chosen:
+        started = time.monotonic()
+        outcome, summary = run(removal)
+        bad += outcome != "noticed"
+        print(f"{removal.name:22} {outcome:12} {summary} ({time.monotonic() - started:.0f} s)", flush=True)
+    print(f"{len(chosen) - bad} of {len(chosen)} removals noticed")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
