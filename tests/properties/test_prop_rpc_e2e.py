@@ -57,7 +57,8 @@ PROVISION = "/jukinet.v1.IdentityProvisionService/"
 DELIVER = "/jukinet.v1.LinkService/Deliver"
 STREAMING = {REGISTRY + "RegisterResidents": "stream_unary", DELIVER: "stream_stream"}
 # Requests that change nothing, so OK is a fine answer to junk that happens to parse.
-READ_ONLY = {ADMIN + "GetStatus", ADMIN + "ListProvisions", ADMIN + "ListQuarantine", REGISTRY + "GetResident",
+READ_ONLY = {OPERATORS + "ListLoginAttempts", ADMIN + "GetStatus",
+             ADMIN + "ListProvisions", ADMIN + "ListQuarantine", REGISTRY + "GetResident",
              AUDIT + "GetSignedTreeHead", AUDIT + "GetInclusionProof", AUDIT + "GetConsistencyProof",
              AUDIT + "GetEntries", ADMIN + "RetryQuarantined", ADMIN + "DropQuarantined"}  # fmt: skip
 
@@ -258,6 +259,7 @@ def test_operator_administration_with_junk(site: Site, data) -> None:
     site.check(CS, site.admin, OPERATORS + "EnrollOperator", enroll)
     for method, message in (
         ("GetOperator", operator_pb2.GetOperatorRequest),
+        ("ListLoginAttempts", operator_pb2.ListLoginAttemptsRequest),
         ("UnlockOperator", operator_pb2.UnlockOperatorRequest),
         ("RevokeSessions", operator_pb2.RevokeSessionsRequest),
     ):
@@ -298,9 +300,10 @@ def test_node_administration_with_boundary_values(
             ADMIN + "ListQuarantine",
             admin_pb2.ListQuarantineRequest(destination=destination).SerializeToString(),
         )
-        action = admin_pb2.QuarantineActionRequest(destination=destination, positions=positions).SerializeToString()
-        site.check(node, caller, ADMIN + "RetryQuarantined", action)
-        site.check(node, caller, ADMIN + "DropQuarantined", action)
+        retry = admin_pb2.RetryQuarantinedRequest(destination=destination, positions=positions)
+        drop = admin_pb2.DropQuarantinedRequest(destination=destination, positions=positions)
+        site.check(node, caller, ADMIN + "RetryQuarantined", retry.SerializeToString())
+        site.check(node, caller, ADMIN + "DropQuarantined", drop.SerializeToString())
     site.check(CS, site.stranger, ADMIN + "ListProvisions", admin_pb2.ListProvisionsRequest().SerializeToString())
 
 
@@ -369,6 +372,7 @@ EVERY_RPC = [
     (CS, "stranger", AUTH + "CompleteLogin"), (CS, "stranger", AUTH + "Logout"),
     (CS, "admin", OPERATORS + "EnrollOperator"), (CS, "admin", OPERATORS + "UnlockOperator"),
     (CS, "admin", OPERATORS + "GetOperator"), (CS, "stranger", OPERATORS + "RevokeSessions"),
+    (CS, "admin", OPERATORS + "ListLoginAttempts"),
     (CS, "admin", ADMIN + "GetStatus"), (CS, "admin", ADMIN + "ListProvisions"),
     (CS, "admin", ADMIN + "ListQuarantine"), (CS, "admin", ADMIN + "RetryQuarantined"),
     (CS, "admin", ADMIN + "DropQuarantined"), (CS, "stranger", AUDIT + "GetSignedTreeHead"),
@@ -396,7 +400,7 @@ def test_any_bytes_to_any_rpc(site: Site, target, data) -> None:
             ),
         )
     )
-    if method == REGISTRY + "GetResident" or method.startswith(AUDIT) or method.startswith(ADMIN):
+    if method in READ_ONLY:
         site.check(node, getattr(site, who), method, payload, allow_ok=True)
     else:
         code, details = getattr(site, who).call(method, payload)
