@@ -9,7 +9,7 @@ BUF_VERSION := 1.75.0
 BUF := node_modules/.bin/buf
 DEB_PACKAGES := softhsm2 opensc
 
-.PHONY: setup system-packages venv test demo lint proto up clean bench removals
+.PHONY: setup system-packages venv test demo lint proto up clean bench removals properties mutation
 
 setup: system-packages $(STAMP)
 
@@ -32,6 +32,17 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 
 test: setup
 	$(PY) -m pytest -q
+
+# Property-based tests with many more examples than CI runs (CI: the "ci" profile of tests/properties/conftest.py).
+properties: setup
+	JUKINET_HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -p no:cacheprovider tests/properties
+
+# Mutation testing of the security-critical modules ([tool.mutmut] in pyproject.toml), niced: CPU-heavy.
+# Results are cached in mutants/ (delete it for a fresh run); the last line is the score.
+mutation: setup
+	nice -n 10 $(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut export-cicd-stats
+	$(PY) bench/mutation_score.py
 
 demo: setup
 	$(VENV)/bin/jukinet demo --state $(STATE)/demo

@@ -9,6 +9,7 @@ live in it too, so tests can unlock cards in this process while the nodes run in
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -89,3 +90,14 @@ def private_network(
     """A network of the module's own, for tests that stop and restart nodes."""
     with start(tmp_path_factory.mktemp("private-network"), softhsm, worker) as running:
         yield running
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The number of hypothesis examples per RPC family, when property tests ran (tests/properties/)."""
+    counts = sys.modules.get("propcount")
+    if counts is None or not counts.EXAMPLES:
+        return
+    terminalreporter.section(f"hypothesis examples per RPC family (profile {counts.PROFILE})")
+    for family, n in sorted(counts.EXAMPLES.items()):
+        terminalreporter.write_line(f"{family:<28} {n:>7}")
+    terminalreporter.write_line(f"{'total':<28} {sum(counts.EXAMPLES.values()):>7}")

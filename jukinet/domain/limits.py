@@ -141,7 +141,7 @@ def text_problem(field: str, text: str, limit: TextLimit | None = None) -> str |
         return f"{field}: must not be empty" if rule.required else None
     if len(text) > rule.max_chars:
         return f"{field}: {len(text)} characters, at most {rule.max_chars} allowed"
-    if text.isspace():
+    if not text.strip(" \u3000"):  # ASCII and ideographic spaces; other white space is named below
         return f"{field}: only spaces"
     if _COMMON[rule.repertoire].fullmatch(text):
         return None

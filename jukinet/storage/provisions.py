@@ -8,6 +8,8 @@ from jukinet.storage.environment import Environment
 from jukinet.storage.layout import Counter, Db, u64
 from jukinet.v1 import admin_pb2
 
+_LAST_ID = 2**64 - 1  # provision ids are uint64 on the wire
+
 
 class ProvisionLog:
     def __init__(self, env: Environment) -> None:
@@ -22,7 +24,7 @@ class ProvisionLog:
 
     def page(self, after_id: int, limit: int) -> list[admin_pb2.ProvisionEntry]:
         out: list[admin_pb2.ProvisionEntry] = []
-        if limit <= 0:
+        if limit <= 0 or after_id >= _LAST_ID:  # nothing comes after the last id (and after_id + 1 would not pack)
             return out
         with self._env.read() as txn:
             cursor = txn.cursor(db=self._db)
