@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 test: setup
 	$(PY) -m pytest -q
 
-# Property-based tests with many more examples than CI runs (CI: the "ci" profile of tests/properties/conftest.py).
+# Property-based tests with many more examples than CI runs (CI: the "ci" profile in tests/properties/propcount.py).
 properties: setup
 	JUKINET_HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -p no:cacheprovider tests/properties
 

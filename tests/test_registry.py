@@ -150,3 +150,13 @@ def test_a_single_change_is_still_all_or_nothing(registry):
     with pytest.raises(Rejected) as exc:
         registry.record(_people(1, 2, "131016"), Desk(), A.AUDIT_ACTION_RECORD_CHANGE)
     assert exc.value.problem is Problem.DENIED and "131016" in str(exc.value)
+
+
+@pytest.mark.parametrize("reason", [-1, 99])
+def test_a_lone_row_with_an_unknown_change_reason_is_refused_not_an_internal_error(registry, reason) -> None:
+    """Found by the property tests: the chunk's audit entry named the reason with ChangeReason.Name."""
+    row = _copy(_people(1, seed=7)[0], change_reason=reason)
+    outcome = _bulk(registry, [row])
+    assert sorted(outcome.refused) == [0]
+    assert [f for f, _ in outcome.refused[0]] == ["change_reason"]
+    assert _storage(registry).records.count() == 0

@@ -27,7 +27,7 @@ from jukinet.domain.limits import MAX_PROBLEM_CHARS, MAX_RECORDS_PER_CHUNK
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.operators import Role
 from jukinet.domain.quoting import quoted
-from jukinet.domain.records import status_for, validate_record
+from jukinet.domain.records import reason_name, status_for, validate_record
 from jukinet.server.audit import Auditor
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.batches import ChangeNoticeEncoder, change_notice_item
@@ -169,7 +169,7 @@ class Registry:
         parts = [f"notices {self.node_id}#{sequences.start}..{sequences.stop - 1}"] if sequences else []
         if len(records) == 1:
             target = records[0].resident_code
-            parts.append(identity_pb2.ChangeReason.Name(records[0].change_reason))
+            parts.append(reason_name(records[0].change_reason))
         else:
             target = f"{len(records)} residents"
             parts.append(f"{len(sequences)} stored, {outcome.already_stored} already stored, "

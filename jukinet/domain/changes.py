@@ -13,7 +13,7 @@ removal from another municipality than the resident's current one (a late 転出
 from __future__ import annotations
 
 from jukinet.domain.errors import FieldRejected, Problem
-from jukinet.domain.records import status_for
+from jukinet.domain.records import reason_name, status_for
 from jukinet.v1 import identity_pb2
 
 R = identity_pb2
@@ -39,7 +39,7 @@ def local_change(
     ``my_number_holder`` is the resident code that holds ``new.my_number`` now (None if free).
     Raises FieldRejected (ALREADY_EXISTS, NOT_FOUND or CONFLICT) naming ``resident_code`` or ``my_number``.
     """
-    reason = R.ChangeReason.Name(new.change_reason)
+    reason = reason_name(new.change_reason)
     active = current is not None and current.status == R.RECORD_STATUS_ACTIVE
     if new.change_reason in CREATING:
         if active:

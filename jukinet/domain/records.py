@@ -21,6 +21,7 @@ from jukinet.v1 import identity_pb2
 
 __all__ = [
     "MIN_DATE",
+    "reason_name",
     "removal_reasons",
     "require_valid",
     "status_for",
@@ -41,6 +42,14 @@ removal_reasons: frozenset[int] = frozenset(
     }
 )
 """Change reasons after which the record becomes a 除票 (RECORD_STATUS_REMOVED)."""
+
+
+def reason_name(reason: int) -> str:
+    """``CHANGE_REASON_BIRTH`` for a known reason, ``change_reason -1`` for what a caller made up."""
+    try:
+        return identity_pb2.ChangeReason.Name(reason)
+    except ValueError:
+        return f"change_reason {reason}"
 
 
 def status_for(reason: identity_pb2.ChangeReason) -> identity_pb2.RecordStatus:

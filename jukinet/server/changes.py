@@ -17,9 +17,9 @@ from jukinet.domain.changes import replaces_current
 from jukinet.domain.errors import ItemRefused, Problem
 from jukinet.domain.limits import MAX_NOTICE_BYTES
 from jukinet.domain.node_ids import NodeId
-from jukinet.domain.records import status_for, validate_record
+from jukinet.domain.records import reason_name, status_for, validate_record
 from jukinet.storage import NodeStorage
-from jukinet.v1 import identity_pb2, notice_pb2
+from jukinet.v1 import notice_pb2
 
 
 def check_notices(notices: Sequence[tuple[int, notice_pb2.ChangeNotice]], origin: NodeId, today: datetime.date) -> None:
@@ -48,7 +48,7 @@ def check_notices(notices: Sequence[tuple[int, notice_pb2.ChangeNotice]], origin
         problems = validate_record(record, today=today)
         if not problems and record.status != status_for(record.change_reason):
             problems.append(
-                f"status {identity_pb2.RecordStatus.Name(record.status)} does not follow from the change reason"
+                f"status {record.status} does not follow from the change reason {reason_name(record.change_reason)}"
             )
         if problems:
             raise ItemRefused(

@@ -191,12 +191,34 @@ def test_record_change_refuses_another_municipalitys_resident(site: Site, record
 
 
 @given(data=st.data(), good=st.lists(valid_record("131148"), max_size=6), at=st.integers(0, 6))
-def test_register_residents_stores_nothing_of_a_chunk_with_one_fault(site: Site, data, good, at: int) -> None:
+def test_register_residents_refuses_exactly_the_faulty_row(site: Site, data, good, at: int) -> None:
+    """Rows are decided one by one: the faulty row is refused by its fields, the others are stored (or
+    found already stored, or refused by the change rules), and nothing else is written."""
     ran("resident registry")
     _, bad = data.draw(broken_record("131148"))
+    at = min(at, len(good))
     records = [*good[:at], bad, *good[at:]]
     payload = registry_pb2.RegisterResidentsRequest(records=records).SerializeToString()
-    site.check(CS, site.admin, REGISTRY + "RegisterResidents", payload)
+    before = site.counts(CS)
+    register = site.admin.channel.stream_stream(
+        REGISTRY + "RegisterResidents", response_deserializer=registry_pb2.RegisterResidentsResponse.FromString
+    )
+    metadata = ((SESSION_METADATA_KEY, site.admin.session),)
+    try:
+        [answer] = list(register(iter([payload]), timeout=DEADLINE, metadata=metadata))
+    except grpc.RpcError as exc:  # the whole chunk refused (too large for its RPC): nothing stored
+        assert exc.code() not in NEVER and exc.details().strip(), (exc.code(), exc.details())
+        assert site.counts(CS) == before
+        return
+    refused = {row.index: row for row in answer.refused_rows}
+    assert at in refused and all(p.message for p in refused[at].problems), answer
+    assert answer.stored + answer.already_stored + len(refused) == len(records), answer
+    records_now, history_now, provisions_now, _ = site.counts(CS)
+    assert (records_now, history_now, provisions_now) == (
+        before[0] + answer.stored,
+        before[1] + answer.stored,
+        before[2],
+    ), answer
 
 
 @given(record=valid_record("131148"), data=st.data())
