@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding
+from loginkit import Card, SoftwareAesGcm
 
 from jukinet.biometrics import SyntheticSubject, enroll
 from jukinet.domain.clock import ManualClock
@@ -34,25 +34,6 @@ from jukinet.v1 import audit_pb2, operator_pb2
 NODE = NodeId.cs("131148")
 SITES = frozenset({"131148"})
 A = audit_pb2
-
-
-class SoftwareAesGcm:
-    def __init__(self) -> None:
-        self._key = AESGCM(AESGCM.generate_key(256))
-
-    def encrypt_aes_gcm(self, key_label: str, nonce: bytes, data: bytes, aad: bytes = b"") -> bytes:
-        return self._key.encrypt(nonce, data, aad)
-
-    def decrypt_aes_gcm(self, key_label: str, nonce: bytes, data: bytes, aad: bytes = b"") -> bytes:
-        return self._key.decrypt(nonce, data, aad)
-
-
-@dataclass
-class Card:
-    operator_id: str
-    signer: SoftwareSigner
-    certificate_der: bytes
-    subject: SyntheticSubject
 
 
 @dataclass

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding
+from loginkit import Card, SoftwareAesGcm
 
 from jukinet.biometrics import SyntheticSubject, enroll
 from jukinet.domain.clock import ManualClock
@@ -42,27 +42,6 @@ A = audit_pb2
 _END = b"-----END CERTIFICATE-----"
 
 
-class _Aes:
-    """Stands in for the node token's template key (unit test only)."""
-
-    def __init__(self) -> None:
-        self._key = AESGCM(AESGCM.generate_key(256))
-
-    def encrypt_aes_gcm(self, key_label: str, nonce: bytes, data: bytes, aad: bytes = b"") -> bytes:
-        return self._key.encrypt(nonce, data, aad)
-
-    def decrypt_aes_gcm(self, key_label: str, nonce: bytes, data: bytes, aad: bytes = b"") -> bytes:
-        return self._key.decrypt(nonce, data, aad)
-
-
-@dataclass
-class Card:
-    operator_id: str
-    signer: SoftwareSigner
-    certificate_der: bytes
-    body: SyntheticSubject
-
-
 @dataclass
 class Site:
     logins: OperatorLogins
@@ -81,7 +60,7 @@ class Site:
         return Card(operator_id, signer, cert.public_bytes(Encoding.DER), SyntheticSubject.create(self.rng))
 
     def enroll(self, card: Card, by: Caller) -> None:
-        template = [float(x) for x in enroll(card.body, self.rng)]
+        template = [float(x) for x in enroll(card.subject, self.rng)]
         self.admin.enroll(
             operator_pb2.EnrollOperatorRequest(
                 operator_id=card.operator_id, card_certificate=card.certificate_der,
@@ -107,7 +86,7 @@ class Site:
         begun = self.logins.begin(begin_for or card.operator_id, begin_at)
         self.clock.advance(wait)
         signed = login_signing_input(begun.node_id, begun.challenge, begin_at.fingerprint)
-        sample = [float(x) for x in card.body.capture(self.rng)]
+        sample = [float(x) for x in card.subject.capture(self.rng)]
         request = operator_pb2.CompleteLoginRequest(
             challenge_id=begun.challenge_id, operator_id=card.operator_id,
             card_certificate=certificate_der or card.certificate_der, signature=(signer or card.signer).sign(signed),
@@ -125,7 +104,7 @@ def site(tmp_path: Path) -> Site:
     storage = NodeStorage.open(tmp_path / "data")
     node_key = SoftwareSigner()
     verifier = SessionVerifier(str(NODE), node_key.public_key, storage.operators.get, clock=clock)
-    auditor, vault = Auditor(storage, clock), TemplateVault(_Aes())
+    auditor, vault = Auditor(storage, clock), TemplateVault(SoftwareAesGcm())
     issuer = SessionIssuer(str(NODE), node_key, 900, clock)
     logins = OperatorLogins(NODE, SITES, storage, trust, vault, issuer, verifier, auditor, clock)
 
@@ -185,7 +164,7 @@ def test_a_challenge_expires(site: Site, clerk: Card) -> None:
 def test_only_the_enrolled_card_logs_in(site: Site, clerk: Card) -> None:
     """A second, valid card naming the same operator, never enrolled (say, reported lost and reissued)."""
     spare = site.card("clerk")
-    _refused(site.login, Card(clerk.operator_id, spare.signer, spare.certificate_der, clerk.body))
+    _refused(site.login, Card(clerk.operator_id, spare.signer, spare.certificate_der, clerk.subject))
 
 
 def test_the_card_must_name_the_operator(site: Site, clerk: Card) -> None:
@@ -198,7 +177,7 @@ def test_the_card_must_name_the_operator(site: Site, clerk: Card) -> None:
 
     site.storage.env.write(lambda txn: site.storage.operators.update(txn, clerk.operator_id, swap))
     assert site.storage.operators.get(clerk.operator_id).card_certificate == stranger.certificate_der
-    _refused(site.login, Card(clerk.operator_id, stranger.signer, stranger.certificate_der, clerk.body))
+    _refused(site.login, Card(clerk.operator_id, stranger.signer, stranger.certificate_der, clerk.subject))
 
 
 def test_administration_wants_an_operator_id_of_the_site(site: Site, clerk: Card) -> None:
