@@ -15,6 +15,7 @@ from jukinet.storage.environment import DEFAULT_MAP_SIZE, Environment
 from jukinet.storage.history import ChangeHistory
 from jukinet.storage.inbox import InboundMarks
 from jukinet.storage.layout import ALL_DBS
+from jukinet.storage.local_data import LocalDataStore
 from jukinet.storage.operators import OperatorStore
 from jukinet.storage.provisions import ProvisionLog
 from jukinet.storage.queues import LinkQueues, QueueState
@@ -26,6 +27,7 @@ __all__ = [
     "Environment",
     "InboundMarks",
     "LinkQueues",
+    "LocalDataStore",
     "NodeStorage",
     "OperatorStore",
     "ProvisionLog",
@@ -44,6 +46,7 @@ class NodeStorage:
     provisions: ProvisionLog
     operators: OperatorStore
     audit: AuditLog
+    local: LocalDataStore
 
     @classmethod
     def open(cls, path: Path, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False) -> NodeStorage:
@@ -57,6 +60,7 @@ class NodeStorage:
             ProvisionLog(env),
             OperatorStore(env),
             AuditLog(env),
+            LocalDataStore(env),
         )
 
     def close(self) -> None:

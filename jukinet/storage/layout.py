@@ -8,6 +8,7 @@ serialized protobuf unless said otherwise.
 database            key                                              value
 ==================  ===============================================  =======================================
 records             住民票コード                                       IdentityRecord (latest state)
+local_data          住民票コード                                       LocalResidentData (CS only)
 by_my_number        個人番号                                          住民票コード
 history             u64 feed position                                ChangeNotice (never deleted; read by position)
 history_index       住民票コード ‖ u64 feed position                   (empty: a resident's entries, in order)
@@ -42,6 +43,7 @@ _SEP = b"\x00"
 
 class Db(StrEnum):
     RECORDS = "records"
+    LOCAL_DATA = "local_data"
     BY_MY_NUMBER = "by_my_number"
     HISTORY = "history"
     HISTORY_INDEX = "history_index"
