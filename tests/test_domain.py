@@ -320,6 +320,7 @@ def test_removal_status() -> None:
     }
     for reason in removal_reasons:
         assert status_for(reason) == pb.RECORD_STATUS_REMOVED
+    assert status_for(pb.CHANGE_REASON_MOVE_IN_NOTICE_RECEIVED) == pb.RECORD_STATUS_REMOVED  # 転出確定 on the 除票
     for reason in (pb.CHANGE_REASON_MOVE_IN, pb.CHANGE_REASON_BIRTH, pb.CHANGE_REASON_NAME_CHANGE):
         assert status_for(reason) == pb.RECORD_STATUS_ACTIVE
     with pytest.raises(Rejected, match="unspecified"):

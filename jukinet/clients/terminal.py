@@ -20,6 +20,9 @@ from jukinet.v1 import (
     audit_pb2_grpc,
     envelope_pb2,
     identity_pb2,
+    local_pb2,
+    moves_pb2,
+    moves_pb2_grpc,
     operator_pb2,
     operator_pb2_grpc,
     registry_pb2,
@@ -66,6 +69,7 @@ class TerminalClient:
 
     def __init__(self, channel: grpc.Channel, certificate_sha256: bytes = b"", timeout: float = 30.0) -> None:
         self._registry = registry_pb2_grpc.ResidentRegistryServiceStub(channel)
+        self._moves = moves_pb2_grpc.MoveServiceStub(channel)
         self._admin = admin_pb2_grpc.NodeAdminServiceStub(channel)
         self._auth = operator_pb2_grpc.OperatorAuthServiceStub(channel)
         self._operators = operator_pb2_grpc.OperatorAdminServiceStub(channel)
@@ -136,8 +140,12 @@ class TerminalClient:
 
     # -- residents ------------------------------------------------------------------------------------------
 
-    def record_change(self, record: identity_pb2.IdentityRecord) -> registry_pb2.RecordChangeResponse:
-        return self._call(self._registry.RecordChange, registry_pb2.RecordChangeRequest(record=record))
+    def record_change(
+        self, record: identity_pb2.IdentityRecord, local: local_pb2.LocalResidentData | None = None
+    ) -> registry_pb2.RecordChangeResponse:
+        """One change; ``local`` (世帯主, 続柄, 本籍, 筆頭者) is kept at the CS only."""
+        request = registry_pb2.RecordChangeRequest(record=record, local=local)
+        return self._call(self._registry.RecordChange, request)
 
     def register(
         self,
@@ -160,8 +168,43 @@ class TerminalClient:
         return self._call(self._registry.RegisterResidents, chunks, timeout)
 
     def resident(self, resident_code: str) -> identity_pb2.IdentityRecord:
+        return self.resident_entry(resident_code).record
+
+    def resident_entry(self, resident_code: str) -> registry_pb2.GetResidentResponse:
+        """The record and the CS's local-only items."""
         request = registry_pb2.GetResidentRequest(resident_code=resident_code)
-        return self._call(self._registry.GetResident, request).record
+        return self._call(self._registry.GetResident, request)
+
+    # -- moves between municipalities -----------------------------------------------------------------------
+
+    def move_out(
+        self,
+        resident_codes: Sequence[str],
+        destination_municipality_code: str,
+        planned_date: identity_pb2.Date,
+        new_address_text: str = "",
+    ) -> moves_pb2.MoveOutResponse:
+        """転出 of the members named; the CS sends the 転出証明書情報 to the destination's CS."""
+        request = moves_pb2.MoveOutRequest(
+            resident_codes=list(resident_codes),
+            destination_municipality_code=destination_municipality_code,
+            planned_date=planned_date,
+            new_address_text=new_address_text,
+        )
+        return self._call(self._moves.MoveOut, request)
+
+    def move_in(
+        self,
+        grant_id: str,
+        move_in_date: identity_pb2.Date,
+        address_text: str,
+        resident_codes: Sequence[str] = (),
+    ) -> moves_pb2.MoveInResponse:
+        """転入 from a received 転出証明書情報 (every member not yet moved in, unless named)."""
+        request = moves_pb2.MoveInRequest(
+            grant_id=grant_id, resident_codes=list(resident_codes), move_in_date=move_in_date, address_text=address_text
+        )
+        return self._call(self._moves.MoveIn, request)
 
     # -- node administration and audit ----------------------------------------------------------------------
 

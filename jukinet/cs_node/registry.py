@@ -24,10 +24,11 @@ from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
 from jukinet.domain.codes import ResidentCode
 from jukinet.domain.errors import FieldRejected, Problem, Rejected
 from jukinet.domain.limits import MAX_PROBLEM_CHARS, MAX_RECORDS_PER_CHUNK
+from jukinet.domain.moves import local_data_problems
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.operators import Role
 from jukinet.domain.quoting import quoted
-from jukinet.domain.records import reason_name, status_for, validate_record
+from jukinet.domain.records import CLOSING_REASON, reason_name, status_for, validate_record
 from jukinet.server.audit import Auditor
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.batches import ChangeNoticeEncoder, change_notice_item
@@ -38,12 +39,14 @@ from jukinet.server.runtime.policy import OperatorWithRole, TerminalOf
 from jukinet.server.runtime.server import ServiceBinding, bind
 from jukinet.storage import NodeStorage
 from jukinet.storage.layout import Counter
-from jukinet.v1 import audit_pb2, identity_pb2, registry_pb2, registry_pb2_grpc
+from jukinet.v1 import audit_pb2, identity_pb2, local_pb2, registry_pb2, registry_pb2_grpc
 
 MAX_CHUNK_RECORDS = MAX_RECORDS_PER_CHUNK
 A = audit_pb2
 FieldProblems = tuple[tuple[str, str], ...]
 """(field, problem) pairs; the field as the wire contract names it, "" for the row as a whole."""
+Local = Sequence[local_pb2.LocalResidentData | None]
+"""Per row: the local-only items to store with it (世帯主, 続柄, 本籍, 筆頭者), or None to leave them."""
 
 
 @dataclass(frozen=True)
@@ -72,25 +75,32 @@ class Registry:
         self._clock = clock
         self._enqueued = enqueued
 
-    def record(self, records: Sequence[identity_pb2.IdentityRecord], caller: Caller, action: int) -> range:
-        """Store changes with their notices, all or nothing; returns the notices' sequences."""
-        self.check(records)
-        return self._apply(records, {}, caller, action, per_row=False).stored
+    def record(
+        self, records: Sequence[identity_pb2.IdentityRecord], caller: Caller, action: int, local: Local = ()
+    ) -> range:
+        """Store changes with their notices, all or nothing; returns the notices' sequences. ``local``
+        items are stored at this CS only (never in a notice)."""
+        self.check(records, local)
+        return self._apply(records, {}, caller, action, per_row=False, local=local).stored
 
-    def check(self, records: Sequence[identity_pb2.IdentityRecord]) -> None:
+    def check(self, records: Sequence[identity_pb2.IdentityRecord], local: Local = ()) -> None:
         """Rejected naming the first record that is invalid or not of this municipality."""
         for i, record in enumerate(records):
-            found = self._problems(record, today(self._clock))
+            found = self._problems(record, today(self._clock), _row(local, i))
             if found is not None:
                 problem, problems = found
                 raise Rejected(problem, f"record {i}: " + "; ".join(_joined(p) for p in problems))
 
-    def screen(self, records: Sequence[identity_pb2.IdentityRecord]) -> dict[int, FieldProblems]:
+    def screen(self, records: Sequence[identity_pb2.IdentityRecord], local: Local = ()) -> dict[int, FieldProblems]:
         """The rows refused on what can be checked without the stored state (validity, this municipality)."""
+        if local and len(local) != len(records):
+            raise Rejected(
+                Problem.INVALID, f"local: {len(local)} entries for {len(records)} records; give none or one per record"
+            )
         day = today(self._clock)
         refused = {}
         for i, record in enumerate(records):
-            found = self._problems(record, day)
+            found = self._problems(record, day, _row(local, i))
             if found is not None:
                 refused[i] = found[1]
         return refused
@@ -101,10 +111,11 @@ class Registry:
         refused: Mapping[int, FieldProblems],
         caller: Caller,
         action: int,
+        local: Local = (),
     ) -> ChunkOutcome:
         """One chunk of a bulk registration, in one transaction: rows ``refused`` by :meth:`screen` are
         skipped; each other row, in order, is already stored, refused by the change rules, or stored."""
-        return self._apply(records, refused, caller, action, per_row=True)
+        return self._apply(records, refused, caller, action, per_row=True, local=local)
 
     def _apply(
         self,
@@ -113,6 +124,7 @@ class Registry:
         caller: Caller,
         action: int,
         per_row: bool,
+        local: Local = (),
     ) -> ChunkOutcome:
         if not records:
             return ChunkOutcome(range(0))
@@ -126,7 +138,10 @@ class Registry:
                 if i in refusals:
                     continue
                 current = s.records.current(txn, record.resident_code)
+                extra = _row(local, i)  # local-only items: stored here with the row, never in its notice
                 if per_row and current is not None and _same(current, record):
+                    if extra is not None:
+                        s.local.put(txn, record.resident_code, extra)
                     already += 1
                     continue
                 try:
@@ -139,6 +154,8 @@ class Registry:
                 encoded = record.SerializeToString()
                 notice = encoder.encode(first_seq + len(items), encoded)
                 s.records.put(txn, record, current, encoded)
+                if extra is not None:
+                    s.local.put(txn, record.resident_code, extra)
                 s.history.append(txn, record.resident_code, notice, first_hist + len(items))
                 items.append(change_notice_item(notice))
             if items:
@@ -179,9 +196,13 @@ class Registry:
         self._auditor.append(txn, action, result, caller, target, "; ".join(parts))
 
     def _problems(
-        self, record: identity_pb2.IdentityRecord, day: datetime.date
+        self, record: identity_pb2.IdentityRecord, day: datetime.date, local: local_pb2.LocalResidentData | None = None
     ) -> tuple[Problem, FieldProblems] | None:
         problems = validate_record(record, today=day)
+        if local is not None:
+            problems += local_data_problems(local)
+        if record.change_reason == CLOSING_REASON:
+            problems.append("change_reason: 転入通知受理 is recorded only when a 転入通知 arrives from the new CS")
         if problems:  # each starts with its field's name (validate_record's contract)
             return Problem.INVALID, tuple(_split(p) for p in problems)
         municipality = record.address.municipality_code
@@ -194,12 +215,24 @@ class Registry:
             )
         return None
 
-    def resident(self, resident_code: str, caller: Caller) -> identity_pb2.IdentityRecord:
-        record = self._storage.records.get(str(ResidentCode.parse(resident_code)))
+    def resident(
+        self, resident_code: str, caller: Caller
+    ) -> tuple[identity_pb2.IdentityRecord, local_pb2.LocalResidentData | None]:
+        """The resident's record and this CS's local-only items for them."""
+        code = str(ResidentCode.parse(resident_code))
+        record = self._storage.records.get(code)
         if record is None:
             raise Rejected(Problem.NOT_FOUND, f"no resident {quoted(resident_code)} at {self.node_id}")
         self._auditor.record(A.AUDIT_ACTION_GET_RESIDENT, A.AUDIT_OUTCOME_SUCCESS, caller, resident_code)
-        return record
+        return record, self._storage.local.get(code)
+
+
+def _row(local: Local, index: int) -> local_pb2.LocalResidentData | None:
+    """Row ``index``'s local items, None when none were given for it (an empty message gives none)."""
+    if index >= len(local):
+        return None
+    row = local[index]
+    return row if row is not None and row.ByteSize() else None
 
 
 def _same(stored: identity_pb2.IdentityRecord, new: identity_pb2.IdentityRecord) -> bool:
@@ -247,7 +280,8 @@ class RegistryRpc(registry_pb2_grpc.ResidentRegistryServiceServicer):
     def RecordChange(
         self, request: registry_pb2.RecordChangeRequest, caller: Caller
     ) -> registry_pb2.RecordChangeResponse:
-        sequences = self._registry.record([request.record], caller, A.AUDIT_ACTION_RECORD_CHANGE)
+        local = [request.local] if request.HasField("local") else []
+        sequences = self._registry.record([request.record], caller, A.AUDIT_ACTION_RECORD_CHANGE, local)
         return registry_pb2.RecordChangeResponse(sequence=sequences.start, record=request.record)
 
     @guarded("registrars", audit=A.AUDIT_ACTION_REGISTER_RESIDENTS)
@@ -268,13 +302,13 @@ class RegistryRpc(registry_pb2_grpc.ResidentRegistryServiceServicer):
                         Problem.EXHAUSTED,
                         f"chunk {chunks}: {len(chunk.records)} records; at most {MAX_CHUNK_RECORDS} in one chunk",
                     )
-                refused = await self._bulk(self._registry.screen, chunk.records)
+                refused = await self._bulk(self._registry.screen, chunk.records, chunk.local)
                 done = None
                 if committing is not None:
                     previous, committing = committing, None
                     done = await previous
                 committing = asyncio.ensure_future(  # before answering: writing the answer may wait on the peer
-                    self._bulk(self._registry.register, chunk.records, refused, caller, _BULK)
+                    self._bulk(self._registry.register, chunk.records, refused, caller, _BULK, chunk.local)
                 )
                 chunks += 1
                 if done is not None:
@@ -289,7 +323,8 @@ class RegistryRpc(registry_pb2_grpc.ResidentRegistryServiceServicer):
 
     @guarded("registrars", audit=A.AUDIT_ACTION_GET_RESIDENT)
     def GetResident(self, request: registry_pb2.GetResidentRequest, caller: Caller) -> registry_pb2.GetResidentResponse:
-        return registry_pb2.GetResidentResponse(record=self._registry.resident(request.resident_code, caller))
+        record, local = self._registry.resident(request.resident_code, caller)
+        return registry_pb2.GetResidentResponse(record=record, local=local)
 
 
 _BULK = A.AUDIT_ACTION_REGISTER_RESIDENTS

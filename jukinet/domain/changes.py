@@ -13,7 +13,7 @@ removal from another municipality than the resident's current one (a late 転出
 from __future__ import annotations
 
 from jukinet.domain.errors import FieldRejected, Problem
-from jukinet.domain.records import reason_name, status_for
+from jukinet.domain.records import CLOSING_REASON, reason_name, status_for
 from jukinet.v1 import identity_pb2
 
 R = identity_pb2
@@ -41,7 +41,14 @@ def local_change(
     """
     reason = reason_name(new.change_reason)
     active = current is not None and current.status == R.RECORD_STATUS_ACTIVE
-    if new.change_reason in CREATING:
+    if new.change_reason == CLOSING_REASON:
+        if current is None or active or current.change_reason not in (R.CHANGE_REASON_MOVE_OUT, CLOSING_REASON):
+            raise FieldRejected(
+                Problem.CONFLICT,
+                "resident_code",
+                f"resident {new.resident_code} has no 除票 of a 転出 here; {reason} closes one",
+            )
+    elif new.change_reason in CREATING:
         if active:
             raise FieldRejected(
                 Problem.ALREADY_EXISTS,

@@ -50,6 +50,17 @@ TEXT_LIMITS: dict[str, TextLimit] = {
     )
 }
 
+# Local-only items of a resident (LocalResidentData, CS only; never in a notice). All optional.
+LOCAL_TEXT_LIMITS: dict[str, TextLimit] = {
+    t.field: t
+    for t in (
+        TextLimit("local.head_of_household", 100, Repertoire.NAME, False, "世帯主"),
+        TextLimit("local.relationship", 20, Repertoire.NAME, False, "続柄"),
+        TextLimit("local.registered_domicile", 200, Repertoire.ADDRESS, False, "本籍"),
+        TextLimit("local.head_of_family_register", 100, Repertoire.NAME, False, "筆頭者"),
+    )
+}
+
 # Encoded sizes. The largest valid record is about 3.3 KiB (every text field full of 4-byte characters);
 # unknown fields count, so padding a record does not get it through.
 MAX_RECORD_BYTES = 4 * KIB
@@ -59,14 +70,21 @@ MAX_LINK_BATCH_BYTES = 2 * MIB  # any LinkBatch: a relayed origin batch with its
 MAX_BATCH_ITEMS = 5000
 MAX_ENVELOPE_OVERHEAD = 16 * KIB  # signature, key id, payload type and the signer's certificate
 MAX_RECORDS_PER_CHUNK = 1000  # RegisterResidents: records per request message
+MAX_LOCAL_DATA_BYTES = 2 * KIB  # a LocalResidentData (the largest valid one is about 1.7 KiB)
+MAX_MOVE_MEMBERS = 20  # residents moving together in one 転出 (one grant; the grant rides on each 転入 notice)
+MAX_MOVE_CERTIFICATE_BYTES = 256 * KIB  # a Signed MoveOutCertificate (20 members of the largest size ≈ 120 KiB)
 MAX_PROBLEM_CHARS = 200  # RegisterResidents: each problem of a refused row, as answered (the answer stays small)
 
 # Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.
 MAX_UNARY_REQUEST_BYTES = 64 * KIB
 REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.LinkService/Deliver": MAX_LINK_BATCH_BYTES + MAX_ENVELOPE_OVERHEAD,
-    "/jukinet.v1.ResidentRegistryService/RegisterResidents": MAX_RECORDS_PER_CHUNK * MAX_RECORD_BYTES + 64 * KIB,
-    "/jukinet.v1.ResidentRegistryService/RecordChange": MAX_RECORD_BYTES + KIB,
+    "/jukinet.v1.ResidentRegistryService/RegisterResidents": MAX_RECORDS_PER_CHUNK
+    * (MAX_RECORD_BYTES + MAX_LOCAL_DATA_BYTES)
+    + 64 * KIB,
+    "/jukinet.v1.ResidentRegistryService/RecordChange": MAX_RECORD_BYTES + MAX_LOCAL_DATA_BYTES + KIB,
+    "/jukinet.v1.MoveService/MoveOut": 4 * KIB,
+    "/jukinet.v1.MoveService/MoveIn": 16 * KIB,
 }
 MAX_REQUEST_BYTES = max(REQUEST_LIMITS.values())
 """The server's transport limit: no request larger than this is even buffered."""

@@ -20,7 +20,9 @@ from jukinet.domain.municipalities import directory as _bundled
 from jukinet.v1 import identity_pb2
 
 __all__ = [
+    "CLOSING_REASON",
     "MIN_DATE",
+    "MOVE_OUT_LEAD_DAYS",
     "reason_name",
     "removal_reasons",
     "require_valid",
@@ -43,6 +45,13 @@ removal_reasons: frozenset[int] = frozenset(
 )
 """Change reasons after which the record becomes a 除票 (RECORD_STATUS_REMOVED)."""
 
+CLOSING_REASON = identity_pb2.CHANGE_REASON_MOVE_IN_NOTICE_RECEIVED
+"""転入通知受理: the old municipality closes a 転出 (転出確定) on its 除票, which stays removed."""
+
+MOVE_OUT_LEAD_DAYS = 14
+"""A 転出's change date is the planned move-out date, which may lie up to this many days ahead (a 転出届
+is filed before moving); every other change date is today or earlier."""
+
 
 def reason_name(reason: int) -> str:
     """``CHANGE_REASON_BIRTH`` for a known reason, ``change_reason -1`` for what a caller made up."""
@@ -56,7 +65,7 @@ def status_for(reason: identity_pb2.ChangeReason) -> identity_pb2.RecordStatus:
     """RECORD_STATUS_REMOVED for removal reasons, else ACTIVE; Rejected (INVALID) if unspecified or unknown."""
     if reason not in _REASONS:
         raise Rejected(Problem.INVALID, f"change_reason {reason!r} is unspecified or unknown")
-    if reason in removal_reasons:
+    if reason in removal_reasons or reason == CLOSING_REASON:
         return identity_pb2.RECORD_STATUS_REMOVED
     return identity_pb2.RECORD_STATUS_ACTIVE
 
@@ -76,6 +85,10 @@ def _date_problem(
     if value < MIN_DATE:
         return f"{field}: {value.isoformat()} is before {MIN_DATE.isoformat()}", value
     if value > today:
+        if field == "change_date" and record.change_reason == identity_pb2.CHANGE_REASON_MOVE_OUT:
+            if (value - today).days <= MOVE_OUT_LEAD_DAYS:
+                return None, value
+            return f"{field}: {value.isoformat()} is more than {MOVE_OUT_LEAD_DAYS} days ahead (planned 転出)", value
         return f"{field}: {value.isoformat()} is in the future", value
     return None, value
 

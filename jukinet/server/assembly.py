@@ -51,7 +51,13 @@ class Tier:
 
 
 TIERS: dict[NodeKind, Tier] = {
-    NodeKind.CS: Tier(services=("jukinet.cs_node.registry:registry_service",)),
+    NodeKind.CS: Tier(
+        services=("jukinet.cs_node.registry:registry_service", "jukinet.cs_node.moves:move_service"),
+        item_handlers=(
+            "jukinet.cs_node.moves:move_out_certificates",
+            "jukinet.cs_node.moves:move_in_notices",
+        ),
+    ),
     NodeKind.PREFECTURE: Tier(item_handlers=("jukinet.server.prefecture.notices:cs_change_notices",)),
     NodeKind.NATIONAL: Tier(
         services=("jukinet.server.national.provision:provision_service",),

@@ -16,6 +16,7 @@ from jukinet.storage.history import ChangeHistory
 from jukinet.storage.inbox import InboundMarks
 from jukinet.storage.layout import ALL_DBS
 from jukinet.storage.local_data import LocalDataStore
+from jukinet.storage.moves import MoveStore
 from jukinet.storage.operators import OperatorStore
 from jukinet.storage.provisions import ProvisionLog
 from jukinet.storage.queues import LinkQueues, QueueState
@@ -28,6 +29,7 @@ __all__ = [
     "InboundMarks",
     "LinkQueues",
     "LocalDataStore",
+    "MoveStore",
     "NodeStorage",
     "OperatorStore",
     "ProvisionLog",
@@ -47,6 +49,7 @@ class NodeStorage:
     operators: OperatorStore
     audit: AuditLog
     local: LocalDataStore
+    moves: MoveStore
 
     @classmethod
     def open(cls, path: Path, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False) -> NodeStorage:
@@ -61,6 +64,7 @@ class NodeStorage:
             OperatorStore(env),
             AuditLog(env),
             LocalDataStore(env),
+            MoveStore(env),
         )
 
     def close(self) -> None:

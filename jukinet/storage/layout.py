@@ -9,6 +9,8 @@ database            key                                              value
 ==================  ===============================================  =======================================
 records             住民票コード                                       IdentityRecord (latest state)
 local_data          住民票コード                                       LocalResidentData (CS only)
+move_outs           grant id                                         MoveOutState (CS: 転出 granted here)
+moves_received      grant id                                         ReceivedMove (CS: 転出証明書情報 received)
 by_my_number        個人番号                                          住民票コード
 history             u64 feed position                                ChangeNotice (never deleted; read by position)
 history_index       住民票コード ‖ u64 feed position                   (empty: a resident's entries, in order)
@@ -44,6 +46,8 @@ _SEP = b"\x00"
 class Db(StrEnum):
     RECORDS = "records"
     LOCAL_DATA = "local_data"
+    MOVE_OUTS = "move_outs"
+    MOVES_RECEIVED = "moves_received"
     BY_MY_NUMBER = "by_my_number"
     HISTORY = "history"
     HISTORY_INDEX = "history_index"
@@ -70,6 +74,7 @@ class Counter(StrEnum):
     HISTORY = "history"  # the last position handed out in the change-history feed
     CHANGE = "change"  # sequence of the next change notice this node originates
     PROVISION = "provision"  # id of the next provision-log entry
+    MOVE_OUT = "move-out"  # number of the last 転出 grant this CS issued (grant id "<cs>/<n>")
 
 
 def u64(value: int) -> bytes:
@@ -82,6 +87,11 @@ def from_u64(raw: bytes) -> int:
 
 def resident_key(resident_code: str) -> bytes:
     return resident_code.encode("ascii")
+
+
+def grant_key(grant_id: str) -> bytes:
+    """A MoveOutGrant's id ("cs:131148/42"): ASCII, at most MAX_GRANT_ID_CHARS."""
+    return grant_id.encode("ascii")
 
 
 def my_number_key(my_number: str) -> bytes:

@@ -27,6 +27,9 @@ class AuditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_ACTION_LIST_LOGIN_ATTEMPTS: _ClassVar[AuditAction]
     AUDIT_ACTION_QUARANTINE_RETRY: _ClassVar[AuditAction]
     AUDIT_ACTION_QUARANTINE_DROP: _ClassVar[AuditAction]
+    AUDIT_ACTION_MOVE_OUT: _ClassVar[AuditAction]
+    AUDIT_ACTION_MOVE_IN: _ClassVar[AuditAction]
+    AUDIT_ACTION_SPECIAL_MOVE_IN: _ClassVar[AuditAction]
 
 class AuditOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -48,6 +51,9 @@ AUDIT_ACTION_PROVIDE_IDENTITY: AuditAction
 AUDIT_ACTION_LIST_LOGIN_ATTEMPTS: AuditAction
 AUDIT_ACTION_QUARANTINE_RETRY: AuditAction
 AUDIT_ACTION_QUARANTINE_DROP: AuditAction
+AUDIT_ACTION_MOVE_OUT: AuditAction
+AUDIT_ACTION_MOVE_IN: AuditAction
+AUDIT_ACTION_SPECIAL_MOVE_IN: AuditAction
 AUDIT_OUTCOME_UNSPECIFIED: AuditOutcome
 AUDIT_OUTCOME_SUCCESS: AuditOutcome
 AUDIT_OUTCOME_DENIED: AuditOutcome

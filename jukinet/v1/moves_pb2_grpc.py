@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from jukinet.v1 import moves_pb2 as jukinet_dot_v1_dot_moves__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -22,3 +23,124 @@ if _version_not_supported:
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
+
+
+class MoveServiceStub:
+    """Moves between municipalities at a CS. Operator terminals of the municipality, role register-residents.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.MoveOut = channel.unary_unary(
+                '/jukinet.v1.MoveService/MoveOut',
+                request_serializer=jukinet_dot_v1_dot_moves__pb2.MoveOutRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_moves__pb2.MoveOutResponse.FromString,
+                _registered_method=True)
+        self.MoveIn = channel.unary_unary(
+                '/jukinet.v1.MoveService/MoveIn',
+                request_serializer=jukinet_dot_v1_dot_moves__pb2.MoveInRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_moves__pb2.MoveInResponse.FromString,
+                _registered_method=True)
+
+
+class MoveServiceServicer:
+    """Moves between municipalities at a CS. Operator terminals of the municipality, role register-residents.
+    """
+
+    def MoveOut(self, request, context):
+        """転出: each member's 除票 and notice, the grant, and the 転出証明書情報 queued for the destination CS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MoveIn(self, request, context):
+        """転入 from a received 転出証明書情報: each member's record (with the grant on its notice), and the
+        転入通知 queued for the old CS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_MoveServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'MoveOut': grpc.unary_unary_rpc_method_handler(
+                    servicer.MoveOut,
+                    request_deserializer=jukinet_dot_v1_dot_moves__pb2.MoveOutRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_moves__pb2.MoveOutResponse.SerializeToString,
+            ),
+            'MoveIn': grpc.unary_unary_rpc_method_handler(
+                    servicer.MoveIn,
+                    request_deserializer=jukinet_dot_v1_dot_moves__pb2.MoveInRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_moves__pb2.MoveInResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'jukinet.v1.MoveService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('jukinet.v1.MoveService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class MoveService:
+    """Moves between municipalities at a CS. Operator terminals of the municipality, role register-residents.
+    """
+
+    @staticmethod
+    def MoveOut(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jukinet.v1.MoveService/MoveOut',
+            jukinet_dot_v1_dot_moves__pb2.MoveOutRequest.SerializeToString,
+            jukinet_dot_v1_dot_moves__pb2.MoveOutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MoveIn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jukinet.v1.MoveService/MoveIn',
+            jukinet_dot_v1_dot_moves__pb2.MoveInRequest.SerializeToString,
+            jukinet_dot_v1_dot_moves__pb2.MoveInResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -1,4 +1,5 @@
 from jukinet.v1 import identity_pb2 as _identity_pb2
+from jukinet.v1 import local_pb2 as _local_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -8,10 +9,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RecordChangeRequest(_message.Message):
-    __slots__ = ("record",)
+    __slots__ = ("record", "local")
     RECORD_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_FIELD_NUMBER: _ClassVar[int]
     record: _identity_pb2.IdentityRecord
-    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ...) -> None: ...
+    local: _local_pb2.LocalResidentData
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., local: _Optional[_Union[_local_pb2.LocalResidentData, _Mapping]] = ...) -> None: ...
 
 class RecordChangeResponse(_message.Message):
     __slots__ = ("sequence", "record")
@@ -22,10 +25,12 @@ class RecordChangeResponse(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ...) -> None: ...
 
 class RegisterResidentsRequest(_message.Message):
-    __slots__ = ("records",)
+    __slots__ = ("records", "local")
     RECORDS_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_FIELD_NUMBER: _ClassVar[int]
     records: _containers.RepeatedCompositeFieldContainer[_identity_pb2.IdentityRecord]
-    def __init__(self, records: _Optional[_Iterable[_Union[_identity_pb2.IdentityRecord, _Mapping]]] = ...) -> None: ...
+    local: _containers.RepeatedCompositeFieldContainer[_local_pb2.LocalResidentData]
+    def __init__(self, records: _Optional[_Iterable[_Union[_identity_pb2.IdentityRecord, _Mapping]]] = ..., local: _Optional[_Iterable[_Union[_local_pb2.LocalResidentData, _Mapping]]] = ...) -> None: ...
 
 class FieldProblem(_message.Message):
     __slots__ = ("field", "message")
@@ -64,7 +69,9 @@ class GetResidentRequest(_message.Message):
     def __init__(self, resident_code: _Optional[str] = ...) -> None: ...
 
 class GetResidentResponse(_message.Message):
-    __slots__ = ("record",)
+    __slots__ = ("record", "local")
     RECORD_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_FIELD_NUMBER: _ClassVar[int]
     record: _identity_pb2.IdentityRecord
-    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ...) -> None: ...
+    local: _local_pb2.LocalResidentData
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., local: _Optional[_Union[_local_pb2.LocalResidentData, _Mapping]] = ...) -> None: ...

@@ -307,6 +307,11 @@ class LinkSet:
             if state.pending:
                 self._ensure(state.destination)
 
+    def address_of(self, destination: str) -> str | None:
+        """Where ``destination`` listens, or None if this node knows no address for it: the one place a
+        node looks addresses up (from the topology today; from the signed network directory later)."""
+        return self._peers.get(destination)
+
     def wake(self, destination: str) -> None:
         """From any thread: ``destination``'s queue has new entries."""
         if self._loop is not None:
@@ -328,7 +333,7 @@ class LinkSet:
     def _ensure(self, destination: str) -> Link:
         link = self._links.get(destination)
         if link is None:
-            link = Link(self.ctx, NodeId.parse(destination), self._peers.get(destination))
+            link = Link(self.ctx, NodeId.parse(destination), self.address_of(destination))
             self._links[destination] = link
             link.start()
         return link

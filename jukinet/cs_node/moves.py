@@ -1,0 +1,519 @@
+"""Moves between municipalities at a CS: 転出, the 転出証明書情報 to the new CS, 転入 / 特例転入 there, and
+the 転入通知 back that closes the move (転出確定).
+
+::
+
+    old CS (中野区)                                     new CS (横浜市)
+    MoveOut ── one transaction: each member's 除票 (転出, planned date) + history + notice ▲ prefecture,
+              the Signed MoveOutGrant, the Signed MoveOutCertificate queued ──────────▶ verified end to end
+                                                                                     (origin's node certificate),
+                                                                                     stored once, pending
+                                                          MoveIn ── one transaction: each member's record
+                                                                    (転入 / 特例転入, same numbers) + history +
+                                                                    notice ▲ carrying the grant, local items,
+              verified end to end, ◀───────────────────────────── the Signed MoveInNotice queued; member used
+    転出確定: each 除票 again, reason 転入通知受理
+    (still removed) + notice ▲; member closed
+
+Both CS-to-CS items travel on the ordinary links (store-and-forward with receipts: the other CS may be
+down; nothing is lost; each is applied once). :class:`Moves` is the plain object behind
+:class:`MoveRpc`; :class:`MoveOutCertificates` and :class:`MoveInNotices` are the CS tier's item
+handlers.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import lmdb
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from jukinet.domain.changes import local_change
+from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
+from jukinet.domain.errors import FieldRejected, ItemRefused, Problem, Rejected
+from jukinet.domain.limits import MAX_MOVE_CERTIFICATE_BYTES, text_problem
+from jukinet.domain.moves import (
+    check_destination,
+    check_members,
+    check_move_in_dates,
+    check_planned_date,
+    closing_record,
+    date_of,
+    local_data_problems,
+    moved_in_record,
+    removal_record,
+)
+from jukinet.domain.node_ids import NodeId, NodeKind
+from jukinet.domain.operators import Role
+from jukinet.domain.quoting import quoted
+from jukinet.domain.records import validate_record
+from jukinet.pki import Signer, TrustStore, seal
+from jukinet.server.audit import Auditor
+from jukinet.server.grants import cs_named, grant_id_problem, open_grant, signed_by_node
+from jukinet.server.parts import NodeParts
+from jukinet.server.runtime.executor import Blocking
+from jukinet.server.runtime.guard import guarded
+from jukinet.server.runtime.intake import Delivery, Item, Plan
+from jukinet.server.runtime.peers import Caller
+from jukinet.server.runtime.policy import OperatorWithRole, TerminalOf
+from jukinet.server.runtime.server import ServiceBinding, bind
+from jukinet.storage import NodeStorage
+from jukinet.storage.layout import Counter
+from jukinet.v1 import (
+    audit_pb2,
+    envelope_pb2,
+    identity_pb2,
+    link_pb2,
+    local_pb2,
+    moves_pb2,
+    moves_pb2_grpc,
+    notice_pb2,
+)
+
+A = audit_pb2
+R = identity_pb2
+Change = tuple[identity_pb2.IdentityRecord, identity_pb2.IdentityRecord | None, envelope_pb2.Signed | None]
+"""(new record, the record it follows or None, the grant to attach to its notice or None)."""
+
+
+def write_changes(
+    txn: lmdb.Transaction, storage: NodeStorage, origin: NodeId, upstream: str, changes: Sequence[Change], now_ms: int
+) -> range:
+    """Store each change at this CS with its history entry and its notice queued for the prefecture (a
+    move's changes are few: the notices are built as messages, not from pre-encoded bytes)."""
+    if not changes:
+        return range(0)
+    first = storage.env.reserve(txn, Counter.CHANGE, len(changes))
+    position = storage.history.reserve(txn, len(changes))
+    items = []
+    for i, (record, current, grant) in enumerate(changes):
+        notice = notice_pb2.ChangeNotice(origin=str(origin), sequence=first + i, record=record)
+        notice.recorded_at.FromMilliseconds(now_ms)
+        if grant is not None:
+            notice.move_out_grant.CopyFrom(grant)
+        encoded = notice.SerializeToString()
+        storage.records.put(txn, record, current)
+        storage.history.append(txn, record.resident_code, encoded, position + i)
+        items.append(link_pb2.LinkItem(change_notice=notice).SerializeToString())
+    storage.queues.enqueue(txn, upstream, items)
+    return range(first, first + len(changes))
+
+
+def _checked(
+    record: identity_pb2.IdentityRecord,
+    current: identity_pb2.IdentityRecord | None,
+    day: datetime.date,
+    holder: str | None,
+) -> None:
+    """The record is valid and may follow ``current`` here (Rejected naming the member otherwise)."""
+    problems = validate_record(record, today=day)
+    if problems:
+        raise Rejected(Problem.INVALID, f"member {record.resident_code}: " + "; ".join(problems))
+    try:
+        local_change(current, record, holder)
+    except FieldRejected as exc:
+        raise Rejected(exc.problem, f"member {record.resident_code}: {exc}") from None
+
+
+@dataclass
+class Moves:
+    """転出 and 転入 at one CS (plain object: the RPC in front of it only moves messages)."""
+
+    node_id: NodeId
+    upstream: str  # this CS's prefecture: where change notices go
+    storage: NodeStorage
+    signer: Signer
+    certificate_der: bytes  # the signing key's node certificate, carried in every envelope signed here
+    auditor: Auditor
+    address_of: Callable[[str], str | None]  # the one place addresses are looked up (LinkSet.address_of)
+    wake: Callable[[str], None] = lambda destination: None
+    clock: Clock = SYSTEM_CLOCK
+    card_serials: Callable[[lmdb.Transaction, str], list[str]] = field(default=lambda txn, code: [])
+
+    # -- 転出 -------------------------------------------------------------------------------------------
+
+    def move_out(self, request: moves_pb2.MoveOutRequest, caller: Caller) -> moves_pb2.MoveOutResponse:
+        """Each member's 除票, the grant and the 転出証明書情報 for the destination, in one transaction."""
+        members = check_members(list(request.resident_codes))
+        code = request.destination_municipality_code
+        check_destination(code, self.node_id.code)
+        try:
+            destination = NodeId.cs(code)
+        except Rejected as exc:
+            raise Rejected(Problem.INVALID, f"destination_municipality_code: {exc}") from None
+        if self.address_of(str(destination)) is None:
+            raise Rejected(Problem.NOT_FOUND, f"no CS of municipality {code} is known on this network ({destination})")
+        day = today(self.clock)
+        planned = date_of(request.planned_date, "planned_date")
+        check_planned_date(planned, day)
+        if request.new_address_text:
+            problem = text_problem("address.text", request.new_address_text)
+            if problem:
+                raise Rejected(Problem.INVALID, f"new_{problem}")
+        s, origin = self.storage, str(self.node_id)
+
+        def apply(txn: lmdb.Transaction) -> moves_pb2.MoveOutResponse:
+            changes: list[Change] = []
+            for member in members:
+                current = s.records.current(txn, member)
+                if current is None:
+                    raise Rejected(Problem.NOT_FOUND, f"member {member}: no resident {member} at {self.node_id}")
+                if date_of(current.change_date, "change_date") > planned:
+                    raise Rejected(
+                        Problem.CONFLICT,
+                        f"member {member}: planned date {planned.isoformat()} is before the last change recorded "
+                        f"({date_of(current.change_date, 'change_date').isoformat()})",
+                    )
+                record = removal_record(current, planned)
+                _checked(record, current, day, s.records.holder_of(txn, record.my_number))
+                changes.append((record, current, None))
+            now_ms = self.clock.now_ms()
+            grant_id = f"{origin}/{s.env.reserve(txn, Counter.MOVE_OUT)}"
+            grant = moves_pb2.MoveOutGrant(
+                grant_id=grant_id, origin=origin, destination=str(destination), resident_codes=members
+            )
+            grant.planned_date.CopyFrom(request.planned_date)
+            grant.issued_at.FromMilliseconds(now_ms)
+            signed_grant = seal(self.signer, grant, self.certificate_der)
+            certificate = moves_pb2.MoveOutCertificate(grant=signed_grant, new_address_text=request.new_address_text)
+            certificate.planned_date.CopyFrom(request.planned_date)
+            certificate.issued_at.FromMilliseconds(now_ms)
+            for record, _, _ in changes:
+                local = s.local.current(txn, record.resident_code) or local_pb2.LocalResidentData()
+                certificate.members.add(
+                    record=record, local=local, card_serials=self.card_serials(txn, record.resident_code)
+                )
+            signed_certificate = seal(self.signer, certificate, self.certificate_der)
+            size = signed_certificate.ByteSize()
+            if size > MAX_MOVE_CERTIFICATE_BYTES:  # the bounds of its parts make this unreachable; stay sure
+                raise Rejected(Problem.EXHAUSTED, f"転出証明書情報 {size} bytes; at most {MAX_MOVE_CERTIFICATE_BYTES}")
+            sequences = write_changes(txn, s, self.node_id, self.upstream, changes, now_ms)
+            s.moves.put_move_out(txn, grant_id, moves_pb2.MoveOutState(grant=signed_grant))
+            item = link_pb2.LinkItem(move_out_certificate=signed_certificate).SerializeToString()
+            s.queues.enqueue(txn, str(destination), [item])
+            detail = (
+                f"{len(members)} member(s) to {destination}, planned {planned.isoformat()}; "
+                f"notices {origin}#{sequences.start}..{sequences.stop - 1}"
+            )
+            self.auditor.append(txn, A.AUDIT_ACTION_MOVE_OUT, A.AUDIT_OUTCOME_SUCCESS, caller, grant_id, detail)
+            return moves_pb2.MoveOutResponse(
+                grant_id=grant_id,
+                first_sequence=sequences.start,
+                last_sequence=sequences.stop - 1,
+                grant=signed_grant,
+            )
+
+        response = s.env.submit(apply).result()
+        self.wake(self.upstream)
+        self.wake(str(destination))
+        return response
+
+    # -- 転入 / 特例転入 --------------------------------------------------------------------------------
+
+    def move_in(
+        self, request: moves_pb2.MoveInRequest, caller: Caller, reason: int = R.CHANGE_REASON_MOVE_IN
+    ) -> moves_pb2.MoveInResponse:
+        """Register members of a received 転出証明書情報 here, and queue the 転入通知 for the old CS.
+
+        ``reason`` is 特例転入 when the caller verified the member's card (see :class:`MoveRpc`)."""
+        grant_id = request.grant_id
+        problem = grant_id_problem(grant_id)
+        if problem:
+            raise Rejected(Problem.INVALID, problem)
+        wanted = check_members(list(request.resident_codes)) if request.resident_codes else []
+        move_in = date_of(request.move_in_date, "move_in_date")
+        address = text_problem("address.text", request.address_text)
+        if address:
+            raise Rejected(Problem.INVALID, address)
+        day = today(self.clock)
+        s, here = self.storage, str(self.node_id)
+        action = A.AUDIT_ACTION_SPECIAL_MOVE_IN if reason == R.CHANGE_REASON_SPECIAL_MOVE_IN else A.AUDIT_ACTION_MOVE_IN
+
+        def apply(txn: lmdb.Transaction) -> tuple[moves_pb2.MoveInResponse, str]:
+            received = s.moves.received(txn, grant_id)
+            if received is None:
+                raise Rejected(Problem.NOT_FOUND, f"no 転出証明書情報 {grant_id} has been received at {here}")
+            certificate = moves_pb2.MoveOutCertificate.FromString(received.certificate.payload)  # verified on arrival
+            grant = moves_pb2.MoveOutGrant.FromString(certificate.grant.payload)
+            members = {m.record.resident_code: m for m in certificate.members}
+            moved = set(received.moved_in)
+            codes = wanted or [c for c in grant.resident_codes if c not in moved]
+            if not codes:
+                raise Rejected(Problem.ALREADY_EXISTS, f"every member of {grant_id} has moved in already")
+            for code in codes:
+                if code not in members:
+                    raise Rejected(Problem.NOT_FOUND, f"member {code} is not named in {grant_id}")
+                if code in moved:
+                    raise Rejected(Problem.ALREADY_EXISTS, f"member {code} has moved in under {grant_id} already")
+            check_move_in_dates(move_in, date_of(grant.planned_date, "planned_date"), day)
+            changes: list[Change] = []
+            for code in codes:
+                left = members[code].record
+                record = moved_in_record(left, self.node_id.code, request.address_text, reason, move_in)
+                current = s.records.current(txn, code)
+                _checked(record, current, day, s.records.holder_of(txn, record.my_number))
+                changes.append((record, current, certificate.grant))
+            now_ms = self.clock.now_ms()
+            sequences = write_changes(txn, s, self.node_id, self.upstream, changes, now_ms)
+            for code in codes:
+                local = members[code].local
+                if local.ByteSize():
+                    s.local.put(txn, code, local)
+            received.moved_in.extend(codes)
+            s.moves.put_received(txn, grant_id, received)
+            notice = moves_pb2.MoveInNotice(
+                grant_id=grant_id, origin=here, destination=grant.origin, resident_codes=codes, reason=reason
+            )
+            notice.move_in_date.CopyFrom(request.move_in_date)
+            notice.recorded_at.FromMilliseconds(now_ms)
+            signed = seal(self.signer, notice, self.certificate_der)
+            s.queues.enqueue(txn, grant.origin, [link_pb2.LinkItem(move_in_notice=signed).SerializeToString()])
+            detail = (
+                f"{len(codes)} member(s) from {grant.origin}, moved in {move_in.isoformat()}; "
+                f"notices {here}#{sequences.start}..{sequences.stop - 1}"
+            )
+            self.auditor.append(txn, action, A.AUDIT_OUTCOME_SUCCESS, caller, grant_id, detail)
+            response = moves_pb2.MoveInResponse(
+                first_sequence=sequences.start, last_sequence=sequences.stop - 1, records=[c[0] for c in changes]
+            )
+            return response, grant.origin
+
+        response, old = s.env.submit(apply).result()
+        self.wake(self.upstream)
+        self.wake(old)
+        return response
+
+    def certificate_of(self, grant_id: str) -> moves_pb2.MoveOutCertificate | None:
+        """A received 転出証明書情報 (for the 特例転入 card check), or None."""
+        received = self.storage.moves.get_received(grant_id)
+        if received is None:
+            return None
+        return moves_pb2.MoveOutCertificate.FromString(received.certificate.payload)
+
+
+class MoveRpc(moves_pb2_grpc.MoveServiceServicer):
+    def __init__(self, moves: Moves, auditor: Auditor, blocking: Blocking) -> None:
+        self._moves = moves
+        self.auditor = auditor
+        self.blocking = blocking
+        self.registrars = OperatorWithRole(TerminalOf.of_nodes([moves.node_id]), Role.REGISTER_RESIDENTS)
+
+    @guarded("registrars", audit=A.AUDIT_ACTION_MOVE_OUT)
+    def MoveOut(self, request: moves_pb2.MoveOutRequest, caller: Caller) -> moves_pb2.MoveOutResponse:
+        return self._moves.move_out(request, caller)
+
+    @guarded("registrars", audit=A.AUDIT_ACTION_MOVE_IN)
+    def MoveIn(self, request: moves_pb2.MoveInRequest, caller: Caller) -> moves_pb2.MoveInResponse:
+        return self._moves.move_in(request, caller)
+
+
+# -- the CS tier's intake: what other CS nodes send ----------------------------------------------------
+
+
+def _from_cs(delivery: Delivery, what: str) -> None:
+    if delivery.sender.kind is not NodeKind.CS:
+        raise Rejected(Problem.DENIED, f"{delivery.sender} is not a CS; only CS nodes send {what}")
+
+
+def _refused(exc: Rejected, what: str, position: int, sender: NodeId) -> ItemRefused:
+    """One item refused for good: the sender sets it aside (quarantine) and the rest of its queue flows."""
+    problem = exc.problem if exc.problem is not Problem.BROKEN else Problem.INVALID
+    return ItemRefused(problem, f"{what} #{position} from {sender}: {exc}", position)
+
+
+@dataclass(frozen=True)
+class _StoreCertificates:
+    storage: NodeStorage
+    received: list[tuple[str, envelope_pb2.Signed]]
+    now_ms: int
+
+    def apply(self, txn: lmdb.Transaction) -> None:
+        for grant_id, envelope in self.received:
+            if self.storage.moves.received(txn, grant_id) is None:  # applied once, however often it comes
+                move = moves_pb2.ReceivedMove(certificate=envelope)
+                move.received_at.FromMilliseconds(self.now_ms)
+                self.storage.moves.put_received(txn, grant_id, move)
+
+
+class MoveOutCertificates:
+    """ItemHandler for ``move_out_certificate`` items at a CS: 転出証明書情報 addressed to it."""
+
+    kind = "move_out_certificate"
+
+    def __init__(self, trust: TrustStore, storage: NodeStorage, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._trust = trust
+        self._storage = storage
+        self._clock = clock
+
+    def check(self, delivery: Delivery, items: Sequence[Item]) -> Plan:
+        _from_cs(delivery, "転出証明書情報")
+        day = today(self._clock)
+        received: dict[str, envelope_pb2.Signed] = {}
+        for position, envelope in items:
+            try:
+                grant_id = self.verify(envelope, delivery.destination, day)
+            except Rejected as exc:
+                raise _refused(exc, "転出証明書情報", position, delivery.sender) from None
+            received.setdefault(grant_id, envelope)
+        return _StoreCertificates(self._storage, list(received.items()), self._clock.now_ms())
+
+    def verify(self, envelope: envelope_pb2.Signed, here: NodeId, day: datetime.date) -> str:
+        """Every check of one 転出証明書情報, end to end (whoever delivered it); returns its grant id.
+
+        1. at most MAX_MOVE_CERTIFICATE_BYTES; signed by the key of the node certificate it carries;
+        2. its grant verifies (:func:`open_grant`), and the certificate's signer is the grant's origin;
+        3. the grant is addressed to this CS;
+        4. its members are the grant's, in order, each the origin's 除票 of a 転出 with valid local items.
+        """
+        size = envelope.ByteSize()
+        if size > MAX_MOVE_CERTIFICATE_BYTES:
+            raise Rejected(Problem.INVALID, f"{size} bytes; at most {MAX_MOVE_CERTIFICATE_BYTES}")
+        certificate, signer = signed_by_node(envelope, moves_pb2.MoveOutCertificate, self._trust)
+        grant, origin, destination = open_grant(certificate.grant, self._trust)
+        if not signer.names(origin):
+            raise Rejected(Problem.DENIED, f"signed by {signer}, not by the grant's origin {origin}")
+        if destination != here:
+            raise Rejected(Problem.DENIED, f"grant {grant.grant_id} is addressed to {destination}, not {here}")
+        codes = [m.record.resident_code for m in certificate.members]
+        if codes != list(grant.resident_codes):
+            raise Rejected(Problem.INVALID, f"its members are not those of grant {grant.grant_id}")
+        if certificate.planned_date != grant.planned_date:
+            raise Rejected(Problem.INVALID, f"its planned date is not that of grant {grant.grant_id}")
+        if certificate.new_address_text:
+            problem = text_problem("address.text", certificate.new_address_text)
+            if problem:
+                raise Rejected(Problem.INVALID, f"new_{problem}")
+        for member in certificate.members:
+            record = member.record
+            problems = validate_record(record, today=day) + local_data_problems(member.local)
+            if record.address.municipality_code != origin.code:
+                problems.append(f"address.municipality_code: {record.address.municipality_code} is not {origin}'s")
+            if record.change_reason != R.CHANGE_REASON_MOVE_OUT or record.status != R.RECORD_STATUS_REMOVED:
+                problems.append("change_reason: not the 除票 of a 転出")
+            if len(member.card_serials) > 4 or any(len(c) > 64 for c in member.card_serials):
+                problems.append("card_serials: at most 4 of at most 64 characters")
+            if problems:
+                raise Rejected(Problem.INVALID, f"member {quoted(record.resident_code)}: " + "; ".join(problems))
+        return grant.grant_id
+
+
+@dataclass(frozen=True)
+class _CloseMoves:
+    storage: NodeStorage
+    node_id: NodeId
+    upstream: str
+    notices: list[moves_pb2.MoveInNotice]
+    now_ms: int
+
+    def apply(self, txn: lmdb.Transaction) -> None:
+        s = self.storage
+        changes: list[Change] = []
+        for notice in self.notices:
+            state = s.moves.move_out(txn, notice.grant_id)
+            if state is None:  # checked before; only a damaged store gets here
+                raise Rejected(Problem.BROKEN, f"grant {notice.grant_id} vanished")
+            closed = set(state.closed)
+            move_in = date_of(notice.move_in_date, "move_in_date")
+            for code in notice.resident_codes:
+                if code in closed:
+                    continue  # its 転入通知 came before: applied once
+                current = s.records.current(txn, code)
+                if (
+                    current is not None
+                    and current.status == R.RECORD_STATUS_REMOVED
+                    and (current.change_reason == R.CHANGE_REASON_MOVE_OUT)
+                ):
+                    changes.append((closing_record(current, move_in), current, None))
+                state.closed.append(code)
+                closed.add(code)
+            s.moves.put_move_out(txn, notice.grant_id, state)
+        write_changes(txn, s, self.node_id, self.upstream, changes, self.now_ms)
+
+
+class MoveInNotices:
+    """ItemHandler for ``move_in_notice`` items at a CS: 転入通知 for the moves it granted."""
+
+    kind = "move_in_notice"
+
+    def __init__(
+        self, node_id: NodeId, upstream: str, trust: TrustStore, storage: NodeStorage, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        self._node_id = node_id
+        self._upstream = upstream
+        self._trust = trust
+        self._storage = storage
+        self._clock = clock
+
+    def check(self, delivery: Delivery, items: Sequence[Item]) -> Plan:
+        _from_cs(delivery, "転入通知")
+        notices = []
+        for position, envelope in items:
+            try:
+                notices.append(self.verify(envelope, delivery.destination))
+            except Rejected as exc:
+                raise _refused(exc, "転入通知", position, delivery.sender) from None
+        return _CloseMoves(self._storage, self._node_id, self._upstream, notices, self._clock.now_ms())
+
+    def verify(self, envelope: envelope_pb2.Signed, here: NodeId) -> moves_pb2.MoveInNotice:
+        """1. signed by the key of the node certificate it carries, which names the notice's origin (a CS);
+        2. addressed to this CS; 3. names a grant issued here, whose destination is that origin;
+        4. its members are members of that grant; its move-in date a date."""
+        notice, signer = signed_by_node(envelope, moves_pb2.MoveInNotice, self._trust)
+        origin = cs_named(notice.origin, "転入通知 origin")
+        if not signer.names(origin):
+            raise Rejected(Problem.DENIED, f"names origin {origin} but was signed by {signer}")
+        if notice.destination != str(here):
+            raise Rejected(Problem.DENIED, f"addressed to {quoted(notice.destination)}, not {here}")
+        problem = grant_id_problem(notice.grant_id)
+        if problem:
+            raise Rejected(Problem.INVALID, problem)
+        state = self._storage.moves.get_move_out(notice.grant_id)
+        if state is None:
+            raise Rejected(Problem.NOT_FOUND, f"no 転出 {notice.grant_id} was granted at {here}")
+        grant = moves_pb2.MoveOutGrant.FromString(state.grant.payload)
+        if grant.destination != str(origin):
+            raise Rejected(Problem.DENIED, f"grant {grant.grant_id} is for {grant.destination}, not {origin}")
+        codes = check_members(list(notice.resident_codes))
+        strangers = [c for c in codes if c not in grant.resident_codes]
+        if strangers:
+            raise Rejected(Problem.DENIED, f"{strangers[0]} is not a member of grant {grant.grant_id}")
+        date_of(notice.move_in_date, "move_in_date")
+        return notice
+
+
+# -- the CS tier's builders (jukinet.server.assembly.TIERS) -------------------------------------------
+
+
+def _moves(parts: NodeParts) -> Moves:
+    if parts.config.upstream is None:
+        raise Rejected(Problem.BROKEN, "a CS needs an upstream prefecture for its change notices")
+    return Moves(
+        parts.config.node_id,
+        str(parts.config.upstream),
+        parts.storage,
+        parts.signer,
+        parts.certificate.public_bytes(Encoding.DER),
+        parts.auditor,
+        parts.links.address_of,
+        parts.links.wake,
+        parts.clock,
+    )
+
+
+def move_service(parts: NodeParts) -> ServiceBinding:
+    """The CS tier's MoveService."""
+    return bind(MoveRpc(_moves(parts), parts.auditor, parts.blocking))
+
+
+def move_out_certificates(parts: NodeParts) -> MoveOutCertificates:
+    """転出証明書情報 from other CS nodes."""
+    return MoveOutCertificates(parts.trust, parts.storage, parts.clock)
+
+
+def move_in_notices(parts: NodeParts) -> MoveInNotices:
+    """転入通知 from other CS nodes."""
+    if parts.config.upstream is None:
+        raise Rejected(Problem.BROKEN, "a CS needs an upstream prefecture for its change notices")
+    return MoveInNotices(parts.config.node_id, str(parts.config.upstream), parts.trust, parts.storage, parts.clock)
