@@ -1,5 +1,6 @@
 """Moves between municipalities, end to end: a household moves from 中野区 (cs:131148, 東京都) to 横浜市西区
-(cs:141038, 神奈川県; 横浜市 itself, 141003, is a designated city whose wards hold the residents) over real node processes (the prefecture servers of 13 and 14 in one centre).
+(cs:141038, 神奈川県; 横浜市 itself, 141003, is a designated city whose wards hold the residents) over real
+node processes (the prefecture servers of 13 and 14 in one consolidated centre).
 
 The destination CS and the prefecture centre are down when the 転出 is recorded: nothing is lost, each
 item is applied once. The household's 世帯主/続柄/本籍/筆頭者 carry marker strings: they reach the new CS
@@ -316,3 +317,53 @@ def test_forged_certificates_are_refused_and_nothing_is_stored(net, tmp_path: Pa
     assert len(chiyoda.deliver(at, NEW, batches)) == 2  # the node still serves
     done = new.move_in("cs:131016/5", _date(_today()), "西区")
     assert [r.resident_code for r in done.records] == [mine[0].resident_code]
+
+
+# -- 特例転入: the resident's card and PIN at the new CS ---------------------------------------------------
+
+
+def test_special_move_in_needs_the_members_own_card(net, worker, tmp_path: Path):
+    """The origin CS (played: cs:131016 is not in this network) lists each member's card in its 転出証明書情報;
+    the new CS registers a 特例転入 only with that card presented (its PIN checked by the card itself)."""
+    from jukinet.clients import present_card
+    from jukinet.devnet.resident_cards import issue_resident_card
+    from jukinet.hsm import TokenError
+
+    origin = simulated(net, ["cs:131016"], tmp_path / "origin")
+    alice, bob = _household(2, "131016")
+    alice_card = issue_resident_card(worker, net.network, None, "4821", alice)
+    bob_card = issue_resident_card(worker, net.network, None, "7314", bob)
+    certificate = _certificate(origin, origin, NEW, [alice, bob], n=40)
+    certificate.members[0].card_serials.append(alice_card.card_serial)
+    certificate.members[1].card_serials.append(bob_card.card_serial)
+    inbound = terminal(net, NEW).status(inbound=True).inbound
+    first = 1 + max((i.last_sequence for i in inbound if i.sender == "cs:131016"), default=0)
+    envelope = seal(origin.signer, certificate, origin.certificate_der)
+    origin.deliver(address(net, NEW), NEW, [origin.batch(NEW, [_item(envelope)], first)])
+    new, grant_id, day = terminal(net, NEW), "cs:131016/40", _date(_today())
+
+    def presenter(kit):
+        def present(binding: bytes):
+            with kit.card(worker).unlock(kit.pin) as unlocked:
+                return present_card(unlocked, "special-move-in", NEW, binding)
+
+        return present
+
+    with pytest.raises(TokenError):  # a wrong PIN: the card refuses to sign, nothing reaches the CS
+        new.move_in(grant_id, day, "西区", [alice.resident_code], lambda b: present_card(
+            alice_card.card(worker).unlock("0000"), "special-move-in", NEW, b))  # fmt: skip
+    err = rpc_error(new.move_in, grant_id, day, "西区", [alice.resident_code], presenter(bob_card))
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED and "is not member" in err.details()
+    captured = []
+
+    def once(binding: bytes):
+        captured.append(presenter(alice_card)(binding))
+        return captured[-1]
+
+    done = new.move_in(grant_id, day, "西区", [alice.resident_code], once)
+    assert done.records[0].change_reason == R.CHANGE_REASON_SPECIAL_MOVE_IN
+    assert new.resident(alice.resident_code).address.municipality_code == "141038"
+    assert rpc_error(new.resident, bob.resident_code).code() == grpc.StatusCode.NOT_FOUND  # nothing of bob stored
+    # The same presentation again (a replay) is refused.
+    err = rpc_error(new.move_in, grant_id, day, "西区", [bob.resident_code], lambda b: captured[0])
+    assert err.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -199,11 +199,15 @@ class TerminalClient:
         move_in_date: identity_pb2.Date,
         address_text: str,
         resident_codes: Sequence[str] = (),
+        present: Callable[[bytes], Any] | None = None,
     ) -> moves_pb2.MoveInResponse:
-        """転入 from a received 転出証明書情報 (every member not yet moved in, unless named)."""
+        """転入 from a received 転出証明書情報 (every member not yet moved in, unless named). With
+        ``present`` (binding → CardPresentation: the resident's card at the counter) it is a 特例転入."""
         request = moves_pb2.MoveInRequest(
             grant_id=grant_id, resident_codes=list(resident_codes), move_in_date=move_in_date, address_text=address_text
         )
+        if present is not None:
+            request.card.CopyFrom(present(request.SerializeToString(deterministic=True)))
         return self._call(self._moves.MoveIn, request)
 
     # -- node administration and audit ----------------------------------------------------------------------

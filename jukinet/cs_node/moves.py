@@ -50,6 +50,7 @@ from jukinet.domain.operators import Role
 from jukinet.domain.quoting import quoted
 from jukinet.domain.records import validate_record
 from jukinet.pki import Signer, TrustStore, seal
+from jukinet.pki.card_presence import CardPresenceVerifier
 from jukinet.server.audit import Auditor
 from jukinet.server.grants import cs_named, grant_id_problem, open_grant, signed_by_node
 from jukinet.server.parts import NodeParts
@@ -130,7 +131,9 @@ class Moves:
     address_of: Callable[[str], str | None]  # the one place addresses are looked up (LinkSet.address_of)
     wake: Callable[[str], None] = lambda destination: None
     clock: Clock = SYSTEM_CLOCK
+    # The My Number card serials of a resident here (the CS's card register, from the cards branch).
     card_serials: Callable[[lmdb.Transaction, str], list[str]] = field(default=lambda txn, code: [])
+    cards: CardPresenceVerifier | None = None  # 特例転入: verifies the card presented at the counter
 
     # -- 転出 -------------------------------------------------------------------------------------------
 
@@ -212,17 +215,29 @@ class Moves:
 
     # -- 転入 / 特例転入 --------------------------------------------------------------------------------
 
-    def move_in(
-        self, request: moves_pb2.MoveInRequest, caller: Caller, reason: int = R.CHANGE_REASON_MOVE_IN
-    ) -> moves_pb2.MoveInResponse:
+    def move_in(self, request: moves_pb2.MoveInRequest, caller: Caller) -> moves_pb2.MoveInResponse:
         """Register members of a received 転出証明書情報 here, and queue the 転入通知 for the old CS.
 
-        ``reason`` is 特例転入 when the caller verified the member's card (see :class:`MoveRpc`)."""
+        With a card presented it is a 特例転入 of exactly one member: the presentation must verify (card
+        CA, authentication key, not revoked, signed within ±120 s for "special-move-in" at this CS over
+        this request, never seen before) and the card must be one the certificate lists for the member."""
         grant_id = request.grant_id
         problem = grant_id_problem(grant_id)
         if problem:
             raise Rejected(Problem.INVALID, problem)
         wanted = check_members(list(request.resident_codes)) if request.resident_codes else []
+        reason, card_serial = R.CHANGE_REASON_MOVE_IN, None
+        if request.HasField("card"):
+            if len(wanted) != 1:
+                raise Rejected(Problem.INVALID, "resident_codes: a 特例転入 names the one member whose card it is")
+            if self.cards is None:
+                raise Rejected(Problem.UNAVAILABLE, f"{self.node_id} cannot verify cards")
+            unbound = moves_pb2.MoveInRequest()
+            unbound.CopyFrom(request)
+            unbound.ClearField("card")
+            binding = unbound.SerializeToString(deterministic=True)
+            card_serial = self.cards.verify(request.card, SPECIAL_MOVE_IN, str(self.node_id), binding).card_serial
+            reason = R.CHANGE_REASON_SPECIAL_MOVE_IN
         move_in = date_of(request.move_in_date, "move_in_date")
         address = text_problem("address.text", request.address_text)
         if address:
@@ -247,6 +262,10 @@ class Moves:
                     raise Rejected(Problem.NOT_FOUND, f"member {code} is not named in {grant_id}")
                 if code in moved:
                     raise Rejected(Problem.ALREADY_EXISTS, f"member {code} has moved in under {grant_id} already")
+            if card_serial is not None and card_serial not in members[codes[0]].card_serials:
+                raise Rejected(
+                    Problem.DENIED, f"card {card_serial} is not member {codes[0]}'s card per 転出証明書情報 {grant_id}"
+                )
             check_move_in_dates(move_in, date_of(grant.planned_date, "planned_date"), day)
             changes: list[Change] = []
             for code in codes:
@@ -307,6 +326,10 @@ class MoveRpc(moves_pb2_grpc.MoveServiceServicer):
     @guarded("registrars", audit=A.AUDIT_ACTION_MOVE_IN)
     def MoveIn(self, request: moves_pb2.MoveInRequest, caller: Caller) -> moves_pb2.MoveInResponse:
         return self._moves.move_in(request, caller)
+
+
+SPECIAL_MOVE_IN = "special-move-in"
+"""The purpose a resident's card is presented for at a 特例転入 (jukinet.domain.cards.presentation_input)."""
 
 
 # -- the CS tier's intake: what other CS nodes send ----------------------------------------------------
@@ -499,6 +522,7 @@ def _moves(parts: NodeParts) -> Moves:
         parts.links.address_of,
         parts.links.wake,
         parts.clock,
+        cards=CardPresenceVerifier(parts.trust, parts.clock),
     )
 
 

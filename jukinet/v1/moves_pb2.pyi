@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from jukinet.v1 import cards_pb2 as _cards_pb2
 from jukinet.v1 import envelope_pb2 as _envelope_pb2
 from jukinet.v1 import identity_pb2 as _identity_pb2
 from jukinet.v1 import local_pb2 as _local_pb2
@@ -113,16 +114,18 @@ class MoveOutResponse(_message.Message):
     def __init__(self, grant_id: _Optional[str] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ..., grant: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ...) -> None: ...
 
 class MoveInRequest(_message.Message):
-    __slots__ = ("grant_id", "resident_codes", "move_in_date", "address_text")
+    __slots__ = ("grant_id", "resident_codes", "move_in_date", "address_text", "card")
     GRANT_ID_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_CODES_FIELD_NUMBER: _ClassVar[int]
     MOVE_IN_DATE_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_TEXT_FIELD_NUMBER: _ClassVar[int]
+    CARD_FIELD_NUMBER: _ClassVar[int]
     grant_id: str
     resident_codes: _containers.RepeatedScalarFieldContainer[str]
     move_in_date: _identity_pb2.Date
     address_text: str
-    def __init__(self, grant_id: _Optional[str] = ..., resident_codes: _Optional[_Iterable[str]] = ..., move_in_date: _Optional[_Union[_identity_pb2.Date, _Mapping]] = ..., address_text: _Optional[str] = ...) -> None: ...
+    card: _cards_pb2.CardPresentation
+    def __init__(self, grant_id: _Optional[str] = ..., resident_codes: _Optional[_Iterable[str]] = ..., move_in_date: _Optional[_Union[_identity_pb2.Date, _Mapping]] = ..., address_text: _Optional[str] = ..., card: _Optional[_Union[_cards_pb2.CardPresentation, _Mapping]] = ...) -> None: ...
 
 class MoveInResponse(_message.Message):
     __slots__ = ("first_sequence", "last_sequence", "records")
