@@ -21,7 +21,7 @@ from jukinet.pki import PeerIdentity, TrustStore, open_signed
 from jukinet.v1 import envelope_pb2, moves_pb2
 
 M = TypeVar("M", bound=Message)
-_GRANT_ID = re.compile(r"cs:(\d{6})/([1-9]\d{0,18})")
+_GRANT_ID = re.compile(r"cs:([0-9]{6})/([1-9][0-9]{0,18})")
 MAX_GRANT_ID_CHARS = 29  # "cs:" + 6 digits + "/" + at most 19 digits
 
 
