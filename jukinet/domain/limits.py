@@ -60,6 +60,9 @@ MAX_BATCH_ITEMS = 5000
 MAX_ENVELOPE_OVERHEAD = 16 * KIB  # signature, key id, payload type and the signer's certificate
 MAX_RECORDS_PER_CHUNK = 1000  # RegisterResidents: records per request message
 MAX_PROBLEM_CHARS = 200  # RegisterResidents: each problem of a refused row, as answered (the answer stays small)
+MAX_DIRECTORY_BYTES = 2 * MIB  # an encoded NetworkDirectory (every node of the country fits in a tenth of it)
+MAX_DIRECTORY_NODES = 4096  # node processes in a directory (1,741 CS, 47 prefectures, the national server)
+MAX_DIRECTORY_ROWS = 100_000  # legal-table rows and code-block summaries together
 
 # Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.
 MAX_UNARY_REQUEST_BYTES = 64 * KIB
@@ -67,6 +70,7 @@ REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.LinkService/Deliver": MAX_LINK_BATCH_BYTES + MAX_ENVELOPE_OVERHEAD,
     "/jukinet.v1.ResidentRegistryService/RegisterResidents": MAX_RECORDS_PER_CHUNK * MAX_RECORD_BYTES + 64 * KIB,
     "/jukinet.v1.ResidentRegistryService/RecordChange": MAX_RECORD_BYTES + KIB,
+    "/jukinet.v1.DirectoryPublishService/PublishDirectory": MAX_DIRECTORY_BYTES + 64 * KIB,
 }
 MAX_REQUEST_BYTES = max(REQUEST_LIMITS.values())
 """The server's transport limit: no request larger than this is even buffered."""

@@ -27,6 +27,8 @@ class AuditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_ACTION_LIST_LOGIN_ATTEMPTS: _ClassVar[AuditAction]
     AUDIT_ACTION_QUARANTINE_RETRY: _ClassVar[AuditAction]
     AUDIT_ACTION_QUARANTINE_DROP: _ClassVar[AuditAction]
+    AUDIT_ACTION_DIRECTORY_PUBLISH: _ClassVar[AuditAction]
+    AUDIT_ACTION_DIRECTORY_ACCEPTED: _ClassVar[AuditAction]
 
 class AuditOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -48,6 +50,8 @@ AUDIT_ACTION_PROVIDE_IDENTITY: AuditAction
 AUDIT_ACTION_LIST_LOGIN_ATTEMPTS: AuditAction
 AUDIT_ACTION_QUARANTINE_RETRY: AuditAction
 AUDIT_ACTION_QUARANTINE_DROP: AuditAction
+AUDIT_ACTION_DIRECTORY_PUBLISH: AuditAction
+AUDIT_ACTION_DIRECTORY_ACCEPTED: AuditAction
 AUDIT_OUTCOME_UNSPECIFIED: AuditOutcome
 AUDIT_OUTCOME_SUCCESS: AuditOutcome
 AUDIT_OUTCOME_DENIED: AuditOutcome
