@@ -223,7 +223,7 @@ def test_a_node_bootstraps_from_node_toml_then_takes_the_directory_and_keeps_it(
     cs = world.node_directory("cs1", peers={"pref:13": "127.0.0.1:1", "national": "127.0.0.1:2"})
     assert (cs.version, cs.address("pref:13"), cs.fingerprints("pref:13")) == (0, "127.0.0.1:1", None)
     assert cs.status().state == directory_pb2.DIRECTORY_STATE_BOOTSTRAP
-    with pytest.raises(Rejected, match="node.toml \\[peers\\] has no cs:131016") as caught:
+    with pytest.raises(Rejected, match=r"node.toml \[peers\] has no cs:131016") as caught:
         cs.address("cs:131016")
     assert caught.value.problem is Problem.NOT_FOUND
     changed = []
