@@ -24,7 +24,7 @@ from jukinet.domain.node_ids import NODE_KINDS, NodeId, NodeKind
 from jukinet.domain.quoting import quoted
 from jukinet.v1 import directory_pb2
 
-__all__ = ["Directory", "DirectoryEntry", "Fingerprints", "PeerDirectory", "iso_ms", "node_id_of"]
+__all__ = ["Directory", "DirectoryEntry", "Fingerprints", "PeerDirectory", "StaticPeers", "iso_ms", "node_id_of"]
 
 FINGERPRINT_BYTES = 32  # SHA-256
 MAX_ADDRESS_CHARS = 255
@@ -68,6 +68,31 @@ class PeerDirectory(Protocol):
     def cs_nodes(self) -> tuple[NodeId, ...]:
         """Every CS of the network."""
         ...
+
+
+class StaticPeers:
+    """A :class:`PeerDirectory` from a fixed map of node id → address (version 0: nothing pinned) — what
+    a node has before its first directory, and what unit tests hand a link set."""
+
+    version = 0
+
+    def __init__(self, peers: Mapping[str, str]) -> None:
+        self._peers = dict(peers)
+
+    def address(self, node_id: NodeId | str) -> str:
+        found = self._peers.get(str(node_id))
+        if found is None:
+            raise Rejected(Problem.NOT_FOUND, f"no address known for {node_id}")
+        return found
+
+    def fingerprints(self, node_id: NodeId | str) -> Fingerprints | None:
+        return None
+
+    def prefecture_server_of(self, cs: NodeId | str) -> NodeId:
+        return NodeId.prefecture(node_id_of(cs).prefecture_code)
+
+    def cs_nodes(self) -> tuple[NodeId, ...]:
+        return tuple(n for n in map(NodeId.parse, self._peers) if n.kind is NodeKind.CS)
 
 
 def node_id_of(value: NodeId | str) -> NodeId:

@@ -309,7 +309,7 @@ class DirectoryRefresher:
                     reply = await self._fetch(source, address, directory.version)
                     if not reply.not_modified:
                         await self._blocking(directory.accept, reply.directory, str(source))
-                    directory.last_error = ""
+                    directory.last_error = "; ".join(errors)[:2000]  # what failed before this source answered
                     return
                 except grpc.aio.AioRpcError as exc:
                     errors.append(f"{source} at {address}: {exc.code().name}: {exc.details()}")

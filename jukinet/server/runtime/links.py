@@ -19,6 +19,7 @@ import collections
 import contextlib
 import logging
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import grpc
@@ -26,7 +27,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jukinet.clients.transport import DEFAULT_KEEPALIVE, Keepalive, channel_options
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
-from jukinet.domain.directory import PeerDirectory
+from jukinet.domain.directory import PeerDirectory, StaticPeers
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.limits import MAX_BATCH_ITEMS, MAX_ORIGIN_BATCH_BYTES
 from jukinet.domain.node_ids import NodeId
@@ -339,9 +340,11 @@ class LinkSet:
     Addresses and the destination's expected signing certificate come from the node's
     :class:`~jukinet.domain.directory.PeerDirectory`."""
 
-    def __init__(self, ctx: LinkContext, directory: PeerDirectory, always: tuple[NodeId, ...] = ()) -> None:
+    def __init__(
+        self, ctx: LinkContext, directory: PeerDirectory | Mapping[str, str], always: tuple[NodeId, ...] = ()
+    ) -> None:
         self.ctx = ctx
-        self.directory = directory
+        self.directory: PeerDirectory = StaticPeers(directory) if isinstance(directory, Mapping) else directory
         self._always = always  # destinations linked from the start (a CS's prefecture, a prefecture's national)
         self._links: dict[str, Link] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
