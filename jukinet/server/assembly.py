@@ -3,8 +3,9 @@ what each tier adds (:data:`TIERS`) — data, not if/else on the node kind.
 
 Every node: the token signer (X-Road's signer model: this process's one token worker does every token
 operation), the LMDB storage, the peer gate, operator login and administration, the audit log and its
-tree-head signer, node status, and its outbound links. Per tier: which RPC services it adds and which
-kinds of link item its intake accepts (a node whose tier accepts none serves no LinkService).
+tree-head signer, node status, its outbound links, and its network directory (served and refreshed).
+Per tier: which RPC services it adds and which kinds of link item its intake accepts (a node whose tier
+accepts none serves no LinkService).
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
 """Outbound links: one per destination, each handing its durable queue over against signed receipts.
 
-A :class:`Link` connects to its destination's address, expecting the destination's own TLS name (a
+A :class:`Link` connects to the address the node's network directory lists for its destination (looked
+up again for every connection; a new directory version that moves the destination makes it reconnect
+there, and an expired one stops it with that reason), expecting the destination's own TLS name (a
 server whose certificate names anyone else fails the handshake), opens one ``Deliver`` stream and
 sends batches of its queue in order, up to ``window`` batches in flight. Every receipt must be signed
-by a key certified for the destination and must name exactly the batch sent (range and digest); only
+by a key certified for the destination — by the very certificate the directory lists for it, once the
+node has a directory — and must name exactly the batch sent (range and digest); only
 then is it stored and the batch dropped from the queue, in one transaction. When the link breaks it
 backs off (doubling, with jitter, up to a limit) and resends everything not yet receipted; the
 receiver's marks make re-delivery harmless. An item the destination refuses for good (the refusal
