@@ -119,6 +119,14 @@ def cmd_residents(args: argparse.Namespace) -> int:
     return residents.show_resident(args.state, args.node, args.resident_code)
 
 
+def cmd_directory(args: argparse.Namespace) -> int:
+    from jukinet.cli import directory
+
+    if args.dir_cmd == "show":
+        return directory.show(args.state, args.node, args.from_store)
+    return directory.publish(args.state, args.file, args.validity_s)
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from jukinet.cli.operators import verify_audit
 
@@ -246,6 +254,22 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "list":
             p.add_argument("--position", type=int, action="append", default=[], help="queue position (repeatable)")
         p.set_defaults(func=cmd_quarantine)
+
+    directory = sub.add_parser("directory", help="the signed network directory").add_subparsers(
+        dest="dir_cmd", required=True
+    )
+    p = directory.add_parser("show", help="print the network directory a node holds (verified against the PKI)")
+    with_state(p)
+    p.add_argument("--node", default="national", help="node id, e.g. cs:131148 (default: national)")
+    p.add_argument("--from-store", action="store_true", help="read the node's store instead of asking it")
+    p.set_defaults(func=cmd_directory)
+    p = directory.add_parser(
+        "publish", help="administrator at national: sign and serve the next version (the session of operator login)"
+    )
+    with_state(p)
+    p.add_argument("--file", type=Path, help="directory content TOML (default: built from the provisioned network)")
+    p.add_argument("--validity-s", type=int, default=0, help="seconds it is valid (default: the national's setting)")
+    p.set_defaults(func=cmd_directory)
 
     p = sub.add_parser("lookup", help="look a resident up as an agency (at the national server)")
     with_state(p)

@@ -8,7 +8,8 @@ import grpc
 
 from jukinet.devnet.access import agency_client, terminal_for
 from jukinet.devnet.provision import Network, load_network
-from jukinet.v1 import admin_pb2, identity_pb2
+from jukinet.domain.directory import iso_ms
+from jukinet.v1 import admin_pb2, directory_pb2, identity_pb2
 
 
 def node_statuses(net: Network) -> dict[str, admin_pb2.GetStatusResponse | str]:
@@ -25,13 +26,32 @@ def node_statuses(net: Network) -> dict[str, admin_pb2.GetStatusResponse | str]:
 def status_lines(statuses: dict[str, admin_pb2.GetStatusResponse | str]) -> list[str]:
     lines = [f"{'node':>12} {'records':>8} {'history':>8} {'queued':>7} {'provided':>8}"]
     links: list[str] = []
+    directories: list[str] = []
     for name, s in statuses.items():
         if isinstance(s, str):
             lines.append(f"{name:>12} {s}")
             continue
         lines.append(f"{name:>12} {s.records:>8} {s.history_entries:>8} {s.queued:>7} {s.provisions:>8}")
         links += [f"{name:>12} → {link_line(link)}" for link in s.links]
-    return lines + (["", "links:", *links] if links else [])
+        if s.HasField("directory"):
+            directories.append(f"{name:>12}: {directory_line(s.directory)}")
+    return (
+        lines
+        + (["", "links:", *links] if links else [])
+        + (["", "network directory:", *directories] * bool(directories))
+    )
+
+
+def directory_line(d: directory_pb2.DirectoryStatus) -> str:
+    state = directory_pb2.DirectoryState.Name(d.state).removeprefix("DIRECTORY_STATE_").lower()
+    if d.state == directory_pb2.DIRECTORY_STATE_BOOTSTRAP:
+        text = f"none yet ({d.source})"
+    else:
+        text = (
+            f"version {d.version} ({state}), issued {iso_ms(d.issued_at.ToMilliseconds())}, "
+            f"expires {iso_ms(d.expires_at.ToMilliseconds())}, from {d.source}"
+        )
+    return text + (f"; last refresh: {d.last_error}" if d.last_error else "")
 
 
 def link_line(link: admin_pb2.LinkStatus) -> str:

@@ -18,6 +18,8 @@ from jukinet.v1 import (
     admin_pb2_grpc,
     audit_pb2,
     audit_pb2_grpc,
+    directory_pb2,
+    directory_pb2_grpc,
     envelope_pb2,
     identity_pb2,
     local_pb2,
@@ -74,6 +76,8 @@ class TerminalClient:
         self._auth = operator_pb2_grpc.OperatorAuthServiceStub(channel)
         self._operators = operator_pb2_grpc.OperatorAdminServiceStub(channel)
         self.audit = audit_pb2_grpc.AuditServiceStub(channel)
+        self._directory = directory_pb2_grpc.DirectoryServiceStub(channel)
+        self._publish = directory_pb2_grpc.DirectoryPublishServiceStub(channel)
         self._fp = certificate_sha256
         self._timeout = timeout
         self.session: envelope_pb2.Signed | None = None
@@ -233,6 +237,17 @@ class TerminalClient:
         """Give quarantined items up (all of ``destination``'s if none named)."""
         request = admin_pb2.DropQuarantinedRequest(destination=destination, positions=list(positions))
         return self._call(self._admin.DropQuarantined, request)
+
+    def directory(self, known_version: int = 0) -> directory_pb2.GetDirectoryResponse:
+        """The network directory the node holds (signed by the national server; verify before believing)."""
+        return self._call(self._directory.GetDirectory, directory_pb2.GetDirectoryRequest(known_version=known_version))
+
+    def publish_directory(
+        self, content: directory_pb2.NetworkDirectory, validity_seconds: int = 0
+    ) -> directory_pb2.PublishDirectoryResponse:
+        """National server, role 'administer-operators': sign and serve ``content`` as the next version."""
+        request = directory_pb2.PublishDirectoryRequest(content=content, validity_seconds=validity_seconds)
+        return self._call(self._publish.PublishDirectory, request)
 
     def tree_head(self) -> audit_pb2.GetSignedTreeHeadResponse:
         return self._call(self.audit.GetSignedTreeHead, audit_pb2.GetSignedTreeHeadRequest())

@@ -3,7 +3,7 @@
 A client names the node it expects (:attr:`jukinet.domain.node_ids.NodeId.tls_name`) as the TLS
 target name, so the handshake fails unless the server's certificate carries that node's name; only
 node certificates carry one, and only node certificates may serve (EKU serverAuth). The address to
-dial is separate: it comes from the topology (later, the network directory).
+dial is separate: it comes from the signed network directory (node.toml's peers until the first one).
 
 Keepalive: a client pings an idle connection every ``time_ms``; the server accepts pings without
 data at up to twice that rate (``grpc.http2.min_ping_interval_without_data_ms`` = time_ms / 2), so an

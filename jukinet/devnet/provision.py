@@ -8,6 +8,7 @@ Layout (nothing here is ever committed; PINs and TLS keys are mode 0600)::
       network.id                 random id carried by this network's token labels
       topology.toml              the topology this state was provisioned for (`jukinet status` reads it)
       legal-table.toml           the national server's 別表第1
+      directory.toml             the network directory's content: the national server publishes it (its seed)
       nodes/<name>/              node.toml, tls.pem/.key, signing.pem, token.pin, so.pin, data/ (LMDB)
       agencies/<corp-number>/    tls.pem/.key (agency CA)
       terminals/<site>-ops/      tls.pem/.key (operator CA): the operator terminal of each node's site
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
+from jukinet.devnet.directory import directory_toml
 from jukinet.devnet.topology import NodeSpec, Topology
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.hsm import SoftHsmConfig, find_softhsm_module
@@ -160,6 +162,7 @@ def provision(state: Path, topology: Topology, softhsm_root: Path | None = None)
         creds = net.agency(agency.corporate_number)
         if not creds.cert.exists():
             issue_tls_certificate(net.pki_dir, "agency", [str(agency.node_id)], creds.cert.parent)
+    (state / "directory.toml").write_text(directory_toml(net), encoding="utf-8")
     return net
 
 
@@ -183,7 +186,7 @@ def _write_node_config(net: Network, spec: NodeSpec) -> None:
         f"keepalive_timeout_ms = {tuning.keepalive_timeout_ms}",
         f"window = {tuning.window}",
         "",
-        "[peers]",
+        "[peers]  # bootstrap: used until the first network directory arrives",
         *peers,
         "",
         "[limits]",
@@ -206,8 +209,14 @@ def _write_node_config(net: Network, spec: NodeSpec) -> None:
         'dir = "../../pki"',
         f'softhsm_dir = "{net.softhsm.root}"',
     ]
+    lines += [
+        "",
+        "[directory]",
+        f"refresh_s = {tuning.directory_refresh_s}",
+        f"validity_s = {tuning.directory_validity_s}",
+    ]
     if upstream is None:
-        lines += ["", "[national]", 'legal_table = "../../legal-table.toml"']
+        lines += ['seed = "../../directory.toml"', "", "[national]", 'legal_table = "../../legal-table.toml"']
     net.node_config(spec).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -52,6 +52,8 @@ class Tuning:
     calls_per_peer: int = 32
     calls_per_second: int = 1000
     window: int = 4
+    directory_refresh_s: int = 300  # nodes fetch the network directory this often
+    directory_validity_s: int = 7 * 24 * 3600  # a published directory is valid this long
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,9 @@ MAX_LOCAL_DATA_BYTES = 2 * KIB  # a LocalResidentData (the largest valid one is 
 MAX_MOVE_MEMBERS = 20  # residents moving together in one 転出 (one grant; the grant rides on each 転入 notice)
 MAX_MOVE_CERTIFICATE_BYTES = 256 * KIB  # a Signed MoveOutCertificate (20 members of the largest size ≈ 120 KiB)
 MAX_PROBLEM_CHARS = 200  # RegisterResidents: each problem of a refused row, as answered (the answer stays small)
+MAX_DIRECTORY_BYTES = 2 * MIB  # an encoded NetworkDirectory (every node of the country fits in a tenth of it)
+MAX_DIRECTORY_NODES = 4096  # node processes in a directory (1,741 CS, 47 prefectures, the national server)
+MAX_DIRECTORY_ROWS = 100_000  # legal-table rows and code-block summaries together
 
 # Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.
 MAX_UNARY_REQUEST_BYTES = 64 * KIB
@@ -85,6 +88,7 @@ REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.ResidentRegistryService/RecordChange": MAX_RECORD_BYTES + MAX_LOCAL_DATA_BYTES + KIB,
     "/jukinet.v1.MoveService/MoveOut": 4 * KIB,
     "/jukinet.v1.MoveService/MoveIn": 16 * KIB,
+    "/jukinet.v1.DirectoryPublishService/PublishDirectory": MAX_DIRECTORY_BYTES + 64 * KIB,
 }
 MAX_REQUEST_BYTES = max(REQUEST_LIMITS.values())
 """The server's transport limit: no request larger than this is even buffered."""

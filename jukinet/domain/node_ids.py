@@ -8,7 +8,7 @@ resident's My Number card; the serial is the card chip's, 16 lowercase hex digit
 Nodes (CS, prefecture, national) also have a TLS name (:attr:`NodeId.tls_name`), a DNS name carried in
 their TLS certificate that clients verify during the handshake, so that a client reaches only the
 node it expects. The names live under ``node.jukinet.internal`` and are never resolved: the address to
-dial comes from the topology (later the network directory); the name only says who must answer.
+dial comes from the network directory (jukinet.domain.directory); the name only says who must answer.
 """
 
 from __future__ import annotations

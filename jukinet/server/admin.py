@@ -9,7 +9,7 @@ needs the role 'manage-links'; retrying and dropping are audited in the transact
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import lmdb
@@ -23,7 +23,7 @@ from jukinet.server.runtime.guard import guarded
 from jukinet.server.runtime.peers import Caller
 from jukinet.server.runtime.policy import OperatorWithRole, TerminalOf
 from jukinet.storage import NodeStorage
-from jukinet.v1 import admin_pb2, admin_pb2_grpc, audit_pb2
+from jukinet.v1 import admin_pb2, admin_pb2_grpc, audit_pb2, directory_pb2
 
 MAX_PROVISIONS_PER_PAGE = 1000
 
@@ -44,8 +44,10 @@ class NodeAdminRpc(admin_pb2_grpc.NodeAdminServiceServicer):
         links: Links,
         auditor: Auditor,
         blocking: Blocking,
+        directory_status: Callable[[], directory_pb2.DirectoryStatus] | None = None,
     ) -> None:
         self._node_ids = tuple(node_ids)
+        self._directory_status = directory_status
         self._storage = storage
         self._links = links
         self.auditor = auditor
@@ -68,6 +70,7 @@ class NodeAdminRpc(admin_pb2_grpc.NodeAdminServiceServicer):
                 admin_pb2.InboundProgress(sender=sender, destination=destination, last_sequence=mark)
                 for sender, destination, mark in (s.inbox.all() if request.inbound else ())
             ],
+            directory=self._directory_status() if self._directory_status else None,
         )
 
     @guarded("disclosure", audit=audit_pb2.AUDIT_ACTION_LIST_PROVISIONS)

@@ -3,8 +3,9 @@ what each tier adds (:data:`TIERS`) — data, not if/else on the node kind.
 
 Every node: the token signer (X-Road's signer model: this process's one token worker does every token
 operation), the LMDB storage, the peer gate, operator login and administration, the audit log and its
-tree-head signer, node status, and its outbound links. Per tier: which RPC services it adds and which
-kinds of link item its intake accepts (a node whose tier accepts none serves no LinkService).
+tree-head signer, node status, its outbound links, and its network directory (served and refreshed).
+Per tier: which RPC services it adds and which kinds of link item its intake accepts (a node whose tier
+accepts none serves no LinkService).
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.node_ids import NodeKind
 from jukinet.hsm import TokenSigner, TokenWorker
 from jukinet.pki import TrustStore
+from jukinet.pki.directory import DirectoryPolicy
 from jukinet.server.admin import NodeAdminRpc
 from jukinet.server.audit import Auditor, AuditRpc, TreeHeadSigner
 from jukinet.server.login import OperatorAdministration, OperatorLogins, TemplateVault
 from jukinet.server.operator_rpc import OperatorAdminRpc, OperatorAuthRpc
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.config import NodeConfig
+from jukinet.server.runtime.directory import DirectoryRefresher, DirectoryRpc, NodeDirectory, directory_sources
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.intake import LinkIntake
 from jukinet.server.runtime.link_service import LinkRpc
@@ -36,6 +39,7 @@ from jukinet.server.runtime.peers import PeerAuthenticator, PeerGate
 from jukinet.server.runtime.server import NodeServer, TlsMaterial, bind
 from jukinet.server.runtime.sessions import SessionIssuer, SessionVerifier
 from jukinet.storage import NodeStorage
+from jukinet.v1 import audit_pb2
 
 log = logging.getLogger(__name__)
 BULK_WORKERS = 3
@@ -60,7 +64,10 @@ TIERS: dict[NodeKind, Tier] = {
     ),
     NodeKind.PREFECTURE: Tier(item_handlers=("jukinet.server.prefecture.notices:cs_change_notices",)),
     NodeKind.NATIONAL: Tier(
-        services=("jukinet.server.national.provision:provision_service",),
+        services=(
+            "jukinet.server.national.provision:provision_service",
+            "jukinet.server.national.directory:directory_publish_service",
+        ),
         item_handlers=("jukinet.server.national.notices:relayed_change_notices",),
     ),
 }
@@ -79,12 +86,14 @@ class Node:
     parts: NodeParts
     server: NodeServer
     tree_heads: TreeHeadSigner
+    refresher: DirectoryRefresher
     _stopped: bool = field(default=False)
 
     async def start(self) -> None:
         await self.server.start()
         self.tree_heads.start()
         self.parts.links.start()
+        self.refresher.start()
         log.info("%s serving on %s", self.parts.config.name, self.parts.config.listen)
 
     async def stop(self) -> None:
@@ -93,6 +102,7 @@ class Node:
             return
         self._stopped = True
         await self.server.stop(grace=2.0)
+        await self.refresher.stop()
         await self.parts.links.stop()
         self.tree_heads.stop()
         self.parts.blocking.shutdown()
@@ -114,6 +124,15 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
     certificate_der = certificate.public_bytes(Encoding.DER)
     blocking = Blocking(config.workers)
     bulk = Blocking(BULK_WORKERS)
+    auditor = Auditor(storage, clock, config.refusal_interval)
+    node_id = str(config.node_id)
+
+    def directory_audit(action: int, actor: str, terminal: str, target: str, detail: str) -> bytes:
+        return auditor.entry(action, audit_pb2.AUDIT_OUTCOME_SUCCESS, actor, terminal, target, detail)
+
+    directory = NodeDirectory(
+        config.node_ids, DirectoryPolicy(trust, clock), storage, config.peers, directory_audit, clock
+    )
     links = LinkSet(
         LinkContext(
             sender=config.node_id,
@@ -126,9 +145,10 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
             settings=LinkSettings(window=config.window, keepalive=config.keepalive),
             clock=clock,
         ),
-        config.peers,
+        directory,
         always=(config.upstream,) if config.upstream else (),
     )
+    directory.subscribe(links.directory_changed)
     parts = NodeParts(
         config,
         clock,
@@ -136,12 +156,12 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
         storage,
         signer,
         certificate,
-        Auditor(storage, clock, config.refusal_interval),
+        auditor,
         blocking,
         bulk,
         links,
+        directory,
     )
-    node_id = str(config.node_id)
     sessions = SessionVerifier(
         node_id, signer.public_key, storage.operators.get, storage.operators.revoked_sessions(clock.now_ms()), clock
     )
@@ -153,7 +173,8 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
     )  # fmt: skip
     administration = OperatorAdministration(parts.sites, storage, trust, vault, parts.auditor, clock)
     services = [
-        bind(NodeAdminRpc(config.node_ids, storage, links, parts.auditor, blocking)),
+        bind(NodeAdminRpc(config.node_ids, storage, links, parts.auditor, blocking, directory.status)),
+        bind(DirectoryRpc(config.node_ids, directory, blocking)),
         bind(OperatorAuthRpc(logins, parts.sites, parts.auditor, blocking)),
         bind(OperatorAdminRpc(administration, logins, parts.sites, parts.auditor, blocking)),
         bind(AuditRpc(config.node_ids, storage, certificate, blocking)),
@@ -169,4 +190,12 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
         services.append(bind(LinkRpc(intake, bulk)))
     gate = PeerGate(PeerAuthenticator(trust, sessions), config.limits)
     server = NodeServer(config.listen, tls, services, gate, config.keepalive)
-    return Node(parts, server, TreeHeadSigner(node_id, storage, signer, auditor=parts.auditor))
+    refresher = DirectoryRefresher(
+        directory,
+        directory_sources(config.node_id, config.upstream),
+        tls.channel_credentials(),
+        bulk,
+        config.directory_refresh_s,
+        config.keepalive,
+    )
+    return Node(parts, server, TreeHeadSigner(node_id, storage, signer, auditor=parts.auditor), refresher)

@@ -12,6 +12,7 @@ from jukinet.hsm import TokenSigner
 from jukinet.pki import TrustStore
 from jukinet.server.audit import Auditor
 from jukinet.server.runtime.config import NodeConfig
+from jukinet.server.runtime.directory import NodeDirectory
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.links import LinkSet
 from jukinet.storage import NodeStorage
@@ -31,6 +32,7 @@ class NodeParts:
     blocking: Blocking  # calls of people and agencies: short, and answered first
     bulk: Blocking  # links and bulk registration: a few threads, so they cannot starve the calls above
     links: LinkSet
+    directory: NodeDirectory  # the PeerDirectory: where peers are, their certificates, a CS's prefecture
 
     @property
     def sites(self) -> frozenset[str]:

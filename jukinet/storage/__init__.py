@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jukinet.storage.audit_log import AuditLog
+from jukinet.storage.directory import DirectoryStore
 from jukinet.storage.environment import DEFAULT_MAP_SIZE, Environment
 from jukinet.storage.history import ChangeHistory
 from jukinet.storage.inbox import InboundMarks
@@ -25,6 +26,7 @@ from jukinet.storage.records import RecordStore
 __all__ = [
     "AuditLog",
     "ChangeHistory",
+    "DirectoryStore",
     "Environment",
     "InboundMarks",
     "LinkQueues",
@@ -50,6 +52,7 @@ class NodeStorage:
     audit: AuditLog
     local: LocalDataStore
     moves: MoveStore
+    directory: DirectoryStore
 
     @classmethod
     def open(cls, path: Path, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False) -> NodeStorage:
@@ -65,6 +68,7 @@ class NodeStorage:
             AuditLog(env),
             LocalDataStore(env),
             MoveStore(env),
+            DirectoryStore(env),
         )
 
     def close(self) -> None:

@@ -26,6 +26,10 @@ revoked_sessions    session id (16 bytes)                            u64 expiry,
 audit_leaves        u64 leaf index                                   AuditEntry (the leaf data)
 audit_nodes         u8 level ‖ u64 index                              SHA-256 of a perfect subtree
 audit_heads         u64 tree size                                    Signed TreeHead
+directory           "current"                                        CachedDirectory (the last verified network
+                                                                     directory envelope, its source, when stored)
+directory           "seed_sha256"                                    SHA-256 of the seed file last published
+                                                                     from (national server only; raw 32 bytes)
 ==================  ===============================================  =======================================
 """
 
@@ -63,6 +67,7 @@ class Db(StrEnum):
     AUDIT_LEAVES = "audit_leaves"
     AUDIT_NODES = "audit_nodes"
     AUDIT_HEADS = "audit_heads"
+    DIRECTORY = "directory"
 
 
 ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)
@@ -140,6 +145,17 @@ def parse_inbox_key(key: bytes) -> tuple[str, str]:
 
 def counter_key(counter: Counter) -> bytes:
     return counter.value.encode("ascii")
+
+
+class DirectoryKey(StrEnum):
+    """The keys of ``directory`` (a handful of singletons)."""
+
+    CURRENT = "current"  # CachedDirectory: the last verified network directory
+    SEED_SHA256 = "seed_sha256"  # national server: the digest of the seed file last published from
+
+
+def directory_key(key: DirectoryKey) -> bytes:
+    return key.value.encode("ascii")
 
 
 def operator_key(operator_id: str) -> bytes:

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from jukinet.v1 import directory_pb2 as _directory_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -77,7 +78,7 @@ class InboundProgress(_message.Message):
     def __init__(self, sender: _Optional[str] = ..., destination: _Optional[str] = ..., last_sequence: _Optional[int] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("node_ids", "records", "history_entries", "queued", "provisions", "links", "inbound")
+    __slots__ = ("node_ids", "records", "history_entries", "queued", "provisions", "links", "inbound", "directory")
     NODE_IDS_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     HISTORY_ENTRIES_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +86,7 @@ class GetStatusResponse(_message.Message):
     PROVISIONS_FIELD_NUMBER: _ClassVar[int]
     LINKS_FIELD_NUMBER: _ClassVar[int]
     INBOUND_FIELD_NUMBER: _ClassVar[int]
+    DIRECTORY_FIELD_NUMBER: _ClassVar[int]
     node_ids: _containers.RepeatedScalarFieldContainer[str]
     records: int
     history_entries: int
@@ -92,7 +94,8 @@ class GetStatusResponse(_message.Message):
     provisions: int
     links: _containers.RepeatedCompositeFieldContainer[LinkStatus]
     inbound: _containers.RepeatedCompositeFieldContainer[InboundProgress]
-    def __init__(self, node_ids: _Optional[_Iterable[str]] = ..., records: _Optional[int] = ..., history_entries: _Optional[int] = ..., queued: _Optional[int] = ..., provisions: _Optional[int] = ..., links: _Optional[_Iterable[_Union[LinkStatus, _Mapping]]] = ..., inbound: _Optional[_Iterable[_Union[InboundProgress, _Mapping]]] = ...) -> None: ...
+    directory: _directory_pb2.DirectoryStatus
+    def __init__(self, node_ids: _Optional[_Iterable[str]] = ..., records: _Optional[int] = ..., history_entries: _Optional[int] = ..., queued: _Optional[int] = ..., provisions: _Optional[int] = ..., links: _Optional[_Iterable[_Union[LinkStatus, _Mapping]]] = ..., inbound: _Optional[_Iterable[_Union[InboundProgress, _Mapping]]] = ..., directory: _Optional[_Union[_directory_pb2.DirectoryStatus, _Mapping]] = ...) -> None: ...
 
 class ProvisionEntry(_message.Message):
     __slots__ = ("provision_id", "provided_at", "agency", "business_code", "resident_code", "query_kind")

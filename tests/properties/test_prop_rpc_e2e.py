@@ -53,6 +53,7 @@ AUTH = "/jukinet.v1.OperatorAuthService/"
 OPERATORS = "/jukinet.v1.OperatorAdminService/"
 ADMIN = "/jukinet.v1.NodeAdminService/"
 AUDIT = "/jukinet.v1.AuditService/"
+GET_DIRECTORY = "/jukinet.v1.DirectoryService/GetDirectory"
 PROVISION = "/jukinet.v1.IdentityProvisionService/"
 DELIVER = "/jukinet.v1.LinkService/Deliver"
 STREAMING = {REGISTRY + "RegisterResidents": "stream_unary", DELIVER: "stream_stream"}
@@ -60,7 +61,8 @@ STREAMING = {REGISTRY + "RegisterResidents": "stream_unary", DELIVER: "stream_st
 READ_ONLY = {OPERATORS + "ListLoginAttempts", ADMIN + "GetStatus",
              ADMIN + "ListProvisions", ADMIN + "ListQuarantine", REGISTRY + "GetResident",
              AUDIT + "GetSignedTreeHead", AUDIT + "GetInclusionProof", AUDIT + "GetConsistencyProof",
-             AUDIT + "GetEntries", ADMIN + "RetryQuarantined", ADMIN + "DropQuarantined"}  # fmt: skip
+             AUDIT + "GetEntries", ADMIN + "RetryQuarantined", ADMIN + "DropQuarantined",
+             GET_DIRECTORY}  # fmt: skip
 
 
 @dataclass
@@ -401,6 +403,7 @@ EVERY_RPC = [
     (CS, "stranger", AUDIT + "GetInclusionProof"), (CS, "stranger", AUDIT + "GetConsistencyProof"),
     (CS, "stranger", AUDIT + "GetEntries"), ("national", "agency", PROVISION + "LookupByResidentCode"),
     ("national", "agency", PROVISION + "LookupByMyNumber"), ("pref:13", "cs_node", DELIVER),
+    (CS, "admin", GET_DIRECTORY),
 ]  # fmt: skip
 
 

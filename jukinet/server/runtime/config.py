@@ -15,8 +15,14 @@ Example::
     keepalive_timeout_ms = 10000
     window = 4                      # batches in flight per link
 
-    [peers]                         # where other nodes listen (from the topology; later the network directory)
-    "pref:13" = "127.0.0.1:50061"
+    [peers]                         # bootstrap only: where nodes listen until the first network directory arrives
+    "pref:13" = "127.0.0.1:50061"   # (the upstream's address is needed to fetch it)
+    "national" = "127.0.0.1:50051"
+
+    [directory]
+    refresh_s = 300                 # fetch the network directory this often (from the upstream, else national)
+    validity_s = 604800             # national server: a published directory is valid this long by default
+    seed = "../../directory.toml"   # national server: publish from this file when it is new or has changed
 
     [limits]
     streams_per_peer = 8            # streaming calls one peer may hold open here
@@ -95,6 +101,9 @@ class NodeConfig:
     pending_logins: int = 10_000
     pending_logins_per_terminal: int = 16
     refusal_interval: int = 60
+    directory_refresh_s: int = 300
+    directory_validity_s: int = 7 * 24 * 3600
+    directory_seed: Path | None = None
 
     @property
     def kind(self) -> NodeKind:
@@ -193,4 +202,7 @@ class NodeConfig:
             pending_logins=pending,
             pending_logins_per_terminal=per_terminal,
             refusal_interval=value("audit", "refusal_interval_s", int, cls.refusal_interval),
+            directory_refresh_s=value("directory", "refresh_s", int, cls.directory_refresh_s),
+            directory_validity_s=value("directory", "validity_s", int, cls.directory_validity_s),
+            directory_seed=rel(seed) if (seed := value("directory", "seed", str, "")) else None,
         )

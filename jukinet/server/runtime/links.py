@@ -1,9 +1,12 @@
 """Outbound links: one per destination, each handing its durable queue over against signed receipts.
 
-A :class:`Link` connects to its destination's address, expecting the destination's own TLS name (a
+A :class:`Link` connects to the address the node's network directory lists for its destination (looked
+up again for every connection; a new directory version that moves the destination makes it reconnect
+there, and an expired one stops it with that reason), expecting the destination's own TLS name (a
 server whose certificate names anyone else fails the handshake), opens one ``Deliver`` stream and
 sends batches of its queue in order, up to ``window`` batches in flight. Every receipt must be signed
-by a key certified for the destination and must name exactly the batch sent (range and digest); only
+by a key certified for the destination — by the very certificate the directory lists for it, once the
+node has a directory — and must name exactly the batch sent (range and digest); only
 then is it stored and the batch dropped from the queue, in one transaction. When the link breaks it
 backs off (doubling, with jitter, up to a limit) and resends everything not yet receipted; the
 receiver's marks make re-delivery harmless. An item the destination refuses for good (the refusal
@@ -27,6 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jukinet.clients.transport import DEFAULT_KEEPALIVE, Keepalive, channel_options
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
+from jukinet.domain.directory import PeerDirectory, StaticPeers
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.limits import MAX_BATCH_ITEMS, MAX_ORIGIN_BATCH_BYTES
 from jukinet.domain.node_ids import NodeId
@@ -77,18 +81,21 @@ class _InFlight:
 
 
 class Link:
-    def __init__(self, ctx: LinkContext, destination: NodeId, address: str | None) -> None:
+    def __init__(self, ctx: LinkContext, destination: NodeId, directory: PeerDirectory) -> None:
         self.ctx = ctx
         self.destination = destination
-        self.address = address
+        self.directory = directory
+        self.address: str | None = None
         self.state = admin_pb2.LINK_STATE_CONNECTING
         self.connects = 0
         self.consecutive_failures = 0
         self.batches_delivered = 0
-        self.last_error = "" if address else f"no address known for {destination}"
+        self.last_error = ""
         self._retry_at: float | None = None
         self._wake = asyncio.Event()
+        self._wake_backoff = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._connecting: asyncio.Future[None] | None = None
 
     # -- control (event loop) -------------------------------------------------------------------------
 
@@ -131,16 +138,16 @@ class Link:
         settings = self.ctx.settings
         backoff = settings.backoff_start
         while True:
-            if self.address is None:
-                self.state = admin_pb2.LINK_STATE_BACKING_OFF
-                await asyncio.sleep(settings.backoff_max)
-                continue
             self.state = admin_pb2.LINK_STATE_CONNECTING
             delivered_before = self.batches_delivered
             try:
-                await self._connection()
+                self.address = self.directory.address(self.destination)  # the directory's, as of now
+                await self._attempt()
             except asyncio.CancelledError:
                 raise
+            except _Readdressed:
+                backoff = settings.backoff_start
+                continue  # the directory moved the destination: connect to the new address at once
             except grpc.aio.AioRpcError as exc:
                 self._failed(f"{exc.code().name}: {exc.details()}")
                 if await self._quarantine_refused(exc):
@@ -158,8 +165,39 @@ class Link:
             delay = backoff * random.uniform(0.8, 1.2)
             self.state = admin_pb2.LINK_STATE_BACKING_OFF
             self._retry_at = self.ctx.clock.monotonic() + delay
-            await asyncio.sleep(delay)
+            self._wake_backoff.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_backoff.wait(), delay)
             backoff = min(backoff * 2, settings.backoff_max)
+
+    async def _attempt(self) -> None:
+        """One connection, as a task of its own: :meth:`readdress` ends it when the destination moves."""
+        self._connecting = asyncio.ensure_future(self._connection())
+        try:
+            await asyncio.wait({self._connecting})
+        except asyncio.CancelledError:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._connecting
+            raise
+        finally:
+            connection, self._connecting = self._connecting, None
+        if connection.cancelled():
+            raise _Readdressed
+        connection.result()
+
+    def readdress(self) -> None:
+        """On the event loop, after a new directory version: follow the destination if it moved (a link
+        backing off tries the new address at once; a connected one reconnects there)."""
+        try:
+            address = self.directory.address(self.destination)
+        except Rejected:
+            address = None  # expired or unlisted: the next attempt says why
+        if address == self.address:
+            return
+        if self._connecting is not None:
+            self._connecting.cancel()
+        self._wake_backoff.set()
 
     async def _quarantine_refused(self, exc: grpc.aio.AioRpcError) -> bool:
         """If the destination refused one item for good, set it aside; True if one was."""
@@ -273,7 +311,7 @@ class Link:
     def _settle(self, envelope: envelope_pb2.Signed, batch: _InFlight) -> None:
         """Accept a receipt only from the destination's key and only for the batch sent; then drop the batch."""
         ctx = self.ctx
-        receipt, _ = open_certified(envelope, link_pb2.Receipt, ctx.trust, self.destination)
+        receipt, signer = open_certified(envelope, link_pb2.Receipt, ctx.trust, self.destination)
         expected = (str(self.destination), str(ctx.sender), batch.first, batch.last, batch.digest)
         got = (receipt.receiver, receipt.sender, receipt.first_sequence, receipt.last_sequence, receipt.batch_sha256)
         if got != expected:
@@ -282,18 +320,34 @@ class Link:
                 f"receipt from {self.destination} names {got[1]} → {got[0]} #{got[2]}..{got[3]}, "
                 f"not the batch sent (#{batch.first}..{batch.last}); nothing dropped",
             )
+        listed = self.directory.fingerprints(self.destination)  # None until the node has a directory
+        if listed is not None and signer.fingerprint != listed.signing:
+            raise Rejected(
+                Problem.DENIED,
+                f"receipt from {self.destination} is signed by certificate sha256:{signer.fingerprint.hex()[:16]}…, "
+                f"not the one network directory version {self.directory.version} lists for it "
+                f"(sha256:{listed.signing.hex()[:16]}…); nothing dropped",
+            )
         raw = envelope.SerializeToString()
         ctx.storage.env.submit(
             lambda txn: ctx.storage.queues.settle(txn, str(self.destination), batch.last, raw)
         ).result()
 
 
-class LinkSet:
-    """The node's outbound links, one per destination, created when a destination first has work."""
+class _Readdressed(Exception):
+    """The connection was ended because the destination's address changed."""
 
-    def __init__(self, ctx: LinkContext, peers: Mapping[str, str], always: tuple[NodeId, ...] = ()) -> None:
+
+class LinkSet:
+    """The node's outbound links, one per destination, created when a destination first has work.
+    Addresses and the destination's expected signing certificate come from the node's
+    :class:`~jukinet.domain.directory.PeerDirectory`."""
+
+    def __init__(
+        self, ctx: LinkContext, directory: PeerDirectory | Mapping[str, str], always: tuple[NodeId, ...] = ()
+    ) -> None:
         self.ctx = ctx
-        self._peers = dict(peers)  # node id -> address (from the topology; later the network directory)
+        self.directory: PeerDirectory = StaticPeers(directory) if isinstance(directory, Mapping) else directory
         self._always = always  # destinations linked from the start (a CS's prefecture, a prefecture's national)
         self._links: dict[str, Link] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -309,8 +363,14 @@ class LinkSet:
 
     def address_of(self, destination: str) -> str | None:
         """Where ``destination`` listens, or None if this node knows no address for it: the one place a
-        node looks addresses up (from the topology today; from the signed network directory later)."""
-        return self._peers.get(destination)
+        node looks addresses up (the signed network directory; node.toml peers until the first one).
+        Rejected (UNAVAILABLE) while the directory has expired."""
+        try:
+            return self.directory.address(destination)
+        except Rejected as exc:
+            if exc.problem is Problem.NOT_FOUND:
+                return None
+            raise
 
     def wake(self, destination: str) -> None:
         """From any thread: ``destination``'s queue has new entries."""
@@ -333,10 +393,19 @@ class LinkSet:
     def _ensure(self, destination: str) -> Link:
         link = self._links.get(destination)
         if link is None:
-            link = Link(self.ctx, NodeId.parse(destination), self.address_of(destination))
+            link = Link(self.ctx, NodeId.parse(destination), self.directory)
             self._links[destination] = link
             link.start()
         return link
+
+    def directory_changed(self) -> None:
+        """From any thread: a new directory version is in use; links follow moved destinations."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._readdress)
+
+    def _readdress(self) -> None:
+        for link in list(self._links.values()):
+            link.readdress()
 
     def statuses(self) -> list[admin_pb2.LinkStatus]:
         return [link.status() for link in list(self._links.values())]
