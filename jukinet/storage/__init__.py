@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jukinet.storage.audit_log import AuditLog
+from jukinet.storage.cards import CardStore
 from jukinet.storage.environment import DEFAULT_MAP_SIZE, Environment
 from jukinet.storage.history import ChangeHistory
 from jukinet.storage.inbox import InboundMarks
@@ -23,6 +24,7 @@ from jukinet.storage.records import RecordStore
 
 __all__ = [
     "AuditLog",
+    "CardStore",
     "ChangeHistory",
     "Environment",
     "InboundMarks",
@@ -47,6 +49,7 @@ class NodeStorage:
     operators: OperatorStore
     audit: AuditLog
     local: LocalDataStore
+    cards: CardStore
 
     @classmethod
     def open(cls, path: Path, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False) -> NodeStorage:
@@ -61,6 +64,7 @@ class NodeStorage:
             OperatorStore(env),
             AuditLog(env),
             LocalDataStore(env),
+            CardStore(env),
         )
 
     def close(self) -> None:

@@ -24,6 +24,8 @@ revoked_sessions    session id (16 bytes)                            u64 expiry,
 audit_leaves        u64 leaf index                                   AuditEntry (the leaf data)
 audit_nodes         u8 level ‖ u64 index                              SHA-256 of a perfect subtree
 audit_heads         u64 tree size                                    Signed TreeHead
+cards               card serial                                      CardRecord (CS, national, card service)
+cards_by_resident   住民票コード ‖ NUL ‖ card serial                    (empty: a resident's cards)
 ==================  ===============================================  =======================================
 """
 
@@ -59,6 +61,8 @@ class Db(StrEnum):
     AUDIT_LEAVES = "audit_leaves"
     AUDIT_NODES = "audit_nodes"
     AUDIT_HEADS = "audit_heads"
+    CARDS = "cards"
+    CARDS_BY_RESIDENT = "cards_by_resident"
 
 
 ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)
@@ -147,3 +151,15 @@ def audit_node_key(level: int, index: int) -> bytes:
 def parse_audit_node_key(key: bytes) -> tuple[int, int]:
     level, index = _AUDIT_NODE.unpack(key)
     return level, index
+
+
+def card_key(card_serial: str) -> bytes:
+    return card_serial.encode("ascii")
+
+
+def card_of_resident_key(resident_code: str, card_serial: str) -> bytes:
+    return resident_code.encode("ascii") + _SEP + card_serial.encode("ascii")
+
+
+def cards_of_resident_prefix(resident_code: str) -> bytes:
+    return resident_code.encode("ascii") + _SEP
