@@ -215,7 +215,7 @@ def _write_node_config(net: Network, spec: NodeSpec) -> None:
         f"refresh_s = {tuning.directory_refresh_s}",
         f"validity_s = {tuning.directory_validity_s}",
     ]
-    if upstream is None:
+    if spec is topology.national:
         lines += ['seed = "../../directory.toml"', "", "[national]", 'legal_table = "../../legal-table.toml"']
     net.node_config(spec).write_text("\n".join(lines) + "\n", encoding="utf-8")
 

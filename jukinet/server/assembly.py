@@ -56,13 +56,22 @@ class Tier:
 
 TIERS: dict[NodeKind, Tier] = {
     NodeKind.CS: Tier(
-        services=("jukinet.cs_node.registry:registry_service", "jukinet.cs_node.moves:move_service"),
+        services=(
+            "jukinet.cs_node.registry:registry_service",
+            "jukinet.cs_node.moves:move_service",
+            "jukinet.cs_node.cards:card_service",
+        ),
         item_handlers=(
             "jukinet.cs_node.moves:move_out_certificates",
             "jukinet.cs_node.moves:move_in_notices",
         ),
     ),
-    NodeKind.PREFECTURE: Tier(item_handlers=("jukinet.server.prefecture.notices:cs_change_notices",)),
+    NodeKind.PREFECTURE: Tier(
+        item_handlers=(
+            "jukinet.server.prefecture.notices:cs_change_notices",
+            "jukinet.server.prefecture.notices:cs_card_events",
+        )
+    ),
     NodeKind.NATIONAL: Tier(
         services=(
             "jukinet.server.national.provision:provision_service",
@@ -70,6 +79,8 @@ TIERS: dict[NodeKind, Tier] = {
         ),
         item_handlers=("jukinet.server.national.notices:relayed_change_notices",),
     ),
+    NodeKind.CARD_MANAGEMENT: Tier(item_handlers=("jukinet.server.card_events:card_states",)),
+    NodeKind.JPKI: Tier(item_handlers=("jukinet.server.card_events:jpki_revocations",)),
 }
 
 

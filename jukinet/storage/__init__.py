@@ -12,6 +12,7 @@ from pathlib import Path
 
 from jukinet.storage.audit_log import AuditLog
 from jukinet.storage.directory import DirectoryStore
+from jukinet.storage.cards import CardStore
 from jukinet.storage.environment import DEFAULT_MAP_SIZE, Environment
 from jukinet.storage.history import ChangeHistory
 from jukinet.storage.inbox import InboundMarks
@@ -25,6 +26,7 @@ from jukinet.storage.records import RecordStore
 
 __all__ = [
     "AuditLog",
+    "CardStore",
     "ChangeHistory",
     "DirectoryStore",
     "Environment",
@@ -53,6 +55,7 @@ class NodeStorage:
     local: LocalDataStore
     moves: MoveStore
     directory: DirectoryStore
+    cards: CardStore
 
     @classmethod
     def open(cls, path: Path, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False) -> NodeStorage:
@@ -69,6 +72,7 @@ class NodeStorage:
             LocalDataStore(env),
             MoveStore(env),
             DirectoryStore(env),
+            CardStore(env),
         )
 
     def close(self) -> None:

@@ -30,6 +30,8 @@ directory           "current"                                        CachedDirec
                                                                      directory envelope, its source, when stored)
 directory           "seed_sha256"                                    SHA-256 of the seed file last published
                                                                      from (national server only; raw 32 bytes)
+cards               card serial                                      CardRecord (CS, national, card service)
+cards_by_resident   住民票コード ‖ NUL ‖ card serial                    (empty: a resident's cards)
 ==================  ===============================================  =======================================
 """
 
@@ -68,6 +70,8 @@ class Db(StrEnum):
     AUDIT_NODES = "audit_nodes"
     AUDIT_HEADS = "audit_heads"
     DIRECTORY = "directory"
+    CARDS = "cards"
+    CARDS_BY_RESIDENT = "cards_by_resident"
 
 
 ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)
@@ -173,3 +177,15 @@ def audit_node_key(level: int, index: int) -> bytes:
 def parse_audit_node_key(key: bytes) -> tuple[int, int]:
     level, index = _AUDIT_NODE.unpack(key)
     return level, index
+
+
+def card_key(card_serial: str) -> bytes:
+    return card_serial.encode("ascii")
+
+
+def card_of_resident_key(resident_code: str, card_serial: str) -> bytes:
+    return resident_code.encode("ascii") + _SEP + card_serial.encode("ascii")
+
+
+def cards_of_resident_prefix(resident_code: str) -> bytes:
+    return resident_code.encode("ascii") + _SEP

@@ -32,6 +32,10 @@ class AuditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_ACTION_MOVE_OUT: _ClassVar[AuditAction]
     AUDIT_ACTION_MOVE_IN: _ClassVar[AuditAction]
     AUDIT_ACTION_SPECIAL_MOVE_IN: _ClassVar[AuditAction]
+    AUDIT_ACTION_SET_UP_CARD: _ClassVar[AuditAction]
+    AUDIT_ACTION_CHANGE_CARD_STATE: _ClassVar[AuditAction]
+    AUDIT_ACTION_UPDATE_CARD_FACE: _ClassVar[AuditAction]
+    AUDIT_ACTION_LIST_CARDS: _ClassVar[AuditAction]
 
 class AuditOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -58,6 +62,10 @@ AUDIT_ACTION_DIRECTORY_ACCEPTED: AuditAction
 AUDIT_ACTION_MOVE_OUT: AuditAction
 AUDIT_ACTION_MOVE_IN: AuditAction
 AUDIT_ACTION_SPECIAL_MOVE_IN: AuditAction
+AUDIT_ACTION_SET_UP_CARD: AuditAction
+AUDIT_ACTION_CHANGE_CARD_STATE: AuditAction
+AUDIT_ACTION_UPDATE_CARD_FACE: AuditAction
+AUDIT_ACTION_LIST_CARDS: AuditAction
 AUDIT_OUTCOME_UNSPECIFIED: AuditOutcome
 AUDIT_OUTCOME_SUCCESS: AuditOutcome
 AUDIT_OUTCOME_DENIED: AuditOutcome
