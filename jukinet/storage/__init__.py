@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jukinet.storage.audit_log import AuditLog
-from jukinet.storage.directory import DirectoryStore
 from jukinet.storage.cards import CardStore
+from jukinet.storage.directory import DirectoryStore
 from jukinet.storage.environment import DEFAULT_MAP_SIZE, Environment
 from jukinet.storage.history import ChangeHistory
 from jukinet.storage.inbox import InboundMarks
