@@ -16,6 +16,7 @@ from jukinet.storage.history import ChangeHistory
 from jukinet.storage.inbox import InboundMarks
 from jukinet.storage.layout import ALL_DBS
 from jukinet.storage.local_data import LocalDataStore
+from jukinet.storage.numbers import CodeReserve, Designations, NumberRegister
 from jukinet.storage.operators import OperatorStore
 from jukinet.storage.provisions import ProvisionLog
 from jukinet.storage.queues import LinkQueues, QueueState
@@ -24,11 +25,14 @@ from jukinet.storage.records import RecordStore
 __all__ = [
     "AuditLog",
     "ChangeHistory",
+    "CodeReserve",
+    "Designations",
     "Environment",
     "InboundMarks",
     "LinkQueues",
     "LocalDataStore",
     "NodeStorage",
+    "NumberRegister",
     "OperatorStore",
     "ProvisionLog",
     "QueueState",
@@ -47,6 +51,9 @@ class NodeStorage:
     operators: OperatorStore
     audit: AuditLog
     local: LocalDataStore
+    designations: Designations
+    numbers: NumberRegister
+    reserve: CodeReserve
 
     @classmethod
     def open(cls, path: Path, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False) -> NodeStorage:
@@ -61,6 +68,9 @@ class NodeStorage:
             OperatorStore(env),
             AuditLog(env),
             LocalDataStore(env),
+            Designations(env),
+            NumberRegister(env),
+            CodeReserve(env),
         )
 
     def close(self) -> None:

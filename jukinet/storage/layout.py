@@ -24,6 +24,18 @@ revoked_sessions    session id (16 bytes)                            u64 expiry,
 audit_leaves        u64 leaf index                                   AuditEntry (the leaf data)
 audit_nodes         u8 level ‖ u64 index                              SHA-256 of a perfect subtree
 audit_heads         u64 tree size                                    Signed TreeHead
+designations        住民票コード                                       CS node id ‖ NUL ‖ u64 block (national: every
+                                                                     code ever designated; prefecture: learned
+                                                                     from the signed blocks its CS nodes queue)
+code_blocks         u64 block number                                 CodeBlock, serialized (national: a retried
+                                                                     request gets the same block, signed again)
+number_requests     CS node id ‖ NUL ‖ request id                      u64 block number (national: idempotency)
+my_numbers          住民票コード                                       個人番号 (national: the current assignment)
+issued_numbers      個人番号                                          住民票コード ‖ state byte A (held) / R (retired)
+                                                                     (national: every number ever issued)
+code_changes        old 住民票コード                                   new 住民票コード (national: 住民票コード変更)
+code_reserve        住民票コード                                       u64 block number (CS: designated, unused)
+pending_numbers     住民票コード                                       (empty: CS records awaiting their My Number)
 ==================  ===============================================  =======================================
 """
 
@@ -59,6 +71,14 @@ class Db(StrEnum):
     AUDIT_LEAVES = "audit_leaves"
     AUDIT_NODES = "audit_nodes"
     AUDIT_HEADS = "audit_heads"
+    DESIGNATIONS = "designations"
+    CODE_BLOCKS = "code_blocks"
+    NUMBER_REQUESTS = "number_requests"
+    MY_NUMBERS = "my_numbers"
+    ISSUED_NUMBERS = "issued_numbers"
+    CODE_CHANGES = "code_changes"
+    CODE_RESERVE = "code_reserve"
+    PENDING_NUMBERS = "pending_numbers"
 
 
 ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)
@@ -70,6 +90,7 @@ class Counter(StrEnum):
     HISTORY = "history"  # the last position handed out in the change-history feed
     CHANGE = "change"  # sequence of the next change notice this node originates
     PROVISION = "provision"  # id of the next provision-log entry
+    CODE_BLOCK = "code_block"  # number of the next block of 住民票コード designated (national)
 
 
 def u64(value: int) -> bytes:
@@ -147,3 +168,30 @@ def audit_node_key(level: int, index: int) -> bytes:
 def parse_audit_node_key(key: bytes) -> tuple[int, int]:
     level, index = _AUDIT_NODE.unpack(key)
     return level, index
+
+
+def designation(cs: str, block: int) -> bytes:
+    """Value in ``designations``: the CS a code was designated to, and the block it came in."""
+    return cs.encode("ascii") + _SEP + U64.pack(block)
+
+
+def parse_designation(raw: bytes) -> tuple[str, int]:
+    cs, _, block = bytes(raw).partition(_SEP)
+    return cs.decode("ascii"), U64.unpack(block)[0]
+
+
+def number_request_key(cs: str, request_id: str) -> bytes:
+    return cs.encode("ascii") + _SEP + request_id.encode("utf-8")
+
+
+HELD, RETIRED = b"A", b"R"
+"""State byte of an ``issued_numbers`` value: the number is held by its code, or retired forever."""
+
+
+def issued_number(resident_code: str, state: bytes) -> bytes:
+    return resident_code.encode("ascii") + state
+
+
+def parse_issued_number(raw: bytes) -> tuple[str, bytes]:
+    raw = bytes(raw)
+    return raw[:-1].decode("ascii"), raw[-1:]

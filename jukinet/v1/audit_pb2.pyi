@@ -27,6 +27,10 @@ class AuditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_ACTION_LIST_LOGIN_ATTEMPTS: _ClassVar[AuditAction]
     AUDIT_ACTION_QUARANTINE_RETRY: _ClassVar[AuditAction]
     AUDIT_ACTION_QUARANTINE_DROP: _ClassVar[AuditAction]
+    AUDIT_ACTION_DESIGNATE_CODES: _ClassVar[AuditAction]
+    AUDIT_ACTION_ASSIGN_MY_NUMBERS: _ClassVar[AuditAction]
+    AUDIT_ACTION_CHANGE_MY_NUMBER: _ClassVar[AuditAction]
+    AUDIT_ACTION_CHANGE_RESIDENT_CODE: _ClassVar[AuditAction]
 
 class AuditOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -48,6 +52,10 @@ AUDIT_ACTION_PROVIDE_IDENTITY: AuditAction
 AUDIT_ACTION_LIST_LOGIN_ATTEMPTS: AuditAction
 AUDIT_ACTION_QUARANTINE_RETRY: AuditAction
 AUDIT_ACTION_QUARANTINE_DROP: AuditAction
+AUDIT_ACTION_DESIGNATE_CODES: AuditAction
+AUDIT_ACTION_ASSIGN_MY_NUMBERS: AuditAction
+AUDIT_ACTION_CHANGE_MY_NUMBER: AuditAction
+AUDIT_ACTION_CHANGE_RESIDENT_CODE: AuditAction
 AUDIT_OUTCOME_UNSPECIFIED: AuditOutcome
 AUDIT_OUTCOME_SUCCESS: AuditOutcome
 AUDIT_OUTCOME_DENIED: AuditOutcome

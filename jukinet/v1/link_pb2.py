@@ -27,23 +27,23 @@ from jukinet.v1 import envelope_pb2 as jukinet_dot_v1_dot_envelope__pb2
 from jukinet.v1 import notice_pb2 as jukinet_dot_v1_dot_notice__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15jukinet/v1/link.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19jukinet/v1/envelope.proto\x1a\x17jukinet/v1/notice.proto\"u\n\x08LinkItem\x12\x31\n\rchange_notice\x18\x01 \x01(\x0b\x32\x18.jukinet.v1.ChangeNoticeH\x00\x12+\n\rrelayed_batch\x18\x02 \x01(\x0b\x32\x12.jukinet.v1.SignedH\x00\x42\t\n\x07payload\"\xc4\x01\n\tLinkBatch\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x03 \x01(\x04\x12\x15\n\rlast_sequence\x18\x04 \x01(\x04\x12#\n\x05items\x18\x05 \x03(\x0b\x32\x14.jukinet.v1.LinkItem\x12+\n\x07sent_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\twithdrawn\x18\x07 \x03(\x04\"\xc4\x01\n\x07Receipt\x12\x10\n\x08receiver\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x03 \x01(\x04\x12\x15\n\rlast_sequence\x18\x04 \x01(\x04\x12\x14\n\x0c\x62\x61tch_sha256\x18\x05 \x01(\x0c\x12\x0f\n\x07\x61pplied\x18\x06 \x01(\r\x12\x12\n\nduplicates\x18\x07 \x01(\r\x12-\n\tstored_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"3\n\x0e\x44\x65liverRequest\x12!\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\"6\n\x0f\x44\x65liverResponse\x12#\n\x07receipt\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed2U\n\x0bLinkService\x12\x46\n\x07\x44\x65liver\x12\x1a.jukinet.v1.DeliverRequest\x1a\x1b.jukinet.v1.DeliverResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15jukinet/v1/link.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19jukinet/v1/envelope.proto\x1a\x17jukinet/v1/notice.proto\"\x9f\x01\n\x08LinkItem\x12\x31\n\rchange_notice\x18\x01 \x01(\x0b\x32\x18.jukinet.v1.ChangeNoticeH\x00\x12+\n\rrelayed_batch\x18\x02 \x01(\x0b\x32\x12.jukinet.v1.SignedH\x00\x12(\n\ncode_block\x18\x03 \x01(\x0b\x32\x12.jukinet.v1.SignedH\x00\x42\t\n\x07payload\"\xc4\x01\n\tLinkBatch\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x03 \x01(\x04\x12\x15\n\rlast_sequence\x18\x04 \x01(\x04\x12#\n\x05items\x18\x05 \x03(\x0b\x32\x14.jukinet.v1.LinkItem\x12+\n\x07sent_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\twithdrawn\x18\x07 \x03(\x04\"\xc4\x01\n\x07Receipt\x12\x10\n\x08receiver\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x03 \x01(\x04\x12\x15\n\rlast_sequence\x18\x04 \x01(\x04\x12\x14\n\x0c\x62\x61tch_sha256\x18\x05 \x01(\x0c\x12\x0f\n\x07\x61pplied\x18\x06 \x01(\r\x12\x12\n\nduplicates\x18\x07 \x01(\r\x12-\n\tstored_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"3\n\x0e\x44\x65liverRequest\x12!\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\"6\n\x0f\x44\x65liverResponse\x12#\n\x07receipt\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed2U\n\x0bLinkService\x12\x46\n\x07\x44\x65liver\x12\x1a.jukinet.v1.DeliverRequest\x1a\x1b.jukinet.v1.DeliverResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jukinet.v1.link_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LINKITEM']._serialized_start=122
-  _globals['_LINKITEM']._serialized_end=239
-  _globals['_LINKBATCH']._serialized_start=242
-  _globals['_LINKBATCH']._serialized_end=438
-  _globals['_RECEIPT']._serialized_start=441
-  _globals['_RECEIPT']._serialized_end=637
-  _globals['_DELIVERREQUEST']._serialized_start=639
-  _globals['_DELIVERREQUEST']._serialized_end=690
-  _globals['_DELIVERRESPONSE']._serialized_start=692
-  _globals['_DELIVERRESPONSE']._serialized_end=746
-  _globals['_LINKSERVICE']._serialized_start=748
-  _globals['_LINKSERVICE']._serialized_end=833
+  _globals['_LINKITEM']._serialized_start=123
+  _globals['_LINKITEM']._serialized_end=282
+  _globals['_LINKBATCH']._serialized_start=285
+  _globals['_LINKBATCH']._serialized_end=481
+  _globals['_RECEIPT']._serialized_start=484
+  _globals['_RECEIPT']._serialized_end=680
+  _globals['_DELIVERREQUEST']._serialized_start=682
+  _globals['_DELIVERREQUEST']._serialized_end=733
+  _globals['_DELIVERRESPONSE']._serialized_start=735
+  _globals['_DELIVERRESPONSE']._serialized_end=789
+  _globals['_LINKSERVICE']._serialized_start=791
+  _globals['_LINKSERVICE']._serialized_end=876
 # @@protoc_insertion_point(module_scope)

@@ -12,12 +12,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LinkItem(_message.Message):
-    __slots__ = ("change_notice", "relayed_batch")
+    __slots__ = ("change_notice", "relayed_batch", "code_block")
     CHANGE_NOTICE_FIELD_NUMBER: _ClassVar[int]
     RELAYED_BATCH_FIELD_NUMBER: _ClassVar[int]
+    CODE_BLOCK_FIELD_NUMBER: _ClassVar[int]
     change_notice: _notice_pb2.ChangeNotice
     relayed_batch: _envelope_pb2.Signed
-    def __init__(self, change_notice: _Optional[_Union[_notice_pb2.ChangeNotice, _Mapping]] = ..., relayed_batch: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ...) -> None: ...
+    code_block: _envelope_pb2.Signed
+    def __init__(self, change_notice: _Optional[_Union[_notice_pb2.ChangeNotice, _Mapping]] = ..., relayed_batch: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ..., code_block: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ...) -> None: ...
 
 class LinkBatch(_message.Message):
     __slots__ = ("sender", "destination", "first_sequence", "last_sequence", "items", "sent_at", "withdrawn")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from jukinet.v1 import identity_pb2 as jukinet_dot_v1_dot_identity__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19jukinet/v1/registry.proto\x12\njukinet.v1\x1a\x19jukinet/v1/identity.proto\"A\n\x13RecordChangeRequest\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\"T\n\x14RecordChangeResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12*\n\x06record\x18\x02 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\"G\n\x18RegisterResidentsRequest\x12+\n\x07records\x18\x01 \x03(\x0b\x32\x1a.jukinet.v1.IdentityRecord\".\n\x0c\x46ieldProblem\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"G\n\nRefusedRow\x12\r\n\x05index\x18\x01 \x01(\r\x12*\n\x08problems\x18\x02 \x03(\x0b\x32\x18.jukinet.v1.FieldProblem\"\xa0\x01\n\x19RegisterResidentsResponse\x12\x0e\n\x06stored\x18\x01 \x01(\r\x12\x16\n\x0e\x61lready_stored\x18\x02 \x01(\r\x12,\n\x0crefused_rows\x18\x03 \x03(\x0b\x32\x16.jukinet.v1.RefusedRow\x12\x16\n\x0e\x66irst_sequence\x18\x04 \x01(\x04\x12\x15\n\rlast_sequence\x18\x05 \x01(\x04\"+\n\x12GetResidentRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\"A\n\x13GetResidentResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord2\xa2\x02\n\x17ResidentRegistryService\x12Q\n\x0cRecordChange\x12\x1f.jukinet.v1.RecordChangeRequest\x1a .jukinet.v1.RecordChangeResponse\x12\x64\n\x11RegisterResidents\x12$.jukinet.v1.RegisterResidentsRequest\x1a%.jukinet.v1.RegisterResidentsResponse(\x01\x30\x01\x12N\n\x0bGetResident\x12\x1e.jukinet.v1.GetResidentRequest\x1a\x1f.jukinet.v1.GetResidentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19jukinet/v1/registry.proto\x12\njukinet.v1\x1a\x19jukinet/v1/identity.proto\"A\n\x13RecordChangeRequest\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\"T\n\x14RecordChangeResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12*\n\x06record\x18\x02 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\"G\n\x18RegisterResidentsRequest\x12+\n\x07records\x18\x01 \x03(\x0b\x32\x1a.jukinet.v1.IdentityRecord\".\n\x0c\x46ieldProblem\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"G\n\nRefusedRow\x12\r\n\x05index\x18\x01 \x01(\r\x12*\n\x08problems\x18\x02 \x03(\x0b\x32\x18.jukinet.v1.FieldProblem\"\xcb\x01\n\x19RegisterResidentsResponse\x12\x0e\n\x06stored\x18\x01 \x01(\r\x12\x16\n\x0e\x61lready_stored\x18\x02 \x01(\r\x12,\n\x0crefused_rows\x18\x03 \x03(\x0b\x32\x16.jukinet.v1.RefusedRow\x12\x16\n\x0e\x66irst_sequence\x18\x04 \x01(\x04\x12\x15\n\rlast_sequence\x18\x05 \x01(\x04\x12)\n\x08\x61ssigned\x18\x06 \x03(\x0b\x32\x17.jukinet.v1.AssignedRow\"F\n\x0b\x41ssignedRow\x12\r\n\x05index\x18\x01 \x01(\r\x12\x15\n\rresident_code\x18\x02 \x01(\t\x12\x11\n\tmy_number\x18\x03 \x01(\t\"+\n\x12GetResidentRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\"A\n\x13GetResidentResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord2\xa2\x02\n\x17ResidentRegistryService\x12Q\n\x0cRecordChange\x12\x1f.jukinet.v1.RecordChangeRequest\x1a .jukinet.v1.RecordChangeResponse\x12\x64\n\x11RegisterResidents\x12$.jukinet.v1.RegisterResidentsRequest\x1a%.jukinet.v1.RegisterResidentsResponse(\x01\x30\x01\x12N\n\x0bGetResident\x12\x1e.jukinet.v1.GetResidentRequest\x1a\x1f.jukinet.v1.GetResidentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,11 +43,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REFUSEDROW']._serialized_start=342
   _globals['_REFUSEDROW']._serialized_end=413
   _globals['_REGISTERRESIDENTSRESPONSE']._serialized_start=416
-  _globals['_REGISTERRESIDENTSRESPONSE']._serialized_end=576
-  _globals['_GETRESIDENTREQUEST']._serialized_start=578
-  _globals['_GETRESIDENTREQUEST']._serialized_end=621
-  _globals['_GETRESIDENTRESPONSE']._serialized_start=623
-  _globals['_GETRESIDENTRESPONSE']._serialized_end=688
-  _globals['_RESIDENTREGISTRYSERVICE']._serialized_start=691
-  _globals['_RESIDENTREGISTRYSERVICE']._serialized_end=981
+  _globals['_REGISTERRESIDENTSRESPONSE']._serialized_end=619
+  _globals['_ASSIGNEDROW']._serialized_start=621
+  _globals['_ASSIGNEDROW']._serialized_end=691
+  _globals['_GETRESIDENTREQUEST']._serialized_start=693
+  _globals['_GETRESIDENTREQUEST']._serialized_end=736
+  _globals['_GETRESIDENTRESPONSE']._serialized_start=738
+  _globals['_GETRESIDENTRESPONSE']._serialized_end=803
+  _globals['_RESIDENTREGISTRYSERVICE']._serialized_start=806
+  _globals['_RESIDENTREGISTRYSERVICE']._serialized_end=1096
 # @@protoc_insertion_point(module_scope)
