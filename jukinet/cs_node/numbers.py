@@ -28,11 +28,11 @@ from collections.abc import Callable, Sequence
 import grpc
 
 from jukinet.clients.transport import channel_options
-from jukinet.domain.codes import is_valid_resident_code
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.numbers import MAX_CODES_PER_BLOCK, MAX_NUMBERS_PER_REQUEST
-from jukinet.pki import TrustStore, open_certified
+from jukinet.pki import TrustStore
+from jukinet.server.code_blocks import verify_block
 from jukinet.server.runtime.config import NodeConfig
 from jukinet.storage import NodeStorage
 from jukinet.v1 import envelope_pb2, link_pb2, numbers_pb2, numbers_pb2_grpc
@@ -97,16 +97,6 @@ _PROBLEMS = {
     grpc.StatusCode.FAILED_PRECONDITION: Problem.CONFLICT,
     grpc.StatusCode.RESOURCE_EXHAUSTED: Problem.EXHAUSTED,
 }
-
-
-def verify_block(signed: envelope_pb2.Signed, trust: TrustStore, cs: NodeId) -> numbers_pb2.CodeBlock:
-    """A CodeBlock sealed by the national server for ``cs``, every code well formed; Rejected otherwise."""
-    block, _ = open_certified(signed, numbers_pb2.CodeBlock, trust, NodeId.national())
-    if block.cs != str(cs):
-        raise Rejected(Problem.DENIED, f"code block #{block.block} is designated to {block.cs}, not {cs}")
-    if not 0 < len(block.codes) <= MAX_CODES_PER_BLOCK or not all(is_valid_resident_code(c) for c in block.codes):
-        raise Rejected(Problem.INVALID, f"code block #{block.block} holds malformed codes")
-    return block
 
 
 class CodeSupply:

@@ -67,6 +67,11 @@ REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.LinkService/Deliver": MAX_LINK_BATCH_BYTES + MAX_ENVELOPE_OVERHEAD,
     "/jukinet.v1.ResidentRegistryService/RegisterResidents": MAX_RECORDS_PER_CHUNK * MAX_RECORD_BYTES + 64 * KIB,
     "/jukinet.v1.ResidentRegistryService/RecordChange": MAX_RECORD_BYTES + KIB,
+    # NumberService (national; CS callers): 1,000 codes of 13 encoded bytes each, or one code and an id
+    "/jukinet.v1.NumberService/DesignateCodes": KIB,
+    "/jukinet.v1.NumberService/AssignMyNumbers": 16 * KIB,
+    "/jukinet.v1.NumberService/ChangeMyNumber": KIB,
+    "/jukinet.v1.NumberService/ChangeResidentCode": KIB,
 }
 MAX_REQUEST_BYTES = max(REQUEST_LIMITS.values())
 """The server's transport limit: no request larger than this is even buffered."""

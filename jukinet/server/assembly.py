@@ -52,9 +52,17 @@ class Tier:
 
 TIERS: dict[NodeKind, Tier] = {
     NodeKind.CS: Tier(services=("jukinet.cs_node.registry:registry_service",)),
-    NodeKind.PREFECTURE: Tier(item_handlers=("jukinet.server.prefecture.notices:cs_change_notices",)),
+    NodeKind.PREFECTURE: Tier(
+        item_handlers=(
+            "jukinet.server.prefecture.notices:cs_change_notices",
+            "jukinet.server.prefecture.notices:cs_code_blocks",
+        )
+    ),
     NodeKind.NATIONAL: Tier(
-        services=("jukinet.server.national.provision:provision_service",),
+        services=(
+            "jukinet.server.national.provision:provision_service",
+            "jukinet.server.national.numbers:number_service",
+        ),
         item_handlers=("jukinet.server.national.notices:relayed_change_notices",),
     ),
 }
