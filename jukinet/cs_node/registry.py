@@ -162,11 +162,11 @@ class Registry:
         if self.supply is None:
             return got
         with self._storage.env.read() as txn:
-            ask = [
-                i for i in rows
-                if not records[i].my_number and records[i].change_reason in CREATING
-                and self._storage.records.current(txn, records[i].resident_code) is None
-            ]  # fmt: skip
+            ask = [  # a new resident: the national server's number, also to check one typed in
+                i
+                for i in rows
+                if records[i].change_reason in CREATING and self._storage.reserve.holds(txn, records[i].resident_code)
+            ]  # fmt: skip (a code not in the reserve is refused in the transaction, unless a grant covers it)
             changes = [(i, self._storage.records.current(txn, records[i].resident_code)) for i in rows
                        if records[i].change_reason == R.CHANGE_REASON_MY_NUMBER_CHANGE]  # fmt: skip
         if ask:
@@ -174,7 +174,7 @@ class Registry:
             got.obtained.update(self.supply.numbers(codes, self._number_timeout))
             for i in ask:
                 number = got.obtained.get(records[i].resident_code)
-                if number:
+                if number and not records[i].my_number:
                     records[i].my_number = number
                     got.rows.add(i)
         for i, current in changes:  # 個人番号変更: the national server retires the old number, issues a new one
