@@ -140,8 +140,9 @@ def test_rows_of_one_chunk_are_decided_in_order(registry):
         "resident_code"
     ] and "already has an active record" in outcome.refused[2][0][1]
     # b's number on another resident: not the number the national server assigned to that resident's code
-    assert outcome.refused[4][0][0] == "my_number" and "not the number the national server assigned" in (
-        outcome.refused[4][0][1]
+    assert (
+        outcome.refused[4][0][0] == "my_number"
+        and "not the number the national server assigned" in (outcome.refused[4][0][1])
     )
     store = _storage(registry)
     assert store.records.get(a.resident_code).name.kanji == a.name.kanji
