@@ -140,7 +140,7 @@ def test_the_prefecture_refuses_both_attacks_from_a_cs_that_skips_its_checks(pri
     running = private_network
     rogue = simulated(running, ["cs:131130"], tmp_path / "rogue")
     block, numbers = _designated(running, rogue)
-    (mine, my_number), (other, _) = numbers.items()
+    (mine, my_number), _ = numbers.items()
     block_item = link_pb2.LinkItem(code_block=block).SerializeToString()
     pref_at = address(running, PREF)
     before = counts(running, PREF)
@@ -203,7 +203,7 @@ def test_the_national_server_refuses_both_attacks_relayed_unchecked(private_netw
     quarantined = link(running, PREF, "national").quarantined
     _inject_relay(running, rogue.batch(PREF, items))
     wait_until(lambda: link(running, PREF, "national").quarantined == quarantined + 1, 30, "the relay quarantined")
-    item = [i for i in terminal(running, PREF).quarantine("national") if identity in i.summary][0]
+    item = next(i for i in terminal(running, PREF).quarantine("national") if identity in i.summary)
     assert item.kind == "relayed_batch" and item.problem == "permission_denied"
     assert ("My Number of another resident" if attack == "my-number" else "owned by cs:131016") in item.reason
     assert counts(running, "national")[:2] == national_before  # never applied

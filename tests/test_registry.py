@@ -69,8 +69,9 @@ def _people(n: int, seed: int = 1, municipality: str = "131148") -> list[R.Ident
     """Made-up residents whose codes are in the reserve and whose numbers the stand-in assigned."""
     rng = random.Random(seed)
     people = [synthetic_resident(rng, municipality, numbered=True) for _ in range(n)]
+    codes = [p.resident_code for p in people]
     for storage in _STORES:
-        storage.env.write(lambda txn: storage.reserve.add(txn, [p.resident_code for p in people], 1))
+        storage.env.write(lambda txn, s=storage: s.reserve.add(txn, codes, 1))
     STAND_IN.assigned.update((p.resident_code, p.my_number) for p in people)
     return people
 
