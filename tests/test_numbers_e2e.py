@@ -209,3 +209,24 @@ def test_the_national_server_refuses_both_attacks_relayed_unchecked(private_netw
     assert counts(running, "national")[:2] == national_before  # never applied
     _victim_intact(running, victim)
     assert AGENCY  # the lookups above ran as the agency with a row
+
+
+# -- the national server down: the reserve carries births, numbers follow ---------------------------------
+
+
+def test_a_birth_works_from_the_reserve_while_the_national_server_is_down(private_network):
+    running = private_network
+    national = running.network.topology.node("national")
+    running.stop_node(national)
+    try:
+        record = residents("131148", 1, R.CHANGE_REASON_BIRTH)[0]
+        answer = terminal(running, NAKANO).record_change(record)
+        assert is_valid_resident_code(answer.record.resident_code) and answer.record.my_number == ""
+    finally:
+        running.start_node(national)
+    numbered = wait_until(
+        lambda: terminal(running, NAKANO).resident(record.resident_code).my_number, 40, "the 個人番号指定 change"
+    )
+    assert is_valid_my_number(numbered)
+    found = wait_until(lambda: _found(running, numbered), 30, "the numbered record at the national server")
+    assert found.resident_code == record.resident_code
