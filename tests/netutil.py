@@ -107,3 +107,22 @@ def run_cli(
     finally:
         for fd in pipes:
             os.close(fd)
+
+
+def designated(
+    running: RunningNetwork, cs: SimulatedNode, n: int, reason: int = identity_pb2.CHANGE_REASON_BIRTH
+) -> tuple[bytes, list]:
+    """What a simulated CS needs to send residents the legitimate way: ``n`` codes designated to it by the
+    national server and their My Numbers. Returns the ``code_block`` LinkItem (queue it before the
+    notices) and ``n`` records of its municipality carrying those numbers."""
+    from jukinet.v1 import link_pb2, numbers_pb2, numbers_pb2_grpc
+
+    with cs.channel(address(running, "national"), "national") as channel:
+        stub = numbers_pb2_grpc.NumberServiceStub(channel)
+        block = stub.DesignateCodes(numbers_pb2.DesignateCodesRequest(request_id=f"test-{_rng.random()}", count=n))
+        codes = list(numbers_pb2.CodeBlock.FromString(block.block.payload).codes)
+        answer = stub.AssignMyNumbers(numbers_pb2.AssignMyNumbersRequest(resident_codes=codes))
+    records = residents(cs.node_id[3:], n, reason)
+    for record, assigned in zip(records, answer.numbers, strict=True):
+        record.resident_code, record.my_number = assigned.resident_code, assigned.my_number
+    return link_pb2.LinkItem(code_block=block.block).SerializeToString(), records

@@ -26,7 +26,7 @@ def _copy(record: R.IdentityRecord, **changes: object) -> R.IdentityRecord:
 
 
 def test_creating_changes_need_no_active_record_and_set_status() -> None:
-    birth = synthetic_resident(_rng, "131148", R.CHANGE_REASON_BIRTH)
+    birth = synthetic_resident(_rng, "131148", R.CHANGE_REASON_BIRTH, numbered=True)
     stored = local_change(None, birth, None)
     assert stored.status == R.RECORD_STATUS_ACTIVE
     with pytest.raises(Rejected, match="already has an active record") as exc:
@@ -35,7 +35,7 @@ def test_creating_changes_need_no_active_record_and_set_status() -> None:
 
 
 def test_amending_changes_need_an_active_record() -> None:
-    person = local_change(None, synthetic_resident(_rng, "131148"), None)
+    person = local_change(None, synthetic_resident(_rng, "131148", numbered=True), None)
     with pytest.raises(Rejected, match="has no record here") as exc:
         local_change(None, _copy(person, change_reason=R.CHANGE_REASON_RELOCATION), None)
     assert exc.value.problem is Problem.NOT_FOUND
@@ -49,7 +49,7 @@ def test_amending_changes_need_an_active_record() -> None:
 
 
 def test_a_my_number_belongs_to_one_resident() -> None:
-    person = synthetic_resident(_rng, "131148")
+    person = synthetic_resident(_rng, "131148", numbered=True)
     with pytest.raises(Rejected, match="already belongs to resident 12345678903") as exc:
         local_change(None, person, "12345678903")
     assert exc.value.problem is Problem.ALREADY_EXISTS
@@ -57,7 +57,7 @@ def test_a_my_number_belongs_to_one_resident() -> None:
 
 
 def test_a_late_removal_from_another_municipality_does_not_replace_the_current_record() -> None:
-    moved_in = _copy(synthetic_resident(_rng, "131016"), status=R.RECORD_STATUS_ACTIVE)
+    moved_in = _copy(synthetic_resident(_rng, "131016", numbered=True), status=R.RECORD_STATUS_ACTIVE)
     late_move_out = _copy(moved_in, municipality_code="131148", change_reason=R.CHANGE_REASON_MOVE_OUT,
                           status=R.RECORD_STATUS_REMOVED)  # fmt: skip
     assert not replaces_current(moved_in, late_move_out)

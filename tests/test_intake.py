@@ -36,8 +36,33 @@ _rng = random.Random(31)
 _END = b"-----END CERTIFICATE-----"
 
 
+_LIVE: list[NodeStorage] = []  # the stores of this test's tiers
+
+
+@pytest.fixture(autouse=True)
+def _fresh_tiers():
+    _LIVE.clear()
+    yield
+    _LIVE.clear()
+
+
 def residents(code: str, n: int) -> list:
-    return [synthetic_resident(_rng, code) for _ in range(n)]
+    """Residents of municipality ``code`` whose codes were designated to its CS and numbers assigned, as
+    the tiers would know from the CS's code blocks and the national register (these tests are about the
+    link mechanics; ownership has tests of its own, tests/test_numbers*.py)."""
+    people = [synthetic_resident(_rng, code, numbered=True) for _ in range(n)]
+
+    def know(storage: NodeStorage):
+        def write(txn) -> None:
+            for person in people:
+                storage.designations.put(txn, person.resident_code, f"cs:{code}", 1)
+                storage.numbers.hold(txn, person.resident_code, person.my_number)
+
+        storage.env.write(write)
+
+    for storage in _LIVE:
+        know(storage)
+    return people
 
 
 class Tier:
@@ -47,6 +72,7 @@ class Tier:
         self.trust = TrustStore.load(pki)
         self.me = SimulatedNode.issue(pki, ids, base / ids[0].replace(":", "-"))
         self.storage = NodeStorage.open(base / f"data-{ids[0].replace(':', '-')}")
+        _LIVE.append(self.storage)
         built = {kind: make(self) for kind, make in handlers.items()}
         self.intake = LinkIntake([NodeId.parse(i) for i in ids], self.trust, self.storage, self.me.signer,
                                  self.me.certificate_der, built, ManualClock())  # fmt: skip
@@ -245,7 +271,7 @@ def test_a_prefecture_cannot_insert_alter_or_drop_notices(national, relay, cs, t
                      hop.next), Problem.DENIED, "addressed to pref:14")  # fmt: skip
     nested = cs.batch("pref:13", relayed(notices(cs, 1, first=3)), 3)
     national.refused(relay, relay.batch("national", relayed(nested), hop.next), Problem.INVALID,
-                     "may carry change_notice only, not relayed_batch")  # fmt: skip
+                     "only, not relayed_batch")  # fmt: skip
     # The genuine batch, unaltered, still goes through.
     assert national.accept(relay, hop.batch(relayed(genuine))).applied == 1
     assert national.storage.records.count() == 3

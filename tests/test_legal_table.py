@@ -51,7 +51,7 @@ def table(tmp_path: Path) -> LegalTable:
 
 @pytest.fixture
 def record() -> identity_pb2.IdentityRecord:
-    rec = synthetic_resident(random.Random(4), "131148")
+    rec = synthetic_resident(random.Random(4), "131148", numbered=True)
     rec.status = identity_pb2.RECORD_STATUS_ACTIVE
     rec.name.former_surname = "旧姓"
     return rec

@@ -84,7 +84,7 @@ async def until(probe, timeout: float = 20.0, what: str = "condition"):
 
 def _enqueue(storage: NodeStorage, destination: str, origin: str, first: int, n: int) -> None:
     rng = random.Random(first)
-    records = [synthetic_resident(rng, "131148") for _ in range(n)]
+    records = [synthetic_resident(rng, "131148", numbered=True) for _ in range(n)]
     items = change_items(origin, records, first)
     storage.env.write(lambda txn: storage.queues.enqueue(txn, destination, items))
 

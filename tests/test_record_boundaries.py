@@ -26,7 +26,7 @@ def validate_record(record: identity_pb2.IdentityRecord, today: datetime.date = 
 
 
 def _record() -> identity_pb2.IdentityRecord:
-    return synthetic_resident(random.Random(99), "131148", today=TODAY)
+    return synthetic_resident(random.Random(99), "131148", today=TODAY, numbered=True)
 
 
 def _set(date: identity_pb2.Date, value: datetime.date) -> None:

@@ -1,6 +1,9 @@
 """The CS registry as a plain object over a real LMDB: each row of a bulk chunk decided on its own.
 
-No gRPC, no tokens: the caller is a stand-in with the two attributes the audit entry reads.
+No gRPC, no tokens: the caller is a stand-in with the two attributes the audit entry reads, and the
+national server is a stand-in too (:class:`Numbers`): the rows' codes are put in the CS's reserve as if
+designated, and the stand-in answers the number each was made up with, as if the national server had
+assigned it.
 """
 
 from __future__ import annotations
@@ -32,15 +35,45 @@ class Desk:  # the caller as the audit entry sees it
     primary: NodeId = CS
 
 
+class Numbers:
+    """The national server as the registry sees it (a unit-test stand-in for CodeSupply)."""
+
+    def __init__(self) -> None:
+        self.assigned: dict[str, str] = {}
+        self.national = None
+
+    def claim(self, count: int) -> list[str]:
+        raise AssertionError("these tests give every row its code")
+
+    def release(self, codes) -> None:
+        pass
+
+    def numbers(self, codes, timeout=None) -> dict[str, str]:
+        return {c: self.assigned[c] for c in codes if c in self.assigned}
+
+
+STAND_IN = Numbers()
+_STORES: list[NodeStorage] = []
+
+
 @pytest.fixture
 def registry(tmp_path: Path) -> Registry:
     storage = NodeStorage.open(tmp_path / "data")
-    return Registry(CS, NodeId.prefecture("13"), storage, Auditor(storage, ManualClock()), ManualClock())
+    _STORES[:] = [storage]
+    return Registry(
+        CS, NodeId.prefecture("13"), storage, Auditor(storage, ManualClock()), ManualClock(), supply=STAND_IN
+    )
 
 
 def _people(n: int, seed: int = 1, municipality: str = "131148") -> list[R.IdentityRecord]:
+    """Made-up residents whose codes are in the reserve and whose numbers the stand-in assigned."""
     rng = random.Random(seed)
-    return [synthetic_resident(rng, municipality) for _ in range(n)]
+    people = [synthetic_resident(rng, municipality, numbered=True) for _ in range(n)]
+    codes = [p.resident_code for p in people]
+    for storage in _STORES:
+        storage.env.write(lambda txn, s=storage: s.reserve.add(txn, codes, 1))
+    STAND_IN.assigned.update((p.resident_code, p.my_number) for p in people)
+    return people
 
 
 def _copy(record: R.IdentityRecord, **changes) -> R.IdentityRecord:
@@ -107,7 +140,11 @@ def test_rows_of_one_chunk_are_decided_in_order(registry):
     assert [f for f, _ in outcome.refused[2]] == [
         "resident_code"
     ] and "already has an active record" in outcome.refused[2][0][1]
-    assert outcome.refused[4][0][0] == "my_number" and b.resident_code in outcome.refused[4][0][1]
+    # b's number on another resident: not the number the national server assigned to that resident's code
+    assert (
+        outcome.refused[4][0][0] == "my_number"
+        and "not the number the national server assigned" in (outcome.refused[4][0][1])
+    )
     store = _storage(registry)
     assert store.records.get(a.resident_code).name.kanji == a.name.kanji
     assert store.records.find_by_my_number(b.my_number).resident_code == b.resident_code

@@ -68,13 +68,13 @@ def test_counters_start_at_one_and_persist(tmp_path: Path) -> None:
 
 
 def test_records_index_by_my_number_and_follow_a_change_of_number(storage: NodeStorage, rng: random.Random) -> None:
-    record = synthetic_resident(rng, MUNI)
+    record = synthetic_resident(rng, MUNI, numbered=True)
     _write(storage, lambda txn: storage.records.put(txn, record, None))
     assert storage.records.get(record.resident_code) == record
     assert storage.records.find_by_my_number(record.my_number) == record
     renumbered = identity_pb2.IdentityRecord()
     renumbered.CopyFrom(record)
-    renumbered.my_number = synthetic_resident(rng, MUNI).my_number
+    renumbered.my_number = synthetic_resident(rng, MUNI, numbered=True).my_number
 
     def change(txn: lmdb.Transaction) -> None:
         storage.records.put(txn, renumbered, storage.records.current(txn, record.resident_code))
@@ -88,8 +88,8 @@ def test_records_index_by_my_number_and_follow_a_change_of_number(storage: NodeS
 
 
 def test_history_keeps_every_notice_in_order(storage: NodeStorage, rng: random.Random) -> None:
-    record = synthetic_resident(rng, MUNI)
-    other = synthetic_resident(rng, MUNI)
+    record = synthetic_resident(rng, MUNI, numbered=True)
+    other = synthetic_resident(rng, MUNI, numbered=True)
     notices = [notice_pb2.ChangeNotice(origin="cs:131148", sequence=i, record=record) for i in (1, 2, 3)]
 
     def append(txn: lmdb.Transaction) -> None:
@@ -241,7 +241,7 @@ def test_map_grows_when_full(tmp_path: Path, rng: random.Random) -> None:
     initial = 1 << 20
     storage = NodeStorage.open(tmp_path / "db", map_size=initial)
     try:
-        records = [synthetic_resident(rng, MUNI) for _ in range(12_000)]
+        records = [synthetic_resident(rng, MUNI, numbered=True) for _ in range(12_000)]
         for i in range(0, len(records), 1000):
 
             def put(txn: lmdb.Transaction, chunk=records[i : i + 1000]) -> None:
@@ -287,7 +287,7 @@ def test_group_commit_grows_full_map(tmp_path: Path) -> None:
 def test_data_survives_close_and_reopen(tmp_path: Path, rng: random.Random) -> None:
     path = tmp_path / "db"
     storage = NodeStorage.open(path)
-    record = synthetic_resident(rng, MUNI)
+    record = synthetic_resident(rng, MUNI, numbered=True)
 
     def write(txn: lmdb.Transaction) -> None:
         storage.records.put(txn, record, None)

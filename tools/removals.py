@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 CHECKS = "tests/test_security_checks.py"
+NUMBERS = "tests/test_numbers_e2e.py"
 ACCESS = "tests/test_access_table_e2e.py"
 RESTART = "tests/test_restart_security_e2e.py"
 
@@ -260,6 +261,31 @@ REMOVALS: tuple[Removal, ...] = (
         "if not problems and record.status != status_for(record.change_reason):",
         "if False:",
         (f"{CHECKS}::test_a_notice_whose_status_does_not_follow_from_its_reason_is_refused",),
+    ),
+    # -- numbers and ownership (issue 8) -------------------------------------------------------------------
+    Removal(
+        "code-designation",
+        "a CS creates a record only with an unused code designated to it",
+        "jukinet/domain/changes.py",
+        "if new.change_reason in CREATING and current is None and not designated and not granted:",
+        "if False:",
+        (f"{NUMBERS}::test_the_cs_refuses_a_birth_with_another_residents_code",),
+    ),
+    Removal(
+        "operator-my-number",
+        "a My Number typed at the CS must be the one the national server assigned to the code",
+        "jukinet/domain/changes.py",
+        "if number and number not in (known, assigned) and not granted:",
+        "if False:",
+        (f"{NUMBERS}::test_the_cs_refuses_another_residents_my_number",),
+    ),
+    Removal(
+        "notice-ownership",
+        "the prefecture and national server apply a notice only for a resident its origin owns",
+        "jukinet/server/changes.py",
+        "        if found is not None:\n            problem, message = found",
+        "        if False:\n            problem, message = found",
+        (f"{NUMBERS}::test_the_prefecture_refuses_both_attacks_from_a_cs_that_skips_its_checks",),
     ),
     Removal(
         "receipt-names-batch",

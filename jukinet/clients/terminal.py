@@ -54,6 +54,7 @@ class Registration:
     first_sequence: int = 0
     last_sequence: int = 0
     refused: dict[int, Sequence[registry_pb2.FieldProblem]] = field(default_factory=dict)  # by row index
+    assigned: dict[int, tuple[str, str]] = field(default_factory=dict)  # row index -> (resident code, My Number)
 
     def add(self, answer: registry_pb2.RegisterResidentsResponse, first_row: int) -> None:
         """Count one chunk's answer; ``first_row`` is the index of the chunk's first row."""
@@ -65,6 +66,8 @@ class Registration:
         self.chunks += 1
         for row in answer.refused_rows:
             self.refused[first_row + row.index] = list(row.problems)
+        for row in answer.assigned:
+            self.assigned[first_row + row.index] = (row.resident_code, row.my_number)
 
 
 class TerminalClient:
@@ -150,9 +153,13 @@ class TerminalClient:
     def record_change(
         self, record: identity_pb2.IdentityRecord, local: local_pb2.LocalResidentData | None = None
     ) -> registry_pb2.RecordChangeResponse:
-        """One change; ``local`` (世帯主, 続柄, 本籍, 筆頭者) is kept at the CS only."""
+        """Record one change; ``local`` (世帯主, 続柄, 本籍, 筆頭者) is kept at the CS only. The resident code
+        and My Number the CS gave it (when ``record`` left them empty) are written back into ``record`` too,
+        so the caller knows whom it registered."""
         request = registry_pb2.RecordChangeRequest(record=record, local=local)
-        return self._call(self._registry.RecordChange, request)
+        answer = self._call(self._registry.RecordChange, request)
+        record.resident_code, record.my_number = answer.record.resident_code, answer.record.my_number
+        return answer
 
     def register(
         self,
@@ -161,9 +168,23 @@ class TerminalClient:
         timeout: float = 600,
     ) -> Registration:
         """Bulk registration over one stream, ``chunk_size`` records per message; refused rows are in the
-        result (by index in ``records``), the others stored or already stored."""
+        result (by index in ``records``), the others stored or already stored. Rows that left resident_code
+        or my_number empty get what the CS assigned written back (and listed in ``assigned``)."""
         done = Registration()
-        for answer in self.register_chunks(_chunks(records, chunk_size), timeout):
+        sent: dict[int, list[identity_pb2.IdentityRecord]] = {}
+
+        def chunks() -> Iterator[registry_pb2.RegisterResidentsRequest]:
+            rows: list[identity_pb2.IdentityRecord] = []
+            for chunk in _chunks(_kept(records, rows), chunk_size):
+                sent[len(sent)] = rows[: len(chunk.records)]
+                del rows[: len(chunk.records)]
+                yield chunk
+
+        for answer in self.register_chunks(chunks(), timeout):
+            rows = sent.pop(done.chunks, [])
+            for row in answer.assigned:
+                if row.index < len(rows):
+                    rows[row.index].resident_code, rows[row.index].my_number = row.resident_code, row.my_number
             done.add(answer, done.chunks * chunk_size)  # every chunk but the last is full
         return done
 
@@ -294,6 +315,14 @@ class TerminalClient:
                 raise RuntimeError(f"the node returned no entries from {start}")
             yield from page.leaf_data
             start = page.end
+
+
+def _kept(
+    records: Iterable[identity_pb2.IdentityRecord], into: list[identity_pb2.IdentityRecord]
+) -> Iterator[identity_pb2.IdentityRecord]:
+    for record in records:
+        into.append(record)
+        yield record
 
 
 def _chunks(

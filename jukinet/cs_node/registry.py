@@ -7,6 +7,13 @@ A bulk registration is a stream of chunks; each chunk is one transaction in whic
 its own, in order: stored, already stored (identical to the stored record, so re-sending a file applies
 nothing twice), or refused with the field and the problem. :class:`Registry` is the plain object;
 :class:`RegistryRpc` only moves messages.
+
+Numbers come from the national server, never from the operator (:mod:`jukinet.cs_node.numbers`): a
+creating change (出生, 職権記載, 転入 from abroad) leaves ``resident_code`` empty and gets a code from the
+reserve; its My Number is asked for before the transaction (one call per request or chunk) and, if the
+national server does not answer in time, recorded later as a 個人番号指定 change. An amending change
+with an empty ``my_number`` keeps the stored one; only 個人番号変更 (which the CS asks the national
+server for) changes it.
 """
 
 from __future__ import annotations
@@ -19,13 +26,15 @@ from dataclasses import dataclass, field
 import grpc
 import lmdb
 
-from jukinet.domain.changes import local_change
+from jukinet.cs_node.numbers import ONLINE_TIMEOUT_S, Background, CodeSupply, NationalNumbers, national_address
+from jukinet.domain.changes import CREATING, local_change, local_numbers
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
 from jukinet.domain.codes import ResidentCode
 from jukinet.domain.errors import FieldRejected, Problem, Rejected
 from jukinet.domain.limits import MAX_PROBLEM_CHARS, MAX_RECORDS_PER_CHUNK
 from jukinet.domain.moves import local_data_problems
 from jukinet.domain.node_ids import NodeId
+from jukinet.domain.numbers import MAX_NUMBERS_PER_REQUEST
 from jukinet.domain.operators import Role
 from jukinet.domain.quoting import quoted
 from jukinet.domain.records import CLOSING_REASON, reason_name, status_for, validate_record
@@ -36,7 +45,7 @@ from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.guard import guarded
 from jukinet.server.runtime.peers import Caller
 from jukinet.server.runtime.policy import OperatorWithRole, TerminalOf
-from jukinet.server.runtime.server import ServiceBinding, bind
+from jukinet.server.runtime.server import ServiceBinding, TlsMaterial, bind
 from jukinet.storage import NodeStorage
 from jukinet.storage.layout import Counter
 from jukinet.v1 import audit_pb2, identity_pb2, local_pb2, registry_pb2, registry_pb2_grpc
@@ -56,6 +65,20 @@ class ChunkOutcome:
     stored: range  # the stored rows' notice sequences
     already_stored: int = 0
     refused: Mapping[int, FieldProblems] = field(default_factory=dict)  # by row index in the request
+    assigned: Mapping[int, tuple[str, str]] = field(default_factory=dict)  # stored rows the CS numbered
+
+
+R = identity_pb2
+_SYSTEM = ("system", "system")  # the actor and terminal of changes the CS records itself (個人番号指定)
+
+
+@dataclass
+class _Numbers:
+    """What a request got from the reserve and the national server before its transaction."""
+
+    claimed: list[str] = field(default_factory=list)  # codes claimed from the reserve (released after)
+    obtained: dict[str, str] = field(default_factory=dict)  # code -> My Number the national server answered
+    rows: set[int] = field(default_factory=set)  # rows whose code or number the CS filled in
 
 
 class Registry:
@@ -67,6 +90,8 @@ class Registry:
         auditor: Auditor,
         clock: Clock = SYSTEM_CLOCK,
         enqueued: Callable[[str], None] = lambda destination: None,
+        supply: CodeSupply | None = None,
+        number_timeout: float = ONLINE_TIMEOUT_S,
     ) -> None:
         self.node_id = node_id
         self._upstream = str(upstream)  # where change notices go: this CS's prefecture
@@ -74,14 +99,22 @@ class Registry:
         self._auditor = auditor
         self._clock = clock
         self._enqueued = enqueued
+        self.supply = supply  # None: no national server to ask (unit tests): rows must carry their numbers
+        self._number_timeout = number_timeout
 
     def record(
         self, records: Sequence[identity_pb2.IdentityRecord], caller: Caller, action: int, local: Local = ()
     ) -> range:
         """Store changes with their notices, all or nothing; returns the notices' sequences. ``local``
-        items are stored at this CS only (never in a notice)."""
+        items are stored at this CS only (never in a notice). Rows that left resident_code or my_number
+        empty get them (written into ``records``)."""
         self.check(records, local)
-        return self._apply(records, {}, caller, action, per_row=False, local=local).stored
+        numbers = self._numbers(records, {}, per_row=False)
+        try:
+            outcome = self._apply(records, {}, _actor(caller), action, per_row=False, numbers=numbers, local=local)
+            return outcome.stored
+        finally:
+            self._release(numbers)
 
     def check(self, records: Sequence[identity_pb2.IdentityRecord], local: Local = ()) -> None:
         """Rejected naming the first record that is invalid or not of this municipality."""
@@ -114,49 +147,153 @@ class Registry:
         local: Local = (),
     ) -> ChunkOutcome:
         """One chunk of a bulk registration, in one transaction: rows ``refused`` by :meth:`screen` are
-        skipped; each other row, in order, is already stored, refused by the change rules, or stored."""
-        return self._apply(records, refused, caller, action, per_row=True, local=local)
+        skipped; each other row, in order, is already stored, refused by the change rules, or stored. Rows
+        that left resident_code or my_number empty get them (one AssignMyNumbers call for the chunk)."""
+        refused = dict(refused)
+        numbers = self._numbers(records, refused, per_row=True)
+        try:
+            return self._apply(records, refused, _actor(caller), action, per_row=True, numbers=numbers, local=local)
+        finally:
+            self._release(numbers)
+
+    def _numbers(
+        self, records: Sequence[identity_pb2.IdentityRecord], refused: dict[int, FieldProblems], per_row: bool
+    ) -> _Numbers:
+        """Codes from the reserve for creating rows without one, then the My Numbers of every new code (one
+        call), and new numbers for 個人番号変更 rows — before the transaction, so it never waits on the network."""
+        got = _Numbers()
+        rows = [i for i, r in enumerate(records) if i not in refused]
+        new_rows = [i for i in rows if not records[i].resident_code and records[i].change_reason in CREATING]
+        if new_rows:
+            if self.supply is None:
+                raise Rejected(Problem.UNAVAILABLE, "this CS has no national server to designate 住民票コード")
+            got.claimed = self.supply.claim(len(new_rows))
+            for i, code in zip(new_rows, got.claimed, strict=True):
+                records[i].resident_code = code
+                got.rows.add(i)
+        if self.supply is None:
+            return got
+        with self._storage.env.read() as txn:
+            ask = [  # a new resident: the national server's number, also to check one typed in
+                i
+                for i in rows
+                if records[i].change_reason in CREATING and self._storage.reserve.holds(txn, records[i].resident_code)
+            ]  # fmt: skip (a code not in the reserve is refused in the transaction, unless a grant covers it)
+            changes = [(i, self._storage.records.current(txn, records[i].resident_code)) for i in rows
+                       if records[i].change_reason == R.CHANGE_REASON_MY_NUMBER_CHANGE]  # fmt: skip
+        if ask:
+            codes = list(dict.fromkeys(records[i].resident_code for i in ask))[:MAX_NUMBERS_PER_REQUEST]
+            got.obtained.update(self.supply.numbers(codes, self._number_timeout))
+            for i in ask:
+                number = got.obtained.get(records[i].resident_code)
+                if number and not records[i].my_number:
+                    records[i].my_number = number
+                    got.rows.add(i)
+        for i, current in changes:  # 個人番号変更: the national server retires the old number, issues a new one
+            try:
+                if current is None or not current.my_number:
+                    raise FieldRejected(
+                        Problem.NOT_FOUND, "my_number", f"resident {records[i].resident_code} has no My Number here"
+                    )
+                if records[i].my_number:
+                    raise FieldRejected(
+                        Problem.DENIED, "my_number", "leave my_number empty: the national server issues the new one"
+                    )
+                number = self.supply.national.change_my_number(current.resident_code, current.my_number)
+                records[i].my_number = got.obtained[current.resident_code] = number
+                got.rows.add(i)
+            except Rejected as exc:
+                if not per_row:
+                    self._release(got)
+                    raise
+                refused[i] = ((getattr(exc, "field", ""), str(exc)),)
+        return got
+
+    def _release(self, numbers: _Numbers) -> None:
+        if self.supply is not None and numbers.claimed:
+            self.supply.release(numbers.claimed)
+
+    def designate_numbers(self, limit: int = MAX_NUMBERS_PER_REQUEST) -> int:
+        """Ask again for the My Numbers of records stored without one; record each answer as a 個人番号指定
+        change (its notice flows up as usual). Returns how many were recorded."""
+        if self.supply is None:
+            return 0
+        waiting = self._storage.reserve.awaiting(limit)
+        if not waiting:
+            return 0
+        numbers = _Numbers(obtained=self.supply.numbers(waiting))
+        day = _date(today(self._clock))
+        changes = []
+        for code in waiting:
+            current, number = self._storage.records.get(code), numbers.obtained.get(code)
+            if current is None or not number:
+                continue
+            change = identity_pb2.IdentityRecord()
+            change.CopyFrom(current)
+            change.my_number = number
+            change.change_reason = R.CHANGE_REASON_MY_NUMBER_DESIGNATION
+            change.change_date.CopyFrom(day)
+            changes.append(change)
+        if not changes:
+            return 0
+        outcome = self._apply(changes, {}, _SYSTEM, A.AUDIT_ACTION_RECORD_CHANGE, per_row=True, numbers=numbers)
+        return len(outcome.stored)
 
     def _apply(
         self,
         records: Sequence[identity_pb2.IdentityRecord],
         refused: Mapping[int, FieldProblems],
-        caller: Caller,
+        actor: tuple[str, str],
         action: int,
         per_row: bool,
         local: Local = (),
+        numbers: _Numbers | None = None,
     ) -> ChunkOutcome:
         if not records:
             return ChunkOutcome(range(0))
         s = self._storage
         encoder = ChangeNoticeEncoder(str(self.node_id), self._clock.now_ms())
+        numbers = numbers or _Numbers()
 
         def apply(txn: lmdb.Transaction) -> ChunkOutcome:
             first_seq, first_hist = s.env.peek(txn, Counter.CHANGE), s.history.next_position(txn)
-            refusals, already, items = dict(refused), 0, []
+            refusals, already, items, assigned = dict(refused), 0, [], {}
             for i, record in enumerate(records):
                 if i in refusals:
                     continue
-                current = s.records.current(txn, record.resident_code)
+                code = record.resident_code
+                current = s.records.current(txn, code)
+                if not record.my_number and current is not None and current.my_number:
+                    record.my_number = current.my_number  # an amending change keeps the stored number
                 extra = _row(local, i)  # local-only items: stored here with the row, never in its notice
                 if per_row and current is not None and _same(current, record):
                     if extra is not None:
                         s.local.put(txn, record.resident_code, extra)
                     already += 1
                     continue
+                designated = s.reserve.holds(txn, code)
                 try:
+                    local_numbers(current, record, designated, numbers.obtained.get(code, ""))
                     local_change(current, record, s.records.holder_of(txn, record.my_number))
                 except Rejected as exc:
                     if not per_row:
                         raise
                     refusals[i] = ((exc.field if isinstance(exc, FieldRejected) else "", str(exc)),)
                     continue
+                if designated:
+                    s.reserve.take(txn, code)
+                if record.my_number:
+                    s.reserve.numbered(txn, code)
+                else:
+                    s.reserve.await_number(txn, code)
+                if i in numbers.rows:
+                    assigned[i] = (code, record.my_number)
                 encoded = record.SerializeToString()
                 notice = encoder.encode(first_seq + len(items), encoded)
                 s.records.put(txn, record, current, encoded)
                 if extra is not None:
-                    s.local.put(txn, record.resident_code, extra)
-                s.history.append(txn, record.resident_code, notice, first_hist + len(items))
+                    s.local.put(txn, code, extra)
+                s.history.append(txn, code, notice, first_hist + len(items))
                 items.append(change_notice_item(notice))
             if items:
                 if (
@@ -165,8 +302,8 @@ class Registry:
                 ):
                     raise Rejected(Problem.BROKEN, "a counter moved inside its own write transaction")
                 s.queues.enqueue(txn, self._upstream, items)
-            outcome = ChunkOutcome(range(first_seq, first_seq + len(items)), already, refusals)
-            self._audit(txn, records, outcome, caller, action)
+            outcome = ChunkOutcome(range(first_seq, first_seq + len(items)), already, refusals, assigned)
+            self._audit(txn, records, outcome, actor, action)
             return outcome
 
         outcome = s.env.submit(apply).result()  # group commit: shares an fsync with the link's settlements
@@ -179,7 +316,7 @@ class Registry:
         txn: lmdb.Transaction,
         records: Sequence[identity_pb2.IdentityRecord],
         outcome: ChunkOutcome,
-        caller: Caller,
+        actor: tuple[str, str],
         action: int,
     ) -> None:
         sequences = outcome.stored
@@ -193,18 +330,28 @@ class Registry:
                          f"{len(outcome.refused)} refused")  # fmt: skip
         success = sequences or outcome.already_stored
         result = A.AUDIT_OUTCOME_SUCCESS if success else A.AUDIT_OUTCOME_FAILED
-        self._auditor.append(txn, action, result, caller, target, "; ".join(parts))
+        entry = self._auditor.entry(action, result, actor[0], actor[1], target, "; ".join(parts))
+        self._storage.audit.append(txn, entry)
 
     def _problems(
         self, record: identity_pb2.IdentityRecord, day: datetime.date, local: local_pb2.LocalResidentData | None = None
     ) -> tuple[Problem, FieldProblems] | None:
         problems = validate_record(record, today=day)
+        if not record.resident_code and record.change_reason in CREATING:  # the CS takes one from its reserve
+            problems = [p for p in problems if not p.startswith("resident_code:")]
         if local is not None:
             problems += local_data_problems(local)
         if record.change_reason == CLOSING_REASON:
             problems.append("change_reason: 転入通知受理 is recorded only when a 転入通知 arrives from the new CS")
         if problems:  # each starts with its field's name (validate_record's contract)
             return Problem.INVALID, tuple(_split(p) for p in problems)
+        if record.change_reason == R.CHANGE_REASON_MY_NUMBER_DESIGNATION:
+            return Problem.DENIED, (
+                (
+                    "change_reason",
+                    "個人番号指定 is recorded by the CS itself when the national server assigns the number",
+                ),
+            )
         municipality = record.address.municipality_code
         if municipality != self.node_id.code:
             return Problem.DENIED, (
@@ -235,6 +382,14 @@ def _row(local: Local, index: int) -> local_pb2.LocalResidentData | None:
     return row if row is not None and row.ByteSize() else None
 
 
+def _actor(caller: Caller) -> tuple[str, str]:
+    return caller.actor, str(caller.primary)
+
+
+def _date(day: datetime.date) -> identity_pb2.Date:
+    return identity_pb2.Date(year=day.year, month=day.month, day=day.day)
+
+
 def _same(stored: identity_pb2.IdentityRecord, new: identity_pb2.IdentityRecord) -> bool:
     """``new`` is what is stored already (its status, ignored on input, as the CS would set it)."""
     expected = identity_pb2.IdentityRecord()
@@ -261,6 +416,9 @@ def _answer(outcome: ChunkOutcome) -> registry_pb2.RegisterResidentsResponse:
     answer = registry_pb2.RegisterResidentsResponse(stored=len(stored), already_stored=outcome.already_stored)
     if stored:
         answer.first_sequence, answer.last_sequence = stored.start, stored.stop - 1
+    for index in sorted(outcome.assigned):
+        code, number = outcome.assigned[index]
+        answer.assigned.add(index=index, resident_code=code, my_number=number)
     for index in sorted(outcome.refused):
         row = answer.refused_rows.add(index=index)
         for name, what in outcome.refused[index]:
@@ -334,7 +492,12 @@ def registry_service(parts: NodeParts) -> ServiceBinding:
     """The CS tier's service (see jukinet.server.assembly.TIERS)."""
     if parts.config.upstream is None:
         raise Rejected(Problem.BROKEN, "a CS needs an upstream prefecture for its change notices")
+    config = parts.config
+    tls = TlsMaterial.from_files(config.tls_cert, config.tls_key, parts.trust.bundle_pem)
+    national = NationalNumbers(national_address(config), tls.channel_credentials())
+    supply = CodeSupply(config.node_id, config.upstream, parts.storage, parts.trust, national, parts.links.wake)
     registry = Registry(
-        parts.config.node_id, parts.config.upstream, parts.storage, parts.auditor, parts.clock, parts.links.wake
+        config.node_id, config.upstream, parts.storage, parts.auditor, parts.clock, parts.links.wake, supply
     )
+    Background(supply, registry.designate_numbers).start()  # a daemon thread: it ends with the process
     return bind(RegistryRpc(registry, parts.auditor, parts.blocking, parts.bulk))

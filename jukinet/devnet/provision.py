@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from jukinet.devnet.directory import directory_toml
 from jukinet.devnet.topology import NodeSpec, Topology
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.node_ids import NodeKind
 from jukinet.hsm import SoftHsmConfig, find_softhsm_module
 from jukinet.pki import TrustStore, init_pki, issue_signing_certificate, issue_tls_certificate
 
@@ -138,12 +139,15 @@ def provision(state: Path, topology: Topology, softhsm_root: Path | None = None)
     (state / "legal-table.toml").write_text(topology.legal_table_text, encoding="utf-8")
     (state / "topology.toml").write_text(topology.to_toml("legal-table.toml"), encoding="utf-8")
 
-    needed: dict[str, dict[str, str]] = {}
+    needed: dict[str, dict[str, str | bool]] = {}
     for spec in topology.nodes:
         node_dir = net.node_dir(spec)
         node_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        pins = {"pin": _secret_file(node_dir / "token.pin"), "so_pin": _secret_file(node_dir / "so.pin")}
-        needed[net.token_label(spec)] = pins
+        needed[net.token_label(spec)] = {
+            "pin": _secret_file(node_dir / "token.pin"),
+            "so_pin": _secret_file(node_dir / "so.pin"),
+            "my_number_key": spec.node_id.kind is NodeKind.NATIONAL,  # only the national token computes them
+        }
     public_keys = _provision_tokens(softhsm, needed)  # idempotent: existing tokens and keys are kept
 
     for spec in topology.nodes:
@@ -220,7 +224,7 @@ def _write_node_config(net: Network, spec: NodeSpec) -> None:
     net.node_config(spec).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _provision_tokens(softhsm: SoftHsmConfig, tokens: dict[str, dict[str, str]]) -> dict[str, str]:
+def _provision_tokens(softhsm: SoftHsmConfig, tokens: dict[str, dict[str, str | bool]]) -> dict[str, str]:
     """Initialise each token and generate (or read) its keys in a child process; returns label -> public
     key PEM. The PINs go to the child on a pipe (its stdin), never as arguments."""
     proc = subprocess.run(

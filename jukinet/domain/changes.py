@@ -26,7 +26,7 @@ CREATING = frozenset(
     }
 )
 
-__all__ = ["CREATING", "local_change", "replaces_current"]
+__all__ = ["CREATING", "local_change", "local_numbers", "replaces_current"]
 
 
 def local_change(
@@ -73,6 +73,40 @@ def local_change(
         )
     new.status = status_for(new.change_reason)
     return new
+
+
+def local_numbers(
+    current: identity_pb2.IdentityRecord | None,
+    new: identity_pb2.IdentityRecord,
+    designated: bool,
+    assigned: str = "",
+    granted: bool = False,
+) -> None:
+    """Where the numbers of a change at the CS come from: the national server, never the operator.
+
+    A creating change takes a code that is an unused code designated to this CS (``designated``), or the
+    code of a record this CS holds (re-entry), or one covered by a move-out grant (``granted``: checked by
+    the moves code, not here). A My Number given on a creating change must be the one this CS knows for
+    the code (its record's); an amending change keeps the stored number (an empty my_number means "keep
+    it") — only 個人番号変更, which the CS obtains from the national server itself, changes it. Raises
+    FieldRejected (DENIED) naming ``resident_code`` or ``my_number``.
+    """
+    code, number = new.resident_code, new.my_number  # ``assigned``: what the national server answered now
+    if new.change_reason in CREATING and current is None and not designated and not granted:
+        raise FieldRejected(
+            Problem.DENIED,
+            "resident_code",
+            f"resident_code {code} is not an unused code designated to this CS; leave it empty and the CS "
+            "takes one from its reserve",
+        )
+    known = current.my_number if current is not None else ""
+    if number and number not in (known, assigned) and not granted:  # a move-in's number: the moves code checks it
+        raise FieldRejected(
+            Problem.DENIED,
+            "my_number",
+            f"my_number {number} is not the number the national server assigned to resident {code}; "
+            "My Numbers are never entered by operators: leave it empty",
+        )
 
 
 def replaces_current(current: identity_pb2.IdentityRecord | None, incoming: identity_pb2.IdentityRecord) -> bool:

@@ -93,6 +93,11 @@ REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.CardService/ChangeCardState": 256,
     "/jukinet.v1.CardService/UpdateCardFace": 512,
     "/jukinet.v1.CardService/ListCards": 256,
+    # NumberService (national; CS callers): 1,000 codes of 13 encoded bytes each, or one code and an id
+    "/jukinet.v1.NumberService/DesignateCodes": KIB,
+    "/jukinet.v1.NumberService/AssignMyNumbers": 16 * KIB,
+    "/jukinet.v1.NumberService/ChangeMyNumber": KIB,
+    "/jukinet.v1.NumberService/ChangeResidentCode": KIB,
 }
 MAX_REQUEST_BYTES = max(REQUEST_LIMITS.values())
 """The server's transport limit: no request larger than this is even buffered."""

@@ -128,7 +128,7 @@ def _plainly_valid(record: identity_pb2.IdentityRecord, today: int) -> bool:
     """True only if :func:`validate_record` would find nothing (the fast path; False proves nothing)."""
     if not (
         is_valid_resident_code(record.resident_code)
-        and is_valid_my_number(record.my_number)
+        and (not record.my_number or is_valid_my_number(record.my_number))
         and all(text_problem(field, text) is None for field, text in _texts(record))
         and record.sex in _SEXES
         and record.change_reason in _REASONS
@@ -151,7 +151,8 @@ def validate_record(
     """Problems with ``record``, each starting with the field name; an empty list means valid.
 
     ``directory`` defaults to the bundled municipality directory; ``today`` (for "in the future")
-    to the local date. ``status`` is not checked (the CS sets it from the change reason).
+    to the local date. ``status`` is not checked (the CS sets it from the change reason). An empty
+    ``my_number`` is valid: the resident's number is not assigned yet (jukinet.domain.numbers).
     """
     today = today or datetime.date.today()
     if directory is None and _plainly_valid(record, today.toordinal()):
@@ -168,7 +169,7 @@ def validate_record(
     if not is_valid_resident_code(rc):
         problems.append(f"resident_code: {resident_code_problem(rc)}")
     mn = record.my_number
-    if not is_valid_my_number(mn):
+    if mn and not is_valid_my_number(mn):  # empty: the national server's assignment is pending
         problems.append(f"my_number: {my_number_problem(mn)}")
 
     birth_problem, birth = _date_problem("birth_date", record, today)

@@ -41,8 +41,12 @@ def synthetic_resident(
     municipality_code: str,
     reason: identity_pb2.ChangeReason = identity_pb2.CHANGE_REASON_MOVE_IN,
     today: datetime.date | None = None,
+    numbered: bool = False,
 ) -> identity_pb2.IdentityRecord:
-    """A valid record of a made-up resident of ``municipality_code``."""
+    """A made-up resident of ``municipality_code`` as an operator enters one: ``resident_code`` and
+    ``my_number`` empty, for the CS to take from its reserve and ask the national server for. With
+    ``numbered`` both are invented (valid check digits) — only for stores and rules tested without a
+    national server: a network refuses numbers it did not issue."""
     today = today or datetime.date.today()
     surname, surname_kana = rng.choice(_SURNAMES)
     given, given_kana, sex = rng.choice(_GIVEN)
@@ -50,8 +54,8 @@ def synthetic_resident(
     if reason == identity_pb2.CHANGE_REASON_BIRTH:
         birth = today - datetime.timedelta(days=rng.randrange(0, 14))
     return identity_pb2.IdentityRecord(
-        resident_code=generate_resident_code(rng),
-        my_number=generate_my_number(rng),
+        resident_code=generate_resident_code(rng) if numbered else "",
+        my_number=generate_my_number(rng) if numbered else "",
         name=identity_pb2.PersonName(kanji=f"{surname} {given}", kana=f"{surname_kana} {given_kana}"),
         birth_date=_date(birth),
         sex=sex,

@@ -16,7 +16,14 @@ from jukinet.hsm.card import (
     store_card_certificate,
 )
 from jukinet.hsm.errors import TokenError, TokenFailure
-from jukinet.hsm.keys import key_id_of, provision_aes_key, provision_signing_key
+from jukinet.hsm.keys import (
+    MY_NUMBER_KEY_LABEL,
+    key_id_of,
+    provision_aes_key,
+    provision_hmac_key,
+    provision_signing_key,
+)
+from jukinet.hsm.mac import TokenMac
 from jukinet.hsm.signer import TokenSigner
 from jukinet.hsm.softhsm import SoftHsmConfig, find_softhsm_module
 from jukinet.hsm.tokens import init_token
@@ -24,11 +31,13 @@ from jukinet.hsm.worker import TokenWorker
 
 __all__ = [
     "MAX_PIN_FAILURES",
+    "MY_NUMBER_KEY_LABEL",
     "CardStatus",
     "OperatorCard",
     "SoftHsmConfig",
     "TokenError",
     "TokenFailure",
+    "TokenMac",
     "TokenSigner",
     "TokenWorker",
     "UnlockedCard",
@@ -39,6 +48,7 @@ __all__ = [
     "init_token",
     "key_id_of",
     "provision_aes_key",
+    "provision_hmac_key",
     "provision_signing_key",
     "store_card_certificate",
 ]

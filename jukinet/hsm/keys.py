@@ -60,6 +60,29 @@ _AES_TEMPLATE: Final = MappingProxyType(
 )
 
 
+# The national server's My Number key (HMAC-SHA256): a generic secret that signs (computes MACs) and
+# nothing else — no verify (a MAC check is a recomputation), no encryption, no wrapping, no derivation —
+# generated inside the token, sensitive, never extractable, unmodifiable and uncopyable.
+_HMAC_TEMPLATE: Final = MappingProxyType(
+    {
+        Attribute.SIGN: True,
+        Attribute.VERIFY: False,
+        Attribute.ENCRYPT: False,
+        Attribute.DECRYPT: False,
+        Attribute.WRAP: False,
+        Attribute.UNWRAP: False,
+        Attribute.DERIVE: False,
+        Attribute.EXTRACTABLE: False,
+        Attribute.SENSITIVE: True,
+        Attribute.PRIVATE: True,
+        Attribute.MODIFIABLE: False,
+        Attribute.COPYABLE: False,
+    }
+)
+MY_NUMBER_KEY_LABEL: Final = "my-number"
+"""Label of the national token's HMAC key that My Numbers are computed with."""
+
+
 def find_key(session: pkcs11.Session, cls: ObjectClass, key_type: KeyType, label: str) -> Any | None:
     """The key with this class, type and label, or None (worker thread)."""
     with translating(f"looking up {cls.name} '{label}'"):  # e.g. more than one with that label
@@ -162,3 +185,22 @@ def provision_aes_key(worker: TokenWorker, token_label: str, pin: str, key_label
     """Generate a non-extractable AES-256 key labelled key_label in the token unless it exists; idempotent.
     The key encrypts and decrypts only (no wrapping, no MACs)."""
     worker.call(_provision_aes, worker, token_label, pin, key_label)
+
+
+def _provision_hmac(worker: TokenWorker, token_label: str, pin: str, key_label: str) -> None:
+    session = worker.acquire(token_label, pin)
+    try:
+        if find_key(session, ObjectClass.SECRET_KEY, KeyType.GENERIC_SECRET, key_label) is None:
+            with translating(f"generating HMAC key '{key_label}'"):
+                session.generate_key(
+                    KeyType.GENERIC_SECRET, 256, label=key_label, store=True, template=dict(_HMAC_TEMPLATE)
+                )
+    finally:
+        worker.release(token_label)
+
+
+def provision_hmac_key(worker: TokenWorker, token_label: str, pin: str, key_label: str = MY_NUMBER_KEY_LABEL) -> None:
+    """Generate a non-extractable 256-bit generic secret labelled key_label in the token unless it exists
+    (idempotent). It computes HMAC-SHA256 (CKM_SHA256_HMAC) and nothing else: the national server's My
+    Number key, which never leaves its token."""
+    worker.call(_provision_hmac, worker, token_label, pin, key_label)

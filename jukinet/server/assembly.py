@@ -70,12 +70,14 @@ TIERS: dict[NodeKind, Tier] = {
         item_handlers=(
             "jukinet.server.prefecture.notices:cs_change_notices",
             "jukinet.server.prefecture.notices:cs_card_events",
+            "jukinet.server.prefecture.notices:cs_code_blocks",
         )
     ),
     NodeKind.NATIONAL: Tier(
         services=(
             "jukinet.server.national.provision:provision_service",
             "jukinet.server.national.directory:directory_publish_service",
+            "jukinet.server.national.numbers:number_service",
         ),
         item_handlers=("jukinet.server.national.notices:relayed_change_notices",),
     ),

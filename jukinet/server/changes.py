@@ -2,7 +2,13 @@
 
 Shared by the prefecture and national servers. A notice must come from the CS it names as its
 origin, describe a resident of that CS's municipality, and be a valid record whose status follows
-from its reason; storing it updates the latest record (unless it is a late removal, see
+from its reason (:func:`check_notices`, before the transaction); a move-out grant it carries must be
+signed by a CS and name this resident and the notice's origin (:func:`grant_signer`). Then, INSIDE the
+write transaction — where what is stored is exact, including the batch's earlier notices and batches
+committed just before — the origin must own the resident (:func:`jukinet.domain.numbers.notice_problem`
+with what this tier knows, :class:`Ownership`); a notice that does not is refused for good
+(:class:`ItemRefused` at its position: the batch is not applied, the sender quarantines the item).
+Storing a notice updates the latest record (unless it is a late removal, see
 :func:`jukinet.domain.changes.replaces_current`) and appends it to the resident's history.
 """
 
@@ -10,16 +16,94 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import lmdb
 
 from jukinet.domain.changes import replaces_current
-from jukinet.domain.errors import ItemRefused, Problem
+from jukinet.domain.errors import ItemRefused, Problem, Rejected
 from jukinet.domain.limits import MAX_NOTICE_BYTES
-from jukinet.domain.node_ids import NodeId
+from jukinet.domain.node_ids import NodeId, NodeKind
+from jukinet.domain.numbers import NoticeFacts, notice_problem
 from jukinet.domain.records import reason_name, status_for, validate_record
+from jukinet.pki import TrustStore, open_signed
 from jukinet.storage import NodeStorage
-from jukinet.v1 import notice_pb2
+from jukinet.v1 import moves_pb2, notice_pb2
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A checked notice on its way into the store: its queue position (for a refusal) and, if it carries
+    a verified move-out grant, the CS that signed it."""
+
+    position: int
+    notice: notice_pb2.ChangeNotice
+    grant_signer: str | None = None
+
+
+def grant_signer(notice: notice_pb2.ChangeNotice, trust: TrustStore, position: int) -> str | None:
+    """The CS that signed the notice's MoveOutGrant (None without one), after checking it: signed by a node
+    certificate of that CS (node CA, valid, not revoked), naming the notice's resident and addressed to the
+    notice's origin. Whether the signer owns the resident is checked in the transaction."""
+    if not notice.HasField("move_out_grant"):
+        return None
+    signed = notice.move_out_grant
+    try:
+        if not signed.certificate:
+            raise Rejected(Problem.UNAUTHENTICATED, "the move-out grant carries no signer certificate")
+        identity = trust.identify(signed.certificate, expect="node", purpose="signing")
+        grant = open_signed(signed, moves_pb2.MoveOutGrant, identity.public_key)
+        origin = NodeId.parse(grant.origin)
+        if origin.kind is not NodeKind.CS or not identity.names(origin):
+            raise Rejected(
+                Problem.DENIED, f"the move-out grant names origin {grant.origin} but was signed by {identity}"
+            )
+        if grant.destination != notice.origin:
+            raise Rejected(
+                Problem.DENIED, f"the move-out grant is addressed to {grant.destination}, not {notice.origin}"
+            )
+        if notice.record.resident_code not in grant.resident_codes:
+            raise Rejected(Problem.DENIED, f"the move-out grant does not name resident {notice.record.resident_code}")
+    except Rejected as exc:
+        raise ItemRefused(
+            exc.problem, f"notice #{position} ({notice.origin}#{notice.sequence}): {exc}", position
+        ) from None
+    return str(origin)
+
+
+class Ownership:
+    """What a tier knows, in the transaction, about whether a notice's origin may make its change."""
+
+    def __init__(self, storage: NodeStorage, national: bool) -> None:
+        self._storage = storage
+        self._national = national  # the national server knows each code's assigned My Number
+
+    def check(self, txn: lmdb.Transaction, incoming: Incoming) -> None:
+        """ItemRefused (DENIED) at the notice's position if its origin may not make this change."""
+        s, notice = self._storage, incoming.notice
+        record, origin = notice.record, notice.origin
+        code = record.resident_code
+        current = s.records.current(txn, code)
+        designated = s.designations.of(txn, code)
+        owner = f"cs:{current.address.municipality_code}" if current is not None else None
+        granted = incoming.grant_signer is not None and (owner is None or incoming.grant_signer == owner)
+        former = (
+            current is not None and owner != origin and s.history.has_origin(txn, code, origin)
+        )  # only asked about for a late removal
+        facts = NoticeFacts(
+            current=current,
+            designated_to=designated[0] if designated else None,
+            granted=granted,
+            former_owner=former,
+            number_holder=s.records.holder_of(txn, record.my_number),
+            assigned_number=(s.numbers.number_of(txn, code) or "") if self._national else None,
+        )
+        found = notice_problem(origin, record, facts)
+        if found is not None:
+            problem, message = found
+            raise ItemRefused(
+                problem, f"notice #{incoming.position} ({origin}#{notice.sequence}): {message}", incoming.position
+            )
 
 
 def check_notices(notices: Sequence[tuple[int, notice_pb2.ChangeNotice]], origin: NodeId, today: datetime.date) -> None:
@@ -59,17 +143,20 @@ def check_notices(notices: Sequence[tuple[int, notice_pb2.ChangeNotice]], origin
 
 
 class ChangeWriter:
-    """Stores change notices: the latest record (with the My Number index) and the history."""
+    """Stores change notices, each after its ownership check: the latest record (with the My Number index)
+    and the history."""
 
-    def __init__(self, storage: NodeStorage) -> None:
+    def __init__(self, storage: NodeStorage, national: bool = False) -> None:
         self._storage = storage
+        self._ownership = Ownership(storage, national)
 
-    def apply(self, txn: lmdb.Transaction, notices: Sequence[notice_pb2.ChangeNotice]) -> None:
+    def apply(self, txn: lmdb.Transaction, notices: Sequence[Incoming]) -> None:
         records, history = self._storage.records, self._storage.history
         first = history.reserve(txn, len(notices))
-        for i, notice in enumerate(notices):
-            record = notice.record
+        for i, incoming in enumerate(notices):
+            self._ownership.check(txn, incoming)
+            record = incoming.notice.record
             current = records.current(txn, record.resident_code)
             if replaces_current(current, record):
                 records.put(txn, record, current)
-            history.append(txn, record.resident_code, notice.SerializeToString(), first + i)
+            history.append(txn, record.resident_code, incoming.notice.SerializeToString(), first + i)

@@ -19,6 +19,7 @@ from jukinet.storage.inbox import InboundMarks
 from jukinet.storage.layout import ALL_DBS
 from jukinet.storage.local_data import LocalDataStore
 from jukinet.storage.moves import MoveStore
+from jukinet.storage.numbers import CodeReserve, Designations, NumberRegister
 from jukinet.storage.operators import OperatorStore
 from jukinet.storage.provisions import ProvisionLog
 from jukinet.storage.queues import LinkQueues, QueueState
@@ -28,6 +29,8 @@ __all__ = [
     "AuditLog",
     "CardStore",
     "ChangeHistory",
+    "CodeReserve",
+    "Designations",
     "DirectoryStore",
     "Environment",
     "InboundMarks",
@@ -35,6 +38,7 @@ __all__ = [
     "LocalDataStore",
     "MoveStore",
     "NodeStorage",
+    "NumberRegister",
     "OperatorStore",
     "ProvisionLog",
     "QueueState",
@@ -56,6 +60,9 @@ class NodeStorage:
     moves: MoveStore
     directory: DirectoryStore
     cards: CardStore
+    designations: Designations
+    numbers: NumberRegister
+    reserve: CodeReserve
 
     @classmethod
     def open(cls, path: Path, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False) -> NodeStorage:
@@ -73,6 +80,9 @@ class NodeStorage:
             MoveStore(env),
             DirectoryStore(env),
             CardStore(env),
+            Designations(env),
+            NumberRegister(env),
+            CodeReserve(env),
         )
 
     def close(self) -> None:

@@ -39,6 +39,19 @@ class ChangeHistory:
         """The position the next :meth:`reserve` in ``txn`` will hand out first."""
         return self._env.peek(txn, Counter.HISTORY)
 
+    def has_origin(self, txn: lmdb.Transaction, resident_code: str, origin: str) -> bool:
+        """Whether any stored notice of the resident came from ``origin`` (a former owner's late removal)."""
+        prefix = resident_key(resident_code)
+        cursor = txn.cursor(db=self._index)
+        if cursor.set_range(prefix):
+            for key in cursor.iternext(values=False):
+                if not key.startswith(prefix) or len(key) != len(prefix) + 8:
+                    break
+                raw = txn.get(u64(queue_position(key)), db=self._feed)
+                if raw is not None and notice_pb2.ChangeNotice.FromString(raw).origin == origin:
+                    return True
+        return False
+
     def of(self, resident_code: str) -> list[notice_pb2.ChangeNotice]:
         """A resident's notices, in the order stored."""
         prefix = resident_key(resident_code)

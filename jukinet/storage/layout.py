@@ -32,6 +32,18 @@ directory           "seed_sha256"                                    SHA-256 of 
                                                                      from (national server only; raw 32 bytes)
 cards               card serial                                      CardRecord (CS, national, card service)
 cards_by_resident   住民票コード ‖ NUL ‖ card serial                    (empty: a resident's cards)
+designations        住民票コード                                       CS node id ‖ NUL ‖ u64 block (national: every
+                                                                     code ever designated; prefecture: learned
+                                                                     from the signed blocks its CS nodes queue)
+code_blocks         u64 block number                                 CodeBlock, serialized (national: a retried
+                                                                     request gets the same block, signed again)
+number_requests     CS node id ‖ NUL ‖ request id                      u64 block number (national: idempotency)
+my_numbers          住民票コード                                       個人番号 (national: the current assignment)
+issued_numbers      個人番号                                          住民票コード ‖ state byte A (held) / R (retired)
+                                                                     (national: every number ever issued)
+code_changes        old 住民票コード                                   new 住民票コード (national: 住民票コード変更)
+code_reserve        住民票コード                                       u64 block number (CS: designated, unused)
+pending_numbers     住民票コード                                       (empty: CS records awaiting their My Number)
 ==================  ===============================================  =======================================
 """
 
@@ -72,6 +84,14 @@ class Db(StrEnum):
     DIRECTORY = "directory"
     CARDS = "cards"
     CARDS_BY_RESIDENT = "cards_by_resident"
+    DESIGNATIONS = "designations"
+    CODE_BLOCKS = "code_blocks"
+    NUMBER_REQUESTS = "number_requests"
+    MY_NUMBERS = "my_numbers"
+    ISSUED_NUMBERS = "issued_numbers"
+    CODE_CHANGES = "code_changes"
+    CODE_RESERVE = "code_reserve"
+    PENDING_NUMBERS = "pending_numbers"
 
 
 ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)
@@ -84,6 +104,7 @@ class Counter(StrEnum):
     CHANGE = "change"  # sequence of the next change notice this node originates
     PROVISION = "provision"  # id of the next provision-log entry
     MOVE_OUT = "move-out"  # number of the last 転出 grant this CS issued (grant id "<cs>/<n>")
+    CODE_BLOCK = "code_block"  # number of the next block of 住民票コード designated (national)
 
 
 def u64(value: int) -> bytes:
@@ -189,3 +210,30 @@ def card_of_resident_key(resident_code: str, card_serial: str) -> bytes:
 
 def cards_of_resident_prefix(resident_code: str) -> bytes:
     return resident_code.encode("ascii") + _SEP
+
+
+def designation(cs: str, block: int) -> bytes:
+    """Value in ``designations``: the CS a code was designated to, and the block it came in."""
+    return cs.encode("ascii") + _SEP + U64.pack(block)
+
+
+def parse_designation(raw: bytes) -> tuple[str, int]:
+    cs, _, block = bytes(raw).partition(_SEP)
+    return cs.decode("ascii"), U64.unpack(block)[0]
+
+
+def number_request_key(cs: str, request_id: str) -> bytes:
+    return cs.encode("ascii") + _SEP + request_id.encode("utf-8")
+
+
+HELD, RETIRED = b"A", b"R"
+"""State byte of an ``issued_numbers`` value: the number is held by its code, or retired forever."""
+
+
+def issued_number(resident_code: str, state: bytes) -> bytes:
+    return resident_code.encode("ascii") + state
+
+
+def parse_issued_number(raw: bytes) -> tuple[str, bytes]:
+    raw = bytes(raw)
+    return raw[:-1].decode("ascii"), raw[-1:]

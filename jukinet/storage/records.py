@@ -21,7 +21,9 @@ class RecordStore:
         return identity_pb2.IdentityRecord.FromString(raw) if raw is not None else None
 
     def holder_of(self, txn: lmdb.Transaction, my_number: str) -> str | None:
-        """The resident code that holds ``my_number`` now, or None."""
+        """The resident code that holds ``my_number`` now, or None (also for "", no number yet)."""
+        if not my_number:
+            return None
         raw = txn.get(my_number_key(my_number), db=self._by_my_number)
         return bytes(raw).decode("ascii") if raw is not None else None
 
@@ -35,10 +37,11 @@ class RecordStore:
         """Store ``record`` (``encoded``: its serialized bytes, if the caller has them) as the latest state
         and keep the My Number index in step with it."""
         code = resident_key(record.resident_code)
-        if previous is not None and previous.my_number != record.my_number:
+        if previous is not None and previous.my_number and previous.my_number != record.my_number:
             txn.delete(my_number_key(previous.my_number), db=self._by_my_number)
         txn.put(code, encoded if encoded is not None else record.SerializeToString(), db=self._records)
-        txn.put(my_number_key(record.my_number), code, db=self._by_my_number)
+        if record.my_number:  # empty while the national server's assignment is pending
+            txn.put(my_number_key(record.my_number), code, db=self._by_my_number)
 
     def get(self, resident_code: str) -> identity_pb2.IdentityRecord | None:
         with self._env.read() as txn:

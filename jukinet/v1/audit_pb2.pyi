@@ -36,6 +36,10 @@ class AuditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_ACTION_CHANGE_CARD_STATE: _ClassVar[AuditAction]
     AUDIT_ACTION_UPDATE_CARD_FACE: _ClassVar[AuditAction]
     AUDIT_ACTION_LIST_CARDS: _ClassVar[AuditAction]
+    AUDIT_ACTION_DESIGNATE_CODES: _ClassVar[AuditAction]
+    AUDIT_ACTION_ASSIGN_MY_NUMBERS: _ClassVar[AuditAction]
+    AUDIT_ACTION_CHANGE_MY_NUMBER: _ClassVar[AuditAction]
+    AUDIT_ACTION_CHANGE_RESIDENT_CODE: _ClassVar[AuditAction]
 
 class AuditOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -66,6 +70,10 @@ AUDIT_ACTION_SET_UP_CARD: AuditAction
 AUDIT_ACTION_CHANGE_CARD_STATE: AuditAction
 AUDIT_ACTION_UPDATE_CARD_FACE: AuditAction
 AUDIT_ACTION_LIST_CARDS: AuditAction
+AUDIT_ACTION_DESIGNATE_CODES: AuditAction
+AUDIT_ACTION_ASSIGN_MY_NUMBERS: AuditAction
+AUDIT_ACTION_CHANGE_MY_NUMBER: AuditAction
+AUDIT_ACTION_CHANGE_RESIDENT_CODE: AuditAction
 AUDIT_OUTCOME_UNSPECIFIED: AuditOutcome
 AUDIT_OUTCOME_SUCCESS: AuditOutcome
 AUDIT_OUTCOME_DENIED: AuditOutcome

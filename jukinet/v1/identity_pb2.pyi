@@ -28,6 +28,8 @@ class ChangeReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHANGE_REASON_MOVE_IN_NOTICE_RECEIVED: _ClassVar[ChangeReason]
     CHANGE_REASON_RESIDENT_CODE_CHANGE: _ClassVar[ChangeReason]
     CHANGE_REASON_NAME_CHANGE: _ClassVar[ChangeReason]
+    CHANGE_REASON_MY_NUMBER_DESIGNATION: _ClassVar[ChangeReason]
+    CHANGE_REASON_MY_NUMBER_CHANGE: _ClassVar[ChangeReason]
 
 class RecordStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -51,6 +53,8 @@ CHANGE_REASON_EX_OFFICIO_CORRECTION: ChangeReason
 CHANGE_REASON_MOVE_IN_NOTICE_RECEIVED: ChangeReason
 CHANGE_REASON_RESIDENT_CODE_CHANGE: ChangeReason
 CHANGE_REASON_NAME_CHANGE: ChangeReason
+CHANGE_REASON_MY_NUMBER_DESIGNATION: ChangeReason
+CHANGE_REASON_MY_NUMBER_CHANGE: ChangeReason
 RECORD_STATUS_UNSPECIFIED: RecordStatus
 RECORD_STATUS_ACTIVE: RecordStatus
 RECORD_STATUS_REMOVED: RecordStatus

@@ -28,7 +28,7 @@ from jukinet.v1 import envelope_pb2 as jukinet_dot_v1_dot_envelope__pb2
 from jukinet.v1 import notice_pb2 as jukinet_dot_v1_dot_notice__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15jukinet/v1/link.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16jukinet/v1/cards.proto\x1a\x19jukinet/v1/envelope.proto\x1a\x17jukinet/v1/notice.proto\"\x84\x02\n\x08LinkItem\x12\x31\n\rchange_notice\x18\x01 \x01(\x0b\x32\x18.jukinet.v1.ChangeNoticeH\x00\x12+\n\rrelayed_batch\x18\x02 \x01(\x0b\x32\x12.jukinet.v1.SignedH\x00\x12\x32\n\x14move_out_certificate\x18\x04 \x01(\x0b\x32\x12.jukinet.v1.SignedH\x00\x12,\n\x0emove_in_notice\x18\x05 \x01(\x0b\x32\x12.jukinet.v1.SignedH\x00\x12+\n\ncard_event\x18\x06 \x01(\x0b\x32\x15.jukinet.v1.CardEventH\x00\x42\t\n\x07payload\"\xc4\x01\n\tLinkBatch\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x03 \x01(\x04\x12\x15\n\rlast_sequence\x18\x04 \x01(\x04\x12#\n\x05items\x18\x05 \x03(\x0b\x32\x14.jukinet.v1.LinkItem\x12+\n\x07sent_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\twithdrawn\x18\x07 \x03(\x04\"\xc4\x01\n\x07Receipt\x12\x10\n\x08receiver\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x03 \x01(\x04\x12\x15\n\rlast_sequence\x18\x04 \x01(\x04\x12\x14\n\x0c\x62\x61tch_sha256\x18\x05 \x01(\x0c\x12\x0f\n\x07\x61pplied\x18\x06 \x01(\r\x12\x12\n\nduplicates\x18\x07 \x01(\r\x12-\n\tstored_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"3\n\x0e\x44\x65liverRequest\x12!\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\"6\n\x0f\x44\x65liverResponse\x12#\n\x07receipt\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed2U\n\x0bLinkService\x12\x46\n\x07\x44\x65liver\x12\x1a.jukinet.v1.DeliverRequest\x1a\x1b.jukinet.v1.DeliverResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15jukinet/v1/link.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16jukinet/v1/cards.proto\x1a\x19jukinet/v1/envelope.proto\x1a\x17jukinet/v1/notice.proto\"\xae\x02\n\x08LinkItem\x12\x31\n\rchange_notice\x18\x01 \x01(\x0b\x32\x18.jukinet.v1.ChangeNoticeH\x00\x12+\n\rrelayed_batch\x18\x02 \x01(\x0b\x32\x12.jukinet.v1.SignedH\x00\x12(\n\ncode_block\x18\x03 \x01(\x0b\x32\x12.jukinet.v1.SignedH\x00\x12\x32\n\x14move_out_certificate\x18\x04 \x01(\x0b\x32\x12.jukinet.v1.SignedH\x00\x12,\n\x0emove_in_notice\x18\x05 \x01(\x0b\x32\x12.jukinet.v1.SignedH\x00\x12+\n\ncard_event\x18\x06 \x01(\x0b\x32\x15.jukinet.v1.CardEventH\x00\x42\t\n\x07payload\"\xc4\x01\n\tLinkBatch\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x03 \x01(\x04\x12\x15\n\rlast_sequence\x18\x04 \x01(\x04\x12#\n\x05items\x18\x05 \x03(\x0b\x32\x14.jukinet.v1.LinkItem\x12+\n\x07sent_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\twithdrawn\x18\x07 \x03(\x04\"\xc4\x01\n\x07Receipt\x12\x10\n\x08receiver\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x03 \x01(\x04\x12\x15\n\rlast_sequence\x18\x04 \x01(\x04\x12\x14\n\x0c\x62\x61tch_sha256\x18\x05 \x01(\x0c\x12\x0f\n\x07\x61pplied\x18\x06 \x01(\r\x12\x12\n\nduplicates\x18\x07 \x01(\r\x12-\n\tstored_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"3\n\x0e\x44\x65liverRequest\x12!\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\"6\n\x0f\x44\x65liverResponse\x12#\n\x07receipt\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed2U\n\x0bLinkService\x12\x46\n\x07\x44\x65liver\x12\x1a.jukinet.v1.DeliverRequest\x1a\x1b.jukinet.v1.DeliverResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,15 +36,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jukinet.v1.link_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LINKITEM']._serialized_start=147
-  _globals['_LINKITEM']._serialized_end=407
-  _globals['_LINKBATCH']._serialized_start=410
-  _globals['_LINKBATCH']._serialized_end=606
-  _globals['_RECEIPT']._serialized_start=609
-  _globals['_RECEIPT']._serialized_end=805
-  _globals['_DELIVERREQUEST']._serialized_start=807
-  _globals['_DELIVERREQUEST']._serialized_end=858
-  _globals['_DELIVERRESPONSE']._serialized_start=860
-  _globals['_DELIVERRESPONSE']._serialized_end=914
-  _globals['_LINKSERVICE']._serialized_start=916
-  _globals['_LINKSERVICE']._serialized_end=1001
+  _globals['_LINKITEM']._serialized_end=449
+  _globals['_LINKBATCH']._serialized_start=452
+  _globals['_LINKBATCH']._serialized_end=648
+  _globals['_RECEIPT']._serialized_start=651
+  _globals['_RECEIPT']._serialized_end=847
+  _globals['_DELIVERREQUEST']._serialized_start=849
+  _globals['_DELIVERREQUEST']._serialized_end=900
+  _globals['_DELIVERRESPONSE']._serialized_start=902
+  _globals['_DELIVERRESPONSE']._serialized_end=956
+  _globals['_LINKSERVICE']._serialized_start=958
+  _globals['_LINKSERVICE']._serialized_end=1043
 # @@protoc_insertion_point(module_scope)

@@ -13,18 +13,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LinkItem(_message.Message):
-    __slots__ = ("change_notice", "relayed_batch", "move_out_certificate", "move_in_notice", "card_event")
+    __slots__ = ("change_notice", "relayed_batch", "code_block", "move_out_certificate", "move_in_notice", "card_event")
     CHANGE_NOTICE_FIELD_NUMBER: _ClassVar[int]
     RELAYED_BATCH_FIELD_NUMBER: _ClassVar[int]
+    CODE_BLOCK_FIELD_NUMBER: _ClassVar[int]
     MOVE_OUT_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     MOVE_IN_NOTICE_FIELD_NUMBER: _ClassVar[int]
     CARD_EVENT_FIELD_NUMBER: _ClassVar[int]
     change_notice: _notice_pb2.ChangeNotice
     relayed_batch: _envelope_pb2.Signed
+    code_block: _envelope_pb2.Signed
     move_out_certificate: _envelope_pb2.Signed
     move_in_notice: _envelope_pb2.Signed
     card_event: _cards_pb2.CardEvent
-    def __init__(self, change_notice: _Optional[_Union[_notice_pb2.ChangeNotice, _Mapping]] = ..., relayed_batch: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ..., move_out_certificate: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ..., move_in_notice: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ..., card_event: _Optional[_Union[_cards_pb2.CardEvent, _Mapping]] = ...) -> None: ...
+    def __init__(self, change_notice: _Optional[_Union[_notice_pb2.ChangeNotice, _Mapping]] = ..., relayed_batch: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ..., code_block: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ..., move_out_certificate: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ..., move_in_notice: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ..., card_event: _Optional[_Union[_cards_pb2.CardEvent, _Mapping]] = ...) -> None: ...
 
 class LinkBatch(_message.Message):
     __slots__ = ("sender", "destination", "first_sequence", "last_sequence", "items", "sent_at", "withdrawn")

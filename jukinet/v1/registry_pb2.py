@@ -26,7 +26,7 @@ from jukinet.v1 import identity_pb2 as jukinet_dot_v1_dot_identity__pb2
 from jukinet.v1 import local_pb2 as jukinet_dot_v1_dot_local__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19jukinet/v1/registry.proto\x12\njukinet.v1\x1a\x19jukinet/v1/identity.proto\x1a\x16jukinet/v1/local.proto\"o\n\x13RecordChangeRequest\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12,\n\x05local\x18\x02 \x01(\x0b\x32\x1d.jukinet.v1.LocalResidentData\"T\n\x14RecordChangeResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12*\n\x06record\x18\x02 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\"u\n\x18RegisterResidentsRequest\x12+\n\x07records\x18\x01 \x03(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12,\n\x05local\x18\x02 \x03(\x0b\x32\x1d.jukinet.v1.LocalResidentData\".\n\x0c\x46ieldProblem\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"G\n\nRefusedRow\x12\r\n\x05index\x18\x01 \x01(\r\x12*\n\x08problems\x18\x02 \x03(\x0b\x32\x18.jukinet.v1.FieldProblem\"\xa0\x01\n\x19RegisterResidentsResponse\x12\x0e\n\x06stored\x18\x01 \x01(\r\x12\x16\n\x0e\x61lready_stored\x18\x02 \x01(\r\x12,\n\x0crefused_rows\x18\x03 \x03(\x0b\x32\x16.jukinet.v1.RefusedRow\x12\x16\n\x0e\x66irst_sequence\x18\x04 \x01(\x04\x12\x15\n\rlast_sequence\x18\x05 \x01(\x04\"+\n\x12GetResidentRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\"o\n\x13GetResidentResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12,\n\x05local\x18\x02 \x01(\x0b\x32\x1d.jukinet.v1.LocalResidentData2\xa2\x02\n\x17ResidentRegistryService\x12Q\n\x0cRecordChange\x12\x1f.jukinet.v1.RecordChangeRequest\x1a .jukinet.v1.RecordChangeResponse\x12\x64\n\x11RegisterResidents\x12$.jukinet.v1.RegisterResidentsRequest\x1a%.jukinet.v1.RegisterResidentsResponse(\x01\x30\x01\x12N\n\x0bGetResident\x12\x1e.jukinet.v1.GetResidentRequest\x1a\x1f.jukinet.v1.GetResidentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19jukinet/v1/registry.proto\x12\njukinet.v1\x1a\x19jukinet/v1/identity.proto\x1a\x16jukinet/v1/local.proto\"o\n\x13RecordChangeRequest\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12,\n\x05local\x18\x02 \x01(\x0b\x32\x1d.jukinet.v1.LocalResidentData\"T\n\x14RecordChangeResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12*\n\x06record\x18\x02 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\"u\n\x18RegisterResidentsRequest\x12+\n\x07records\x18\x01 \x03(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12,\n\x05local\x18\x02 \x03(\x0b\x32\x1d.jukinet.v1.LocalResidentData\".\n\x0c\x46ieldProblem\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"G\n\nRefusedRow\x12\r\n\x05index\x18\x01 \x01(\r\x12*\n\x08problems\x18\x02 \x03(\x0b\x32\x18.jukinet.v1.FieldProblem\"\xcb\x01\n\x19RegisterResidentsResponse\x12\x0e\n\x06stored\x18\x01 \x01(\r\x12\x16\n\x0e\x61lready_stored\x18\x02 \x01(\r\x12,\n\x0crefused_rows\x18\x03 \x03(\x0b\x32\x16.jukinet.v1.RefusedRow\x12\x16\n\x0e\x66irst_sequence\x18\x04 \x01(\x04\x12\x15\n\rlast_sequence\x18\x05 \x01(\x04\x12)\n\x08\x61ssigned\x18\x06 \x03(\x0b\x32\x17.jukinet.v1.AssignedRow\"F\n\x0b\x41ssignedRow\x12\r\n\x05index\x18\x01 \x01(\r\x12\x15\n\rresident_code\x18\x02 \x01(\t\x12\x11\n\tmy_number\x18\x03 \x01(\t\"+\n\x12GetResidentRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\"o\n\x13GetResidentResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12,\n\x05local\x18\x02 \x01(\x0b\x32\x1d.jukinet.v1.LocalResidentData2\xa2\x02\n\x17ResidentRegistryService\x12Q\n\x0cRecordChange\x12\x1f.jukinet.v1.RecordChangeRequest\x1a .jukinet.v1.RecordChangeResponse\x12\x64\n\x11RegisterResidents\x12$.jukinet.v1.RegisterResidentsRequest\x1a%.jukinet.v1.RegisterResidentsResponse(\x01\x30\x01\x12N\n\x0bGetResident\x12\x1e.jukinet.v1.GetResidentRequest\x1a\x1f.jukinet.v1.GetResidentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,11 +44,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REFUSEDROW']._serialized_start=458
   _globals['_REFUSEDROW']._serialized_end=529
   _globals['_REGISTERRESIDENTSRESPONSE']._serialized_start=532
-  _globals['_REGISTERRESIDENTSRESPONSE']._serialized_end=692
-  _globals['_GETRESIDENTREQUEST']._serialized_start=694
-  _globals['_GETRESIDENTREQUEST']._serialized_end=737
-  _globals['_GETRESIDENTRESPONSE']._serialized_start=739
-  _globals['_GETRESIDENTRESPONSE']._serialized_end=850
-  _globals['_RESIDENTREGISTRYSERVICE']._serialized_start=853
-  _globals['_RESIDENTREGISTRYSERVICE']._serialized_end=1143
+  _globals['_REGISTERRESIDENTSRESPONSE']._serialized_end=735
+  _globals['_ASSIGNEDROW']._serialized_start=737
+  _globals['_ASSIGNEDROW']._serialized_end=807
+  _globals['_GETRESIDENTREQUEST']._serialized_start=809
+  _globals['_GETRESIDENTREQUEST']._serialized_end=852
+  _globals['_GETRESIDENTRESPONSE']._serialized_start=854
+  _globals['_GETRESIDENTRESPONSE']._serialized_end=965
+  _globals['_RESIDENTREGISTRYSERVICE']._serialized_start=968
+  _globals['_RESIDENTREGISTRYSERVICE']._serialized_end=1258
 # @@protoc_insertion_point(module_scope)

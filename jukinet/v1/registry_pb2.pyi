@@ -49,18 +49,30 @@ class RefusedRow(_message.Message):
     def __init__(self, index: _Optional[int] = ..., problems: _Optional[_Iterable[_Union[FieldProblem, _Mapping]]] = ...) -> None: ...
 
 class RegisterResidentsResponse(_message.Message):
-    __slots__ = ("stored", "already_stored", "refused_rows", "first_sequence", "last_sequence")
+    __slots__ = ("stored", "already_stored", "refused_rows", "first_sequence", "last_sequence", "assigned")
     STORED_FIELD_NUMBER: _ClassVar[int]
     ALREADY_STORED_FIELD_NUMBER: _ClassVar[int]
     REFUSED_ROWS_FIELD_NUMBER: _ClassVar[int]
     FIRST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNED_FIELD_NUMBER: _ClassVar[int]
     stored: int
     already_stored: int
     refused_rows: _containers.RepeatedCompositeFieldContainer[RefusedRow]
     first_sequence: int
     last_sequence: int
-    def __init__(self, stored: _Optional[int] = ..., already_stored: _Optional[int] = ..., refused_rows: _Optional[_Iterable[_Union[RefusedRow, _Mapping]]] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ...) -> None: ...
+    assigned: _containers.RepeatedCompositeFieldContainer[AssignedRow]
+    def __init__(self, stored: _Optional[int] = ..., already_stored: _Optional[int] = ..., refused_rows: _Optional[_Iterable[_Union[RefusedRow, _Mapping]]] = ..., first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ..., assigned: _Optional[_Iterable[_Union[AssignedRow, _Mapping]]] = ...) -> None: ...
+
+class AssignedRow(_message.Message):
+    __slots__ = ("index", "resident_code", "my_number")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_CODE_FIELD_NUMBER: _ClassVar[int]
+    MY_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    resident_code: str
+    my_number: str
+    def __init__(self, index: _Optional[int] = ..., resident_code: _Optional[str] = ..., my_number: _Optional[str] = ...) -> None: ...
 
 class GetResidentRequest(_message.Message):
     __slots__ = ("resident_code",)

@@ -78,7 +78,7 @@ class RelayedCardEvents:
     def __init__(self, forwarder: CardEventForwarder) -> None:
         self._forwarder = forwarder
 
-    def check(self, origin: NodeId, items: Sequence[Item]) -> Plan:
+    def check(self, origin: NodeId, items: Sequence[Item], position: int) -> Plan:
         check_card_events(items, origin)
         return _Forward(self._forwarder, [event for _, event in items])
 

@@ -5,9 +5,11 @@ it. For every one, before anything is stored: the CS's signature verifies agains
 that names the CS; the CS is in a prefecture the relaying server hosts, and its batch was addressed to
 that prefecture; the batch continues the CS's queue exactly where the national server's record of it
 ends (a re-delivered batch is a duplicate; one that skips ahead means the prefecture dropped or
-withheld something); each of its items is of a kind a relayed batch may carry — change notices and My
-Number card events, each checked by the handler for its kind (:data:`RelayedKind`) as the CS's own and
-valid. The prefecture's own
+withheld something); each of its items is of a kind a relayed batch may carry — change notices, blocks
+of codes this server designated to that CS (sealed by its token) and My Number card events — each checked
+by the handler for its kind (:class:`RelayedKind`) as the CS's own and valid. Each notice's ownership —
+the code designated to or owned by the origin, its My Number the one assigned to the code — is checked in
+the write transaction (:class:`jukinet.server.changes.Ownership`). The prefecture's own
 signature over the batch that carried them was checked by the intake. So a prefecture cannot insert a
 notice, alter one, or drop one from the middle of a CS's sequence without the national server refusing
 that relayed batch (as an :class:`ItemRefused`: the prefecture quarantines it, and every later batch of
@@ -26,12 +28,12 @@ from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
 from jukinet.domain.errors import ItemRefused, Problem, Rejected
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.pki import TrustStore
-from jukinet.server.changes import ChangeWriter, check_notices
+from jukinet.server.changes import ChangeWriter, Incoming, check_notices, grant_signer
+from jukinet.server.code_blocks import verify_block
 from jukinet.server.national.cards import CardEventForwarder, RelayedCardEvents, card_services
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.intake import Delivery, Item, Plan, open_batch, runs_by_kind
 from jukinet.storage import NodeStorage
-from jukinet.v1 import notice_pb2
 
 _FOR_GOOD = frozenset({Problem.INVALID, Problem.DENIED, Problem.UNAUTHENTICATED, Problem.OUT_OF_ORDER})
 
@@ -41,19 +43,21 @@ class RelayedKind(Protocol):
 
     kind: str
 
-    def check(self, origin: NodeId, items: Sequence[Item]) -> Plan: ...
+    def check(self, origin: NodeId, items: Sequence[Item], position: int) -> Plan:
+        """``position``: the relayed batch's own position in the prefecture's queue (what a refusal names)."""
+        ...
 
 
 @dataclass(frozen=True)
 class _Store:
     writer: ChangeWriter
-    notices: list[notice_pb2.ChangeNotice]
+    notices: list[Incoming]
     cards: CardEventForwarder | None
 
     def apply(self, txn: lmdb.Transaction) -> None:
         if self.notices:
-            if self.cards is not None:
-                self.cards.derive(txn, self.notices)  # before they are stored: it compares with the current record
+            if self.cards is not None:  # before they are stored: it compares with the current record
+                self.cards.derive(txn, [i.notice for i in self.notices])
             self.writer.apply(txn, self.notices)
 
 
@@ -62,14 +66,39 @@ class RelayedNotices:
 
     kind = "change_notice"
 
-    def __init__(self, storage: NodeStorage, clock: Clock, cards: CardEventForwarder | None = None) -> None:
-        self._writer = ChangeWriter(storage)
+    def __init__(
+        self, trust: TrustStore, storage: NodeStorage, clock: Clock, cards: CardEventForwarder | None = None
+    ) -> None:
+        self._trust = trust
+        self._writer = ChangeWriter(storage, national=True)
         self._clock = clock
         self._cards = cards
 
-    def check(self, origin: NodeId, items: Sequence[Item]) -> Plan:
+    def check(self, origin: NodeId, items: Sequence[Item], position: int) -> Plan:
         check_notices(items, origin, today(self._clock))
-        return _Store(self._writer, [notice for _, notice in items], self._cards)
+        incoming = [Incoming(position, n, grant_signer(n, self._trust, position)) for _, n in items]
+        return _Store(self._writer, incoming, self._cards)
+
+
+@dataclass(frozen=True)
+class _Nothing:
+    def apply(self, txn: lmdb.Transaction) -> None:
+        pass
+
+
+class RelayedCodeBlocks:
+    """The ``code_block`` items of a CS's relayed batch: designated here, so there is nothing to learn, but
+    each must be genuine (sealed by this server's token) and designated to that CS."""
+
+    kind = "code_block"
+
+    def __init__(self, trust: TrustStore) -> None:
+        self._trust = trust
+
+    def check(self, origin: NodeId, items: Sequence[Item], position: int) -> Plan:
+        for _, signed in items:
+            verify_block(signed, self._trust, origin)
+        return _Nothing()
 
 
 @dataclass(frozen=True)
@@ -97,7 +126,7 @@ class RelayedChangeNotices:
         self._trust = trust
         self._storage = storage
         self._clock = clock
-        relayed = kinds if kinds is not None else (RelayedNotices(storage, clock),)
+        relayed = kinds if kinds is not None else (RelayedNotices(trust, storage, clock), RelayedCodeBlocks(trust))
         self._kinds = {k.kind: k for k in relayed}
 
     def check(self, delivery: Delivery, items: Sequence[Item]) -> Plan:
@@ -122,7 +151,7 @@ class RelayedChangeNotices:
                     if handler is None:
                         accepted = ", ".join(sorted(self._kinds))
                         raise Rejected(Problem.INVALID, f"a relayed batch may carry {accepted} only, not {kind}")
-                    plans.append(handler.check(origin, run))
+                    plans.append(handler.check(origin, run, position))
             except Rejected as exc:
                 message = f"relayed batch #{position} from {relay}: {exc}"
                 if exc.problem in _FOR_GOOD:  # the prefecture sets it aside and carries on with the rest
@@ -136,5 +165,9 @@ def relayed_change_notices(parts: NodeParts) -> RelayedChangeNotices:
     their prefecture, with change notices and card events; card events (the CS's and those derived
     from notices) are forwarded to the card services among the peers."""
     forwarder = CardEventForwarder(parts.storage, card_services(parts.config.peers), parts.clock)
-    kinds = (RelayedNotices(parts.storage, parts.clock, forwarder), RelayedCardEvents(forwarder))
+    kinds = (
+        RelayedNotices(parts.trust, parts.storage, parts.clock, forwarder),
+        RelayedCodeBlocks(parts.trust),
+        RelayedCardEvents(forwarder),
+    )
     return RelayedChangeNotices(parts.trust, parts.storage, parts.clock, kinds)

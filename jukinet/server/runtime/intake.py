@@ -80,7 +80,9 @@ class Delivery:
     signer: PeerIdentity
     marks: Marks
     moves: list[tuple[tuple[str, str], int, int]] = field(default_factory=list)
-    relayed: bool = False  # a handler has queued this envelope to be relayed (handlers of several kinds relay it once)
+    shared: dict[str, Any] = field(default_factory=dict)
+    """What the handlers of one delivery share (a prefecture relays a CS's envelope once, whatever kinds
+    of item it carries)."""
 
     def claim(self, batch: link_pb2.LinkBatch) -> tuple[list[tuple[int, link_pb2.LinkItem]], int]:
         """New items of ``batch`` (this delivery's or one relayed in it) and the re-delivered count."""

@@ -1,0 +1,237 @@
+"""Numbers at the CS: a reserve of 住民票コード designated by the national server, and My Numbers asked
+for online.
+
+- **Reserve.** The CS keeps designated, unused codes in its store (``code_reserve``). A background thread
+  refills it from the national server (``DesignateCodes``) when it falls below the low-water mark, so a
+  birth is registered while the national server is unreachable as long as the reserve lasts. Each block
+  is verified (sealed by the national token, for this CS) and, in ONE transaction, put in the reserve and
+  queued to the prefecture as a ``code_block`` link item — so the prefecture learns the designation
+  before any notice that uses one of its codes. A request that needs more codes than the reserve holds
+  fetches them online; with the reserve empty and the national server down it is UNAVAILABLE.
+- **Claims.** Codes handed to a request in progress are claimed in memory until its transaction has
+  taken them from the reserve (or given them back), so two requests never get the same code.
+- **My Numbers.** Asked for with ``AssignMyNumbers`` (one call for a whole chunk) before the change is
+  stored, with a short deadline; when the national server does not answer in time the record is stored
+  without a number and the background thread asks again later, recording the answer as a 個人番号指定
+  change (:meth:`jukinet.cs_node.registry.Registry.designate_numbers`).
+- **Where the national server is.** :func:`national_address` is the one place that looks it up (today:
+  the node's ``[peers]``; later the signed network directory).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+
+import grpc
+
+from jukinet.clients.transport import channel_options
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.node_ids import NodeId
+from jukinet.domain.numbers import MAX_CODES_PER_BLOCK, MAX_NUMBERS_PER_REQUEST
+from jukinet.pki import TrustStore
+from jukinet.server.code_blocks import verify_block
+from jukinet.server.runtime.config import NodeConfig
+from jukinet.storage import NodeStorage
+from jukinet.v1 import envelope_pb2, link_pb2, numbers_pb2, numbers_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+RESERVE_TARGET = 1000
+"""Codes a CS keeps in reserve: refilled to this when it falls below ``RESERVE_LOW``."""
+RESERVE_LOW = 200
+ONLINE_TIMEOUT_S = 2.0
+"""How long a request waits for the national server before storing a birth without its My Number."""
+RETRY_INTERVAL_S = 5.0
+
+
+def national_address(config: NodeConfig) -> str:
+    """Where this node reaches the national server: the one lookup (today ``[peers]`` in node.toml, written
+    by jukinet.devnet.provision; later the signed network directory)."""
+    address = config.peers.get(str(NodeId.national()))
+    if not address:
+        raise Rejected(Problem.BROKEN, f"{config.node_id} has no address for the national server in [peers]")
+    return address
+
+
+class NationalNumbers:
+    """The CS's client of the national NumberService (its node certificate is the credential)."""
+
+    def __init__(self, address: str, credentials: grpc.ChannelCredentials, timeout: float = ONLINE_TIMEOUT_S) -> None:
+        self._channel = grpc.secure_channel(address, credentials, options=channel_options(NodeId.national()))
+        self._stub = numbers_pb2_grpc.NumberServiceStub(self._channel)
+        self.timeout = timeout
+
+    def _call(self, rpc: Callable, request: object, timeout: float | None) -> object:
+        try:
+            return rpc(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else None
+            problem = _PROBLEMS.get(code, Problem.UNAVAILABLE)
+            details = exc.details() if hasattr(exc, "details") else str(exc)
+            raise Rejected(problem, f"the national server's NumberService: {details}") from None
+
+    def designate(self, request_id: str, count: int, timeout: float | None = None) -> envelope_pb2.Signed:
+        request = numbers_pb2.DesignateCodesRequest(request_id=request_id, count=count)
+        return self._call(self._stub.DesignateCodes, request, timeout).block  # type: ignore[attr-defined]
+
+    def assign(self, codes: Sequence[str], timeout: float | None = None) -> dict[str, str]:
+        request = numbers_pb2.AssignMyNumbersRequest(resident_codes=list(codes))
+        answer = self._call(self._stub.AssignMyNumbers, request, timeout)
+        return {a.resident_code: a.my_number for a in answer.numbers}  # type: ignore[attr-defined]
+
+    def change_my_number(self, code: str, number: str, timeout: float | None = None) -> str:
+        request = numbers_pb2.ChangeMyNumberRequest(resident_code=code, my_number=number)
+        return self._call(self._stub.ChangeMyNumber, request, timeout).assigned.my_number  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+_PROBLEMS = {
+    grpc.StatusCode.INVALID_ARGUMENT: Problem.INVALID,
+    grpc.StatusCode.PERMISSION_DENIED: Problem.DENIED,
+    grpc.StatusCode.UNAUTHENTICATED: Problem.DENIED,
+    grpc.StatusCode.FAILED_PRECONDITION: Problem.CONFLICT,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: Problem.EXHAUSTED,
+}
+
+
+class CodeSupply:
+    """The reserve, its claims and its refill (thread-safe)."""
+
+    def __init__(
+        self,
+        node_id: NodeId,
+        upstream: NodeId,
+        storage: NodeStorage,
+        trust: TrustStore,
+        national: NationalNumbers,
+        enqueued: Callable[[str], None] = lambda destination: None,
+        target: int = RESERVE_TARGET,
+        low: int = RESERVE_LOW,
+    ) -> None:
+        self.node_id = node_id
+        self._upstream = str(upstream)
+        self._storage = storage
+        self._trust = trust
+        self.national = national
+        self._enqueued = enqueued
+        self._target, self._low = target, low
+        self._claimed: set[str] = set()
+        self._lock = threading.Lock()
+        self._fetching = threading.Lock()
+
+    # -- codes ----------------------------------------------------------------------------------------
+
+    def claim(self, count: int) -> list[str]:
+        """``count`` reserved codes for one request (fetched online if the reserve is short)."""
+        if count <= 0:
+            return []
+        codes = self._claim(count)
+        while len(codes) < count:
+            try:
+                self.fetch(
+                    min(MAX_CODES_PER_BLOCK, max(count - len(codes), self._target - self._storage.reserve.size()))
+                )
+            except Rejected as exc:
+                self.release(codes)
+                raise Rejected(
+                    Problem.UNAVAILABLE,
+                    f"the reserve of 住民票コード is empty and the national server cannot designate more now ({exc})",
+                ) from None
+            codes += self._claim(count - len(codes))
+        return codes
+
+    def _claim(self, count: int) -> list[str]:
+        with self._lock:
+            codes = self._storage.reserve.first(count, frozenset(self._claimed))
+            self._claimed.update(codes)
+            return codes
+
+    def release(self, codes: Sequence[str]) -> None:
+        """Claims end (the request's transaction took the codes it used from the reserve, or failed)."""
+        with self._lock:
+            self._claimed.difference_update(codes)
+
+    def fetch(self, count: int) -> int:
+        """Designate ``count`` codes online and store them (reserve + code_block item) in one transaction."""
+        with self._fetching:
+            signed = self.national.designate(f"{self.node_id}/{uuid.uuid4()}", max(1, min(count, MAX_CODES_PER_BLOCK)))
+            return self.store(signed)
+
+    def store(self, signed: envelope_pb2.Signed) -> int:
+        """Keep a verified block: its codes in the reserve and the signed block queued for the prefecture."""
+        block = verify_block(signed, self._trust, self.node_id)
+        item = link_pb2.LinkItem(code_block=signed).SerializeToString()
+        s = self._storage
+
+        def keep(txn: object) -> int:
+            added = s.reserve.add(txn, block.codes, block.block)  # type: ignore[arg-type]
+            if added:
+                s.queues.enqueue(txn, self._upstream, [item])  # type: ignore[arg-type]
+            return added
+
+        added = s.env.submit(keep).result()
+        if added:
+            self._enqueued(self._upstream)
+        return added
+
+    def refill(self) -> None:
+        """Top the reserve up if it is below the low-water mark (background)."""
+        size = self._storage.reserve.size()
+        if size < self._low:
+            self.fetch(self._target - size)
+
+    # -- My Numbers -----------------------------------------------------------------------------------
+
+    def numbers(self, codes: Sequence[str], timeout: float | None = None) -> dict[str, str]:
+        """The national server's numbers for ``codes`` (one call per 1,000); {} when it does not answer."""
+        out: dict[str, str] = {}
+        try:
+            for i in range(0, len(codes), MAX_NUMBERS_PER_REQUEST):
+                out.update(self.national.assign(codes[i : i + MAX_NUMBERS_PER_REQUEST], timeout))
+        except Rejected as exc:
+            if exc.problem is not Problem.UNAVAILABLE:
+                log.warning("%s: My Numbers refused: %s", self.node_id, exc)
+            else:
+                log.info("%s: My Numbers not assigned now (retried in the background): %s", self.node_id, exc)
+        return out
+
+
+class Background:
+    """The CS's number upkeep thread: refill the reserve, then number the records still waiting."""
+
+    def __init__(self, supply: CodeSupply, designate: Callable[[], int], interval: float = RETRY_INTERVAL_S) -> None:
+        self._supply = supply
+        self._designate = designate
+        self._interval = interval
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cs-numbers", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._supply.refill()
+                self._designate()
+            except Rejected as exc:
+                log.info("number upkeep: %s (retrying in %.0f s)", exc, self._interval)
+            except Exception:  # a bug must not end the upkeep for good
+                log.exception("number upkeep failed")
+            self._wake.wait(self._interval)
+            self._wake.clear()

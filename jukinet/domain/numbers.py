@@ -1,0 +1,163 @@
+"""How national numbers are made and who may use them: the rules, without I/O.
+
+**住民票コード** are 10 random digits (the national server draws them with ``secrets``) and the check
+digit of :func:`jukinet.domain.codes.resident_code_check_digit` (the one function for it); the national
+server designates them to one CS each, in blocks, once ever.
+
+**My Number** is computed from the 住民票コード by a keyed function inside the national token:
+``HMAC-SHA256(key, 住民票コード ‖ 0x00 ‖ attempt)`` (:func:`mac_input`), whose first 16 bytes, read as an
+integer modulo 10^11, give the 11-digit base, followed by the My Number check digit
+(:func:`my_number_from_mac`). A base that collides with a number ever issued to another code (or is all
+zeros) moves to the next attempt; the national store keeps code → number and number → code, so the same
+code always gets the same number and no number is issued twice.
+
+**Ownership** (:func:`notice_problem`), applied by the prefecture and the national server to every change
+notice, with what each tier knows: a record is owned by the municipality of its current record. A CS may
+create a record only with a code designated to it (or re-enter its own removed record, or take over
+another municipality's resident with a verified MoveOutGrant), change only its own current residents
+(except a late removal of a resident it owned before, kept as history only), and use a My Number only if
+it is the one assigned to that code (the national server knows it; a prefecture knows which resident
+holds a number in its store).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from jukinet.domain.codes import my_number_check_digit, resident_code_check_digit
+from jukinet.domain.errors import Problem
+from jukinet.domain.records import reason_name
+from jukinet.v1 import identity_pb2
+
+R = identity_pb2
+
+__all__ = [
+    "CODE_SPACE",
+    "MAX_CODES_PER_BLOCK",
+    "MAX_MY_NUMBER_ATTEMPTS",
+    "MAX_NUMBERS_PER_REQUEST",
+    "MAX_REQUEST_ID_CHARS",
+    "NUMBER_REASONS",
+    "NoticeFacts",
+    "mac_input",
+    "may_number",
+    "my_number_from_mac",
+    "notice_problem",
+    "resident_code_from_random",
+]
+
+CODE_SPACE = 10**10
+"""Random 住民票コード bases are drawn below this (10 digits)."""
+_NUMBER_SPACE = 10**11
+MAX_CODES_PER_BLOCK = 1000
+"""DesignateCodes: codes per block (a CS's reserve is refilled a block at a time)."""
+MAX_NUMBERS_PER_REQUEST = 1000
+"""AssignMyNumbers: codes per request (one call per 1,000-row chunk of a bulk registration)."""
+MAX_REQUEST_ID_CHARS = 64
+MAX_MY_NUMBER_ATTEMPTS = 64
+"""Attempts per code before the national server gives up (a collision is ~1 in 10^11 / issued: 64 in a
+row means the key or the store is broken, not bad luck)."""
+NUMBER_REASONS = frozenset({R.CHANGE_REASON_MY_NUMBER_DESIGNATION, R.CHANGE_REASON_MY_NUMBER_CHANGE})
+"""Changes the CS records itself, with the number the national server answered (never an operator)."""
+_ATTEMPT = struct.Struct(">I")
+_NUMBER_CHANGE = frozenset({R.CHANGE_REASON_MY_NUMBER_CHANGE})
+
+
+def resident_code_from_random(value: int) -> str | None:
+    """The 住民票コード whose base is ``value`` (0 <= value < 10^10), or None for the all-zero base."""
+    if not 0 < value < CODE_SPACE:
+        return None
+    base = f"{value:010d}"
+    return base + str(resident_code_check_digit(base))
+
+
+def mac_input(resident_code: str, attempt: int) -> bytes:
+    """What the national token's HMAC key signs for ``attempt`` (from 0) at a code."""
+    return resident_code.encode("ascii") + b"\x00" + _ATTEMPT.pack(attempt)
+
+
+def my_number_from_mac(mac: bytes) -> str | None:
+    """The My Number an HMAC output maps to, or None (all-zero base: take the next attempt)."""
+    if len(mac) < 16:
+        raise ValueError(f"an HMAC-SHA256 output has 32 bytes, got {len(mac)}")
+    value = int.from_bytes(mac[:16], "big") % _NUMBER_SPACE
+    if value == 0:
+        return None
+    base = f"{value:011d}"
+    return base + str(my_number_check_digit(base))
+
+
+@dataclass(frozen=True)
+class NoticeFacts:
+    """What a tier knows about one notice's resident when it applies the notice (read in the transaction).
+
+    ``designated_to``: the CS the code was designated to (None: not known here). ``granted``: the notice
+    carries a MoveOutGrant verified for this code and this origin (signature, destination; at the national
+    server also that its signer owns the record). ``former_owner``: the origin recorded this resident
+    before (a late removal after the resident moved on). ``number_holder``: the code that holds the
+    notice's My Number in this tier's store (None: free). ``assigned_number``: the number the national
+    server assigned to the code (None where not known: at the prefecture).
+    """
+
+    current: identity_pb2.IdentityRecord | None
+    designated_to: str | None
+    granted: bool = False
+    former_owner: bool = False
+    number_holder: str | None = None
+    assigned_number: str | None = None
+
+
+def _owner(record: identity_pb2.IdentityRecord) -> str:
+    return f"cs:{record.address.municipality_code}"
+
+
+def may_number(cs: str, designated_to: str | None, current: identity_pb2.IdentityRecord | None) -> str | None:
+    """Why ``cs`` may not have numbers issued for a code (a message), or None: the code must be its
+    resident's — owned by it (the current record is of its municipality) or, before any record reached the
+    national server, designated to it."""
+    if current is not None:
+        if _owner(current) != cs:
+            return f"{cs} does not own resident {current.resident_code}"
+        return None
+    if designated_to != cs:
+        return f"{cs} may not have numbers issued for a code not designated to it"
+    return None
+
+
+def notice_problem(origin: str, record: identity_pb2.IdentityRecord, facts: NoticeFacts) -> tuple[Problem, str] | None:
+    """Why ``origin`` may not send this change of ``record`` (DENIED and a message), or None.
+
+    Checks, in order: (1) ownership of the code — the current owner, else a designation to the origin, else
+    a grant, else (for a removal) a former owner, which is kept as history only; (2) the My Number — held by
+    no other resident, the one assigned to this code, and changed only by a 個人番号変更 or first set by a
+    個人番号指定.
+    """
+    code, current = record.resident_code, facts.current
+    reason = reason_name(record.change_reason)
+    owned = current is not None and _owner(current) == origin
+    if not owned:
+        if current is None:
+            if facts.designated_to != origin and not facts.granted:
+                where = f"designated to {facts.designated_to}" if facts.designated_to else "not designated to it"
+                return Problem.DENIED, f"{origin} may not create resident {code} ({reason}): the code is {where}"
+        elif not facts.granted:
+            late_removal = record.status == R.RECORD_STATUS_REMOVED and facts.former_owner
+            if not late_removal:
+                return Problem.DENIED, (
+                    f"{origin} may not change resident {code} ({reason}): the resident is owned by "
+                    f"{_owner(current)}, and the notice carries no move-out grant for it"
+                )
+    number = record.my_number
+    if not number:
+        if current is not None and current.my_number and owned:
+            return Problem.DENIED, f"resident {code} has My Number; a change may not remove it ({reason})"
+        return None
+    if facts.number_holder is not None and facts.number_holder != code:
+        return Problem.DENIED, f"{origin} may not give resident {code} the My Number of another resident"
+    if facts.assigned_number is not None and facts.assigned_number != number:
+        return Problem.DENIED, f"the My Number of resident {code} is not the one the national server assigned"
+    changed = current is not None and current.my_number and current.my_number != number
+    if facts.assigned_number is None and owned and changed and record.change_reason not in _NUMBER_CHANGE:
+        return Problem.DENIED, f"only a 個人番号変更 changes the My Number of resident {code}, not {reason}"
+    return None
