@@ -60,6 +60,9 @@ MAX_BATCH_ITEMS = 5000
 MAX_ENVELOPE_OVERHEAD = 16 * KIB  # signature, key id, payload type and the signer's certificate
 MAX_RECORDS_PER_CHUNK = 1000  # RegisterResidents: records per request message
 MAX_PROBLEM_CHARS = 200  # RegisterResidents: each problem of a refused row, as answered (the answer stays small)
+MAX_COPY_REQUEST_BYTES = 1 * KIB  # 広域交付: an encoded CopyRequest (ids, a code, a time, a nonce of ≤ 64 bytes)
+MAX_CARD_PRESENTATION_BYTES = 8 * KIB  # a resident card's presentation (its certificate and signature)
+MAX_CERTIFIED_COPY_BYTES = 8 * KIB  # an encoded CertifiedCopy: a record's items and the household items
 
 # Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.
 MAX_UNARY_REQUEST_BYTES = 64 * KIB
@@ -67,6 +70,12 @@ REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.LinkService/Deliver": MAX_LINK_BATCH_BYTES + MAX_ENVELOPE_OVERHEAD,
     "/jukinet.v1.ResidentRegistryService/RegisterResidents": MAX_RECORDS_PER_CHUNK * MAX_RECORD_BYTES + 64 * KIB,
     "/jukinet.v1.ResidentRegistryService/RecordChange": MAX_RECORD_BYTES + KIB,
+    "/jukinet.v1.CertifiedCopyService/RequestCopy": MAX_COPY_REQUEST_BYTES + MAX_CARD_PRESENTATION_BYTES,
+    "/jukinet.v1.CertifiedCopyService/ListCopyIssuances": KIB,
+    "/jukinet.v1.CopyExchangeService/IssueCopy": MAX_COPY_REQUEST_BYTES + MAX_CARD_PRESENTATION_BYTES,
+    "/jukinet.v1.DvMeasureService/RegisterDvMeasure": 4 * KIB,
+    "/jukinet.v1.DvMeasureService/ListDvMeasures": KIB,
+    "/jukinet.v1.DvMeasureService/RemoveDvMeasure": KIB,
 }
 MAX_REQUEST_BYTES = max(REQUEST_LIMITS.values())
 """The server's transport limit: no request larger than this is even buffered."""

@@ -51,7 +51,14 @@ class Tier:
 
 
 TIERS: dict[NodeKind, Tier] = {
-    NodeKind.CS: Tier(services=("jukinet.cs_node.registry:registry_service",)),
+    NodeKind.CS: Tier(
+        services=(
+            "jukinet.cs_node.registry:registry_service",
+            "jukinet.cs_node.copies:copy_service",
+            "jukinet.cs_node.copies:copy_exchange_service",
+            "jukinet.cs_node.copies:dv_measure_service",
+        )
+    ),
     NodeKind.PREFECTURE: Tier(item_handlers=("jukinet.server.prefecture.notices:cs_change_notices",)),
     NodeKind.NATIONAL: Tier(
         services=("jukinet.server.national.provision:provision_service",),

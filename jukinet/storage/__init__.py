@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jukinet.storage.audit_log import AuditLog
+from jukinet.storage.copies import CopyIssuanceLog, DvMeasureStore
 from jukinet.storage.environment import DEFAULT_MAP_SIZE, Environment
 from jukinet.storage.history import ChangeHistory
 from jukinet.storage.inbox import InboundMarks
@@ -24,6 +25,8 @@ from jukinet.storage.records import RecordStore
 __all__ = [
     "AuditLog",
     "ChangeHistory",
+    "CopyIssuanceLog",
+    "DvMeasureStore",
     "Environment",
     "InboundMarks",
     "LinkQueues",
@@ -47,6 +50,8 @@ class NodeStorage:
     operators: OperatorStore
     audit: AuditLog
     local: LocalDataStore
+    copies: CopyIssuanceLog
+    dv_measures: DvMeasureStore
 
     @classmethod
     def open(cls, path: Path, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False) -> NodeStorage:
@@ -61,6 +66,8 @@ class NodeStorage:
             OperatorStore(env),
             AuditLog(env),
             LocalDataStore(env),
+            CopyIssuanceLog(env),
+            DvMeasureStore(env),
         )
 
     def close(self) -> None:

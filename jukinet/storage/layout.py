@@ -24,6 +24,8 @@ revoked_sessions    session id (16 bytes)                            u64 expiry,
 audit_leaves        u64 leaf index                                   AuditEntry (the leaf data)
 audit_nodes         u8 level ‖ u64 index                              SHA-256 of a perfect subtree
 audit_heads         u64 tree size                                    Signed TreeHead
+copy_issuances      住民票コード ‖ u64 copy serial                       CopyIssuance (CS: copies issued, 広域交付)
+dv_measures         住民票コード ‖ u64 measure id                        DvMeasure (CS: DV support measures)
 ==================  ===============================================  =======================================
 """
 
@@ -59,6 +61,8 @@ class Db(StrEnum):
     AUDIT_LEAVES = "audit_leaves"
     AUDIT_NODES = "audit_nodes"
     AUDIT_HEADS = "audit_heads"
+    COPY_ISSUANCES = "copy_issuances"
+    DV_MEASURES = "dv_measures"
 
 
 ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)
@@ -70,6 +74,8 @@ class Counter(StrEnum):
     HISTORY = "history"  # the last position handed out in the change-history feed
     CHANGE = "change"  # sequence of the next change notice this node originates
     PROVISION = "provision"  # id of the next provision-log entry
+    COPY = "copy"  # serial of the last certified copy this CS issued
+    DV_MEASURE = "dv-measure"  # id of the last DV support measure registered here
 
 
 def u64(value: int) -> bytes:
@@ -147,3 +153,13 @@ def audit_node_key(level: int, index: int) -> bytes:
 def parse_audit_node_key(key: bytes) -> tuple[int, int]:
     level, index = _AUDIT_NODE.unpack(key)
     return level, index
+
+
+def resident_serial_key(resident_code: str, serial: int) -> bytes:
+    """A resident's entry of a per-resident series (copy issuances, DV measures): in serial order."""
+    return resident_key(resident_code) + U64.pack(serial)
+
+
+def serial_of(key: bytes) -> int:
+    """The serial in a :func:`resident_serial_key`."""
+    return U64.unpack(key[-8:])[0]

@@ -27,6 +27,12 @@ class AuditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_ACTION_LIST_LOGIN_ATTEMPTS: _ClassVar[AuditAction]
     AUDIT_ACTION_QUARANTINE_RETRY: _ClassVar[AuditAction]
     AUDIT_ACTION_QUARANTINE_DROP: _ClassVar[AuditAction]
+    AUDIT_ACTION_COPY_REQUEST: _ClassVar[AuditAction]
+    AUDIT_ACTION_COPY_ISSUE: _ClassVar[AuditAction]
+    AUDIT_ACTION_DV_MEASURE_REGISTER: _ClassVar[AuditAction]
+    AUDIT_ACTION_DV_MEASURE_REMOVE: _ClassVar[AuditAction]
+    AUDIT_ACTION_DV_MEASURE_LIST: _ClassVar[AuditAction]
+    AUDIT_ACTION_COPY_ISSUANCES_LIST: _ClassVar[AuditAction]
 
 class AuditOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -48,6 +54,12 @@ AUDIT_ACTION_PROVIDE_IDENTITY: AuditAction
 AUDIT_ACTION_LIST_LOGIN_ATTEMPTS: AuditAction
 AUDIT_ACTION_QUARANTINE_RETRY: AuditAction
 AUDIT_ACTION_QUARANTINE_DROP: AuditAction
+AUDIT_ACTION_COPY_REQUEST: AuditAction
+AUDIT_ACTION_COPY_ISSUE: AuditAction
+AUDIT_ACTION_DV_MEASURE_REGISTER: AuditAction
+AUDIT_ACTION_DV_MEASURE_REMOVE: AuditAction
+AUDIT_ACTION_DV_MEASURE_LIST: AuditAction
+AUDIT_ACTION_COPY_ISSUANCES_LIST: AuditAction
 AUDIT_OUTCOME_UNSPECIFIED: AuditOutcome
 AUDIT_OUTCOME_SUCCESS: AuditOutcome
 AUDIT_OUTCOME_DENIED: AuditOutcome
