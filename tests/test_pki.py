@@ -54,9 +54,9 @@ def test_init_pki_is_idempotent_and_keys_are_private(pki: Path) -> None:
     init_pki(pki)
     assert _snapshot(pki) == before
     keys = sorted((pki / "private").glob("*.key"))
-    assert [k.name for k in keys] == ["agency-ca.key", "node-ca.key", "operator-ca.key", "root-ca.key"]
+    assert [k.name for k in keys] == ["agency-ca.key", "card-ca.key", "node-ca.key", "operator-ca.key", "root-ca.key"]
     assert all(_mode(k) == 0o600 for k in keys)
-    assert TrustStore.load(pki).bundle_pem.count(b"BEGIN CERTIFICATE") == 4
+    assert TrustStore.load(pki).bundle_pem.count(b"BEGIN CERTIFICATE") == 4  # the card CA is no TLS root
 
 
 def test_tls_certificates_identify(pki: Path, tmp_path: Path) -> None:

@@ -5,7 +5,16 @@ token or server code.
 """
 
 from jukinet.clients.agency import AgencyClient, ProvidedRecord
+from jukinet.clients.cards import PresentableCard, present_card
 from jukinet.clients.channels import open_channel
 from jukinet.clients.terminal import Registration, TerminalClient
 
-__all__ = ["AgencyClient", "ProvidedRecord", "Registration", "TerminalClient", "open_channel"]
+__all__ = [
+    "AgencyClient",
+    "PresentableCard",
+    "ProvidedRecord",
+    "Registration",
+    "TerminalClient",
+    "open_channel",
+    "present_card",
+]

@@ -1,8 +1,9 @@
 """Node identities as used in certificate SAN URIs ``urn:jukinet:<node-id>``.
 
 Forms: ``cs:<municipality code>``, ``pref:<prefecture code 01..47>``, ``national``,
-``agency:<corporate number>`` and ``terminal:<site>:<name>`` where site is a municipality code,
-a prefecture code or ``national`` and name matches ``[a-z0-9-]{1,32}``.
+``agency:<corporate number>``, ``terminal:<site>:<name>`` where site is a municipality code,
+a prefecture code or ``national`` and name matches ``[a-z0-9-]{1,32}``, and ``card:<card serial>`` (a
+resident's My Number card; the serial is the card chip's, 16 lowercase hex digits).
 
 Nodes (CS, prefecture, national) also have a TLS name (:attr:`NodeId.tls_name`), a DNS name carried in
 their TLS certificate that clients verify during the handshake, so that a client reaches only the
@@ -20,11 +21,13 @@ from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.municipalities import MunicipalityDirectory, MunicipalityKind, directory
 from jukinet.domain.quoting import quoted
 
-__all__ = ["NODE_KINDS", "SITED_KINDS", "TLS_NAME_SUFFIX", "URN_PREFIX", "NodeId", "NodeKind"]
+__all__ = ["CARD_SERIAL_CHARS", "NODE_KINDS", "SITED_KINDS", "TLS_NAME_SUFFIX", "URN_PREFIX", "NodeId", "NodeKind"]
 
 URN_PREFIX = "urn:jukinet:"
 TLS_NAME_SUFFIX = ".node.jukinet.internal"
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+_HEX_CHARS = frozenset("0123456789abcdef")
+CARD_SERIAL_CHARS = 16
 
 
 class NodeKind(Enum):
@@ -36,6 +39,7 @@ class NodeKind(Enum):
     AGENCY = "agency"
     TERMINAL = "terminal"
     OPERATOR = "operator"  # a person, identified by the certificate on their IC card
+    CARD = "card"  # a resident's My Number card, identified by its chip serial (no personal data)
 
 
 SITED_KINDS = frozenset({NodeKind.TERMINAL, NodeKind.OPERATOR})
@@ -117,6 +121,9 @@ class NodeId:
             raise _fail(text, f"expected {label}:<code>")
         if kind is NodeKind.CS:
             _check_municipality(text, rest, directory)
+        elif kind is NodeKind.CARD:
+            if not (len(rest) == CARD_SERIAL_CHARS and _HEX_CHARS.issuperset(rest)):
+                raise _fail(text, f"a card serial has {CARD_SERIAL_CHARS} lowercase hex digits")
         elif kind is NodeKind.PREFECTURE:
             _check_prefecture(text, rest)
         else:
@@ -155,6 +162,11 @@ class NodeId:
         """An operator (a person with an IC card) of a site."""
         return cls.parse(f"operator:{site}:{name}", directory)
 
+    @classmethod
+    def card(cls, serial: str) -> NodeId:
+        """A resident's My Number card, by its chip serial."""
+        return cls.parse(f"card:{serial}")
+
     @property
     def urn(self) -> str:
         """The SAN URI form ``urn:jukinet:<node-id>``."""
@@ -179,7 +191,7 @@ class NodeId:
             return self.site or ""
         if self.kind is NodeKind.NATIONAL:
             return "national"
-        if self.kind is NodeKind.AGENCY:
+        if self.kind in (NodeKind.AGENCY, NodeKind.CARD):
             raise Rejected(Problem.INVALID, f"{self} has no site")
         return self.code or ""
 

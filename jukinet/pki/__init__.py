@@ -1,16 +1,20 @@
 """JukiNet development PKI, certificate trust policy and the signed envelope.
 
 Root CA -> issuing CAs ``node`` (CS, prefecture, national servers), ``operator`` (operator terminals and
-IC cards) and ``agency`` (agency systems). EC P-256 keys, ECDSA-SHA256 signatures. Identities are
-``urn:jukinet:<node-id>`` URIs in the SubjectAlternativeName; node TLS certificates also carry the
-node's TLS name, which clients check. Dev PKI only: CA keys are files here, in production they would be
-in an HSM. See :mod:`jukinet.pki.layout` for the directory layout.
+IC cards), ``agency`` (agency systems) and ``card`` (residents' My Number cards; not a TLS CA). EC P-256
+keys, ECDSA-SHA256 signatures. Identities are ``urn:jukinet:<node-id>`` URIs in the
+SubjectAlternativeName; node TLS certificates also carry the node's TLS name, which clients check. Dev
+PKI only: CA keys are files here, in production they would be in an HSM. See :mod:`jukinet.pki.layout`
+for the directory layout.
 """
 
 from jukinet.pki.ca import (
+    CARD_CERTIFICATE_DAYS,
     IssuedCertificate,
     find_issued,
     init_pki,
+    issue_card_auth_certificate,
+    issue_card_signature_certificate,
     issue_signing_certificate,
     issue_tls_certificate,
     revoke,
@@ -29,6 +33,7 @@ from jukinet.pki.layout import ISSUER_KINDS, URN_PREFIX, IssuerKind, node_urn, p
 from jukinet.pki.trust import ISSUER_FOR_KIND, PeerIdentity, TrustStore
 
 __all__ = [
+    "CARD_CERTIFICATE_DAYS",
     "ISSUER_FOR_KIND",
     "ISSUER_KINDS",
     "URN_PREFIX",
@@ -41,6 +46,8 @@ __all__ = [
     "find_issued",
     "generate_key",
     "init_pki",
+    "issue_card_auth_certificate",
+    "issue_card_signature_certificate",
     "issue_signing_certificate",
     "issue_tls_certificate",
     "key_id",

@@ -22,13 +22,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from jukinet.domain.cards import CardFace
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NodeId
 from jukinet.pki import layout
+from jukinet.pki.card_profile import face_names
 from jukinet.pki.keys import generate_key, load_private_key, write_private_key
-from jukinet.pki.layout import ISSUER_KINDS, IssuerKind, atomic_write, check_kind, locked
+from jukinet.pki.layout import ISSUER_KINDS, TLS_ISSUER_KINDS, IssuerKind, atomic_write, check_kind, locked
 
-Purpose = Literal["tls", "signing"]
+Purpose = Literal["tls", "signing", "authentication"]
 
 _ORG = "JukiNet (development PKI)"
 _ROOT_CN = "JukiNet Root CA"
@@ -36,11 +38,13 @@ _CA_CN: dict[IssuerKind, str] = {
     "node": "JukiNet Node CA",
     "operator": "JukiNet Operator CA",
     "agency": "JukiNet Agency CA",
+    "card": "JukiNet Card CA",
 }
 _ROOT_DAYS = 20 * 365
 _CA_DAYS = 10 * 365
 _CRL_DAYS = 30
 _BACKDATE = dt.timedelta(minutes=5)  # tolerate small clock skew between nodes
+CARD_CERTIFICATE_DAYS = 5 * 365  # JPKI's certificates are valid for five years
 
 
 @dataclass(frozen=True)
@@ -132,14 +136,46 @@ def _write_crl(
     atomic_write(layout.crl_path(pki_dir, kind), crl.public_bytes(serialization.Encoding.PEM))
 
 
-def init_pki(pki_dir: Path) -> None:
-    """Create the root CA, the node/operator/agency issuing CAs and an empty CRL for each.
+def _new_issuing_ca(
+    pki_dir: Path, kind: IssuerKind, root: x509.Certificate, root_key: ec.EllipticCurvePrivateKey
+) -> bytes:
+    now = _now()
+    key = generate_key()
+    cert = (
+        _builder(_name(_CA_CN[kind]), key.public_key(), root, now, now + dt.timedelta(days=_CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_ku(cert_sign=True), critical=True)
+        .sign(root_key, hashes.SHA256())
+    )
+    write_private_key(layout.ca_key_path(pki_dir, kind), key)
+    atomic_write(layout.ca_cert_path(pki_dir, kind), _pem(cert))
+    _write_crl(pki_dir, kind, cert, key, (), 1)
+    return _pem(cert)
 
-    Idempotent: if ``pki_dir/root-ca.pem`` exists nothing is touched. Safe against concurrent callers.
+
+def _write_bundle(pki_dir: Path, root: x509.Certificate) -> None:
+    """The TLS trust bundle: the root and the issuing CAs whose certificates may appear in a handshake."""
+    pems = [layout.ca_cert_path(pki_dir, kind).read_bytes() for kind in TLS_ISSUER_KINDS]
+    atomic_write(layout.bundle_path(pki_dir), b"".join([_pem(root), *pems]))
+
+
+def init_pki(pki_dir: Path) -> None:
+    """Create the root CA, the issuing CAs (node, operator, agency, card) and an empty CRL for each.
+
+    Idempotent: an initialised PKI (``pki_dir/root-ca.pem`` exists) is left as it is, except that an
+    issuing CA it lacks (a PKI made before the card CA existed) is added under its root. Safe against
+    concurrent callers.
     """
     pki_dir = Path(pki_dir)
     with locked(pki_dir):
         if layout.root_cert_path(pki_dir).exists():
+            missing = [k for k in ISSUER_KINDS if not layout.ca_cert_path(pki_dir, k).exists()]
+            if missing:
+                root = x509.load_pem_x509_certificate(layout.root_cert_path(pki_dir).read_bytes())
+                root_key = load_private_key(layout.ca_key_path(pki_dir, "root"))
+                for kind in missing:
+                    _new_issuing_ca(pki_dir, kind, root, root_key)
+                _write_bundle(pki_dir, root)
             return
         private = pki_dir / "private"
         private.mkdir(mode=0o700, exist_ok=True)
@@ -153,20 +189,9 @@ def init_pki(pki_dir: Path) -> None:
             .sign(root_key, hashes.SHA256())
         )
         write_private_key(layout.ca_key_path(pki_dir, "root"), root_key)
-        bundle = [_pem(root)]
         for kind in ISSUER_KINDS:
-            key = generate_key()
-            cert = (
-                _builder(_name(_CA_CN[kind]), key.public_key(), root, now, now + dt.timedelta(days=_CA_DAYS))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                .add_extension(_ku(cert_sign=True), critical=True)
-                .sign(root_key, hashes.SHA256())
-            )
-            write_private_key(layout.ca_key_path(pki_dir, kind), key)
-            atomic_write(layout.ca_cert_path(pki_dir, kind), _pem(cert))
-            _write_crl(pki_dir, kind, cert, key, (), 1)
-            bundle.append(_pem(cert))
-        atomic_write(layout.bundle_path(pki_dir), b"".join(bundle))
+            _new_issuing_ca(pki_dir, kind, root, root_key)
+        _write_bundle(pki_dir, root)
         atomic_write(layout.root_cert_path(pki_dir), _pem(root))  # last: marks the PKI as complete
 
 
@@ -185,6 +210,7 @@ def _issue(
     days: int,
     purpose: Purpose,
     extra_sans: Sequence[x509.GeneralName] = (),
+    subject: x509.Name | None = None,
 ) -> x509.Certificate:
     """Sign a leaf certificate for ``node_ids`` and record it in the index.
 
@@ -203,7 +229,7 @@ def _issue(
     not_after = min(now + dt.timedelta(days=days), ca_cert.not_valid_after_utc)
     not_before = min(now - _BACKDATE, not_after - dt.timedelta(days=1))
     builder = (
-        _builder(_name(node_ids[0]), public_key, ca_cert, not_before, not_after)
+        _builder(subject or _name(node_ids[0]), public_key, ca_cert, not_before, not_after)
         .add_extension(x509.SubjectAlternativeName([*urns, *extra_sans]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
     )
@@ -211,6 +237,8 @@ def _issue(
         usages = [ExtendedKeyUsageOID.SERVER_AUTH] if issuer == "node" else []
         eku = x509.ExtendedKeyUsage([*usages, ExtendedKeyUsageOID.CLIENT_AUTH])
         builder = builder.add_extension(_ku(), critical=True).add_extension(eku, critical=False)
+    elif purpose == "authentication":  # a card's user-authentication key: digitalSignature only
+        builder = builder.add_extension(_ku(), critical=True)
     else:
         builder = builder.add_extension(_ku(non_repudiation=True), critical=True)
     cert = builder.sign(ca_key, hashes.SHA256())
@@ -266,6 +294,31 @@ def issue_signing_certificate(
     """Certify a signing key held elsewhere (e.g. a PKCS#11 token): KeyUsage digitalSignature +
     nonRepudiation, no EKU (so it cannot serve as a TLS certificate)."""
     return _issue(pki_dir, issuer, node_ids, public_key, days, "signing")
+
+
+def issue_card_auth_certificate(
+    pki_dir: Path, card_serial: str, public_key: ec.EllipticCurvePublicKey, days: int = CARD_CERTIFICATE_DAYS
+) -> x509.Certificate:
+    """The card CA certifies a card's user-authentication key (利用者証明用): subject and SAN name only the
+    card (``urn:jukinet:card:<serial>``), no personal data; KeyUsage digitalSignature only, no EKU."""
+    card = NodeId.card(card_serial)
+    return _issue(pki_dir, "card", [str(card)], public_key, days, "authentication")
+
+
+def issue_card_signature_certificate(
+    pki_dir: Path,
+    card_serial: str,
+    public_key: ec.EllipticCurvePublicKey,
+    face: CardFace,
+    days: int = CARD_CERTIFICATE_DAYS,
+) -> x509.Certificate:
+    """The card CA certifies a card's signature key (署名用): the SAN names the card and carries the card
+    face (name, birth date, sex, address; jukinet.pki.card_profile), the subject's common name is the
+    holder's name; KeyUsage digitalSignature + nonRepudiation."""
+    card = NodeId.card(card_serial)
+    return _issue(
+        pki_dir, "card", [str(card)], public_key, days, "signing", face_names(face), _name(face.name[:64])
+    )  # CN ≤ 64; the SAN has it all
 
 
 def revoke(

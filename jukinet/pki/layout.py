@@ -7,9 +7,11 @@ Layout of a PKI directory (created by :func:`jukinet.pki.init_pki`)::
       node-ca.pem                 issuing CA for CS, prefecture and national servers
       operator-ca.pem             issuing CA for operator terminals (later: operator IC cards)
       agency-ca.pem               issuing CA for agency systems
-      trust-bundle.pem            root + the three issuing CA certificates (gRPC root_certificates)
+      card-ca.pem                 issuing CA for residents' My Number cards ("JukiNet Card CA", JPKI's role)
+      trust-bundle.pem            root + the TLS issuing CAs (node, operator, agency): gRPC root_certificates;
+                                  the card CA is not in it, so a card certificate never passes a TLS handshake
       private/                    (0700) CA private keys, PEM PKCS#8, mode 0600
-        root-ca.key  node-ca.key  operator-ca.key  agency-ca.key
+        root-ca.key  node-ca.key  operator-ca.key  agency-ca.key  card-ca.key
       crl/<kind>.crl.pem          CRL of each issuing CA (empty at first)
       issued/<kind>.jsonl         append-only index of issued certificates (serial, node ids, purpose)
       .lock                       flock(2) file serialising writers
@@ -30,8 +32,10 @@ from typing import Literal, get_args
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import URN_PREFIX, NodeId
 
-IssuerKind = Literal["node", "operator", "agency"]
+IssuerKind = Literal["node", "operator", "agency", "card"]
 ISSUER_KINDS: tuple[IssuerKind, ...] = get_args(IssuerKind)
+TLS_ISSUER_KINDS: tuple[IssuerKind, ...] = ("node", "operator", "agency")
+"""Issuing CAs whose certificates may appear in a TLS handshake (the trust bundle); cards never do."""
 
 
 def root_cert_path(pki_dir: Path) -> Path:

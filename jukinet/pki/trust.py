@@ -30,10 +30,10 @@ from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.pki import layout
-from jukinet.pki.layout import ISSUER_KINDS, IssuerKind, check_kind
+from jukinet.pki.layout import ISSUER_KINDS, TLS_ISSUER_KINDS, IssuerKind, check_kind
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
-Purpose = Literal["tls", "signing"]
+Purpose = Literal["tls", "signing", "authentication"]
 
 ISSUER_FOR_KIND: dict[NodeKind, IssuerKind] = {  # which issuing CA may vouch for each kind of identity
     NodeKind.CS: "node",
@@ -42,6 +42,7 @@ ISSUER_FOR_KIND: dict[NodeKind, IssuerKind] = {  # which issuing CA may vouch fo
     NodeKind.AGENCY: "agency",
     NodeKind.TERMINAL: "operator",
     NodeKind.OPERATOR: "operator",
+    NodeKind.CARD: "card",
 }
 
 
@@ -58,7 +59,9 @@ class PeerIdentity:
     serial: int
     subject: str
     fingerprint: bytes  # SHA-256 of the certificate's DER
-    purpose: Purpose  # "tls": a TLS key (a file); "signing": a key that signs (in a token or a card)
+    # "tls": a TLS key (a file); "signing": a key that signs (in a token or a card); "authentication": a
+    # resident card's user-authentication key (digitalSignature only: it proves presence, signs no document)
+    purpose: Purpose
     certificate: x509.Certificate = field(repr=False, compare=False)
 
     @property
@@ -115,8 +118,9 @@ class TrustStore:
         self.clock = clock
         self.root = root
         self.cas = cas
-        pems = [c.public_bytes(serialization.Encoding.PEM) for c in (root, *cas.values())]
-        self.bundle_pem: bytes = b"".join(pems)
+        tls_cas = [cas[k] for k in TLS_ISSUER_KINDS if k in cas]
+        pems = [c.public_bytes(serialization.Encoding.PEM) for c in (root, *tls_cas)]
+        self.bundle_pem: bytes = b"".join(pems)  # TLS roots: never the card CA
         self._cache: OrderedDict[bytes, _Checked] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -292,12 +296,15 @@ class TrustStore:
 def _purpose(eku: x509.ExtendedKeyUsage | None, ku: x509.KeyUsage | None) -> Purpose | None:
     """What a certificate's key may do (the profiles of jukinet.pki.ca): TLS keys are files and carry an
     EKU; signing keys live in tokens and cards, carry nonRepudiation and no EKU. A stolen TLS key file
-    must not be able to sign a batch or a receipt."""
+    must not be able to sign a batch or a receipt. A card's authentication key carries digitalSignature
+    alone, so its certificate is never taken as a signing one (nor the other way round)."""
     if eku is not None:
         allowed = {ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH}
         return "tls" if set(eku) <= allowed and ExtendedKeyUsageOID.CLIENT_AUTH in set(eku) else None
     if ku is not None and ku.digital_signature and ku.content_commitment:
         return "signing"
+    if ku is not None and ku.digital_signature:
+        return "authentication"
     return None
 
 
