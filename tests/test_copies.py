@@ -31,7 +31,7 @@ from jukinet.pki import SoftwareSigner, TrustStore, init_pki, issue_signing_cert
 from jukinet.server.audit import Auditor
 from jukinet.server.runtime.guard import AlreadyAudited
 from jukinet.storage import NodeStorage
-from jukinet.v1 import audit_pb2, copies_pb2, identity_pb2, local_pb2
+from jukinet.v1 import audit_pb2, cards_pb2, copies_pb2, identity_pb2, local_pb2
 
 C = copies_pb2
 HOME, COUNTER = NodeId.cs("131148"), NodeId.cs("131016")
@@ -65,7 +65,7 @@ class Cards:
     holders: dict[str, str] = field(default_factory=dict)
     presented_for: dict[bytes, str] = field(default_factory=dict)
 
-    def presented(self, card: C.CopyCardPresentation, home: NodeId, request: bytes) -> str:
+    def presented(self, card: cards_pb2.CardPresentation, home: NodeId, request: bytes) -> str:
         serial = self.presented_for.get(request)
         if serial is None or card.signature != serial.encode():
             raise Rejected(Problem.UNAUTHENTICATED, "the card presentation does not verify")
@@ -74,9 +74,9 @@ class Cards:
     def holder(self, txn, card_serial: str) -> str | None:
         return self.holders.get(card_serial)
 
-    def present(self, serial: str, request: bytes) -> C.CopyCardPresentation:
+    def present(self, serial: str, request: bytes) -> cards_pb2.CardPresentation:
         self.presented_for[request] = serial
-        return C.CopyCardPresentation(signature=serial.encode())
+        return cards_pb2.CardPresentation(signature=serial.encode())
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,11 @@ import secrets
 import time
 from collections.abc import Sequence
 
+from jukinet.clients.cards import PresentableCard, present_card
 from jukinet.clients.terminal import TerminalClient
+from jukinet.domain.copies import CARD_PURPOSE
 from jukinet.domain.node_ids import NodeId
-from jukinet.v1 import copies_pb2, copies_pb2_grpc
+from jukinet.v1 import cards_pb2, copies_pb2, copies_pb2_grpc
 
 
 def copy_request(
@@ -35,6 +37,12 @@ def copy_request(
     return request.SerializeToString()
 
 
+def present_for_copy(card: PresentableCard, request: bytes) -> cards_pb2.CardPresentation:
+    """The resident's unlocked card, presented for ``request`` to the home CS it names (once, for 120 s)."""
+    home = copies_pb2.CopyRequest.FromString(request).home_cs
+    return present_card(card, CARD_PURPOSE, home, request)
+
+
 class CopyClient:
     """広域交付 calls of an operator terminal, on its channel and with its operator session."""
 
@@ -44,7 +52,7 @@ class CopyClient:
         self._dv = copies_pb2_grpc.DvMeasureServiceStub(terminal.channel)
 
     def request_copy(
-        self, request: bytes, card: copies_pb2.CopyCardPresentation | None = None
+        self, request: bytes, card: cards_pb2.CardPresentation | None = None
     ) -> copies_pb2.RequestCopyResponse:
         """Ask this CS for a copy from the home CS the request names (role issue-copies); the answer has been
         verified by this CS."""

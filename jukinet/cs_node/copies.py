@@ -57,7 +57,7 @@ from jukinet.server.runtime.peers import Caller
 from jukinet.server.runtime.policy import OperatorWithRole, OtherNodes, TerminalOf
 from jukinet.server.runtime.server import ServiceBinding, bind
 from jukinet.storage import NodeStorage
-from jukinet.v1 import audit_pb2, copies_pb2, copies_pb2_grpc, envelope_pb2, identity_pb2
+from jukinet.v1 import audit_pb2, cards_pb2, copies_pb2, copies_pb2_grpc, envelope_pb2, identity_pb2
 
 log = logging.getLogger(__name__)
 A = audit_pb2
@@ -74,7 +74,7 @@ DV_REFUSAL = (
 class ResidentCards(Protocol):
     """What the home CS needs of resident cards (the cards part: presentation check and holder store)."""
 
-    def presented(self, card: C.CopyCardPresentation, home: NodeId, request: bytes) -> str:
+    def presented(self, card: cards_pb2.CardPresentation, home: NodeId, request: bytes) -> str:
         """The serial of the card that signed ``request`` for ``home`` (fresh, once); Rejected
         (UNAUTHENTICATED) otherwise."""
         ...
@@ -115,7 +115,7 @@ class CopyIssuer:
         self._cards = cards
         self._clock = clock
 
-    def issue(self, raw: bytes, card: C.CopyCardPresentation, caller: Caller) -> envelope_pb2.Signed:
+    def issue(self, raw: bytes, card: cards_pb2.CardPresentation, caller: Caller) -> envelope_pb2.Signed:
         """The signed copy answering ``raw`` (a CopyRequest), logged before it is returned."""
         request = parse_request(raw)
         if request.home_cs != str(self.node_id):
@@ -278,7 +278,7 @@ class CopyCounter:
         self._exchange = exchange
         self._clock = clock
 
-    async def request(self, raw: bytes, card: C.CopyCardPresentation, caller: Caller) -> Verified:
+    async def request(self, raw: bytes, card: cards_pb2.CardPresentation, caller: Caller) -> Verified:
         request = parse_request(raw)
         if request.requesting_cs != str(self.node_id):
             raise Rejected(

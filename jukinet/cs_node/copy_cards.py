@@ -1,25 +1,40 @@
-"""The resident cards a home CS checks for 広域交付: a card presentation over the request, and the card's
-holder (the cards part's presentation verifier and card store, adapted to :class:`ResidentCards`)."""
+"""The resident cards a home CS checks for 広域交付: the card's presentation over the request's exact bytes
+(jukinet.pki.card_presence: card CA, authentication key, CRL, ±120 s, single use) and the card's holder at
+this CS (the card store: only a card that may be presented now)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import lmdb
 
-from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.copies import CARD_PURPOSE
 from jukinet.domain.node_ids import NodeId
+from jukinet.pki.card_presence import CardPresenceVerifier
 from jukinet.server.parts import NodeParts
-from jukinet.v1 import copies_pb2
+from jukinet.v1 import cards_pb2
+
+Holders = Callable[[lmdb.Transaction, str], "str | None"]
+"""(txn, card serial) -> the 住民票コード of its holder if the card may be presented now, else None."""
 
 
-class NoResidentCards:
-    """Until resident cards are built: every presentation is refused (fail closed)."""
+class ResidentCardsAtCs:
+    """:class:`jukinet.cs_node.copies.ResidentCards` over the presence verifier and the card store."""
 
-    def presented(self, card: copies_pb2.CopyCardPresentation, home: NodeId, request: bytes) -> str:
-        raise Rejected(Problem.UNAUTHENTICATED, "resident cards cannot be verified at this CS")
+    def __init__(self, verifier: CardPresenceVerifier, holders: Holders) -> None:
+        self._verifier = verifier
+        self._holders = holders
+
+    def presented(self, card: cards_pb2.CardPresentation, home: NodeId, request: bytes) -> str:
+        return self._verifier.verify(card, CARD_PURPOSE, str(home), request).card_serial
 
     def holder(self, txn: lmdb.Transaction, card_serial: str) -> str | None:
-        return None
+        return self._holders(txn, card_serial)
 
 
-def resident_cards(parts: NodeParts) -> NoResidentCards:
-    return NoResidentCards()
+def _no_holder(txn: lmdb.Transaction, card_serial: str) -> str | None:
+    return None  # until the card store is merged: no card is any resident's (fail closed)
+
+
+def resident_cards(parts: NodeParts) -> ResidentCardsAtCs:
+    return ResidentCardsAtCs(CardPresenceVerifier(parts.trust, parts.clock), _no_holder)

@@ -23,57 +23,56 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from jukinet.v1 import cards_pb2 as jukinet_dot_v1_dot_cards__pb2
 from jukinet.v1 import envelope_pb2 as jukinet_dot_v1_dot_envelope__pb2
 from jukinet.v1 import identity_pb2 as jukinet_dot_v1_dot_identity__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17jukinet/v1/copies.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19jukinet/v1/envelope.proto\x1a\x19jukinet/v1/identity.proto\"\xc7\x01\n\x0b\x43opyRequest\x12\x15\n\rrequesting_cs\x18\x01 \x01(\t\x12\x0f\n\x07home_cs\x18\x02 \x01(\t\x12\x15\n\rresident_code\x18\x03 \x01(\t\x12\x1d\n\x15include_resident_code\x18\x04 \x01(\x08\x12\x19\n\x11include_my_number\x18\x05 \x01(\x08\x12\x30\n\x0crequested_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05nonce\x18\x07 \x01(\x0c\"Y\n\x14\x43opyCardPresentation\x12\x18\n\x10\x61uth_certificate\x18\x01 \x01(\x0c\x12\x14\n\x0csigned_at_ms\x18\x02 \x01(\x03\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\xd0\x03\n\rCertifiedCopy\x12\x0e\n\x06serial\x18\x01 \x01(\x04\x12\x0e\n\x06issuer\x18\x02 \x01(\t\x12\x15\n\rrequesting_cs\x18\x03 \x01(\t\x12-\n\tissued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0erequest_sha256\x18\x05 \x01(\x0c\x12$\n\x04name\x18\x06 \x01(\x0b\x32\x16.jukinet.v1.PersonName\x12$\n\nbirth_date\x18\x07 \x01(\x0b\x32\x10.jukinet.v1.Date\x12\x1c\n\x03sex\x18\x08 \x01(\x0e\x32\x0f.jukinet.v1.Sex\x12$\n\x07\x61\x64\x64ress\x18\t \x01(\x0b\x32\x13.jukinet.v1.Address\x12/\n\rchange_reason\x18\n \x01(\x0e\x32\x18.jukinet.v1.ChangeReason\x12%\n\x0b\x63hange_date\x18\x0b \x01(\x0b\x32\x10.jukinet.v1.Date\x12\x19\n\x11head_of_household\x18\x0c \x01(\t\x12\x14\n\x0crelationship\x18\r \x01(\t\x12\x15\n\rresident_code\x18\x0e \x01(\t\x12\x11\n\tmy_number\x18\x0f \x01(\t\"\xcf\x01\n\x0c\x43opyIssuance\x12\x0e\n\x06serial\x18\x01 \x01(\x04\x12\x15\n\rresident_code\x18\x02 \x01(\t\x12\x15\n\rrequesting_cs\x18\x03 \x01(\t\x12-\n\tissued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x16resident_code_included\x18\x05 \x01(\x08\x12\x1a\n\x12my_number_included\x18\x06 \x01(\x08\x12\x16\n\x0erequest_sha256\x18\x07 \x01(\x0c\"\xbc\x01\n\tDvMeasure\x12\x12\n\nmeasure_id\x18\x01 \x01(\x04\x12\x15\n\rresident_code\x18\x02 \x01(\t\x12\"\n\x05scope\x18\x03 \x01(\x0e\x32\x13.jukinet.v1.DvScope\x12\x16\n\x0emunicipalities\x18\x04 \x03(\t\x12\x31\n\rregistered_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rregistered_by\x18\x06 \x01(\t\"U\n\x12RequestCopyRequest\x12\x0f\n\x07request\x18\x01 \x01(\x0c\x12.\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32 .jukinet.v1.CopyCardPresentation\"j\n\x13RequestCopyResponse\x12 \n\x04\x63opy\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x31\n\x0e\x63\x65rtified_copy\x18\x02 \x01(\x0b\x32\x19.jukinet.v1.CertifiedCopy\"V\n\x18ListCopyIssuancesRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x66ter_serial\x18\x02 \x01(\x04\x12\r\n\x05limit\x18\x03 \x01(\r\"H\n\x19ListCopyIssuancesResponse\x12+\n\tissuances\x18\x01 \x03(\x0b\x32\x18.jukinet.v1.CopyIssuance\"S\n\x10IssueCopyRequest\x12\x0f\n\x07request\x18\x01 \x01(\x0c\x12.\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32 .jukinet.v1.CopyCardPresentation\"5\n\x11IssueCopyResponse\x12 \n\x04\x63opy\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\"m\n\x18RegisterDvMeasureRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\x12\"\n\x05scope\x18\x02 \x01(\x0e\x32\x13.jukinet.v1.DvScope\x12\x16\n\x0emunicipalities\x18\x03 \x03(\t\"C\n\x19RegisterDvMeasureResponse\x12&\n\x07measure\x18\x01 \x01(\x0b\x32\x15.jukinet.v1.DvMeasure\".\n\x15ListDvMeasuresRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\"A\n\x16ListDvMeasuresResponse\x12\'\n\x08measures\x18\x01 \x03(\x0b\x32\x15.jukinet.v1.DvMeasure\"C\n\x16RemoveDvMeasureRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\x12\x12\n\nmeasure_id\x18\x02 \x01(\x04\"A\n\x17RemoveDvMeasureResponse\x12&\n\x07measure\x18\x01 \x01(\x0b\x32\x15.jukinet.v1.DvMeasure*[\n\x07\x44vScope\x12\x18\n\x14\x44V_SCOPE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44V_SCOPE_ALL_REQUESTS\x10\x01\x12\x1b\n\x17\x44V_SCOPE_MUNICIPALITIES\x10\x02\x32\xc8\x01\n\x14\x43\x65rtifiedCopyService\x12N\n\x0bRequestCopy\x12\x1e.jukinet.v1.RequestCopyRequest\x1a\x1f.jukinet.v1.RequestCopyResponse\x12`\n\x11ListCopyIssuances\x12$.jukinet.v1.ListCopyIssuancesRequest\x1a%.jukinet.v1.ListCopyIssuancesResponse2_\n\x13\x43opyExchangeService\x12H\n\tIssueCopy\x12\x1c.jukinet.v1.IssueCopyRequest\x1a\x1d.jukinet.v1.IssueCopyResponse2\xa9\x02\n\x10\x44vMeasureService\x12`\n\x11RegisterDvMeasure\x12$.jukinet.v1.RegisterDvMeasureRequest\x1a%.jukinet.v1.RegisterDvMeasureResponse\x12W\n\x0eListDvMeasures\x12!.jukinet.v1.ListDvMeasuresRequest\x1a\".jukinet.v1.ListDvMeasuresResponse\x12Z\n\x0fRemoveDvMeasure\x12\".jukinet.v1.RemoveDvMeasureRequest\x1a#.jukinet.v1.RemoveDvMeasureResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17jukinet/v1/copies.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16jukinet/v1/cards.proto\x1a\x19jukinet/v1/envelope.proto\x1a\x19jukinet/v1/identity.proto\"\xc7\x01\n\x0b\x43opyRequest\x12\x15\n\rrequesting_cs\x18\x01 \x01(\t\x12\x0f\n\x07home_cs\x18\x02 \x01(\t\x12\x15\n\rresident_code\x18\x03 \x01(\t\x12\x1d\n\x15include_resident_code\x18\x04 \x01(\x08\x12\x19\n\x11include_my_number\x18\x05 \x01(\x08\x12\x30\n\x0crequested_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05nonce\x18\x07 \x01(\x0c\"\xd0\x03\n\rCertifiedCopy\x12\x0e\n\x06serial\x18\x01 \x01(\x04\x12\x0e\n\x06issuer\x18\x02 \x01(\t\x12\x15\n\rrequesting_cs\x18\x03 \x01(\t\x12-\n\tissued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0erequest_sha256\x18\x05 \x01(\x0c\x12$\n\x04name\x18\x06 \x01(\x0b\x32\x16.jukinet.v1.PersonName\x12$\n\nbirth_date\x18\x07 \x01(\x0b\x32\x10.jukinet.v1.Date\x12\x1c\n\x03sex\x18\x08 \x01(\x0e\x32\x0f.jukinet.v1.Sex\x12$\n\x07\x61\x64\x64ress\x18\t \x01(\x0b\x32\x13.jukinet.v1.Address\x12/\n\rchange_reason\x18\n \x01(\x0e\x32\x18.jukinet.v1.ChangeReason\x12%\n\x0b\x63hange_date\x18\x0b \x01(\x0b\x32\x10.jukinet.v1.Date\x12\x19\n\x11head_of_household\x18\x0c \x01(\t\x12\x14\n\x0crelationship\x18\r \x01(\t\x12\x15\n\rresident_code\x18\x0e \x01(\t\x12\x11\n\tmy_number\x18\x0f \x01(\t\"\xcf\x01\n\x0c\x43opyIssuance\x12\x0e\n\x06serial\x18\x01 \x01(\x04\x12\x15\n\rresident_code\x18\x02 \x01(\t\x12\x15\n\rrequesting_cs\x18\x03 \x01(\t\x12-\n\tissued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x16resident_code_included\x18\x05 \x01(\x08\x12\x1a\n\x12my_number_included\x18\x06 \x01(\x08\x12\x16\n\x0erequest_sha256\x18\x07 \x01(\x0c\"\xbc\x01\n\tDvMeasure\x12\x12\n\nmeasure_id\x18\x01 \x01(\x04\x12\x15\n\rresident_code\x18\x02 \x01(\t\x12\"\n\x05scope\x18\x03 \x01(\x0e\x32\x13.jukinet.v1.DvScope\x12\x16\n\x0emunicipalities\x18\x04 \x03(\t\x12\x31\n\rregistered_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rregistered_by\x18\x06 \x01(\t\"Q\n\x12RequestCopyRequest\x12\x0f\n\x07request\x18\x01 \x01(\x0c\x12*\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32\x1c.jukinet.v1.CardPresentation\"j\n\x13RequestCopyResponse\x12 \n\x04\x63opy\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x31\n\x0e\x63\x65rtified_copy\x18\x02 \x01(\x0b\x32\x19.jukinet.v1.CertifiedCopy\"V\n\x18ListCopyIssuancesRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x66ter_serial\x18\x02 \x01(\x04\x12\r\n\x05limit\x18\x03 \x01(\r\"H\n\x19ListCopyIssuancesResponse\x12+\n\tissuances\x18\x01 \x03(\x0b\x32\x18.jukinet.v1.CopyIssuance\"O\n\x10IssueCopyRequest\x12\x0f\n\x07request\x18\x01 \x01(\x0c\x12*\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32\x1c.jukinet.v1.CardPresentation\"5\n\x11IssueCopyResponse\x12 \n\x04\x63opy\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\"m\n\x18RegisterDvMeasureRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\x12\"\n\x05scope\x18\x02 \x01(\x0e\x32\x13.jukinet.v1.DvScope\x12\x16\n\x0emunicipalities\x18\x03 \x03(\t\"C\n\x19RegisterDvMeasureResponse\x12&\n\x07measure\x18\x01 \x01(\x0b\x32\x15.jukinet.v1.DvMeasure\".\n\x15ListDvMeasuresRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\"A\n\x16ListDvMeasuresResponse\x12\'\n\x08measures\x18\x01 \x03(\x0b\x32\x15.jukinet.v1.DvMeasure\"C\n\x16RemoveDvMeasureRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\x12\x12\n\nmeasure_id\x18\x02 \x01(\x04\"A\n\x17RemoveDvMeasureResponse\x12&\n\x07measure\x18\x01 \x01(\x0b\x32\x15.jukinet.v1.DvMeasure*[\n\x07\x44vScope\x12\x18\n\x14\x44V_SCOPE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44V_SCOPE_ALL_REQUESTS\x10\x01\x12\x1b\n\x17\x44V_SCOPE_MUNICIPALITIES\x10\x02\x32\xc8\x01\n\x14\x43\x65rtifiedCopyService\x12N\n\x0bRequestCopy\x12\x1e.jukinet.v1.RequestCopyRequest\x1a\x1f.jukinet.v1.RequestCopyResponse\x12`\n\x11ListCopyIssuances\x12$.jukinet.v1.ListCopyIssuancesRequest\x1a%.jukinet.v1.ListCopyIssuancesResponse2_\n\x13\x43opyExchangeService\x12H\n\tIssueCopy\x12\x1c.jukinet.v1.IssueCopyRequest\x1a\x1d.jukinet.v1.IssueCopyResponse2\xa9\x02\n\x10\x44vMeasureService\x12`\n\x11RegisterDvMeasure\x12$.jukinet.v1.RegisterDvMeasureRequest\x1a%.jukinet.v1.RegisterDvMeasureResponse\x12W\n\x0eListDvMeasures\x12!.jukinet.v1.ListDvMeasuresRequest\x1a\".jukinet.v1.ListDvMeasuresResponse\x12Z\n\x0fRemoveDvMeasure\x12\".jukinet.v1.RemoveDvMeasureRequest\x1a#.jukinet.v1.RemoveDvMeasureResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jukinet.v1.copies_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DVSCOPE']._serialized_start=2215
-  _globals['_DVSCOPE']._serialized_end=2306
-  _globals['_COPYREQUEST']._serialized_start=127
-  _globals['_COPYREQUEST']._serialized_end=326
-  _globals['_COPYCARDPRESENTATION']._serialized_start=328
-  _globals['_COPYCARDPRESENTATION']._serialized_end=417
-  _globals['_CERTIFIEDCOPY']._serialized_start=420
-  _globals['_CERTIFIEDCOPY']._serialized_end=884
-  _globals['_COPYISSUANCE']._serialized_start=887
-  _globals['_COPYISSUANCE']._serialized_end=1094
-  _globals['_DVMEASURE']._serialized_start=1097
-  _globals['_DVMEASURE']._serialized_end=1285
-  _globals['_REQUESTCOPYREQUEST']._serialized_start=1287
-  _globals['_REQUESTCOPYREQUEST']._serialized_end=1372
-  _globals['_REQUESTCOPYRESPONSE']._serialized_start=1374
-  _globals['_REQUESTCOPYRESPONSE']._serialized_end=1480
-  _globals['_LISTCOPYISSUANCESREQUEST']._serialized_start=1482
-  _globals['_LISTCOPYISSUANCESREQUEST']._serialized_end=1568
-  _globals['_LISTCOPYISSUANCESRESPONSE']._serialized_start=1570
-  _globals['_LISTCOPYISSUANCESRESPONSE']._serialized_end=1642
-  _globals['_ISSUECOPYREQUEST']._serialized_start=1644
-  _globals['_ISSUECOPYREQUEST']._serialized_end=1727
-  _globals['_ISSUECOPYRESPONSE']._serialized_start=1729
-  _globals['_ISSUECOPYRESPONSE']._serialized_end=1782
-  _globals['_REGISTERDVMEASUREREQUEST']._serialized_start=1784
-  _globals['_REGISTERDVMEASUREREQUEST']._serialized_end=1893
-  _globals['_REGISTERDVMEASURERESPONSE']._serialized_start=1895
-  _globals['_REGISTERDVMEASURERESPONSE']._serialized_end=1962
-  _globals['_LISTDVMEASURESREQUEST']._serialized_start=1964
-  _globals['_LISTDVMEASURESREQUEST']._serialized_end=2010
-  _globals['_LISTDVMEASURESRESPONSE']._serialized_start=2012
-  _globals['_LISTDVMEASURESRESPONSE']._serialized_end=2077
-  _globals['_REMOVEDVMEASUREREQUEST']._serialized_start=2079
-  _globals['_REMOVEDVMEASUREREQUEST']._serialized_end=2146
-  _globals['_REMOVEDVMEASURERESPONSE']._serialized_start=2148
-  _globals['_REMOVEDVMEASURERESPONSE']._serialized_end=2213
-  _globals['_CERTIFIEDCOPYSERVICE']._serialized_start=2309
-  _globals['_CERTIFIEDCOPYSERVICE']._serialized_end=2509
-  _globals['_COPYEXCHANGESERVICE']._serialized_start=2511
-  _globals['_COPYEXCHANGESERVICE']._serialized_end=2606
-  _globals['_DVMEASURESERVICE']._serialized_start=2609
-  _globals['_DVMEASURESERVICE']._serialized_end=2906
+  _globals['_DVSCOPE']._serialized_start=2140
+  _globals['_DVSCOPE']._serialized_end=2231
+  _globals['_COPYREQUEST']._serialized_start=151
+  _globals['_COPYREQUEST']._serialized_end=350
+  _globals['_CERTIFIEDCOPY']._serialized_start=353
+  _globals['_CERTIFIEDCOPY']._serialized_end=817
+  _globals['_COPYISSUANCE']._serialized_start=820
+  _globals['_COPYISSUANCE']._serialized_end=1027
+  _globals['_DVMEASURE']._serialized_start=1030
+  _globals['_DVMEASURE']._serialized_end=1218
+  _globals['_REQUESTCOPYREQUEST']._serialized_start=1220
+  _globals['_REQUESTCOPYREQUEST']._serialized_end=1301
+  _globals['_REQUESTCOPYRESPONSE']._serialized_start=1303
+  _globals['_REQUESTCOPYRESPONSE']._serialized_end=1409
+  _globals['_LISTCOPYISSUANCESREQUEST']._serialized_start=1411
+  _globals['_LISTCOPYISSUANCESREQUEST']._serialized_end=1497
+  _globals['_LISTCOPYISSUANCESRESPONSE']._serialized_start=1499
+  _globals['_LISTCOPYISSUANCESRESPONSE']._serialized_end=1571
+  _globals['_ISSUECOPYREQUEST']._serialized_start=1573
+  _globals['_ISSUECOPYREQUEST']._serialized_end=1652
+  _globals['_ISSUECOPYRESPONSE']._serialized_start=1654
+  _globals['_ISSUECOPYRESPONSE']._serialized_end=1707
+  _globals['_REGISTERDVMEASUREREQUEST']._serialized_start=1709
+  _globals['_REGISTERDVMEASUREREQUEST']._serialized_end=1818
+  _globals['_REGISTERDVMEASURERESPONSE']._serialized_start=1820
+  _globals['_REGISTERDVMEASURERESPONSE']._serialized_end=1887
+  _globals['_LISTDVMEASURESREQUEST']._serialized_start=1889
+  _globals['_LISTDVMEASURESREQUEST']._serialized_end=1935
+  _globals['_LISTDVMEASURESRESPONSE']._serialized_start=1937
+  _globals['_LISTDVMEASURESRESPONSE']._serialized_end=2002
+  _globals['_REMOVEDVMEASUREREQUEST']._serialized_start=2004
+  _globals['_REMOVEDVMEASUREREQUEST']._serialized_end=2071
+  _globals['_REMOVEDVMEASURERESPONSE']._serialized_start=2073
+  _globals['_REMOVEDVMEASURERESPONSE']._serialized_end=2138
+  _globals['_CERTIFIEDCOPYSERVICE']._serialized_start=2234
+  _globals['_CERTIFIEDCOPYSERVICE']._serialized_end=2434
+  _globals['_COPYEXCHANGESERVICE']._serialized_start=2436
+  _globals['_COPYEXCHANGESERVICE']._serialized_end=2531
+  _globals['_DVMEASURESERVICE']._serialized_start=2534
+  _globals['_DVMEASURESERVICE']._serialized_end=2831
 # @@protoc_insertion_point(module_scope)

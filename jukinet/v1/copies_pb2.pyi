@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from jukinet.v1 import cards_pb2 as _cards_pb2
 from jukinet.v1 import envelope_pb2 as _envelope_pb2
 from jukinet.v1 import identity_pb2 as _identity_pb2
 from google.protobuf.internal import containers as _containers
@@ -38,16 +39,6 @@ class CopyRequest(_message.Message):
     requested_at: _timestamp_pb2.Timestamp
     nonce: bytes
     def __init__(self, requesting_cs: _Optional[str] = ..., home_cs: _Optional[str] = ..., resident_code: _Optional[str] = ..., include_resident_code: _Optional[bool] = ..., include_my_number: _Optional[bool] = ..., requested_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., nonce: _Optional[bytes] = ...) -> None: ...
-
-class CopyCardPresentation(_message.Message):
-    __slots__ = ("auth_certificate", "signed_at_ms", "signature")
-    AUTH_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
-    SIGNED_AT_MS_FIELD_NUMBER: _ClassVar[int]
-    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
-    auth_certificate: bytes
-    signed_at_ms: int
-    signature: bytes
-    def __init__(self, auth_certificate: _Optional[bytes] = ..., signed_at_ms: _Optional[int] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class CertifiedCopy(_message.Message):
     __slots__ = ("serial", "issuer", "requesting_cs", "issued_at", "request_sha256", "name", "birth_date", "sex", "address", "change_reason", "change_date", "head_of_household", "relationship", "resident_code", "my_number")
@@ -122,8 +113,8 @@ class RequestCopyRequest(_message.Message):
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     CARD_FIELD_NUMBER: _ClassVar[int]
     request: bytes
-    card: CopyCardPresentation
-    def __init__(self, request: _Optional[bytes] = ..., card: _Optional[_Union[CopyCardPresentation, _Mapping]] = ...) -> None: ...
+    card: _cards_pb2.CardPresentation
+    def __init__(self, request: _Optional[bytes] = ..., card: _Optional[_Union[_cards_pb2.CardPresentation, _Mapping]] = ...) -> None: ...
 
 class RequestCopyResponse(_message.Message):
     __slots__ = ("copy", "certified_copy")
@@ -154,8 +145,8 @@ class IssueCopyRequest(_message.Message):
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     CARD_FIELD_NUMBER: _ClassVar[int]
     request: bytes
-    card: CopyCardPresentation
-    def __init__(self, request: _Optional[bytes] = ..., card: _Optional[_Union[CopyCardPresentation, _Mapping]] = ...) -> None: ...
+    card: _cards_pb2.CardPresentation
+    def __init__(self, request: _Optional[bytes] = ..., card: _Optional[_Union[_cards_pb2.CardPresentation, _Mapping]] = ...) -> None: ...
 
 class IssueCopyResponse(_message.Message):
     __slots__ = ("copy",)
