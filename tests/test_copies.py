@@ -25,11 +25,12 @@ from jukinet.domain.copies import (
     request_digest,
 )
 from jukinet.domain.errors import Problem, Rejected
-from jukinet.domain.node_ids import NodeId
+from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.domain.synthetic import synthetic_resident
 from jukinet.pki import SoftwareSigner, TrustStore, init_pki, issue_signing_certificate, revoke, seal, seal_payload
 from jukinet.server.audit import Auditor
 from jukinet.server.runtime.guard import AlreadyAudited
+from jukinet.server.runtime.policy import OtherNodes
 from jukinet.storage import NodeStorage
 from jukinet.v1 import audit_pb2, cards_pb2, copies_pb2, identity_pb2, local_pb2
 
@@ -370,3 +371,13 @@ def test_the_requesting_cs_verifies_signer_chain_and_bytes(home: Home, pki: Path
     serial = x509.load_der_x509_certificate(home.certificate).serial_number
     revoke(pki, "node", serial)
     assert "revoked" in refused(signed)
+
+
+def test_only_another_cs_may_ask_for_a_copy() -> None:
+    policy = OtherNodes(NodeKind.CS, frozenset({HOME}))
+    assert policy.deny(Peer((COUNTER,))) is None
+    for who in ((HOME,), (NodeId.prefecture("13"),), (NodeId.national(),), (NodeId.terminal("131148", "ops"),),
+                (NodeId.agency("7123456789012"),)):  # fmt: skip
+        denial = policy.deny(Peer(who))
+        assert denial is not None and denial.problem is Problem.DENIED, who
+    assert "is this node" in str(policy.deny(Peer((HOME,))))

@@ -175,7 +175,8 @@ class CopyIssuer:
         record = self._storage.records.current(txn, holder)
         if record is None:
             raise Rejected(Problem.NOT_FOUND, f"no resident {holder} at {self.node_id}")
-        if record.status != identity_pb2.RECORD_STATUS_ACTIVE or record.address.municipality_code != self.node_id.code:
+        here = record.address.municipality_code == self.node_id.code
+        if not (here and record.status == identity_pb2.RECORD_STATUS_ACTIVE):
             raise Rejected(
                 Problem.CONFLICT,
                 f"{holder} is not a current resident of {self.node_id} (a 除票): a copy of a 除票 is issued "
