@@ -225,16 +225,17 @@ Exchange = Callable[[NodeId, C.IssueCopyRequest], Awaitable[C.IssueCopyResponse]
 """Calls IssueCopy at a home CS (raises grpc.aio.AioRpcError as the call does)."""
 
 
-def exchange_over(
-    addresses: Callable[[str], str | None], credentials: grpc.ChannelCredentials, keepalive: Keepalive
-) -> Exchange:
-    """IssueCopy over mutual TLS, to the address the node's peers list gives (the one lookup of addresses),
-    expecting the home CS's own TLS name. One channel per copy: a counter asks at human speed."""
+Addresses = Callable[[NodeId], str]
+"""Where a node listens, or Rejected (the shape of the network directory's PeerDirectory.address)."""
+
+
+def exchange_over(addresses: Addresses, credentials: grpc.ChannelCredentials, keepalive: Keepalive) -> Exchange:
+    """IssueCopy over mutual TLS, to the address ``addresses`` gives, expecting the home CS's own TLS name
+    (a server whose certificate names anyone else fails the handshake). One channel per copy: a counter
+    asks at human speed."""
 
     async def call(home: NodeId, request: C.IssueCopyRequest) -> C.IssueCopyResponse:
-        address = addresses(str(home))
-        if address is None:
-            raise Rejected(Problem.UNAVAILABLE, f"no address is known for {home}")
+        address = addresses(home)
         async with grpc.aio.secure_channel(address, credentials, options=channel_options(home, keepalive)) as ch:
             stub = copies_pb2_grpc.CopyExchangeServiceStub(ch)
             return await stub.IssueCopy(request, timeout=EXCHANGE_TIMEOUT_S)
@@ -460,9 +461,22 @@ def copy_exchange_service(parts: NodeParts) -> ServiceBinding:
     return bind(CopyExchangeRpc(issuer, parts.auditor, parts.blocking))
 
 
+def _peers(parts: NodeParts) -> Addresses:
+    """The one lookup of another CS's address: node.toml's [peers], as the links use (the network
+    directory's PeerDirectory.address once it is merged: the same shape)."""
+
+    def address(node_id: NodeId) -> str:
+        found = parts.config.peers.get(str(node_id))
+        if found is None:
+            raise Rejected(Problem.UNAVAILABLE, f"no address is known for {node_id}")
+        return found
+
+    return address
+
+
 def copy_service(parts: NodeParts) -> ServiceBinding:
     """CertifiedCopyService: the counter (requesting CS) and the issuance log (home CS)."""
-    exchange = exchange_over(parts.links.address, parts.links.ctx.credentials, parts.config.keepalive)
+    exchange = exchange_over(_peers(parts), parts.links.ctx.credentials, parts.config.keepalive)
     counter = CopyCounter(parts.config.node_id, parts.trust, parts.auditor, parts.blocking, exchange, parts.clock)
     disclosure = IssuanceDisclosure(parts.config.node_id, parts.storage, parts.auditor)
     return bind(CertifiedCopyRpc(counter, disclosure, parts.auditor, parts.blocking))

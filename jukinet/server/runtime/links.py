@@ -328,15 +328,10 @@ class LinkSet:
     def _ensure(self, destination: str) -> Link:
         link = self._links.get(destination)
         if link is None:
-            link = Link(self.ctx, NodeId.parse(destination), self.address(destination))
+            link = Link(self.ctx, NodeId.parse(destination), self._peers.get(destination))
             self._links[destination] = link
             link.start()
         return link
-
-    def address(self, destination: str) -> str | None:
-        """Where ``destination`` listens: the one lookup of a peer's address, for links and direct calls alike
-        (from the topology; later the network directory)."""
-        return self._peers.get(destination)
 
     def statuses(self) -> list[admin_pb2.LinkStatus]:
         return [link.status() for link in list(self._links.values())]
