@@ -20,7 +20,6 @@ listed and removed by an operator at the home CS.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -59,7 +58,6 @@ from jukinet.server.runtime.server import ServiceBinding, bind
 from jukinet.storage import NodeStorage
 from jukinet.v1 import audit_pb2, cards_pb2, copies_pb2, copies_pb2_grpc, envelope_pb2, identity_pb2
 
-log = logging.getLogger(__name__)
 A = audit_pb2
 C = copies_pb2
 SUCCESS = A.AUDIT_OUTCOME_SUCCESS
