@@ -245,7 +245,7 @@ def test_a_prefecture_cannot_insert_alter_or_drop_notices(national, relay, cs, t
                      hop.next), Problem.DENIED, "addressed to pref:14")  # fmt: skip
     nested = cs.batch("pref:13", relayed(notices(cs, 1, first=3)), 3)
     national.refused(relay, relay.batch("national", relayed(nested), hop.next), Problem.INVALID,
-                     "change notices only")  # fmt: skip
+                     "may carry change_notice only, not relayed_batch")  # fmt: skip
     # The genuine batch, unaltered, still goes through.
     assert national.accept(relay, hop.batch(relayed(genuine))).applied == 1
     assert national.storage.records.count() == 3

@@ -18,6 +18,8 @@ from jukinet.v1 import (
     admin_pb2_grpc,
     audit_pb2,
     audit_pb2_grpc,
+    cards_pb2,
+    cards_pb2_grpc,
     envelope_pb2,
     identity_pb2,
     operator_pb2,
@@ -71,6 +73,7 @@ class TerminalClient:
         self._auth = operator_pb2_grpc.OperatorAuthServiceStub(channel)
         self._operators = operator_pb2_grpc.OperatorAdminServiceStub(channel)
         self.audit = audit_pb2_grpc.AuditServiceStub(channel)
+        self._cards = cards_pb2_grpc.CardServiceStub(channel)
         self._fp = certificate_sha256
         self._timeout = timeout
         self.session: envelope_pb2.Signed | None = None
@@ -163,6 +166,36 @@ class TerminalClient:
         """One answer per chunk, in order, each once the chunk's rows are durable. ``chunks`` is read by
         gRPC's own thread as the stream has room."""
         return self._call(self._registry.RegisterResidents, chunks, timeout)
+
+    def set_up_card(
+        self, resident_code: str, card_serial: str, auth_public_key: bytes, signature_public_key: bytes
+    ) -> cards_pb2.CardRecord:
+        """交付前設定 at a CS (role manage-cards): the card CA's certificates of the card's two keys (DER SPKI)."""
+        request = cards_pb2.SetUpCardRequest(
+            resident_code=resident_code,
+            card_serial=card_serial,
+            auth_public_key=auth_public_key,
+            signature_public_key=signature_public_key,
+        )
+        return self._call(self._cards.SetUpCard, request).card
+
+    def change_card_state(self, card_serial: str, action: int) -> cards_pb2.CardRecord:
+        """交付, 一時停止, 再開, 返納, 廃止 (a cards_pb2.CardAction)."""
+        request = cards_pb2.ChangeCardStateRequest(card_serial=card_serial, action=action)  # type: ignore[arg-type]
+        return self._call(self._cards.ChangeCardState, request).card
+
+    def update_card_face(self, card_serial: str, signature_public_key: bytes) -> cards_pb2.CardRecord:
+        """券面事項の更新: a new signature certificate with the holder's current card face."""
+        request = cards_pb2.UpdateCardFaceRequest(card_serial=card_serial, signature_public_key=signature_public_key)
+        return self._call(self._cards.UpdateCardFace, request).card
+
+    def cards(self, resident_code: str = "", card_serial: str = "") -> Sequence[cards_pb2.CardRecord]:
+        """A resident's cards, or one card."""
+        if card_serial:
+            request = cards_pb2.ListCardsRequest(card_serial=card_serial)
+        else:
+            request = cards_pb2.ListCardsRequest(resident_code=resident_code)
+        return list(self._call(self._cards.ListCards, request).cards)
 
     def resident(self, resident_code: str) -> identity_pb2.IdentityRecord:
         request = registry_pb2.GetResidentRequest(resident_code=resident_code)

@@ -206,7 +206,7 @@ def _write_node_config(net: Network, spec: NodeSpec) -> None:
         'dir = "../../pki"',
         f'softhsm_dir = "{net.softhsm.root}"',
     ]
-    if upstream is None:
+    if spec is topology.national:
         lines += ["", "[national]", 'legal_table = "../../legal-table.toml"']
     net.node_config(spec).write_text("\n".join(lines) + "\n", encoding="utf-8")
 

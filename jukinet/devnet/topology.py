@@ -17,6 +17,12 @@ Topology files are TOML::
     corporate_number = "7123456789012"
     name = "日本年金機構 (demo identity)"
 
+    [cards]                        # optional: the card-management service (card states)
+    listen = "127.0.0.1:50041"
+
+    [jpki]                         # optional: the JPKI service (revokes in the card CA)
+    listen = "127.0.0.1:50042"
+
     legal_table = "legal-table.toml"   # top-level key; relative to this file; default: the bundled one
 
     [tuning]                       # optional; written into every node's configuration
@@ -99,6 +105,7 @@ class Topology:
     agencies: tuple[AgencySpec, ...]
     legal_table_text: str = field(repr=False)
     tuning: Tuning = Tuning()
+    services: tuple[NodeSpec, ...] = ()  # the card-management and JPKI services, when the network has them
 
     def tuned(self, **settings: int) -> Topology:
         """The same network with other :class:`Tuning` settings."""
@@ -107,11 +114,22 @@ class Topology:
     @property
     def nodes(self) -> tuple[NodeSpec, ...]:
         """Every node, upstream first (the order to start them in)."""
-        return (self.national, *self.prefectures, *self.municipalities)
+        return (*self.services, self.national, *self.prefectures, *self.municipalities)
+
+    def with_card_services(self) -> Topology:
+        """The same network with the card-management and JPKI services (on free ports)."""
+        if self.services:
+            return self
+        ports = pick_free_ports(2)
+        services = (
+            NodeSpec((NodeId.card_management(),), f"127.0.0.1:{ports[0]}"),
+            NodeSpec((NodeId.jpki(),), f"127.0.0.1:{ports[1]}"),
+        )
+        return dataclasses.replace(self, services=services)
 
     def upstream_of(self, spec: NodeSpec) -> NodeSpec | None:
         first = spec.node_ids[0]
-        if spec is self.national:
+        if spec is self.national or spec in self.services:
             return None
         if spec in self.prefectures:
             return self.national
@@ -153,6 +171,8 @@ class Topology:
             lines += ["[[cs]]", f'municipality = "{cs.node_ids[0].code}"', f'listen = "{cs.listen}"', ""]
         for agency in self.agencies:
             lines += ["[[agency]]", f'corporate_number = "{agency.corporate_number}"', f'name = "{agency.name}"', ""]
+        for service in self.services:
+            lines += [f"[{service.node_id}]", f'listen = "{service.listen}"', ""]
         tuning = ["[tuning]", *(f"{k} = {v}" for k, v in dataclasses.asdict(self.tuning).items()), ""]
         return f'legal_table = "{legal_table}"\n\n' + "\n".join(lines + tuning)
 
@@ -173,6 +193,9 @@ class Topology:
             )
             agencies = tuple(AgencySpec(str(a["corporate_number"]), str(a["name"])) for a in raw.get("agency", []))
             tuning = Tuning(**{k: int(v) for k, v in raw.get("tuning", {}).items()})
+            services = tuple(
+                NodeSpec((NodeId.parse(name),), str(raw[name]["listen"])) for name in ("cards", "jpki") if name in raw
+            )
         except KeyError as exc:
             raise _bad(f"topology entry is missing {exc}") from exc
         except (TypeError, ValueError, Rejected) as exc:
@@ -188,7 +211,7 @@ class Topology:
             legal = path.read_text(encoding="utf-8")
         else:
             legal = resources.files("jukinet.devnet").joinpath("default-legal-table.toml").read_text("utf-8")
-        topo = cls(national, prefectures, municipalities, agencies, legal, tuning)
+        topo = cls(national, prefectures, municipalities, agencies, legal, tuning, services)
         for spec in municipalities:
             topo.upstream_of(spec)
         listens = [n.listen for n in topo.nodes]

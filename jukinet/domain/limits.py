@@ -76,6 +76,10 @@ REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.DvMeasureService/RegisterDvMeasure": 4 * KIB,
     "/jukinet.v1.DvMeasureService/ListDvMeasures": KIB,
     "/jukinet.v1.DvMeasureService/RemoveDvMeasure": KIB,
+    "/jukinet.v1.CardService/SetUpCard": 1 * KIB,  # a resident code, a card serial, two P-256 public keys
+    "/jukinet.v1.CardService/ChangeCardState": 256,
+    "/jukinet.v1.CardService/UpdateCardFace": 512,
+    "/jukinet.v1.CardService/ListCards": 256,
 }
 MAX_REQUEST_BYTES = max(REQUEST_LIMITS.values())
 """The server's transport limit: no request larger than this is even buffered."""

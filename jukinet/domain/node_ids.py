@@ -3,7 +3,8 @@
 Forms: ``cs:<municipality code>``, ``pref:<prefecture code 01..47>``, ``national``,
 ``agency:<corporate number>``, ``terminal:<site>:<name>`` where site is a municipality code,
 a prefecture code or ``national`` and name matches ``[a-z0-9-]{1,32}``, and ``card:<card serial>`` (a
-resident's My Number card; the serial is the card chip's, 16 lowercase hex digits).
+resident's My Number card; the serial is the card chip's, 16 lowercase hex digits), and the J-LIS services
+``cards`` (card management) and ``jpki`` (public certification), one node each like ``national``.
 
 Nodes (CS, prefecture, national) also have a TLS name (:attr:`NodeId.tls_name`), a DNS name carried in
 their TLS certificate that clients verify during the handshake, so that a client reaches only the
@@ -21,7 +22,16 @@ from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.municipalities import MunicipalityDirectory, MunicipalityKind, directory
 from jukinet.domain.quoting import quoted
 
-__all__ = ["CARD_SERIAL_CHARS", "NODE_KINDS", "SITED_KINDS", "TLS_NAME_SUFFIX", "URN_PREFIX", "NodeId", "NodeKind"]
+__all__ = [
+    "CARD_SERIAL_CHARS",
+    "NODE_KINDS",
+    "SINGLETON_KINDS",
+    "SITED_KINDS",
+    "TLS_NAME_SUFFIX",
+    "URN_PREFIX",
+    "NodeId",
+    "NodeKind",
+]
 
 URN_PREFIX = "urn:jukinet:"
 TLS_NAME_SUFFIX = ".node.jukinet.internal"
@@ -40,10 +50,14 @@ class NodeKind(Enum):
     TERMINAL = "terminal"
     OPERATOR = "operator"  # a person, identified by the certificate on their IC card
     CARD = "card"  # a resident's My Number card, identified by its chip serial (no personal data)
+    CARD_MANAGEMENT = "cards"  # the card-management service (J-LIS): the state of every card
+    JPKI = "jpki"  # the public certification service (J-LIS): the card CA's revocations
 
 
 SITED_KINDS = frozenset({NodeKind.TERMINAL, NodeKind.OPERATOR})
-NODE_KINDS = frozenset({NodeKind.CS, NodeKind.PREFECTURE, NodeKind.NATIONAL})
+SINGLETON_KINDS = frozenset({NodeKind.NATIONAL, NodeKind.CARD_MANAGEMENT, NodeKind.JPKI})
+"""Kinds with exactly one node, whose id is the kind alone ("national", "cards", "jpki")."""
+NODE_KINDS = frozenset({NodeKind.CS, NodeKind.PREFECTURE, NodeKind.NATIONAL, NodeKind.CARD_MANAGEMENT, NodeKind.JPKI})
 """Kinds that run a node (serve RPCs, hold a token, keep links)."""
 
 
@@ -106,10 +120,10 @@ class NodeId:
         except ValueError:
             expected = ", ".join(k.value for k in NodeKind)
             raise _fail(text, f"unknown kind {quoted(label, 16)} (expected one of: {expected})") from None
-        if kind is NodeKind.NATIONAL:
-            if body != "national":
-                raise _fail(text, "'national' takes no further parts")
-            return cls(NodeKind.NATIONAL)
+        if kind in SINGLETON_KINDS:
+            if body != kind.value:
+                raise _fail(text, f"{kind.value!r} takes no further parts")
+            return cls(kind)
         if kind in SITED_KINDS:
             site, sep, name = rest.partition(":")
             if not sep:
@@ -163,6 +177,16 @@ class NodeId:
         return cls.parse(f"operator:{site}:{name}", directory)
 
     @classmethod
+    def card_management(cls) -> NodeId:
+        """The card-management service."""
+        return cls(NodeKind.CARD_MANAGEMENT)
+
+    @classmethod
+    def jpki(cls) -> NodeId:
+        """The public certification (JPKI) service."""
+        return cls(NodeKind.JPKI)
+
+    @classmethod
     def card(cls, serial: str) -> NodeId:
         """A resident's My Number card, by its chip serial."""
         return cls.parse(f"card:{serial}")
@@ -189,8 +213,8 @@ class NodeId:
         """Where terminals of this identity sit: a municipality code, a prefecture code or "national"."""
         if self.kind in SITED_KINDS:
             return self.site or ""
-        if self.kind is NodeKind.NATIONAL:
-            return "national"
+        if self.kind in SINGLETON_KINDS:
+            return "national"  # J-LIS's services share the national site
         if self.kind in (NodeKind.AGENCY, NodeKind.CARD):
             raise Rejected(Problem.INVALID, f"{self} has no site")
         return self.code or ""
@@ -210,8 +234,8 @@ class NodeId:
         return (self.code or "")[:2]
 
     def __str__(self) -> str:
-        if self.kind is NodeKind.NATIONAL:
-            return "national"
+        if self.kind in SINGLETON_KINDS:
+            return self.kind.value
         if self.kind in SITED_KINDS:
             return f"{self.kind.value}:{self.site}:{self.name}"
         return f"{self.kind.value}:{self.code}"

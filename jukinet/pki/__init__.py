@@ -18,6 +18,7 @@ from jukinet.pki.ca import (
     issue_signing_certificate,
     issue_tls_certificate,
     revoke,
+    revoke_all,
 )
 from jukinet.pki.envelope import Signer, open_certified, open_signed, seal, seal_payload
 from jukinet.pki.keys import (
@@ -57,6 +58,7 @@ __all__ = [
     "open_signed",
     "parse_urn",
     "revoke",
+    "revoke_all",
     "seal",
     "seal_payload",
     "sign_ecdsa_raw",

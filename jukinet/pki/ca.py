@@ -328,18 +328,34 @@ def revoke(
     reason: x509.ReasonFlags = x509.ReasonFlags.unspecified,
 ) -> None:
     """Revoke ``serial`` of the ``issuer`` CA and re-issue that CA's CRL (no-op if already revoked)."""
+    revoke_all(pki_dir, issuer, [serial], reason)
+
+
+def revoke_all(
+    pki_dir: Path,
+    issuer: IssuerKind,
+    serials: Iterable[int],
+    reason: x509.ReasonFlags = x509.ReasonFlags.unspecified,
+) -> None:
+    """Revoke every serial of ``serials`` in ONE new CRL of the ``issuer`` CA (readers never see half of
+    them); the ones already revoked are left as they are, and nothing is written if none is new."""
     pki_dir = Path(pki_dir)
     check_kind(issuer)
     with locked(pki_dir):
         ca_cert, ca_key = _load_ca(pki_dir, issuer)
         old = x509.load_pem_x509_crl(layout.crl_path(pki_dir, issuer).read_bytes())
-        if old.get_revoked_certificate_by_serial_number(serial) is not None:
+        entries = []
+        for serial in dict.fromkeys(serials):
+            if old.get_revoked_certificate_by_serial_number(serial) is not None:
+                continue
+            entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(_now())
+            if reason != x509.ReasonFlags.unspecified:  # RFC 5280: omit the extension rather than "unspecified"
+                entry = entry.add_extension(x509.CRLReason(reason), critical=False)
+            entries.append(entry.build())
+        if not entries:
             return
-        entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(_now())
-        if reason != x509.ReasonFlags.unspecified:  # RFC 5280: omit the extension rather than "unspecified"
-            entry = entry.add_extension(x509.CRLReason(reason), critical=False)
         number = old.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1
-        _write_crl(pki_dir, issuer, ca_cert, ca_key, [*old, entry.build()], number)
+        _write_crl(pki_dir, issuer, ca_cert, ca_key, [*old, *entries], number)
 
 
 def find_issued(pki_dir: Path, node_id: str | None = None, issuer: IssuerKind | None = None) -> list[IssuedCertificate]:

@@ -39,6 +39,8 @@ ISSUER_FOR_KIND: dict[NodeKind, IssuerKind] = {  # which issuing CA may vouch fo
     NodeKind.CS: "node",
     NodeKind.PREFECTURE: "node",
     NodeKind.NATIONAL: "node",
+    NodeKind.CARD_MANAGEMENT: "node",
+    NodeKind.JPKI: "node",
     NodeKind.AGENCY: "agency",
     NodeKind.TERMINAL: "operator",
     NodeKind.OPERATOR: "operator",

@@ -54,16 +54,24 @@ TIERS: dict[NodeKind, Tier] = {
     NodeKind.CS: Tier(
         services=(
             "jukinet.cs_node.registry:registry_service",
+            "jukinet.cs_node.cards:card_service",
             "jukinet.cs_node.copies:copy_service",
             "jukinet.cs_node.copies:copy_exchange_service",
             "jukinet.cs_node.copies:dv_measure_service",
         )
     ),
-    NodeKind.PREFECTURE: Tier(item_handlers=("jukinet.server.prefecture.notices:cs_change_notices",)),
+    NodeKind.PREFECTURE: Tier(
+        item_handlers=(
+            "jukinet.server.prefecture.notices:cs_change_notices",
+            "jukinet.server.prefecture.notices:cs_card_events",
+        )
+    ),
     NodeKind.NATIONAL: Tier(
         services=("jukinet.server.national.provision:provision_service",),
         item_handlers=("jukinet.server.national.notices:relayed_change_notices",),
     ),
+    NodeKind.CARD_MANAGEMENT: Tier(item_handlers=("jukinet.server.card_events:card_states",)),
+    NodeKind.JPKI: Tier(item_handlers=("jukinet.server.card_events:jpki_revocations",)),
 }
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jukinet.storage.audit_log import AuditLog
+from jukinet.storage.cards import CardStore
 from jukinet.storage.copies import CopyIssuanceLog, DvMeasureStore
 from jukinet.storage.environment import DEFAULT_MAP_SIZE, Environment
 from jukinet.storage.history import ChangeHistory
@@ -24,6 +25,7 @@ from jukinet.storage.records import RecordStore
 
 __all__ = [
     "AuditLog",
+    "CardStore",
     "ChangeHistory",
     "CopyIssuanceLog",
     "DvMeasureStore",
@@ -52,6 +54,7 @@ class NodeStorage:
     local: LocalDataStore
     copies: CopyIssuanceLog
     dv_measures: DvMeasureStore
+    cards: CardStore
 
     @classmethod
     def open(cls, path: Path, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False) -> NodeStorage:
@@ -68,6 +71,7 @@ class NodeStorage:
             LocalDataStore(env),
             CopyIssuanceLog(env),
             DvMeasureStore(env),
+            CardStore(env),
         )
 
     def close(self) -> None:

@@ -26,6 +26,8 @@ audit_nodes         u8 level ‖ u64 index                              SHA-256 
 audit_heads         u64 tree size                                    Signed TreeHead
 copy_issuances      住民票コード ‖ u64 copy serial                       CopyIssuance (CS: copies issued, 広域交付)
 dv_measures         住民票コード ‖ u64 measure id                        DvMeasure (CS: DV support measures)
+cards               card serial                                      CardRecord (CS, national, card service)
+cards_by_resident   住民票コード ‖ NUL ‖ card serial                    (empty: a resident's cards)
 ==================  ===============================================  =======================================
 """
 
@@ -63,6 +65,8 @@ class Db(StrEnum):
     AUDIT_HEADS = "audit_heads"
     COPY_ISSUANCES = "copy_issuances"
     DV_MEASURES = "dv_measures"
+    CARDS = "cards"
+    CARDS_BY_RESIDENT = "cards_by_resident"
 
 
 ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)
@@ -163,3 +167,15 @@ def resident_serial_key(resident_code: str, serial: int) -> bytes:
 def serial_of(key: bytes) -> int:
     """The serial in a :func:`resident_serial_key`."""
     return U64.unpack(key[-8:])[0]
+
+
+def card_key(card_serial: str) -> bytes:
+    return card_serial.encode("ascii")
+
+
+def card_of_resident_key(resident_code: str, card_serial: str) -> bytes:
+    return resident_code.encode("ascii") + _SEP + card_serial.encode("ascii")
+
+
+def cards_of_resident_prefix(resident_code: str) -> bytes:
+    return resident_code.encode("ascii") + _SEP

@@ -22,15 +22,44 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16jukinet/v1/cards.proto\x12\njukinet.v1\"U\n\x10\x43\x61rdPresentation\x12\x18\n\x10\x61uth_certificate\x18\x01 \x01(\x0c\x12\x14\n\x0csigned_at_ms\x18\x02 \x01(\x03\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16jukinet/v1/cards.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"U\n\x10\x43\x61rdPresentation\x12\x18\n\x10\x61uth_certificate\x18\x01 \x01(\x0c\x12\x14\n\x0csigned_at_ms\x18\x02 \x01(\x03\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\xda\x02\n\nCardRecord\x12\x13\n\x0b\x63\x61rd_serial\x18\x01 \x01(\t\x12\x15\n\rresident_code\x18\x02 \x01(\t\x12\x19\n\x11municipality_code\x18\x03 \x01(\t\x12$\n\x05state\x18\x04 \x01(\x0e\x32\x15.jukinet.v1.CardState\x12\x1f\n\x17\x61uth_certificate_serial\x18\x05 \x01(\t\x12$\n\x1csignature_certificate_serial\x18\x06 \x01(\t\x12\x19\n\x11signature_revoked\x18\x07 \x01(\x08\x12\x14\n\x0c\x61uth_revoked\x18\x08 \x01(\x08\x12\x18\n\x10\x61uth_certificate\x18\t \x01(\x0c\x12\x1d\n\x15signature_certificate\x18\n \x01(\x0c\x12.\n\nupdated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x92\x02\n\tCardEvent\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.jukinet.v1.CardEventKind\x12\x13\n\x0b\x63\x61rd_serial\x18\x02 \x01(\t\x12\x15\n\rresident_code\x18\x03 \x01(\t\x12\x19\n\x11municipality_code\x18\x04 \x01(\t\x12\x1f\n\x17\x61uth_certificate_serial\x18\x05 \x01(\t\x12$\n\x1csignature_certificate_serial\x18\x06 \x01(\t\x12\x16\n\x0erevoke_serials\x18\x07 \x03(\t\x12\x0e\n\x06origin\x18\x08 \x01(\t\x12&\n\x02\x61t\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"u\n\x10SetUpCardRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61rd_serial\x18\x02 \x01(\t\x12\x17\n\x0f\x61uth_public_key\x18\x03 \x01(\x0c\x12\x1c\n\x14signature_public_key\x18\x04 \x01(\x0c\"9\n\x11SetUpCardResponse\x12$\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x16.jukinet.v1.CardRecord\"U\n\x16\x43hangeCardStateRequest\x12\x13\n\x0b\x63\x61rd_serial\x18\x01 \x01(\t\x12&\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x16.jukinet.v1.CardAction\"?\n\x17\x43hangeCardStateResponse\x12$\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x16.jukinet.v1.CardRecord\"J\n\x15UpdateCardFaceRequest\x12\x13\n\x0b\x63\x61rd_serial\x18\x01 \x01(\t\x12\x1c\n\x14signature_public_key\x18\x02 \x01(\x0c\">\n\x16UpdateCardFaceResponse\x12$\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x16.jukinet.v1.CardRecord\"H\n\x10ListCardsRequest\x12\x17\n\rresident_code\x18\x01 \x01(\tH\x00\x12\x15\n\x0b\x63\x61rd_serial\x18\x02 \x01(\tH\x00\x42\x04\n\x02of\":\n\x11ListCardsResponse\x12%\n\x05\x63\x61rds\x18\x01 \x03(\x0b\x32\x16.jukinet.v1.CardRecord*\xa0\x01\n\tCardState\x12\x1a\n\x16\x43\x41RD_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41RD_STATE_SET_UP\x10\x01\x12\x15\n\x11\x43\x41RD_STATE_ISSUED\x10\x02\x12\x18\n\x14\x43\x41RD_STATE_SUSPENDED\x10\x03\x12\x17\n\x13\x43\x41RD_STATE_RETURNED\x10\x04\x12\x16\n\x12\x43\x41RD_STATE_REVOKED\x10\x05*\xc9\x02\n\rCardEventKind\x12\x1f\n\x1b\x43\x41RD_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43\x41RD_EVENT_KIND_SET_UP\x10\x01\x12\x1a\n\x16\x43\x41RD_EVENT_KIND_ISSUED\x10\x02\x12\x1d\n\x19\x43\x41RD_EVENT_KIND_SUSPENDED\x10\x03\x12\x1b\n\x17\x43\x41RD_EVENT_KIND_RESUMED\x10\x04\x12\x1c\n\x18\x43\x41RD_EVENT_KIND_RETURNED\x10\x05\x12\x1b\n\x17\x43\x41RD_EVENT_KIND_REVOKED\x10\x06\x12 \n\x1c\x43\x41RD_EVENT_KIND_FACE_UPDATED\x10\x07\x12%\n!CARD_EVENT_KIND_SIGNATURE_REVOKED\x10\x08\x12\x1f\n\x1b\x43\x41RD_EVENT_KIND_HOLDER_DIED\x10\t*\xa1\x01\n\nCardAction\x12\x1b\n\x17\x43\x41RD_ACTION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41RD_ACTION_ISSUE\x10\x01\x12\x17\n\x13\x43\x41RD_ACTION_SUSPEND\x10\x02\x12\x16\n\x12\x43\x41RD_ACTION_RESUME\x10\x03\x12\x16\n\x12\x43\x41RD_ACTION_RETURN\x10\x04\x12\x16\n\x12\x43\x41RD_ACTION_REVOKE\x10\x05\x32\xd6\x02\n\x0b\x43\x61rdService\x12H\n\tSetUpCard\x12\x1c.jukinet.v1.SetUpCardRequest\x1a\x1d.jukinet.v1.SetUpCardResponse\x12Z\n\x0f\x43hangeCardState\x12\".jukinet.v1.ChangeCardStateRequest\x1a#.jukinet.v1.ChangeCardStateResponse\x12W\n\x0eUpdateCardFace\x12!.jukinet.v1.UpdateCardFaceRequest\x1a\".jukinet.v1.UpdateCardFaceResponse\x12H\n\tListCards\x12\x1c.jukinet.v1.ListCardsRequest\x1a\x1d.jukinet.v1.ListCardsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jukinet.v1.cards_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CARDPRESENTATION']._serialized_start=38
-  _globals['_CARDPRESENTATION']._serialized_end=123
+  _globals['_CARDSTATE']._serialized_start=1389
+  _globals['_CARDSTATE']._serialized_end=1549
+  _globals['_CARDEVENTKIND']._serialized_start=1552
+  _globals['_CARDEVENTKIND']._serialized_end=1881
+  _globals['_CARDACTION']._serialized_start=1884
+  _globals['_CARDACTION']._serialized_end=2045
+  _globals['_CARDPRESENTATION']._serialized_start=71
+  _globals['_CARDPRESENTATION']._serialized_end=156
+  _globals['_CARDRECORD']._serialized_start=159
+  _globals['_CARDRECORD']._serialized_end=505
+  _globals['_CARDEVENT']._serialized_start=508
+  _globals['_CARDEVENT']._serialized_end=782
+  _globals['_SETUPCARDREQUEST']._serialized_start=784
+  _globals['_SETUPCARDREQUEST']._serialized_end=901
+  _globals['_SETUPCARDRESPONSE']._serialized_start=903
+  _globals['_SETUPCARDRESPONSE']._serialized_end=960
+  _globals['_CHANGECARDSTATEREQUEST']._serialized_start=962
+  _globals['_CHANGECARDSTATEREQUEST']._serialized_end=1047
+  _globals['_CHANGECARDSTATERESPONSE']._serialized_start=1049
+  _globals['_CHANGECARDSTATERESPONSE']._serialized_end=1112
+  _globals['_UPDATECARDFACEREQUEST']._serialized_start=1114
+  _globals['_UPDATECARDFACEREQUEST']._serialized_end=1188
+  _globals['_UPDATECARDFACERESPONSE']._serialized_start=1190
+  _globals['_UPDATECARDFACERESPONSE']._serialized_end=1252
+  _globals['_LISTCARDSREQUEST']._serialized_start=1254
+  _globals['_LISTCARDSREQUEST']._serialized_end=1326
+  _globals['_LISTCARDSRESPONSE']._serialized_start=1328
+  _globals['_LISTCARDSRESPONSE']._serialized_end=1386
+  _globals['_CARDSERVICE']._serialized_start=2048
+  _globals['_CARDSERVICE']._serialized_end=2390
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from jukinet.v1 import cards_pb2 as jukinet_dot_v1_dot_cards__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -22,3 +23,211 @@ if _version_not_supported:
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
+
+
+class CardServiceStub:
+    """The card lifecycle at a CS (operator session with the role manage-cards, audited).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.SetUpCard = channel.unary_unary(
+                '/jukinet.v1.CardService/SetUpCard',
+                request_serializer=jukinet_dot_v1_dot_cards__pb2.SetUpCardRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_cards__pb2.SetUpCardResponse.FromString,
+                _registered_method=True)
+        self.ChangeCardState = channel.unary_unary(
+                '/jukinet.v1.CardService/ChangeCardState',
+                request_serializer=jukinet_dot_v1_dot_cards__pb2.ChangeCardStateRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_cards__pb2.ChangeCardStateResponse.FromString,
+                _registered_method=True)
+        self.UpdateCardFace = channel.unary_unary(
+                '/jukinet.v1.CardService/UpdateCardFace',
+                request_serializer=jukinet_dot_v1_dot_cards__pb2.UpdateCardFaceRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_cards__pb2.UpdateCardFaceResponse.FromString,
+                _registered_method=True)
+        self.ListCards = channel.unary_unary(
+                '/jukinet.v1.CardService/ListCards',
+                request_serializer=jukinet_dot_v1_dot_cards__pb2.ListCardsRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_cards__pb2.ListCardsResponse.FromString,
+                _registered_method=True)
+
+
+class CardServiceServicer:
+    """The card lifecycle at a CS (operator session with the role manage-cards, audited).
+    """
+
+    def SetUpCard(self, request, context):
+        """交付前設定: certify the card's two keys for a resident of this municipality.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeCardState(self, request, context):
+        """交付, 一時停止, 再開, 返納, 廃止.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCardFace(self, request, context):
+        """券面事項の更新: a new signature certificate with the holder's current card face.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCards(self, request, context):
+        """The cards of a resident, or one card.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_CardServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'SetUpCard': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetUpCard,
+                    request_deserializer=jukinet_dot_v1_dot_cards__pb2.SetUpCardRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_cards__pb2.SetUpCardResponse.SerializeToString,
+            ),
+            'ChangeCardState': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeCardState,
+                    request_deserializer=jukinet_dot_v1_dot_cards__pb2.ChangeCardStateRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_cards__pb2.ChangeCardStateResponse.SerializeToString,
+            ),
+            'UpdateCardFace': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCardFace,
+                    request_deserializer=jukinet_dot_v1_dot_cards__pb2.UpdateCardFaceRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_cards__pb2.UpdateCardFaceResponse.SerializeToString,
+            ),
+            'ListCards': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCards,
+                    request_deserializer=jukinet_dot_v1_dot_cards__pb2.ListCardsRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_cards__pb2.ListCardsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'jukinet.v1.CardService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('jukinet.v1.CardService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class CardService:
+    """The card lifecycle at a CS (operator session with the role manage-cards, audited).
+    """
+
+    @staticmethod
+    def SetUpCard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jukinet.v1.CardService/SetUpCard',
+            jukinet_dot_v1_dot_cards__pb2.SetUpCardRequest.SerializeToString,
+            jukinet_dot_v1_dot_cards__pb2.SetUpCardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeCardState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jukinet.v1.CardService/ChangeCardState',
+            jukinet_dot_v1_dot_cards__pb2.ChangeCardStateRequest.SerializeToString,
+            jukinet_dot_v1_dot_cards__pb2.ChangeCardStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCardFace(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jukinet.v1.CardService/UpdateCardFace',
+            jukinet_dot_v1_dot_cards__pb2.UpdateCardFaceRequest.SerializeToString,
+            jukinet_dot_v1_dot_cards__pb2.UpdateCardFaceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCards(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jukinet.v1.CardService/ListCards',
+            jukinet_dot_v1_dot_cards__pb2.ListCardsRequest.SerializeToString,
+            jukinet_dot_v1_dot_cards__pb2.ListCardsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

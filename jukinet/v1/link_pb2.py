@@ -23,27 +23,28 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from jukinet.v1 import cards_pb2 as jukinet_dot_v1_dot_cards__pb2
 from jukinet.v1 import envelope_pb2 as jukinet_dot_v1_dot_envelope__pb2
 from jukinet.v1 import notice_pb2 as jukinet_dot_v1_dot_notice__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15jukinet/v1/link.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19jukinet/v1/envelope.proto\x1a\x17jukinet/v1/notice.proto\"u\n\x08LinkItem\x12\x31\n\rchange_notice\x18\x01 \x01(\x0b\x32\x18.jukinet.v1.ChangeNoticeH\x00\x12+\n\rrelayed_batch\x18\x02 \x01(\x0b\x32\x12.jukinet.v1.SignedH\x00\x42\t\n\x07payload\"\xc4\x01\n\tLinkBatch\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x03 \x01(\x04\x12\x15\n\rlast_sequence\x18\x04 \x01(\x04\x12#\n\x05items\x18\x05 \x03(\x0b\x32\x14.jukinet.v1.LinkItem\x12+\n\x07sent_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\twithdrawn\x18\x07 \x03(\x04\"\xc4\x01\n\x07Receipt\x12\x10\n\x08receiver\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x03 \x01(\x04\x12\x15\n\rlast_sequence\x18\x04 \x01(\x04\x12\x14\n\x0c\x62\x61tch_sha256\x18\x05 \x01(\x0c\x12\x0f\n\x07\x61pplied\x18\x06 \x01(\r\x12\x12\n\nduplicates\x18\x07 \x01(\r\x12-\n\tstored_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"3\n\x0e\x44\x65liverRequest\x12!\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\"6\n\x0f\x44\x65liverResponse\x12#\n\x07receipt\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed2U\n\x0bLinkService\x12\x46\n\x07\x44\x65liver\x12\x1a.jukinet.v1.DeliverRequest\x1a\x1b.jukinet.v1.DeliverResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15jukinet/v1/link.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16jukinet/v1/cards.proto\x1a\x19jukinet/v1/envelope.proto\x1a\x17jukinet/v1/notice.proto\"\xa2\x01\n\x08LinkItem\x12\x31\n\rchange_notice\x18\x01 \x01(\x0b\x32\x18.jukinet.v1.ChangeNoticeH\x00\x12+\n\rrelayed_batch\x18\x02 \x01(\x0b\x32\x12.jukinet.v1.SignedH\x00\x12+\n\ncard_event\x18\x06 \x01(\x0b\x32\x15.jukinet.v1.CardEventH\x00\x42\t\n\x07payload\"\xc4\x01\n\tLinkBatch\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x03 \x01(\x04\x12\x15\n\rlast_sequence\x18\x04 \x01(\x04\x12#\n\x05items\x18\x05 \x03(\x0b\x32\x14.jukinet.v1.LinkItem\x12+\n\x07sent_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\twithdrawn\x18\x07 \x03(\x04\"\xc4\x01\n\x07Receipt\x12\x10\n\x08receiver\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x03 \x01(\x04\x12\x15\n\rlast_sequence\x18\x04 \x01(\x04\x12\x14\n\x0c\x62\x61tch_sha256\x18\x05 \x01(\x0c\x12\x0f\n\x07\x61pplied\x18\x06 \x01(\r\x12\x12\n\nduplicates\x18\x07 \x01(\r\x12-\n\tstored_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"3\n\x0e\x44\x65liverRequest\x12!\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\"6\n\x0f\x44\x65liverResponse\x12#\n\x07receipt\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed2U\n\x0bLinkService\x12\x46\n\x07\x44\x65liver\x12\x1a.jukinet.v1.DeliverRequest\x1a\x1b.jukinet.v1.DeliverResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jukinet.v1.link_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LINKITEM']._serialized_start=122
-  _globals['_LINKITEM']._serialized_end=239
-  _globals['_LINKBATCH']._serialized_start=242
-  _globals['_LINKBATCH']._serialized_end=438
-  _globals['_RECEIPT']._serialized_start=441
-  _globals['_RECEIPT']._serialized_end=637
-  _globals['_DELIVERREQUEST']._serialized_start=639
-  _globals['_DELIVERREQUEST']._serialized_end=690
-  _globals['_DELIVERRESPONSE']._serialized_start=692
-  _globals['_DELIVERRESPONSE']._serialized_end=746
-  _globals['_LINKSERVICE']._serialized_start=748
-  _globals['_LINKSERVICE']._serialized_end=833
+  _globals['_LINKITEM']._serialized_start=147
+  _globals['_LINKITEM']._serialized_end=309
+  _globals['_LINKBATCH']._serialized_start=312
+  _globals['_LINKBATCH']._serialized_end=508
+  _globals['_RECEIPT']._serialized_start=511
+  _globals['_RECEIPT']._serialized_end=707
+  _globals['_DELIVERREQUEST']._serialized_start=709
+  _globals['_DELIVERREQUEST']._serialized_end=760
+  _globals['_DELIVERRESPONSE']._serialized_start=762
+  _globals['_DELIVERRESPONSE']._serialized_end=816
+  _globals['_LINKSERVICE']._serialized_start=818
+  _globals['_LINKSERVICE']._serialized_end=903
 # @@protoc_insertion_point(module_scope)

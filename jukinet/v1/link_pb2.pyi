@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from jukinet.v1 import cards_pb2 as _cards_pb2
 from jukinet.v1 import envelope_pb2 as _envelope_pb2
 from jukinet.v1 import notice_pb2 as _notice_pb2
 from google.protobuf.internal import containers as _containers
@@ -12,12 +13,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LinkItem(_message.Message):
-    __slots__ = ("change_notice", "relayed_batch")
+    __slots__ = ("change_notice", "relayed_batch", "card_event")
     CHANGE_NOTICE_FIELD_NUMBER: _ClassVar[int]
     RELAYED_BATCH_FIELD_NUMBER: _ClassVar[int]
+    CARD_EVENT_FIELD_NUMBER: _ClassVar[int]
     change_notice: _notice_pb2.ChangeNotice
     relayed_batch: _envelope_pb2.Signed
-    def __init__(self, change_notice: _Optional[_Union[_notice_pb2.ChangeNotice, _Mapping]] = ..., relayed_batch: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ...) -> None: ...
+    card_event: _cards_pb2.CardEvent
+    def __init__(self, change_notice: _Optional[_Union[_notice_pb2.ChangeNotice, _Mapping]] = ..., relayed_batch: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ..., card_event: _Optional[_Union[_cards_pb2.CardEvent, _Mapping]] = ...) -> None: ...
 
 class LinkBatch(_message.Message):
     __slots__ = ("sender", "destination", "first_sequence", "last_sequence", "items", "sent_at", "withdrawn")

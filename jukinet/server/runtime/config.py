@@ -64,6 +64,8 @@ from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NODE_KINDS, NodeId, NodeKind
 from jukinet.server.runtime.peers import PeerLimits
 
+_NEEDS_UPSTREAM = frozenset({NodeKind.CS, NodeKind.PREFECTURE})  # where their change notices go
+
 
 def _bad(path: Path, why: str) -> Rejected:
     return Rejected(Problem.INVALID, f"node configuration {path}: {why}")
@@ -148,9 +150,9 @@ class NodeConfig:
         except Rejected as exc:
             raise _bad(path, str(exc)) from exc
         if not node_ids or len({n.kind for n in node_ids}) != 1 or node_ids[0].kind not in NODE_KINDS:
-            raise _bad(path, "[node] ids must name one or more nodes (cs, pref or national) of one kind")
+            raise _bad(path, "[node] ids must name one or more nodes (cs, pref, national, cards or jpki) of one kind")
         kind = node_ids[0].kind
-        if kind is not NodeKind.NATIONAL and upstream is None:
+        if kind in _NEEDS_UPSTREAM and upstream is None:
             raise _bad(path, f"[links] needs 'upstream' for a {kind.value} node")
         if upstream is not None and str(upstream) not in peers:
             raise _bad(path, f"[peers] has no address for the upstream {upstream}")

@@ -80,6 +80,7 @@ class Delivery:
     signer: PeerIdentity
     marks: Marks
     moves: list[tuple[tuple[str, str], int, int]] = field(default_factory=list)
+    relayed: bool = False  # a handler has queued this envelope to be relayed (handlers of several kinds relay it once)
 
     def claim(self, batch: link_pb2.LinkBatch) -> tuple[list[tuple[int, link_pb2.LinkItem]], int]:
         """New items of ``batch`` (this delivery's or one relayed in it) and the re-delivered count."""
