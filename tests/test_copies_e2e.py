@@ -12,6 +12,7 @@ and answers with copies that are each wrong in one way: the requesting CS prints
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -20,20 +21,29 @@ from pathlib import Path
 import grpc
 import pytest
 from conftest import wait_until
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from netutil import bare_terminal, channel_with, residents, rpc_error, simulated, terminal
 
 from jukinet.clients.cards import present_card
 from jukinet.clients.copies import CopyClient, copy_request, present_for_copy
 from jukinet.clients.terminal import TerminalClient
-from jukinet.devnet.resident_cards import ResidentCardKit, issue_resident_card
+from jukinet.devnet.resident_cards import issue_resident_card
 from jukinet.devnet.simulated import SimulatedNode
 from jukinet.domain.copies import CARD_PURPOSE, request_digest
+from jukinet.hsm.resident_card import (
+    ResidentCard,
+    create_resident_card,
+    generate_resident_card_keys,
+    resident_card_serial,
+    store_resident_card_certificates,
+)
 from jukinet.pki import seal, seal_payload
 from jukinet.storage import NodeStorage
 from jukinet.v1 import audit_pb2, cards_pb2, copies_pb2, copies_pb2_grpc, envelope_pb2, local_pb2
 
 HOME, COUNTER = "cs:131148", "cs:131016"
-PIN = "4321"
+PIN, SO_PIN = "4321", "87654321"
 HOUSEHOLD = local_pb2.LocalResidentData(
     head_of_household="中野 一郎",
     relationship="妻",
@@ -50,14 +60,14 @@ class Counter:
     desk: CopyClient  # at the requesting CS (administrator: every role)
     home: CopyClient  # at the home CS
     resident: object  # IdentityRecord
-    card: ResidentCardKit
+    card: CardKit
 
     def request(self, resident_code: str | None = None, home: str = HOME, **asked) -> bytes:
         code = self.resident.resident_code if resident_code is None else resident_code
         return copy_request(COUNTER, home, code, **asked)
 
-    def present(self, request: bytes, kit: ResidentCardKit | None = None) -> cards_pb2.CardPresentation:
-        with (kit or self.card).card(self.running.worker).unlock((kit or self.card).pin) as card:
+    def present(self, request: bytes, kit: CardKit | None = None) -> cards_pb2.CardPresentation:
+        with (kit or self.card).card(self.running.worker).unlock(PIN) as card:
             return present_for_copy(card, request)
 
 
@@ -72,8 +82,33 @@ def _write_household(running, code: str) -> None:
     running.start_node(spec)
 
 
-def _register_card(running, kit: ResidentCardKit) -> None:
-    pass  # TEMP
+@dataclass(frozen=True)
+class CardKit:
+    """A resident's card, set up and issued at the home CS (交付前設定, 交付) as a clerk with manage-cards does."""
+
+    label: str
+    card_serial: str
+    resident_code: str
+
+    def card(self, worker) -> ResidentCard:
+        return ResidentCard(worker, self.label)
+
+
+def _issue_card(running, holder) -> CardKit:
+    worker, home = running.worker, terminal(running, HOME)
+    label = f"rcard-{uuid.uuid4().hex[:12]}"
+    create_resident_card(worker, label, PIN, SO_PIN)
+    auth, sign = generate_resident_card_keys(worker, label, PIN)
+    serial = resident_card_serial(worker, label)
+    card = home.set_up_card(holder.resident_code, serial, _spki(auth), _spki(sign))
+    store_resident_card_certificates(worker, label, PIN, x509.load_der_x509_certificate(card.auth_certificate),
+                                     x509.load_der_x509_certificate(card.signature_certificate))  # fmt: skip
+    home.change_card_state(serial, cards_pb2.CARD_ACTION_ISSUE)
+    return CardKit(label, serial, holder.resident_code)
+
+
+def _spki(key) -> bytes:
+    return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +117,7 @@ def counter(private_network) -> Counter:
     [resident] = residents("131148", 1)
     terminal(running, HOME).record_change(resident)
     _write_household(running, resident.resident_code)
-    kit = issue_resident_card(running.worker, running.network, None, PIN, resident)
-    _register_card(running, kit)
+    kit = _issue_card(running, resident)
     return Counter(running, CopyClient(terminal(running, COUNTER)), CopyClient(terminal(running, HOME)), resident, kit)
 
 
@@ -177,8 +211,7 @@ def test_without_or_with_a_bad_card_presentation_no_copy(counter, tmp_path):
 def test_someone_elses_card_gets_no_copy(counter):
     [other] = residents("131148", 1)
     terminal(counter.running, HOME).record_change(other)
-    kit = issue_resident_card(counter.running.worker, counter.running.network, None, PIN, other)
-    _register_card(counter.running, kit)
+    kit = _issue_card(counter.running, other)
     request = counter.request()  # names our resident; the card is the other's
     message = _refused(counter, request, counter.present(request, kit), grpc.StatusCode.PERMISSION_DENIED)
     assert counter.resident.name.kanji not in message
@@ -193,7 +226,7 @@ def test_a_dv_protected_copy_is_refused_saying_nothing_of_the_person(counter):
         message = _refused(counter, request, counter.present(request), grpc.StatusCode.PERMISSION_DENIED)
         assert "広域交付" in message
         r = counter.resident
-        for secret in (code, r.name.kanji, r.address.text, "DV", "131016", str(measure.measure_id)):
+        for secret in (code, r.name.kanji, r.address.text, "DV", "131016", f"#{measure.measure_id}"):
             assert secret not in message
         entry = _audited(terminal(counter.running, HOME), audit_pb2.AUDIT_ACTION_COPY_ISSUE,
                          lambda e: e.target == code and e.outcome == audit_pb2.AUDIT_OUTCOME_DENIED)  # fmt: skip

@@ -64,7 +64,7 @@ SUCCESS = A.AUDIT_OUTCOME_SUCCESS
 EXCHANGE_TIMEOUT_S = 10.0
 MAX_ISSUANCES_PER_PAGE = 1000
 DV_REFUSAL = (
-    "{home} does not issue this copy by 広域交付; the resident may apply at the counter of their home municipality"
+    "no copy of this record is issued by 広域交付; the resident may apply at the counter of their home municipality"
 )
 """What a DV refusal says: nothing of the person, the measure, or whom it protects against."""
 
@@ -158,7 +158,7 @@ class CopyIssuer:
             detail = f"refused by DV support measure #{refused.measure.measure_id} to {requesting}"
             outcome = A.AUDIT_OUTCOME_DENIED
             self._auditor.record(A.AUDIT_ACTION_COPY_ISSUE, outcome, caller, refused.resident_code, detail)
-            raise AlreadyAudited(Problem.DENIED, DV_REFUSAL.format(home=self.node_id)) from None
+            raise AlreadyAudited(Problem.DENIED, DV_REFUSAL) from None
         return seal(self._signer, copy, self._certificate_der)  # after the log: never a copy that is not logged
 
     def _resident(self, txn: lmdb.Transaction, request: C.CopyRequest, card_serial: str) -> identity_pb2.IdentityRecord:

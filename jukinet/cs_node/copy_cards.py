@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import lmdb
 
+from jukinet.domain.card_lifecycle import presentable_problem
 from jukinet.domain.copies import CARD_PURPOSE
 from jukinet.domain.node_ids import NodeId
 from jukinet.pki.card_presence import CardPresenceVerifier
@@ -32,9 +33,13 @@ class ResidentCardsAtCs:
         return self._holders(txn, card_serial)
 
 
-def _no_holder(txn: lmdb.Transaction, card_serial: str) -> str | None:
-    return None  # until the card store is merged: no card is any resident's (fail closed)
-
-
 def resident_cards(parts: NodeParts) -> ResidentCardsAtCs:
-    return ResidentCardsAtCs(CardPresenceVerifier(parts.trust, parts.clock), _no_holder)
+    cards = parts.storage.cards
+
+    def holder(txn: lmdb.Transaction, card_serial: str) -> str | None:
+        card = cards.current(txn, card_serial)
+        if card is None or presentable_problem(card, card_serial) is not None:
+            return None  # not this municipality's card, or not issued, suspended, returned, revoked
+        return card.resident_code
+
+    return ResidentCardsAtCs(CardPresenceVerifier(parts.trust, parts.clock), holder)
