@@ -3,14 +3,17 @@ event (jukinet.server.card_events), without a network."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from jukinet.cs_node.cards import CardLifecycle
 from jukinet.domain.card_lifecycle import apply_event, derived_events, event_for, presentable_problem, transition
 from jukinet.domain.errors import ItemRefused, Problem, Rejected
 from jukinet.domain.node_ids import NodeId
 from jukinet.server.card_events import CS_EVENT_KINDS, NationalCardEvents, check_card_events
+from jukinet.storage import NodeStorage
 from jukinet.v1 import cards_pb2, identity_pb2
 
 C = cards_pb2
@@ -170,3 +173,19 @@ def test_card_services_accept_events_from_the_national_server_only() -> None:
     stranger = event_for(card(), C.CARD_EVENT_KIND_ISSUED, "pref:13", 0)
     with pytest.raises(ItemRefused):
         handler.check(national, [(1, stranger)])  # type: ignore[arg-type]
+
+
+def test_presented_holder_asks_the_card_store(tmp_path: Path) -> None:
+    storage = NodeStorage.open(tmp_path / "data")
+    try:
+        lifecycle = CardLifecycle(CS, NodeId.prefecture("13"), storage, auditor=None, issuer=None)  # type: ignore[arg-type]
+        storage.env.write(lambda txn: storage.cards.put(txn, card()))
+        assert lifecycle.presented_holder(SERIAL) == "12345678903"
+        assert [c.card_serial for c in lifecycle.cards_of("12345678903")] == [SERIAL]
+        storage.env.write(lambda txn: storage.cards.put(txn, card(C.CARD_STATE_SUSPENDED)))
+        for serial in (SERIAL, "fedcba9876543210"):
+            with pytest.raises(Rejected) as info:
+                lifecycle.presented_holder(serial)
+            assert info.value.problem is Problem.UNAUTHENTICATED
+    finally:
+        storage.close()

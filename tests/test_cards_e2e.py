@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from netutil import residents, rpc_error, terminal
 
 from jukinet.clients import present_card
+from jukinet.devnet.resident_cards import set_up_resident_card
 from jukinet.devnet.supervisor import RunningNetwork
 from jukinet.devnet.topology import Topology
 from jukinet.domain.clock import SYSTEM_CLOCK
@@ -204,3 +205,14 @@ def test_bad_setups_are_refused_and_store_nothing(running: RunningNetwork, worke
     assert error.code() == grpc.StatusCode.ALREADY_EXISTS
     assert [c.card_serial for c in cs.cards(holder.resident_code)] == [serial]
     assert terminal(running, CS).status().records  # the node still serves
+
+
+def test_devnet_sets_up_a_presentable_card(running: RunningNetwork, worker: TokenWorker) -> None:
+    cs = terminal(running, CS)
+    holder = residents("131148", 1)[0]
+    cs.record_change(holder)
+    kit = set_up_resident_card(worker, running.network, cs, holder, PIN)
+    (card,) = cs.cards(card_serial=kit.card_serial)
+    assert (card.resident_code, card.state) == (holder.resident_code, C.CARD_STATE_ISSUED)
+    with kit.card(worker).unlock(PIN) as unlocked:
+        assert unlocked.auth_certificate == kit.auth_certificate
