@@ -12,7 +12,6 @@ and answers with copies that are each wrong in one way: the requesting CS prints
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -21,29 +20,20 @@ from pathlib import Path
 import grpc
 import pytest
 from conftest import wait_until
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from netutil import bare_terminal, channel_with, residents, rpc_error, simulated, terminal
+from netutil import bare_terminal, channel_with, residents, rpc_error, run_cli, simulated, terminal
 
 from jukinet.clients.cards import present_card
 from jukinet.clients.copies import CopyClient, copy_request, present_for_copy
 from jukinet.clients.terminal import TerminalClient
-from jukinet.devnet.resident_cards import issue_resident_card
+from jukinet.devnet.resident_cards import ResidentCardKit, issue_resident_card, set_up_resident_card
 from jukinet.devnet.simulated import SimulatedNode
 from jukinet.domain.copies import CARD_PURPOSE, request_digest
-from jukinet.hsm.resident_card import (
-    ResidentCard,
-    create_resident_card,
-    generate_resident_card_keys,
-    resident_card_serial,
-    store_resident_card_certificates,
-)
 from jukinet.pki import seal, seal_payload
 from jukinet.storage import NodeStorage
 from jukinet.v1 import audit_pb2, cards_pb2, copies_pb2, copies_pb2_grpc, envelope_pb2, local_pb2
 
 HOME, COUNTER = "cs:131148", "cs:131016"
-PIN, SO_PIN = "4321", "87654321"
+PIN = "4321"
 HOUSEHOLD = local_pb2.LocalResidentData(
     head_of_household="中野 一郎",
     relationship="妻",
@@ -60,13 +50,13 @@ class Counter:
     desk: CopyClient  # at the requesting CS (administrator: every role)
     home: CopyClient  # at the home CS
     resident: object  # IdentityRecord
-    card: CardKit
+    card: ResidentCardKit
 
     def request(self, resident_code: str | None = None, home: str = HOME, **asked) -> bytes:
         code = self.resident.resident_code if resident_code is None else resident_code
         return copy_request(COUNTER, home, code, **asked)
 
-    def present(self, request: bytes, kit: CardKit | None = None) -> cards_pb2.CardPresentation:
+    def present(self, request: bytes, kit: ResidentCardKit | None = None) -> cards_pb2.CardPresentation:
         with (kit or self.card).card(self.running.worker).unlock(PIN) as card:
             return present_for_copy(card, request)
 
@@ -82,33 +72,9 @@ def _write_household(running, code: str) -> None:
     running.start_node(spec)
 
 
-@dataclass(frozen=True)
-class CardKit:
-    """A resident's card, set up and issued at the home CS (交付前設定, 交付) as a clerk with manage-cards does."""
-
-    label: str
-    card_serial: str
-    resident_code: str
-
-    def card(self, worker) -> ResidentCard:
-        return ResidentCard(worker, self.label)
-
-
-def _issue_card(running, holder) -> CardKit:
-    worker, home = running.worker, terminal(running, HOME)
-    label = f"rcard-{uuid.uuid4().hex[:12]}"
-    create_resident_card(worker, label, PIN, SO_PIN)
-    auth, sign = generate_resident_card_keys(worker, label, PIN)
-    serial = resident_card_serial(worker, label)
-    card = home.set_up_card(holder.resident_code, serial, _spki(auth), _spki(sign))
-    store_resident_card_certificates(worker, label, PIN, x509.load_der_x509_certificate(card.auth_certificate),
-                                     x509.load_der_x509_certificate(card.signature_certificate))  # fmt: skip
-    home.change_card_state(serial, cards_pb2.CARD_ACTION_ISSUE)
-    return CardKit(label, serial, holder.resident_code)
-
-
-def _spki(key) -> bytes:
-    return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+def _issue_card(running, holder) -> ResidentCardKit:
+    """The resident's card set up and handed over at the home CS (交付前設定, 交付), as a clerk does."""
+    return set_up_resident_card(running.worker, running.network, terminal(running, HOME), holder, PIN)
 
 
 @pytest.fixture(scope="module")
@@ -285,6 +251,34 @@ def test_the_issuances_show_when_and_where(counter):
                      counter.resident.resident_code).code() == grpc.StatusCode.UNAUTHENTICATED  # fmt: skip
 
 
+def test_the_counter_and_the_home_cs_from_the_command_line(counter):
+    """`jukinet copies …` with the sessions `operator login` leaves at the site terminals (written here from
+    the administrators' sessions), the resident's PIN on a descriptor."""
+    running = counter.running
+    net = running.network
+    for node in (HOME, COUNTER):
+        session = net.terminal(net.topology.node(node).site).cert.parent / "session.bin"
+        session.write_bytes(terminal(running, node).session.SerializeToString())
+    state = str(net.state)
+    code = counter.resident.resident_code
+    done = run_cli("copies", "request", "--state", state, "--node", COUNTER, "--home", HOME,
+                   "--card", counter.card.card_serial, "--with-my-number", fds={"--pin-fd": PIN})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert counter.resident.name.kanji in done.stdout and f"個人番号 {counter.resident.my_number}" in done.stdout
+    assert "世帯主 中野 一郎" in done.stdout and HOUSEHOLD.registered_domicile not in done.stdout
+    assert "住民票コード" not in done.stdout and "signature verified" in done.stdout
+    listed = run_cli("copies", "issuances", "--state", state, "--node", HOME, code)
+    assert listed.returncode == 0 and f"to {COUNTER}  with 個人番号" in listed.stdout, listed.stderr
+    added = run_cli("copies", "dv-register", "--state", state, "--node", HOME, code, "--municipality", "131016")
+    assert added.returncode == 0 and "refuses 広域交付 requests made at 131016" in added.stdout, added.stderr
+    measure = counter.home.dv_measures(code)[0].measure_id
+    refused = run_cli("copies", "request", "--state", state, "--node", COUNTER, "--home", HOME,
+                      "--card", counter.card.card_serial, fds={"--pin-fd": PIN})  # fmt: skip
+    assert (refused.returncode == 1 and "PERMISSION_DENIED" in refused.stderr) or "広域交付" in refused.stderr
+    removed = run_cli("copies", "dv-remove", "--state", state, "--node", HOME, code, "--measure", str(measure))
+    assert removed.returncode == 0 and not counter.home.dv_measures(code), removed.stderr
+
+
 # -- a copy that does not verify is not printed ------------------------------------------------------------
 
 
@@ -325,9 +319,7 @@ def fake_home(counter):
     running.start_node(spec)
 
 
-def _genuine(
-    counter: Counter, signer: SimulatedNode
-) -> Callable[[copies_pb2.CopyRequest, bytes], copies_pb2.CertifiedCopy]:
+def _genuine(counter: Counter) -> Callable[[copies_pb2.CopyRequest, bytes], copies_pb2.CertifiedCopy]:
     def make(request: copies_pb2.CopyRequest, raw: bytes) -> copies_pb2.CertifiedCopy:
         r = counter.resident
         copy = copies_pb2.CertifiedCopy(
@@ -345,7 +337,7 @@ def test_a_copy_that_does_not_verify_is_refused_and_not_printed(counter, fake_ho
     running = counter.running
     token = simulated(running, [HOME], tmp_path / "home-key")  # a key certified for the home CS (control)
     stolen_tls_only = simulated(running, ["cs:131041"], tmp_path / "other-key")  # not the home CS's key
-    make = _genuine(counter, token)
+    make = _genuine(counter)
 
     def signed_by(node: SimulatedNode, change=lambda c: None):
         def answer(request, raw):
