@@ -28,6 +28,7 @@ CHECKS = "tests/test_security_checks.py"
 NUMBERS = "tests/test_numbers_e2e.py"
 ACCESS = "tests/test_access_table_e2e.py"
 RESTART = "tests/test_restart_security_e2e.py"
+COPIES = "tests/test_copies.py"
 
 
 @dataclass(frozen=True)
@@ -368,6 +369,103 @@ REMOVALS: tuple[Removal, ...] = (
         "head = open_signed(signed, audit_pb2.TreeHead, key)",
         "head = audit_pb2.TreeHead.FromString(signed.payload)",
         (f"{CHECKS}::test_a_tree_head_needs_the_node_signature",),
+    ),
+    # -- 広域交付 (copies) -----------------------------------------------------------------------------------
+    Removal(
+        "role-copies",
+        "the role issue-copies on RequestCopy",
+        "jukinet/cs_node/copies.py",
+        "self.clerks = OperatorWithRole(terminals, Role.ISSUE_COPIES)",
+        "self.clerks = OperatorWithRole(terminals)",
+        (f"{ACCESS}::test_every_cell_of_the_access_table",),
+    ),
+    Removal(
+        "role-dv-measures",
+        "the role manage-dv-measures on the DV support measures",
+        "jukinet/cs_node/copies.py",
+        "OperatorWithRole(TerminalOf.of_nodes([measures.node_id]), Role.MANAGE_DV_MEASURES)",
+        "OperatorWithRole(TerminalOf.of_nodes([measures.node_id]))",
+        (f"{ACCESS}::test_every_cell_of_the_access_table",),
+    ),
+    Removal(
+        "copy-other-cs",
+        "a CS never admits itself where only another CS may ask (IssueCopy)",
+        "jukinet/server/runtime/policy.py",
+        "if any(n in self.own for n in caller.node_ids):",
+        "if False:",
+        (f"{COPIES}::test_only_another_cs_may_ask_for_a_copy",),
+    ),
+    Removal(
+        "copy-requester",
+        "a copy request names its sender as the requesting CS",
+        "jukinet/cs_node/copies.py",
+        "if requesting not in caller.node_ids:",
+        "if False:",
+        (f"{COPIES}::test_the_request_must_be_the_callers_addressed_here_fresh_and_new",),
+    ),
+    Removal(
+        "copy-card-holder",
+        "the card presented is the card of the resident whose copy is asked",
+        "jukinet/cs_node/copies.py",
+        "if request.resident_code and request.resident_code != holder:",
+        "if False:",
+        (f"{COPIES}::test_the_card_must_be_the_residents_and_may_be_presented",),
+    ),
+    Removal(
+        "copy-current-resident",
+        "a copy by 広域交付 only of a current resident (not a 除票)",
+        "jukinet/cs_node/copies.py",
+        "if not (here and record.status == identity_pb2.RECORD_STATUS_ACTIVE):",
+        "if False:",
+        (f"{COPIES}::test_only_a_current_resident_gets_a_copy",),
+    ),
+    Removal(
+        "copy-replay",
+        "a copy request is answered once",
+        "jukinet/cs_node/copies.py",
+        "if s.copies.answered(txn, resident.resident_code, digest, now - 2 * REQUEST_FRESH_MS):",
+        "if False:",
+        (f"{COPIES}::test_the_request_must_be_the_callers_addressed_here_fresh_and_new",),
+    ),
+    Removal(
+        "copy-dv-measure",
+        "a DV support measure refuses the copy",
+        "jukinet/cs_node/copies.py",
+        "if measure is not None:",
+        "if False:",
+        (f"{COPIES}::test_a_dv_measure_refuses_with_a_message_that_says_nothing_of_the_person",),
+    ),
+    Removal(
+        "copy-logged",
+        "a copy is in the issuance log before it leaves",
+        "jukinet/cs_node/copies.py",
+        "s.copies.append(txn, issuance)",
+        "pass",
+        (f"{COPIES}::test_a_copy_is_issued_logged_and_audited_in_one_transaction",),
+    ),
+    Removal(
+        "copy-numbers-asked",
+        "a copy holds the 個人番号 only when expressly requested",
+        "jukinet/domain/copies.py",
+        "if request.include_my_number:",
+        "if True:",
+        (f"{COPIES}::test_a_copy_holds_the_household_never_the_domicile_and_the_numbers_only_when_asked",),
+    ),
+    Removal(
+        "copy-signature",
+        "the requesting CS believes a copy only with the home CS's certified signature",
+        "jukinet/cs_node/copies.py",
+        "copy, _ = open_certified(signed, C.CertifiedCopy, self._trust, home)",
+        "copy = C.CertifiedCopy.FromString(signed.payload)",
+        (f"{COPIES}::test_the_requesting_cs_verifies_signer_chain_and_bytes",),
+    ),
+    Removal(
+        "copy-answers-request",
+        "the requesting CS accepts only a copy answering exactly its request",
+        "jukinet/domain/copies.py",
+        "if copy.request_sha256 != request_sha256:",
+        "if False:",
+        (f"{COPIES}::test_the_requesting_cs_refuses_a_copy_that_is_not_the_answer",),
     ),
 )
 

@@ -11,6 +11,7 @@ import grpc
 import numpy as np
 from cryptography import x509
 
+from jukinet.cli.demo_copies import wide_area_copy
 from jukinet.cli.views import describe, node_statuses, status_lines
 from jukinet.devnet.access import agency_client, terminal_for
 from jukinet.devnet.operators import bootstrap_operators, enroll_operator, issue_card, log_in
@@ -128,9 +129,14 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         for entry in admins["national"][1].provisions():
             when = entry.provided_at.ToDatetime().strftime("%H:%M:%S")
             _say(f"   #{entry.provision_id} {when} {entry.agency} {entry.business_code} {entry.resident_code}")
-        _say("== 9. The audit log of 中野区's CS: every login and action, a Merkle tree with signed heads")
+        _say("== 9. 住民票の写しの広域交付: a 中野区 resident's copy at 千代田区's counter, with their My Number card")
+        home, counter = admins[str(nakano.node_ids[0])][1], admins[str(chiyoda.node_ids[0])][1]
+        if wide_area_copy(net, reader, home, counter, lambda text: _say(text)) != 0:
+            return 1
+        time.sleep(pause)
+        _say("== 10. The audit log of 中野区's CS: every login and action, a Merkle tree with signed heads")
         _show_audit(net, nakano)
-        _say("== 10. Stopping every node")
+        _say("== 11. Stopping every node")
         reader.close()
     _say(f"demo finished in {time.monotonic() - started:.1f}s")
     return 0

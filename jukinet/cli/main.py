@@ -127,6 +127,23 @@ def cmd_directory(args: argparse.Namespace) -> int:
     return directory.publish(args.state, args.file, args.validity_s)
 
 
+def cmd_copies(args: argparse.Namespace) -> int:
+    from jukinet.cli import copies
+    from jukinet.cli.pins import PIN_ENV, PinSource
+
+    if args.copies_cmd == "request":
+        pin = PinSource("--pin-fd", args.pin_fd, PIN_ENV)
+        return copies.request_copy(args.state, args.node, args.home, args.card, pin, args.resident_code,
+                                   args.with_resident_code, args.with_my_number)  # fmt: skip
+    if args.copies_cmd == "issuances":
+        return copies.list_issuances(args.state, args.node, args.resident_code)
+    if args.copies_cmd == "dv-register":
+        return copies.register_measure(args.state, args.node, args.resident_code, args.municipality)
+    if args.copies_cmd == "dv-list":
+        return copies.list_measures(args.state, args.node, args.resident_code)
+    return copies.remove_measure(args.state, args.node, args.resident_code, args.measure)
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from jukinet.cli.operators import verify_audit
 
@@ -270,6 +287,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", type=Path, help="directory content TOML (default: built from the provisioned network)")
     p.add_argument("--validity-s", type=int, default=0, help="seconds it is valid (default: the national's setting)")
     p.set_defaults(func=cmd_directory)
+
+    copies = sub.add_parser(
+        "copies", help="住民票の写しの広域交付 and DV support measures, with the session of `operator login`"
+    ).add_subparsers(dest="copies_cmd", required=True)
+    p = copies.add_parser("request", help="at a CS's counter: the resident's card, a copy from their home CS")
+    with_state(p)
+    p.add_argument("--node", required=True, help="the requesting CS (its operator needs issue-copies)")
+    p.add_argument("--home", required=True, help="the resident's home CS, e.g. cs:131148")
+    p.add_argument("--card", required=True, help="the resident card's serial (state/resident-cards/<serial>)")
+    p.add_argument("--resident-code", default="", help="住民票コード (default: the card's holder)")
+    p.add_argument("--with-resident-code", action="store_true", help="住民票コード expressly requested")
+    p.add_argument("--with-my-number", action="store_true", help="個人番号 expressly requested")
+    add_pin_options(p, "--pin", PIN_ENV, "the resident's card")
+    p.set_defaults(func=cmd_copies)
+    for name, helptext in (
+        ("issuances", "copies issued of a resident: when and to which CS (role answer-disclosure)"),
+        ("dv-register", "register a DV support measure (role manage-dv-measures)"),
+        ("dv-list", "a resident's DV support measures"),
+        ("dv-remove", "remove a DV support measure"),
+    ):
+        p = copies.add_parser(name, help=helptext)
+        with_state(p)
+        p.add_argument("--node", required=True, help="the resident's home CS, e.g. cs:131148")
+        p.add_argument("resident_code", help="住民票コード, 11 digits")
+        if name == "dv-register":
+            p.add_argument("--municipality", action="append", default=[],
+                           help="refuse requests made there only (repeatable; default: every request)")  # fmt: skip
+        if name == "dv-remove":
+            p.add_argument("--measure", type=int, required=True, help="the measure's id")
+        p.set_defaults(func=cmd_copies)
 
     p = sub.add_parser("lookup", help="look a resident up as an agency (at the national server)")
     with_state(p)

@@ -75,6 +75,7 @@ class TerminalClient:
     fingerprint, which the operator's card signs into every login."""
 
     def __init__(self, channel: grpc.Channel, certificate_sha256: bytes = b"", timeout: float = 30.0) -> None:
+        self.channel = channel  # other clients of this terminal's services (jukinet.clients.copies) share it
         self._registry = registry_pb2_grpc.ResidentRegistryServiceStub(channel)
         self._moves = moves_pb2_grpc.MoveServiceStub(channel)
         self._admin = admin_pb2_grpc.NodeAdminServiceStub(channel)
@@ -88,6 +89,10 @@ class TerminalClient:
         self._timeout = timeout
         self.session: envelope_pb2.Signed | None = None
         self.claims: operator_pb2.SessionClaims | None = None
+
+    def call(self, rpc: Callable[..., Any], request: Any, timeout: float | None = None) -> Any:
+        """Call ``rpc`` (a stub's method on :attr:`channel`) with this terminal's operator session."""
+        return self._call(rpc, request, timeout)
 
     def _call(self, rpc: Callable[..., Any], request: Any, timeout: float | None = None) -> Any:
         metadata = ((SESSION_METADATA_KEY, self.session.SerializeToString()),) if self.session else None

@@ -77,6 +77,9 @@ MAX_PROBLEM_CHARS = 200  # RegisterResidents: each problem of a refused row, as 
 MAX_DIRECTORY_BYTES = 2 * MIB  # an encoded NetworkDirectory (every node of the country fits in a tenth of it)
 MAX_DIRECTORY_NODES = 4096  # node processes in a directory (1,741 CS, 47 prefectures, the national server)
 MAX_DIRECTORY_ROWS = 100_000  # legal-table rows and code-block summaries together
+MAX_COPY_REQUEST_BYTES = 1 * KIB  # 広域交付: an encoded CopyRequest (ids, a code, a time, a nonce of ≤ 64 bytes)
+MAX_CARD_PRESENTATION_BYTES = 8 * KIB  # a resident card's presentation (its certificate and signature)
+MAX_CERTIFIED_COPY_BYTES = 8 * KIB  # an encoded CertifiedCopy: a record's items and the household items
 
 # Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.
 MAX_UNARY_REQUEST_BYTES = 64 * KIB
@@ -89,6 +92,12 @@ REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.MoveService/MoveOut": 4 * KIB,
     "/jukinet.v1.MoveService/MoveIn": 16 * KIB,
     "/jukinet.v1.DirectoryPublishService/PublishDirectory": MAX_DIRECTORY_BYTES + 64 * KIB,
+    "/jukinet.v1.CertifiedCopyService/RequestCopy": MAX_COPY_REQUEST_BYTES + MAX_CARD_PRESENTATION_BYTES,
+    "/jukinet.v1.CertifiedCopyService/ListCopyIssuances": KIB,
+    "/jukinet.v1.CopyExchangeService/IssueCopy": MAX_COPY_REQUEST_BYTES + MAX_CARD_PRESENTATION_BYTES,
+    "/jukinet.v1.DvMeasureService/RegisterDvMeasure": 4 * KIB,
+    "/jukinet.v1.DvMeasureService/ListDvMeasures": KIB,
+    "/jukinet.v1.DvMeasureService/RemoveDvMeasure": KIB,
     "/jukinet.v1.CardService/SetUpCard": 1 * KIB,  # a resident code, a card serial, two P-256 public keys
     "/jukinet.v1.CardService/ChangeCardState": 256,
     "/jukinet.v1.CardService/UpdateCardFace": 512,

@@ -31,6 +31,8 @@ class Role(StrEnum):
     MANAGE_CARDS = "manage-cards"
     ANSWER_DISCLOSURE = "answer-disclosure"
     MANAGE_LINKS = "manage-links"
+    ISSUE_COPIES = "issue-copies"
+    MANAGE_DV_MEASURES = "manage-dv-measures"
 
     @property
     def description(self) -> str:
@@ -43,6 +45,8 @@ _DESCRIPTIONS = {
     Role.MANAGE_CARDS: "My Number card lifecycle (交付, 失効)",
     Role.ANSWER_DISCLOSURE: "read the provision log to answer a resident's disclosure request",
     Role.MANAGE_LINKS: "list, retry and drop outbox items a destination refused (the quarantine)",
+    Role.ISSUE_COPIES: "ask a resident's home CS for a copy of their record at the counter (広域交付)",
+    Role.MANAGE_DV_MEASURES: "register, list and remove DV support measures (DV等支援措置) of this CS's residents",
 }
 
 MAX_CONSECUTIVE_FAILURES = 5

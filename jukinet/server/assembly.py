@@ -60,6 +60,9 @@ TIERS: dict[NodeKind, Tier] = {
             "jukinet.cs_node.registry:registry_service",
             "jukinet.cs_node.moves:move_service",
             "jukinet.cs_node.cards:card_service",
+            "jukinet.cs_node.copies:copy_service",
+            "jukinet.cs_node.copies:copy_exchange_service",
+            "jukinet.cs_node.copies:dv_measure_service",
         ),
         item_handlers=(
             "jukinet.cs_node.moves:move_out_certificates",

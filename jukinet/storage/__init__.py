@@ -12,6 +12,7 @@ from pathlib import Path
 
 from jukinet.storage.audit_log import AuditLog
 from jukinet.storage.cards import CardStore
+from jukinet.storage.copies import CopyIssuanceLog, DvMeasureStore
 from jukinet.storage.directory import DirectoryStore
 from jukinet.storage.environment import DEFAULT_MAP_SIZE, Environment
 from jukinet.storage.history import ChangeHistory
@@ -30,8 +31,10 @@ __all__ = [
     "CardStore",
     "ChangeHistory",
     "CodeReserve",
+    "CopyIssuanceLog",
     "Designations",
     "DirectoryStore",
+    "DvMeasureStore",
     "Environment",
     "InboundMarks",
     "LinkQueues",
@@ -59,6 +62,8 @@ class NodeStorage:
     local: LocalDataStore
     moves: MoveStore
     directory: DirectoryStore
+    copies: CopyIssuanceLog
+    dv_measures: DvMeasureStore
     cards: CardStore
     designations: Designations
     numbers: NumberRegister
@@ -79,6 +84,8 @@ class NodeStorage:
             LocalDataStore(env),
             MoveStore(env),
             DirectoryStore(env),
+            CopyIssuanceLog(env),
+            DvMeasureStore(env),
             CardStore(env),
             Designations(env),
             NumberRegister(env),

@@ -30,6 +30,8 @@ directory           "current"                                        CachedDirec
                                                                      directory envelope, its source, when stored)
 directory           "seed_sha256"                                    SHA-256 of the seed file last published
                                                                      from (national server only; raw 32 bytes)
+copy_issuances      住民票コード ‖ u64 copy serial                       CopyIssuance (CS: copies issued, 広域交付)
+dv_measures         住民票コード ‖ u64 measure id                        DvMeasure (CS: DV support measures)
 cards               card serial                                      CardRecord (CS, national, card service)
 cards_by_resident   住民票コード ‖ NUL ‖ card serial                    (empty: a resident's cards)
 designations        住民票コード                                       CS node id ‖ NUL ‖ u64 block (national: every
@@ -82,6 +84,8 @@ class Db(StrEnum):
     AUDIT_NODES = "audit_nodes"
     AUDIT_HEADS = "audit_heads"
     DIRECTORY = "directory"
+    COPY_ISSUANCES = "copy_issuances"
+    DV_MEASURES = "dv_measures"
     CARDS = "cards"
     CARDS_BY_RESIDENT = "cards_by_resident"
     DESIGNATIONS = "designations"
@@ -105,6 +109,8 @@ class Counter(StrEnum):
     PROVISION = "provision"  # id of the next provision-log entry
     MOVE_OUT = "move-out"  # number of the last 転出 grant this CS issued (grant id "<cs>/<n>")
     CODE_BLOCK = "code_block"  # number of the next block of 住民票コード designated (national)
+    COPY = "copy"  # serial of the last certified copy this CS issued
+    DV_MEASURE = "dv-measure"  # id of the last DV support measure registered here
 
 
 def u64(value: int) -> bytes:
@@ -198,6 +204,16 @@ def audit_node_key(level: int, index: int) -> bytes:
 def parse_audit_node_key(key: bytes) -> tuple[int, int]:
     level, index = _AUDIT_NODE.unpack(key)
     return level, index
+
+
+def resident_serial_key(resident_code: str, serial: int) -> bytes:
+    """A resident's entry of a per-resident series (copy issuances, DV measures): in serial order."""
+    return resident_key(resident_code) + U64.pack(serial)
+
+
+def serial_of(key: bytes) -> int:
+    """The serial in a :func:`resident_serial_key`."""
+    return U64.unpack(key[-8:])[0]
 
 
 def card_key(card_serial: str) -> bytes:

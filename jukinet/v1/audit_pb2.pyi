@@ -40,6 +40,12 @@ class AuditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_ACTION_ASSIGN_MY_NUMBERS: _ClassVar[AuditAction]
     AUDIT_ACTION_CHANGE_MY_NUMBER: _ClassVar[AuditAction]
     AUDIT_ACTION_CHANGE_RESIDENT_CODE: _ClassVar[AuditAction]
+    AUDIT_ACTION_COPY_REQUEST: _ClassVar[AuditAction]
+    AUDIT_ACTION_COPY_ISSUE: _ClassVar[AuditAction]
+    AUDIT_ACTION_DV_MEASURE_REGISTER: _ClassVar[AuditAction]
+    AUDIT_ACTION_DV_MEASURE_REMOVE: _ClassVar[AuditAction]
+    AUDIT_ACTION_DV_MEASURE_LIST: _ClassVar[AuditAction]
+    AUDIT_ACTION_COPY_ISSUANCES_LIST: _ClassVar[AuditAction]
 
 class AuditOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -74,6 +80,12 @@ AUDIT_ACTION_DESIGNATE_CODES: AuditAction
 AUDIT_ACTION_ASSIGN_MY_NUMBERS: AuditAction
 AUDIT_ACTION_CHANGE_MY_NUMBER: AuditAction
 AUDIT_ACTION_CHANGE_RESIDENT_CODE: AuditAction
+AUDIT_ACTION_COPY_REQUEST: AuditAction
+AUDIT_ACTION_COPY_ISSUE: AuditAction
+AUDIT_ACTION_DV_MEASURE_REGISTER: AuditAction
+AUDIT_ACTION_DV_MEASURE_REMOVE: AuditAction
+AUDIT_ACTION_DV_MEASURE_LIST: AuditAction
+AUDIT_ACTION_COPY_ISSUANCES_LIST: AuditAction
 AUDIT_OUTCOME_UNSPECIFIED: AuditOutcome
 AUDIT_OUTCOME_SUCCESS: AuditOutcome
 AUDIT_OUTCOME_DENIED: AuditOutcome

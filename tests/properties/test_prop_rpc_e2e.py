@@ -56,13 +56,16 @@ AUDIT = "/jukinet.v1.AuditService/"
 GET_DIRECTORY = "/jukinet.v1.DirectoryService/GetDirectory"
 PROVISION = "/jukinet.v1.IdentityProvisionService/"
 DELIVER = "/jukinet.v1.LinkService/Deliver"
+COPIES = "/jukinet.v1.CertifiedCopyService/"
+EXCHANGE = "/jukinet.v1.CopyExchangeService/"
+DV = "/jukinet.v1.DvMeasureService/"
 STREAMING = {REGISTRY + "RegisterResidents": "stream_unary", DELIVER: "stream_stream"}
 # Requests that change nothing, so OK is a fine answer to junk that happens to parse.
 READ_ONLY = {OPERATORS + "ListLoginAttempts", ADMIN + "GetStatus",
              ADMIN + "ListProvisions", ADMIN + "ListQuarantine", REGISTRY + "GetResident",
              AUDIT + "GetSignedTreeHead", AUDIT + "GetInclusionProof", AUDIT + "GetConsistencyProof",
              AUDIT + "GetEntries", ADMIN + "RetryQuarantined", ADMIN + "DropQuarantined",
-             GET_DIRECTORY}  # fmt: skip
+             GET_DIRECTORY, COPIES + "ListCopyIssuances", DV + "ListDvMeasures"}  # fmt: skip
 
 
 @dataclass
@@ -98,6 +101,7 @@ class Site:
     agency: Caller  # an agency with rows in the legal table, at the national server
     cs_node: Caller  # a node identity of prefecture 13 that is not running, at pref:13
     operators: frozenset[str]  # every enrolled operator id (never generated)
+    cs_peer: Caller | None = None  # that node identity at the CS (another CS: 広域交付)
 
     def _repr_pretty_(self, printer, cycle: bool) -> None:  # hypothesis prints this, not the whole network
         printer.text("Site(the shared network)")
@@ -142,8 +146,9 @@ def site(network: RunningNetwork, tmp_path_factory: pytest.TempPathFactory) -> I
         agency=Caller(channel_with(network, "national", agency_creds.cert, agency_creds.key)),
         cs_node=Caller(sim.channel(net.topology.node("pref:13").listen, "pref:13")),
         operators=operators,
+        cs_peer=Caller(sim.channel(net.topology.node(CS).listen, CS)),
     )
-    channels = [s.admin, s.stranger, s.national_admin, s.agency, s.cs_node]
+    channels = [s.admin, s.stranger, s.national_admin, s.agency, s.cs_node, s.cs_peer]
     # Start from a quiet network: no notices of earlier tests still travelling.
     deadline = time.monotonic() + 60
     while any(s.counts(str(n.node_id))[3] for n in net.topology.nodes):
@@ -403,7 +408,9 @@ EVERY_RPC = [
     (CS, "stranger", AUDIT + "GetInclusionProof"), (CS, "stranger", AUDIT + "GetConsistencyProof"),
     (CS, "stranger", AUDIT + "GetEntries"), ("national", "agency", PROVISION + "LookupByResidentCode"),
     ("national", "agency", PROVISION + "LookupByMyNumber"), ("pref:13", "cs_node", DELIVER),
-    (CS, "admin", GET_DIRECTORY),
+             GET_DIRECTORY, (CS, "admin", COPIES + "RequestCopy"), (CS, "admin", COPIES + "ListCopyIssuances"),
+    (CS, "cs_peer", EXCHANGE + "IssueCopy"), (CS, "admin", DV + "RegisterDvMeasure"),
+    (CS, "admin", DV + "ListDvMeasures"), (CS, "admin", DV + "RemoveDvMeasure"),
 ]  # fmt: skip
 
 

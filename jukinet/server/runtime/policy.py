@@ -124,3 +124,22 @@ class AllOf:
 
     def admits(self, caller: Caller) -> bool:
         return all(admits(child, caller) for child in self.children)
+
+
+@dataclass(frozen=True)
+class OtherNodes:
+    """Callers holding a node identity of ``kind`` that is not this node's own (a CS never calls itself
+    for what only another CS may ask of it)."""
+
+    kind: NodeKind
+    own: frozenset[NodeId]
+
+    def deny(self, caller: Caller) -> Rejected | None:
+        if any(n in self.own for n in caller.node_ids):
+            return Rejected(Problem.DENIED, f"{caller.identity} is this node; it may not call this RPC of its own")
+        if any(n.kind is self.kind for n in caller.node_ids):
+            return None
+        return _denied(caller, f"{self.kind.value} nodes other than {', '.join(sorted(map(str, self.own)))}")
+
+    def admits(self, caller: Caller) -> bool:
+        return self.deny(caller) is None
