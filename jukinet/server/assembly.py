@@ -54,8 +54,8 @@ TIERS: dict[NodeKind, Tier] = {
     NodeKind.CS: Tier(
         services=("jukinet.cs_node.registry:registry_service", "jukinet.cs_node.moves:move_service"),
         item_handlers=(
-            "jukinet.cs_node.moves:move_out_certificates",
-            "jukinet.cs_node.moves:move_in_notices",
+            "jukinet.cs_node.move_intake:move_out_certificates",
+            "jukinet.cs_node.move_intake:move_in_notices",
         ),
     ),
     NodeKind.PREFECTURE: Tier(item_handlers=("jukinet.server.prefecture.notices:cs_change_notices",)),

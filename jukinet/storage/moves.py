@@ -1,6 +1,7 @@
 """Moves between municipalities at a CS: the 転出 grants it issued (to close each member's move once its
 転入通知 arrives) and the 転出証明書情報 it received (to register each member's 転入 once). The rules
-live in :mod:`jukinet.domain.moves` and :mod:`jukinet.cs_node.moves`; this module only reads and writes."""
+live in :mod:`jukinet.domain.moves`, :mod:`jukinet.cs_node.moves` and :mod:`jukinet.cs_node.move_intake`;
+this module only reads and writes."""
 
 from __future__ import annotations
 

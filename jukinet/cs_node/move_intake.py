@@ -1,0 +1,223 @@
+"""The CS tier's intake of moves: what other CS nodes send it over the links.
+
+- ``move_out_certificate`` (転出証明書情報, at the destination CS): verified end to end by the node
+  certificate it carries (the grant's origin), addressed here, its members the grant's, each the
+  origin's 除票 of a 転出; stored once (``moves_received``) for a later 転入 / 特例転入
+  (:class:`jukinet.cs_node.moves.Moves`).
+- ``move_in_notice`` (転入通知, at the old CS): signed by the grant's destination, for a grant issued
+  here, its members the grant's; closes each member's 除票 once (転出確定, reason 転入通知受理).
+
+An item that fails a check is refused for good (:class:`ItemRefused`): its sender quarantines it and
+the rest of its queue flows. Whoever delivers an item, its own signature decides whose it is.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import lmdb
+
+from jukinet.cs_node.moves import Change, write_changes
+from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
+from jukinet.domain.errors import ItemRefused, Problem, Rejected
+from jukinet.domain.limits import MAX_MOVE_CERTIFICATE_BYTES, text_problem
+from jukinet.domain.moves import check_members, closing_record, date_of, local_data_problems
+from jukinet.domain.node_ids import NodeId, NodeKind
+from jukinet.domain.quoting import quoted
+from jukinet.domain.records import validate_record
+from jukinet.pki import TrustStore
+from jukinet.server.grants import cs_named, grant_id_problem, open_grant, signed_by_node
+from jukinet.server.parts import NodeParts
+from jukinet.server.runtime.intake import Delivery, Item, Plan
+from jukinet.storage import NodeStorage
+from jukinet.v1 import envelope_pb2, identity_pb2, moves_pb2
+
+R = identity_pb2
+
+
+def _from_cs(delivery: Delivery, what: str) -> None:
+    if delivery.sender.kind is not NodeKind.CS:
+        raise Rejected(Problem.DENIED, f"{delivery.sender} is not a CS; only CS nodes send {what}")
+
+
+def _refused(exc: Rejected, what: str, position: int, sender: NodeId) -> ItemRefused:
+    """One item refused for good: the sender sets it aside (quarantine) and the rest of its queue flows."""
+    problem = exc.problem if exc.problem is not Problem.BROKEN else Problem.INVALID
+    return ItemRefused(problem, f"{what} #{position} from {sender}: {exc}", position)
+
+
+@dataclass(frozen=True)
+class _StoreCertificates:
+    storage: NodeStorage
+    received: list[tuple[str, envelope_pb2.Signed]]
+    now_ms: int
+
+    def apply(self, txn: lmdb.Transaction) -> None:
+        for grant_id, envelope in self.received:
+            if self.storage.moves.received(txn, grant_id) is None:  # applied once, however often it comes
+                move = moves_pb2.ReceivedMove(certificate=envelope)
+                move.received_at.FromMilliseconds(self.now_ms)
+                self.storage.moves.put_received(txn, grant_id, move)
+
+
+class MoveOutCertificates:
+    """ItemHandler for ``move_out_certificate`` items at a CS: 転出証明書情報 addressed to it."""
+
+    kind = "move_out_certificate"
+
+    def __init__(self, trust: TrustStore, storage: NodeStorage, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._trust = trust
+        self._storage = storage
+        self._clock = clock
+
+    def check(self, delivery: Delivery, items: Sequence[Item]) -> Plan:
+        _from_cs(delivery, "転出証明書情報")
+        day = today(self._clock)
+        received: dict[str, envelope_pb2.Signed] = {}
+        for position, envelope in items:
+            try:
+                grant_id = self.verify(envelope, delivery.destination, day)
+            except Rejected as exc:
+                raise _refused(exc, "転出証明書情報", position, delivery.sender) from None
+            received.setdefault(grant_id, envelope)
+        return _StoreCertificates(self._storage, list(received.items()), self._clock.now_ms())
+
+    def verify(self, envelope: envelope_pb2.Signed, here: NodeId, day: datetime.date) -> str:
+        """Every check of one 転出証明書情報, end to end (whoever delivered it); returns its grant id.
+
+        1. at most MAX_MOVE_CERTIFICATE_BYTES; signed by the key of the node certificate it carries;
+        2. its grant verifies (:func:`open_grant`), and the certificate's signer is the grant's origin;
+        3. the grant is addressed to this CS;
+        4. its members are the grant's, in order, each the origin's 除票 of a 転出 with valid local items.
+        """
+        size = envelope.ByteSize()
+        if size > MAX_MOVE_CERTIFICATE_BYTES:
+            raise Rejected(Problem.INVALID, f"{size} bytes; at most {MAX_MOVE_CERTIFICATE_BYTES}")
+        certificate, signer = signed_by_node(envelope, moves_pb2.MoveOutCertificate, self._trust)
+        grant, origin, destination = open_grant(certificate.grant, self._trust)
+        if not signer.names(origin):
+            raise Rejected(Problem.DENIED, f"signed by {signer}, not by the grant's origin {origin}")
+        if destination != here:
+            raise Rejected(Problem.DENIED, f"grant {grant.grant_id} is addressed to {destination}, not {here}")
+        codes = [m.record.resident_code for m in certificate.members]
+        if codes != list(grant.resident_codes):
+            raise Rejected(Problem.INVALID, f"its members are not those of grant {grant.grant_id}")
+        if certificate.planned_date != grant.planned_date:
+            raise Rejected(Problem.INVALID, f"its planned date is not that of grant {grant.grant_id}")
+        if certificate.new_address_text:
+            problem = text_problem("address.text", certificate.new_address_text)
+            if problem:
+                raise Rejected(Problem.INVALID, f"new_{problem}")
+        for member in certificate.members:
+            record = member.record
+            problems = validate_record(record, today=day) + local_data_problems(member.local)
+            if record.address.municipality_code != origin.code:
+                problems.append(f"address.municipality_code: {record.address.municipality_code} is not {origin}'s")
+            if record.change_reason != R.CHANGE_REASON_MOVE_OUT or record.status != R.RECORD_STATUS_REMOVED:
+                problems.append("change_reason: not the 除票 of a 転出")
+            if len(member.card_serials) > 4 or any(len(c) > 64 for c in member.card_serials):
+                problems.append("card_serials: at most 4 of at most 64 characters")
+            if problems:
+                raise Rejected(Problem.INVALID, f"member {quoted(record.resident_code)}: " + "; ".join(problems))
+        return grant.grant_id
+
+
+@dataclass(frozen=True)
+class _CloseMoves:
+    storage: NodeStorage
+    node_id: NodeId
+    upstream: str
+    notices: list[moves_pb2.MoveInNotice]
+    now_ms: int
+
+    def apply(self, txn: lmdb.Transaction) -> None:
+        s = self.storage
+        changes: list[Change] = []
+        for notice in self.notices:
+            state = s.moves.move_out(txn, notice.grant_id)
+            if state is None:  # checked before; only a damaged store gets here
+                raise Rejected(Problem.BROKEN, f"grant {notice.grant_id} vanished")
+            closed = set(state.closed)
+            move_in = date_of(notice.move_in_date, "move_in_date")
+            for code in notice.resident_codes:
+                if code in closed:
+                    continue  # its 転入通知 came before: applied once
+                current = s.records.current(txn, code)
+                if (
+                    current is not None
+                    and current.status == R.RECORD_STATUS_REMOVED
+                    and (current.change_reason == R.CHANGE_REASON_MOVE_OUT)
+                ):
+                    changes.append((closing_record(current, move_in), current, None))
+                state.closed.append(code)
+                closed.add(code)
+            s.moves.put_move_out(txn, notice.grant_id, state)
+        write_changes(txn, s, self.node_id, self.upstream, changes, self.now_ms)
+
+
+class MoveInNotices:
+    """ItemHandler for ``move_in_notice`` items at a CS: 転入通知 for the moves it granted."""
+
+    kind = "move_in_notice"
+
+    def __init__(
+        self, node_id: NodeId, upstream: str, trust: TrustStore, storage: NodeStorage, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        self._node_id = node_id
+        self._upstream = upstream
+        self._trust = trust
+        self._storage = storage
+        self._clock = clock
+
+    def check(self, delivery: Delivery, items: Sequence[Item]) -> Plan:
+        _from_cs(delivery, "転入通知")
+        notices = []
+        for position, envelope in items:
+            try:
+                notices.append(self.verify(envelope, delivery.destination))
+            except Rejected as exc:
+                raise _refused(exc, "転入通知", position, delivery.sender) from None
+        return _CloseMoves(self._storage, self._node_id, self._upstream, notices, self._clock.now_ms())
+
+    def verify(self, envelope: envelope_pb2.Signed, here: NodeId) -> moves_pb2.MoveInNotice:
+        """1. signed by the key of the node certificate it carries, which names the notice's origin (a CS);
+        2. addressed to this CS; 3. names a grant issued here, whose destination is that origin;
+        4. its members are members of that grant; its move-in date a date."""
+        notice, signer = signed_by_node(envelope, moves_pb2.MoveInNotice, self._trust)
+        origin = cs_named(notice.origin, "転入通知 origin")
+        if not signer.names(origin):
+            raise Rejected(Problem.DENIED, f"names origin {origin} but was signed by {signer}")
+        if notice.destination != str(here):
+            raise Rejected(Problem.DENIED, f"addressed to {quoted(notice.destination)}, not {here}")
+        problem = grant_id_problem(notice.grant_id)
+        if problem:
+            raise Rejected(Problem.INVALID, problem)
+        state = self._storage.moves.get_move_out(notice.grant_id)
+        if state is None:
+            raise Rejected(Problem.NOT_FOUND, f"no 転出 {notice.grant_id} was granted at {here}")
+        grant = moves_pb2.MoveOutGrant.FromString(state.grant.payload)
+        if grant.destination != str(origin):
+            raise Rejected(Problem.DENIED, f"grant {grant.grant_id} is for {grant.destination}, not {origin}")
+        codes = check_members(list(notice.resident_codes))
+        strangers = [c for c in codes if c not in grant.resident_codes]
+        if strangers:
+            raise Rejected(Problem.DENIED, f"{strangers[0]} is not a member of grant {grant.grant_id}")
+        date_of(notice.move_in_date, "move_in_date")
+        return notice
+
+
+# -- the CS tier's builders (jukinet.server.assembly.TIERS) -------------------------------------------
+
+
+def move_out_certificates(parts: NodeParts) -> MoveOutCertificates:
+    """転出証明書情報 from other CS nodes."""
+    return MoveOutCertificates(parts.trust, parts.storage, parts.clock)
+
+
+def move_in_notices(parts: NodeParts) -> MoveInNotices:
+    """転入通知 from other CS nodes."""
+    if parts.config.upstream is None:
+        raise Rejected(Problem.BROKEN, "a CS needs an upstream prefecture for its change notices")
+    return MoveInNotices(parts.config.node_id, str(parts.config.upstream), parts.trust, parts.storage, parts.clock)
