@@ -22,8 +22,22 @@ import lmdb
 from jukinet.cs_node.moves import Change, write_changes
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
 from jukinet.domain.errors import ItemRefused, Problem, Rejected
-from jukinet.domain.limits import MAX_MOVE_CERTIFICATE_BYTES, text_problem
-from jukinet.domain.moves import check_members, closing_record, date_of, local_data_problems
+from jukinet.domain.limits import (
+    MAX_HELD_PER_ORIGIN,
+    MAX_HELD_PER_ORIGIN_BYTES,
+    MAX_MOVE_CERTIFICATE_BYTES,
+    text_problem,
+)
+from jukinet.domain.moves import (
+    MOVE_IN_REASONS,
+    check_certificate_arrival,
+    check_members,
+    check_notice_move_in,
+    closing_record,
+    date_of,
+    last_move_in_day,
+    local_data_problems,
+)
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.domain.quoting import quoted
 from jukinet.domain.records import validate_record
@@ -48,24 +62,51 @@ def _refused(exc: Rejected, what: str, position: int, sender: NodeId) -> ItemRef
     return ItemRefused(problem, f"{what} #{position} from {sender}: {exc}", position)
 
 
+def _over_share(count: int, size: int) -> bool:
+    """Whether holding ``count`` certificates of ``size`` bytes from one origin exceeds its share."""
+    return count > MAX_HELD_PER_ORIGIN or size > MAX_HELD_PER_ORIGIN_BYTES
+
+
+@dataclass(frozen=True)
+class _Arrival:
+    """One verified 転出証明書情報 of a batch, to hold until its last day."""
+
+    grant_id: str
+    origin: str
+    envelope: envelope_pb2.Signed
+    last_day: datetime.date
+
+
 @dataclass(frozen=True)
 class _StoreCertificates:
     storage: NodeStorage
-    received: list[tuple[str, envelope_pb2.Signed]]
+    arrivals: list[_Arrival]
     now_ms: int
 
     def apply(self, txn: lmdb.Transaction) -> None:
-        for grant_id, envelope in self.received:
-            if self.storage.moves.received(txn, grant_id) is None:  # applied once, however often it comes
-                move = moves_pb2.ReceivedMove(certificate=envelope)
+        moves, origins = self.storage.moves, set()
+        for arrival in self.arrivals:
+            if moves.received(txn, arrival.grant_id) is None:  # applied once, however often it comes
+                move = moves_pb2.ReceivedMove(certificate=arrival.envelope)
                 move.received_at.FromMilliseconds(self.now_ms)
-                self.storage.moves.put_received(txn, grant_id, move)
+                moves.hold(txn, arrival.origin, arrival.grant_id, move, arrival.last_day.toordinal())
+                origins.add(arrival.origin)
+        for origin in origins:  # a batch checked while the one before it committed did not count that one
+            if _over_share(*moves.held(txn, origin)):
+                raise Rejected(Problem.CONFLICT, f"{origin}'s share was taken by a batch stored meanwhile; resend")
 
 
 class MoveOutCertificates:
-    """ItemHandler for ``move_out_certificate`` items at a CS: 転出証明書情報 addressed to it."""
+    """ItemHandler for ``move_out_certificate`` items at a CS: 転出証明書情報 addressed to it.
+
+    What one origin can make this CS hold is bounded (MAX_HELD_PER_ORIGIN certificates and
+    MAX_HELD_PER_ORIGIN_BYTES bytes): a certificate over its origin's share is refused (EXHAUSTED; the
+    sender quarantines it and may retry it once older ones have been used up or expired). Each is held
+    until its last day for a 転入 (:func:`last_move_in_day`), then deleted, before new ones are counted.
+    """
 
     kind = "move_out_certificate"
+    SWEEP = 10_000  # expired certificates deleted per transaction
 
     def __init__(self, trust: TrustStore, storage: NodeStorage, clock: Clock = SYSTEM_CLOCK) -> None:
         self._trust = trust
@@ -75,22 +116,50 @@ class MoveOutCertificates:
     def check(self, delivery: Delivery, items: Sequence[Item]) -> Plan:
         _from_cs(delivery, "転出証明書情報")
         day = today(self._clock)
-        received: dict[str, envelope_pb2.Signed] = {}
+        self.sweep(day)
+        moves = self._storage.moves
+        arrivals: dict[str, _Arrival] = {}
+        held: dict[str, tuple[int, int]] = {}
         for position, envelope in items:
             try:
-                grant_id = self.verify(envelope, delivery.destination, day)
+                arrival = self.verify(envelope, delivery.destination, day)
+                count, size = held.get(arrival.origin) or moves.get_held(arrival.origin)
+                if arrival.grant_id not in arrivals and moves.get_received(arrival.grant_id) is None:
+                    count, size = count + 1, size + envelope.ByteSize()  # a certificate held already takes none
+                if _over_share(count, size):
+                    raise Rejected(
+                        Problem.EXHAUSTED,
+                        f"{arrival.origin}'s 転出証明書情報 held here would be {count} ({size} bytes); at most "
+                        f"{MAX_HELD_PER_ORIGIN} ({MAX_HELD_PER_ORIGIN_BYTES} bytes) until older ones expire",
+                    )
             except Rejected as exc:
                 raise _refused(exc, "転出証明書情報", position, delivery.sender) from None
-            received.setdefault(grant_id, envelope)
-        return _StoreCertificates(self._storage, list(received.items()), self._clock.now_ms())
+            held[arrival.origin] = (count, size)
+            arrivals.setdefault(arrival.grant_id, arrival)
+        return _StoreCertificates(self._storage, list(arrivals.values()), self._clock.now_ms())
 
-    def verify(self, envelope: envelope_pb2.Signed, here: NodeId, day: datetime.date) -> str:
-        """Every check of one 転出証明書情報, end to end (whoever delivered it); returns its grant id.
+    def sweep(self, day: datetime.date) -> int:
+        """Delete the held certificates whose last day for a 転入 is before ``day``; returns how many."""
+        moves, ordinal, gone = self._storage.moves, day.toordinal(), 0
+
+        def forget(txn: lmdb.Transaction) -> int:
+            expired = moves.expired(txn, ordinal, self.SWEEP)
+            for last_day, grant_id in expired:
+                moves.forget(txn, last_day, grant_id)
+            return len(expired)
+
+        while moves.any_expired(ordinal):
+            gone += self._storage.env.submit(forget).result()
+        return gone
+
+    def verify(self, envelope: envelope_pb2.Signed, here: NodeId, day: datetime.date) -> _Arrival:
+        """Every check of one 転出証明書情報, end to end (whoever delivered it).
 
         1. at most MAX_MOVE_CERTIFICATE_BYTES; signed by the key of the node certificate it carries;
         2. its grant verifies (:func:`open_grant`), and the certificate's signer is the grant's origin;
         3. the grant is addressed to this CS;
-        4. its members are the grant's, in order, each the origin's 除票 of a 転出 with valid local items.
+        4. its planned date is not further ahead than a 転出届 allows, and its window for a 転入 is open;
+        5. its members are the grant's, in order, each the origin's 除票 of a 転出 with valid local items.
         """
         size = envelope.ByteSize()
         if size > MAX_MOVE_CERTIFICATE_BYTES:
@@ -101,6 +170,8 @@ class MoveOutCertificates:
             raise Rejected(Problem.DENIED, f"signed by {signer}, not by the grant's origin {origin}")
         if destination != here:
             raise Rejected(Problem.DENIED, f"grant {grant.grant_id} is addressed to {destination}, not {here}")
+        planned = date_of(grant.planned_date, "planned_date")
+        check_certificate_arrival(planned, day)
         codes = [m.record.resident_code for m in certificate.members]
         if codes != list(grant.resident_codes):
             raise Rejected(Problem.INVALID, f"its members are not those of grant {grant.grant_id}")
@@ -121,7 +192,7 @@ class MoveOutCertificates:
                 problems.append("card_serials: at most 4 of at most 64 characters")
             if problems:
                 raise Rejected(Problem.INVALID, f"member {quoted(record.resident_code)}: " + "; ".join(problems))
-        return grant.grant_id
+        return _Arrival(grant.grant_id, str(origin), envelope, last_move_in_day(planned))
 
 
 @dataclass(frozen=True)
@@ -184,7 +255,8 @@ class MoveInNotices:
     def verify(self, envelope: envelope_pb2.Signed, here: NodeId) -> moves_pb2.MoveInNotice:
         """1. signed by the key of the node certificate it carries, which names the notice's origin (a CS);
         2. addressed to this CS; 3. names a grant issued here, whose destination is that origin;
-        4. its members are members of that grant; its move-in date a date."""
+        4. its members are members of that grant; its reason 転入 or 特例転入; its move-in date one a 転入
+        under that grant could have (:func:`check_notice_move_in`)."""
         notice, signer = signed_by_node(envelope, moves_pb2.MoveInNotice, self._trust)
         origin = cs_named(notice.origin, "転入通知 origin")
         if not signer.names(origin):
@@ -204,7 +276,10 @@ class MoveInNotices:
         strangers = [c for c in codes if c not in grant.resident_codes]
         if strangers:
             raise Rejected(Problem.DENIED, f"{strangers[0]} is not a member of grant {grant.grant_id}")
-        date_of(notice.move_in_date, "move_in_date")
+        if notice.reason not in MOVE_IN_REASONS:
+            raise Rejected(Problem.INVALID, f"reason {notice.reason} is not 転入 or 特例転入")
+        move_in = date_of(notice.move_in_date, "move_in_date")
+        check_notice_move_in(move_in, date_of(grant.planned_date, "planned_date"), today(self._clock))
         return notice
 
 

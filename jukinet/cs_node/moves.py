@@ -35,11 +35,14 @@ from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
 from jukinet.domain.errors import FieldRejected, Problem, Rejected
 from jukinet.domain.limits import MAX_MOVE_CERTIFICATE_BYTES, text_problem
 from jukinet.domain.moves import (
+    CLOCK_SKEW_DAYS,
     check_destination,
     check_members,
     check_move_in_dates,
     check_planned_date,
     date_of,
+    grant_open,
+    last_move_in_day,
     moved_in_record,
     removal_record,
 )
@@ -167,6 +170,7 @@ class Moves:
                     )
                 record = removal_record(current, planned)
                 _checked(record, current, day, s.records.holder_of(txn, record.my_number))
+                self._not_moving(txn, member, day)
                 changes.append((record, current, None))
             now_ms = self.clock.now_ms()
             grant_id = f"{origin}/{s.env.reserve(txn, Counter.MOVE_OUT)}"
@@ -190,6 +194,8 @@ class Moves:
                 raise Rejected(Problem.EXHAUSTED, f"転出証明書情報 {size} bytes; at most {MAX_MOVE_CERTIFICATE_BYTES}")
             sequences = write_changes(txn, s, self.node_id, self.upstream, changes, now_ms)
             s.moves.put_move_out(txn, grant_id, moves_pb2.MoveOutState(grant=signed_grant))
+            for member in members:
+                s.moves.set_last_grant(txn, member, grant_id)
             item = link_pb2.LinkItem(move_out_certificate=signed_certificate).SerializeToString()
             s.queues.enqueue(txn, str(destination), [item])
             detail = (
@@ -208,6 +214,24 @@ class Moves:
         self.wake(self.upstream)
         self.wake(str(destination))
         return response
+
+    def _not_moving(self, txn: lmdb.Transaction, member: str, day: datetime.date) -> None:
+        """A resident is moved out by one open grant at a time: while an earlier 転出's certificate can still
+        serve a 転入 at its destination (its 転入通知 not yet here), a second 転出 (after the 除票 was
+        re-entered, e.g. by 職権記載) would let them move in at two municipalities (CONFLICT)."""
+        last = self.storage.moves.last_grant_of(txn, member)
+        state = self.storage.moves.move_out(txn, last) if last is not None else None
+        if state is None or member in state.closed:
+            return
+        granted = moves_pb2.MoveOutGrant.FromString(state.grant.payload)
+        planned = date_of(granted.planned_date, "planned_date")
+        if grant_open(planned, day):
+            until = last_move_in_day(planned) + datetime.timedelta(days=CLOCK_SKEW_DAYS)
+            raise Rejected(
+                Problem.CONFLICT,
+                f"member {member}: 転出 {last} to {granted.destination} (planned {planned.isoformat()}) is open "
+                f"until {until.isoformat()}: its 転出証明書情報 can still serve a 転入 there",
+            )
 
     # -- 転入 / 特例転入 --------------------------------------------------------------------------------
 
