@@ -207,14 +207,14 @@ def test_forged_and_misdirected_notices_are_refused_and_store_nothing(net: Net) 
     def signed(notice: moves_pb2.MoveInNotice, by: SimulatedNode = new) -> envelope_pb2.Signed:
         return seal(by.signer, notice, by.certificate_der)
 
-    unsigned = seal(new.signer, moves_pb2.MoveInNotice.FromString(genuine.payload))  # no certificate carried
-    _refused(net.old, new, unsigned, Problem.UNAUTHENTICATED, "carries no signer certificate")
     tampered = envelope_pb2.Signed()
     tampered.CopyFrom(genuine)
     altered = moves_pb2.MoveInNotice.FromString(tampered.payload)
     del altered.resident_codes[1:]  # still a valid notice, only not the one signed
     tampered.payload = altered.SerializeToString()
     _refused(net.old, new, tampered, Problem.UNAUTHENTICATED, "signature does not verify")
+    unsigned = seal(new.signer, moves_pb2.MoveInNotice.FromString(genuine.payload))  # no certificate carried
+    _refused(net.old, new, unsigned, Problem.UNAUTHENTICATED, "carries no signer certificate")
     # Claims to come from the grant's destination, signed by another CS.
     _refused(net.old, rogue, signed(_notice(grant_id, codes, day), rogue), Problem.DENIED,
              f"names origin {NEW} but was signed by {ROGUE}")  # fmt: skip
