@@ -7,7 +7,9 @@
 - ``move_in_notice`` (転入通知, at the old CS): signed by the grant's destination, for a grant issued
   here, its members the grant's; closes each member's 除票 once (転出確定, reason 転入通知受理).
 
-An item that fails a check is refused for good (:class:`ItemRefused`): its sender quarantines it and
+What another CS can make this one hold is bounded: a certificate is held until its last day for a
+転入 (the planned date + 44 days) and then deleted, and each origin has a share (count and bytes) of what
+is held. An item that fails a check is refused for good (:class:`ItemRefused`): its sender quarantines it and
 the rest of its queue flows. Whoever delivers an item, its own signature decides whose it is.
 """
 

@@ -1,5 +1,6 @@
 """Moves between municipalities at a CS: the 転出 grants it issued (to close each member's move once its
-転入通知 arrives) and the 転出証明書情報 it received (to register each member's 転入 once). The rules
+転入通知 arrives; the latest per resident, so a resident has one open grant at a time) and the
+転出証明書情報 it received (to register each member's 転入 once; held per origin until their last day). The rules
 live in :mod:`jukinet.domain.moves`, :mod:`jukinet.cs_node.moves` and :mod:`jukinet.cs_node.move_intake`;
 this module only reads and writes."""
 
