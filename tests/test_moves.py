@@ -16,9 +16,13 @@ from jukinet.domain.moves import (
     AFTER_PLANNED_DAYS,
     BEFORE_PLANNED_DAYS,
     REGISTRATION_DAYS,
+    check_certificate_arrival,
     check_members,
     check_move_in_dates,
+    check_notice_move_in,
     check_planned_date,
+    grant_open,
+    last_move_in_day,
     local_data_problems,
 )
 from jukinet.server.grants import MAX_GRANT_ID_CHARS, grant_id_problem
@@ -46,6 +50,21 @@ def test_move_in_time_limits_at_their_boundaries() -> None:
     check_move_in_dates(ahead - BEFORE_PLANNED_DAYS * DAY, ahead, TODAY)  # moved 14 days earlier than planned
     _refused(Problem.CONFLICT, "15 days before", check_move_in_dates, ahead - 15 * DAY, ahead, TODAY)
     _refused(Problem.INVALID, "after today", check_move_in_dates, TODAY + DAY, TODAY, TODAY)
+
+
+def test_what_a_certificate_and_a_notice_may_carry_at_their_boundaries() -> None:
+    planned = TODAY - 10 * DAY
+    assert last_move_in_day(planned) == planned + 44 * DAY
+    check_certificate_arrival(TODAY + 15 * DAY, TODAY)  # 14 days ahead, and a day of clock skew
+    _refused(Problem.INVALID, "16 days after today", check_certificate_arrival, TODAY + 16 * DAY, TODAY)
+    check_certificate_arrival(TODAY - 44 * DAY, TODAY)  # its last day
+    _refused(Problem.CONFLICT, "after its last day", check_certificate_arrival, TODAY - 45 * DAY, TODAY)
+    assert grant_open(TODAY - 45 * DAY, TODAY) and not grant_open(TODAY - 46 * DAY, TODAY)
+    check_notice_move_in(planned - 14 * DAY, planned, TODAY)
+    check_notice_move_in(TODAY + DAY, TODAY - 29 * DAY, TODAY)  # +30 days, tomorrow by our clock
+    _refused(Problem.INVALID, "outside -14..+30", check_notice_move_in, planned - 15 * DAY, planned, TODAY)
+    _refused(Problem.INVALID, "outside -14..+30", check_notice_move_in, TODAY, TODAY - 31 * DAY, TODAY)
+    _refused(Problem.INVALID, "after today", check_notice_move_in, TODAY + 2 * DAY, TODAY, TODAY)
 
 
 def test_planned_date_at_most_14_days_ahead() -> None:

@@ -367,3 +367,40 @@ def test_special_move_in_needs_the_members_own_card(net, worker, tmp_path: Path)
     # The same presentation again (a replay) is refused.
     err = rpc_error(new.move_in, grant_id, day, "西区", [bob.resident_code], lambda b: captured[0])
     assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+# -- forged 転入通知 at the old CS ------------------------------------------------------------------------
+
+
+def test_forged_move_in_notices_are_refused_at_the_old_cs(net, tmp_path: Path):
+    """A 転入通知 another CS signs for 中野区's grant (it is not the grant's destination), or one for a grant
+    中野区 never issued, is refused for good (the sender's item is quarantined), stores nothing at 中野区,
+    and the genuine one from 横浜市西区 then closes the move."""
+    rogue = simulated(net, ["cs:131016"], tmp_path / "rogue")
+    person = _household(1)[0]
+    _register(net, [person])
+    old, code, today = terminal(net, OLD), person.resident_code, _today()
+    grant_id = old.move_out([code], "141038", _date(today)).grant_id
+    at = address(net, OLD)
+
+    def refused(notice: moves_pb2.MoveInNotice, status: grpc.StatusCode, words: str) -> None:
+        inbound = old.status(inbound=True).inbound
+        first = 1 + max((i.last_sequence for i in inbound if i.sender == rogue.node_id), default=0)
+        envelope = seal(rogue.signer, notice, rogue.certificate_der)
+        item = link_pb2.LinkItem(move_in_notice=envelope).SerializeToString()
+        history = old.status().history_entries
+        err = rpc_error(rogue.deliver, at, OLD, [rogue.batch(OLD, [item], first)])
+        assert err.code() == status and words in err.details() and f"#{first}" in err.details(), err.details()
+        assert old.status().history_entries == history  # nothing stored
+        assert old.resident(code).change_reason == R.CHANGE_REASON_MOVE_OUT  # the 除票 is not closed
+
+    notice = moves_pb2.MoveInNotice(grant_id=grant_id, origin="cs:131016", destination=OLD, resident_codes=[code],
+                                    reason=R.CHANGE_REASON_MOVE_IN)  # fmt: skip
+    notice.move_in_date.CopyFrom(_date(today))
+    refused(notice, grpc.StatusCode.PERMISSION_DENIED, f"is for {NEW}, not cs:131016")
+    notice.grant_id = f"{OLD}/987654"
+    refused(notice, grpc.StatusCode.NOT_FOUND, f"no 転出 {OLD}/987654 was granted")
+    # The node still serves: the real 転入 at 横浜市西区 closes the move.
+    wait_until(lambda: link(net, OLD, NEW).pending == 0, what="the 転出証明書情報 handed over")
+    terminal(net, NEW).move_in(grant_id, _date(today), "西区")
+    wait_until(lambda: old.resident(code).change_reason == R.CHANGE_REASON_MOVE_IN_NOTICE_RECEIVED, what="転出確定")

@@ -17,8 +17,8 @@ the 転入通知 back that closes the move (転出確定).
 
 Both CS-to-CS items travel on the ordinary links (store-and-forward with receipts: the other CS may be
 down; nothing is lost; each is applied once). :class:`Moves` is the plain object behind
-:class:`MoveRpc`; :class:`MoveOutCertificates` and :class:`MoveInNotices` are the CS tier's item
-handlers.
+:class:`MoveRpc` (the counter's RPCs, here); the intake of the two items from other CS nodes is
+:mod:`jukinet.cs_node.move_intake`.
 """
 
 from __future__ import annotations
@@ -32,31 +32,30 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from jukinet.domain.changes import local_change
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
-from jukinet.domain.errors import FieldRejected, ItemRefused, Problem, Rejected
+from jukinet.domain.errors import FieldRejected, Problem, Rejected
 from jukinet.domain.limits import MAX_MOVE_CERTIFICATE_BYTES, text_problem
 from jukinet.domain.moves import (
+    CLOCK_SKEW_DAYS,
     check_destination,
     check_members,
     check_move_in_dates,
     check_planned_date,
-    closing_record,
     date_of,
-    local_data_problems,
+    grant_open,
+    last_move_in_day,
     moved_in_record,
     removal_record,
 )
-from jukinet.domain.node_ids import NodeId, NodeKind
+from jukinet.domain.node_ids import NodeId
 from jukinet.domain.operators import Role
-from jukinet.domain.quoting import quoted
 from jukinet.domain.records import validate_record
-from jukinet.pki import Signer, TrustStore, seal
+from jukinet.pki import Signer, seal
 from jukinet.pki.card_presence import CardPresenceVerifier
 from jukinet.server.audit import Auditor
-from jukinet.server.grants import cs_named, grant_id_problem, open_grant, signed_by_node
+from jukinet.server.grants import grant_id_problem
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.guard import guarded
-from jukinet.server.runtime.intake import Delivery, Item, Plan
 from jukinet.server.runtime.peers import Caller
 from jukinet.server.runtime.policy import OperatorWithRole, TerminalOf
 from jukinet.server.runtime.server import ServiceBinding, bind
@@ -171,6 +170,7 @@ class Moves:
                     )
                 record = removal_record(current, planned)
                 _checked(record, current, day, s.records.holder_of(txn, record.my_number))
+                self._not_moving(txn, member, day)
                 changes.append((record, current, None))
             now_ms = self.clock.now_ms()
             grant_id = f"{origin}/{s.env.reserve(txn, Counter.MOVE_OUT)}"
@@ -194,6 +194,8 @@ class Moves:
                 raise Rejected(Problem.EXHAUSTED, f"転出証明書情報 {size} bytes; at most {MAX_MOVE_CERTIFICATE_BYTES}")
             sequences = write_changes(txn, s, self.node_id, self.upstream, changes, now_ms)
             s.moves.put_move_out(txn, grant_id, moves_pb2.MoveOutState(grant=signed_grant))
+            for member in members:
+                s.moves.set_last_grant(txn, member, grant_id)
             item = link_pb2.LinkItem(move_out_certificate=signed_certificate).SerializeToString()
             s.queues.enqueue(txn, str(destination), [item])
             detail = (
@@ -212,6 +214,24 @@ class Moves:
         self.wake(self.upstream)
         self.wake(str(destination))
         return response
+
+    def _not_moving(self, txn: lmdb.Transaction, member: str, day: datetime.date) -> None:
+        """A resident is moved out by one open grant at a time: while an earlier 転出's certificate can still
+        serve a 転入 at its destination (its 転入通知 not yet here), a second 転出 (after the 除票 was
+        re-entered, e.g. by 職権記載) would let them move in at two municipalities (CONFLICT)."""
+        last = self.storage.moves.last_grant_of(txn, member)
+        state = self.storage.moves.move_out(txn, last) if last is not None else None
+        if state is None or member in state.closed:
+            return
+        granted = moves_pb2.MoveOutGrant.FromString(state.grant.payload)
+        planned = date_of(granted.planned_date, "planned_date")
+        if grant_open(planned, day):
+            until = last_move_in_day(planned) + datetime.timedelta(days=CLOCK_SKEW_DAYS)
+            raise Rejected(
+                Problem.CONFLICT,
+                f"member {member}: 転出 {last} to {granted.destination} (planned {planned.isoformat()}) is open "
+                f"until {until.isoformat()}: its 転出証明書情報 can still serve a 転入 there",
+            )
 
     # -- 転入 / 特例転入 --------------------------------------------------------------------------------
 
@@ -304,13 +324,6 @@ class Moves:
         self.wake(old)
         return response
 
-    def certificate_of(self, grant_id: str) -> moves_pb2.MoveOutCertificate | None:
-        """A received 転出証明書情報 (for the 特例転入 card check), or None."""
-        received = self.storage.moves.get_received(grant_id)
-        if received is None:
-            return None
-        return moves_pb2.MoveOutCertificate.FromString(received.certificate.payload)
-
 
 class MoveRpc(moves_pb2_grpc.MoveServiceServicer):
     def __init__(self, moves: Moves, auditor: Auditor, blocking: Blocking) -> None:
@@ -330,180 +343,6 @@ class MoveRpc(moves_pb2_grpc.MoveServiceServicer):
 
 SPECIAL_MOVE_IN = "special-move-in"
 """The purpose a resident's card is presented for at a 特例転入 (jukinet.domain.cards.presentation_input)."""
-
-
-# -- the CS tier's intake: what other CS nodes send ----------------------------------------------------
-
-
-def _from_cs(delivery: Delivery, what: str) -> None:
-    if delivery.sender.kind is not NodeKind.CS:
-        raise Rejected(Problem.DENIED, f"{delivery.sender} is not a CS; only CS nodes send {what}")
-
-
-def _refused(exc: Rejected, what: str, position: int, sender: NodeId) -> ItemRefused:
-    """One item refused for good: the sender sets it aside (quarantine) and the rest of its queue flows."""
-    problem = exc.problem if exc.problem is not Problem.BROKEN else Problem.INVALID
-    return ItemRefused(problem, f"{what} #{position} from {sender}: {exc}", position)
-
-
-@dataclass(frozen=True)
-class _StoreCertificates:
-    storage: NodeStorage
-    received: list[tuple[str, envelope_pb2.Signed]]
-    now_ms: int
-
-    def apply(self, txn: lmdb.Transaction) -> None:
-        for grant_id, envelope in self.received:
-            if self.storage.moves.received(txn, grant_id) is None:  # applied once, however often it comes
-                move = moves_pb2.ReceivedMove(certificate=envelope)
-                move.received_at.FromMilliseconds(self.now_ms)
-                self.storage.moves.put_received(txn, grant_id, move)
-
-
-class MoveOutCertificates:
-    """ItemHandler for ``move_out_certificate`` items at a CS: 転出証明書情報 addressed to it."""
-
-    kind = "move_out_certificate"
-
-    def __init__(self, trust: TrustStore, storage: NodeStorage, clock: Clock = SYSTEM_CLOCK) -> None:
-        self._trust = trust
-        self._storage = storage
-        self._clock = clock
-
-    def check(self, delivery: Delivery, items: Sequence[Item]) -> Plan:
-        _from_cs(delivery, "転出証明書情報")
-        day = today(self._clock)
-        received: dict[str, envelope_pb2.Signed] = {}
-        for position, envelope in items:
-            try:
-                grant_id = self.verify(envelope, delivery.destination, day)
-            except Rejected as exc:
-                raise _refused(exc, "転出証明書情報", position, delivery.sender) from None
-            received.setdefault(grant_id, envelope)
-        return _StoreCertificates(self._storage, list(received.items()), self._clock.now_ms())
-
-    def verify(self, envelope: envelope_pb2.Signed, here: NodeId, day: datetime.date) -> str:
-        """Every check of one 転出証明書情報, end to end (whoever delivered it); returns its grant id.
-
-        1. at most MAX_MOVE_CERTIFICATE_BYTES; signed by the key of the node certificate it carries;
-        2. its grant verifies (:func:`open_grant`), and the certificate's signer is the grant's origin;
-        3. the grant is addressed to this CS;
-        4. its members are the grant's, in order, each the origin's 除票 of a 転出 with valid local items.
-        """
-        size = envelope.ByteSize()
-        if size > MAX_MOVE_CERTIFICATE_BYTES:
-            raise Rejected(Problem.INVALID, f"{size} bytes; at most {MAX_MOVE_CERTIFICATE_BYTES}")
-        certificate, signer = signed_by_node(envelope, moves_pb2.MoveOutCertificate, self._trust)
-        grant, origin, destination = open_grant(certificate.grant, self._trust)
-        if not signer.names(origin):
-            raise Rejected(Problem.DENIED, f"signed by {signer}, not by the grant's origin {origin}")
-        if destination != here:
-            raise Rejected(Problem.DENIED, f"grant {grant.grant_id} is addressed to {destination}, not {here}")
-        codes = [m.record.resident_code for m in certificate.members]
-        if codes != list(grant.resident_codes):
-            raise Rejected(Problem.INVALID, f"its members are not those of grant {grant.grant_id}")
-        if certificate.planned_date != grant.planned_date:
-            raise Rejected(Problem.INVALID, f"its planned date is not that of grant {grant.grant_id}")
-        if certificate.new_address_text:
-            problem = text_problem("address.text", certificate.new_address_text)
-            if problem:
-                raise Rejected(Problem.INVALID, f"new_{problem}")
-        for member in certificate.members:
-            record = member.record
-            problems = validate_record(record, today=day) + local_data_problems(member.local)
-            if record.address.municipality_code != origin.code:
-                problems.append(f"address.municipality_code: {record.address.municipality_code} is not {origin}'s")
-            if record.change_reason != R.CHANGE_REASON_MOVE_OUT or record.status != R.RECORD_STATUS_REMOVED:
-                problems.append("change_reason: not the 除票 of a 転出")
-            if len(member.card_serials) > 4 or any(len(c) > 64 for c in member.card_serials):
-                problems.append("card_serials: at most 4 of at most 64 characters")
-            if problems:
-                raise Rejected(Problem.INVALID, f"member {quoted(record.resident_code)}: " + "; ".join(problems))
-        return grant.grant_id
-
-
-@dataclass(frozen=True)
-class _CloseMoves:
-    storage: NodeStorage
-    node_id: NodeId
-    upstream: str
-    notices: list[moves_pb2.MoveInNotice]
-    now_ms: int
-
-    def apply(self, txn: lmdb.Transaction) -> None:
-        s = self.storage
-        changes: list[Change] = []
-        for notice in self.notices:
-            state = s.moves.move_out(txn, notice.grant_id)
-            if state is None:  # checked before; only a damaged store gets here
-                raise Rejected(Problem.BROKEN, f"grant {notice.grant_id} vanished")
-            closed = set(state.closed)
-            move_in = date_of(notice.move_in_date, "move_in_date")
-            for code in notice.resident_codes:
-                if code in closed:
-                    continue  # its 転入通知 came before: applied once
-                current = s.records.current(txn, code)
-                if (
-                    current is not None
-                    and current.status == R.RECORD_STATUS_REMOVED
-                    and (current.change_reason == R.CHANGE_REASON_MOVE_OUT)
-                ):
-                    changes.append((closing_record(current, move_in), current, None))
-                state.closed.append(code)
-                closed.add(code)
-            s.moves.put_move_out(txn, notice.grant_id, state)
-        write_changes(txn, s, self.node_id, self.upstream, changes, self.now_ms)
-
-
-class MoveInNotices:
-    """ItemHandler for ``move_in_notice`` items at a CS: 転入通知 for the moves it granted."""
-
-    kind = "move_in_notice"
-
-    def __init__(
-        self, node_id: NodeId, upstream: str, trust: TrustStore, storage: NodeStorage, clock: Clock = SYSTEM_CLOCK
-    ) -> None:
-        self._node_id = node_id
-        self._upstream = upstream
-        self._trust = trust
-        self._storage = storage
-        self._clock = clock
-
-    def check(self, delivery: Delivery, items: Sequence[Item]) -> Plan:
-        _from_cs(delivery, "転入通知")
-        notices = []
-        for position, envelope in items:
-            try:
-                notices.append(self.verify(envelope, delivery.destination))
-            except Rejected as exc:
-                raise _refused(exc, "転入通知", position, delivery.sender) from None
-        return _CloseMoves(self._storage, self._node_id, self._upstream, notices, self._clock.now_ms())
-
-    def verify(self, envelope: envelope_pb2.Signed, here: NodeId) -> moves_pb2.MoveInNotice:
-        """1. signed by the key of the node certificate it carries, which names the notice's origin (a CS);
-        2. addressed to this CS; 3. names a grant issued here, whose destination is that origin;
-        4. its members are members of that grant; its move-in date a date."""
-        notice, signer = signed_by_node(envelope, moves_pb2.MoveInNotice, self._trust)
-        origin = cs_named(notice.origin, "転入通知 origin")
-        if not signer.names(origin):
-            raise Rejected(Problem.DENIED, f"names origin {origin} but was signed by {signer}")
-        if notice.destination != str(here):
-            raise Rejected(Problem.DENIED, f"addressed to {quoted(notice.destination)}, not {here}")
-        problem = grant_id_problem(notice.grant_id)
-        if problem:
-            raise Rejected(Problem.INVALID, problem)
-        state = self._storage.moves.get_move_out(notice.grant_id)
-        if state is None:
-            raise Rejected(Problem.NOT_FOUND, f"no 転出 {notice.grant_id} was granted at {here}")
-        grant = moves_pb2.MoveOutGrant.FromString(state.grant.payload)
-        if grant.destination != str(origin):
-            raise Rejected(Problem.DENIED, f"grant {grant.grant_id} is for {grant.destination}, not {origin}")
-        codes = check_members(list(notice.resident_codes))
-        strangers = [c for c in codes if c not in grant.resident_codes]
-        if strangers:
-            raise Rejected(Problem.DENIED, f"{strangers[0]} is not a member of grant {grant.grant_id}")
-        date_of(notice.move_in_date, "move_in_date")
-        return notice
 
 
 # -- the CS tier's builders (jukinet.server.assembly.TIERS) -------------------------------------------
@@ -529,15 +368,3 @@ def _moves(parts: NodeParts) -> Moves:
 def move_service(parts: NodeParts) -> ServiceBinding:
     """The CS tier's MoveService."""
     return bind(MoveRpc(_moves(parts), parts.auditor, parts.blocking))
-
-
-def move_out_certificates(parts: NodeParts) -> MoveOutCertificates:
-    """転出証明書情報 from other CS nodes."""
-    return MoveOutCertificates(parts.trust, parts.storage, parts.clock)
-
-
-def move_in_notices(parts: NodeParts) -> MoveInNotices:
-    """転入通知 from other CS nodes."""
-    if parts.config.upstream is None:
-        raise Rejected(Problem.BROKEN, "a CS needs an upstream prefecture for its change notices")
-    return MoveInNotices(parts.config.node_id, str(parts.config.upstream), parts.trust, parts.storage, parts.clock)

@@ -73,6 +73,10 @@ MAX_RECORDS_PER_CHUNK = 1000  # RegisterResidents: records per request message
 MAX_LOCAL_DATA_BYTES = 2 * KIB  # a LocalResidentData (the largest valid one is about 1.7 KiB)
 MAX_MOVE_MEMBERS = 20  # residents moving together in one 転出 (one grant; the grant rides on each 転入 notice)
 MAX_MOVE_CERTIFICATE_BYTES = 256 * KIB  # a Signed MoveOutCertificate (20 members of the largest size ≈ 120 KiB)
+# What one origin CS can make a destination CS hold: received 転出証明書情報 (deleted once their window
+# closes, 44 days after the planned date). A busy pair of municipalities exchanges a few hundred a month.
+MAX_HELD_PER_ORIGIN = 2000
+MAX_HELD_PER_ORIGIN_BYTES = 16 * MIB
 MAX_PROBLEM_CHARS = 200  # RegisterResidents: each problem of a refused row, as answered (the answer stays small)
 MAX_DIRECTORY_BYTES = 2 * MIB  # an encoded NetworkDirectory (every node of the country fits in a tenth of it)
 MAX_DIRECTORY_NODES = 4096  # node processes in a directory (1,741 CS, 47 prefectures, the national server)

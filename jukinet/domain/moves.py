@@ -9,6 +9,12 @@ move-in date the 転入通知 carries) on the 除票. Earlier than that is refus
 resident gave could not have been meant. (A move-in date before the day the 転出届 was filed is
 normal: one may file it after moving.)
 
+What one CS can make another hold: a received 転出証明書情報 serves a 転入 until
+:func:`last_move_in_day` (the planned date + 30 + 14 days) and is deleted after it; one arriving after
+that day, or with a planned date further ahead than a 転出届 allows, is refused. A 転入通知's move-in
+date lies in the window the grant allows (:func:`check_notice_move_in`). Dates judged against another
+node's clock allow :data:`CLOCK_SKEW_DAYS`.
+
 The records: at 転出 each member's 除票 (reason 転出, change date the planned date); at 転入 a new record
 with the same 住民票コード and My Number at the new municipality; at 転出確定 the 除票 again, reason
 転入通知受理, change date the actual move-in date, still removed.
@@ -31,6 +37,9 @@ AFTER_PLANNED_DAYS = 30
 """The move-in date is at most this many days after the planned move-out date."""
 BEFORE_PLANNED_DAYS = MOVE_OUT_LEAD_DAYS
 """The move-in date may be this many days before the planned move-out date (moved earlier than planned)."""
+CLOCK_SKEW_DAYS = 1
+"""A date another CS judged against its own clock may be this much off ours (the day turns at different
+moments on two machines)."""
 MOVE_IN_REASONS = frozenset({identity_pb2.CHANGE_REASON_MOVE_IN, identity_pb2.CHANGE_REASON_SPECIAL_MOVE_IN})
 
 _LOCAL_FIELDS = {
@@ -130,6 +139,54 @@ def check_move_in_dates(move_in: datetime.date, planned: datetime.date, today: d
             Problem.CONFLICT,
             f"moved in on {move_in.isoformat()}, {-after} days before the planned move-out date "
             f"{planned.isoformat()}; at most {BEFORE_PLANNED_DAYS} days earlier is accepted",
+        )
+
+
+def last_move_in_day(planned: datetime.date) -> datetime.date:
+    """The last day a 転出証明書情報 with this planned date can serve a 転入: moved in at most
+    AFTER_PLANNED_DAYS after it, registered at most REGISTRATION_DAYS after that."""
+    return planned + datetime.timedelta(days=AFTER_PLANNED_DAYS + REGISTRATION_DAYS)
+
+
+def check_certificate_arrival(planned: datetime.date, today: datetime.date) -> None:
+    """A 転出証明書情報 arriving today: its planned date at most MOVE_OUT_LEAD_DAYS ahead (as the 転出届
+    allowed when it was filed, which was no later than today; INVALID otherwise), and its window still
+    open (CONFLICT otherwise: it could never serve a 転入, and holding it would keep household data for
+    nothing)."""
+    ahead = (planned - today).days
+    if ahead > MOVE_OUT_LEAD_DAYS + CLOCK_SKEW_DAYS:
+        raise Rejected(
+            Problem.INVALID,
+            f"planned_date: {planned.isoformat()} is {ahead} days after today ({today.isoformat()}); a 転出届 "
+            f"is filed at most {MOVE_OUT_LEAD_DAYS} days ahead",
+        )
+    last = last_move_in_day(planned)
+    if today > last:
+        raise Rejected(
+            Problem.CONFLICT,
+            f"arrived on {today.isoformat()}, after its last day for a 転入 ({last.isoformat()}: planned "
+            f"{planned.isoformat()} + {AFTER_PLANNED_DAYS} + {REGISTRATION_DAYS} days)",
+        )
+
+
+def grant_open(planned: datetime.date, today: datetime.date) -> bool:
+    """Whether a 転出 granted with this planned date may still serve a 転入 at its destination (whose
+    clock may be a day behind ours)."""
+    return today <= last_move_in_day(planned) + datetime.timedelta(days=CLOCK_SKEW_DAYS)
+
+
+def check_notice_move_in(move_in: datetime.date, planned: datetime.date, today: datetime.date) -> None:
+    """The move-in date a 転入通知 reports, against the grant it closes: within the window a 転入 allows
+    (BEFORE_PLANNED_DAYS before to AFTER_PLANNED_DAYS after the planned date) and not after today
+    (INVALID otherwise: the old CS would record a 転出日 no 転入 could have had)."""
+    if (move_in - today).days > CLOCK_SKEW_DAYS:
+        raise Rejected(Problem.INVALID, f"move_in_date: {move_in.isoformat()} is after today ({today.isoformat()})")
+    after = (move_in - planned).days
+    if after > AFTER_PLANNED_DAYS or -after > BEFORE_PLANNED_DAYS:
+        raise Rejected(
+            Problem.INVALID,
+            f"move_in_date: {move_in.isoformat()} is outside {-BEFORE_PLANNED_DAYS:+d}..{AFTER_PLANNED_DAYS:+d} days "
+            f"of the planned move-out date {planned.isoformat()}",
         )
 
 

@@ -65,8 +65,8 @@ TIERS: dict[NodeKind, Tier] = {
             "jukinet.cs_node.copies:dv_measure_service",
         ),
         item_handlers=(
-            "jukinet.cs_node.moves:move_out_certificates",
-            "jukinet.cs_node.moves:move_in_notices",
+            "jukinet.cs_node.move_intake:move_out_certificates",
+            "jukinet.cs_node.move_intake:move_in_notices",
         ),
     ),
     NodeKind.PREFECTURE: Tier(

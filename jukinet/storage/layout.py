@@ -11,6 +11,9 @@ records             住民票コード                                       Ide
 local_data          住民票コード                                       LocalResidentData (CS only)
 move_outs           grant id                                         MoveOutState (CS: 転出 granted here)
 moves_received      grant id                                         ReceivedMove (CS: 転出証明書情報 received)
+move_out_members    住民票コード                                       grant id (CS: the latest 転出 granted for them)
+moves_expiry        u32 last day (ordinal) ‖ grant id                u64 bytes held (CS: when a received one goes)
+moves_held          origin CS node id                                u64 count ‖ u64 bytes (CS: received, held)
 by_my_number        個人番号                                          住民票コード
 history             u64 feed position                                ChangeNotice (never deleted; read by position)
 history_index       住民票コード ‖ u64 feed position                   (empty: a resident's entries, in order)
@@ -60,6 +63,7 @@ WITHDRAWN = b""
 U64 = struct.Struct(">Q")
 _AUDIT_NODE = struct.Struct(">BQ")
 _QUEUE_STATE = struct.Struct(">QQ")
+_DAY = struct.Struct(">I")
 _SEP = b"\x00"
 
 
@@ -68,6 +72,9 @@ class Db(StrEnum):
     LOCAL_DATA = "local_data"
     MOVE_OUTS = "move_outs"
     MOVES_RECEIVED = "moves_received"
+    MOVE_OUT_MEMBERS = "move_out_members"
+    MOVES_EXPIRY = "moves_expiry"
+    MOVES_HELD = "moves_held"
     BY_MY_NUMBER = "by_my_number"
     HISTORY = "history"
     HISTORY_INDEX = "history_index"
@@ -128,6 +135,29 @@ def resident_key(resident_code: str) -> bytes:
 def grant_key(grant_id: str) -> bytes:
     """A MoveOutGrant's id ("cs:131148/42"): ASCII, at most MAX_GRANT_ID_CHARS."""
     return grant_id.encode("ascii")
+
+
+def move_expiry_key(last_day: int, grant_id: str) -> bytes:
+    """A received 転出証明書情報 by the last day (date ordinal) it can serve a 転入: expired ones sort first."""
+    return _DAY.pack(last_day) + grant_key(grant_id)
+
+
+def parse_move_expiry_key(key: bytes) -> tuple[int, str]:
+    return _DAY.unpack(key[:4])[0], bytes(key[4:]).decode("ascii")
+
+
+def move_expiry_prefix(last_day: int) -> bytes:
+    """Keys of certificates whose last day is before ``last_day`` sort before this."""
+    return _DAY.pack(last_day)
+
+
+def moves_held(count: int, size: int) -> bytes:
+    return _QUEUE_STATE.pack(count, size)
+
+
+def parse_moves_held(raw: bytes | None) -> tuple[int, int]:
+    """(certificates, bytes) held from one origin; (0, 0) for none."""
+    return _QUEUE_STATE.unpack(raw) if raw else (0, 0)
 
 
 def my_number_key(my_number: str) -> bytes:
