@@ -468,6 +468,7 @@ REMOVALS: tuple[Removal, ...] = (
         "if copy.request_sha256 != request_sha256:",
         "if False:",
         (f"{COPIES}::test_the_requesting_cs_refuses_a_copy_that_is_not_the_answer",),
+    ),
     # -- moves between municipalities (転出証明書情報 and 転入通知 between CS nodes, 転入 / 特例転入) ------------
     Removal(
         "move-cert-signature",
