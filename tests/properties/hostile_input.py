@@ -61,7 +61,8 @@ def bad_digit_code(draw: st.DrawFn, length: int, check: object) -> str:
 
 
 bad_resident_code = bad_digit_code(11, resident_code_check_digit)
-bad_my_number = bad_digit_code(12, my_number_check_digit)
+# An empty My Number is valid (the national server's assignment is pending, or the CS asks for it).
+bad_my_number = bad_digit_code(12, my_number_check_digit).filter(bool)
 bad_municipality_code = bad_digit_code(6, local_gov_check_digit)
 
 # Out-of-range enum values (proto3 enums are open: any int32 arrives).
@@ -126,20 +127,28 @@ def bad_text(draw: st.DrawFn, field: str, good: str) -> str:
 
 
 @st.composite
-def valid_record(draw: st.DrawFn, municipality: str = "131148") -> identity_pb2.IdentityRecord:
-    return synthetic_resident(random.Random(draw(st.integers(0, 2**63))), municipality)
+def valid_record(
+    draw: st.DrawFn, municipality: str = "131148", numbered: bool = False
+) -> identity_pb2.IdentityRecord:
+    """A resident of ``municipality`` as an operator enters one (a 転入: the CS assigns the 住民票コード and
+    asks for the My Number), or with ``numbered`` a complete record as the tiers above the CS see one."""
+    return synthetic_resident(random.Random(draw(st.integers(0, 2**63))), municipality, numbered=numbered)
 
 
 @st.composite
-def broken_record(draw: st.DrawFn, municipality: str = "131148") -> tuple[str, identity_pb2.IdentityRecord]:
-    """(the field at fault, a record of ``municipality`` that is valid but for that one field)."""
-    record = draw(valid_record(municipality))
+def broken_record(
+    draw: st.DrawFn, municipality: str = "131148", numbered: bool = False
+) -> tuple[str, identity_pb2.IdentityRecord]:
+    """(the field at fault, a record of ``municipality`` that is valid but for that one field); see
+    :func:`valid_record` for ``numbered``. Without it an empty 住民票コード is no fault (the CS assigns one),
+    so the faulty code is never empty."""
+    record = draw(valid_record(municipality, numbered))
     field = draw(st.sampled_from([*TEXT_FIELDS, "resident_code", "my_number", "municipality_code", "sex",
                                   "change_reason", "birth_date", "change_date", "record"]))  # fmt: skip
     if field in TEXT_FIELDS:
         set_text(record, field, draw(bad_text(field, get_text(record, field))))
     elif field == "resident_code":
-        record.resident_code = draw(bad_resident_code)
+        record.resident_code = draw(bad_resident_code if numbered else bad_resident_code.filter(bool))
     elif field == "my_number":
         record.my_number = draw(bad_my_number)
     elif field == "municipality_code":

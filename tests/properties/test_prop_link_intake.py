@@ -59,7 +59,17 @@ class Prefecture:
         return s.records.count(), s.history.count(), s.inbox.all(), s.queues.states()
 
     def items(self, n: int, first: int) -> list[bytes]:
-        return change_items(self.cs.node_id, [synthetic_resident(self.rng, "131130") for _ in range(n)], first)
+        """``n`` new residents of the CS at positions ``first``…, their codes designated to it and known here
+        as the prefecture learns them from the CS's code blocks (these properties are about the link;
+        ownership has tests of its own, tests/test_numbers*.py)."""
+        people = [synthetic_resident(self.rng, "131130", numbered=True) for _ in range(n)]
+
+        def designate(txn) -> None:
+            for person in people:
+                self.storage.designations.put(txn, person.resident_code, self.cs.node_id, 1)
+
+        self.storage.env.write(designate)
+        return change_items(self.cs.node_id, people, first)
 
     def stored_mark(self) -> int:
         with self.storage.env.read() as txn:
@@ -220,7 +230,7 @@ def test_a_malformed_or_forged_batch_is_refused_and_stores_nothing(pref: Prefect
         env = pref.stranger.batch("pref:13", pref.items(1, 1), 1)  # its own queue starts at #1
         by, words = pref.stranger, ("not a CS of a prefecture served here",)
     elif forgery == "broken-record":
-        fault, record = data.draw(broken_record("131130"))
+        fault, record = data.draw(broken_record("131130", numbered=True))
         if record.change_reason in identity_pb2.ChangeReason.values() and record.change_reason:
             items = change_items(pref.cs.node_id, [record], first)
         else:  # change_items derives the status from the reason: set the notice up by hand

@@ -16,13 +16,13 @@ from jukinet.domain.records import require_valid, validate_record
 FAMILY = "resident registry (rules)"
 
 
-@given(valid_record())
+@given(valid_record(numbered=True))
 def test_a_valid_record_passes(record) -> None:
     ran(FAMILY)
     assert validate_record(record) == []
 
 
-@given(broken_record())
+@given(broken_record(numbered=True))
 def test_a_record_with_one_fault_is_refused_naming_the_field(case) -> None:
     ran(FAMILY)
     field, record = case

@@ -408,7 +408,7 @@ EVERY_RPC = [
     (CS, "stranger", AUDIT + "GetInclusionProof"), (CS, "stranger", AUDIT + "GetConsistencyProof"),
     (CS, "stranger", AUDIT + "GetEntries"), ("national", "agency", PROVISION + "LookupByResidentCode"),
     ("national", "agency", PROVISION + "LookupByMyNumber"), ("pref:13", "cs_node", DELIVER),
-             GET_DIRECTORY, (CS, "admin", COPIES + "RequestCopy"), (CS, "admin", COPIES + "ListCopyIssuances"),
+    (CS, "admin", GET_DIRECTORY), (CS, "admin", COPIES + "RequestCopy"), (CS, "admin", COPIES + "ListCopyIssuances"),
     (CS, "cs_peer", EXCHANGE + "IssueCopy"), (CS, "admin", DV + "RegisterDvMeasure"),
     (CS, "admin", DV + "ListDvMeasures"), (CS, "admin", DV + "RemoveDvMeasure"),
 ]  # fmt: skip
