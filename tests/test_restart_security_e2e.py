@@ -15,7 +15,7 @@ from concurrent import futures
 import grpc
 import numpy as np
 from conftest import wait_until
-from netutil import address, bare_terminal, counts, link, residents, rpc_error, simulated, terminal
+from netutil import address, bare_terminal, counts, designated, link, residents, rpc_error, simulated, terminal
 
 from jukinet.devnet.operators import enroll_operator, issue_card, log_in
 from jukinet.devnet.simulated import change_items
@@ -38,10 +38,12 @@ def _receipts(running, node, batch) -> list[link_pb2.Receipt]:
 
 def test_a_batch_stored_before_a_crash_is_not_applied_again(private_network, tmp_path):
     node = simulated(private_network, [SENDER], tmp_path / "cs-131041")
-    batch = node.batch(PREF, change_items(SENDER, residents("131041", 3)), 1)
+    block, people = designated(private_network, node, 4)
+    # #1 the block of codes designated to the sender, #2-#4 three residents with codes from it
+    batch = node.batch(PREF, [block, *change_items(SENDER, people[:3], 2)], 1)
     before = counts(private_network, PREF)
     (stored,) = _receipts(private_network, node, batch)
-    assert (stored.applied, stored.duplicates) == (3, 0)
+    assert (stored.applied, stored.duplicates) == (4, 0)
     after = counts(private_network, PREF)
     assert after[:2] == (before[0] + 3, before[1] + 3)
     # The receiver crashes after its commit; the sender never saw the receipt, and sends the batch again.
@@ -49,10 +51,10 @@ def test_a_batch_stored_before_a_crash_is_not_applied_again(private_network, tmp
     private_network.kill_node(spec)
     private_network.start_node(spec)
     (again,) = _receipts(private_network, node, batch)
-    assert (again.first_sequence, again.last_sequence, again.applied, again.duplicates) == (1, 3, 0, 3)
+    assert (again.first_sequence, again.last_sequence, again.applied, again.duplicates) == (1, 4, 0, 4)
     assert counts(private_network, PREF)[:2] == after[:2]  # no record and no history entry twice
     # and the sender's queue goes on where it was
-    (next_one,) = _receipts(private_network, node, node.batch(PREF, change_items(SENDER, residents("131041", 1), 4), 4))
+    (next_one,) = _receipts(private_network, node, node.batch(PREF, change_items(SENDER, people[3:], 5), 5))
     assert (next_one.applied, next_one.duplicates) == (1, 0)
 
 

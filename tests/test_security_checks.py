@@ -196,7 +196,9 @@ def test_administration_wants_an_operator_id_of_the_site(site: Site, clerk: Card
 
 def test_a_notice_whose_status_does_not_follow_from_its_reason_is_refused() -> None:
     today = datetime.date(2026, 1, 15)
-    record = synthetic_resident(random.Random(3), "131148", identity_pb2.CHANGE_REASON_MOVE_IN, today=today)
+    record = synthetic_resident(
+        random.Random(3), "131148", identity_pb2.CHANGE_REASON_MOVE_IN, today=today, numbered=True
+    )
     record.status = status_for(record.change_reason)
     notice = notice_pb2.ChangeNotice(origin="cs:131148", sequence=1, record=record)
     check_notices([(1, notice)], NODE, today)  # genuine
@@ -209,7 +211,9 @@ def test_a_notice_whose_status_does_not_follow_from_its_reason_is_refused() -> N
 def test_a_notice_must_name_its_sender_as_origin() -> None:
     """A CS's own resident, in a notice claiming to come from another CS: refused (history keeps origins)."""
     today = datetime.date(2026, 1, 15)
-    record = synthetic_resident(random.Random(5), "131148", identity_pb2.CHANGE_REASON_MOVE_IN, today=today)
+    record = synthetic_resident(
+        random.Random(5), "131148", identity_pb2.CHANGE_REASON_MOVE_IN, today=today, numbered=True
+    )
     record.status = status_for(record.change_reason)
     notice = notice_pb2.ChangeNotice(origin="cs:131148", sequence=1, record=record)
     check_notices([(1, notice)], NODE, today)  # genuine
@@ -229,7 +233,7 @@ def test_a_provision_is_in_the_audit_log_before_it_is_answered(tmp_path: Path) -
     clock = ManualClock()
     storage = NodeStorage.open(tmp_path / "data")
     try:
-        record = synthetic_resident(random.Random(9), "131148")
+        record = synthetic_resident(random.Random(9), "131148", numbered=True)  # as the national server holds it
         storage.env.write(lambda txn: storage.records.put(txn, record, None))
         provision = Provision(storage, LegalTable.load(tmp_path / "table.toml"), Auditor(storage, clock), clock)
         provided = provision.by_resident_code(NodeId.parse("agency:7123456789012"), "pension-benefit",

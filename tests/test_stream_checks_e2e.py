@@ -10,7 +10,7 @@ import asyncio
 import grpc
 import pytest
 from cryptography import x509
-from netutil import residents, simulated, terminal
+from netutil import designated, simulated, terminal
 
 from jukinet.devnet.simulated import change_items
 from jukinet.pki import revoke
@@ -29,6 +29,7 @@ def test_a_certificate_revoked_mid_stream_ends_the_stream(private_network, tmp_p
     cs = simulated(private_network, [CS], tmp_path / "cs")
     address = private_network.network.topology.node(PREF).listen
     serial = x509.load_pem_x509_certificate(cs.tls_cert.read_bytes()).serial_number
+    block, people = designated(private_network, cs, 4)  # while its certificate is still good
 
     async def scenario() -> grpc.aio.AioRpcError:
         async with cs.aio_channel(address, PREF) as channel:
@@ -39,11 +40,11 @@ def test_a_certificate_revoked_mid_stream_ends_the_stream(private_network, tmp_p
                     yield request
 
             call = link_pb2_grpc.LinkServiceStub(channel).Deliver(requests())
-            first = cs.batch(PREF, change_items(CS, residents("131130", 2), 1), 1)
+            first = cs.batch(PREF, [block, *change_items(CS, people[:2], 2)], 1)  # #1 the code block
             await outgoing.put(link_pb2.DeliverRequest(batch=first))
             assert (await call.read()).receipt.payload_type == "jukinet.v1.Receipt"
             revoke(private_network.network.pki_dir, "node", serial)
-            second = cs.batch(PREF, change_items(CS, residents("131130", 2), 3), 3)
+            second = cs.batch(PREF, change_items(CS, people[2:], 4), 4)
             await outgoing.put(link_pb2.DeliverRequest(batch=second))
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await call.read()
@@ -53,7 +54,7 @@ def test_a_certificate_revoked_mid_stream_ends_the_stream(private_network, tmp_p
     refused = asyncio.run(scenario())
     assert refused.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "revoked" in refused.details()
-    assert _inbound(private_network) == 2  # the batch after the revocation was not stored
+    assert _inbound(private_network) == 3  # the batch after the revocation was not stored
 
 
 @pytest.mark.parametrize("streaming", [True, False], ids=["stream", "unary"])
@@ -77,7 +78,8 @@ def test_an_undecodable_message_ends_the_call_with_invalid_argument(private_netw
             assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert "/jukinet.v1.NodeAdminService/GetStatus" in refused.value.details()
         # The same peer's well-formed calls are still served: nothing of it is held.
-        receipts = cs.deliver(address, PREF, [cs.batch(PREF, change_items("cs:131156", residents("131156", 1)))])
+        block, people = designated(private_network, cs, 1)
+        receipts = cs.deliver(address, PREF, [cs.batch(PREF, [block, *change_items("cs:131156", people, 2)])])
         assert len(receipts) == 1
 
 

@@ -127,9 +127,7 @@ def bad_text(draw: st.DrawFn, field: str, good: str) -> str:
 
 
 @st.composite
-def valid_record(
-    draw: st.DrawFn, municipality: str = "131148", numbered: bool = False
-) -> identity_pb2.IdentityRecord:
+def valid_record(draw: st.DrawFn, municipality: str = "131148", numbered: bool = False) -> identity_pb2.IdentityRecord:
     """A resident of ``municipality`` as an operator enters one (a 転入: the CS assigns the 住民票コード and
     asks for the My Number), or with ``numbered`` a complete record as the tiers above the CS see one."""
     return synthetic_resident(random.Random(draw(st.integers(0, 2**63))), municipality, numbered=numbered)
