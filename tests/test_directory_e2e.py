@@ -111,6 +111,11 @@ def test_an_administrator_publishes_with_the_cli_and_every_node_follows(net) -> 
     assert f"published network directory version {before + 1}: 4 nodes, 1 legal-table rows" in published.stdout
     wait_version(net, CS, before + 1)
     run_cli("operator", "logout", *where)
+    # It lists the blocks of 住民票コード designated so far (each CS filled its reserve when it started).
+    held = directory_pb2.NetworkDirectory.FromString(terminal(net, CS).directory().directory.payload)
+    blocks = {(b.cs, b.count) for b in held.code_blocks}
+    assert {("cs:131148", 1000), ("cs:131016", 1000)} <= blocks, blocks
+    assert all(len(b.codes_sha256) == 32 for b in held.code_blocks)
 
     desk = terminal(net, "national")
 

@@ -11,6 +11,7 @@ import grpc
 import numpy as np
 from cryptography import x509
 
+from jukinet.cli import demo_moves
 from jukinet.cli.demo_copies import wide_area_copy
 from jukinet.cli.views import describe, node_statuses, status_lines
 from jukinet.devnet.access import agency_client, terminal_for
@@ -38,19 +39,20 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
     started = time.monotonic()
     if state.exists():
         shutil.rmtree(state)  # the demo always starts from an empty network
-    topology = Topology.default(free_ports=True)
+    topology = Topology.default(free_ports=True, bundled="demo")
     _say("== 1. Provisioning: development PKI, one SoftHSM token per node, certificates")
     net = provision(state, topology)
     _say(f"   state directory {net.state}; each node's signing key was generated inside its token", pause)
 
-    _say("== 2. Starting the national server, the 東京都 prefecture server and two CS nodes, each a process")
+    _say("== 2. Starting the national server, one prefecture centre (東京都, 神奈川県), three CS nodes and the card")
+    _say("   management and JPKI services, each a process; every node fetches the signed network directory")
     with start_network(net) as running:
         for node in running.processes.values():
             _say(f"   {node.spec.name:>10}  pid {node.process.pid:<7} mTLS on {node.spec.listen}")
         time.sleep(pause)
 
         rng = random.Random(2026)
-        nakano, chiyoda = topology.node("cs:131148"), topology.node("cs:131016")
+        nakano, chiyoda, nishi = (topology.node(f"cs:{c}") for c in ("131148", "131016", "141038"))
         _say("== 3. Operators: IC card (a token of their own) + biometric, enrolled by each node's administrator")
         reader = TokenWorker(find_softhsm_module(), net.softhsm.conf_path)  # the terminals' card reader
         sensor = np.random.default_rng(2026)  # a scripted scenario: the same people and captures every run
@@ -72,7 +74,8 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         except grpc.RpcError as exc:
             _say(f"   without a session the CS refuses: {exc.code().name}: {exc.details()}", pause)
 
-        _say("== 4. Clerks record residents at their municipal counters")
+        _say("== 4. Clerks record residents at their municipal counters; the CS takes each new 住民票コード from the")
+        _say("   block the national server designated to it, and the national server generates the My Number")
         first: identity_pb2.IdentityRecord | None = None
         for spec, reasons in (
             (nakano, [identity_pb2.CHANGE_REASON_BIRTH, identity_pb2.CHANGE_REASON_MOVE_IN]),
@@ -84,6 +87,9 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
                 reply = terminal.record_change(record)
                 first = first or reply.record
                 _say(f"   {spec.name}: {describe(reply.record)} (notice #{reply.sequence})")
+        assert first is not None
+        chiyoda_resident = reply.record
+        born = demo_moves.numbers(clerks[nakano.name], chiyoda_resident, _say)
         bulk = [synthetic_resident(rng, chiyoda.node_ids[0].code) for _ in range(500)]
         summary = clerks[chiyoda.name].register(bulk, chunk_size=250)
         _say(
@@ -94,7 +100,7 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         _say("== 5. The changes travel CS → prefecture → national as signed batches, each handed over against a")
         _say("   receipt signed by the receiver's token; the prefecture relays each CS's batch with the CS's own")
         _say("   signature, which the national server checks too")
-        expected = 3 + len(bulk)
+        expected = 4 + len(bulk)
         deadline = time.monotonic() + 30
         while True:
             statuses = node_statuses(net)
@@ -125,18 +131,24 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         except grpc.RpcError as exc:
             _say(f"   refused: {exc.code().name}: {exc.details()}", pause)
 
-        _say("== 8. The national server's provision log (read by its administrator: role answer-disclosure)")
+        _say("== 8. 中野区 → 横浜市西区 (another prefecture): 転出, then 特例転入 with the My Number card and its PIN")
+        old, new = admins[str(nakano.node_ids[0])][1], admins[str(nishi.node_ids[0])][1]
+        if demo_moves.move(net, reader, old, new, client, PENSION_BUSINESS, born, _say) != 0:
+            return 1
+        time.sleep(pause)
+
+        _say("== 9. The national server's provision log (read by its administrator: role answer-disclosure)")
         for entry in admins["national"][1].provisions():
             when = entry.provided_at.ToDatetime().strftime("%H:%M:%S")
             _say(f"   #{entry.provision_id} {when} {entry.agency} {entry.business_code} {entry.resident_code}")
-        _say("== 9. 住民票の写しの広域交付: a 中野区 resident's copy at 千代田区's counter, with their My Number card")
+        _say("== 10. 住民票の写しの広域交付: a 中野区 resident's copy at 千代田区's counter, with their My Number card")
         home, counter = admins[str(nakano.node_ids[0])][1], admins[str(chiyoda.node_ids[0])][1]
         if wide_area_copy(net, reader, home, counter, lambda text: _say(text)) != 0:
             return 1
         time.sleep(pause)
-        _say("== 10. The audit log of 中野区's CS: every login and action, a Merkle tree with signed heads")
+        _say("== 11. The audit log of 中野区's CS: every login and action, a Merkle tree with signed heads")
         _show_audit(net, nakano)
-        _say("== 11. Stopping every node")
+        _say("== 12. Stopping every node")
         reader.close()
     _say(f"demo finished in {time.monotonic() - started:.1f}s")
     return 0

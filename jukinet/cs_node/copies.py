@@ -460,16 +460,9 @@ def copy_exchange_service(parts: NodeParts) -> ServiceBinding:
 
 
 def _peers(parts: NodeParts) -> Addresses:
-    """The one lookup of another CS's address: node.toml's [peers], as the links use (the network
-    directory's PeerDirectory.address once it is merged: the same shape)."""
-
-    def address(node_id: NodeId) -> str:
-        found = parts.config.peers.get(str(node_id))
-        if found is None:
-            raise Rejected(Problem.UNAVAILABLE, f"no address is known for {node_id}")
-        return found
-
-    return address
+    """The one lookup of another CS's address: the node's network directory, as the links use (node.toml's
+    [peers] until the first directory arrives; UNAVAILABLE while it has expired, NOT_FOUND if not listed)."""
+    return parts.directory.address
 
 
 def copy_service(parts: NodeParts) -> ServiceBinding:

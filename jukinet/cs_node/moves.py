@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import lmdb
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from jukinet.domain.card_lifecycle import presentable_problem
 from jukinet.domain.changes import local_change
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
 from jukinet.domain.errors import FieldRejected, Problem, Rejected
@@ -362,7 +363,19 @@ def _moves(parts: NodeParts) -> Moves:
         parts.links.wake,
         parts.clock,
         cards=CardPresenceVerifier(parts.trust, parts.clock),
+        card_serials=_presentable_cards(parts.storage),
     )
+
+
+def _presentable_cards(storage: NodeStorage) -> Callable[[lmdb.Transaction, str], list[str]]:
+    """The serials of a member's cards that may be presented (issued, not suspended or revoked): what the
+    転出証明書情報 lists, so the new CS can accept that card for a 特例転入."""
+
+    def serials(txn: lmdb.Transaction, resident_code: str) -> list[str]:
+        cards = storage.cards.of_resident(txn, resident_code)
+        return [c.card_serial for c in cards if presentable_problem(c, c.card_serial) is None]
+
+    return serials
 
 
 def move_service(parts: NodeParts) -> ServiceBinding:

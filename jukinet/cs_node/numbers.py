@@ -14,8 +14,9 @@ for online.
   stored, with a short deadline; when the national server does not answer in time the record is stored
   without a number and the background thread asks again later, recording the answer as a 個人番号指定
   change (:meth:`jukinet.cs_node.registry.Registry.designate_numbers`).
-- **Where the national server is.** :func:`national_address` is the one place that looks it up (today:
-  the node's ``[peers]``; later the signed network directory).
+- **Where the national server is.** The node's network directory (:class:`PeerDirectory`; node.toml's
+  ``[peers]`` until the first directory arrives), asked on every call: the channel is opened again when
+  the directory moves the national server.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from jukinet.domain.node_ids import NodeId
 from jukinet.domain.numbers import MAX_CODES_PER_BLOCK, MAX_NUMBERS_PER_REQUEST
 from jukinet.pki import TrustStore
 from jukinet.server.code_blocks import verify_block
-from jukinet.server.runtime.config import NodeConfig
 from jukinet.storage import NodeStorage
 from jukinet.v1 import envelope_pb2, link_pb2, numbers_pb2, numbers_pb2_grpc
 
@@ -47,22 +47,31 @@ ONLINE_TIMEOUT_S = 2.0
 RETRY_INTERVAL_S = 5.0
 
 
-def national_address(config: NodeConfig) -> str:
-    """Where this node reaches the national server: the one lookup (today ``[peers]`` in node.toml, written
-    by jukinet.devnet.provision; later the signed network directory)."""
-    address = config.peers.get(str(NodeId.national()))
-    if not address:
-        raise Rejected(Problem.BROKEN, f"{config.node_id} has no address for the national server in [peers]")
-    return address
-
-
 class NationalNumbers:
-    """The CS's client of the national NumberService (its node certificate is the credential)."""
+    """The CS's client of the national NumberService (its node certificate is the credential).
+    ``address`` answers where the national server is now (the network directory); Rejected if unknown."""
 
-    def __init__(self, address: str, credentials: grpc.ChannelCredentials, timeout: float = ONLINE_TIMEOUT_S) -> None:
-        self._channel = grpc.secure_channel(address, credentials, options=channel_options(NodeId.national()))
-        self._stub = numbers_pb2_grpc.NumberServiceStub(self._channel)
+    def __init__(
+        self, address: Callable[[], str], credentials: grpc.ChannelCredentials, timeout: float = ONLINE_TIMEOUT_S
+    ) -> None:
+        self._address = address
+        self._credentials = credentials
+        self._lock = threading.Lock()
+        self._opened: tuple[str, grpc.Channel, numbers_pb2_grpc.NumberServiceStub] | None = None
         self.timeout = timeout
+
+    @property
+    def _stub(self) -> numbers_pb2_grpc.NumberServiceStub:
+        """The stub of a channel to the national server's current address (opened again when it moves)."""
+        address = self._address()
+        with self._lock:
+            if self._opened is None or self._opened[0] != address:
+                if self._opened is not None:
+                    self._opened[1].close()
+                options = channel_options(NodeId.national())
+                channel = grpc.secure_channel(address, self._credentials, options=options)
+                self._opened = (address, channel, numbers_pb2_grpc.NumberServiceStub(channel))
+            return self._opened[2]
 
     def _call(self, rpc: Callable, request: object, timeout: float | None) -> object:
         try:
@@ -87,7 +96,10 @@ class NationalNumbers:
         return self._call(self._stub.ChangeMyNumber, request, timeout).assigned.my_number  # type: ignore[attr-defined]
 
     def close(self) -> None:
-        self._channel.close()
+        with self._lock:
+            if self._opened is not None:
+                self._opened[1].close()
+                self._opened = None
 
 
 _PROBLEMS = {

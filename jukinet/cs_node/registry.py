@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import grpc
 import lmdb
 
-from jukinet.cs_node.numbers import ONLINE_TIMEOUT_S, Background, CodeSupply, NationalNumbers, national_address
+from jukinet.cs_node.numbers import ONLINE_TIMEOUT_S, Background, CodeSupply, NationalNumbers
 from jukinet.domain.changes import CREATING, local_change, local_numbers
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
 from jukinet.domain.codes import ResidentCode
@@ -494,7 +494,7 @@ def registry_service(parts: NodeParts) -> ServiceBinding:
         raise Rejected(Problem.BROKEN, "a CS needs an upstream prefecture for its change notices")
     config = parts.config
     tls = TlsMaterial.from_files(config.tls_cert, config.tls_key, parts.trust.bundle_pem)
-    national = NationalNumbers(national_address(config), tls.channel_credentials())
+    national = NationalNumbers(lambda: parts.directory.address(NodeId.national()), tls.channel_credentials())
     supply = CodeSupply(config.node_id, config.upstream, parts.storage, parts.trust, national, parts.links.wake)
     registry = Registry(
         config.node_id, config.upstream, parts.storage, parts.auditor, parts.clock, parts.links.wake, supply

@@ -115,8 +115,9 @@ class Topology:
 
     @property
     def nodes(self) -> tuple[NodeSpec, ...]:
-        """Every node, upstream first (the order to start them in)."""
-        return (*self.services, self.national, *self.prefectures, *self.municipalities)
+        """Every node, upstream first (the order to start them in): the card services after the national
+        server, whose directory they fetch (it forwards card events to them over its links, which wait)."""
+        return (self.national, *self.services, *self.prefectures, *self.municipalities)
 
     def with_card_services(self) -> Topology:
         """The same network with the card-management and JPKI services (on free ports)."""
@@ -230,9 +231,11 @@ class Topology:
         return cls.parse(text, path.parent)
 
     @classmethod
-    def default(cls, free_ports: bool = False) -> Topology:
-        """The bundled demo network; with ``free_ports``, on ports free right now (tests, benchmarks)."""
-        text = resources.files("jukinet.devnet").joinpath("default-topology.toml").read_text("utf-8")
+    def default(cls, free_ports: bool = False, bundled: str = "default") -> Topology:
+        """A bundled network: ``default`` (national, 東京都, two CS nodes; what tests start) or ``demo`` (two
+        prefectures in one centre, three CS nodes, the card services: what ``jukinet demo`` shows); with
+        ``free_ports``, on ports free right now (tests, benchmarks)."""
+        text = resources.files("jukinet.devnet").joinpath(f"{bundled}-topology.toml").read_text("utf-8")
         topo = cls.parse(text)
         if not free_ports:
             return topo
@@ -246,6 +249,7 @@ class Topology:
             national=moved(topo.national),
             prefectures=tuple(moved(p) for p in topo.prefectures),
             municipalities=tuple(moved(c) for c in topo.municipalities),
+            services=tuple(moved(s) for s in topo.services),
         )
 
 

@@ -65,6 +65,12 @@ class NumberRegister:
     def put_block(self, txn: lmdb.Transaction, block: int, payload: bytes) -> None:
         txn.put(u64(block), payload, db=self._blocks)
 
+    def blocks(self, txn: lmdb.Transaction) -> Iterator[bytes]:
+        """Every block designated, serialized CodeBlock payloads in block order."""
+        with txn.cursor(db=self._blocks) as cursor:
+            for _, value in cursor:
+                yield bytes(value)
+
     def answered(self, txn: lmdb.Transaction, cs: str, request_id: str) -> int | None:
         """The block a request id of ``cs`` was answered with, or None."""
         raw = txn.get(number_request_key(cs, request_id), db=self._requests)

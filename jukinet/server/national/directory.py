@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.directory import Directory, iso_ms
 from jukinet.domain.errors import Problem, Rejected
-from jukinet.domain.limits import MAX_DIRECTORY_BYTES
+from jukinet.domain.limits import MAX_DIRECTORY_BYTES, MAX_DIRECTORY_ROWS
 from jukinet.domain.operators import Role
 from jukinet.pki import Signer, seal
 from jukinet.pki.directory import VerifiedDirectory
@@ -42,7 +42,7 @@ from jukinet.server.runtime.peers import Caller
 from jukinet.server.runtime.policy import OperatorWithRole, TerminalOf
 from jukinet.server.runtime.server import ServiceBinding, bind
 from jukinet.storage import NodeStorage
-from jukinet.v1 import audit_pb2, directory_pb2, directory_pb2_grpc
+from jukinet.v1 import audit_pb2, directory_pb2, directory_pb2_grpc, numbers_pb2
 
 log = logging.getLogger(__name__)
 NATIONAL_TABLE = "別表第1"
@@ -84,6 +84,7 @@ class DirectoryPublisher:
         with self._lock:
             message = directory_pb2.NetworkDirectory()
             message.CopyFrom(content)
+            self._list_code_blocks(message)
             message.version = self._directory.floor + 1
             now = self._clock.now_ms()
             message.issued_at.FromMilliseconds(now)
@@ -102,6 +103,23 @@ class DirectoryPublisher:
             expires = iso_ms(message.expires_at.ToMilliseconds())
             log.info("published network directory version %d, valid until %s", message.version, expires)
             return current
+
+    def _list_code_blocks(self, message: directory_pb2.NetworkDirectory) -> None:
+        """The designated-code blocks as this server's register has them now (a summary each: CS, block,
+        count, SHA-256 of its codes). The tiers below check a code's designation from the signed block a
+        CS hands over (``code_block`` items); the directory lets anyone compare. Every publication and
+        renewal lists the blocks designated so far; a content's own list is replaced."""
+        del message.code_blocks[:]
+        room = MAX_DIRECTORY_ROWS - len(message.legal_table)
+        with self._storage.env.read() as txn:
+            for raw in self._storage.numbers.blocks(txn):
+                if room <= 0:  # 100,000 blocks of 1,000 codes: beyond, per-CS totals would replace them
+                    log.warning("network directory: more designated blocks than fit; the oldest are listed")
+                    break
+                block = numbers_pb2.CodeBlock.FromString(raw)
+                digest = hashlib.sha256("".join(sorted(block.codes)).encode("ascii")).digest()
+                message.code_blocks.add(cs=block.cs, block=block.block, count=len(block.codes), codes_sha256=digest)
+                room -= 1
 
     def renew_if_due(self) -> None:
         """Publish the current content again once half its validity has passed (or it has expired)."""

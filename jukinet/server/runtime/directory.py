@@ -45,6 +45,7 @@ from jukinet.v1 import audit_pb2, directory_pb2, directory_pb2_grpc, envelope_pb
 log = logging.getLogger(__name__)
 PUBLISHED_HERE = "published here"
 FETCH_TIMEOUT = 10.0
+RETRY_FIRST_S = 1.0  # after a round no source answered; doubles up to the refresh interval
 
 
 class NodeDirectory:
@@ -287,21 +288,27 @@ class DirectoryRefresher:
                 await self._task
 
     async def _run(self) -> None:
+        retry = RETRY_FIRST_S
         while True:
+            answered = False
             try:
-                await self.refresh()
+                answered = await self.refresh()
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep refreshing whatever went wrong once
                 log.exception("network directory refresh failed")
-            await asyncio.sleep(self._interval * random.uniform(0.8, 1.0))
+            # A round no source answered is tried again soon (1 s doubling up to the interval): a node that
+            # started before its sources gets its first directory as soon as they serve, not an interval later.
+            wait, retry = (self._interval, RETRY_FIRST_S) if answered else (min(retry, self._interval), retry * 2)
+            await asyncio.sleep(wait * random.uniform(0.8, 1.0))
 
-    async def refresh(self) -> None:
-        """One round: renew (national) or ask each source in turn until one answers acceptably."""
+    async def refresh(self) -> bool:
+        """One round: renew (national) or ask each source in turn until one answers acceptably. True if a
+        source answered (with a newer directory, or "not modified")."""
         directory = self._directory
         if directory.renewer is not None:
             await self._blocking(directory.renewer)
-            return
+            return True
         errors: list[str] = []
         for source in self._sources:
             for address in directory.source_addresses(source):
@@ -310,7 +317,7 @@ class DirectoryRefresher:
                     if not reply.not_modified:
                         await self._blocking(directory.accept, reply.directory, str(source))
                     directory.last_error = "; ".join(errors)[:2000]  # what failed before this source answered
-                    return
+                    return True
                 except grpc.aio.AioRpcError as exc:
                     errors.append(f"{source} at {address}: {exc.code().name}: {exc.details()}")
                 except Rejected as exc:
@@ -319,6 +326,7 @@ class DirectoryRefresher:
                     break  # this source answered; its directory is not acceptable: try the next source
         if errors:
             directory.last_error = "; ".join(errors)[:2000]
+        return False
 
     async def _fetch(self, source: NodeId, address: str, known: int) -> directory_pb2.GetDirectoryResponse:
         options = channel_options(source, self._keepalive)
