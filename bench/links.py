@@ -5,7 +5,10 @@ Starts a national server and a prefecture centre hosting all 47 prefectures (eac
 bundled directory) from --clients load-generator processes. Every simulated CS has its own node-CA TLS
 certificate and a signing key certified for it (software keys: the load generators stand in for CS nodes;
 the centre verifies their batches exactly as it verifies real ones, and signs every receipt with its
-token). Each link opens a Deliver stream and hands over one batch; once every link is open, all of them
+token). Like a CS, each first has the national server designate the 住民票コード of its notices and assign
+their My Numbers (not timed), and queues the signed code blocks ahead of its notices, so the centre and
+the national server check ownership of every notice as they would a real CS's. Each link opens a
+Deliver stream and hands over one batch (its code blocks and notices); once every link is open, all of them
 hand over --batches more batches of --notices change notices each (--window in flight), while this
 process times GetStatus calls to the centre from its operator terminal (unary, through the same peer
 gate, reading LMDB). The centre stores every notice and relays every batch to the national server.
@@ -41,6 +44,7 @@ def log(message: str) -> None:
 def loadgen(spec: dict) -> None:
     """Play the CS nodes in ``spec``; speaks to the parent by lines on stdin/stdout."""
     import random
+    from concurrent.futures import ThreadPoolExecutor
 
     from jukinet.devnet.simulated import SimulatedNode, change_items
     from jukinet.domain.synthetic import synthetic_resident
@@ -49,15 +53,23 @@ def loadgen(spec: dict) -> None:
     os.nice(spec["nice"])  # the CS nodes' CPU is not the centre's: here they share two cores, and yield
     pki, work = Path(spec["pki"]), Path(spec["work"])
     rng = random.Random(spec["seed"])
+    n_batches, notices = 1 + spec["batches"] + spec["steady_batches"], spec["notices"]
+    nodes = [SimulatedNode.issue(pki, [f"cs:{code}"], work / code) for code in spec["codes"]]
+    with ThreadPoolExecutor(8) as pool:  # the national server designates each CS its codes, as it asks
+        designated = list(pool.map(lambda node: node.designate(spec["national"], n_batches * notices), nodes))
     links = []
-    for code in spec["codes"]:
-        node = SimulatedNode.issue(pki, [f"cs:{code}"], work / code)
+    for code, node, (blocks, numbers) in zip(spec["codes"], nodes, designated, strict=True):
         destination = f"pref:{code[:2]}"
-        batches = []
-        for b in range(1 + spec["batches"] + spec["steady_batches"]):
-            first = 1 + b * spec["notices"]
-            records = [synthetic_resident(rng, code) for _ in range(spec["notices"])]
-            batches.append(node.batch(destination, change_items(node.node_id, records, first), first))
+        records = [synthetic_resident(rng, code) for _ in numbers]
+        for record, (resident_code, my_number) in zip(records, numbers, strict=True):
+            record.resident_code, record.my_number = resident_code, my_number
+        batches, position = [], 1
+        for b in range(n_batches):  # the code blocks first in the queue, then the notices
+            ahead = blocks if b == 0 else []
+            mine = records[b * notices : (b + 1) * notices]
+            items = [*ahead, *change_items(node.node_id, mine, 1 + b * notices)]
+            batches.append(node.batch(destination, items, position))
+            position += len(items)
         links.append((node, destination, batches))
     print("ready", flush=True)
 
@@ -185,7 +197,8 @@ def main() -> int:
             for i, part in enumerate(spread):
                 spec = {
                     "pki": str(net.pki_dir), "work": str(state / f"loadgen-{i}"), "codes": part, "seed": i,
-                    "address": centre.listen, "batches": args.batches, "notices": args.notices,
+                    "address": centre.listen, "national": topology.national.listen,
+                    "batches": args.batches, "notices": args.notices,
                     "window": args.window, "nice": args.nice, "interval": args.interval,
                     "steady_batches": args.steady_batches,
                 }  # fmt: skip
@@ -203,7 +216,9 @@ def main() -> int:
             t0 = time.perf_counter()
             for child in children:
                 assert child.stdout and child.stdout.readline().strip() == "ready"
-            log(f"{args.links} CS identities issued and {args.links * (args.batches + 1)} batches signed "
+            per_link = (1 + args.batches + args.steady_batches) * args.notices
+            log(f"{args.links} CS identities issued, {args.links * per_link} codes designated and numbered, "
+                f"{args.links * (1 + args.batches + args.steady_batches)} batches signed "
                 f"in {time.perf_counter() - t0:.1f}s by {args.clients} load generator(s)")  # fmt: skip
 
             def say(line: str) -> None:
@@ -252,6 +267,10 @@ def main() -> int:
             log(f"steady: {steady_batches} batches in {steady_elapsed:.2f}s "
                 f"({steady_batches / steady_elapsed:.0f}/s) over {held} open links")  # fmt: skip
             final = status.status()
+            settled = time.monotonic() + 60  # the centre relays the last batches (not timed)
+            while any(upstream.pending for upstream in final.links) and time.monotonic() < settled:
+                time.sleep(0.2)
+                final = status.status()
             say("close")
             for child in children:
                 child.wait(timeout=60)
@@ -261,6 +280,9 @@ def main() -> int:
 
         log(f"GetStatus from the centre's terminal: {len(saturated)} calls during saturation, {len(steady)} "
             f"during the steady phase; the centre holds {final.records} records")  # fmt: skip
+        for upstream in final.links:  # what the national server refused (ownership, numbers) waits here
+            log(f"the centre's link to {upstream.destination}: {upstream.pending} pending, "
+                f"{upstream.quarantined} quarantined")  # fmt: skip
         result = {
             "bench": "links",
             "links": held,

@@ -3,34 +3,45 @@ drop from the middle of a CS's notices.
 
 Against the real national server process: the test plays the server of 神奈川県 (pref:14, valid node
 certificates: a compromised prefecture) and one of its CS nodes (横須賀市, cs:142018). The CS signs its batches;
-the prefecture relays them — honestly, then not. Every forgery is refused and stores nothing.
+the prefecture relays them — honestly, then not. The CS's residents carry 住民票コード designated to it and
+the My Numbers assigned to them (its block of codes relayed first, as a CS queues it), so only the
+forgery stands between each batch and the store. Every forgery is refused and stores nothing.
 """
 
 from __future__ import annotations
 
 import grpc
 import pytest
-from netutil import address, counts, residents, rpc_error, simulated, terminal
+from netutil import address, counts, designated, rpc_error, simulated, terminal
 
 from jukinet.devnet.simulated import change_items
-from jukinet.v1 import envelope_pb2, link_pb2
+from jukinet.v1 import envelope_pb2, identity_pb2, link_pb2
 
 CS, HOME = "cs:142018", "142018"
 
 
 class Relay:
-    """The test's prefecture and its CS, and the next positions the national server expects."""
+    """The test's prefecture and its CS, residents the CS may send, and the next positions the national
+    server expects."""
 
     def __init__(self, running, tmp) -> None:
         self.running = running
         self.pref = simulated(running, ["pref:14"], tmp / "pref")
         self.cs = simulated(running, [CS], tmp / "cs")
         self.hop = 1  # pref:14 → national
-        self.origin = 1  # cs:141003 → pref:14
+        block, self._unused = designated(running, self.cs, 20, identity_pb2.CHANGE_REASON_MOVE_IN)
+        self.relay(self.cs.batch("pref:14", [block], 1))  # cs:142018 → pref:14 #1: its designated codes
+        self.origin = 2  # cs:142018 → pref:14
+
+    def residents(self, n: int) -> list:
+        """``n`` records of the CS's municipality with codes designated to it (each handed out once)."""
+        records, self._unused = self._unused[:n], self._unused[n:]
+        assert len(records) == n, "designate more codes for this module"
+        return records
 
     def cs_batch(self, n: int, first: int | None = None) -> envelope_pb2.Signed:
         first = self.origin if first is None else first
-        return self.cs.batch("pref:14", change_items(CS, residents(HOME, n), first), first)
+        return self.cs.batch("pref:14", change_items(CS, self.residents(n), first), first)
 
     def relay(self, *envelopes: envelope_pb2.Signed, items: list[bytes] | None = None) -> list:
         items = items or [link_pb2.LinkItem(relayed_batch=e).SerializeToString() for e in envelopes]
@@ -56,20 +67,21 @@ def _refused(relay: Relay, *envelopes, items=None) -> grpc.RpcError:
 
 def test_an_honest_relay_is_stored_with_the_cs_queue_continued(network, relay):
     before = counts(network, "national")[0]
-    relay.relay(relay.cs_batch(2), relay.cs_batch(3, first=3))
-    relay.origin = 6
+    first = relay.origin  # 2: #1 was the CS's block of codes
+    relay.relay(relay.cs_batch(2), relay.cs_batch(3, first=first + 2))
+    relay.origin = first + 5
     assert counts(network, "national")[0] == before + 5
     inbound = {
         (i.sender, i.destination): i.last_sequence for i in terminal(network, "national").status(inbound=True).inbound
     }
-    assert inbound[(CS, "pref:14")] == 5
+    assert inbound[(CS, "pref:14")] == first + 4
 
 
 def test_a_notice_the_cs_never_signed_is_refused(network, relay):
-    forged = relay.pref.batch("pref:14", change_items(CS, residents(HOME, 1), relay.origin), relay.origin, sender=CS)
+    forged = relay.pref.batch("pref:14", change_items(CS, relay.residents(1), relay.origin), relay.origin, sender=CS)
     err = _refused(relay, forged)
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED and "was signed by pref:14" in err.details()
-    own = [link_pb2.LinkItem.FromString(i).SerializeToString() for i in change_items(CS, residents(HOME, 1))]
+    own = [link_pb2.LinkItem.FromString(i).SerializeToString() for i in change_items(CS, relay.residents(1))]
     err = _refused(relay, items=own)
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED and "accepts no change_notice items" in err.details()
 

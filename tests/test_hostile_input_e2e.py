@@ -7,7 +7,7 @@ from __future__ import annotations
 import grpc
 import pytest
 from conftest import wait_until
-from netutil import BUSINESS, address, agency, counts, residents, simulated, terminal
+from netutil import BUSINESS, address, agency, counts, designated, residents, simulated, terminal
 
 from jukinet.devnet.simulated import change_items
 from jukinet.domain.limits import TEXT_LIMITS
@@ -26,7 +26,8 @@ def _refused(call, *args) -> grpc.RpcError:
 @pytest.mark.parametrize(
     ("field", "value", "code", "says"),
     [
-        ("alias", "字" * 30_000, grpc.StatusCode.RESOURCE_EXHAUSTED, "at most 5120"),  # finding 1: 33 MB was OK
+        # finding 1: 33 MB was OK. The limit is one record and its local items (docs/LIMITS.md).
+        ("alias", "字" * 30_000, grpc.StatusCode.RESOURCE_EXHAUSTED, "at most 7168"),
         ("alias", "字" * 101, grpc.StatusCode.INVALID_ARGUMENT, "name.alias: 101 characters, at most 100"),
         ("kanji", "中野\x1b[2J太郎", grpc.StatusCode.INVALID_ARGUMENT, "name.kanji: character 3 (U+001B"),
         ("kanji", "中野\x00太郎", grpc.StatusCode.INVALID_ARGUMENT, "name.kanji: character 3 (U+0000"),
@@ -42,11 +43,14 @@ def test_hostile_text_is_refused_and_nothing_is_stored(network, field, value, co
     refused = _refused(cs.record_change, record)
     assert refused.code() == code and says in refused.details(), refused.details()
     assert counts(network, CS) == before
-    done = cs.register([*residents("131148", 2), record])  # a chunk of three fits its limit: the row is checked
+    good = residents("131148", 2)
+    done = cs.register([*good, record])  # a chunk of three fits its limit: the row is checked
     assert (done.stored, sorted(done.refused)) == (2, [2])  # that row refused by field, the others stored
     assert f"name.{field}" in [p.field for p in done.refused[2]]
     assert counts(network, CS)[:2] == (before[0] + 2, before[1] + 2)
-    assert _refused(cs.resident, record.resident_code).code() == grpc.StatusCode.NOT_FOUND
+    # The CS assigns the codes: the refused row got none, the two records stored are the good rows.
+    assert sorted(done.assigned) == [0, 1] and record.resident_code == ""
+    assert [cs.resident(r.resident_code).name for r in good] == [r.name for r in good]
     assert cs.status().node_ids == [CS]
 
 
@@ -81,7 +85,9 @@ def test_the_largest_valid_record_reaches_the_national_server(network):
 def test_a_padded_cs_batch_cannot_wedge_the_relay(network, tmp_path):
     """A CS batch that fits a Deliver message but not a relay to the national server is refused."""
     evil = simulated(network, ["cs:131130"], tmp_path / "evil")
-    payload = encode_link_batch("cs:131130", "pref:13", [(1, change_items("cs:131130", residents("131130", 1))[0])], 1)
+    block, records = designated(network, evil, 1)  # its items are ones it may send: only the padding is wrong
+    items = [block, *change_items("cs:131130", records, 2)]
+    payload = encode_link_batch("cs:131130", "pref:13", list(enumerate(items, 1)), 1)
     padded = payload + bytes([(15 << 3) | 2]) + bytes([0x80, 0x80, 0x60]) + b"\0" * (0x60 << 14)  # ~1.5 MiB
     envelope = seal_payload(evil.signer, BATCH_TYPE, padded, evil.certificate_der)
     before = counts(network, "pref:13")
@@ -89,5 +95,4 @@ def test_a_padded_cs_batch_cannot_wedge_the_relay(network, tmp_path):
     assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "a CS batch may be at most 1048576" in refused.details()
     assert counts(network, "pref:13") == before
-    assert len(evil.deliver(address(network, "pref:13"), "pref:13", [evil.batch("pref:13", change_items(
-        "cs:131130", residents("131130", 1)))])) == 1  # fmt: skip
+    assert len(evil.deliver(address(network, "pref:13"), "pref:13", [evil.batch("pref:13", items)])) == 1

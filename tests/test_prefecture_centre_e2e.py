@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import start, wait_until
-from netutil import counts, residents, rpc_error, terminal
+from netutil import counts, link, residents, rpc_error, terminal
 
 from jukinet.devnet.topology import Topology, pick_free_ports
 
@@ -45,8 +45,12 @@ def test_one_process_serves_both_prefectures(centre_network):
         for i in terminal(centre_network, "national").status(inbound=True).inbound
     }
     # Each CS hands its notices to its own prefecture (one process serves both); the centre relays them
-    # to the national server on its one link, each CS's batches still signed by that CS.
-    assert inbound[("cs:131148", "pref:13")] == 30 and inbound[("cs:142018", "pref:14")] == 20
+    # to the national server on its one link, each CS's batches still signed by that CS. A CS's queue
+    # holds its notices and, before them, the blocks of codes the national server designated to it.
+    for cs, pref, notices in (("cs:131148", "pref:13", 30), ("cs:142018", "pref:14", 20)):
+        queued = link(centre_network, cs, pref)
+        assert queued.last_enqueued_sequence > notices, queued  # at least one block, then the notices
+        assert inbound[(cs, pref)] == queued.last_enqueued_sequence
     assert inbound[("pref:13", "national")] >= 1
     assert {link.destination for link in terminal(centre_network, "pref:13").status().links} == {"national"}
     # The centre's operator terminal (site 13, its first prefecture) sees both prefectures' records.

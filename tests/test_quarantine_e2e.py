@@ -12,7 +12,7 @@ import grpc
 import pytest
 from conftest import wait_until
 from cryptography import x509
-from netutil import address, bare_terminal, counts, link, residents, simulated, terminal
+from netutil import address, bare_terminal, counts, designated, link, residents, simulated, terminal
 
 from jukinet.devnet.simulated import change_items
 from jukinet.pki import revoke
@@ -24,16 +24,30 @@ from jukinet.v1 import audit_pb2
 CS, PREF = "cs:131148", "pref:13"
 
 
+def _reserved(running) -> int:
+    """How many designated, unused codes the running CS holds (its store, read only)."""
+    storage = NodeStorage.open(running.network.node_dir(running.network.topology.node(CS)) / "data", readonly=True)
+    try:
+        return storage.reserve.size()
+    finally:
+        storage.close()
+
+
 def _inject_poison(running) -> str:
-    """Queue a notice with a hidden character at the stopped CS; returns its resident code."""
+    """Queue a notice with a hidden character at the stopped CS; returns its resident code. Apart from
+    the character it is a notice the CS may send: a code from its reserve of designated codes (after the
+    code_block item that told the prefecture), its My Number still pending."""
     spec = running.network.topology.node(CS)
+    wait_until(lambda: _reserved(running) > 0, 30, "the CS's reserve of designated codes")
     running.stop_node(spec)
     record = residents("131148", 1)[0]
     record.name.kanji = "中野\u202e郎太"
     storage = NodeStorage.open(running.network.node_dir(spec) / "data")
     try:
+        [record.resident_code] = storage.reserve.first(1)
 
         def queue(txn) -> None:
+            assert storage.reserve.take(txn, record.resident_code)
             sequence = storage.env.reserve(txn, Counter.CHANGE, 1)
             notice = ChangeNoticeEncoder(CS, 1_790_000_000_000).encode(sequence, record.SerializeToString())
             storage.queues.enqueue(txn, PREF, [change_notice_item(notice)])
@@ -61,6 +75,7 @@ def test_the_link_quarantines_the_poison_and_carries_on(private_network, poisone
     assert [(i.kind, i.problem) for i in items] == [("change_notice", "invalid_argument")]
     assert poisoned in items[0].summary
     assert "U+202E RIGHT-TO-LEFT OVERRIDE" in items[0].reason
+    assert "resident_code" not in items[0].reason and "my_number" not in items[0].reason  # that alone
     assert not items[0].item  # listings carry no item bytes
 
 
@@ -112,8 +127,9 @@ def test_a_relayed_batch_the_national_server_refuses_waits_at_the_prefecture(pri
     running = private_network
     national = running.network.topology.node("national")
     cs = simulated(running, ["cs:131130"], tmp_path / "cs")
+    block, records = designated(running, cs, 2)  # while the national server is up: codes it may send
     running.stop_node(national)
-    batch = cs.batch(PREF, change_items("cs:131130", residents("131130", 2)))
+    batch = cs.batch(PREF, [block, *change_items("cs:131130", records, 2)])  # its block first, as a CS queues
     assert len(cs.deliver(address(running, PREF), PREF, [batch])) == 1
     revoke(running.network.pki_dir, "node", x509.load_der_x509_certificate(cs.certificate_der).serial_number)
     running.start_node(national)
@@ -123,5 +139,5 @@ def test_a_relayed_batch_the_national_server_refuses_waits_at_the_prefecture(pri
     wait_until(lambda: counts(running, "national")[0] == before + 3, 30, "cs:131148's notices past the refused one")
     wait_until(lambda: link(running, PREF, "national").quarantined == 1, 10, "the relayed batch set aside")
     [item] = terminal(running, PREF).quarantine("national")
-    assert item.kind == "relayed_batch" and item.summary.startswith("cs:131130 → pref:13 #1..2")
+    assert item.kind == "relayed_batch" and item.summary.startswith("cs:131130 → pref:13 #1..3")
     assert item.problem == "unauthenticated" and "revoked" in item.reason

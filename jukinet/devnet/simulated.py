@@ -8,6 +8,7 @@ tests, as a node must not) and hands them over on a real mTLS connection.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +19,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from jukinet.clients import open_channel
 from jukinet.clients.transport import channel_options
 from jukinet.domain.node_ids import NodeId
+from jukinet.domain.numbers import MAX_CODES_PER_BLOCK, MAX_NUMBERS_PER_REQUEST
 from jukinet.pki import SoftwareSigner, issue_signing_certificate, issue_tls_certificate, seal_payload
 from jukinet.pki.layout import bundle_path
 from jukinet.server.runtime.batches import BATCH_TYPE, encode_link_batch
-from jukinet.v1 import envelope_pb2, link_pb2, link_pb2_grpc, notice_pb2
+from jukinet.v1 import envelope_pb2, link_pb2, link_pb2_grpc, notice_pb2, numbers_pb2, numbers_pb2_grpc
 
 
 def change_items(origin: str, records: Iterable, first_sequence: int = 1) -> list[bytes]:
@@ -78,6 +80,25 @@ class SimulatedNode:
             payload,
             self.certificate_der if certificate_der is None else certificate_der,
         )
+
+    def designate(self, national: str, count: int) -> tuple[list[bytes], list[tuple[str, str]]]:
+        """``count`` 住民票コード designated to this identity by the national server at ``national`` (as a CS
+        gets them: ``DesignateCodes``, blocks of at most 1,000) and the My Numbers it assigned to them.
+        Returns the ``code_block`` LinkItems — queue them before any notice using their codes: they tell
+        the prefecture the codes are this CS's — and the (code, My Number) pairs, in order."""
+        items: list[bytes] = []
+        pairs: list[tuple[str, str]] = []
+        with self.channel(national, NodeId.national()) as channel:
+            stub = numbers_pb2_grpc.NumberServiceStub(channel)
+            while len(pairs) < count:
+                n = min(MAX_CODES_PER_BLOCK, MAX_NUMBERS_PER_REQUEST, count - len(pairs))
+                request = numbers_pb2.DesignateCodesRequest(request_id=f"{self.node_id}/{uuid.uuid4()}", count=n)
+                signed = stub.DesignateCodes(request, timeout=60).block
+                codes = list(numbers_pb2.CodeBlock.FromString(signed.payload).codes)
+                answer = stub.AssignMyNumbers(numbers_pb2.AssignMyNumbersRequest(resident_codes=codes), timeout=60)
+                items.append(link_pb2.LinkItem(code_block=signed).SerializeToString())
+                pairs += [(a.resident_code, a.my_number) for a in answer.numbers]
+        return items, pairs
 
     def channel(self, address: str, expected: NodeId | str) -> grpc.Channel:
         return open_channel(address, expected, self.tls_cert, self.tls_key, self.trust_bundle)
