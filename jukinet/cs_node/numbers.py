@@ -171,8 +171,11 @@ class CodeSupply:
     def fetch(self, count: int) -> int:
         """Designate ``count`` codes online and store them (reserve + code_block item) in one transaction."""
         with self._fetching:
-            signed = self.national.designate(f"{self.node_id}/{uuid.uuid4()}", max(1, min(count, MAX_CODES_PER_BLOCK)))
-            return self.store(signed)
+            return self._fetch(count)
+
+    def _fetch(self, count: int) -> int:
+        signed = self.national.designate(f"{self.node_id}/{uuid.uuid4()}", max(1, min(count, MAX_CODES_PER_BLOCK)))
+        return self.store(signed)
 
     def store(self, signed: envelope_pb2.Signed) -> int:
         """Keep a verified block: its codes in the reserve and the signed block queued for the prefecture."""
@@ -192,10 +195,12 @@ class CodeSupply:
         return added
 
     def refill(self) -> None:
-        """Top the reserve up if it is below the low-water mark (background)."""
-        size = self._storage.reserve.size()
-        if size < self._low:
-            self.fetch(self._target - size)
+        """Top the reserve up if it is below the low-water mark (background). The size is read under the
+        fetch lock, so a request that fetched online meanwhile is counted and no second block is asked for."""
+        with self._fetching:
+            size = self._storage.reserve.size()
+            if size < self._low:
+                self._fetch(self._target - size)
 
     # -- My Numbers -----------------------------------------------------------------------------------
 
