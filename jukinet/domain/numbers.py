@@ -219,9 +219,9 @@ def _code_change_problem(
         return Problem.DENIED, f"{what}: code {code} is in use already"
     if facts.designated_to != origin or facts.replaces != old:
         return Problem.DENIED, f"{what}: the national server did not designate {code} to {origin} to replace {old}"
-    found = code_change_problem(former, record)
+    found = code_change_problem(former, record)  # INVALID (another item changed) or DENIED (the number)
     if found is not None:
-        return Problem.INVALID, f"{what}: {found[2]}"
+        return found[0], f"{what}: {found[2]}"
     number = record.my_number
     if former.my_number and number != former.my_number:
         return Problem.DENIED, f"{what}: a 住民票コード変更 keeps the My Number"
