@@ -71,7 +71,7 @@ def test_a_code_change_by_the_owner_with_the_code_designated_for_it_is_accepted(
 @pytest.mark.parametrize(
     ("origin", "facts", "why"),
     [
-        ("cs:131016", {}, "owned by cs:131148"),  # another municipality's resident
+        ("cs:131016", {"designated_to": "cs:131016"}, "owned by cs:131148"),  # another municipality's resident
         ("cs:131148", {"former": None}, "there is no resident"),
         ("cs:131148", {"replaces": None}, "did not designate"),  # an ordinary designation
         ("cs:131148", {"replaces": "12345678903"}, "did not designate"),  # designated for another change
@@ -196,7 +196,8 @@ def test_the_national_server_changes_a_code_once_and_never_designates_the_old_on
     assert refused.value.problem is Problem.CONFLICT
     storage.close()
     base = int(old[:10])
-    allocation, storage = _allocation(tmp_path / "d", mac, draw=lambda n, seq=iter([base, base, 5000]): next(seq))
+    drawn = iter([base, base, 5000])
+    allocation, storage = _allocation(tmp_path / "d", mac, draw=lambda n: next(drawn))
     assert list(_block(allocation.designate(NAKANO, "after", 1)).codes) != [old]  # the old code is drawn, skipped
     with storage.env.read() as txn:
         assert storage.numbers.replaced_by(txn, old) == new and storage.numbers.replaces(txn, new) == old

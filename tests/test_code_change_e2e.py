@@ -89,7 +89,8 @@ def test_a_code_change_moves_the_resident_to_a_fresh_code_at_every_tier(private_
     assert (ended.record.status, ended.record.change_reason) == (R.RECORD_STATUS_REMOVED, CODE_CHANGE)
     assert ended.record.name == before.name  # the old record is kept, never deleted
     assert moved.record == after
-    assert moved.local.registered_domicile == "東京都中野区中野四丁目8番1号" and not ended.HasField("local")  # local items moved
+    assert moved.local.registered_domicile == "東京都中野区中野四丁目8番1号"  # local items moved
+    assert not ended.HasField("local")
     copies = CopyClient(cs)
     assert [list(m.municipalities) for m in copies.dv_measures(new)] == [["131016"]]  # protection follows
     assert not copies.dv_measures(old)

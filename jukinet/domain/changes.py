@@ -135,9 +135,8 @@ def local_numbers(
 def replaces_current(current: identity_pb2.IdentityRecord | None, incoming: identity_pb2.IdentityRecord) -> bool:
     """False for a late removal from another municipality than the current one, and for anything about a
     code a 住民票コード変更 ended (both kept as history only)."""
-    if current is not None and ended_by_code_change(current):
-        return False
-    return not (
+    ended = current is not None and ended_by_code_change(current)
+    return not ended and not (
         current is not None
         and current.status == R.RECORD_STATUS_ACTIVE
         and incoming.status == R.RECORD_STATUS_REMOVED
