@@ -125,7 +125,7 @@ def test_a_retry_is_idempotent_at_the_national_server_and_refused_at_the_cs(priv
     refused = rpc_error(terminal(running, NAKANO).record_change, _change(before, CODE_CHANGE))
     assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert f"replaced by {after.resident_code} already" in refused.details()
-    for reason in (R.CHANGE_REASON_RELOCATION, R.CHANGE_REASON_MOVE_IN):  # the old code is never used again
+    for reason in (R.CHANGE_REASON_MOVE_IN, R.CHANGE_REASON_RELOCATION):  # the old code is never used again
         refused = rpc_error(terminal(running, NAKANO).record_change, _change(before, reason))
         assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION and "never used again" in refused.details()
     assert counts(running, NAKANO) == held
