@@ -646,8 +646,8 @@ REMOVALS: tuple[Removal, ...] = (
         "code-change-owner",
         "a 住民票コード変更 notice only from the owner of the old code's record",
         "jukinet/domain/numbers.py",
-        "    if _owner(former) != origin:\n        return Problem.DENIED, f\"{what}: the resident is owned by",
-        "    if False:\n        return Problem.DENIED, f\"{what}: the resident is owned by",
+        '    if _owner(former) != origin:\n        return Problem.DENIED, f"{what}: the resident is owned by',
+        '    if False:\n        return Problem.DENIED, f"{what}: the resident is owned by',
         (f"{CODE_CHANGE}::test_forged_code_changes_are_refused",),
     ),
     Removal(
@@ -662,8 +662,8 @@ REMOVALS: tuple[Removal, ...] = (
         "code-change-unused",
         "the new code of a 住民票コード変更 holds no record yet (a replay is refused)",
         "jukinet/domain/numbers.py",
-        "    if facts.current is not None:\n        return Problem.DENIED, f\"{what}: code {code} is in use already\"",
-        "    if False:\n        return Problem.DENIED, f\"{what}: code {code} is in use already\"",
+        '    if facts.current is not None:\n        return Problem.DENIED, f"{what}: code {code} is in use already"',
+        '    if False:\n        return Problem.DENIED, f"{what}: code {code} is in use already"',
         (f"{CODE_CHANGE}::test_forged_code_changes_are_refused",),
     ),
     Removal(

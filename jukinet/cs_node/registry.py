@@ -292,6 +292,7 @@ class Registry:
         def apply(txn: lmdb.Transaction) -> ChunkOutcome:
             first_seq, first_hist = s.env.peek(txn, Counter.CHANGE), s.history.next_position(txn)
             refusals, already, items, assigned, notices = dict(refused), 0, [], {}, 0
+            replaced: list[str] = []  # 住民票コード変更 made, for the audit entry
             for i, record in enumerate(records):
                 if i in refusals:
                     continue
@@ -322,6 +323,7 @@ class Registry:
                 notice = encoder.encode(first_seq + notices, encoded)
                 if change is not None:  # the record moved to the new code (self._change_code stored it)
                     code = record.resident_code
+                    replaced.append(f"{change.old} → {code}")
                     notice += notice_pb2.ChangeNotice(former_resident_code=change.old).SerializeToString()
                     s.history.index(txn, change.old, first_hist + notices)
                     items.append(change.block_item)  # the designation reaches the prefecture first
@@ -348,7 +350,7 @@ class Registry:
                     raise Rejected(Problem.BROKEN, "a counter moved inside its own write transaction")
                 s.queues.enqueue(txn, self._upstream, items)
             outcome = ChunkOutcome(range(first_seq, first_seq + notices), already, refusals, assigned)
-            self._audit(txn, records, outcome, actor, action)
+            self._audit(txn, records, outcome, actor, action, replaced)
             return outcome
 
         outcome = s.env.submit(apply).result()  # group commit: shares an fsync with the link's settlements
@@ -406,6 +408,7 @@ class Registry:
         outcome: ChunkOutcome,
         actor: tuple[str, str],
         action: int,
+        replaced: Sequence[str] = (),
     ) -> None:
         sequences = outcome.stored
         parts = [f"notices {self.node_id}#{sequences.start}..{sequences.stop - 1}"] if sequences else []
@@ -416,6 +419,8 @@ class Registry:
             target = f"{len(records)} residents"
             parts.append(f"{len(sequences)} stored, {outcome.already_stored} already stored, "
                          f"{len(outcome.refused)} refused")  # fmt: skip
+        if replaced:
+            parts.append("住民票コード変更 " + ", ".join(replaced[:8]) + (" …" if len(replaced) > 8 else ""))
         success = sequences or outcome.already_stored
         result = A.AUDIT_OUTCOME_SUCCESS if success else A.AUDIT_OUTCOME_FAILED
         entry = self._auditor.entry(action, result, actor[0], actor[1], target, "; ".join(parts))
