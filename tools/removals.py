@@ -31,6 +31,8 @@ RESTART = "tests/test_restart_security_e2e.py"
 COPIES = "tests/test_copies.py"
 MOVES = "tests/test_move_intake.py"
 INTAKE = "jukinet/cs_node/move_intake.py"
+CODE_CHANGE = "tests/test_code_change.py"
+CODE_CHANGE_E2E = "tests/test_code_change_e2e.py"
 
 
 @dataclass(frozen=True)
@@ -639,6 +641,86 @@ REMOVALS: tuple[Removal, ...] = (
         "if card_serial is not None and card_serial not in members[codes[0]].card_serials:",
         "if False:",
         (f"{MOVES}::test_a_special_move_in_needs_a_card_the_certificate_lists_for_that_member",),
+    ),
+    Removal(
+        "code-change-owner",
+        "a 住民票コード変更 notice only from the owner of the old code's record",
+        "jukinet/domain/numbers.py",
+        '    if _owner(former) != origin:\n        return Problem.DENIED, f"{what}: the resident is owned by',
+        '    if False:\n        return Problem.DENIED, f"{what}: the resident is owned by',
+        (f"{CODE_CHANGE}::test_forged_code_changes_are_refused",),
+    ),
+    Removal(
+        "code-change-designated",
+        "the new code of a 住民票コード変更 was designated to the origin to replace exactly that code",
+        "jukinet/domain/numbers.py",
+        "if facts.designated_to != origin or facts.replaces != old:",
+        "if False:",
+        (f"{CODE_CHANGE}::test_forged_code_changes_are_refused",),
+    ),
+    Removal(
+        "code-change-unused",
+        "the new code of a 住民票コード変更 holds no record yet (a replay is refused)",
+        "jukinet/domain/numbers.py",
+        '    if facts.current is not None:\n        return Problem.DENIED, f"{what}: code {code} is in use already"',
+        '    if False:\n        return Problem.DENIED, f"{what}: code {code} is in use already"',
+        (f"{CODE_CHANGE}::test_forged_code_changes_are_refused",),
+    ),
+    Removal(
+        "code-change-old-code",
+        "at the tiers, a code a 住民票コード変更 replaced is never used again",
+        "jukinet/domain/numbers.py",
+        "    if current is not None and ended_by_code_change(current):\n        late_removal",
+        "    if False:\n        late_removal",
+        (f"{CODE_CHANGE}::test_a_replayed_code_change_and_any_use_of_the_old_code_are_refused",),
+    ),
+    Removal(
+        "code-change-one-use",
+        "a code designated for a 住民票コード変更 serves that change only (no birth with it)",
+        "jukinet/domain/numbers.py",
+        "if current is None and facts.replaces is not None:",
+        "if False:",
+        (f"{CODE_CHANGE}::test_a_code_designated_for_a_change_serves_nothing_else",),
+    ),
+    Removal(
+        "code-change-same-person",
+        "a 住民票コード変更 changes only the code (name, birth date, sex, address carried over)",
+        "jukinet/domain/changes.py",
+        "if getattr(former, name) != getattr(change, name):",
+        "if False:",
+        (f"{CODE_CHANGE}::test_a_code_change_changes_only_the_code_and_keeps_the_number",),
+    ),
+    Removal(
+        "code-change-cs-old-code",
+        "at the CS, no change (creating or amending) uses a code a 住民票コード変更 replaced",
+        "jukinet/domain/changes.py",
+        "    if current is not None and ended_by_code_change(current):\n        raise FieldRejected(",
+        "    if False:\n        raise FieldRejected(",
+        (f"{CODE_CHANGE_E2E}::test_a_retry_is_idempotent_at_the_national_server_and_refused_at_the_cs",),
+    ),
+    Removal(
+        "code-change-national-owner",
+        "the national server changes the code only of the calling CS's own resident",
+        "jukinet/server/national/numbers.py",
+        "                self._owned(txn, str(cs), code)\n                replaced = ",
+        "                replaced = ",
+        (f"{CODE_CHANGE_E2E}::test_a_cs_may_not_change_another_municipalitys_resident",),
+    ),
+    Removal(
+        "code-change-once",
+        "the national server replaces a code once (another request for it is refused)",
+        "jukinet/server/national/numbers.py",
+        "if replaced is not None:",
+        "if False:",
+        (f"{CODE_CHANGE}::test_the_national_server_changes_a_code_once_and_never_designates_the_old_one_again",),
+    ),
+    Removal(
+        "number-retired",
+        "a My Number retired by a 個人番号変更 is refused for anyone at the tiers",
+        "jukinet/domain/numbers.py",
+        "if facts.number_retired and not kept:",
+        "if False:",
+        (f"{CODE_CHANGE}::test_a_retired_number_is_refused_for_anyone_but_a_change_recorded_before_it_arrives",),
     ),
 )
 

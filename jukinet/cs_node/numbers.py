@@ -14,6 +14,9 @@ for online.
   stored, with a short deadline; when the national server does not answer in time the record is stored
   without a number and the background thread asks again later, recording the answer as a 個人番号指定
   change (:meth:`jukinet.cs_node.registry.Registry.designate_numbers`).
+- **住民票コード変更.** :meth:`CodeSupply.change_code` asks ``ChangeResidentCode`` for a fresh code that
+  replaces a resident's; the answer's signed one-code block is queued to the prefecture before the change
+  notice (:mod:`jukinet.cs_node.registry` stores the change). Such a code never enters the reserve.
 - **Where the national server is.** The node's network directory (:class:`PeerDirectory`; node.toml's
   ``[peers]`` until the first directory arrives), asked on every call: the channel is opened again when
   the directory moves the national server.
@@ -25,6 +28,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import grpc
 
@@ -45,6 +49,21 @@ RESERVE_LOW = 200
 ONLINE_TIMEOUT_S = 2.0
 """How long a request waits for the national server before storing a birth without its My Number."""
 RETRY_INTERVAL_S = 5.0
+CHANGE_TIMEOUT_S = 10.0
+"""How long a 住民票コード変更 waits for the national server (an operator waits; there is no offline path)."""
+CODE_CHANGE_REQUEST = "code-change/"
+"""Request id prefix of a 住民票コード変更 (followed by the old code)."""
+
+
+@dataclass(frozen=True)
+class CodeChange:
+    """The national server's answer to a 住民票コード変更, verified: the new code, the ``code_block`` link
+    item to queue before the change notice, and the My Number held under the new code ("" if none)."""
+
+    old: str
+    new: str
+    block_item: bytes
+    my_number: str
 
 
 class NationalNumbers:
@@ -94,6 +113,14 @@ class NationalNumbers:
     def change_my_number(self, code: str, number: str, timeout: float | None = None) -> str:
         request = numbers_pb2.ChangeMyNumberRequest(resident_code=code, my_number=number)
         return self._call(self._stub.ChangeMyNumber, request, timeout).assigned.my_number  # type: ignore[attr-defined]
+
+    def change_resident_code(
+        self, code: str, request_id: str, timeout: float | None = None
+    ) -> tuple[envelope_pb2.Signed, str]:
+        """(the Signed CodeBlock of the new code, the My Number now held under it)."""
+        request = numbers_pb2.ChangeResidentCodeRequest(resident_code=code, request_id=request_id)
+        answer = self._call(self._stub.ChangeResidentCode, request, timeout)
+        return answer.block, answer.my_number  # type: ignore[attr-defined]
 
     def close(self) -> None:
         with self._lock:
@@ -180,6 +207,8 @@ class CodeSupply:
     def store(self, signed: envelope_pb2.Signed) -> int:
         """Keep a verified block: its codes in the reserve and the signed block queued for the prefecture."""
         block = verify_block(signed, self._trust, self.node_id)
+        if block.replaces:
+            raise Rejected(Problem.BROKEN, f"code block #{block.block} serves a 住民票コード変更, not the reserve")
         item = link_pb2.LinkItem(code_block=signed).SerializeToString()
         s = self._storage
 
@@ -201,6 +230,17 @@ class CodeSupply:
             size = self._storage.reserve.size()
             if size < self._low:
                 self._fetch(self._target - size)
+
+    def change_code(self, old: str) -> CodeChange:
+        """住民票コード変更 at the national server: a fresh code designated to this CS to replace ``old``.
+        The request id is derived from the code (a code is replaced once), so a retry after any failure —
+        the answer lost, the CS's transaction refused — gets the same new code."""
+        signed, number = self.national.change_resident_code(old, f"{CODE_CHANGE_REQUEST}{old}", CHANGE_TIMEOUT_S)
+        block = verify_block(signed, self._trust, self.node_id)
+        if block.replaces != old or len(block.codes) != 1:
+            raise Rejected(Problem.BROKEN, f"the national server answered the 住民票コード変更 of {old} with block "
+                           f"#{block.block}, which replaces {block.replaces or 'nothing'}")  # fmt: skip
+        return CodeChange(old, block.codes[0], link_pb2.LinkItem(code_block=signed).SerializeToString(), number)
 
     # -- My Numbers -----------------------------------------------------------------------------------
 

@@ -14,6 +14,12 @@ reserve; its My Number is asked for before the transaction (one call per request
 national server does not answer in time, recorded later as a 個人番号指定 change. An amending change
 with an empty ``my_number`` keeps the stored one; only 個人番号変更 (which the CS asks the national
 server for) changes it.
+
+住民票コード変更 (reason CHANGE_REASON_RESIDENT_CODE_CHANGE, the record under the resident's current code,
+every other item unchanged): the CS asks the national server for a fresh code that replaces it (before the
+transaction; the same code again on a retry), then in one transaction ends the old record (kept, removed,
+reason 住民票コード変更), stores the record under the new code — the answer's ``record`` carries it — moves
+what it keeps per resident, and queues the signed one-code block and then the notice naming the former code.
 """
 
 from __future__ import annotations
@@ -26,8 +32,14 @@ from dataclasses import dataclass, field
 import grpc
 import lmdb
 
-from jukinet.cs_node.numbers import ONLINE_TIMEOUT_S, Background, CodeSupply, NationalNumbers
-from jukinet.domain.changes import CREATING, local_change, local_numbers
+from jukinet.cs_node.numbers import (
+    ONLINE_TIMEOUT_S,
+    Background,
+    CodeChange,
+    CodeSupply,
+    NationalNumbers,
+)
+from jukinet.domain.changes import CODE_CHANGE, CREATING, code_change_problem, ended_record, local_change, local_numbers
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
 from jukinet.domain.codes import ResidentCode
 from jukinet.domain.errors import FieldRejected, Problem, Rejected
@@ -48,7 +60,7 @@ from jukinet.server.runtime.policy import OperatorWithRole, TerminalOf
 from jukinet.server.runtime.server import ServiceBinding, TlsMaterial, bind
 from jukinet.storage import NodeStorage
 from jukinet.storage.layout import Counter
-from jukinet.v1 import audit_pb2, identity_pb2, local_pb2, registry_pb2, registry_pb2_grpc
+from jukinet.v1 import audit_pb2, identity_pb2, local_pb2, notice_pb2, registry_pb2, registry_pb2_grpc
 
 MAX_CHUNK_RECORDS = MAX_RECORDS_PER_CHUNK
 A = audit_pb2
@@ -79,6 +91,7 @@ class _Numbers:
     claimed: list[str] = field(default_factory=list)  # codes claimed from the reserve (released after)
     obtained: dict[str, str] = field(default_factory=dict)  # code -> My Number the national server answered
     rows: set[int] = field(default_factory=set)  # rows whose code or number the CS filled in
+    code_changes: dict[int, CodeChange] = field(default_factory=dict)  # 住民票コード変更 rows: the new code
 
 
 class Registry:
@@ -181,6 +194,9 @@ class Registry:
             ]  # fmt: skip (a code not in the reserve is refused in the transaction, unless a grant covers it)
             changes = [(i, self._storage.records.current(txn, records[i].resident_code)) for i in rows
                        if records[i].change_reason == R.CHANGE_REASON_MY_NUMBER_CHANGE]  # fmt: skip
+            code_changes = [(i, self._storage.records.current(txn, records[i].resident_code),
+                             self._storage.numbers.replaced_by(txn, records[i].resident_code))
+                            for i in rows if records[i].change_reason == CODE_CHANGE]  # fmt: skip
         if ask:
             codes = list(dict.fromkeys(records[i].resident_code for i in ask))[:MAX_NUMBERS_PER_REQUEST]
             got.obtained.update(self.supply.numbers(codes, self._number_timeout))
@@ -201,6 +217,23 @@ class Registry:
                     )
                 number = self.supply.national.change_my_number(current.resident_code, current.my_number)
                 records[i].my_number = got.obtained[current.resident_code] = number
+                got.rows.add(i)
+            except Rejected as exc:
+                if not per_row:
+                    self._release(got)
+                    raise
+                refused[i] = ((getattr(exc, "field", ""), str(exc)),)
+        for i, former, replaced in code_changes:  # 住民票コード変更: a fresh code from the national server
+            try:
+                if replaced is not None:
+                    old = records[i].resident_code
+                    raise FieldRejected(
+                        Problem.CONFLICT, "resident_code", f"resident_code {old} was replaced by {replaced} already"
+                    )
+                found = code_change_problem(former, records[i])  # checked before the national server changes it
+                if found is not None:
+                    raise FieldRejected(*found)
+                got.code_changes[i] = self.supply.change_code(records[i].resident_code)
                 got.rows.add(i)
             except Rejected as exc:
                 if not per_row:
@@ -257,7 +290,8 @@ class Registry:
 
         def apply(txn: lmdb.Transaction) -> ChunkOutcome:
             first_seq, first_hist = s.env.peek(txn, Counter.CHANGE), s.history.next_position(txn)
-            refusals, already, items, assigned = dict(refused), 0, [], {}
+            refusals, already, items, assigned, notices = dict(refused), 0, [], {}, 0
+            replaced: list[str] = []  # 住民票コード変更 made, for the audit entry
             for i, record in enumerate(records):
                 if i in refusals:
                     continue
@@ -273,43 +307,98 @@ class Registry:
                     continue
                 designated = s.reserve.holds(txn, code)
                 try:
-                    local_numbers(current, record, designated, numbers.obtained.get(code, ""))
-                    local_change(current, record, s.records.holder_of(txn, record.my_number))
+                    if record.change_reason == CODE_CHANGE:
+                        change = self._change_code(txn, record, current, numbers.code_changes.get(i))
+                    else:
+                        change = None
+                        local_numbers(current, record, designated, numbers.obtained.get(code, ""))
+                        local_change(current, record, s.records.holder_of(txn, record.my_number))
                 except Rejected as exc:
                     if not per_row:
                         raise
                     refusals[i] = ((exc.field if isinstance(exc, FieldRejected) else "", str(exc)),)
                     continue
-                if designated:
-                    s.reserve.take(txn, code)
-                if record.my_number:
-                    s.reserve.numbered(txn, code)
+                encoded = record.SerializeToString()
+                notice = encoder.encode(first_seq + notices, encoded)
+                if change is not None:  # the record moved to the new code (self._change_code stored it)
+                    code = record.resident_code
+                    replaced.append(f"{change.old} → {code}")
+                    notice += notice_pb2.ChangeNotice(former_resident_code=change.old).SerializeToString()
+                    s.history.index(txn, change.old, first_hist + notices)
+                    items.append(change.block_item)  # the designation reaches the prefecture first
                 else:
-                    s.reserve.await_number(txn, code)
+                    if designated:
+                        s.reserve.take(txn, code)
+                    if record.my_number:
+                        s.reserve.numbered(txn, code)
+                    else:
+                        s.reserve.await_number(txn, code)
+                    s.records.put(txn, record, current, encoded)
                 if i in numbers.rows:
                     assigned[i] = (code, record.my_number)
-                encoded = record.SerializeToString()
-                notice = encoder.encode(first_seq + len(items), encoded)
-                s.records.put(txn, record, current, encoded)
                 if extra is not None:
                     s.local.put(txn, code, extra)
-                s.history.append(txn, code, notice, first_hist + len(items))
+                s.history.append(txn, code, notice, first_hist + notices)
                 items.append(change_notice_item(notice))
+                notices += 1
             if items:
                 if (
-                    s.env.reserve(txn, Counter.CHANGE, len(items)) != first_seq
-                    or s.history.reserve(txn, len(items)) != first_hist
+                    s.env.reserve(txn, Counter.CHANGE, notices) != first_seq
+                    or s.history.reserve(txn, notices) != first_hist
                 ):
                     raise Rejected(Problem.BROKEN, "a counter moved inside its own write transaction")
                 s.queues.enqueue(txn, self._upstream, items)
-            outcome = ChunkOutcome(range(first_seq, first_seq + len(items)), already, refusals, assigned)
-            self._audit(txn, records, outcome, actor, action)
+            outcome = ChunkOutcome(range(first_seq, first_seq + notices), already, refusals, assigned)
+            self._audit(txn, records, outcome, actor, action, replaced)
             return outcome
 
         outcome = s.env.submit(apply).result()  # group commit: shares an fsync with the link's settlements
         if outcome.stored:
             self._enqueued(self._upstream)
         return outcome
+
+    def _change_code(
+        self,
+        txn: lmdb.Transaction,
+        record: identity_pb2.IdentityRecord,
+        former: identity_pb2.IdentityRecord | None,
+        change: CodeChange | None,
+    ) -> CodeChange:
+        """住民票コード変更 inside the transaction: check again, then end the old code's record (kept, removed,
+        reason 住民票コード変更), store the record under the new code (``record`` is rewritten to it) and move
+        to it what this CS keeps per resident: local-only items, cards, DV support measures, copies issued
+        and a pending My Number. The caller queues the block and the notice."""
+        s = self._storage
+        if change is None:
+            raise Rejected(Problem.UNAVAILABLE, "this CS has no national server to designate a new 住民票コード")
+        found = code_change_problem(former, record)
+        if found is not None:
+            raise FieldRejected(*found)
+        assert former is not None  # code_change_problem refuses a missing record
+        if s.records.current(txn, change.new) is not None or s.reserve.holds(txn, change.new):
+            raise Rejected(Problem.BROKEN, f"the new code {change.new} is in use at {self.node_id} already")
+        number = former.my_number or change.my_number
+        if former.my_number and change.my_number and change.my_number != former.my_number:
+            raise Rejected(Problem.BROKEN, f"the national server holds another My Number for resident {change.old}")
+        moved = identity_pb2.IdentityRecord()
+        moved.CopyFrom(former)
+        moved.resident_code, moved.my_number = change.new, number
+        moved.change_reason, moved.status = CODE_CHANGE, status_for(CODE_CHANGE)
+        moved.change_date.CopyFrom(record.change_date)
+        record.CopyFrom(moved)
+        s.records.put(txn, ended_record(former, record), former)
+        s.records.put(txn, record, None)  # the My Number index names the new code
+        s.numbers.link_change(txn, change.old, change.new)
+        s.local.move(txn, change.old, change.new)
+        s.cards.move(txn, change.old, change.new)
+        s.dv_measures.move(txn, change.old, change.new)
+        s.copies.move(txn, change.old, change.new)
+        s.reserve.numbered(txn, change.old)
+        if record.my_number:
+            s.reserve.numbered(txn, change.new)
+        else:
+            s.reserve.await_number(txn, change.new)  # the background asks for it under the new code
+        return change
 
     def _audit(
         self,
@@ -318,6 +407,7 @@ class Registry:
         outcome: ChunkOutcome,
         actor: tuple[str, str],
         action: int,
+        replaced: Sequence[str] = (),
     ) -> None:
         sequences = outcome.stored
         parts = [f"notices {self.node_id}#{sequences.start}..{sequences.stop - 1}"] if sequences else []
@@ -328,6 +418,8 @@ class Registry:
             target = f"{len(records)} residents"
             parts.append(f"{len(sequences)} stored, {outcome.already_stored} already stored, "
                          f"{len(outcome.refused)} refused")  # fmt: skip
+        if replaced:
+            parts.append("住民票コード変更 " + ", ".join(replaced[:8]) + (" …" if len(replaced) > 8 else ""))
         success = sequences or outcome.already_stored
         result = A.AUDIT_OUTCOME_SUCCESS if success else A.AUDIT_OUTCOME_FAILED
         entry = self._auditor.entry(action, result, actor[0], actor[1], target, "; ".join(parts))

@@ -8,6 +8,11 @@ Number belongs to one resident. The stored status follows from the reason.
 At the tiers above (:func:`replaces_current`): a notice normally replaces the stored record, except a
 removal from another municipality than the resident's current one (a late 転出 arriving after the
 転入 elsewhere), which is kept as history only.
+
+住民票コード変更 (:data:`CODE_CHANGE`, every tier): the record moves to a new code with every other item
+unchanged (:func:`code_change_problem`); the old code's record ends as a removed record whose reason is the
+change (:func:`ended_record`, :func:`ended_by_code_change`) and never changes again: no change, creating
+or amending, may use the old code after it.
 """
 
 from __future__ import annotations
@@ -26,7 +31,19 @@ CREATING = frozenset(
     }
 )
 
-__all__ = ["CREATING", "local_change", "local_numbers", "replaces_current"]
+CODE_CHANGE = R.CHANGE_REASON_RESIDENT_CODE_CHANGE
+"""住民票コード変更: the one change that moves a record to another code (ChangeNotice.former_resident_code)."""
+
+__all__ = [
+    "CODE_CHANGE",
+    "CREATING",
+    "code_change_problem",
+    "ended_by_code_change",
+    "ended_record",
+    "local_change",
+    "local_numbers",
+    "replaces_current",
+]
 
 
 def local_change(
@@ -41,6 +58,12 @@ def local_change(
     """
     reason = reason_name(new.change_reason)
     active = current is not None and current.status == R.RECORD_STATUS_ACTIVE
+    if current is not None and ended_by_code_change(current):
+        raise FieldRejected(
+            Problem.CONFLICT,
+            "resident_code",
+            f"resident_code {new.resident_code} was replaced by a 住民票コード変更 and is never used again ({reason})",
+        )
     if new.change_reason == CLOSING_REASON:
         if current is None or active or current.change_reason not in (R.CHANGE_REASON_MOVE_OUT, CLOSING_REASON):
             raise FieldRejected(
@@ -110,10 +133,61 @@ def local_numbers(
 
 
 def replaces_current(current: identity_pb2.IdentityRecord | None, incoming: identity_pb2.IdentityRecord) -> bool:
-    """False for a late removal from another municipality than the current one (kept as history only)."""
-    return not (
+    """False for a late removal from another municipality than the current one, and for anything about a
+    code a 住民票コード変更 ended (both kept as history only)."""
+    ended = current is not None and ended_by_code_change(current)
+    return not ended and not (
         current is not None
         and current.status == R.RECORD_STATUS_ACTIVE
         and incoming.status == R.RECORD_STATUS_REMOVED
         and current.address.municipality_code != incoming.address.municipality_code
     )
+
+
+def ended_by_code_change(record: identity_pb2.IdentityRecord) -> bool:
+    """``record`` is the last record of a code a 住民票コード変更 replaced (it never changes again)."""
+    return record.change_reason == CODE_CHANGE and record.status == R.RECORD_STATUS_REMOVED
+
+
+_SAME_PERSON = ("name", "birth_date", "sex", "address")
+"""The items a 住民票コード変更 carries over unchanged (a change of them is a change of its own)."""
+
+
+def code_change_problem(
+    former: identity_pb2.IdentityRecord | None, change: identity_pb2.IdentityRecord
+) -> tuple[Problem, str, str] | None:
+    """Why ``change`` (reason 住民票コード変更) may not replace the code of ``former``, the record held under
+    the old code: (problem, field, message), or None. The old record must be active, and the change must
+    repeat its name, birth date, sex and address (and its My Number, when it has one) unchanged."""
+    code = former.resident_code if former is not None else "?"
+    if former is None:
+        return Problem.NOT_FOUND, "resident_code", "no record under this code; 住民票コード変更 needs an active one"
+    if ended_by_code_change(former):
+        return Problem.CONFLICT, "resident_code", f"resident_code {code} was replaced already (住民票コード変更)"
+    if former.status != R.RECORD_STATUS_ACTIVE:
+        return Problem.CONFLICT, "resident_code", f"resident {code} has a removed record (除票); no 住民票コード変更"
+    for name in _SAME_PERSON:
+        if getattr(former, name) != getattr(change, name):
+            return (
+                Problem.INVALID,
+                name,
+                (
+                    f"a 住民票コード変更 changes only the code; {name} differs from resident {code}'s record "
+                    "(record that change on its own)"
+                ),
+            )
+    if former.my_number and change.my_number and change.my_number != former.my_number:
+        return Problem.DENIED, "my_number", "a 住民票コード変更 keeps the resident's My Number"
+    return None
+
+
+def ended_record(
+    former: identity_pb2.IdentityRecord, change: identity_pb2.IdentityRecord
+) -> identity_pb2.IdentityRecord:
+    """The old code's record as a 住民票コード変更 leaves it: kept, removed, the change's reason and date."""
+    ended = identity_pb2.IdentityRecord()
+    ended.CopyFrom(former)
+    ended.change_reason = CODE_CHANGE
+    ended.change_date.CopyFrom(change.change_date)
+    ended.status = R.RECORD_STATUS_REMOVED
+    return ended

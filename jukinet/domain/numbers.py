@@ -11,6 +11,9 @@ integer modulo 10^11, give the 11-digit base, followed by the My Number check di
 zeros) moves to the next attempt; the national store keeps code → number and number → code, so the same
 code always gets the same number and no number is issued twice.
 
+**住民票コード変更** takes a code the national server designates for that one change (its CodeBlock names
+the code it replaces); the old code stays in the history and is never designated or used again.
+
 **Ownership** (:func:`notice_problem`), applied by the prefecture and the national server to every change
 notice, with what each tier knows: a record is owned by the municipality of its current record. A CS may
 create a record only with a code designated to it (or re-enter its own removed record, or take over
@@ -25,6 +28,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from jukinet.domain.changes import CODE_CHANGE, code_change_problem, ended_by_code_change
 from jukinet.domain.codes import my_number_check_digit, resident_code_check_digit
 from jukinet.domain.errors import Problem
 from jukinet.domain.records import reason_name
@@ -97,7 +101,11 @@ class NoticeFacts:
     server also that its signer owns the record). ``former_owner``: the origin recorded this resident
     before (a late removal after the resident moved on). ``number_holder``: the code that holds the
     notice's My Number in this tier's store (None: free). ``assigned_number``: the number the national
-    server assigned to the code (None where not known: at the prefecture).
+    server assigned to the code (None where not known: at the prefecture). ``number_retired``: the
+    notice's My Number was retired by a 個人番号変更 (the national server's register; a prefecture learns it
+    from the 個人番号変更 notice). ``replaces``: the code this code was designated to replace by a
+    住民票コード変更 (None: an ordinary designation). For a 住民票コード変更 notice, ``former_code`` is its
+    ChangeNotice.former_resident_code and ``former`` this tier's record under it.
     """
 
     current: identity_pb2.IdentityRecord | None
@@ -106,6 +114,10 @@ class NoticeFacts:
     former_owner: bool = False
     number_holder: str | None = None
     assigned_number: str | None = None
+    number_retired: bool = False
+    replaces: str | None = None
+    former_code: str = ""
+    former: identity_pb2.IdentityRecord | None = None
 
 
 def _owner(record: identity_pb2.IdentityRecord) -> str:
@@ -128,13 +140,32 @@ def may_number(cs: str, designated_to: str | None, current: identity_pb2.Identit
 def notice_problem(origin: str, record: identity_pb2.IdentityRecord, facts: NoticeFacts) -> tuple[Problem, str] | None:
     """Why ``origin`` may not send this change of ``record`` (DENIED and a message), or None.
 
-    Checks, in order: (1) ownership of the code — the current owner, else a designation to the origin, else
-    a grant, else (for a removal) a former owner, which is kept as history only; (2) the My Number — held by
-    no other resident, the one assigned to this code, and changed only by a 個人番号変更 or first set by a
-    個人番号指定.
+    Checks, in order: a 住民票コード変更 by its own rules (:func:`_code_change_problem`); a code a
+    住民票コード変更 replaced is never used again (a late removal by a former owner stays history only), and
+    a code designated for a 住民票コード変更 serves only that change; (1) ownership of the code — the
+    current owner, else a designation to the origin, else a grant, else (for a removal) a former owner,
+    which is kept as history only; (2) the My Number — held by no other resident, never retired, the one
+    assigned to this code, and changed only by a 個人番号変更 or first set by a 個人番号指定. A notice that
+    repeats the number this tier holds for the code is not a number change: a CS's changes recorded before
+    a 個人番号変更 may arrive after the national server retired the number, before that change's notice.
     """
     code, current = record.resident_code, facts.current
     reason = reason_name(record.change_reason)
+    if record.change_reason == CODE_CHANGE:
+        return _code_change_problem(origin, record, facts)
+    if current is not None and ended_by_code_change(current):
+        late_removal = record.status == R.RECORD_STATUS_REMOVED and facts.former_owner and _owner(current) != origin
+        if late_removal:
+            return None  # history only (jukinet.domain.changes.replaces_current)
+        return Problem.DENIED, (
+            f"{origin} may not change resident {code} ({reason}): the code was replaced by a 住民票コード変更 "
+            "and is never used again"
+        )
+    if current is None and facts.replaces is not None:
+        return Problem.DENIED, (
+            f"{origin} may not create resident {code} ({reason}): the code was designated to replace "
+            f"{facts.replaces} (住民票コード変更) and serves only that change"
+        )
     owned = current is not None and _owner(current) == origin
     if not owned:
         if current is None:
@@ -155,9 +186,48 @@ def notice_problem(origin: str, record: identity_pb2.IdentityRecord, facts: Noti
         return None
     if facts.number_holder is not None and facts.number_holder != code:
         return Problem.DENIED, f"{origin} may not give resident {code} the My Number of another resident"
-    if facts.assigned_number is not None and facts.assigned_number != number:
+    kept = current is not None and current.my_number == number  # the number this tier holds for the code
+    if facts.number_retired and not kept:
+        return Problem.DENIED, f"{origin} may not give resident {code} a My Number retired by a 個人番号変更"
+    if facts.assigned_number is not None and facts.assigned_number != number and not kept:
         return Problem.DENIED, f"the My Number of resident {code} is not the one the national server assigned"
     changed = current is not None and current.my_number and current.my_number != number
     if facts.assigned_number is None and owned and changed and record.change_reason not in _NUMBER_CHANGE:
         return Problem.DENIED, f"only a 個人番号変更 changes the My Number of resident {code}, not {reason}"
+    return None
+
+
+def _code_change_problem(
+    origin: str, record: identity_pb2.IdentityRecord, facts: NoticeFacts
+) -> tuple[Problem, str] | None:
+    """A 住民票コード変更 notice (record under the new code, ``facts.former_code`` the old one): the origin
+    owns the old code's active record; the new code is unused, designated to the origin to replace exactly
+    that code; every other item, the My Number included, carries over."""
+    code, old, former = record.resident_code, facts.former_code, facts.former
+    what = f"{origin} may not replace resident code {old or '(none)'} by {code}"
+    if not old or old == code:
+        return Problem.INVALID, f"{what}: a 住民票コード変更 names the former code, which differs from the new one"
+    if former is None:
+        return Problem.DENIED, f"{what}: there is no resident {old} here"
+    if ended_by_code_change(former):
+        return Problem.DENIED, f"{what}: {old} was replaced already and is never used again"
+    if _owner(former) != origin:
+        return Problem.DENIED, f"{what}: the resident is owned by {_owner(former)}"
+    if former.status != R.RECORD_STATUS_ACTIVE:
+        return Problem.DENIED, f"{what}: the resident's record is removed (除票)"
+    if facts.current is not None:
+        return Problem.DENIED, f"{what}: code {code} is in use already"
+    if facts.designated_to != origin or facts.replaces != old:
+        return Problem.DENIED, f"{what}: the national server did not designate {code} to {origin} to replace {old}"
+    found = code_change_problem(former, record)  # INVALID (another item changed) or DENIED (the number)
+    if found is not None:
+        return found[0], f"{what}: {found[2]}"
+    number = record.my_number
+    if former.my_number and number != former.my_number:
+        return Problem.DENIED, f"{what}: a 住民票コード変更 keeps the My Number"
+    if number and not former.my_number:  # first numbered with the change (the national server's answer)
+        if facts.number_holder not in (None, old, code) or facts.number_retired:
+            return Problem.DENIED, f"{what}: the My Number is another resident's"
+        if facts.assigned_number is not None and facts.assigned_number != number:
+            return Problem.DENIED, f"{what}: the My Number is not the one the national server assigned"
     return None

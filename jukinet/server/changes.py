@@ -20,14 +20,17 @@ from dataclasses import dataclass
 
 import lmdb
 
-from jukinet.domain.changes import replaces_current
+from jukinet.domain.changes import CODE_CHANGE, ended_record, replaces_current
+from jukinet.domain.codes import is_valid_resident_code
 from jukinet.domain.errors import ItemRefused, Problem, Rejected
 from jukinet.domain.limits import MAX_NOTICE_BYTES
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.domain.numbers import NoticeFacts, notice_problem
+from jukinet.domain.quoting import quoted
 from jukinet.domain.records import reason_name, status_for, validate_record
 from jukinet.pki import TrustStore, open_signed
 from jukinet.storage import NodeStorage
+from jukinet.storage.layout import RETIRED
 from jukinet.v1 import moves_pb2, notice_pb2
 
 
@@ -85,6 +88,8 @@ class Ownership:
         code = record.resident_code
         current = s.records.current(txn, code)
         designated = s.designations.of(txn, code)
+        former_code = notice.former_resident_code
+        issued = s.numbers.issued(txn, record.my_number) if record.my_number else None
         owner = f"cs:{current.address.municipality_code}" if current is not None else None
         granted = incoming.grant_signer is not None and (owner is None or incoming.grant_signer == owner)
         former = (
@@ -97,6 +102,10 @@ class Ownership:
             former_owner=former,
             number_holder=s.records.holder_of(txn, record.my_number),
             assigned_number=(s.numbers.number_of(txn, code) or "") if self._national else None,
+            number_retired=issued is not None and issued[1] == RETIRED,
+            replaces=s.numbers.replaces(txn, code),
+            former_code=former_code,
+            former=s.records.current(txn, former_code) if former_code else None,
         )
         found = notice_problem(origin, record, facts)
         if found is not None:
@@ -130,6 +139,11 @@ def check_notices(notices: Sequence[tuple[int, notice_pb2.ChangeNotice]], origin
                 position,
             )
         problems = validate_record(record, today=today)
+        former = notice.former_resident_code
+        if (record.change_reason == CODE_CHANGE) != bool(former):
+            problems.append("former_resident_code: set on a 住民票コード変更 (CHANGE_REASON_RESIDENT_CODE_CHANGE) only")
+        elif former and (former == record.resident_code or not is_valid_resident_code(former)):
+            problems.append(f"former_resident_code: {quoted(former)} is not a valid code other than the new one")
         if not problems and record.status != status_for(record.change_reason):
             problems.append(
                 f"status {record.status} does not follow from the change reason {reason_name(record.change_reason)}"
@@ -144,19 +158,35 @@ def check_notices(notices: Sequence[tuple[int, notice_pb2.ChangeNotice]], origin
 
 class ChangeWriter:
     """Stores change notices, each after its ownership check: the latest record (with the My Number index)
-    and the history."""
+    and the history. A 住民票コード変更 ends the old code's record (kept, removed, reason 住民票コード変更) and
+    moves the record, the My Number index and the card index to the new code, in the same transaction;
+    its notice is in the history of both codes. A 個人番号変更 records the old number as retired."""
 
     def __init__(self, storage: NodeStorage, national: bool = False) -> None:
         self._storage = storage
         self._ownership = Ownership(storage, national)
 
     def apply(self, txn: lmdb.Transaction, notices: Sequence[Incoming]) -> None:
-        records, history = self._storage.records, self._storage.history
+        s = self._storage
+        records, history = s.records, s.history
         first = history.reserve(txn, len(notices))
         for i, incoming in enumerate(notices):
             self._ownership.check(txn, incoming)
-            record = incoming.notice.record
-            current = records.current(txn, record.resident_code)
-            if replaces_current(current, record):
+            notice = incoming.notice
+            record, code = notice.record, notice.record.resident_code
+            current = records.current(txn, code)
+            if notice.former_resident_code:
+                old = notice.former_resident_code
+                former = records.current(txn, old)
+                if former is None:  # the check above found it, in this transaction
+                    raise Rejected(Problem.BROKEN, f"resident {old} vanished inside its own write transaction")
+                records.put(txn, ended_record(former, record), former)
+                records.put(txn, record, None)  # the My Number index now names the new code
+                s.numbers.link_change(txn, old, code)
+                s.cards.move(txn, old, code)  # the national server's card index (none at a prefecture)
+                history.index(txn, old, first + i)
+            elif replaces_current(current, record):
                 records.put(txn, record, current)
-            history.append(txn, record.resident_code, incoming.notice.SerializeToString(), first + i)
+                if current is not None and current.my_number and current.my_number != record.my_number:
+                    s.numbers.mark_retired(txn, code, current.my_number)
+            history.append(txn, code, notice.SerializeToString(), first + i)

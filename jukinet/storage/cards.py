@@ -43,6 +43,15 @@ class CardStore:
                     serials.append(key[len(prefix) :].decode("ascii"))
         return [c for c in (self.current(txn, s) for s in serials) if c is not None]
 
+    def move(self, txn: lmdb.Transaction, old_code: str, new_code: str) -> int:
+        """住民票コード変更: the resident's cards are listed, and name their holder, under ``new_code``."""
+        cards = self.of_resident(txn, old_code)
+        for card in cards:
+            txn.delete(card_of_resident_key(old_code, card.card_serial), db=self._by_resident)
+            card.resident_code = new_code
+            self.put(txn, card)
+        return len(cards)
+
     def holder_of(self, card_serial: str) -> cards_pb2.CardRecord | None:
         """The card (its holder's resident code and its state), or None if this node does not know it."""
         with self._env.read() as txn:

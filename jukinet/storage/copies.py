@@ -7,7 +7,7 @@ from __future__ import annotations
 import lmdb
 
 from jukinet.storage.environment import Environment
-from jukinet.storage.layout import Counter, Db, resident_key, resident_serial_key
+from jukinet.storage.layout import Counter, Db, resident_key, resident_serial_key, serial_of
 from jukinet.v1 import copies_pb2
 
 
@@ -44,6 +44,10 @@ class CopyIssuanceLog:
             if not cursor.prev():
                 return False
         return False
+
+    def move(self, txn: lmdb.Transaction, old_code: str, new_code: str) -> int:
+        """住民票コード変更: the resident's copies are listed under ``new_code`` (their disclosure follows)."""
+        return _move(txn, self._db, old_code, new_code, copies_pb2.CopyIssuance)
 
     def page(self, resident_code: str, after_serial: int, limit: int) -> list[copies_pb2.CopyIssuance]:
         out: list[copies_pb2.CopyIssuance] = []
@@ -97,6 +101,27 @@ class DvMeasureStore:
         txn.delete(key, db=self._db)
         return copies_pb2.DvMeasure.FromString(raw)
 
+    def move(self, txn: lmdb.Transaction, old_code: str, new_code: str) -> int:
+        """住民票コード変更: the measures protect the resident under ``new_code`` (never lapse with the code)."""
+        return _move(txn, self._db, old_code, new_code, copies_pb2.DvMeasure)
+
     def get(self, resident_code: str) -> list[copies_pb2.DvMeasure]:
         with self._env.read() as txn:
             return self.of(txn, resident_code)
+
+
+def _move(txn: lmdb.Transaction, db: object, old_code: str, new_code: str, kind: type) -> int:
+    """Re-key a resident's series (keys ``resident ‖ u64 serial``, values naming the resident) to a new code."""
+    prefix = resident_key(old_code)
+    entries = []
+    cursor = txn.cursor(db=db)
+    if cursor.set_range(prefix):
+        for key, value in cursor:
+            if not bytes(key).startswith(prefix) or len(key) != len(prefix) + 8:
+                break
+            entries.append((bytes(key), kind.FromString(value)))
+    for key, entry in entries:
+        txn.delete(key, db=db)
+        entry.resident_code = new_code
+        txn.put(resident_serial_key(new_code, serial_of(key)), entry.SerializeToString(), db=db)
+    return len(entries)

@@ -31,6 +31,11 @@ class ChangeHistory:
         txn.put(history_index_key(resident_code, position), b"", db=self._index)
         return position
 
+    def index(self, txn: lmdb.Transaction, resident_code: str, position: int) -> None:
+        """List an entry appended for another code among ``resident_code``'s too (a 住民票コード変更 notice
+        belongs to the history of both codes)."""
+        txn.put(history_index_key(resident_code, position), b"", db=self._index)
+
     def reserve(self, txn: lmdb.Transaction, count: int) -> int:
         """Positions for ``count`` entries about to be appended, in order; returns the first."""
         return self._env.reserve(txn, Counter.HISTORY, count)

@@ -46,7 +46,11 @@ number_requests     CS node id ‖ NUL ‖ request id                      u64 b
 my_numbers          住民票コード                                       個人番号 (national: the current assignment)
 issued_numbers      個人番号                                          住民票コード ‖ state byte A (held) / R (retired)
                                                                      (national: every number ever issued)
-code_changes        old 住民票コード                                   new 住民票コード (national: 住民票コード変更)
+code_changes        old 住民票コード                                   new 住民票コード (住民票コード変更; national: at
+                                                                     ChangeResidentCode; prefecture: from the
+                                                                     signed block; CS: when the change commits)
+code_replaces       new 住民票コード                                   old 住民票コード (the same links, read the other
+                                                                     way: a code that serves one change only)
 code_reserve        住民票コード                                       u64 block number (CS: designated, unused)
 pending_numbers     住民票コード                                       (empty: CS records awaiting their My Number)
 ==================  ===============================================  =======================================
@@ -101,6 +105,7 @@ class Db(StrEnum):
     MY_NUMBERS = "my_numbers"
     ISSUED_NUMBERS = "issued_numbers"
     CODE_CHANGES = "code_changes"
+    CODE_REPLACES = "code_replaces"
     CODE_RESERVE = "code_reserve"
     PENDING_NUMBERS = "pending_numbers"
 

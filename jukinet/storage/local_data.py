@@ -25,3 +25,10 @@ class LocalDataStore:
     def get(self, resident_code: str) -> local_pb2.LocalResidentData | None:
         with self._env.read() as txn:
             return self.current(txn, resident_code)
+
+    def move(self, txn: lmdb.Transaction, old_code: str, new_code: str) -> None:
+        """住民票コード変更: the items are kept under ``new_code`` only."""
+        data = self.current(txn, old_code)
+        if data is not None:
+            txn.delete(resident_key(old_code), db=self._db)
+            self.put(txn, new_code, data)

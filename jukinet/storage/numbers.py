@@ -56,6 +56,7 @@ class NumberRegister:
         self._numbers = env.dbs[Db.MY_NUMBERS]
         self._issued = env.dbs[Db.ISSUED_NUMBERS]
         self._changes = env.dbs[Db.CODE_CHANGES]
+        self._replaces = env.dbs[Db.CODE_REPLACES]
 
     # blocks and request ids
     def block(self, txn: lmdb.Transaction, block: int) -> bytes | None:
@@ -101,17 +102,33 @@ class NumberRegister:
         txn.put(my_number_key(my_number), issued_number(resident_code, RETIRED), db=self._issued)
 
     def move(self, txn: lmdb.Transaction, old_code: str, new_code: str) -> str | None:
-        """住民票コード変更: the number of ``old_code`` (if any) is held by ``new_code`` from now on."""
-        txn.put(resident_key(old_code), resident_key(new_code), db=self._changes)
+        """住民票コード変更 (national): the number of ``old_code`` (if any) is held by ``new_code`` from now on."""
+        self.link_change(txn, old_code, new_code)
         number = self.number_of(txn, old_code)
         if number is not None:
             txn.delete(resident_key(old_code), db=self._numbers)
             self.hold(txn, new_code, number)
         return number
 
+    def link_change(self, txn: lmdb.Transaction, old_code: str, new_code: str) -> None:
+        """Record that ``new_code`` replaces ``old_code`` (both ways; writing the same link again is a no-op)."""
+        txn.put(resident_key(old_code), resident_key(new_code), db=self._changes)
+        txn.put(resident_key(new_code), resident_key(old_code), db=self._replaces)
+
     def replaced_by(self, txn: lmdb.Transaction, old_code: str) -> str | None:
+        """The code that replaces ``old_code`` (住民票コード変更), or None."""
         raw = txn.get(resident_key(old_code), db=self._changes)
         return bytes(raw).decode("ascii") if raw is not None else None
+
+    def replaces(self, txn: lmdb.Transaction, new_code: str) -> str | None:
+        """The code ``new_code`` was designated to replace, or None (an ordinary designation)."""
+        raw = txn.get(resident_key(new_code), db=self._replaces)
+        return bytes(raw).decode("ascii") if raw is not None else None
+
+    def mark_retired(self, txn: lmdb.Transaction, resident_code: str, my_number: str) -> None:
+        """A tier above the CS learns from a 個人番号変更 notice that ``my_number`` is retired (the national
+        server retired it already; a prefecture keeps it so that it refuses the number for anyone)."""
+        txn.put(my_number_key(my_number), issued_number(resident_code, RETIRED), db=self._issued)
 
     def issued_numbers(self) -> Iterator[tuple[str, str, bytes]]:
         """(number, code, state) of every number ever issued, in number order (read in one snapshot)."""
@@ -165,6 +182,9 @@ class CodeReserve:
 
     def numbered(self, txn: lmdb.Transaction, resident_code: str) -> None:
         txn.delete(resident_key(resident_code), db=self._pending)
+
+    def is_awaiting(self, txn: lmdb.Transaction, resident_code: str) -> bool:
+        return txn.get(resident_key(resident_code), db=self._pending) is not None
 
     def awaiting(self, limit: int) -> list[str]:
         with self._env.read() as txn:

@@ -27,7 +27,7 @@ from jukinet.v1 import envelope_pb2 as jukinet_dot_v1_dot_envelope__pb2
 from jukinet.v1 import identity_pb2 as jukinet_dot_v1_dot_identity__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17jukinet/v1/notice.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19jukinet/v1/envelope.proto\x1a\x19jukinet/v1/identity.proto\"\xb9\x01\n\x0c\x43hangeNotice\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12*\n\x06record\x18\x03 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12/\n\x0brecorded_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x0emove_out_grant\x18\x05 \x01(\x0b\x32\x12.jukinet.v1.Signedb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17jukinet/v1/notice.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19jukinet/v1/envelope.proto\x1a\x19jukinet/v1/identity.proto\"\xd7\x01\n\x0c\x43hangeNotice\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12*\n\x06record\x18\x03 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12/\n\x0brecorded_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x0emove_out_grant\x18\x05 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x1c\n\x14\x66ormer_resident_code\x18\x06 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,5 +35,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jukinet.v1.notice_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CHANGENOTICE']._serialized_start=127
-  _globals['_CHANGENOTICE']._serialized_end=312
+  _globals['_CHANGENOTICE']._serialized_end=342
 # @@protoc_insertion_point(module_scope)

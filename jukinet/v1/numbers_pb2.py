@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from jukinet.v1 import envelope_pb2 as jukinet_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18jukinet/v1/numbers.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19jukinet/v1/envelope.proto\"d\n\tCodeBlock\x12\n\n\x02\x63s\x18\x01 \x01(\t\x12\r\n\x05\x62lock\x18\x02 \x01(\x04\x12\r\n\x05\x63odes\x18\x03 \x03(\t\x12-\n\tissued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\":\n\x15\x44\x65signateCodesRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\r\";\n\x16\x44\x65signateCodesResponse\x12!\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\":\n\x0e\x41ssignedNumber\x12\x15\n\rresident_code\x18\x01 \x01(\t\x12\x11\n\tmy_number\x18\x02 \x01(\t\"0\n\x16\x41ssignMyNumbersRequest\x12\x16\n\x0eresident_codes\x18\x01 \x03(\t\"F\n\x17\x41ssignMyNumbersResponse\x12+\n\x07numbers\x18\x01 \x03(\x0b\x32\x1a.jukinet.v1.AssignedNumber\"A\n\x15\x43hangeMyNumberRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\x12\x11\n\tmy_number\x18\x02 \x01(\t\"F\n\x16\x43hangeMyNumberResponse\x12,\n\x08\x61ssigned\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.AssignedNumber\"F\n\x19\x43hangeResidentCodeRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"m\n\x1a\x43hangeResidentCodeResponse\x12\x19\n\x11old_resident_code\x18\x01 \x01(\t\x12!\n\x05\x62lock\x18\x02 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x11\n\tmy_number\x18\x03 \x01(\t2\x82\x03\n\rNumberService\x12W\n\x0e\x44\x65signateCodes\x12!.jukinet.v1.DesignateCodesRequest\x1a\".jukinet.v1.DesignateCodesResponse\x12Z\n\x0f\x41ssignMyNumbers\x12\".jukinet.v1.AssignMyNumbersRequest\x1a#.jukinet.v1.AssignMyNumbersResponse\x12W\n\x0e\x43hangeMyNumber\x12!.jukinet.v1.ChangeMyNumberRequest\x1a\".jukinet.v1.ChangeMyNumberResponse\x12\x63\n\x12\x43hangeResidentCode\x12%.jukinet.v1.ChangeResidentCodeRequest\x1a&.jukinet.v1.ChangeResidentCodeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18jukinet/v1/numbers.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19jukinet/v1/envelope.proto\"v\n\tCodeBlock\x12\n\n\x02\x63s\x18\x01 \x01(\t\x12\r\n\x05\x62lock\x18\x02 \x01(\x04\x12\r\n\x05\x63odes\x18\x03 \x03(\t\x12-\n\tissued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08replaces\x18\x05 \x01(\t\":\n\x15\x44\x65signateCodesRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\r\";\n\x16\x44\x65signateCodesResponse\x12!\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\":\n\x0e\x41ssignedNumber\x12\x15\n\rresident_code\x18\x01 \x01(\t\x12\x11\n\tmy_number\x18\x02 \x01(\t\"0\n\x16\x41ssignMyNumbersRequest\x12\x16\n\x0eresident_codes\x18\x01 \x03(\t\"F\n\x17\x41ssignMyNumbersResponse\x12+\n\x07numbers\x18\x01 \x03(\x0b\x32\x1a.jukinet.v1.AssignedNumber\"A\n\x15\x43hangeMyNumberRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\x12\x11\n\tmy_number\x18\x02 \x01(\t\"F\n\x16\x43hangeMyNumberResponse\x12,\n\x08\x61ssigned\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.AssignedNumber\"F\n\x19\x43hangeResidentCodeRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"m\n\x1a\x43hangeResidentCodeResponse\x12\x19\n\x11old_resident_code\x18\x01 \x01(\t\x12!\n\x05\x62lock\x18\x02 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x11\n\tmy_number\x18\x03 \x01(\t2\x82\x03\n\rNumberService\x12W\n\x0e\x44\x65signateCodes\x12!.jukinet.v1.DesignateCodesRequest\x1a\".jukinet.v1.DesignateCodesResponse\x12Z\n\x0f\x41ssignMyNumbers\x12\".jukinet.v1.AssignMyNumbersRequest\x1a#.jukinet.v1.AssignMyNumbersResponse\x12W\n\x0e\x43hangeMyNumber\x12!.jukinet.v1.ChangeMyNumberRequest\x1a\".jukinet.v1.ChangeMyNumberResponse\x12\x63\n\x12\x43hangeResidentCode\x12%.jukinet.v1.ChangeResidentCodeRequest\x1a&.jukinet.v1.ChangeResidentCodeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,25 +34,25 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jukinet.v1.numbers_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CODEBLOCK']._serialized_start=100
-  _globals['_CODEBLOCK']._serialized_end=200
-  _globals['_DESIGNATECODESREQUEST']._serialized_start=202
-  _globals['_DESIGNATECODESREQUEST']._serialized_end=260
-  _globals['_DESIGNATECODESRESPONSE']._serialized_start=262
-  _globals['_DESIGNATECODESRESPONSE']._serialized_end=321
-  _globals['_ASSIGNEDNUMBER']._serialized_start=323
-  _globals['_ASSIGNEDNUMBER']._serialized_end=381
-  _globals['_ASSIGNMYNUMBERSREQUEST']._serialized_start=383
-  _globals['_ASSIGNMYNUMBERSREQUEST']._serialized_end=431
-  _globals['_ASSIGNMYNUMBERSRESPONSE']._serialized_start=433
-  _globals['_ASSIGNMYNUMBERSRESPONSE']._serialized_end=503
-  _globals['_CHANGEMYNUMBERREQUEST']._serialized_start=505
-  _globals['_CHANGEMYNUMBERREQUEST']._serialized_end=570
-  _globals['_CHANGEMYNUMBERRESPONSE']._serialized_start=572
-  _globals['_CHANGEMYNUMBERRESPONSE']._serialized_end=642
-  _globals['_CHANGERESIDENTCODEREQUEST']._serialized_start=644
-  _globals['_CHANGERESIDENTCODEREQUEST']._serialized_end=714
-  _globals['_CHANGERESIDENTCODERESPONSE']._serialized_start=716
-  _globals['_CHANGERESIDENTCODERESPONSE']._serialized_end=825
-  _globals['_NUMBERSERVICE']._serialized_start=828
-  _globals['_NUMBERSERVICE']._serialized_end=1214
+  _globals['_CODEBLOCK']._serialized_end=218
+  _globals['_DESIGNATECODESREQUEST']._serialized_start=220
+  _globals['_DESIGNATECODESREQUEST']._serialized_end=278
+  _globals['_DESIGNATECODESRESPONSE']._serialized_start=280
+  _globals['_DESIGNATECODESRESPONSE']._serialized_end=339
+  _globals['_ASSIGNEDNUMBER']._serialized_start=341
+  _globals['_ASSIGNEDNUMBER']._serialized_end=399
+  _globals['_ASSIGNMYNUMBERSREQUEST']._serialized_start=401
+  _globals['_ASSIGNMYNUMBERSREQUEST']._serialized_end=449
+  _globals['_ASSIGNMYNUMBERSRESPONSE']._serialized_start=451
+  _globals['_ASSIGNMYNUMBERSRESPONSE']._serialized_end=521
+  _globals['_CHANGEMYNUMBERREQUEST']._serialized_start=523
+  _globals['_CHANGEMYNUMBERREQUEST']._serialized_end=588
+  _globals['_CHANGEMYNUMBERRESPONSE']._serialized_start=590
+  _globals['_CHANGEMYNUMBERRESPONSE']._serialized_end=660
+  _globals['_CHANGERESIDENTCODEREQUEST']._serialized_start=662
+  _globals['_CHANGERESIDENTCODEREQUEST']._serialized_end=732
+  _globals['_CHANGERESIDENTCODERESPONSE']._serialized_start=734
+  _globals['_CHANGERESIDENTCODERESPONSE']._serialized_end=843
+  _globals['_NUMBERSERVICE']._serialized_start=846
+  _globals['_NUMBERSERVICE']._serialized_end=1232
 # @@protoc_insertion_point(module_scope)

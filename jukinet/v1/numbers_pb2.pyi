@@ -11,16 +11,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CodeBlock(_message.Message):
-    __slots__ = ("cs", "block", "codes", "issued_at")
+    __slots__ = ("cs", "block", "codes", "issued_at", "replaces")
     CS_FIELD_NUMBER: _ClassVar[int]
     BLOCK_FIELD_NUMBER: _ClassVar[int]
     CODES_FIELD_NUMBER: _ClassVar[int]
     ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
+    REPLACES_FIELD_NUMBER: _ClassVar[int]
     cs: str
     block: int
     codes: _containers.RepeatedScalarFieldContainer[str]
     issued_at: _timestamp_pb2.Timestamp
-    def __init__(self, cs: _Optional[str] = ..., block: _Optional[int] = ..., codes: _Optional[_Iterable[str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    replaces: str
+    def __init__(self, cs: _Optional[str] = ..., block: _Optional[int] = ..., codes: _Optional[_Iterable[str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., replaces: _Optional[str] = ...) -> None: ...
 
 class DesignateCodesRequest(_message.Message):
     __slots__ = ("request_id", "count")

@@ -47,11 +47,16 @@ class CardEventForwarder:
     def derive(self, txn: lmdb.Transaction, notices: Sequence[notice_pb2.ChangeNotice]) -> None:
         """Before ``notices`` are stored: the events their changes mean for the residents' cards."""
         latest: dict[str, identity_pb2.IdentityRecord | None] = {}
+        held_under: dict[str, str] = {}  # a new code → where its cards are listed until the batch is stored
         now = self._clock.now_ms()
         for notice in notices:
             record = notice.record
             code = record.resident_code
-            cards = self._storage.cards.of_resident(txn, code)
+            if notice.former_resident_code:  # 住民票コード変更: the card face is unchanged, nothing to derive
+                held_under[code] = held_under.get(notice.former_resident_code, notice.former_resident_code)
+                latest[code] = record
+                continue
+            cards = self._storage.cards.of_resident(txn, held_under.get(code, code))
             if not cards:
                 continue
             old = latest[code] if code in latest else self._storage.records.current(txn, code)

@@ -12,8 +12,10 @@ the 住民票コード inside the national token. Callers are CS node identities
   keeps those that are free (a collision, or an all-zero base, takes the next attempt) — so the same code
   always gets the same number and no number is issued twice.
 - **ChangeMyNumber** retires the old number for good and issues the next free one; **ChangeResidentCode**
-  designates one fresh code to the caller, moves the number to it, and keeps the old code (never designated
-  again) with a link to the new one.
+  designates one fresh code to the caller in a block that names the code it replaces (so the prefecture
+  learns the link from the national signature), moves the number to it, and keeps the old code (never
+  designated again) with a link to the new one. The change notice that follows from the CS ends the old
+  record at every tier (:class:`jukinet.server.changes.ChangeWriter`).
 """
 
 from __future__ import annotations
@@ -102,7 +104,9 @@ class NumberAllocation:
         payload = self._storage.env.submit(lambda txn: self._designate(txn, str(cs), request_id, count)).result()
         return self._seal(payload)
 
-    def _designate(self, txn: lmdb.Transaction, cs: str, request_id: str, count: int, action: int = 0) -> bytes:
+    def _designate(
+        self, txn: lmdb.Transaction, cs: str, request_id: str, count: int, action: int = 0, replaces: str = ""
+    ) -> bytes:
         s = self._storage
         done = s.numbers.answered(txn, cs, request_id)
         if done is not None:
@@ -111,7 +115,7 @@ class NumberAllocation:
                 raise Rejected(Problem.BROKEN, f"block #{done} answered request {quoted(request_id)} but is not stored")
             return payload
         block_number = s.env.reserve(txn, Counter.CODE_BLOCK)
-        block = numbers_pb2.CodeBlock(cs=cs, block=block_number)
+        block = numbers_pb2.CodeBlock(cs=cs, block=block_number, replaces=replaces)
         block.issued_at.FromMilliseconds(self._clock.now_ms())
         drawn = 0
         while len(block.codes) < count:
@@ -212,17 +216,26 @@ class NumberAllocation:
         return Assigned(code, numbers[code])
 
     def change_resident_code(self, cs: NodeId, code: str, request_id: str) -> tuple[envelope_pb2.Signed, str]:
-        """住民票コード変更: a block of one fresh code for ``cs``, the code's number moved to it."""
+        """住民票コード変更: a block of one fresh code for ``cs`` naming ``code`` as the one it replaces, the
+        code's number moved to it, old → new kept (``code_changes``, ``code_replaces``). The old code stays
+        designated (so never designated again); a code is replaced once; the same request id gets the same
+        block again."""
         code, request_id = str(ResidentCode.parse(code)), _request_id(request_id)
         s = self._storage
 
         def change(txn: lmdb.Transaction) -> tuple[bytes, str]:
             if s.numbers.answered(txn, str(cs), request_id) is None:
                 self._owned(txn, str(cs), code)
-                if s.numbers.replaced_by(txn, code) is not None:
-                    raise Rejected(Problem.CONFLICT, f"resident code {code} was replaced already")
-            payload = self._designate(txn, str(cs), request_id, 1, A.AUDIT_ACTION_CHANGE_RESIDENT_CODE)
-            new = numbers_pb2.CodeBlock.FromString(payload).codes[0]
+                replaced = s.numbers.replaced_by(txn, code)
+                if replaced is not None:
+                    raise Rejected(Problem.CONFLICT, f"resident code {code} was replaced by {replaced} already")
+            payload = self._designate(txn, str(cs), request_id, 1, A.AUDIT_ACTION_CHANGE_RESIDENT_CODE, code)
+            block = numbers_pb2.CodeBlock.FromString(payload)
+            if block.replaces != code:
+                raise Rejected(
+                    Problem.CONFLICT, f"request {quoted(request_id)} was answered already, not for resident {code}"
+                )
+            new = block.codes[0]
             if s.numbers.replaced_by(txn, code) is None:
                 s.numbers.move(txn, code, new)
             return payload, s.numbers.number_of(txn, new) or ""

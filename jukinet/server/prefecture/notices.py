@@ -5,7 +5,8 @@ A CS may hand its own items only to the server of its own prefecture (the batch'
 of its own municipality (checked and relayed, not stored: the prefecture has no part in the card
 lifecycle), and the blocks of
 住民票コード the national server designated to it (``code_block``, sealed by the national token; the
-prefecture stores which CS each code belongs to, which its ownership check of later notices reads). The
+prefecture stores which CS each code belongs to, and for a 住民票コード変更 which code the new one replaces,
+which its ownership check of later notices reads). The
 prefecture stores them and queues the CS's batch envelope, exactly as received and once per batch, for
 the national server: the CS's signature reaches the national server intact, so the prefecture cannot
 insert, alter or drop from the middle of a CS's items without the national server refusing (see
@@ -67,6 +68,8 @@ class _Designate:
         for block in self.blocks:
             for code in block.codes:
                 self.storage.designations.put(txn, code, block.cs, block.block)
+            if block.replaces:  # 住民票コード変更: the one code serves the change of this code only
+                self.storage.numbers.link_change(txn, block.replaces, block.codes[0])
         self.relay.enqueue(txn)
 
 
