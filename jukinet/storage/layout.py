@@ -49,6 +49,8 @@ issued_numbers      個人番号                                          住民
 code_changes        old 住民票コード                                   new 住民票コード (national: 住民票コード変更)
 code_reserve        住民票コード                                       u64 block number (CS: designated, unused)
 pending_numbers     住民票コード                                       (empty: CS records awaiting their My Number)
+created_rows        SHA-256 of a creating row as entered, without    住民票コード (CS: the resident that row created;
+                    its numbers (registry.row_digest)                a row sent again is already stored)
 ==================  ===============================================  =======================================
 """
 
@@ -103,6 +105,7 @@ class Db(StrEnum):
     CODE_CHANGES = "code_changes"
     CODE_RESERVE = "code_reserve"
     PENDING_NUMBERS = "pending_numbers"
+    CREATED_ROWS = "created_rows"
 
 
 ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)
