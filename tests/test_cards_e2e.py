@@ -6,6 +6,7 @@ Real node processes, real SoftHSM cards, real LMDB, mutual TLS.
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Iterator
 
@@ -21,6 +22,7 @@ from jukinet.devnet.resident_cards import set_up_resident_card
 from jukinet.devnet.supervisor import RunningNetwork
 from jukinet.devnet.topology import Topology
 from jukinet.domain.clock import SYSTEM_CLOCK
+from jukinet.domain.codes import generate_resident_code
 from jukinet.hsm import SoftHsmConfig, TokenWorker
 from jukinet.hsm.resident_card import (
     ResidentCard,
@@ -183,7 +185,7 @@ def test_bad_setups_are_refused_and_store_nothing(running: RunningNetwork, worke
         ((holder.resident_code, serial, auth_key, auth_key), grpc.StatusCode.INVALID_ARGUMENT, "must differ"),
         ((holder.resident_code, "XYZ", auth_key, sign_key), grpc.StatusCode.INVALID_ARGUMENT, "16 lowercase hex"),
         (
-            (residents("131148", 1)[0].resident_code, serial, auth_key, sign_key),
+            (generate_resident_code(random.Random(186)), serial, auth_key, sign_key),  # well formed, nobody's
             grpc.StatusCode.NOT_FOUND,
             "no resident",
         ),

@@ -104,7 +104,7 @@ def home(tmp_path: Path, pki: Path) -> Home:
     storage = NodeStorage.open(tmp_path / "data")
     signer = SoftwareSigner()
     cert = issue_signing_certificate(pki, "node", [str(HOME)], signer.public_key).public_bytes(Encoding.DER)
-    resident = synthetic_resident(random.Random(8), HOME.code)
+    resident = synthetic_resident(random.Random(8), HOME.code, numbered=True)
     resident.status = identity_pb2.RECORD_STATUS_ACTIVE
 
     def put(txn) -> None:
@@ -176,7 +176,7 @@ def test_a_request_is_fresh_for_120_seconds_either_way() -> None:
 
 
 def _copy(include_code: bool = False, include_number: bool = False) -> tuple[C.CertifiedCopy, C.CopyRequest, bytes]:
-    resident = synthetic_resident(random.Random(3), HOME.code)
+    resident = synthetic_resident(random.Random(3), HOME.code, numbered=True)
     raw = copy_request(COUNTER, HOME, resident.resident_code, include_resident_code=include_code,
                        include_my_number=include_number, now_ms=5)  # fmt: skip
     request = parse_request(raw)
@@ -218,7 +218,7 @@ def test_the_requesting_cs_refuses_a_copy_that_is_not_the_answer(change, why) ->
 
 
 def test_a_measure_is_checked_and_refuses_whom_it_names() -> None:
-    code = synthetic_resident(random.Random(4), HOME.code).resident_code
+    code = synthetic_resident(random.Random(4), HOME.code, numbered=True).resident_code
     assert dv_measure(code, C.DV_SCOPE_ALL_REQUESTS, []) == (C.DV_SCOPE_ALL_REQUESTS, ())
     assert dv_measure(code, C.DV_SCOPE_MUNICIPALITIES, ["131016", "131016"])[1] == ("131016",)
     for scope, places in ((C.DV_SCOPE_ALL_REQUESTS, ["131016"]), (C.DV_SCOPE_MUNICIPALITIES, []),
@@ -286,7 +286,7 @@ def test_a_dv_measure_refuses_with_a_message_that_says_nothing_of_the_person(hom
 
 
 def test_the_card_must_be_the_residents_and_may_be_presented(home: Home) -> None:
-    other = synthetic_resident(random.Random(11), HOME.code)
+    other = synthetic_resident(random.Random(11), HOME.code, numbered=True)
     home.cards.holders["card-2"] = other.resident_code
     assert "not the card of the resident" in _refused(home, _request(home), Problem.DENIED, "card-2")
     assert "not a card of a resident" in _refused(home, _request(home), Problem.UNAUTHENTICATED, "card-9")
@@ -326,7 +326,7 @@ def test_disclosure_lists_a_residents_copies_in_order(home: Home) -> None:
     desk = Peer((NodeId.terminal("131148", "ops"),), "operator:131148:disclosure")
     assert [i.serial for i in disclosure.issuances(home.resident.resident_code, 0, 0, desk)] == [1, 2, 3]
     assert [i.serial for i in disclosure.issuances(home.resident.resident_code, 1, 1, desk)] == [2]
-    other = synthetic_resident(random.Random(12), HOME.code).resident_code
+    other = synthetic_resident(random.Random(12), HOME.code, numbered=True).resident_code
     assert disclosure.issuances(other, 0, 10, desk) == []
     with pytest.raises(Rejected):
         disclosure.issuances(home.resident.resident_code, 0, 1001, desk)

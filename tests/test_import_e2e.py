@@ -1,7 +1,9 @@
 """`jukinet residents import|show` as a clerk runs them: real CLI processes, real CS, real cards.
 
 A clerk (an operator with only `register-residents`) logs in with the CLI ($JUKINET_PIN, never a PIN on
-the command line); the import uses the session that login saved.
+the command line); the import uses the session that login saved. New residents' rows leave resident_code
+and my_number empty, as a clerk enters them: the CS gives the numbers, and the import writes them by line
+to the assigned file beside the input (docs/IMPORT.md).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from conftest import wait_until
 from netutil import counts, terminal
 
 from jukinet.cli.resident_file import COLUMNS
+from jukinet.cli.residents import ASSIGNED_HEADER, assigned_path
 from jukinet.devnet.operators import enroll_operator, issue_card
+from jukinet.domain.codes import is_valid_my_number, is_valid_resident_code
 from jukinet.domain.synthetic import synthetic_resident
 from jukinet.v1 import identity_pb2
 
@@ -35,6 +39,19 @@ def _row(record: identity_pb2.IdentityRecord) -> str:
 def _people(seed: int, n: int, municipality: str = "131148") -> list[identity_pb2.IdentityRecord]:
     rng = random.Random(seed)
     return [synthetic_resident(rng, municipality) for _ in range(n)]
+
+
+def _assigned(path) -> dict[int, tuple[str, str]]:
+    """What the import wrote to the assigned file beside ``path``: line -> (住民票コード, My Number)."""
+    header, *rows = assigned_path(path).read_text(encoding="utf-8").splitlines()
+    assert header == ASSIGNED_HEADER
+    numbers = {}
+    for row in rows:
+        line, code, number = row.split(",")
+        assert int(line) not in numbers, f"line {line} reported twice"
+        assert is_valid_resident_code(code) and (number == "" or is_valid_my_number(number)), row
+        numbers[int(line)] = (code, number)
+    return numbers
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +98,12 @@ def clerk(private_network, worker):
 
 def test_a_hostile_file_is_answered_row_by_row(private_network, clerk, tmp_path):
     good = _people(1, 40)
+    resident = _people(7, 1)[0]
+    terminal(private_network, CS).record_change(resident)  # an active resident: the CS gave it its numbers
     twin = identity_pb2.IdentityRecord()
-    twin.CopyFrom(good[3])
+    twin.CopyFrom(resident)
     twin.name.kanji = "別人 花子"  # the same resident code, another person: a conflicting duplicate
-    bad_digit = _people(2, 1)[0]
+    bad_digit = synthetic_resident(random.Random(2), "131148", numbered=True)  # a code typed in, then mistyped
     bad_digit.resident_code = bad_digit.resident_code[:-1] + str((int(bad_digit.resident_code[-1]) + 1) % 10)
     nul, bidi, esc = _people(3, 3)
     nul.name.kanji = "山\x00田"
@@ -128,13 +147,19 @@ def test_a_hostile_file_is_answered_row_by_row(private_network, clerk, tmp_path)
     assert f"{len(good) + len(hostile) + 1} rows: 40 stored, 1 already stored, {len(hostile)} refused" in out
     assert counts(private_network, CS)[:2] == (before[0] + 40, before[1] + 40)  # stored once each, nothing refused
 
-    shown = clerk.run("residents", "show", good[3].resident_code)
+    # The CS numbered each good row (the identical duplicate is the same person: its code again), no refused one.
+    numbers = _assigned(path)
+    good_lines = [*range(2, 22), *range(22 + len(hostile), 42 + len(hostile))]
+    assert sorted(numbers) == [*good_lines, len(lines)]
+    assert len({numbers[line][0] for line in good_lines}) == 40 and numbers[len(lines)] == numbers[9]
+    assert f"41 rows got their numbers from the CS: {assigned_path(path)}" in out
+    code = numbers[5][0]  # good[3], on line 5
+    shown = clerk.run("residents", "show", code)
     assert shown.returncode == 0, shown.stderr
     assert f"name.kanji: {good[3].name.kanji}\n" in shown.stdout and "status: active" in shown.stdout
-    assert f"resident_code: {good[3].resident_code}\n" in shown.stdout and "change_reason: move_in" in shown.stdout
-    for refused in (bidi, nul, elsewhere):
-        missing = clerk.run("residents", "show", refused.resident_code)
-        assert missing.returncode == 2 and "NOT_FOUND" in missing.stdout
+    assert f"resident_code: {code}\n" in shown.stdout and "change_reason: move_in" in shown.stdout
+    if numbers[5][1]:  # empty only if the national server did not answer within the CS's deadline (pending)
+        assert f"my_number: {numbers[5][1]}\n" in shown.stdout
     assert terminal(private_network, CS).status().records == before[0] + 40  # and the CS keeps serving
 
 
@@ -150,9 +175,12 @@ def test_json_lines_and_a_header_the_cli_cannot_map(clerk, tmp_path):
     assert done.returncode == 2
     assert "line 4: resident_code: must be a JSON string" in done.stdout
     assert "line 5: not valid JSON" in done.stdout and "5 rows: 3 stored, 0 already stored, 2 refused" in done.stdout
+    numbers = _assigned(path)
+    assert sorted(numbers) == [1, 2, 3]
 
     again, screen = clerk.on_a_terminal("residents", "import", str(path))
     assert again == 2 and "5 rows: 0 stored, 3 already stored, 2 refused" in screen
+    assert _assigned(path) == numbers  # the same rows again: the same residents, reported again
     assert "\r\x1b[K[########################] 5 records" in screen and "records/s, 100%, ETA 0:00:00" in screen
     assert "progress: " not in screen  # a bar redrawn in place, not log lines
 
@@ -191,6 +219,8 @@ def test_an_import_killed_midway_resumes_without_applying_anything_twice(private
 
     n = len(people)
     assert counts(private_network, CS)[:2] == (before[CS][0] + n, before[CS][1] + n)  # one notice each
+    numbers = _assigned(path)  # the re-run reports every row's numbers, those stored before the kill too
+    assert sorted(numbers) == list(range(2, n + 2)) and len({code for code, _ in numbers.values()}) == n
     wait_until(lambda: counts(private_network, "national")[0] >= before["national"][0] + n, timeout=120,
                what="every row at the national server")  # fmt: skip
     assert counts(private_network, "national")[:2] == (before["national"][0] + n, before["national"][1] + n)

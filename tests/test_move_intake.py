@@ -3,7 +3,9 @@ a link intake at 横浜市西区, 転入 there, and the 転入通知 back — an
 the old CS refuses before storing anything, and the bounds on what another CS can make a CS hold.
 
 Keys are software keys certified by a development PKI (SimulatedNode), stand-ins for tokens in this unit
-test only; tests/test_moves_e2e.py runs the same flow between real node processes.
+test only; tests/test_moves_e2e.py runs the same flow between real node processes. There is no national
+server either: a stand-in (:class:`Designations`) designates each code a CS's registry claims and answers a
+made-up My Number for it; residents another CS only names in what it signs carry invented numbers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from jukinet.cs_node.moves import Moves
 from jukinet.cs_node.registry import Registry
 from jukinet.devnet.simulated import SimulatedNode
 from jukinet.domain.clock import ManualClock, today
+from jukinet.domain.codes import generate_my_number, generate_resident_code
 from jukinet.domain.errors import ItemRefused, Problem, Rejected
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.synthetic import synthetic_resident
@@ -41,6 +44,28 @@ class Desk:  # the caller as the audit entry sees it
     primary: NodeId
 
 
+class Designations:
+    """The national server as a CS's registry sees it (a stand-in for CodeSupply): each code claimed is
+    designated to the CS there and then (put in its reserve), and has a made-up My Number."""
+
+    def __init__(self, storage: NodeStorage) -> None:
+        self._storage = storage
+        self._numbers: dict[str, str] = {}
+        self.national = None
+
+    def claim(self, count: int) -> list[str]:
+        codes = [generate_resident_code(_rng) for _ in range(count)]
+        self._storage.env.write(lambda txn: self._storage.reserve.add(txn, codes, 1))
+        self._numbers.update((code, generate_my_number(_rng)) for code in codes)
+        return codes
+
+    def release(self, codes) -> None:
+        pass
+
+    def numbers(self, codes, timeout=None) -> dict[str, str]:
+        return {code: self._numbers[code] for code in codes if code in self._numbers}
+
+
 class Cs:
     """One CS: its store, its identity (a software key certified for it), Moves and its link intake."""
 
@@ -52,7 +77,8 @@ class Cs:
         self.clock, self.trust = clock, trust
         auditor = Auditor(self.storage, clock)
         self.desk = Desk(f"operator:{node_id[3:]}:clerk", self.id)
-        self.registry = Registry(self.id, self.upstream, self.storage, auditor, clock)
+        self.registry = Registry(self.id, self.upstream, self.storage, auditor, clock,
+                                 supply=Designations(self.storage))  # fmt: skip
         self.moves = Moves(self.id, str(self.upstream), self.storage, self.node.signer, self.node.certificate_der,
                            auditor, lambda destination: "127.0.0.1:1", clock=clock)  # fmt: skip
         self.certificates = MoveOutCertificates(trust, self.storage, clock)
@@ -62,6 +88,7 @@ class Cs:
                                  handlers, clock)  # fmt: skip
 
     def register(self, people: list[R.IdentityRecord]) -> None:
+        """Register ``people`` here; those who left their numbers empty get them, written into ``people``."""
         self.registry.record(people, self.desk, audit_pb2.AUDIT_ACTION_RECORD_CHANGE)
 
     def queued(self, destination: str) -> list[bytes]:
@@ -118,8 +145,15 @@ def _date(day: datetime.date) -> R.Date:
     return R.Date(year=day.year, month=day.month, day=day.day)
 
 
-def _people(n: int, municipality: str = "131148") -> list[R.IdentityRecord]:
-    return [synthetic_resident(_rng, municipality) for _ in range(n)]
+def _people(n: int, municipality: str = "131148", numbered: bool = False) -> list[R.IdentityRecord]:
+    """Residents as an operator enters them (numbers empty: registering them gives them theirs), or
+    ``numbered``: with invented ones, for residents another CS only names in what it signs."""
+    return [synthetic_resident(_rng, municipality, numbered=numbered) for _ in range(n)]
+
+
+def _chiyoda(n: int) -> list[R.IdentityRecord]:
+    """Residents of 千代田区 (131016, the rogue CS's municipality), numbered: it only names them."""
+    return _people(n, "131016", numbered=True)
 
 
 def _move_out(net: Net, people: list[R.IdentityRecord], planned: datetime.date | None = None) -> str:
@@ -222,7 +256,7 @@ def test_forged_and_misdirected_notices_are_refused_and_store_nothing(net: Net) 
     _refused(net.old, rogue, signed(_notice(grant_id, codes, day, origin=ROGUE), rogue), Problem.DENIED,
              f"is for {NEW}, not {ROGUE}")  # fmt: skip
     _refused(net.old, new, signed(_notice(f"{OLD}/999", codes, day)), Problem.NOT_FOUND, f"no 転出 {OLD}/999")
-    stranger = _people(1)[0].resident_code
+    stranger = _people(1, numbered=True)[0].resident_code
     _refused(net.old, new, signed(_notice(grant_id, [stranger], day)), Problem.DENIED,
              f"{stranger} is not a member of grant {grant_id}")  # fmt: skip
     _refused(net.old, new, signed(_notice(grant_id, codes, day, destination=ROGUE)), Problem.DENIED,
@@ -333,13 +367,13 @@ def _refused_certificate(cs: Cs, sender: SimulatedNode, item: bytes, problem: Pr
 
 def test_a_certificate_outside_its_window_is_refused(net: Net) -> None:
     day, rogue = today(net.clock), net.rogue
-    ahead = _certificate(rogue, _people(1, "131016"), day + datetime.timedelta(days=16), 1, removed=day)
+    ahead = _certificate(rogue, _chiyoda(1), day + datetime.timedelta(days=16), 1, removed=day)
     _refused_certificate(net.new, rogue, ahead, Problem.INVALID, "a 転出届 is filed at most 14 days ahead")
-    stale = _certificate(rogue, _people(1, "131016"), day - datetime.timedelta(days=45), 2)
+    stale = _certificate(rogue, _chiyoda(1), day - datetime.timedelta(days=45), 2)
     _refused_certificate(net.new, rogue, stale, Problem.CONFLICT, "after its last day for a 転入")
     # At the edges: 15 days ahead (a day of clock skew), and planned exactly 44 days ago.
-    net.new.deliver(rogue, [_certificate(rogue, _people(1, "131016"), day + datetime.timedelta(days=15), 3)])
-    net.new.deliver(rogue, [_certificate(rogue, _people(1, "131016"), day - datetime.timedelta(days=44), 4)])
+    net.new.deliver(rogue, [_certificate(rogue, _chiyoda(1), day + datetime.timedelta(days=15), 3)])
+    net.new.deliver(rogue, [_certificate(rogue, _chiyoda(1), day - datetime.timedelta(days=44), 4)])
     assert net.new.storage.moves.get_held(ROGUE)[0] == 2
 
 
@@ -348,7 +382,7 @@ def test_one_origin_cannot_fill_a_cs(net: Net, monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(intake, "MAX_HELD_PER_ORIGIN", 3)
     day, rogue = today(net.clock), net.rogue
-    items = [_certificate(rogue, _people(2, "131016"), day, n) for n in range(1, 5)]
+    items = [_certificate(rogue, _chiyoda(2), day, n) for n in range(1, 5)]
     net.new.deliver(rogue, items[:3])
     _refused_certificate(net.new, rogue, items[3], Problem.EXHAUSTED, "cs:131016's 転出証明書情報 held here would be 4")
     assert net.new.deliver(rogue, [items[0]]).applied == 1  # one held already: kept as first received, no share
@@ -364,7 +398,7 @@ def test_one_origin_cannot_fill_a_cs(net: Net, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(intake, "MAX_HELD_PER_ORIGIN", 100)
     net.clock.advance(45 * DAY)
     later = today(net.clock)
-    fresh = [_certificate(rogue, _people(1, "131016"), later, n) for n in range(10, 13)]
+    fresh = [_certificate(rogue, _chiyoda(1), later, n) for n in range(10, 13)]
     net.new.deliver(rogue, fresh[:2])
     _refused_certificate(net.new, rogue, fresh[2], Problem.EXHAUSTED, "bytes")
     assert net.new.storage.moves.get_held(ROGUE)[0] == 2
@@ -372,13 +406,13 @@ def test_one_origin_cannot_fill_a_cs(net: Net, monkeypatch: pytest.MonkeyPatch) 
 
 def test_held_certificates_are_deleted_after_their_window_and_never_taken_again(net: Net) -> None:
     day, rogue = today(net.clock), net.rogue
-    first = _certificate(rogue, _people(1, "131016"), day, 1)
+    first = _certificate(rogue, _chiyoda(1), day, 1)
     net.new.deliver(rogue, [first])
     assert net.new.storage.moves.get_received(f"{ROGUE}/1") is not None
     net.clock.advance(44 * DAY)  # the last day a 転入 can use it: still held
     assert net.new.certificates.sweep(today(net.clock)) == 0
     net.clock.advance(DAY)
-    net.new.deliver(rogue, [_certificate(rogue, _people(1, "131016"), today(net.clock), 2)])  # sweeps first
+    net.new.deliver(rogue, [_certificate(rogue, _chiyoda(1), today(net.clock), 2)])  # sweeps first
     assert net.new.storage.moves.get_received(f"{ROGUE}/1") is None
     assert net.new.storage.moves.get_held(ROGUE)[0] == 1
     # Sent again (a quarantined copy retried): refused, so a deleted certificate never serves a 転入.
@@ -396,15 +430,15 @@ def test_two_batches_checked_before_either_commits_cannot_both_take_the_last_sha
     monkeypatch.setattr(intake, "MAX_HELD_PER_ORIGIN", 1)
     day, rogue, cs = today(net.clock), net.rogue, net.new
     marks = cs.intake.marks()  # one stream: batch 2 is checked while batch 1 commits
-    one = rogue.batch(NEW, [_certificate(rogue, _people(1, "131016"), day, 1)], 1)
-    two = rogue.batch(NEW, [_certificate(rogue, _people(1, "131016"), day, 2)], 2)
+    one = rogue.batch(NEW, [_certificate(rogue, _chiyoda(1), day, 1)], 1)
+    two = rogue.batch(NEW, [_certificate(rogue, _chiyoda(1), day, 2)], 2)
     first, second = cs.intake.prepare(one, cs.peer(rogue), marks), cs.intake.prepare(two, cs.peer(rogue), marks)
     cs.intake.commit(first).result()
     with pytest.raises(Rejected) as exc:
         cs.intake.commit(second).result()
     assert exc.value.problem is Problem.CONFLICT and "resend" in str(exc.value)
     assert cs.storage.moves.get_received(f"{ROGUE}/2") is None and cs.storage.moves.get_held(ROGUE)[0] == 1
-    again = _certificate(rogue, _people(1, "131016"), day, 2)  # resent after the refusal: refused for good
+    again = _certificate(rogue, _chiyoda(1), day, 2)  # resent after the refusal: refused for good
     _refused_certificate(cs, rogue, again, Problem.EXHAUSTED, "would be 2")
 
 
@@ -442,7 +476,7 @@ def test_forged_certificates_are_refused_and_store_nothing(net: Net) -> None:
     forged.grant.CopyFrom(seal(rogue.signer, grant, rogue.certificate_der))
     _refused_certificate(net.new, old, item(seal(old.signer, forged, old.certificate_der)), Problem.DENIED,
                          f"the grant names origin {OLD} but was signed by {ROGUE}")  # fmt: skip
-    elsewhere = _certificate(old, _people(1), today(net.clock), 90, destination=ROGUE)
+    elsewhere = _certificate(old, _people(1, numbered=True), today(net.clock), 90, destination=ROGUE)
     _refused_certificate(net.new, old, elsewhere, Problem.DENIED, f"is addressed to {ROGUE}, not {NEW}")
     assert net.new.storage.moves.get_received(grant_id) is None
     net.new.deliver(old, [queued])  # the node still serves: the genuine one is held
@@ -467,8 +501,8 @@ def test_a_late_move_in_is_refused_and_stores_nothing(net: Net) -> None:
 
 def test_a_certificate_is_kept_as_first_received_and_serves_each_member_once(net: Net) -> None:
     people = _people(1)
-    code = people[0].resident_code
     net.old.register(people)
+    code = people[0].resident_code
     grant_id = _move_out(net, people)
     (certificate,) = net.old.queued(NEW)
     net.new.deliver(net.old.node, [certificate])

@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 import pytest
 from conftest import start, wait_until
-from netutil import AGENCY, BUSINESS, address, agency, link, residents, rpc_error, simulated, terminal
+from netutil import AGENCY, BUSINESS, address, agency, designated, link, residents, rpc_error, simulated, terminal
 
 from jukinet.devnet.topology import Topology, pick_free_ports
 from jukinet.domain.records import status_for
@@ -77,7 +77,16 @@ def _today() -> datetime.date:
 
 
 def _household(n: int, municipality: str = "131148") -> list[R.IdentityRecord]:
-    people = residents(municipality, n)
+    return _dated(residents(municipality, n))
+
+
+def _designated_household(net, cs, n: int) -> list[R.IdentityRecord]:
+    """``n`` residents of the simulated CS ``cs`` with codes the national server designated to it and their
+    My Numbers: what a genuine CS of that identity would hold (it never registered them anywhere)."""
+    return _dated(designated(net, cs, n, R.CHANGE_REASON_MOVE_IN)[1])
+
+
+def _dated(people: list[R.IdentityRecord]) -> list[R.IdentityRecord]:
     for person in people:
         person.change_date.CopyFrom(R.Date(year=2020, month=4, day=1))
         if person.birth_date.year >= 2020:
@@ -120,8 +129,8 @@ def _holds_marker(data: bytes) -> bool:
 
 def test_a_household_moves_across_prefectures_with_the_destination_down(net):
     people = _household(3)
+    _register(net, people)  # the CS gives each a code from its reserve and the national server's My Number
     codes = [p.resident_code for p in people]
-    _register(net, people)
     wait_until(lambda: all(_national_record(net, c) for c in codes), what="the household at the national server")
     centre, new_cs = _spec(net, "pref:13"), _spec(net, NEW)
     net.stop_node(centre)
@@ -285,7 +294,7 @@ def test_forged_certificates_are_refused_and_nothing_is_stored(net, tmp_path: Pa
         err = rpc_error(sender.deliver, at, NEW, [sender.batch(NEW, [_item(envelope)], first)])
         assert err.code() == status and words in err.details(), err.details()
 
-    people = _household(1)
+    people = _designated_household(net, nakano, 1)
     genuine = _certificate(nakano, nakano, NEW, people, n=70)
     unsigned = seal(nakano.signer, genuine)  # no certificate carried
     refused(nakano, unsigned, grpc.StatusCode.UNAUTHENTICATED, "no signer certificate")
@@ -298,11 +307,11 @@ def test_forged_certificates_are_refused_and_nothing_is_stored(net, tmp_path: Pa
     relayed = seal(chiyoda.signer, genuine, chiyoda.certificate_der)
     refused(chiyoda, relayed, grpc.StatusCode.PERMISSION_DENIED, "not by the grant's origin cs:131148")
     # A grant claiming cs:131148's residents, signed by cs:131016.
-    claimed = _certificate(chiyoda, chiyoda, NEW, _household(1), grant_origin=OLD, n=71)
+    claimed = _certificate(chiyoda, chiyoda, NEW, _designated_household(net, nakano, 1), grant_origin=OLD, n=71)
     refused(chiyoda, seal(chiyoda.signer, claimed, chiyoda.certificate_der), grpc.StatusCode.PERMISSION_DENIED,
             "but was signed by cs:131016")  # fmt: skip
     # Addressed to another CS.
-    elsewhere = _certificate(nakano, nakano, "cs:131016", _household(1), n=72)
+    elsewhere = _certificate(nakano, nakano, "cs:131016", _designated_household(net, nakano, 1), n=72)
     refused(nakano, seal(nakano.signer, elsewhere, nakano.certificate_der), grpc.StatusCode.PERMISSION_DENIED,
             "not cs:141038")  # fmt: skip
     new = terminal(net, NEW)
@@ -310,7 +319,7 @@ def test_forged_certificates_are_refused_and_nothing_is_stored(net, tmp_path: Pa
         err = rpc_error(new.move_in, f"{OLD}/{n}", _date(_today()), "西区")
         assert err.code() == grpc.StatusCode.NOT_FOUND
     # A genuine one (cs:131016's own grant, signed by it) is accepted, and applied once when it comes twice.
-    mine = _household(1, "131016")
+    mine = _designated_household(net, chiyoda, 1)
     own = seal(chiyoda.signer, _certificate(chiyoda, chiyoda, NEW, mine, n=5), chiyoda.certificate_der)
     first = next_position(chiyoda)
     batches = [chiyoda.batch(NEW, [_item(own)], first), chiyoda.batch(NEW, [_item(own)], first + 1)]
@@ -330,7 +339,7 @@ def test_special_move_in_needs_the_members_own_card(net, worker, tmp_path: Path)
     from jukinet.hsm import TokenError
 
     origin = simulated(net, ["cs:131016"], tmp_path / "origin")
-    alice, bob = _household(2, "131016")
+    alice, bob = _designated_household(net, origin, 2)
     alice_card = issue_resident_card(worker, net.network, None, "4821", alice)
     bob_card = issue_resident_card(worker, net.network, None, "7314", bob)
     certificate = _certificate(origin, origin, NEW, [alice, bob], n=40)

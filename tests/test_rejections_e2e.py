@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import grpc
 import pytest
 from cryptography import x509
@@ -9,14 +11,18 @@ from netutil import AGENCY, BUSINESS, agency, channel_with, counts, residents, r
 
 from jukinet.clients import AgencyClient, TerminalClient
 from jukinet.domain.codes import corporate_check_digit
+from jukinet.domain.synthetic import synthetic_resident
 from jukinet.pki import init_pki, issue_tls_certificate, revoke
 from jukinet.pki.layout import bundle_path
 from jukinet.v1 import identity_pb2
 
+_rng = random.Random(17)
 
-def _with_bad_my_number(record: identity_pb2.IdentityRecord) -> identity_pb2.IdentityRecord:
-    bad = identity_pb2.IdentityRecord()
-    bad.CopyFrom(record)
+
+def _with_bad_my_number(municipality: str) -> identity_pb2.IdentityRecord:
+    """A row as an operator might mistype it: a 住民票コード and a My Number typed in (well formed), the My
+    Number's check digit wrong. The check digit is refused before anything asks whose numbers they are."""
+    bad = synthetic_resident(_rng, municipality, numbered=True)
     last = int(bad.my_number[-1])
     bad.my_number = bad.my_number[:-1] + str((last + 1) % 10)
     return bad
@@ -25,7 +31,7 @@ def _with_bad_my_number(record: identity_pb2.IdentityRecord) -> identity_pb2.Ide
 def test_bad_check_digit_is_invalid_argument_and_stores_nothing(network):
     cs = terminal(network, "cs:131148")
     before = counts(network, "cs:131148")
-    record = _with_bad_my_number(residents("131148", 1)[0])
+    record = _with_bad_my_number("131148")
     err = rpc_error(cs.record_change, record)
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "my_number" in err.details() and "check digit" in err.details()
@@ -36,7 +42,7 @@ def test_bad_check_digit_is_invalid_argument_and_stores_nothing(network):
 def test_bulk_refuses_bad_rows_by_field_and_stores_the_others(network):
     cs = terminal(network, "cs:131148")
     good = residents("131148", 20)
-    bad = _with_bad_my_number(residents("131148", 1)[0])
+    bad = _with_bad_my_number("131148")
     before = counts(network, "cs:131148")
     done = cs.register([*good[:9], bad, *good[9:]], chunk_size=10)
     assert (done.stored, done.already_stored, done.chunks, sorted(done.refused)) == (20, 0, 3, [9])
@@ -61,10 +67,15 @@ def test_second_creation_of_an_active_resident_is_already_exists(network):
     record = residents("131148", 1)[0]
     cs.record_change(record)
     assert rpc_error(cs.record_change, record).code() == grpc.StatusCode.ALREADY_EXISTS
+    # Another person with the first one's My Number: My Numbers come from the national server, so a typed
+    # one that is not the new resident's is PERMISSION_DENIED (as tests/test_numbers_e2e.py decides).
+    before = counts(network, "cs:131148")
     other = residents("131148", 1)[0]
     other.my_number = record.my_number
     err = rpc_error(cs.record_change, other)
-    assert err.code() == grpc.StatusCode.ALREADY_EXISTS and "my_number" in err.details()
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED and "my_number" in err.details()
+    assert counts(network, "cs:131148") == before
+    assert cs.resident(record.resident_code).my_number == record.my_number
 
 
 def test_agency_outside_the_legal_table_is_refused_and_nothing_logged(network, tmp_path):
@@ -139,7 +150,8 @@ def test_terminal_cannot_call_agency_lookup(network):
     net = network.network
     creds = net.terminal("national")
     client = AgencyClient(channel_with(network, "national", creds.cert, creds.key))
-    err = rpc_error(client.by_resident_code, BUSINESS, residents("131148", 1)[0].resident_code)
+    well_formed = synthetic_resident(_rng, "131148", numbered=True).resident_code  # the caller is what is refused
+    err = rpc_error(client.by_resident_code, BUSINESS, well_formed)
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
 
 

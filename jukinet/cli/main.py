@@ -115,7 +115,7 @@ def cmd_residents(args: argparse.Namespace) -> int:
     from jukinet.cli import residents
 
     if args.res_cmd == "import":
-        return residents.import_residents(args.state, args.node, args.file, args.format)
+        return residents.import_residents(args.state, args.node, args.file, args.format, assigned=args.assigned)
     return residents.show_resident(args.state, args.node, args.resident_code)
 
 
@@ -242,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node", required=True, help="the CS, e.g. cs:131148")
     p.add_argument("--format", choices=("csv", "jsonl"), help="the file's format (default: from its name)")
     p.add_argument("file", type=Path, help="the file; re-run after an interruption: stored rows are skipped")
+    p.add_argument("--assigned", type=Path, help="where to write the 住民票コード and My Number the CS gave each new "
+                   "resident, by line (default: FILE.assigned.csv beside the file)")  # fmt: skip
     p.set_defaults(func=cmd_residents)
     p = res.add_parser("show", help="print one resident's record as the CS holds it")
     with_state(p)

@@ -5,11 +5,17 @@ the operator session ``jukinet operator login`` saved. The CS answers each chunk
 each row; rows this command cannot even parse are reported with them, in line order, and never sent.
 At most ``WINDOW`` chunks are unanswered at a time, so memory stays bounded whatever the file's size.
 Re-running the command after an interruption re-sends the file; rows the CS already holds, identical,
-are counted as already stored and nothing is applied twice.
+are counted as already stored and nothing is applied twice (a row without a 住民票コード that created a
+resident before is that resident again: the CS answers it with the code it gave).
+
+The CS gives each new resident (a creating row with ``resident_code`` empty) a 住民票コード from its
+reserve and the national server's My Number; the command writes them, by line, to the *assigned file*
+(``FILE.assigned.csv`` beside the input unless ``--assigned`` says where): ``line,resident_code,my_number``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -52,13 +58,27 @@ class _Totals:
     stored: int = 0
     already_stored: int = 0
     refused: int = 0
+    assigned: int = 0  # rows the CS gave a 住民票コード or My Number (written to the assigned file)
     answered_through: int = 0  # last line of the last chunk answered
 
 
-def import_residents(state: Path, node: str, path: Path, fmt: str | None, out: TextIO = sys.stdout) -> int:
+ASSIGNED_HEADER = "line,resident_code,my_number"
+
+
+def assigned_path(path: Path) -> Path:
+    """Where the numbers the CS assigned go by default: beside the input, ``<name>.assigned.csv``."""
+    return path.with_name(path.name + ".assigned.csv")
+
+
+def import_residents(
+    state: Path, node: str, path: Path, fmt: str | None, out: TextIO = sys.stdout, assigned: Path | None = None
+) -> int:
     terminal = session_terminal(load_network(state), node)
     started = time.monotonic()
-    with ImportFile(path, fmt) as source:
+    assigned = assigned or assigned_path(path)
+    with ImportFile(path, fmt) as source, _assigned_file(assigned, path) as numbers:
+        if numbers is None:
+            return 1
         progress = Progress(out, source.size)
         sent: deque[_Chunk] = deque()
         window = threading.BoundedSemaphore(WINDOW)
@@ -69,7 +89,7 @@ def import_residents(state: Path, node: str, path: Path, fmt: str | None, out: T
             for answer in answers:
                 chunk = sent.popleft()
                 window.release()
-                _report(chunk, answer, totals, progress)
+                _report(chunk, answer, totals, progress, numbers)
         except grpc.RpcError as exc:
             progress.finish()
             print(f"jukinet: import stopped: {exc.code().name}: {_shown(exc.details() or '')}", file=sys.stderr)
@@ -88,6 +108,9 @@ def import_residents(state: Path, node: str, path: Path, fmt: str | None, out: T
         print(_resume_hint(totals), file=sys.stderr)
         return 1
     seconds = time.monotonic() - started
+    if totals.assigned:
+        print(f"{totals.assigned:,} rows got their numbers from the CS: {_shown(str(assigned))} "
+              f"({ASSIGNED_HEADER})", file=out)  # fmt: skip
     print(
         f"{_shown(str(path))}: {totals.rows:,} rows: {totals.stored:,} stored, {totals.already_stored:,} already "
         f"stored, {totals.refused:,} refused ({seconds:.1f} s, {totals.rows / max(seconds, 1e-9):,.0f} rows/s)",
@@ -149,7 +172,37 @@ def _room(window: threading.BoundedSemaphore, stop: threading.Event) -> bool:
     return not stop.is_set()
 
 
-def _report(chunk: _Chunk, answer: registry_pb2.RegisterResidentsResponse, totals: _Totals, progress: Progress) -> None:
+@contextlib.contextmanager
+def _assigned_file(assigned: Path, source: Path) -> Iterator[TextIO | None]:
+    """The assigned file, written afresh (a re-run writes every row again: already stored ones too); None,
+    said on stderr, when it cannot be written — before anything is sent."""
+    try:
+        if assigned.resolve() == source.resolve():
+            raise OSError(0, "it is the file being imported")
+        fh = assigned.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        print(f"jukinet: cannot write the assigned numbers to {_shown(str(assigned))}: "
+              f"{exc.strerror or exc}; give --assigned PATH", file=sys.stderr)  # fmt: skip
+        yield None
+        return
+    with fh:
+        fh.write(ASSIGNED_HEADER + "\n")
+        fh.flush()
+        yield fh
+
+
+def _report(
+    chunk: _Chunk,
+    answer: registry_pb2.RegisterResidentsResponse,
+    totals: _Totals,
+    progress: Progress,
+    numbers: TextIO,
+) -> None:
+    for row in answer.assigned:  # the CS's numbers, by line; written before the progress says the chunk is done
+        if row.index < len(chunk.lines):
+            numbers.write(f"{chunk.lines[row.index]},{row.resident_code},{row.my_number}\n")
+    numbers.flush()
+    totals.assigned += len(answer.assigned)
     refused: list[tuple[int, Sequence[tuple[str, str]]]] = [(row.line, row.problems) for row in chunk.unparsed]
     for row in answer.refused_rows:
         line = chunk.lines[row.index] if row.index < len(chunk.lines) else chunk.last_line

@@ -20,12 +20,19 @@ every other item unchanged): the CS asks the national server for a fresh code th
 transaction; the same code again on a retry), then in one transaction ends the old record (kept, removed,
 reason 住民票コード変更), stores the record under the new code — the answer's ``record`` carries it — moves
 what it keeps per resident, and queues the signed one-code block and then the notice naming the former code.
+
+A creating row that left ``resident_code`` empty is one new resident however often it is sent: the CS
+keeps which resident each such row created, by the row's digest (:func:`row_digest`: everything the row
+says but its numbers), and answers the same row again as already stored with that resident's code
+(RecordChange: ALREADY_EXISTS naming it). So a re-sent import file, or a retried RecordChange whose
+answer was lost, registers nobody twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import hashlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -77,7 +84,8 @@ class ChunkOutcome:
     stored: range  # the stored rows' notice sequences
     already_stored: int = 0
     refused: Mapping[int, FieldProblems] = field(default_factory=dict)  # by row index in the request
-    assigned: Mapping[int, tuple[str, str]] = field(default_factory=dict)  # stored rows the CS numbered
+    assigned: Mapping[int, tuple[str, str]] = field(default_factory=dict)  # rows the CS numbered (stored or
+    # already stored: a row without resident_code that created a resident before)
 
 
 R = identity_pb2
@@ -92,6 +100,7 @@ class _Numbers:
     obtained: dict[str, str] = field(default_factory=dict)  # code -> My Number the national server answered
     rows: set[int] = field(default_factory=set)  # rows whose code or number the CS filled in
     code_changes: dict[int, CodeChange] = field(default_factory=dict)  # 住民票コード変更 rows: the new code
+    digests: dict[int, bytes] = field(default_factory=dict)  # creating rows without a code: row_digest
 
 
 class Registry:
@@ -177,6 +186,10 @@ class Registry:
         got = _Numbers()
         rows = [i for i, r in enumerate(records) if i not in refused]
         new_rows = [i for i in rows if not records[i].resident_code and records[i].change_reason in CREATING]
+        if new_rows:  # a row that created a resident before needs no code (the transaction answers it)
+            got.digests = {i: row_digest(records[i]) for i in new_rows}
+            with self._storage.env.read() as txn:
+                new_rows = [i for i in new_rows if self._storage.reserve.created_by(txn, got.digests[i]) is None]
         if new_rows:
             if self.supply is None:
                 raise Rejected(Problem.UNAVAILABLE, "this CS has no national server to designate 住民票コード")
@@ -190,7 +203,9 @@ class Registry:
             ask = [  # a new resident: the national server's number, also to check one typed in
                 i
                 for i in rows
-                if records[i].change_reason in CREATING and self._storage.reserve.holds(txn, records[i].resident_code)
+                if records[i].change_reason in CREATING
+                and records[i].resident_code  # empty: created before
+                and self._storage.reserve.holds(txn, records[i].resident_code)
             ]  # fmt: skip (a code not in the reserve is refused in the transaction, unless a grant covers it)
             changes = [(i, self._storage.records.current(txn, records[i].resident_code)) for i in rows
                        if records[i].change_reason == R.CHANGE_REASON_MY_NUMBER_CHANGE]  # fmt: skip
@@ -295,11 +310,28 @@ class Registry:
             for i, record in enumerate(records):
                 if i in refusals:
                     continue
+                extra = _row(local, i)  # local-only items: stored here with the row, never in its notice
+                digest = numbers.digests.get(i)
+                created = s.reserve.created_by(txn, digest) if digest is not None else None
+                if created is not None:  # this row (or one saying the same) created a resident before
+                    if not per_row:
+                        raise FieldRejected(
+                            Problem.ALREADY_EXISTS,
+                            "resident_code",
+                            f"this row was stored before: it created resident {created} (a row without "
+                            "resident_code is one new resident however often it is sent)",
+                        )
+                    first = s.records.current(txn, created)
+                    record.resident_code, record.my_number = created, first.my_number if first else ""
+                    if extra is not None:
+                        s.local.put(txn, created, extra)
+                    assigned[i] = (record.resident_code, record.my_number)
+                    already += 1
+                    continue
                 code = record.resident_code
                 current = s.records.current(txn, code)
                 if not record.my_number and current is not None and current.my_number:
                     record.my_number = current.my_number  # an amending change keeps the stored number
-                extra = _row(local, i)  # local-only items: stored here with the row, never in its notice
                 if per_row and current is not None and _same(current, record):
                     if extra is not None:
                         s.local.put(txn, record.resident_code, extra)
@@ -329,6 +361,8 @@ class Registry:
                 else:
                     if designated:
                         s.reserve.take(txn, code)
+                    if digest is not None:
+                        s.reserve.created(txn, digest, code)
                     if record.my_number:
                         s.reserve.numbered(txn, code)
                     else:
@@ -464,6 +498,20 @@ class Registry:
             raise Rejected(Problem.NOT_FOUND, f"no resident {quoted(resident_code)} at {self.node_id}")
         self._auditor.record(A.AUDIT_ACTION_GET_RESIDENT, A.AUDIT_OUTCOME_SUCCESS, caller, resident_code)
         return record, self._storage.local.get(code)
+
+
+_ROW_DIGEST = b"jukinet created row v1\x00"
+
+
+def row_digest(record: identity_pb2.IdentityRecord) -> bytes:
+    """SHA-256 of a creating row as entered, without its numbers and status (which the CS sets): two rows
+    that say the same of a new resident — name, reading, birth date, sex, address, reason and date — are
+    the same person, created once."""
+    row = identity_pb2.IdentityRecord()
+    row.CopyFrom(record)
+    for name in ("resident_code", "my_number", "status"):
+        row.ClearField(name)
+    return hashlib.sha256(_ROW_DIGEST + row.SerializeToString(deterministic=True)).digest()
 
 
 def _row(local: Local, index: int) -> local_pb2.LocalResidentData | None:

@@ -46,7 +46,9 @@ def synthetic_resident(
     """A made-up resident of ``municipality_code`` as an operator enters one: ``resident_code`` and
     ``my_number`` empty, for the CS to take from its reserve and ask the national server for. With
     ``numbered`` both are invented (valid check digits) — only for stores and rules tested without a
-    national server: a network refuses numbers it did not issue."""
+    national server: a network refuses numbers it did not issue. The address goes down to the 号, so that
+    residents drawn are distinct people even by the hundred thousand (a CS takes a row without a code that
+    says the same as one it created before as that person again: jukinet.cs_node.registry.row_digest)."""
     today = today or datetime.date.today()
     surname, surname_kana = rng.choice(_SURNAMES)
     given, given_kana, sex = rng.choice(_GIVEN)
@@ -60,7 +62,8 @@ def synthetic_resident(
         birth_date=_date(birth),
         sex=sex,
         address=identity_pb2.Address(
-            municipality_code=municipality_code, text=f"{rng.randrange(1, 9)}丁目{rng.randrange(1, 40)}番"
+            municipality_code=municipality_code,
+            text=f"{rng.randrange(1, 9)}丁目{rng.randrange(1, 40)}番{rng.randrange(1, 30)}号",
         ),
         change_reason=reason,
         change_date=_date(today),

@@ -53,6 +53,8 @@ code_replaces       new 住民票コード                                   old
                                                                      way: a code that serves one change only)
 code_reserve        住民票コード                                       u64 block number (CS: designated, unused)
 pending_numbers     住民票コード                                       (empty: CS records awaiting their My Number)
+created_rows        SHA-256 of a creating row as entered, without    住民票コード (CS: the resident that row created;
+                    its numbers (registry.row_digest)                a row sent again is already stored)
 ==================  ===============================================  =======================================
 """
 
@@ -108,6 +110,7 @@ class Db(StrEnum):
     CODE_REPLACES = "code_replaces"
     CODE_RESERVE = "code_reserve"
     PENDING_NUMBERS = "pending_numbers"
+    CREATED_ROWS = "created_rows"
 
 
 ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)

@@ -142,12 +142,14 @@ class NumberRegister:
 
 
 class CodeReserve:
-    """A CS's designated, unused 住民票コード, and its records still waiting for their My Number."""
+    """A CS's designated, unused 住民票コード, its records still waiting for their My Number, and which
+    resident each row that left its code empty created (so the same row sent again creates nobody)."""
 
     def __init__(self, env: Environment) -> None:
         self._env = env
         self._reserve = env.dbs[Db.CODE_RESERVE]
         self._pending = env.dbs[Db.PENDING_NUMBERS]
+        self._created = env.dbs[Db.CREATED_ROWS]
 
     def add(self, txn: lmdb.Transaction, codes: Iterable[str], block: int) -> int:
         """Put designated codes in the reserve; returns how many were new."""
@@ -194,3 +196,12 @@ class CodeReserve:
                 if len(out) >= limit:
                     break
             return out
+
+    # rows that left resident_code empty, by digest (jukinet.cs_node.registry.row_digest)
+    def created_by(self, txn: lmdb.Transaction, digest: bytes) -> str | None:
+        """The resident code a row with this digest created here, or None."""
+        raw = txn.get(digest, db=self._created)
+        return bytes(raw).decode("ascii") if raw is not None else None
+
+    def created(self, txn: lmdb.Transaction, digest: bytes, resident_code: str) -> None:
+        txn.put(digest, resident_key(resident_code), db=self._created)
