@@ -43,9 +43,11 @@ from jukinet.v1 import envelope_pb2, link_pb2, numbers_pb2, numbers_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-RESERVE_TARGET = 1000
-"""Codes a CS keeps in reserve: refilled to this when it falls below ``RESERVE_LOW``."""
-RESERVE_LOW = 200
+RESERVE_TARGET = 3000
+"""Codes a CS keeps in reserve: refilled to this (in blocks of 1,000) when it falls below ``RESERVE_LOW``. Three
+blocks, so a bulk registration's 1,000-row chunks are served from the reserve while the background refills
+it, and the national server's designation is off the registration's path."""
+RESERVE_LOW = 1500
 ONLINE_TIMEOUT_S = 2.0
 """How long a request waits for the national server before storing a birth without its My Number."""
 RETRY_INTERVAL_S = 5.0
@@ -162,6 +164,7 @@ class CodeSupply:
         self._claimed: set[str] = set()
         self._lock = threading.Lock()
         self._fetching = threading.Lock()
+        self.low_water: Callable[[], None] = lambda: None  # set by Background: wake the refill
 
     # -- codes ----------------------------------------------------------------------------------------
 
@@ -170,6 +173,8 @@ class CodeSupply:
         if count <= 0:
             return []
         codes = self._claim(count)
+        if self._storage.reserve.size() - len(self._claimed) < self._low:
+            self.low_water()  # the background refills while this request goes on
         while len(codes) < count:
             try:
                 self.fetch(
@@ -228,8 +233,12 @@ class CodeSupply:
         fetch lock, so a request that fetched online meanwhile is counted and no second block is asked for."""
         with self._fetching:
             size = self._storage.reserve.size()
-            if size < self._low:
-                self._fetch(self._target - size)
+            if size >= self._low:
+                return
+            while size < self._target:
+                if not self._fetch(self._target - size):
+                    break  # nothing new came: try again at the next round
+                size = self._storage.reserve.size()
 
     def change_code(self, old: str) -> CodeChange:
         """住民票コード変更 at the national server: a fresh code designated to this CS to replace ``old``.
@@ -268,6 +277,7 @@ class Background:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cs-numbers", daemon=True)
+        supply.low_water = self.wake
 
     def start(self) -> None:
         self._thread.start()

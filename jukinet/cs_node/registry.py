@@ -103,6 +103,16 @@ class _Numbers:
     digests: dict[int, bytes] = field(default_factory=dict)  # creating rows without a code: row_digest
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A chunk ready for its transaction (:meth:`Registry.prepare`)."""
+
+    records: Sequence[identity_pb2.IdentityRecord]
+    local: Local
+    refused: dict[int, FieldProblems]
+    numbers: _Numbers
+
+
 class Registry:
     def __init__(
         self,
@@ -171,12 +181,34 @@ class Registry:
         """One chunk of a bulk registration, in one transaction: rows ``refused`` by :meth:`screen` are
         skipped; each other row, in order, is already stored, refused by the change rules, or stored. Rows
         that left resident_code or my_number empty get them (one AssignMyNumbers call for the chunk)."""
-        refused = dict(refused)
-        numbers = self._numbers(records, refused, per_row=True)
+        return self.commit(self.prepare(records, local, refused), caller, action)
+
+    def prepare(
+        self,
+        records: Sequence[identity_pb2.IdentityRecord],
+        local: Local = (),
+        refused: Mapping[int, FieldProblems] | None = None,
+    ) -> Prepared:
+        """What a chunk needs before its transaction — :meth:`screen` (unless ``refused`` is given), codes
+        from the reserve, the national server's My Numbers — so that a bulk registration prepares chunk N+1
+        (network round trips included) while chunk N commits. Claims are released by :meth:`commit` (or
+        :meth:`abandon`)."""
+        refused = dict(self.screen(records, local) if refused is None else refused)
+        return Prepared(records, local, refused, self._numbers(records, refused, per_row=True))
+
+    def commit(self, prepared: Prepared, caller: Caller, action: int) -> ChunkOutcome:
+        """One prepared chunk, in one transaction (see :meth:`register`)."""
         try:
-            return self._apply(records, refused, _actor(caller), action, per_row=True, numbers=numbers, local=local)
+            return self._apply(
+                prepared.records, prepared.refused, _actor(caller), action, per_row=True,
+                numbers=prepared.numbers, local=prepared.local,
+            )  # fmt: skip
         finally:
-            self._release(numbers)
+            self._release(prepared.numbers)
+
+    def abandon(self, prepared: Prepared) -> None:
+        """A prepared chunk that will not be committed (its stream ended): its codes go back to the reserve."""
+        self._release(prepared.numbers)
 
     def _numbers(
         self, records: Sequence[identity_pb2.IdentityRecord], refused: dict[int, FieldProblems], per_row: bool
@@ -589,8 +621,9 @@ class RegistryRpc(registry_pb2_grpc.ResidentRegistryServiceServicer):
         context: grpc.aio.ServicerContext,
         caller: Caller,
     ) -> AsyncIterator[registry_pb2.RegisterResidentsResponse]:
-        """Chunks in order, each answered once durable; the next chunk is screened while the previous one
-        commits. A refusal of the stream itself (an oversized chunk) still answers the chunk in flight."""
+        """Chunks in order, each answered once durable; the next chunk is prepared (screened, numbered by the
+        reserve and the national server) while the previous one commits. A refusal of the stream itself (an
+        oversized chunk) still answers the chunk in flight."""
         committing: asyncio.Future[ChunkOutcome] | None = None
         chunks = 0
         try:
@@ -600,13 +633,17 @@ class RegistryRpc(registry_pb2_grpc.ResidentRegistryServiceServicer):
                         Problem.EXHAUSTED,
                         f"chunk {chunks}: {len(chunk.records)} records; at most {MAX_CHUNK_RECORDS} in one chunk",
                     )
-                refused = await self._bulk(self._registry.screen, chunk.records, chunk.local)
+                prepared = await self._bulk(self._registry.prepare, chunk.records, chunk.local)
                 done = None
                 if committing is not None:
                     previous, committing = committing, None
-                    done = await previous
+                    try:
+                        done = await previous
+                    except BaseException:
+                        self._registry.abandon(prepared)
+                        raise
                 committing = asyncio.ensure_future(  # before answering: writing the answer may wait on the peer
-                    self._bulk(self._registry.register, chunk.records, refused, caller, _BULK, chunk.local)
+                    self._bulk(self._registry.commit, prepared, caller, _BULK)
                 )
                 chunks += 1
                 if done is not None:
