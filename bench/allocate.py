@@ -56,7 +56,9 @@ def main() -> int:
             provision_signing_key(worker, LABEL, PIN)
             provision_hmac_key(worker, LABEL, PIN)
             signer, mac = TokenSigner(worker, LABEL, PIN), TokenMac(worker, LABEL, PIN)
-            allocation = NumberAllocation(storage, mac.macs, signer, b"", Auditor(storage, SYSTEM_CLOCK))
+            allocation = NumberAllocation(
+                storage, mac.macs, signer, b"", Auditor(storage, SYSTEM_CLOCK), max_unused=None
+            )
             cs = NodeId.cs("131148")
             todo = iter(range(blocks))
             lock = threading.Lock()

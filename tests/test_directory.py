@@ -304,3 +304,36 @@ def test_the_national_server_publishes_renews_and_seeds(world: World, tmp_path: 
     with pytest.raises(Rejected, match="validity"):
         publisher.publish(world.content(), validity_s=400 * 24 * 3600)
     national.storage.close()  # type: ignore[attr-defined]
+
+
+def test_a_prefecture_saying_not_modified_cannot_freeze_the_directory(world: World) -> None:
+    """Attack (review finding 10): a compromised prefecture answers every GetDirectory with "not modified";
+    once half the validity has passed the CS asks the national server too and takes its newer version."""
+    import asyncio
+
+    from jukinet.server.runtime.directory import DirectoryRefresher
+
+    cs = world.node_directory("cs:131130", peers={"pref:13": "127.0.0.1:1", "national": "127.0.0.1:2"})
+    cs.accept(world.signed(world.directory(3, validity_ms=100_000)), "national")
+    asked: list[str] = []
+
+    class Frozen(DirectoryRefresher):
+        async def _fetch(self, source, address, known):  # type: ignore[override]
+            asked.append(str(source))
+            if str(source) == "pref:13":  # the lying upstream
+                return directory_pb2.GetDirectoryResponse(not_modified=True, version=known)
+            return directory_pb2.GetDirectoryResponse(version=4, directory=newer)
+
+    async def blocking(fn, *args):
+        return fn(*args)
+
+    sources = [NodeId.parse("pref:13"), NodeId.national()]
+    refresher = Frozen(cs, sources, None, blocking, 60.0)  # type: ignore[arg-type]
+    assert asyncio.run(refresher.refresh()) and asked == ["pref:13"] and cs.version == 3  # early: believed
+    world.clock.advance(50)
+    newer = world.signed(world.directory(4, validity_ms=100_000))  # what the national server renewed meanwhile
+    asked.clear()
+    assert asyncio.run(refresher.refresh())
+    assert asked == ["pref:13", "national"] and cs.version == 4
+    assert not cs.half_expired()
+    cs.storage.close()  # type: ignore[attr-defined]

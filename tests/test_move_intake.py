@@ -23,6 +23,7 @@ from jukinet.cs_node.registry import Registry
 from jukinet.devnet.simulated import SimulatedNode
 from jukinet.domain.clock import ManualClock, today
 from jukinet.domain.codes import generate_my_number, generate_resident_code
+from jukinet.domain.copies import refusing_measure
 from jukinet.domain.errors import ItemRefused, Problem, Rejected
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.synthetic import synthetic_resident
@@ -30,7 +31,7 @@ from jukinet.pki import TrustStore, init_pki, seal
 from jukinet.server.audit import Auditor
 from jukinet.server.runtime.intake import LinkIntake
 from jukinet.storage import NodeStorage
-from jukinet.v1 import audit_pb2, envelope_pb2, identity_pb2, link_pb2, moves_pb2
+from jukinet.v1 import audit_pb2, copies_pb2, envelope_pb2, identity_pb2, link_pb2, moves_pb2
 
 R = identity_pb2
 OLD, NEW, ROGUE = "cs:131148", "cs:141038", "cs:131016"
@@ -340,7 +341,7 @@ def test_a_closed_move_does_not_hold_up_a_later_one(net: Net) -> None:
 
 
 def _certificate(origin: SimulatedNode, people: list[R.IdentityRecord], planned: datetime.date, n: int,
-                 destination: str = NEW, removed: datetime.date | None = None) -> bytes:  # fmt: skip
+                 destination: str = NEW, removed: datetime.date | None = None, dv=()) -> bytes:  # fmt: skip
     """A 転出証明書情報 of ``origin``'s own residents, signed by it (a CS with a valid node certificate)."""
     grant = moves_pb2.MoveOutGrant(grant_id=f"{origin.node_id}/{n}", origin=origin.node_id, destination=destination,
                                    resident_codes=[p.resident_code for p in people])  # fmt: skip
@@ -352,7 +353,7 @@ def _certificate(origin: SimulatedNode, people: list[R.IdentityRecord], planned:
         record.CopyFrom(person)
         record.change_reason, record.status = R.CHANGE_REASON_MOVE_OUT, R.RECORD_STATUS_REMOVED
         record.change_date.CopyFrom(_date(removed or min(planned, datetime.date.today())))
-        certificate.members.add(record=record)
+        certificate.members.add(record=record, dv_measures=dv)
     envelope = seal(origin.signer, certificate, origin.certificate_der)
     return link_pb2.LinkItem(move_out_certificate=envelope).SerializeToString()
 
@@ -558,3 +559,46 @@ def test_a_special_move_in_needs_a_card_the_certificate_lists_for_that_member(ne
     assert net.new.state() == before
     done = special(f"card-{alice.resident_code}")
     assert done.records[0].change_reason == R.CHANGE_REASON_SPECIAL_MOVE_IN
+
+
+def test_dv_support_measures_travel_with_the_move_and_keep_refusing(net: Net) -> None:
+    """Attack (review finding 6): V has a DV measure at 中野区 and moves; the new home CS must keep refusing
+    the copy. The measures ride in the signed 転出証明書情報 and are registered in the 転入's transaction."""
+    people = _people(1)
+    net.old.register(people)
+    code = people[0].resident_code
+    everyone = copies_pb2.DvMeasure(resident_code=code, scope=copies_pb2.DV_SCOPE_ALL_REQUESTS, registered_by="a")
+    chiyoda = copies_pb2.DvMeasure(resident_code=code, scope=copies_pb2.DV_SCOPE_MUNICIPALITIES,
+                                   municipalities=["131016"], registered_by="b")  # fmt: skip
+    net.old.storage.env.write(lambda txn: [net.old.storage.dv_measures.add(txn, m) for m in (everyone, chiyoda)])
+    grant_id = _move_out(net, people)
+    net.new.deliver(net.old.node, net.old.queued(NEW))
+    _move_in(net, grant_id)
+    held = net.new.storage.dv_measures.get(code)
+    assert [(m.scope, list(m.municipalities)) for m in held] == [
+        (copies_pb2.DV_SCOPE_ALL_REQUESTS, []),
+        (copies_pb2.DV_SCOPE_MUNICIPALITIES, ["131016"]),
+    ]
+    assert refusing_measure(held, NodeId.parse(ROGUE)) is not None  # the new home refuses the copy
+
+    # A certificate carrying measures that are not the member's, too many, or malformed is refused whole.
+    day = today(net.clock)
+    other = copies_pb2.DvMeasure(resident_code=generate_resident_code(_rng), scope=copies_pb2.DV_SCOPE_ALL_REQUESTS)
+    bad_scope = copies_pb2.DvMeasure(scope=copies_pb2.DV_SCOPE_MUNICIPALITIES, municipalities=["999999"])
+    for n, (dv, words) in enumerate(
+        (
+            ([other], "protects another resident"),
+            ([everyone] * 17, "dv_measures: 17; at most 16"),
+            ([bad_scope], "is not a municipality with residents"),
+        ),
+        start=70,
+    ):
+        person = _chiyoda(1)
+        theirs = []
+        for measure in dv:  # each the member's, but ``other``
+            copy = copies_pb2.DvMeasure()
+            copy.CopyFrom(measure)
+            copy.resident_code = measure.resident_code if measure is other else person[0].resident_code
+            theirs.append(copy)
+        item = _certificate(net.rogue, person, day, n, dv=theirs)
+        _refused_certificate(net.new, net.rogue, item, Problem.INVALID, words)

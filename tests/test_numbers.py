@@ -118,3 +118,52 @@ def test_a_changed_my_number_is_retired_forever_and_a_retry_answers_the_same(tmp
     with storage.env.read() as txn:
         assert storage.numbers.issued(txn, old.my_number) == (code, b"R")
     storage.close()
+
+
+def test_a_cs_cannot_flood_the_national_server_with_codes_or_number_changes(tmp_path, mac):
+    """Attack (review finding 9): one CS designated 299,000 codes and burned 92,000 My Numbers in 20 s. A CS
+    holds at most ``max_unused`` designated codes no notice used yet, and changes numbers at a bounded rate."""
+    from jukinet.domain.synthetic import synthetic_resident
+    from jukinet.server.changes import ChangeWriter, Incoming
+    from jukinet.v1 import identity_pb2, notice_pb2
+
+    clock = ManualClock()
+    storage = NodeStorage.open(tmp_path / "d")
+    allocation = NumberAllocation(
+        storage, mac.macs, SoftwareSigner(), b"", Auditor(storage, clock), clock=clock, max_unused=1500,
+        changes_per_hour=3,
+    )  # fmt: skip
+    codes = _codes(allocation.designate(NAKANO, "a", 1000))
+    with pytest.raises(Rejected, match="holds 1000 designated 住民票コード no notice has used yet") as refused:
+        allocation.designate(NAKANO, "b", 501)
+    assert refused.value.problem is Problem.EXHAUSTED
+    with storage.env.read() as txn:  # nothing stored for the refused request
+        assert storage.numbers.answered(txn, str(NAKANO), "b") is None
+        assert storage.designations.unused(txn, str(NAKANO)) == 1000
+    assert storage.designations.count() == 1000
+    assert len(_codes(allocation.designate(CHIYODA, "a", 1000))) == 1000  # each CS has its own quota
+
+    [assigned] = allocation.assign(NAKANO, [codes[0]])
+    birth = synthetic_resident(random.Random(9), "131148", identity_pb2.CHANGE_REASON_BIRTH, numbered=True)
+    birth.resident_code, birth.my_number = codes[0], assigned.my_number
+    birth.status = identity_pb2.RECORD_STATUS_ACTIVE
+    notice = notice_pb2.ChangeNotice(origin=str(NAKANO), sequence=1, record=birth)
+    writer = ChangeWriter(storage, national=True)
+    storage.env.write(lambda txn: writer.apply(txn, [Incoming(1, notice)]))  # the code is used: one more fits
+    assert len(_codes(allocation.designate(NAKANO, "b", 501))) == 501
+
+    number = assigned.my_number
+    for _ in range(3):
+        number = allocation.change_my_number(NAKANO, codes[0], number).my_number
+    with pytest.raises(Rejected, match="within the last hour") as burned:
+        allocation.change_my_number(NAKANO, codes[0], number)
+    assert burned.value.problem is Problem.EXHAUSTED
+    with pytest.raises(Rejected, match="within the last hour") as burned:  # the same budget: no new code either
+        allocation.change_resident_code(NAKANO, codes[0], f"code-change/{codes[0]}")
+    assert burned.value.problem is Problem.EXHAUSTED
+    with storage.env.read() as txn:
+        assert storage.numbers.number_of(txn, codes[0]) == number  # the refused change retired nothing
+        assert storage.numbers.replaced_by(txn, codes[0]) is None
+    clock.advance(1200)  # a third of an hour: one more change
+    allocation.change_my_number(NAKANO, codes[0], number)
+    storage.close()

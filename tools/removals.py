@@ -722,6 +722,48 @@ REMOVALS: tuple[Removal, ...] = (
         "if False:",
         (f"{CODE_CHANGE}::test_a_retired_number_is_refused_for_anyone_but_a_change_recorded_before_it_arrives",),
     ),
+    # -- review of issue 8 (findings 6, 9, 10) --------------------------------------------------------------
+    Removal(
+        "dv-measures-follow-move",
+        "a member's DV support measures are registered at the new CS in the 転入's transaction",
+        "jukinet/cs_node/moves.py",
+        "self._carry_dv_measures(txn, code, members[code].dv_measures, grant, caller)",
+        "pass",
+        (f"{MOVES}::test_dv_support_measures_travel_with_the_move_and_keep_refusing",),
+    ),
+    Removal(
+        "dv-measures-checked",
+        "the DV support measures a 転出証明書情報 carries are the member's, valid, at most 16",
+        INTAKE,
+        "problems += dv_measures_problems(record.resident_code, member.dv_measures)",
+        "pass",
+        (f"{MOVES}::test_dv_support_measures_travel_with_the_move_and_keep_refusing",),
+    ),
+    Removal(
+        "codes-unused-quota",
+        "the national server designates a CS at most MAX_UNUSED_CODES codes no notice has used yet",
+        "jukinet/server/national/numbers.py",
+        "if self._max_unused is not None and unused + count > self._max_unused:",
+        "if False:",
+        ("tests/test_numbers.py::test_a_cs_cannot_flood_the_national_server_with_codes_or_number_changes",),
+    ),
+    Removal(
+        "number-change-rate",
+        "ChangeMyNumber is rate-limited per CS",
+        "jukinet/server/national/numbers.py",
+        "self._changes.take(str(cs))\n        start = ",
+        "start = ",
+        ("tests/test_numbers.py::test_a_cs_cannot_flood_the_national_server_with_codes_or_number_changes",),
+    ),
+    Removal(
+        "directory-ask-national",
+        "once half a directory's validity has passed, the national server is asked even if the upstream says "
+        "not modified",
+        "jukinet/server/runtime/directory.py",
+        "elif directory.half_expired() and index + 1 < len(self._sources):",
+        "elif False:",
+        ("tests/test_directory.py::test_a_prefecture_saying_not_modified_cannot_freeze_the_directory",),
+    ),
 )
 
 

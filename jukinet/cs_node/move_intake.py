@@ -23,6 +23,7 @@ import lmdb
 
 from jukinet.cs_node.moves import Change, write_changes
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
+from jukinet.domain.copies import dv_measures_problems
 from jukinet.domain.errors import ItemRefused, Problem, Rejected
 from jukinet.domain.limits import (
     MAX_HELD_PER_ORIGIN,
@@ -161,7 +162,8 @@ class MoveOutCertificates:
         2. its grant verifies (:func:`open_grant`), and the certificate's signer is the grant's origin;
         3. the grant is addressed to this CS;
         4. its planned date is not further ahead than a 転出届 allows, and its window for a 転入 is open;
-        5. its members are the grant's, in order, each the origin's 除票 of a 転出 with valid local items.
+        5. its members are the grant's, in order, each the origin's 除票 of a 転出 with valid local items
+           and at most MAX_DV_MEASURES_PER_RESIDENT valid DV support measures, each the member's.
         """
         size = envelope.ByteSize()
         if size > MAX_MOVE_CERTIFICATE_BYTES:
@@ -192,6 +194,7 @@ class MoveOutCertificates:
                 problems.append("change_reason: not the 除票 of a 転出")
             if len(member.card_serials) > 4 or any(len(c) > 64 for c in member.card_serials):
                 problems.append("card_serials: at most 4 of at most 64 characters")
+            problems += dv_measures_problems(record.resident_code, member.dv_measures)
             if problems:
                 raise Rejected(Problem.INVALID, f"member {quoted(record.resident_code)}: " + "; ".join(problems))
         return _Arrival(grant.grant_id, str(origin), envelope, last_move_in_day(planned))

@@ -64,6 +64,7 @@ from jukinet.storage import NodeStorage
 from jukinet.storage.layout import Counter
 from jukinet.v1 import (
     audit_pb2,
+    copies_pb2,
     envelope_pb2,
     identity_pb2,
     link_pb2,
@@ -187,7 +188,10 @@ class Moves:
             for record, _, _ in changes:
                 local = s.local.current(txn, record.resident_code) or local_pb2.LocalResidentData()
                 certificate.members.add(
-                    record=record, local=local, card_serials=self.card_serials(txn, record.resident_code)
+                    record=record,
+                    local=local,
+                    card_serials=self.card_serials(txn, record.resident_code),
+                    dv_measures=s.dv_measures.of(txn, record.resident_code),  # the new CS keeps refusing
                 )
             signed_certificate = seal(self.signer, certificate, self.certificate_der)
             size = signed_certificate.ByteSize()
@@ -301,6 +305,7 @@ class Moves:
                 local = members[code].local
                 if local.ByteSize():
                     s.local.put(txn, code, local)
+                self._carry_dv_measures(txn, code, members[code].dv_measures, grant, caller)
             received.moved_in.extend(codes)
             s.moves.put_received(txn, grant_id, received)
             notice = moves_pb2.MoveInNotice(
@@ -324,6 +329,36 @@ class Moves:
         self.wake(self.upstream)
         self.wake(old)
         return response
+
+    def _carry_dv_measures(
+        self,
+        txn: lmdb.Transaction,
+        code: str,
+        measures: Sequence[copies_pb2.DvMeasure],
+        grant: moves_pb2.MoveOutGrant,
+        caller: Caller,
+    ) -> None:
+        """Register here, in the 転入's transaction, the DV support measures the 転出証明書情報 carries for
+        a member (checked on arrival), each audited; one this CS holds already (same scope and
+        municipalities, e.g. from an earlier stay) is not registered twice."""
+        held = {(m.scope, tuple(m.municipalities)) for m in self.storage.dv_measures.of(txn, code)}
+        for carried in measures:
+            if (carried.scope, tuple(carried.municipalities)) in held:
+                continue
+            measure = copies_pb2.DvMeasure(
+                resident_code=code,
+                scope=carried.scope,
+                municipalities=carried.municipalities,
+                registered_at=carried.registered_at,
+                registered_by=carried.registered_by,
+            )
+            self.storage.dv_measures.add(txn, measure)
+            held.add((measure.scope, tuple(measure.municipalities)))
+            detail = (
+                f"measure #{measure.measure_id}, carried from {grant.origin} (its #{carried.measure_id}) by "
+                f"転出証明書情報 {grant.grant_id}"
+            )
+            self.auditor.append(txn, A.AUDIT_ACTION_DV_MEASURE_REGISTER, A.AUDIT_OUTCOME_SUCCESS, caller, code, detail)
 
 
 class MoveRpc(moves_pb2_grpc.MoveServiceServicer):

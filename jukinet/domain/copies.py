@@ -35,6 +35,7 @@ __all__ = [
     "check_fresh",
     "copy_problem",
     "dv_measure",
+    "dv_measures_problems",
     "parse_request",
     "refusing_measure",
     "request_digest",
@@ -189,6 +190,25 @@ def dv_measure(resident_code: str, scope: int, municipalities: Sequence[str]) ->
         if m is None or not m.holds_residents:
             raise Rejected(Problem.INVALID, f"municipalities: {quoted(code)} is not a municipality with residents")
     return scope, codes
+
+
+def dv_measures_problems(resident_code: str, measures: Sequence[copies_pb2.DvMeasure]) -> list[str]:
+    """What is wrong with DV support measures a 転出証明書情報 carries for ``resident_code``: at most
+    MAX_DV_MEASURES_PER_RESIDENT, each the member's, each a valid measure, registered_by short text."""
+    if len(measures) > MAX_DV_MEASURES_PER_RESIDENT:
+        return [f"dv_measures: {len(measures)}; at most {MAX_DV_MEASURES_PER_RESIDENT}"]
+    problems: list[str] = []
+    for measure in measures:
+        if measure.resident_code != resident_code:
+            problems.append(f"dv_measures: measure #{measure.measure_id} protects another resident")
+            continue
+        try:
+            dv_measure(resident_code, measure.scope, measure.municipalities)
+        except Rejected as exc:
+            problems.append(f"dv_measures: measure #{measure.measure_id}: {exc}")
+        if len(measure.registered_by) > 64 or not measure.registered_by.isprintable():
+            problems.append(f"dv_measures: measure #{measure.measure_id}: registered_by is not an operator id")
+    return problems
 
 
 def refusing_measure(measures: Iterable[copies_pb2.DvMeasure], requesting_cs: NodeId) -> copies_pb2.DvMeasure | None:

@@ -72,7 +72,9 @@ MAX_ENVELOPE_OVERHEAD = 16 * KIB  # signature, key id, payload type and the sign
 MAX_RECORDS_PER_CHUNK = 1000  # RegisterResidents: records per request message
 MAX_LOCAL_DATA_BYTES = 2 * KIB  # a LocalResidentData (the largest valid one is about 1.7 KiB)
 MAX_MOVE_MEMBERS = 20  # residents moving together in one 転出 (one grant; the grant rides on each 転入 notice)
-MAX_MOVE_CERTIFICATE_BYTES = 256 * KIB  # a Signed MoveOutCertificate (20 members of the largest size ≈ 120 KiB)
+# a Signed MoveOutCertificate: 20 members of the largest size ≈ 120 KiB, plus each member's DV support
+# measures (16 of 64 municipalities each ≈ 9 KiB a member, 180 KiB in all)
+MAX_MOVE_CERTIFICATE_BYTES = 512 * KIB
 # What one origin CS can make a destination CS hold: received 転出証明書情報 (deleted once their window
 # closes, 44 days after the planned date). A busy pair of municipalities exchanges a few hundred a month.
 MAX_HELD_PER_ORIGIN = 2000

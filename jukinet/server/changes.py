@@ -164,7 +164,14 @@ class ChangeWriter:
 
     def __init__(self, storage: NodeStorage, national: bool = False) -> None:
         self._storage = storage
+        self._national = national
         self._ownership = Ownership(storage, national)
+
+    def _used(self, txn: lmdb.Transaction, code: str) -> None:
+        """National: the code's first record is stored; it no longer counts against its CS's quota of
+        designated, unused codes (:data:`jukinet.server.national.numbers.MAX_UNUSED_CODES`)."""
+        if self._national and (designated := self._storage.designations.of(txn, code)) is not None:
+            self._storage.designations.add_unused(txn, designated[0], -1)
 
     def apply(self, txn: lmdb.Transaction, notices: Sequence[Incoming]) -> None:
         s = self._storage
@@ -181,11 +188,15 @@ class ChangeWriter:
                 if former is None:  # the check above found it, in this transaction
                     raise Rejected(Problem.BROKEN, f"resident {old} vanished inside its own write transaction")
                 records.put(txn, ended_record(former, record), former)
+                if records.current(txn, code) is None:
+                    self._used(txn, code)
                 records.put(txn, record, None)  # the My Number index now names the new code
                 s.numbers.link_change(txn, old, code)
                 s.cards.move(txn, old, code)  # the national server's card index (none at a prefecture)
                 history.index(txn, old, first + i)
             elif replaces_current(current, record):
+                if current is None:
+                    self._used(txn, code)
                 records.put(txn, record, current)
                 if current is not None and current.my_number and current.my_number != record.my_number:
                     s.numbers.mark_retired(txn, code, current.my_number)

@@ -24,6 +24,8 @@ quarantine          destination ‖ NUL ‖ u64 queue position             Quara
 inbox               sender ‖ NUL ‖ destination                         u64 highest queue position stored
 provisions          u64 provision id                                 ProvisionEntry
 counters            counter name                                     u64 last value handed out
+counters            "unused-codes" ‖ NUL ‖ CS node id                  u64 codes designated to the CS that no
+                                                                     notice used yet (national: the quota)
 operators           operator id                                      OperatorRecord
 revoked_sessions    session id (16 bytes)                            u64 expiry, Unix ms
 audit_leaves        u64 leaf index                                   AuditEntry (the leaf data)
@@ -214,6 +216,14 @@ def parse_inbox_key(key: bytes) -> tuple[str, str]:
 
 def counter_key(counter: Counter) -> bytes:
     return counter.value.encode("ascii")
+
+
+UNUSED_CODES = b"unused-codes"
+
+
+def unused_codes_key(cs: str) -> bytes:
+    """``counters`` key of the national count of codes designated to ``cs`` and not used yet."""
+    return UNUSED_CODES + _SEP + cs.encode("ascii")
 
 
 class DirectoryKey(StrEnum):

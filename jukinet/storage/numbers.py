@@ -23,6 +23,7 @@ from jukinet.storage.layout import (
     parse_issued_number,
     resident_key,
     u64,
+    unused_codes_key,
 )
 
 
@@ -44,6 +45,16 @@ class Designations:
 
     def count(self) -> int:
         return self._env.entries(Db.DESIGNATIONS)
+
+    # national: how many codes designated to each CS have no record yet (the DesignateCodes quota)
+    def unused(self, txn: lmdb.Transaction, cs: str) -> int:
+        """Codes designated to ``cs`` (since this count was kept) that no notice has used yet."""
+        raw = txn.get(unused_codes_key(cs), db=self._env.dbs[Db.COUNTERS])
+        return from_u64(raw) if raw is not None else 0
+
+    def add_unused(self, txn: lmdb.Transaction, cs: str, delta: int) -> None:
+        """Count ``delta`` more (designated) or fewer (a code's first record stored) unused codes of ``cs``."""
+        txn.put(unused_codes_key(cs), u64(max(0, self.unused(txn, cs) + delta)), db=self._env.dbs[Db.COUNTERS])
 
 
 class NumberRegister:

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from jukinet.v1 import cards_pb2 as _cards_pb2
+from jukinet.v1 import copies_pb2 as _copies_pb2
 from jukinet.v1 import envelope_pb2 as _envelope_pb2
 from jukinet.v1 import identity_pb2 as _identity_pb2
 from jukinet.v1 import local_pb2 as _local_pb2
@@ -30,14 +31,16 @@ class MoveOutGrant(_message.Message):
     def __init__(self, grant_id: _Optional[str] = ..., origin: _Optional[str] = ..., destination: _Optional[str] = ..., resident_codes: _Optional[_Iterable[str]] = ..., planned_date: _Optional[_Union[_identity_pb2.Date, _Mapping]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class MovingMember(_message.Message):
-    __slots__ = ("record", "local", "card_serials")
+    __slots__ = ("record", "local", "card_serials", "dv_measures")
     RECORD_FIELD_NUMBER: _ClassVar[int]
     LOCAL_FIELD_NUMBER: _ClassVar[int]
     CARD_SERIALS_FIELD_NUMBER: _ClassVar[int]
+    DV_MEASURES_FIELD_NUMBER: _ClassVar[int]
     record: _identity_pb2.IdentityRecord
     local: _local_pb2.LocalResidentData
     card_serials: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., local: _Optional[_Union[_local_pb2.LocalResidentData, _Mapping]] = ..., card_serials: _Optional[_Iterable[str]] = ...) -> None: ...
+    dv_measures: _containers.RepeatedCompositeFieldContainer[_copies_pb2.DvMeasure]
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., local: _Optional[_Union[_local_pb2.LocalResidentData, _Mapping]] = ..., card_serials: _Optional[_Iterable[str]] = ..., dv_measures: _Optional[_Iterable[_Union[_copies_pb2.DvMeasure, _Mapping]]] = ...) -> None: ...
 
 class MoveOutCertificate(_message.Message):
     __slots__ = ("grant", "members", "planned_date", "new_address_text", "issued_at")

@@ -4,23 +4,28 @@ the 住民票コード inside the national token. Callers are CS node identities
 - **DesignateCodes**: ``count`` fresh codes (random bases from :mod:`secrets`, the check digit of
   :mod:`jukinet.domain.codes`); in ONE write transaction each is checked against every code ever designated
   and recorded as designated to the caller with the block number, so neither concurrent requests nor a
-  restart can designate one twice. The answer is a CodeBlock sealed by the national token (with the node
-  certificate) so that the prefecture can verify the designation. The request id makes a retry return the
-  same block (signed again).
+  restart can designate one twice. A CS holds at most ``MAX_UNUSED_CODES`` designated codes that no notice
+  has used yet (counted in that transaction; the national :class:`jukinet.server.changes.ChangeWriter`
+  counts a code used when its first record is stored): more is EXHAUSTED. The answer is a CodeBlock
+  sealed by the national token (with the node certificate) so that the prefecture can verify the
+  designation. The request id makes a retry return the same block (signed again).
 - **AssignMyNumbers**: for codes designated to or owned by the caller. Numbers missing are computed in
   the token in one job for the whole request (:class:`jukinet.hsm.TokenMac`), then one write transaction
   keeps those that are free (a collision, or an all-zero base, takes the next attempt) — so the same code
   always gets the same number and no number is issued twice.
-- **ChangeMyNumber** retires the old number for good and issues the next free one; **ChangeResidentCode**
-  designates one fresh code to the caller in a block that names the code it replaces (so the prefecture
-  learns the link from the national signature), moves the number to it, and keeps the old code (never
-  designated again) with a link to the new one. The change notice that follows from the CS ends the old
-  record at every tier (:class:`jukinet.server.changes.ChangeWriter`).
+- **ChangeMyNumber** and **ChangeResidentCode** are rate-limited per CS (``CHANGES_PER_HOUR``, EXHAUSTED
+  beyond; a retry of a change already made is free). **ChangeMyNumber** retires the old number for good
+  and issues the next free one; **ChangeResidentCode** designates one fresh code to the caller in a
+  block that names the code it replaces (so the prefecture learns the link from the national signature),
+  moves the number to it, and keeps the old code (never designated again) with a link to the new one.
+  The change notice that follows from the CS ends the old record at every tier
+  (:class:`jukinet.server.changes.ChangeWriter`).
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -55,6 +60,12 @@ from jukinet.storage.layout import RETIRED, Counter
 from jukinet.v1 import audit_pb2, envelope_pb2, numbers_pb2, numbers_pb2_grpc
 
 A = audit_pb2
+MAX_UNUSED_CODES = 20_000
+"""DesignateCodes quota: codes designated to one CS that no notice has used yet (20 reserves' worth; a
+bulk import uses its codes as it goes, so the count falls as its notices reach the national server)."""
+CHANGES_PER_HOUR = 200
+"""ChangeMyNumber + ChangeResidentCode per CS per hour (a burst of as many, then refilled evenly): each
+retires a number or a code for good, and a municipality makes a few a day."""
 BLOCK_TYPE = numbers_pb2.CodeBlock.DESCRIPTOR.full_name
 Macs = Callable[[Sequence[bytes]], list[bytes]]
 
@@ -65,6 +76,26 @@ def _request_id(text: str) -> str:
             Problem.INVALID, f"request_id must be 1..{MAX_REQUEST_ID_CHARS} printable characters, got {quoted(text)}"
         )
     return text
+
+
+class RateLimit:
+    """A token bucket per CS (in memory: a restart refills it): ``per_hour`` at once, refilled evenly."""
+
+    def __init__(self, per_hour: int, clock: Clock, what: str) -> None:
+        self._per_hour, self._clock, self._what = per_hour, clock, what
+        self._buckets: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, cs: str) -> None:
+        now = self._clock.now_ms()
+        with self._lock:
+            tokens, at = self._buckets.get(cs, (float(self._per_hour), now))
+            tokens = min(float(self._per_hour), tokens + (now - at) * self._per_hour / 3_600_000)
+            if tokens < 1:
+                raise Rejected(
+                    Problem.EXHAUSTED, f"{cs} made {self._per_hour} {self._what} within the last hour; try later"
+                )
+            self._buckets[cs] = (tokens - 1, now)
 
 
 @dataclass(frozen=True)
@@ -85,7 +116,11 @@ class NumberAllocation:
         auditor: Auditor,
         clock: Clock = SYSTEM_CLOCK,
         draw: Callable[[int], int] = secrets.randbelow,
+        max_unused: int | None = MAX_UNUSED_CODES,
+        changes_per_hour: int = CHANGES_PER_HOUR,
     ) -> None:
+        self._max_unused = max_unused  # None: no quota (bench/allocate.py)
+        self._changes = RateLimit(changes_per_hour, clock, "My Number or 住民票コード changes")
         self._storage = storage
         self._macs = macs
         self._signer = signer
@@ -114,6 +149,14 @@ class NumberAllocation:
             if payload is None:
                 raise Rejected(Problem.BROKEN, f"block #{done} answered request {quoted(request_id)} but is not stored")
             return payload
+        unused = s.designations.unused(txn, cs)
+        if self._max_unused is not None and unused + count > self._max_unused:
+            raise Rejected(
+                Problem.EXHAUSTED,
+                f"{cs} holds {unused} designated 住民票コード no notice has used yet; at most {self._max_unused} "
+                f"(asked for {count} more)",
+            )
+        s.designations.add_unused(txn, cs, count)
         block_number = s.env.reserve(txn, Counter.CODE_BLOCK)
         block = numbers_pb2.CodeBlock(cs=cs, block=block_number, replaces=replaces)
         block.issued_at.FromMilliseconds(self._clock.now_ms())
@@ -211,6 +254,7 @@ class NumberAllocation:
             if now is None:
                 raise Rejected(Problem.CONFLICT, f"resident {code} holds no My Number now")
             return Assigned(code, now)  # the retry of a change already made
+        self._changes.take(str(cs))
         start = _next_attempt(self._macs, code, old)
         numbers = self._numbers(str(cs), {code: start}, A.AUDIT_ACTION_CHANGE_MY_NUMBER, retire=old)
         return Assigned(code, numbers[code])
@@ -222,6 +266,10 @@ class NumberAllocation:
         block again."""
         code, request_id = str(ResidentCode.parse(code)), _request_id(request_id)
         s = self._storage
+        with s.env.read() as txn:
+            retry = s.numbers.answered(txn, str(cs), request_id) is not None
+        if not retry:
+            self._changes.take(str(cs))
 
         def change(txn: lmdb.Transaction) -> tuple[bytes, str]:
             if s.numbers.answered(txn, str(cs), request_id) is None:

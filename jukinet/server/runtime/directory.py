@@ -12,6 +12,8 @@ that error and calls that need a peer's address fail with it, until a newer vers
 
 **Refresh.** Every ``refresh_s`` (with jitter) a node asks its upstream, then the national server, for
 anything newer than what it holds (``GetDirectory(known_version)``; "not modified" costs a few bytes).
+Once half the held directory's validity has passed, "not modified" from the upstream is not enough:
+the national server is asked too, so a prefecture cannot freeze its CS nodes' directory until it expires.
 A fetched directory is believed only after :class:`jukinet.pki.directory.DirectoryPolicy` passes it,
 and is stored (with its audit entry) before it is used, so a restart starts from it. The national
 server does not fetch: it renews its own (see :mod:`jukinet.server.national.directory`).
@@ -127,6 +129,16 @@ class NodeDirectory:
         if directory is None:
             return tuple(n for n in map(NodeId.parse, self._bootstrap) if n.kind is NodeKind.CS)
         return directory.cs_nodes()
+
+    def half_expired(self) -> bool:
+        """True once half the held directory's validity has passed (or it has expired): a source that
+        still says "not modified" then is no longer believed alone (see :meth:`DirectoryRefresher.refresh`)."""
+        current = self._current
+        if current is None:
+            return False
+        directory = current.directory
+        half = directory.issued_at_ms + (directory.expires_at_ms - directory.issued_at_ms) // 2
+        return self._clock.now_ms() >= half
 
     def _usable(self) -> Directory | None:
         current = self._current
@@ -310,12 +322,20 @@ class DirectoryRefresher:
             await self._blocking(directory.renewer)
             return True
         errors: list[str] = []
-        for source in self._sources:
+        answered = False
+        for index, source in enumerate(self._sources):
             for address in directory.source_addresses(source):
                 try:
                     reply = await self._fetch(source, address, directory.version)
                     if not reply.not_modified:
                         await self._blocking(directory.accept, reply.directory, str(source))
+                    elif directory.half_expired() and index + 1 < len(self._sources):
+                        # A source (a compromised prefecture) could say "not modified" forever and let the
+                        # directory expire: once half its validity has passed, the next source (the national
+                        # server) is asked too, whatever this one says.
+                        answered = True
+                        errors.append(f"{source} at {address}: not modified although half the validity has passed")
+                        break
                     directory.last_error = "; ".join(errors)[:2000]  # what failed before this source answered
                     return True
                 except grpc.aio.AioRpcError as exc:
@@ -326,7 +346,7 @@ class DirectoryRefresher:
                     break  # this source answered; its directory is not acceptable: try the next source
         if errors:
             directory.last_error = "; ".join(errors)[:2000]
-        return False
+        return answered
 
     async def _fetch(self, source: NodeId, address: str, known: int) -> directory_pb2.GetDirectoryResponse:
         options = channel_options(source, self._keepalive)
