@@ -172,9 +172,11 @@ def notice_problem(origin: str, record: identity_pb2.IdentityRecord, facts: Noti
     Checks, in order: a 住民票コード変更 by its own rules (:func:`_code_change_problem`); a code a
     住民票コード変更 replaced is never used again (a late removal by a former owner stays history only), and
     a code designated for a 住民票コード変更 serves only that change; (1) ownership of the code — the
-    current owner, else a designation to the origin, else a grant, else (for a removal) a former owner,
-    which is kept as history only; (2) the My Number — held by no other resident, never retired, the one
-    assigned to this code, and changed only by a 個人番号変更 or first set by a 個人番号指定. A notice that
+    current owner; else, for a removal, a former owner (kept as history only, whatever the current
+    record's status); else a grant that covers the change (:func:`_grant_problem`); else, for a code with
+    no record, a designation to the origin; (2) the My Number — never blanked by a notice that becomes the
+    current record, held by no other resident, never retired, the one assigned to this code, and changed
+    only by a 個人番号変更 or first set by a 個人番号指定. A notice that
     repeats the number this tier holds for the code is not a number change: a CS's changes recorded before
     a 個人番号変更 may arrive after the national server retired the number, before that change's notice.
     """
