@@ -33,6 +33,8 @@ MOVES = "tests/test_move_intake.py"
 INTAKE = "jukinet/cs_node/move_intake.py"
 CODE_CHANGE = "tests/test_code_change.py"
 CODE_CHANGE_E2E = "tests/test_code_change_e2e.py"
+OWNERSHIP = "tests/test_ownership.py"
+NUMBERS_PY = "jukinet/domain/numbers.py"
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,100 @@ REMOVALS: tuple[Removal, ...] = (
         "        if found is not None:\n            problem, message = found",
         "        if False:\n            problem, message = found",
         (f"{NUMBERS}::test_the_prefecture_refuses_both_attacks_from_a_cs_that_skips_its_checks",),
+    ),
+    Removal(
+        "late-removal-history",
+        "at the tiers, a removal from a non-owner is history only, whatever the current record's status",
+        "jukinet/domain/changes.py",
+        "return not (foreign and incoming.status == R.RECORD_STATUS_REMOVED)",
+        "return True",
+        (f"{OWNERSHIP}::test_a_former_owners_removal_is_history_only_whatever_the_current_status",),
+    ),
+    Removal(
+        "grant-not-self",
+        "a move-out grant moves residents to another CS than its origin (no self-addressed grant)",
+        "jukinet/server/grants.py",
+        "if destination == origin:",
+        "if False:",
+        (f"{OWNERSHIP}::test_a_self_addressed_grant_is_refused_before_the_transaction",),
+    ),
+    Removal(
+        "grant-move-in-only",
+        "at the tiers, a move-out grant covers only a 転入 or 特例転入",
+        NUMBERS_PY,
+        "if record.change_reason not in _MOVE_IN:",
+        "if False:",
+        (f"{OWNERSHIP}::test_a_grant_that_does_not_cover_the_change_is_refused",),
+    ),
+    Removal(
+        "grant-once",
+        "at the tiers, a move-out grant covers a resident once (a replay is refused)",
+        NUMBERS_PY,
+        "if grant.used:",
+        "if False:",
+        (
+            f"{OWNERSHIP}::test_a_grant_that_does_not_cover_the_change_is_refused",
+            f"{OWNERSHIP}::test_the_national_server_refuses_a_replayed_grant_and_stores_nothing",
+        ),
+    ),
+    Removal(
+        "grant-window",
+        "at the tiers, a move-out grant covers a 転入 dated −14..+30 days around its planned date",
+        NUMBERS_PY,
+        "if after > AFTER_PLANNED_DAYS or -after > BEFORE_PLANNED_DAYS:",
+        "if False:",
+        (f"{OWNERSHIP}::test_a_grant_that_does_not_cover_the_change_is_refused",),
+    ),
+    Removal(
+        "grant-no-designation",
+        "at the tiers, a move-out grant never covers a code without a record (no stand-in for a designation)",
+        NUMBERS_PY,
+        '    if current is None:\n        return f"{what}: there is no record',
+        '    if False:\n        return f"{what}: there is no record',
+        (
+            f"{OWNERSHIP}::test_a_grant_that_does_not_cover_the_change_is_refused",
+            f"{OWNERSHIP}::test_the_national_server_refuses_a_replayed_grant_and_stores_nothing",
+        ),
+    ),
+    Removal(
+        "grant-origin-owner",
+        "at the tiers, a move-out grant covers a resident only where its origin owns the current record",
+        NUMBERS_PY,
+        "if _owner(current) != grant.origin:",
+        "if False:",
+        (f"{OWNERSHIP}::test_a_grant_that_does_not_cover_the_change_is_refused",),
+    ),
+    Removal(
+        "grant-after-re-entry",
+        "at the tiers, a move-out grant no longer covers a resident its origin recorded again after the 転出",
+        NUMBERS_PY,
+        "if grant.move_out_seen:\n",
+        "if False:\n",
+        (f"{OWNERSHIP}::test_a_grant_that_does_not_cover_the_change_is_refused",),
+    ),
+    Removal(
+        "grant-move-out-date",
+        "at the tiers, a move-out grant covers the origin's 転出 除票 with the grant's planned date only",
+        NUMBERS_PY,
+        "_day(current.change_date) == grant.planned_date",
+        "True",
+        (f"{OWNERSHIP}::test_a_grant_that_does_not_cover_the_change_is_refused",),
+    ),
+    Removal(
+        "grant-elsewhere-moved-out",
+        "a prefecture defers a grant from another prefecture only over no record or a 転出 除票",
+        NUMBERS_PY,
+        "if current.status == R.RECORD_STATUS_REMOVED and current.change_reason in _MOVED_OUT:",
+        "if True:",
+        (f"{OWNERSHIP}::test_a_prefecture_defers_a_grant_from_another_prefecture",),
+    ),
+    Removal(
+        "number-not-blanked",
+        "at the tiers, no notice that becomes the current record blanks a stored My Number",
+        NUMBERS_PY,
+        "if current is not None and current.my_number and (owned or not removal):",
+        "if False:",
+        (f"{OWNERSHIP}::test_a_take_over_never_blanks_a_stored_my_number",),
     ),
     Removal(
         "receipt-names-batch",

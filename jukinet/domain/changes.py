@@ -7,7 +7,8 @@ Number belongs to one resident. The stored status follows from the reason.
 
 At the tiers above (:func:`replaces_current`): a notice normally replaces the stored record, except a
 removal from another municipality than the resident's current one (a late 転出 arriving after the
-転入 elsewhere), which is kept as history only.
+転入 elsewhere, a former owner's 職権消除), which is kept as history only whether the current record is
+active or itself removed.
 
 住民票コード変更 (:data:`CODE_CHANGE`, every tier): the record moves to a new code with every other item
 unchanged (:func:`code_change_problem`); the old code's record ends as a removed record whose reason is the
@@ -133,15 +134,16 @@ def local_numbers(
 
 
 def replaces_current(current: identity_pb2.IdentityRecord | None, incoming: identity_pb2.IdentityRecord) -> bool:
-    """False for a late removal from another municipality than the current one, and for anything about a
-    code a 住民票コード変更 ended (both kept as history only)."""
-    ended = current is not None and ended_by_code_change(current)
-    return not ended and not (
-        current is not None
-        and current.status == R.RECORD_STATUS_ACTIVE
-        and incoming.status == R.RECORD_STATUS_REMOVED
-        and current.address.municipality_code != incoming.address.municipality_code
-    )
+    """False for a removal from another municipality than the current record's — whatever the current
+    record's status: a former owner's late 転出 arriving after the 転入 elsewhere, or its 職権消除 after the
+    resident died or moved on, never makes it the owner again — and for anything about a code a
+    住民票コード変更 ended (both kept as history only)."""
+    if current is None:
+        return True
+    if ended_by_code_change(current):
+        return False
+    foreign = current.address.municipality_code != incoming.address.municipality_code
+    return not (foreign and incoming.status == R.RECORD_STATUS_REMOVED)
 
 
 def ended_by_code_change(record: identity_pb2.IdentityRecord) -> bool:

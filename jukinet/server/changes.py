@@ -3,7 +3,8 @@
 Shared by the prefecture and national servers. A notice must come from the CS it names as its
 origin, describe a resident of that CS's municipality, and be a valid record whose status follows
 from its reason (:func:`check_notices`, before the transaction); a move-out grant it carries must be
-signed by a CS and name this resident and the notice's origin (:func:`grant_signer`). Then, INSIDE the
+one its origin CS signed for another CS, name this resident and be addressed to the notice's origin
+(:func:`verified_grant`). Then, INSIDE the
 write transaction — where what is stored is exact, including the batch's earlier notices and batches
 committed just before — the origin must own the resident (:func:`jukinet.domain.numbers.notice_problem`
 with what this tier knows, :class:`Ownership`); a notice that does not is refused for good
@@ -24,62 +25,76 @@ from jukinet.domain.changes import CODE_CHANGE, ended_record, replaces_current
 from jukinet.domain.codes import is_valid_resident_code
 from jukinet.domain.errors import ItemRefused, Problem, Rejected
 from jukinet.domain.limits import MAX_NOTICE_BYTES
-from jukinet.domain.node_ids import NodeId, NodeKind
-from jukinet.domain.numbers import NoticeFacts, notice_problem
+from jukinet.domain.moves import date_of
+from jukinet.domain.node_ids import NodeId
+from jukinet.domain.numbers import GrantFacts, NoticeFacts, notice_problem
 from jukinet.domain.quoting import quoted
 from jukinet.domain.records import reason_name, status_for, validate_record
-from jukinet.pki import TrustStore, open_signed
+from jukinet.pki import TrustStore
+from jukinet.server.grants import open_grant
 from jukinet.storage import NodeStorage
 from jukinet.storage.layout import RETIRED
-from jukinet.v1 import moves_pb2, notice_pb2
+from jukinet.v1 import identity_pb2, moves_pb2, notice_pb2
 
 
 @dataclass(frozen=True)
 class Incoming:
     """A checked notice on its way into the store: its queue position (for a refusal) and, if it carries
-    a verified move-out grant, the CS that signed it."""
+    one, its move-out grant verified end to end (:func:`verified_grant`)."""
 
     position: int
     notice: notice_pb2.ChangeNotice
-    grant_signer: str | None = None
+    grant: moves_pb2.MoveOutGrant | None = None
 
 
-def grant_signer(notice: notice_pb2.ChangeNotice, trust: TrustStore, position: int) -> str | None:
-    """The CS that signed the notice's MoveOutGrant (None without one), after checking it: signed by a node
-    certificate of that CS (node CA, valid, not revoked), naming the notice's resident and addressed to the
-    notice's origin. Whether the signer owns the resident is checked in the transaction."""
+def verified_grant(notice: notice_pb2.ChangeNotice, trust: TrustStore, position: int) -> moves_pb2.MoveOutGrant | None:
+    """The notice's MoveOutGrant (None without one), after :func:`jukinet.server.grants.open_grant` (signed
+    by a node certificate of its origin CS — node CA, valid, not revoked —, an id of that CS, a destination
+    other than the origin) and: addressed to the notice's origin, naming the notice's resident. Whether it
+    covers the change here (its origin's 転出 除票, unused, in its window) is checked in the transaction."""
     if not notice.HasField("move_out_grant"):
         return None
-    signed = notice.move_out_grant
     try:
-        if not signed.certificate:
-            raise Rejected(Problem.UNAUTHENTICATED, "the move-out grant carries no signer certificate")
-        identity = trust.identify(signed.certificate, expect="node", purpose="signing")
-        grant = open_signed(signed, moves_pb2.MoveOutGrant, identity.public_key)
-        origin = NodeId.parse(grant.origin)
-        if origin.kind is not NodeKind.CS or not identity.names(origin):
-            raise Rejected(
-                Problem.DENIED, f"the move-out grant names origin {grant.origin} but was signed by {identity}"
-            )
-        if grant.destination != notice.origin:
+        grant, _, destination = open_grant(notice.move_out_grant, trust)
+        if str(destination) != notice.origin:
             raise Rejected(
                 Problem.DENIED, f"the move-out grant is addressed to {grant.destination}, not {notice.origin}"
             )
         if notice.record.resident_code not in grant.resident_codes:
             raise Rejected(Problem.DENIED, f"the move-out grant does not name resident {notice.record.resident_code}")
+        date_of(grant.planned_date, "move-out grant planned_date")
     except Rejected as exc:
         raise ItemRefused(
             exc.problem, f"notice #{position} ({notice.origin}#{notice.sequence}): {exc}", position
         ) from None
-    return str(origin)
+    return grant
 
 
 class Ownership:
-    """What a tier knows, in the transaction, about whether a notice's origin may make its change."""
+    """What a tier knows, in the transaction, about whether a notice's origin may make its change.
 
-    def __init__(self, storage: NodeStorage, national: bool) -> None:
+    ``hosted``: at a prefecture, the 2-digit prefecture codes it serves (it sees only their CSs' notices);
+    None at the national server, which sees every CS's."""
+
+    def __init__(self, storage: NodeStorage, national: bool, hosted: frozenset[str] | None = None) -> None:
         self._storage = storage
         self._national = national  # the national server knows each code's assigned My Number
+        self._hosted = None if national else hosted
+
+    def _grant_facts(self, txn: lmdb.Transaction, code: str, grant: moves_pb2.MoveOutGrant) -> GrantFacts:
+        planned = date_of(grant.planned_date, "move-out grant planned_date")  # checked by verified_grant
+        used = seen = False
+        day = (planned.year, planned.month, planned.day)
+        for stored in self._storage.history.stored(txn, code):
+            if stored.HasField("move_out_grant"):  # verified when it was stored
+                used = (
+                    used or moves_pb2.MoveOutGrant.FromString(stored.move_out_grant.payload).grant_id == grant.grant_id
+                )
+            r = stored.record
+            if stored.origin == grant.origin and r.change_reason == identity_pb2.CHANGE_REASON_MOVE_OUT:
+                seen = seen or (r.change_date.year, r.change_date.month, r.change_date.day) == day
+        judged = self._hosted is None or NodeId.parse(grant.origin).prefecture_code in self._hosted
+        return GrantFacts(grant.grant_id, grant.origin, planned, judged_here=judged, used=used, move_out_seen=seen)
 
     def check(self, txn: lmdb.Transaction, incoming: Incoming) -> None:
         """ItemRefused (DENIED) at the notice's position if its origin may not make this change."""
@@ -91,14 +106,13 @@ class Ownership:
         former_code = notice.former_resident_code
         issued = s.numbers.issued(txn, record.my_number) if record.my_number else None
         owner = f"cs:{current.address.municipality_code}" if current is not None else None
-        granted = incoming.grant_signer is not None and (owner is None or incoming.grant_signer == owner)
         former = (
             current is not None and owner != origin and s.history.has_origin(txn, code, origin)
         )  # only asked about for a late removal
         facts = NoticeFacts(
             current=current,
             designated_to=designated[0] if designated else None,
-            granted=granted,
+            grant=self._grant_facts(txn, code, incoming.grant) if incoming.grant is not None else None,
             former_owner=former,
             number_holder=s.records.holder_of(txn, record.my_number),
             assigned_number=(s.numbers.number_of(txn, code) or "") if self._national else None,
@@ -162,10 +176,10 @@ class ChangeWriter:
     moves the record, the My Number index and the card index to the new code, in the same transaction;
     its notice is in the history of both codes. A 個人番号変更 records the old number as retired."""
 
-    def __init__(self, storage: NodeStorage, national: bool = False) -> None:
+    def __init__(self, storage: NodeStorage, national: bool = False, hosted: frozenset[str] | None = None) -> None:
         self._storage = storage
         self._national = national
-        self._ownership = Ownership(storage, national)
+        self._ownership = Ownership(storage, national, hosted)
 
     def _used(self, txn: lmdb.Transaction, code: str) -> None:
         """National: the code's first record is stored; it no longer counts against its CS's quota of

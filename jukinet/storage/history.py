@@ -8,6 +8,8 @@ append over the whole tree, and each such page must be written again at commit.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import lmdb
 
 from jukinet.domain.errors import Problem, Rejected
@@ -46,6 +48,10 @@ class ChangeHistory:
 
     def has_origin(self, txn: lmdb.Transaction, resident_code: str, origin: str) -> bool:
         """Whether any stored notice of the resident came from ``origin`` (a former owner's late removal)."""
+        return any(n.origin == origin for n in self.stored(txn, resident_code))
+
+    def stored(self, txn: lmdb.Transaction, resident_code: str) -> Iterator[notice_pb2.ChangeNotice]:
+        """The resident's notices stored so far, in ``txn`` (the ones this transaction appended included)."""
         prefix = resident_key(resident_code)
         cursor = txn.cursor(db=self._index)
         if cursor.set_range(prefix):
@@ -53,9 +59,8 @@ class ChangeHistory:
                 if not key.startswith(prefix) or len(key) != len(prefix) + 8:
                     break
                 raw = txn.get(u64(queue_position(key)), db=self._feed)
-                if raw is not None and notice_pb2.ChangeNotice.FromString(raw).origin == origin:
-                    return True
-        return False
+                if raw is not None:
+                    yield notice_pb2.ChangeNotice.FromString(raw)
 
     def of(self, resident_code: str) -> list[notice_pb2.ChangeNotice]:
         """A resident's notices, in the order stored."""

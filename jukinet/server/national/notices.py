@@ -28,7 +28,7 @@ from jukinet.domain.clock import SYSTEM_CLOCK, Clock, today
 from jukinet.domain.errors import ItemRefused, Problem, Rejected
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.pki import TrustStore
-from jukinet.server.changes import ChangeWriter, Incoming, check_notices, grant_signer
+from jukinet.server.changes import ChangeWriter, Incoming, check_notices, verified_grant
 from jukinet.server.code_blocks import verify_block
 from jukinet.server.national.cards import CardEventForwarder, RelayedCardEvents, card_services
 from jukinet.server.parts import NodeParts
@@ -76,7 +76,7 @@ class RelayedNotices:
 
     def check(self, origin: NodeId, items: Sequence[Item], position: int) -> Plan:
         check_notices(items, origin, today(self._clock))
-        incoming = [Incoming(position, n, grant_signer(n, self._trust, position)) for _, n in items]
+        incoming = [Incoming(position, n, verified_grant(n, self._trust, position)) for _, n in items]
         return _Store(self._writer, incoming, self._cards)
 
 

@@ -26,7 +26,7 @@ from jukinet.domain.limits import MAX_ORIGIN_BATCH_BYTES
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.pki import TrustStore
 from jukinet.server.card_events import check_card_events
-from jukinet.server.changes import ChangeWriter, Incoming, check_notices, grant_signer
+from jukinet.server.changes import ChangeWriter, Incoming, check_notices, verified_grant
 from jukinet.server.code_blocks import verify_block
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.intake import Delivery, Item, Plan
@@ -121,7 +121,7 @@ class CsChangeNotices(_FromHostedCs):
         trust: TrustStore | None = None,
     ) -> None:
         super().__init__(hosted, storage, national)
-        self._writer = ChangeWriter(storage)
+        self._writer = ChangeWriter(storage, hosted=hosted)
         self._clock = clock
         self._trust = trust
 
@@ -129,7 +129,7 @@ class CsChangeNotices(_FromHostedCs):
         relay = self._admit(delivery)
         check_notices(items, delivery.sender, today(self._clock))
         incoming = [
-            Incoming(p, n, grant_signer(n, self._trust, p) if self._trust is not None else None) for p, n in items
+            Incoming(p, n, verified_grant(n, self._trust, p) if self._trust is not None else None) for p, n in items
         ]
         return _StoreAndRelay(self._writer, incoming, relay)
 
