@@ -30,14 +30,16 @@ class MoveOutGrant(_message.Message):
     def __init__(self, grant_id: _Optional[str] = ..., origin: _Optional[str] = ..., destination: _Optional[str] = ..., resident_codes: _Optional[_Iterable[str]] = ..., planned_date: _Optional[_Union[_identity_pb2.Date, _Mapping]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class MovingMember(_message.Message):
-    __slots__ = ("record", "local", "card_serials")
+    __slots__ = ("record", "local", "card_serials", "card_auth_sha256")
     RECORD_FIELD_NUMBER: _ClassVar[int]
     LOCAL_FIELD_NUMBER: _ClassVar[int]
     CARD_SERIALS_FIELD_NUMBER: _ClassVar[int]
+    CARD_AUTH_SHA256_FIELD_NUMBER: _ClassVar[int]
     record: _identity_pb2.IdentityRecord
     local: _local_pb2.LocalResidentData
     card_serials: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., local: _Optional[_Union[_local_pb2.LocalResidentData, _Mapping]] = ..., card_serials: _Optional[_Iterable[str]] = ...) -> None: ...
+    card_auth_sha256: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., local: _Optional[_Union[_local_pb2.LocalResidentData, _Mapping]] = ..., card_serials: _Optional[_Iterable[str]] = ..., card_auth_sha256: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class MoveOutCertificate(_message.Message):
     __slots__ = ("grant", "members", "planned_date", "new_address_text", "issued_at")
