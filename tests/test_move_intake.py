@@ -11,6 +11,7 @@ made-up My Number for it; residents another CS only names in what it signs carry
 from __future__ import annotations
 
 import datetime
+import hashlib
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -522,31 +523,45 @@ def test_a_certificate_is_kept_as_first_received_and_serves_each_member_once(net
 
 
 @dataclass
+class _Certificate:
+    der: bytes
+
+    def public_bytes(self, encoding: object) -> bytes:
+        return self.der
+
+
+@dataclass
 class _Presented:
     card_serial: str
+    certificate: _Certificate
+
+
+def _fingerprint(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()
 
 
 class _Cards:
     """Stands in for CardPresenceVerifier (tests/test_moves_e2e.py presents real card tokens): every
-    presentation verifies, as the card ``serial``."""
+    presentation verifies, as the card ``serial`` with the authentication certificate ``der``."""
 
-    def __init__(self, serial: str) -> None:
+    def __init__(self, serial: str, der: bytes | None = None) -> None:
         self.serial = serial
+        self.der = der if der is not None else f"cert-{serial}".encode()
 
     def verify(self, presentation, purpose: str, node: str, binding: bytes) -> _Presented:
         assert purpose == "special-move-in" and node == NEW and binding
-        return _Presented(self.serial)
+        return _Presented(self.serial, _Certificate(self.der))
 
 
 def test_a_special_move_in_needs_a_card_the_certificate_lists_for_that_member(net: Net) -> None:
     alice, bob = _people(2)
     net.old.register([alice, bob])
-    net.old.moves.card_serials = lambda txn, code: [f"card-{code}"]
+    net.old.moves.card_serials = lambda txn, code: [(f"card-{code}", _fingerprint(f"cert-card-{code}".encode()))]
     grant_id = _move_out(net, [alice, bob])
     net.new.deliver(net.old.node, net.old.queued(NEW))
 
-    def special(serial: str):
-        net.new.moves.cards = _Cards(serial)
+    def special(serial: str, der: bytes | None = None):
+        net.new.moves.cards = _Cards(serial, der)
         request = moves_pb2.MoveInRequest(grant_id=grant_id, resident_codes=[alice.resident_code], address_text="西区")
         request.move_in_date.CopyFrom(_date(today(net.clock)))
         request.card.signature = b"s" * 64
@@ -556,6 +571,10 @@ def test_a_special_move_in_needs_a_card_the_certificate_lists_for_that_member(ne
     with pytest.raises(Rejected) as exc:
         special(f"card-{bob.resident_code}")  # bob's card for alice
     assert exc.value.problem is Problem.DENIED and f"is not member {alice.resident_code}'s card" in str(exc.value)
+    assert net.new.state() == before
+    with pytest.raises(Rejected) as exc:  # alice's serial, but a certificate made for it with another key
+        special(f"card-{alice.resident_code}", b"a clone's certificate")
+    assert exc.value.problem is Problem.DENIED and "is not the one" in str(exc.value)
     assert net.new.state() == before
     done = special(f"card-{alice.resident_code}")
     assert done.records[0].change_reason == R.CHANGE_REASON_SPECIAL_MOVE_IN

@@ -11,12 +11,14 @@ its prefecture. Forged 転出証明書情報 (a SimulatedNode plays CS identitie
 from __future__ import annotations
 
 import datetime
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 from conftest import start, wait_until
+from cryptography.hazmat.primitives.serialization import Encoding
 from netutil import AGENCY, BUSINESS, address, agency, designated, link, residents, rpc_error, simulated, terminal
 
 from jukinet.devnet.topology import Topology, pick_free_ports
@@ -343,8 +345,9 @@ def test_special_move_in_needs_the_members_own_card(net, worker, tmp_path: Path)
     alice_card = issue_resident_card(worker, net.network, None, "4821", alice)
     bob_card = issue_resident_card(worker, net.network, None, "7314", bob)
     certificate = _certificate(origin, origin, NEW, [alice, bob], n=40)
-    certificate.members[0].card_serials.append(alice_card.card_serial)
-    certificate.members[1].card_serials.append(bob_card.card_serial)
+    for member, kit in zip(certificate.members, (alice_card, bob_card), strict=True):
+        member.card_serials.append(kit.card_serial)
+        member.card_auth_sha256.append(hashlib.sha256(kit.auth_certificate.public_bytes(Encoding.DER)).hexdigest())
     inbound = terminal(net, NEW).status(inbound=True).inbound
     first = 1 + max((i.last_sequence for i in inbound if i.sender == "cs:131016"), default=0)
     envelope = seal(origin.signer, certificate, origin.certificate_der)

@@ -188,7 +188,7 @@ def test_wrong_pins_counted_then_locked(
 
 
 def test_certificates_of_another_card_or_key_are_refused(
-    card: tuple[ResidentCard, x509.Certificate, x509.Certificate], worker: TokenWorker, pki: Path
+    card: tuple[ResidentCard, x509.Certificate, x509.Certificate], worker: TokenWorker, pki: Path, tmp_path: Path
 ) -> None:
     resident_card, auth, sign = card
     _, other_auth, _ = issue(worker, pki)
@@ -197,7 +197,8 @@ def test_certificates_of_another_card_or_key_are_refused(
     )
     assert "does not name resident card" in str(error)
     stranger = ec.generate_private_key(ec.SECP256R1()).public_key()
-    wrong_key = issue_card_auth_certificate(pki, resident_card.card_serial, stranger)
+    init_pki(tmp_path / "other")  # the card CA itself certifies a card serial once (test_card_event_authority)
+    wrong_key = issue_card_auth_certificate(tmp_path / "other", resident_card.card_serial, stranger)
     refused(TokenFailure.WRONG_KEY, store_resident_card_certificates, worker, resident_card.label, PIN, None, wrong_key)
     with resident_card.unlock(PIN) as unlocked:  # nothing was replaced
         assert (unlocked.auth_certificate, unlocked.signature_certificate) == (auth, sign)
@@ -407,3 +408,50 @@ def test_devnet_issues_a_resident_card(tmp_path: Path, softhsm: SoftHsmConfig, w
     with kit.card(worker).unlock(PIN) as u:
         p = present_card(u, PURPOSE, NODE, BINDING)
     assert v.verify(p, PURPOSE, NODE, BINDING).card_serial == kit.card_serial
+
+
+def test_a_home_cs_accepts_only_the_certificate_it_stored_before_using_a_slot(
+    card: tuple[ResidentCard, x509.Certificate, x509.Certificate],
+    unlocked: UnlockedResidentCard,
+    pki: Path,
+    tmp_path: Path,
+) -> None:
+    """Attack-report findings 1 and 11: a certificate for the victim card's serial made with another key
+    (a clone) is refused at the home CS, and refused presentations never use a replay-cache slot."""
+    from jukinet.cs_node.copy_cards import stored_certificate
+    from jukinet.domain.node_ids import NodeId
+    from jukinet.storage import NodeStorage
+
+    _, auth, _ = card
+    clock = ManualClock()
+    v = CardPresenceVerifier(TrustStore.load(pki, clock=clock), clock, capacity=1)
+    serial = (
+        verifier(pki)[0]
+        .verify(present_card(unlocked, PURPOSE, NODE, BINDING, clock), PURPOSE, NODE, BINDING)
+        .card_serial
+    )
+    init_pki(tmp_path / "other")  # the card CA certifies a serial once; the clone's pair stands in for it
+    victim = issue_card_auth_certificate(
+        tmp_path / "other", serial, ec.generate_private_key(ec.SECP256R1()).public_key()
+    )
+    storage = NodeStorage.open(tmp_path / "data")
+    try:
+        stored = cards_pb2.CardRecord(
+            card_serial=serial, resident_code="12345678903", municipality_code="131148",
+            state=cards_pb2.CARD_STATE_ISSUED, auth_certificate=victim.public_bytes(Encoding.DER),
+        )  # fmt: skip
+        storage.env.write(lambda txn: storage.cards.put(txn, stored))
+        accept = stored_certificate(storage.cards, NodeId.cs("131148"))
+        for i in range(3):  # the clone: right serial, card CA certificate, but not the one stored
+            p = present_card(unlocked, PURPOSE, NODE, BINDING, _Later(clock, i))
+            refused_presentation(v, p, "not a card of a resident of cs:131148", accept=accept)
+        stored.auth_certificate = auth.public_bytes(Encoding.DER)
+        storage.env.write(lambda txn: storage.cards.put(txn, stored))
+        p = present_card(unlocked, PURPOSE, NODE, BINDING, _Later(clock, 5))
+        assert v.verify(p, PURPOSE, NODE, BINDING, accept).card_serial == serial  # the one slot was still free
+        stored.state = cards_pb2.CARD_STATE_SUSPENDED
+        storage.env.write(lambda txn: storage.cards.put(txn, stored))
+        p = present_card(unlocked, PURPOSE, NODE, BINDING, _Later(clock, 6))
+        refused_presentation(v, p, "may be presented now", accept=accept)
+    finally:
+        storage.close()

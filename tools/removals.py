@@ -32,6 +32,8 @@ COPIES = "tests/test_copies.py"
 MOVES = "tests/test_move_intake.py"
 INTAKE = "jukinet/cs_node/move_intake.py"
 CODE_CHANGE = "tests/test_code_change.py"
+CARD = "tests/test_resident_card.py"
+CARD_EVENTS = "tests/test_card_event_authority.py"
 CODE_CHANGE_E2E = "tests/test_code_change_e2e.py"
 OWNERSHIP = "tests/test_ownership.py"
 NUMBERS_PY = "jukinet/domain/numbers.py"
@@ -734,9 +736,98 @@ REMOVALS: tuple[Removal, ...] = (
         "special-move-in-card",
         "a 特例転入 needs a card the 転出証明書情報 lists for that member",
         "jukinet/cs_node/moves.py",
-        "if card_serial is not None and card_serial not in members[codes[0]].card_serials:",
+        "if card_serial not in listed.card_serials:",
         "if False:",
         (f"{MOVES}::test_a_special_move_in_needs_a_card_the_certificate_lists_for_that_member",),
+    ),
+    Removal(
+        "special-move-in-certificate",
+        "a 特例転入 needs the very authentication certificate the 転出証明書情報 lists for that card",
+        "jukinet/cs_node/moves.py",
+        "if len(fingerprints) != len(listed.card_serials) or fingerprints[index] != card_fingerprint:",
+        "if False:",
+        (f"{MOVES}::test_a_special_move_in_needs_a_card_the_certificate_lists_for_that_member",),
+    ),
+    # -- My Number cards: who may act on which card (attack-report findings 1, 4, 5, 11) --------------------
+    Removal(
+        "copy-card-certificate",
+        "広域交付: the presented card certificate is the one the home CS stored for that card",
+        "jukinet/cs_node/copy_cards.py",
+        "if card is not None and card.auth_certificate != der:",
+        "if False:",
+        (f"{CARD}::test_a_home_cs_accepts_only_the_certificate_it_stored_before_using_a_slot",),
+    ),
+    Removal(
+        "presence-slot-last",
+        "a card presentation uses a replay-cache slot only after the node's own check of the card",
+        "jukinet/pki/card_presence.py",
+        "        if accept is not None:\n            accept(card)\n        self._consume(",
+        "        self._consume(",
+        (f"{CARD}::test_a_home_cs_accepts_only_the_certificate_it_stored_before_using_a_slot",),
+    ),
+    Removal(
+        "card-ca-serial-once",
+        "the card CA certifies a card serial for one card (while its certificate is not revoked)",
+        "jukinet/pki/ca.py",
+        "        if live:\n            raise Rejected(\n                Problem.ALREADY_EXISTS,",
+        "        if False:\n            raise Rejected(\n                Problem.ALREADY_EXISTS,",
+        (f"{CARD_EVENTS}::test_the_card_ca_certifies_a_card_serial_once",),
+    ),
+    Removal(
+        "card-event-index",
+        "the national server checks every CS card event against its card index",
+        "jukinet/server/national/cards.py",
+        '            if problem:\n                message = f"card event {number + 1}',
+        '            if False:\n                message = f"card event {number + 1}',
+        (f"{CARD_EVENTS}::test_a_rogue_cs_cannot_revoke_another_municipalitys_card",),
+    ),
+    Removal(
+        "card-event-municipality",
+        "a card event acts only on a card of the municipality that set it up",
+        "jukinet/server/card_events.py",
+        "if card.municipality_code != event.municipality_code:",
+        "if False:",
+        (f"{CARD_EVENTS}::test_a_rogue_cs_cannot_revoke_another_municipalitys_card",),
+    ),
+    Removal(
+        "card-event-own-serials",
+        "a card event revokes only that card's own certificates",
+        "jukinet/server/card_events.py",
+        "    if foreign:\n",
+        "    if False:\n",
+        (f"{CARD_EVENTS}::test_a_cs_revokes_only_its_cards_own_certificates",),
+    ),
+    Removal(
+        "card-event-set-up-once",
+        "a card already indexed is never set up again",
+        "jukinet/server/card_events.py",
+        '    if event.kind == C.CARD_EVENT_KIND_SET_UP:\n        return f"card {event.card_serial} is already set up',
+        '    if False:\n        return f"card {event.card_serial} is already set up',
+        (f"{CARD_EVENTS}::test_no_second_set_up_and_no_events_for_unknown_cards",),
+    ),
+    Removal(
+        "card-event-unknown",
+        "an unknown card may only be set up",
+        "jukinet/server/card_events.py",
+        "if event.kind != C.CARD_EVENT_KIND_SET_UP:",
+        "if False:",
+        (f"{CARD_EVENTS}::test_no_second_set_up_and_no_events_for_unknown_cards",),
+    ),
+    Removal(
+        "card-serial-width",
+        "certificate serials in card events are below 2^159",
+        "jukinet/server/card_events.py",
+        " and 0 < int(text, 16) <= MAX_CERTIFICATE_SERIAL",
+        "",
+        (f"{CARD_EVENTS}::test_a_160_bit_serial_is_refused_before_the_card_ca",),
+    ),
+    Removal(
+        "card-revocation-refused",
+        "a revocation the card CA refuses is one refused item, never a stuck link",
+        "jukinet/server/card_events.py",
+        "except (ValueError, TypeError) as exc:",
+        "except ZeroDivisionError as exc:",
+        (f"{CARD_EVENTS}::test_a_revocation_the_card_ca_refuses_is_one_refused_item",),
     ),
     Removal(
         "code-change-owner",

@@ -53,6 +53,8 @@ from jukinet.v1 import envelope_pb2, identity_pb2, moves_pb2
 
 R = identity_pb2
 
+_HEX = frozenset("0123456789abcdef")
+
 
 def _from_cs(delivery: Delivery, what: str) -> None:
     if delivery.sender.kind is not NodeKind.CS:
@@ -195,6 +197,10 @@ class MoveOutCertificates:
             if len(member.card_serials) > 4 or any(len(c) > 64 for c in member.card_serials):
                 problems.append("card_serials: at most 4 of at most 64 characters")
             problems += dv_measures_problems(record.resident_code, member.dv_measures)
+            if len(member.card_auth_sha256) > len(member.card_serials) or any(
+                len(f) != 64 or not _HEX.issuperset(f) for f in member.card_auth_sha256
+            ):
+                problems.append("card_auth_sha256: one 64-hex-digit SHA-256 per card serial at most")
             if problems:
                 raise Rejected(Problem.INVALID, f"member {quoted(record.resident_code)}: " + "; ".join(problems))
         return _Arrival(grant.grant_id, str(origin), envelope, last_move_in_day(planned))

@@ -24,6 +24,7 @@ down; nothing is lost; each is applied once). :class:`Moves` is the plain object
 from __future__ import annotations
 
 import datetime
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -132,8 +133,9 @@ class Moves:
     address_of: Callable[[str], str | None]  # the one place addresses are looked up (LinkSet.address_of)
     wake: Callable[[str], None] = lambda destination: None
     clock: Clock = SYSTEM_CLOCK
-    # The My Number card serials of a resident here (the CS's card register, from the cards branch).
-    card_serials: Callable[[lmdb.Transaction, str], list[str]] = field(default=lambda txn, code: [])
+    # The My Number cards of a resident here that may be presented: (card serial, hex SHA-256 of its
+    # authentication certificate), from the CS's card register.
+    card_serials: Callable[[lmdb.Transaction, str], list[tuple[str, str]]] = field(default=lambda txn, code: [])
     cards: CardPresenceVerifier | None = None  # 特例転入: verifies the card presented at the counter
 
     # -- 転出 -------------------------------------------------------------------------------------------
@@ -187,10 +189,12 @@ class Moves:
             certificate.issued_at.FromMilliseconds(now_ms)
             for record, _, _ in changes:
                 local = s.local.current(txn, record.resident_code) or local_pb2.LocalResidentData()
+                cards = self.card_serials(txn, record.resident_code)
                 certificate.members.add(
                     record=record,
                     local=local,
-                    card_serials=self.card_serials(txn, record.resident_code),
+                    card_serials=[serial for serial, _ in cards],
+                    card_auth_sha256=[fingerprint for _, fingerprint in cards],
                     dv_measures=s.dv_measures.of(txn, record.resident_code),  # the new CS keeps refusing
                 )
             signed_certificate = seal(self.signer, certificate, self.certificate_der)
@@ -251,7 +255,7 @@ class Moves:
         if problem:
             raise Rejected(Problem.INVALID, problem)
         wanted = check_members(list(request.resident_codes)) if request.resident_codes else []
-        reason, card_serial = R.CHANGE_REASON_MOVE_IN, None
+        reason, card_serial, card_fingerprint = R.CHANGE_REASON_MOVE_IN, None, ""
         if request.HasField("card"):
             if len(wanted) != 1:
                 raise Rejected(Problem.INVALID, "resident_codes: a 特例転入 names the one member whose card it is")
@@ -261,7 +265,9 @@ class Moves:
             unbound.CopyFrom(request)
             unbound.ClearField("card")
             binding = unbound.SerializeToString(deterministic=True)
-            card_serial = self.cards.verify(request.card, SPECIAL_MOVE_IN, str(self.node_id), binding).card_serial
+            presented = self.cards.verify(request.card, SPECIAL_MOVE_IN, str(self.node_id), binding)
+            card_serial = presented.card_serial
+            card_fingerprint = hashlib.sha256(presented.certificate.public_bytes(Encoding.DER)).hexdigest()
             reason = R.CHANGE_REASON_SPECIAL_MOVE_IN
         move_in = date_of(request.move_in_date, "move_in_date")
         address = text_problem("address.text", request.address_text)
@@ -287,10 +293,21 @@ class Moves:
                     raise Rejected(Problem.NOT_FOUND, f"member {code} is not named in {grant_id}")
                 if code in moved:
                     raise Rejected(Problem.ALREADY_EXISTS, f"member {code} has moved in under {grant_id} already")
-            if card_serial is not None and card_serial not in members[codes[0]].card_serials:
-                raise Rejected(
-                    Problem.DENIED, f"card {card_serial} is not member {codes[0]}'s card per 転出証明書情報 {grant_id}"
-                )
+            if card_serial is not None:
+                listed = members[codes[0]]
+                if card_serial not in listed.card_serials:
+                    raise Rejected(
+                        Problem.DENIED,
+                        f"card {card_serial} is not member {codes[0]}'s card per 転出証明書情報 {grant_id}",
+                    )
+                fingerprints = list(listed.card_auth_sha256)
+                index = list(listed.card_serials).index(card_serial)
+                if len(fingerprints) != len(listed.card_serials) or fingerprints[index] != card_fingerprint:
+                    raise Rejected(
+                        Problem.DENIED,
+                        f"the certificate presented for card {card_serial} is not the one 転出証明書情報 {grant_id} "
+                        "lists for it",
+                    )
             check_move_in_dates(move_in, date_of(grant.planned_date, "planned_date"), day)
             changes: list[Change] = []
             for code in codes:
@@ -402,13 +419,18 @@ def _moves(parts: NodeParts) -> Moves:
     )
 
 
-def _presentable_cards(storage: NodeStorage) -> Callable[[lmdb.Transaction, str], list[str]]:
-    """The serials of a member's cards that may be presented (issued, not suspended or revoked): what the
-    転出証明書情報 lists, so the new CS can accept that card for a 特例転入."""
+def _presentable_cards(storage: NodeStorage) -> Callable[[lmdb.Transaction, str], list[tuple[str, str]]]:
+    """A member's cards that may be presented (issued, not suspended or revoked), each with the SHA-256 of
+    its stored authentication certificate: what the 転出証明書情報 lists, so the new CS accepts exactly
+    that card (not another certificate for its serial) for a 特例転入."""
 
-    def serials(txn: lmdb.Transaction, resident_code: str) -> list[str]:
+    def serials(txn: lmdb.Transaction, resident_code: str) -> list[tuple[str, str]]:
         cards = storage.cards.of_resident(txn, resident_code)
-        return [c.card_serial for c in cards if presentable_problem(c, c.card_serial) is None]
+        return [
+            (c.card_serial, hashlib.sha256(c.auth_certificate).hexdigest())
+            for c in cards
+            if presentable_problem(c, c.card_serial) is None
+        ]
 
     return serials
 

@@ -300,8 +300,22 @@ def issue_card_auth_certificate(
     pki_dir: Path, card_serial: str, public_key: ec.EllipticCurvePublicKey, days: int = CARD_CERTIFICATE_DAYS
 ) -> x509.Certificate:
     """The card CA certifies a card's user-authentication key (利用者証明用): subject and SAN name only the
-    card (``urn:jukinet:card:<serial>``), no personal data; KeyUsage digitalSignature only, no EKU."""
+    card (``urn:jukinet:card:<serial>``), no personal data; KeyUsage digitalSignature only, no EKU.
+
+    A card serial is certified for one card nationally: Rejected (ALREADY_EXISTS) while an authentication
+    certificate the card CA issued for that serial is not revoked (a serial is readable without the PIN;
+    certifying it again for another key would make a clone)."""
     card = NodeId.card(card_serial)
+    earlier = [c.serial for c in find_issued(pki_dir, str(card), "card") if c.purpose == "authentication"]
+    if earlier:
+        crl = x509.load_pem_x509_crl(layout.crl_path(Path(pki_dir), "card").read_bytes())
+        live = [s for s in earlier if crl.get_revoked_certificate_by_serial_number(s) is None]
+        if live:
+            raise Rejected(
+                Problem.ALREADY_EXISTS,
+                f"the card CA has certified card {card_serial} already (certificate 0x{live[0]:x}); "
+                "a card serial is certified for one card only",
+            )
     return _issue(pki_dir, "card", [str(card)], public_key, days, "authentication")
 
 
@@ -341,6 +355,10 @@ def revoke_all(
     them); the ones already revoked are left as they are, and nothing is written if none is new."""
     pki_dir = Path(pki_dir)
     check_kind(issuer)
+    serials = list(serials)
+    wrong = [s for s in serials if not 0 < s < 1 << 159]
+    if wrong:  # before the lock and the CRL: nothing is written for a batch with one bad serial
+        raise ValueError(f"certificate serial 0x{wrong[0]:x} is not a positive integer below 2^159")
     with locked(pki_dir):
         ca_cert, ca_key = _load_ca(pki_dir, issuer)
         old = x509.load_pem_x509_crl(layout.crl_path(pki_dir, issuer).read_bytes())

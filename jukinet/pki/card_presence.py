@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -71,9 +72,18 @@ class CardPresenceVerifier:
         self._lock = threading.Lock()
 
     def verify(
-        self, presentation: cards_pb2.CardPresentation, purpose: str, node_id: str, binding: bytes
+        self,
+        presentation: cards_pb2.CardPresentation,
+        purpose: str,
+        node_id: str,
+        binding: bytes,
+        accept: Callable[[PresentedCard], None] | None = None,
     ) -> PresentedCard:
-        """The card presented for ``purpose`` to ``node_id`` for ``binding``, or Rejected (UNAUTHENTICATED)."""
+        """The card presented for ``purpose`` to ``node_id`` for ``binding``, or Rejected (UNAUTHENTICATED).
+
+        ``accept`` (the caller's own check that this is a card it acts on: e.g. the stored authentication
+        certificate of one of its residents' cards) runs after the signature verifies and BEFORE a replay
+        slot is used, so presentations of cards the node would refuse anyway never fill the cache."""
         check_purpose(purpose)
         der = bytes(presentation.auth_certificate)
         if not der:
@@ -102,8 +112,11 @@ class CardPresenceVerifier:
             raise _refused(
                 f"the signature of card {serial} does not verify for {purpose} at {node_id} over this request"
             ) from None
+        card = PresentedCard(serial, ident.certificate)
+        if accept is not None:
+            accept(card)
         self._consume(hashlib.sha256(serial.encode() + b"\x00" + signed).digest(), serial)
-        return PresentedCard(serial, ident.certificate)
+        return card
 
     def _consume(self, key: bytes, serial: str) -> None:
         now = self._clock.monotonic()

@@ -50,8 +50,13 @@ _REASONS = {
 }
 
 
+MAX_CERTIFICATE_SERIAL = (1 << 159) - 1
+"""RFC 5280 serials are at most 20 octets, positive; the CRL writer refuses a 160-bit one, so a wider one
+is refused here, before anything is queued or revoked."""
+
+
 def _serial_ok(text: str) -> bool:
-    return 1 <= len(text) <= 40 and _HEX.issuperset(text)
+    return 1 <= len(text) <= 40 and _HEX.issuperset(text) and 0 < int(text, 16) <= MAX_CERTIFICATE_SERIAL
 
 
 def check_card_events(items: Sequence[Item], origin: NodeId, kinds: frozenset[int] = CS_EVENT_KINDS) -> None:
@@ -82,23 +87,77 @@ def check_card_events(items: Sequence[Item], origin: NodeId, kinds: frozenset[in
             raise refuse(Problem.INVALID, f"resident_code: {problem}")
         serials = [event.auth_certificate_serial, event.signature_certificate_serial, *event.revoke_serials]
         if len(event.revoke_serials) > 2 or not all(_serial_ok(s) for s in serials if s):
-            raise refuse(Problem.INVALID, "certificate serials are 1 to 40 lowercase hex digits, at most 2 revoked")
+            raise refuse(
+                Problem.INVALID, "certificate serials are 1 to 40 lowercase hex digits below 2^159, at most 2 revoked"
+            )
+
+
+def indexed_card_problem(
+    card: cards_pb2.CardRecord | None, event: cards_pb2.CardEvent, same_resident: bool = True
+) -> str | None:
+    """Why a CS's ``event`` does not fit the receiving node's index of that card (None if it does).
+
+    Deny by default: an unknown card may only be SET_UP (and revokes nothing); a known card is never set up
+    again, belongs to the municipality that set it up (the event's, checked against its origin before) and
+    to the same resident (``same_resident``: the national server, which follows 住民票コード変更), keeps its
+    authentication certificate, and an event revokes only that card's own certificate serials."""
+    if card is None:
+        if event.kind != C.CARD_EVENT_KIND_SET_UP:
+            return f"card {event.card_serial} is not known here; only its SET_UP may come first"
+        if event.revoke_serials:
+            return f"SET_UP of card {event.card_serial} revokes nothing"
+        return None
+    if event.kind == C.CARD_EVENT_KIND_SET_UP:
+        return f"card {event.card_serial} is already set up (by {card.municipality_code}); card serials are unique"
+    if card.municipality_code != event.municipality_code:
+        return f"card {event.card_serial} is a card of municipality {card.municipality_code}"
+    if same_resident and card.resident_code != event.resident_code:
+        return f"card {event.card_serial} is not a card of resident {event.resident_code}"
+    if event.auth_certificate_serial and event.auth_certificate_serial != card.auth_certificate_serial:
+        return f"card {event.card_serial} keeps its authentication certificate 0x{card.auth_certificate_serial}"
+    own = {card.auth_certificate_serial, card.signature_certificate_serial} - {""}
+    foreign = [s for s in event.revoke_serials if s not in own]
+    if foreign:
+        return f"0x{foreign[0]} is not a certificate of card {event.card_serial}"
+    return None
 
 
 @dataclass(frozen=True)
 class _Apply:
     storage: NodeStorage
-    events: list[cards_pb2.CardEvent]
+    events: list[tuple[int, cards_pb2.CardEvent]]
     pki_dir: Path | None = None  # the JPKI service: revoke in the card CA too
 
     def apply(self, txn: lmdb.Transaction) -> None:
         cards = self.storage.cards
-        for event in self.events:
-            if self.pki_dir is not None:
+        for position, event in self.events:
+            card = cards.current(txn, event.card_serial)
+            if event.origin == "national":
+                problem = _derived_problem(card, event)
+            else:  # checked by the national server against its index already; checked again here
+                problem = indexed_card_problem(card, event, same_resident=False)
+            if problem:
+                raise ItemRefused(Problem.DENIED, f"card event #{position}: {problem}", position)
+            if self.pki_dir is not None and event.revoke_serials:
                 reason = _REASONS.get(event.kind, x509.ReasonFlags.cessation_of_operation)
                 serials = [int(serial, 16) for serial in event.revoke_serials]
-                revoke_all(self.pki_dir, "card", serials, reason)  # idempotent: re-applied, it changes nothing
-            cards.put(txn, apply_event(cards.current(txn, event.card_serial), event))
+                try:  # idempotent: re-applied, it changes nothing
+                    revoke_all(self.pki_dir, "card", serials, reason)
+                except (ValueError, TypeError) as exc:  # never a stuck link: this one event is set aside
+                    raise ItemRefused(
+                        Problem.INVALID, f"card event #{position}: the card CA refused the revocation: {exc}", position
+                    ) from None
+            cards.put(txn, apply_event(card, event))
+
+
+def _derived_problem(card: cards_pb2.CardRecord | None, event: cards_pb2.CardEvent) -> str | None:
+    """The national server's own events are about cards it indexed from their CS's events: known here, and
+    revoking only their own certificates."""
+    if card is None:
+        return f"card {event.card_serial} is not known here"
+    own = {card.auth_certificate_serial, card.signature_certificate_serial} - {""}
+    foreign = [s for s in event.revoke_serials if s not in own]
+    return f"0x{foreign[0]} is not a certificate of card {event.card_serial}" if foreign else None
 
 
 class NationalCardEvents:
@@ -129,7 +188,7 @@ class NationalCardEvents:
                 raise ItemRefused(
                     Problem.DENIED, f"card event #{position}: {origin} decides nothing about cards", position
                 )
-        return _Apply(self._storage, [event for _, event in items], self._pki_dir)
+        return _Apply(self._storage, list(items), self._pki_dir)
 
 
 def card_states(parts: NodeParts) -> NationalCardEvents:

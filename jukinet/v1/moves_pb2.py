@@ -30,7 +30,7 @@ from jukinet.v1 import identity_pb2 as jukinet_dot_v1_dot_identity__pb2
 from jukinet.v1 import local_pb2 as jukinet_dot_v1_dot_local__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16jukinet/v1/moves.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16jukinet/v1/cards.proto\x1a\x17jukinet/v1/copies.proto\x1a\x19jukinet/v1/envelope.proto\x1a\x19jukinet/v1/identity.proto\x1a\x16jukinet/v1/local.proto\"\xb4\x01\n\x0cMoveOutGrant\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x03 \x01(\t\x12\x16\n\x0eresident_codes\x18\x04 \x03(\t\x12&\n\x0cplanned_date\x18\x05 \x01(\x0b\x32\x10.jukinet.v1.Date\x12-\n\tissued_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaa\x01\n\x0cMovingMember\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12,\n\x05local\x18\x02 \x01(\x0b\x32\x1d.jukinet.v1.LocalResidentData\x12\x14\n\x0c\x63\x61rd_serials\x18\x03 \x03(\t\x12*\n\x0b\x64v_measures\x18\x04 \x03(\x0b\x32\x15.jukinet.v1.DvMeasure\"\xd3\x01\n\x12MoveOutCertificate\x12!\n\x05grant\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12)\n\x07members\x18\x02 \x03(\x0b\x32\x18.jukinet.v1.MovingMember\x12&\n\x0cplanned_date\x18\x03 \x01(\x0b\x32\x10.jukinet.v1.Date\x12\x18\n\x10new_address_text\x18\x04 \x01(\t\x12-\n\tissued_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe0\x01\n\x0cMoveInNotice\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x03 \x01(\t\x12\x16\n\x0eresident_codes\x18\x04 \x03(\t\x12&\n\x0cmove_in_date\x18\x05 \x01(\x0b\x32\x10.jukinet.v1.Date\x12/\n\x0brecorded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x06reason\x18\x07 \x01(\x0e\x32\x18.jukinet.v1.ChangeReason\"A\n\x0cMoveOutState\x12!\n\x05grant\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x0e\n\x06\x63losed\x18\x02 \x03(\t\"z\n\x0cReceivedMove\x12\'\n\x0b\x63\x65rtificate\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x10\n\x08moved_in\x18\x02 \x03(\t\x12/\n\x0breceived_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x91\x01\n\x0eMoveOutRequest\x12\x16\n\x0eresident_codes\x18\x01 \x03(\t\x12%\n\x1d\x64\x65stination_municipality_code\x18\x02 \x01(\t\x12&\n\x0cplanned_date\x18\x03 \x01(\x0b\x32\x10.jukinet.v1.Date\x12\x18\n\x10new_address_text\x18\x04 \x01(\t\"u\n\x0fMoveOutResponse\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x02 \x01(\x04\x12\x15\n\rlast_sequence\x18\x03 \x01(\x04\x12!\n\x05grant\x18\x04 \x01(\x0b\x32\x12.jukinet.v1.Signed\"\xa3\x01\n\rMoveInRequest\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x16\n\x0eresident_codes\x18\x02 \x03(\t\x12&\n\x0cmove_in_date\x18\x03 \x01(\x0b\x32\x10.jukinet.v1.Date\x12\x14\n\x0c\x61\x64\x64ress_text\x18\x04 \x01(\t\x12*\n\x04\x63\x61rd\x18\x05 \x01(\x0b\x32\x1c.jukinet.v1.CardPresentation\"l\n\x0eMoveInResponse\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12\x15\n\rlast_sequence\x18\x02 \x01(\x04\x12+\n\x07records\x18\x03 \x03(\x0b\x32\x1a.jukinet.v1.IdentityRecord2\x92\x01\n\x0bMoveService\x12\x42\n\x07MoveOut\x12\x1a.jukinet.v1.MoveOutRequest\x1a\x1b.jukinet.v1.MoveOutResponse\x12?\n\x06MoveIn\x12\x19.jukinet.v1.MoveInRequest\x1a\x1a.jukinet.v1.MoveInResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16jukinet/v1/moves.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16jukinet/v1/cards.proto\x1a\x17jukinet/v1/copies.proto\x1a\x19jukinet/v1/envelope.proto\x1a\x19jukinet/v1/identity.proto\x1a\x16jukinet/v1/local.proto\"\xb4\x01\n\x0cMoveOutGrant\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x03 \x01(\t\x12\x16\n\x0eresident_codes\x18\x04 \x03(\t\x12&\n\x0cplanned_date\x18\x05 \x01(\x0b\x32\x10.jukinet.v1.Date\x12-\n\tissued_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc4\x01\n\x0cMovingMember\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12,\n\x05local\x18\x02 \x01(\x0b\x32\x1d.jukinet.v1.LocalResidentData\x12\x14\n\x0c\x63\x61rd_serials\x18\x03 \x03(\t\x12*\n\x0b\x64v_measures\x18\x04 \x03(\x0b\x32\x15.jukinet.v1.DvMeasure\x12\x18\n\x10\x63\x61rd_auth_sha256\x18\x05 \x03(\t\"\xd3\x01\n\x12MoveOutCertificate\x12!\n\x05grant\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12)\n\x07members\x18\x02 \x03(\x0b\x32\x18.jukinet.v1.MovingMember\x12&\n\x0cplanned_date\x18\x03 \x01(\x0b\x32\x10.jukinet.v1.Date\x12\x18\n\x10new_address_text\x18\x04 \x01(\t\x12-\n\tissued_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe0\x01\n\x0cMoveInNotice\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x03 \x01(\t\x12\x16\n\x0eresident_codes\x18\x04 \x03(\t\x12&\n\x0cmove_in_date\x18\x05 \x01(\x0b\x32\x10.jukinet.v1.Date\x12/\n\x0brecorded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x06reason\x18\x07 \x01(\x0e\x32\x18.jukinet.v1.ChangeReason\"A\n\x0cMoveOutState\x12!\n\x05grant\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x0e\n\x06\x63losed\x18\x02 \x03(\t\"z\n\x0cReceivedMove\x12\'\n\x0b\x63\x65rtificate\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x10\n\x08moved_in\x18\x02 \x03(\t\x12/\n\x0breceived_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x91\x01\n\x0eMoveOutRequest\x12\x16\n\x0eresident_codes\x18\x01 \x03(\t\x12%\n\x1d\x64\x65stination_municipality_code\x18\x02 \x01(\t\x12&\n\x0cplanned_date\x18\x03 \x01(\x0b\x32\x10.jukinet.v1.Date\x12\x18\n\x10new_address_text\x18\x04 \x01(\t\"u\n\x0fMoveOutResponse\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x16\n\x0e\x66irst_sequence\x18\x02 \x01(\x04\x12\x15\n\rlast_sequence\x18\x03 \x01(\x04\x12!\n\x05grant\x18\x04 \x01(\x0b\x32\x12.jukinet.v1.Signed\"\xa3\x01\n\rMoveInRequest\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x16\n\x0eresident_codes\x18\x02 \x03(\t\x12&\n\x0cmove_in_date\x18\x03 \x01(\x0b\x32\x10.jukinet.v1.Date\x12\x14\n\x0c\x61\x64\x64ress_text\x18\x04 \x01(\t\x12*\n\x04\x63\x61rd\x18\x05 \x01(\x0b\x32\x1c.jukinet.v1.CardPresentation\"l\n\x0eMoveInResponse\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12\x15\n\rlast_sequence\x18\x02 \x01(\x04\x12+\n\x07records\x18\x03 \x03(\x0b\x32\x1a.jukinet.v1.IdentityRecord2\x92\x01\n\x0bMoveService\x12\x42\n\x07MoveOut\x12\x1a.jukinet.v1.MoveOutRequest\x1a\x1b.jukinet.v1.MoveOutResponse\x12?\n\x06MoveIn\x12\x19.jukinet.v1.MoveInRequest\x1a\x1a.jukinet.v1.MoveInResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,23 +40,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MOVEOUTGRANT']._serialized_start=199
   _globals['_MOVEOUTGRANT']._serialized_end=379
   _globals['_MOVINGMEMBER']._serialized_start=382
-  _globals['_MOVINGMEMBER']._serialized_end=552
-  _globals['_MOVEOUTCERTIFICATE']._serialized_start=555
-  _globals['_MOVEOUTCERTIFICATE']._serialized_end=766
-  _globals['_MOVEINNOTICE']._serialized_start=769
-  _globals['_MOVEINNOTICE']._serialized_end=993
-  _globals['_MOVEOUTSTATE']._serialized_start=995
-  _globals['_MOVEOUTSTATE']._serialized_end=1060
-  _globals['_RECEIVEDMOVE']._serialized_start=1062
-  _globals['_RECEIVEDMOVE']._serialized_end=1184
-  _globals['_MOVEOUTREQUEST']._serialized_start=1187
-  _globals['_MOVEOUTREQUEST']._serialized_end=1332
-  _globals['_MOVEOUTRESPONSE']._serialized_start=1334
-  _globals['_MOVEOUTRESPONSE']._serialized_end=1451
-  _globals['_MOVEINREQUEST']._serialized_start=1454
-  _globals['_MOVEINREQUEST']._serialized_end=1617
-  _globals['_MOVEINRESPONSE']._serialized_start=1619
-  _globals['_MOVEINRESPONSE']._serialized_end=1727
-  _globals['_MOVESERVICE']._serialized_start=1730
-  _globals['_MOVESERVICE']._serialized_end=1876
+  _globals['_MOVINGMEMBER']._serialized_end=578
+  _globals['_MOVEOUTCERTIFICATE']._serialized_start=581
+  _globals['_MOVEOUTCERTIFICATE']._serialized_end=792
+  _globals['_MOVEINNOTICE']._serialized_start=795
+  _globals['_MOVEINNOTICE']._serialized_end=1019
+  _globals['_MOVEOUTSTATE']._serialized_start=1021
+  _globals['_MOVEOUTSTATE']._serialized_end=1086
+  _globals['_RECEIVEDMOVE']._serialized_start=1088
+  _globals['_RECEIVEDMOVE']._serialized_end=1210
+  _globals['_MOVEOUTREQUEST']._serialized_start=1213
+  _globals['_MOVEOUTREQUEST']._serialized_end=1358
+  _globals['_MOVEOUTRESPONSE']._serialized_start=1360
+  _globals['_MOVEOUTRESPONSE']._serialized_end=1477
+  _globals['_MOVEINREQUEST']._serialized_start=1480
+  _globals['_MOVEINREQUEST']._serialized_end=1643
+  _globals['_MOVEINRESPONSE']._serialized_start=1645
+  _globals['_MOVEINRESPONSE']._serialized_end=1753
+  _globals['_MOVESERVICE']._serialized_start=1756
+  _globals['_MOVESERVICE']._serialized_end=1902
 # @@protoc_insertion_point(module_scope)

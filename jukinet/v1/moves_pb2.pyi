@@ -31,16 +31,18 @@ class MoveOutGrant(_message.Message):
     def __init__(self, grant_id: _Optional[str] = ..., origin: _Optional[str] = ..., destination: _Optional[str] = ..., resident_codes: _Optional[_Iterable[str]] = ..., planned_date: _Optional[_Union[_identity_pb2.Date, _Mapping]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class MovingMember(_message.Message):
-    __slots__ = ("record", "local", "card_serials", "dv_measures")
+    __slots__ = ("record", "local", "card_serials", "dv_measures", "card_auth_sha256")
     RECORD_FIELD_NUMBER: _ClassVar[int]
     LOCAL_FIELD_NUMBER: _ClassVar[int]
     CARD_SERIALS_FIELD_NUMBER: _ClassVar[int]
     DV_MEASURES_FIELD_NUMBER: _ClassVar[int]
+    CARD_AUTH_SHA256_FIELD_NUMBER: _ClassVar[int]
     record: _identity_pb2.IdentityRecord
     local: _local_pb2.LocalResidentData
     card_serials: _containers.RepeatedScalarFieldContainer[str]
     dv_measures: _containers.RepeatedCompositeFieldContainer[_copies_pb2.DvMeasure]
-    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., local: _Optional[_Union[_local_pb2.LocalResidentData, _Mapping]] = ..., card_serials: _Optional[_Iterable[str]] = ..., dv_measures: _Optional[_Iterable[_Union[_copies_pb2.DvMeasure, _Mapping]]] = ...) -> None: ...
+    card_auth_sha256: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., local: _Optional[_Union[_local_pb2.LocalResidentData, _Mapping]] = ..., card_serials: _Optional[_Iterable[str]] = ..., dv_measures: _Optional[_Iterable[_Union[_copies_pb2.DvMeasure, _Mapping]]] = ..., card_auth_sha256: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class MoveOutCertificate(_message.Message):
     __slots__ = ("grant", "members", "planned_date", "new_address_text", "issued_at")

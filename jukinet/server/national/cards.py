@@ -16,13 +16,15 @@ from dataclasses import dataclass
 
 import lmdb
 
-from jukinet.domain.card_lifecycle import apply_event, derived_events
+from jukinet.domain.card_lifecycle import LIVE_STATES, apply_event, derived_events
 from jukinet.domain.changes import replaces_current
 from jukinet.domain.clock import Clock
+from jukinet.domain.errors import ItemRefused, Problem
 from jukinet.domain.node_ids import NodeId
-from jukinet.server.card_events import check_card_events
+from jukinet.server.card_events import check_card_events, indexed_card_problem
 from jukinet.server.runtime.intake import Item, Plan
 from jukinet.storage import NodeStorage
+from jukinet.storage.records import RecordStore
 from jukinet.v1 import cards_pb2, identity_pb2, link_pb2, notice_pb2
 
 
@@ -31,6 +33,7 @@ class CardEventForwarder:
 
     def __init__(self, storage: NodeStorage, destinations: Sequence[str], clock: Clock) -> None:
         self._storage = storage
+        self.storage = storage
         self.destinations = tuple(destinations)
         self._clock = clock
 
@@ -69,10 +72,38 @@ class CardEventForwarder:
 @dataclass(frozen=True)
 class _Forward:
     forwarder: CardEventForwarder
+    storage: NodeStorage
+    origin: NodeId
     events: list[cards_pb2.CardEvent]
+    position: int  # the relayed batch's position: what a refusal names
 
     def apply(self, txn: lmdb.Transaction) -> None:
+        """Each CS event against the national index (as it stands after the batch's earlier events): deny by
+        default, ItemRefused (DENIED) at the relayed batch's position; nothing of the batch is stored."""
+        cards, records = self.storage.cards, self.storage.records
+        seen: dict[str, cards_pb2.CardRecord] = {}
+        for number, event in enumerate(self.events):
+            card = seen.get(event.card_serial) or cards.current(txn, event.card_serial)
+            problem = indexed_card_problem(card, event)
+            if problem is None and event.kind == cards_pb2.CARD_EVENT_KIND_SET_UP:
+                problem = self._set_up_problem(txn, event, records)
+            if problem:
+                message = f"card event {number + 1} of {self.origin}'s batch: {problem}"
+                raise ItemRefused(Problem.DENIED, message, self.position)
+            seen[event.card_serial] = apply_event(card, event)
         self.forwarder.forward(txn, self.events)
+
+    def _set_up_problem(self, txn: lmdb.Transaction, event: cards_pb2.CardEvent, records: RecordStore) -> str | None:
+        record = records.current(txn, event.resident_code)
+        if record is None or record.address.municipality_code != self.origin.code:
+            return f"{event.resident_code} is not a resident of {self.origin} here; it sets up no card for them"
+        if record.status != identity_pb2.RECORD_STATUS_ACTIVE:
+            return f"{event.resident_code} is a removed record (除票); no card"
+        held = self.storage.cards.of_resident(txn, event.resident_code)
+        live = [c.card_serial for c in held if c.state in LIVE_STATES and c.municipality_code == self.origin.code]
+        if live:  # as the CS itself refuses (a card of a former municipality may still be live)
+            return f"{event.resident_code} already holds card {live[0]} of {self.origin}"
+        return None
 
 
 class RelayedCardEvents:
@@ -85,7 +116,7 @@ class RelayedCardEvents:
 
     def check(self, origin: NodeId, items: Sequence[Item], position: int) -> Plan:
         check_card_events(items, origin)
-        return _Forward(self._forwarder, [event for _, event in items])
+        return _Forward(self._forwarder, self._forwarder.storage, origin, [event for _, event in items], position)
 
 
 def card_services(peers: Sequence[str]) -> list[str]:
