@@ -26,17 +26,17 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from jukinet.v1 import directory_pb2 as jukinet_dot_v1_dot_directory__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16jukinet/v1/admin.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ajukinet/v1/directory.proto\"#\n\x10GetStatusRequest\x12\x0f\n\x07inbound\x18\x01 \x01(\x08\"\xb3\x02\n\nLinkStatus\x12\x13\n\x0b\x64\x65stination\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.jukinet.v1.LinkState\x12\x0f\n\x07pending\x18\x04 \x01(\x04\x12\x1f\n\x17last_receipted_sequence\x18\x05 \x01(\x04\x12\x1e\n\x16last_enqueued_sequence\x18\x06 \x01(\x04\x12\x19\n\x11\x62\x61tches_delivered\x18\x07 \x01(\x04\x12\x10\n\x08\x63onnects\x18\x08 \x01(\r\x12\x1c\n\x14\x63onsecutive_failures\x18\t \x01(\r\x12\x12\n\nlast_error\x18\n \x01(\t\x12\x13\n\x0bretry_in_ms\x18\x0b \x01(\r\x12\x13\n\x0bquarantined\x18\x0c \x01(\x04\"M\n\x0fInboundProgress\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12\x15\n\rlast_sequence\x18\x03 \x01(\x04\"\xf8\x01\n\x11GetStatusResponse\x12\x10\n\x08node_ids\x18\x01 \x03(\t\x12\x0f\n\x07records\x18\x02 \x01(\x04\x12\x17\n\x0fhistory_entries\x18\x03 \x01(\x04\x12\x0e\n\x06queued\x18\x04 \x01(\x04\x12\x12\n\nprovisions\x18\x05 \x01(\x04\x12%\n\x05links\x18\x06 \x03(\x0b\x32\x16.jukinet.v1.LinkStatus\x12,\n\x07inbound\x18\x07 \x03(\x0b\x32\x1b.jukinet.v1.InboundProgress\x12.\n\tdirectory\x18( \x01(\x0b\x32\x1b.jukinet.v1.DirectoryStatus\"\xc0\x01\n\x0eProvisionEntry\x12\x14\n\x0cprovision_id\x18\x01 \x01(\x04\x12/\n\x0bprovided_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x61gency\x18\x03 \x01(\t\x12\x15\n\rbusiness_code\x18\x04 \x01(\t\x12\x15\n\rresident_code\x18\x05 \x01(\t\x12)\n\nquery_kind\x18\x06 \x01(\x0e\x32\x15.jukinet.v1.QueryKind\"8\n\x15ListProvisionsRequest\x12\x10\n\x08\x61\x66ter_id\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"E\n\x16ListProvisionsResponse\x12+\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1a.jukinet.v1.ProvisionEntry\"\xc8\x01\n\x0fQuarantinedItem\x12\x13\n\x0b\x64\x65stination\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\x04\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07summary\x18\x04 \x01(\t\x12\x0f\n\x07problem\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x32\n\x0equarantined_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04item\x18\x08 \x01(\x0c\x12\x0c\n\x04size\x18\t \x01(\r\",\n\x15ListQuarantineRequest\x12\x13\n\x0b\x64\x65stination\x18\x01 \x01(\t\"D\n\x16ListQuarantineResponse\x12*\n\x05items\x18\x01 \x03(\x0b\x32\x1b.jukinet.v1.QuarantinedItem\"A\n\x17RetryQuarantinedRequest\x12\x13\n\x0b\x64\x65stination\x18\x01 \x01(\t\x12\x11\n\tpositions\x18\x02 \x03(\x04\"A\n\x18RetryQuarantinedResponse\x12\r\n\x05items\x18\x01 \x01(\x04\x12\x16\n\x0e\x66irst_position\x18\x02 \x01(\x04\"@\n\x16\x44ropQuarantinedRequest\x12\x13\n\x0b\x64\x65stination\x18\x01 \x01(\t\x12\x11\n\tpositions\x18\x02 \x03(\x04\"(\n\x17\x44ropQuarantinedResponse\x12\r\n\x05items\x18\x01 \x01(\x04*\x89\x01\n\tLinkState\x12\x1a\n\x16LINK_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15LINK_STATE_CONNECTING\x10\x01\x12\x11\n\rLINK_STATE_UP\x10\x02\x12\x1a\n\x16LINK_STATE_BACKING_OFF\x10\x03\x12\x16\n\x12LINK_STATE_STOPPED\x10\x04*_\n\tQueryKind\x12\x1a\n\x16QUERY_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18QUERY_KIND_RESIDENT_CODE\x10\x01\x12\x18\n\x14QUERY_KIND_MY_NUMBER\x10\x02\x32\xc9\x03\n\x10NodeAdminService\x12H\n\tGetStatus\x12\x1c.jukinet.v1.GetStatusRequest\x1a\x1d.jukinet.v1.GetStatusResponse\x12W\n\x0eListProvisions\x12!.jukinet.v1.ListProvisionsRequest\x1a\".jukinet.v1.ListProvisionsResponse\x12W\n\x0eListQuarantine\x12!.jukinet.v1.ListQuarantineRequest\x1a\".jukinet.v1.ListQuarantineResponse\x12]\n\x10RetryQuarantined\x12#.jukinet.v1.RetryQuarantinedRequest\x1a$.jukinet.v1.RetryQuarantinedResponse\x12Z\n\x0f\x44ropQuarantined\x12\".jukinet.v1.DropQuarantinedRequest\x1a#.jukinet.v1.DropQuarantinedResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16jukinet/v1/admin.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ajukinet/v1/directory.proto\"#\n\x10GetStatusRequest\x12\x0f\n\x07inbound\x18\x01 \x01(\x08\"\xb3\x02\n\nLinkStatus\x12\x13\n\x0b\x64\x65stination\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.jukinet.v1.LinkState\x12\x0f\n\x07pending\x18\x04 \x01(\x04\x12\x1f\n\x17last_receipted_sequence\x18\x05 \x01(\x04\x12\x1e\n\x16last_enqueued_sequence\x18\x06 \x01(\x04\x12\x19\n\x11\x62\x61tches_delivered\x18\x07 \x01(\x04\x12\x10\n\x08\x63onnects\x18\x08 \x01(\r\x12\x1c\n\x14\x63onsecutive_failures\x18\t \x01(\r\x12\x12\n\nlast_error\x18\n \x01(\t\x12\x13\n\x0bretry_in_ms\x18\x0b \x01(\r\x12\x13\n\x0bquarantined\x18\x0c \x01(\x04\"M\n\x0fInboundProgress\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12\x15\n\rlast_sequence\x18\x03 \x01(\x04\"\xf8\x01\n\x11GetStatusResponse\x12\x10\n\x08node_ids\x18\x01 \x03(\t\x12\x0f\n\x07records\x18\x02 \x01(\x04\x12\x17\n\x0fhistory_entries\x18\x03 \x01(\x04\x12\x0e\n\x06queued\x18\x04 \x01(\x04\x12\x12\n\nprovisions\x18\x05 \x01(\x04\x12%\n\x05links\x18\x06 \x03(\x0b\x32\x16.jukinet.v1.LinkStatus\x12,\n\x07inbound\x18\x07 \x03(\x0b\x32\x1b.jukinet.v1.InboundProgress\x12.\n\tdirectory\x18( \x01(\x0b\x32\x1b.jukinet.v1.DirectoryStatus\"\xe2\x01\n\x0eProvisionEntry\x12\x14\n\x0cprovision_id\x18\x01 \x01(\x04\x12/\n\x0bprovided_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x61gency\x18\x03 \x01(\t\x12\x15\n\rbusiness_code\x18\x04 \x01(\t\x12\x15\n\rresident_code\x18\x05 \x01(\t\x12)\n\nquery_kind\x18\x06 \x01(\x0e\x32\x15.jukinet.v1.QueryKind\x12\r\n\x05items\x18\x07 \x03(\t\x12\x11\n\treference\x18\x08 \x01(\t\"8\n\x15ListProvisionsRequest\x12\x10\n\x08\x61\x66ter_id\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"E\n\x16ListProvisionsResponse\x12+\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1a.jukinet.v1.ProvisionEntry\"\xc8\x01\n\x0fQuarantinedItem\x12\x13\n\x0b\x64\x65stination\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\x04\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07summary\x18\x04 \x01(\t\x12\x0f\n\x07problem\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x32\n\x0equarantined_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04item\x18\x08 \x01(\x0c\x12\x0c\n\x04size\x18\t \x01(\r\",\n\x15ListQuarantineRequest\x12\x13\n\x0b\x64\x65stination\x18\x01 \x01(\t\"D\n\x16ListQuarantineResponse\x12*\n\x05items\x18\x01 \x03(\x0b\x32\x1b.jukinet.v1.QuarantinedItem\"A\n\x17RetryQuarantinedRequest\x12\x13\n\x0b\x64\x65stination\x18\x01 \x01(\t\x12\x11\n\tpositions\x18\x02 \x03(\x04\"A\n\x18RetryQuarantinedResponse\x12\r\n\x05items\x18\x01 \x01(\x04\x12\x16\n\x0e\x66irst_position\x18\x02 \x01(\x04\"@\n\x16\x44ropQuarantinedRequest\x12\x13\n\x0b\x64\x65stination\x18\x01 \x01(\t\x12\x11\n\tpositions\x18\x02 \x03(\x04\"(\n\x17\x44ropQuarantinedResponse\x12\r\n\x05items\x18\x01 \x01(\x04*\x89\x01\n\tLinkState\x12\x1a\n\x16LINK_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15LINK_STATE_CONNECTING\x10\x01\x12\x11\n\rLINK_STATE_UP\x10\x02\x12\x1a\n\x16LINK_STATE_BACKING_OFF\x10\x03\x12\x16\n\x12LINK_STATE_STOPPED\x10\x04*\xc7\x01\n\tQueryKind\x12\x1a\n\x16QUERY_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18QUERY_KIND_RESIDENT_CODE\x10\x01\x12\x18\n\x14QUERY_KIND_MY_NUMBER\x10\x02\x12\x19\n\x15QUERY_KIND_FOUR_ITEMS\x10\x03\x12 \n\x1cQUERY_KIND_AGENCY_IDENTIFIER\x10\x04\x12\x14\n\x10QUERY_KIND_BATCH\x10\x05\x12\x13\n\x0fQUERY_KIND_PUSH\x10\x06\x32\xc9\x03\n\x10NodeAdminService\x12H\n\tGetStatus\x12\x1c.jukinet.v1.GetStatusRequest\x1a\x1d.jukinet.v1.GetStatusResponse\x12W\n\x0eListProvisions\x12!.jukinet.v1.ListProvisionsRequest\x1a\".jukinet.v1.ListProvisionsResponse\x12W\n\x0eListQuarantine\x12!.jukinet.v1.ListQuarantineRequest\x1a\".jukinet.v1.ListQuarantineResponse\x12]\n\x10RetryQuarantined\x12#.jukinet.v1.RetryQuarantinedRequest\x1a$.jukinet.v1.RetryQuarantinedResponse\x12Z\n\x0f\x44ropQuarantined\x12\".jukinet.v1.DropQuarantinedRequest\x1a#.jukinet.v1.DropQuarantinedResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jukinet.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LINKSTATE']._serialized_start=1662
-  _globals['_LINKSTATE']._serialized_end=1799
-  _globals['_QUERYKIND']._serialized_start=1801
-  _globals['_QUERYKIND']._serialized_end=1896
+  _globals['_LINKSTATE']._serialized_start=1696
+  _globals['_LINKSTATE']._serialized_end=1833
+  _globals['_QUERYKIND']._serialized_start=1836
+  _globals['_QUERYKIND']._serialized_end=2035
   _globals['_GETSTATUSREQUEST']._serialized_start=99
   _globals['_GETSTATUSREQUEST']._serialized_end=134
   _globals['_LINKSTATUS']._serialized_start=137
@@ -46,25 +46,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSTATUSRESPONSE']._serialized_start=526
   _globals['_GETSTATUSRESPONSE']._serialized_end=774
   _globals['_PROVISIONENTRY']._serialized_start=777
-  _globals['_PROVISIONENTRY']._serialized_end=969
-  _globals['_LISTPROVISIONSREQUEST']._serialized_start=971
-  _globals['_LISTPROVISIONSREQUEST']._serialized_end=1027
-  _globals['_LISTPROVISIONSRESPONSE']._serialized_start=1029
-  _globals['_LISTPROVISIONSRESPONSE']._serialized_end=1098
-  _globals['_QUARANTINEDITEM']._serialized_start=1101
-  _globals['_QUARANTINEDITEM']._serialized_end=1301
-  _globals['_LISTQUARANTINEREQUEST']._serialized_start=1303
-  _globals['_LISTQUARANTINEREQUEST']._serialized_end=1347
-  _globals['_LISTQUARANTINERESPONSE']._serialized_start=1349
-  _globals['_LISTQUARANTINERESPONSE']._serialized_end=1417
-  _globals['_RETRYQUARANTINEDREQUEST']._serialized_start=1419
-  _globals['_RETRYQUARANTINEDREQUEST']._serialized_end=1484
-  _globals['_RETRYQUARANTINEDRESPONSE']._serialized_start=1486
-  _globals['_RETRYQUARANTINEDRESPONSE']._serialized_end=1551
-  _globals['_DROPQUARANTINEDREQUEST']._serialized_start=1553
-  _globals['_DROPQUARANTINEDREQUEST']._serialized_end=1617
-  _globals['_DROPQUARANTINEDRESPONSE']._serialized_start=1619
-  _globals['_DROPQUARANTINEDRESPONSE']._serialized_end=1659
-  _globals['_NODEADMINSERVICE']._serialized_start=1899
-  _globals['_NODEADMINSERVICE']._serialized_end=2356
+  _globals['_PROVISIONENTRY']._serialized_end=1003
+  _globals['_LISTPROVISIONSREQUEST']._serialized_start=1005
+  _globals['_LISTPROVISIONSREQUEST']._serialized_end=1061
+  _globals['_LISTPROVISIONSRESPONSE']._serialized_start=1063
+  _globals['_LISTPROVISIONSRESPONSE']._serialized_end=1132
+  _globals['_QUARANTINEDITEM']._serialized_start=1135
+  _globals['_QUARANTINEDITEM']._serialized_end=1335
+  _globals['_LISTQUARANTINEREQUEST']._serialized_start=1337
+  _globals['_LISTQUARANTINEREQUEST']._serialized_end=1381
+  _globals['_LISTQUARANTINERESPONSE']._serialized_start=1383
+  _globals['_LISTQUARANTINERESPONSE']._serialized_end=1451
+  _globals['_RETRYQUARANTINEDREQUEST']._serialized_start=1453
+  _globals['_RETRYQUARANTINEDREQUEST']._serialized_end=1518
+  _globals['_RETRYQUARANTINEDRESPONSE']._serialized_start=1520
+  _globals['_RETRYQUARANTINEDRESPONSE']._serialized_end=1585
+  _globals['_DROPQUARANTINEDREQUEST']._serialized_start=1587
+  _globals['_DROPQUARANTINEDREQUEST']._serialized_end=1651
+  _globals['_DROPQUARANTINEDRESPONSE']._serialized_start=1653
+  _globals['_DROPQUARANTINEDRESPONSE']._serialized_end=1693
+  _globals['_NODEADMINSERVICE']._serialized_start=2038
+  _globals['_NODEADMINSERVICE']._serialized_end=2495
 # @@protoc_insertion_point(module_scope)

@@ -24,6 +24,10 @@ class QueryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     QUERY_KIND_UNSPECIFIED: _ClassVar[QueryKind]
     QUERY_KIND_RESIDENT_CODE: _ClassVar[QueryKind]
     QUERY_KIND_MY_NUMBER: _ClassVar[QueryKind]
+    QUERY_KIND_FOUR_ITEMS: _ClassVar[QueryKind]
+    QUERY_KIND_AGENCY_IDENTIFIER: _ClassVar[QueryKind]
+    QUERY_KIND_BATCH: _ClassVar[QueryKind]
+    QUERY_KIND_PUSH: _ClassVar[QueryKind]
 LINK_STATE_UNSPECIFIED: LinkState
 LINK_STATE_CONNECTING: LinkState
 LINK_STATE_UP: LinkState
@@ -32,6 +36,10 @@ LINK_STATE_STOPPED: LinkState
 QUERY_KIND_UNSPECIFIED: QueryKind
 QUERY_KIND_RESIDENT_CODE: QueryKind
 QUERY_KIND_MY_NUMBER: QueryKind
+QUERY_KIND_FOUR_ITEMS: QueryKind
+QUERY_KIND_AGENCY_IDENTIFIER: QueryKind
+QUERY_KIND_BATCH: QueryKind
+QUERY_KIND_PUSH: QueryKind
 
 class GetStatusRequest(_message.Message):
     __slots__ = ("inbound",)
@@ -98,20 +106,24 @@ class GetStatusResponse(_message.Message):
     def __init__(self, node_ids: _Optional[_Iterable[str]] = ..., records: _Optional[int] = ..., history_entries: _Optional[int] = ..., queued: _Optional[int] = ..., provisions: _Optional[int] = ..., links: _Optional[_Iterable[_Union[LinkStatus, _Mapping]]] = ..., inbound: _Optional[_Iterable[_Union[InboundProgress, _Mapping]]] = ..., directory: _Optional[_Union[_directory_pb2.DirectoryStatus, _Mapping]] = ...) -> None: ...
 
 class ProvisionEntry(_message.Message):
-    __slots__ = ("provision_id", "provided_at", "agency", "business_code", "resident_code", "query_kind")
+    __slots__ = ("provision_id", "provided_at", "agency", "business_code", "resident_code", "query_kind", "items", "reference")
     PROVISION_ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDED_AT_FIELD_NUMBER: _ClassVar[int]
     AGENCY_FIELD_NUMBER: _ClassVar[int]
     BUSINESS_CODE_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_CODE_FIELD_NUMBER: _ClassVar[int]
     QUERY_KIND_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
     provision_id: int
     provided_at: _timestamp_pb2.Timestamp
     agency: str
     business_code: str
     resident_code: str
     query_kind: QueryKind
-    def __init__(self, provision_id: _Optional[int] = ..., provided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agency: _Optional[str] = ..., business_code: _Optional[str] = ..., resident_code: _Optional[str] = ..., query_kind: _Optional[_Union[QueryKind, str]] = ...) -> None: ...
+    items: _containers.RepeatedScalarFieldContainer[str]
+    reference: str
+    def __init__(self, provision_id: _Optional[int] = ..., provided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agency: _Optional[str] = ..., business_code: _Optional[str] = ..., resident_code: _Optional[str] = ..., query_kind: _Optional[_Union[QueryKind, str]] = ..., items: _Optional[_Iterable[str]] = ..., reference: _Optional[str] = ...) -> None: ...
 
 class ListProvisionsRequest(_message.Message):
     __slots__ = ("after_id", "limit")

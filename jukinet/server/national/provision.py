@@ -71,7 +71,11 @@ class Provision:
     def _log(self, agency: NodeId, row: TableRow, record: identity_pb2.IdentityRecord, kind: int) -> int:
         """Commit the provision entry and its audit entry durably (group commit); returns the provision id."""
         entry = admin_pb2.ProvisionEntry(
-            agency=str(agency), business_code=row.business, resident_code=record.resident_code, query_kind=kind
+            agency=str(agency),
+            business_code=row.business,
+            resident_code=record.resident_code,
+            query_kind=kind,
+            items=sorted(row.fields),
         )
         entry.provided_at.FromMilliseconds(self._clock.now_ms())
         how = admin_pb2.QueryKind.Name(kind).removeprefix("QUERY_KIND_").lower()
