@@ -6,6 +6,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from jukinet.clients import AgencyClient, TerminalClient, open_channel
+from jukinet.clients.push import PushClient
 from jukinet.devnet.provision import Network
 from jukinet.devnet.topology import NodeSpec
 from jukinet.pki.layout import bundle_path
@@ -24,3 +25,11 @@ def agency_client(net: Network, corporate_number: str) -> AgencyClient:
     national = net.topology.national
     channel = open_channel(national.listen, national.node_id, creds.cert, creds.key, bundle_path(net.pki_dir))
     return AgencyClient(channel)
+
+
+def push_client(net: Network, corporate_number: str) -> PushClient:
+    """An agency's client of the national server's push subscriptions."""
+    creds = net.agency(corporate_number)
+    national = net.topology.national
+    channel = open_channel(national.listen, national.node_id, creds.cert, creds.key, bundle_path(net.pki_dir))
+    return PushClient(channel)

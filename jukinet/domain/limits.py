@@ -86,6 +86,17 @@ MAX_DIRECTORY_ROWS = 100_000  # legal-table rows and code-block summaries togeth
 MAX_COPY_REQUEST_BYTES = 1 * KIB  # 広域交付: an encoded CopyRequest (ids, a code, a time, a nonce of ≤ 64 bytes)
 MAX_CARD_PRESENTATION_BYTES = 8 * KIB  # a resident card's presentation (its certificate and signature)
 MAX_CERTIFIED_COPY_BYTES = 8 * KIB  # an encoded CertifiedCopy: a record's items and the household items
+# Push subscriptions (national server; jukinet/server/national/push.py)
+MAX_SUBSCRIPTIONS_PER_AGENCY = 64  # subscriptions one agency holds (all its businesses)
+MAX_TARGET_CODES = 10_000  # 住民票コード in one subscription's target list
+MAX_TARGET_MUNICIPALITIES = 64  # municipality codes in one subscription's rule
+MAX_PUSH_AGE = 150  # the largest age a cohort subscription may name
+MAX_PUSH_RECORDS = 500  # records in one pushed message (each at most a record, so a message stays < 2.1 MiB)
+PUSH_WINDOW = 8  # pushed messages a subscription may have unacknowledged; then the server waits
+PUSH_SCAN = 2000  # feed positions one read of a delivery step covers
+PUSH_READS_PER_STEP = 16  # reads one step makes through others' changes before it lets other streams run
+FEED_CACHE_ENTRIES = 20_000  # decoded feed entries shared by the streams (a bounded cache)
+MAX_DIGEST_RESIDENTS = 100_000  # residents one daily digest holds; beyond, the day is sent in parts
 
 # Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.
 MAX_UNARY_REQUEST_BYTES = 64 * KIB
@@ -113,6 +124,9 @@ REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.NumberService/AssignMyNumbers": 16 * KIB,
     "/jukinet.v1.NumberService/ChangeMyNumber": KIB,
     "/jukinet.v1.NumberService/ChangeResidentCode": KIB,
+    # SubscriptionService (national; agency callers): 10,000 codes of 13 encoded bytes each, and the rest
+    "/jukinet.v1.SubscriptionService/Subscribe": 160 * KIB,
+    "/jukinet.v1.SubscriptionService/Receive": 256,
 }
 MAX_REQUEST_BYTES = max(REQUEST_LIMITS.values())
 """The server's transport limit: no request larger than this is even buffered."""

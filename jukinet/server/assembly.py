@@ -81,6 +81,7 @@ TIERS: dict[NodeKind, Tier] = {
             "jukinet.server.national.provision:provision_service",
             "jukinet.server.national.directory:directory_publish_service",
             "jukinet.server.national.numbers:number_service",
+            "jukinet.server.national.push:subscription_service",
         ),
         item_handlers=("jukinet.server.national.notices:relayed_change_notices",),
     ),
@@ -199,9 +200,13 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
     services += [_load(make)(parts) for make in tier.services]
     if tier.item_handlers:
         handlers = {h.kind: h for h in (_load(make)(parts) for make in tier.item_handlers)}
+
+        def after_commit() -> None:
+            links.wake_queued()
+            parts.committed.notify()
+
         intake = LinkIntake(
-            config.node_ids, trust, storage, signer, certificate_der, handlers, clock,
-            links.wake_queued,
+            config.node_ids, trust, storage, signer, certificate_der, handlers, clock, after_commit
         )  # fmt: skip
         services.append(bind(LinkRpc(intake, bulk)))
     gate = PeerGate(PeerAuthenticator(trust, sessions), config.limits)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 
@@ -15,6 +15,7 @@ from jukinet.server.runtime.config import NodeConfig
 from jukinet.server.runtime.directory import NodeDirectory
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.links import LinkSet
+from jukinet.server.runtime.wakeup import Wakeup
 from jukinet.storage import NodeStorage
 
 
@@ -33,6 +34,7 @@ class NodeParts:
     bulk: Blocking  # links and bulk registration: a few threads, so they cannot starve the calls above
     links: LinkSet
     directory: NodeDirectory  # the PeerDirectory: where peers are, their certificates, a CS's prefecture
+    committed: Wakeup = field(default_factory=Wakeup)  # notified after the intake commits (push streams wait on it)
 
     @property
     def sites(self) -> frozenset[str]:

@@ -23,6 +23,7 @@ from jukinet.storage.moves import MoveStore
 from jukinet.storage.numbers import CodeReserve, Designations, NumberRegister
 from jukinet.storage.operators import OperatorStore
 from jukinet.storage.provisions import ProvisionLog
+from jukinet.storage.push import FeedTimes, SubscriptionStore
 from jukinet.storage.queues import LinkQueues, QueueState
 from jukinet.storage.records import RecordStore
 
@@ -36,6 +37,7 @@ __all__ = [
     "DirectoryStore",
     "DvMeasureStore",
     "Environment",
+    "FeedTimes",
     "InboundMarks",
     "LinkQueues",
     "LocalDataStore",
@@ -46,6 +48,7 @@ __all__ = [
     "ProvisionLog",
     "QueueState",
     "RecordStore",
+    "SubscriptionStore",
 ]
 
 
@@ -68,6 +71,8 @@ class NodeStorage:
     designations: Designations
     numbers: NumberRegister
     reserve: CodeReserve
+    feed_times: FeedTimes
+    subscriptions: SubscriptionStore
 
     @classmethod
     def open(cls, path: Path, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False) -> NodeStorage:
@@ -90,6 +95,8 @@ class NodeStorage:
             Designations(env),
             NumberRegister(env),
             CodeReserve(env),
+            FeedTimes(env),
+            SubscriptionStore(env),
         )
 
     def close(self) -> None:

@@ -57,6 +57,16 @@ code_reserve        住民票コード                                       u64
 pending_numbers     住民票コード                                       (empty: CS records awaiting their My Number)
 created_rows        SHA-256 of a creating row as entered, without    住民票コード (CS: the resident that row created;
                     its numbers (registry.row_digest)                a row sent again is already stored)
+feed_times          u64 first feed position of a commit              u64 national commit time, Unix ms (national:
+                                                                     a position's time is its run's, found by
+                                                                     the greatest key at or below it)
+subscriptions       subscription id                                  Subscription (national: push notices; its
+                                                                     cursor fields live in push_cursors)
+subscriptions_by    agency node id ‖ NUL ‖ subscription id             (empty: an agency's subscriptions)
+push_cursors        subscription id                                  u64 acknowledged ‖ u64 delivered (feed
+                                                                     positions; written per message and ack)
+push_cohorts        subscription id ‖ NUL ‖ u32 month (YYYYMM)         PushCohort (the month's members as of a
+                                                                     snapshot, so a resend is the same)
 ==================  ===============================================  =======================================
 """
 
@@ -113,6 +123,11 @@ class Db(StrEnum):
     CODE_RESERVE = "code_reserve"
     PENDING_NUMBERS = "pending_numbers"
     CREATED_ROWS = "created_rows"
+    FEED_TIMES = "feed_times"
+    SUBSCRIPTIONS = "subscriptions"
+    SUBSCRIPTIONS_BY_AGENCY = "subscriptions_by"
+    PUSH_CURSORS = "push_cursors"
+    PUSH_COHORTS = "push_cohorts"
 
 
 ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)
@@ -128,6 +143,7 @@ class Counter(StrEnum):
     CODE_BLOCK = "code_block"  # number of the next block of 住民票コード designated (national)
     COPY = "copy"  # serial of the last certified copy this CS issued
     DV_MEASURE = "dv-measure"  # id of the last DV support measure registered here
+    SUBSCRIPTION = "subscription"  # number of the last push subscription registered (national)
 
 
 def u64(value: int) -> bytes:
@@ -301,3 +317,29 @@ def issued_number(resident_code: str, state: bytes) -> bytes:
 def parse_issued_number(raw: bytes) -> tuple[str, bytes]:
     raw = bytes(raw)
     return raw[:-1].decode("ascii"), raw[-1:]
+
+
+def subscription_key(subscription_id: str) -> bytes:
+    return subscription_id.encode("ascii")
+
+
+def agency_subscription_key(agency: str, subscription_id: str) -> bytes:
+    return agency.encode("ascii") + _SEP + subscription_id.encode("ascii")
+
+
+def agency_subscriptions_prefix(agency: str) -> bytes:
+    return agency.encode("ascii") + _SEP
+
+
+def push_cursor(acknowledged: int, delivered: int) -> bytes:
+    return _QUEUE_STATE.pack(acknowledged, delivered)
+
+
+def parse_push_cursor(raw: bytes | None) -> tuple[int, int]:
+    """(acknowledged, delivered) feed positions; (0, 0) for none."""
+    return _QUEUE_STATE.unpack(raw) if raw else (0, 0)
+
+
+def push_cohort_key(subscription_id: str, month: int) -> bytes:
+    """``month`` as YYYYMM."""
+    return subscription_id.encode("ascii") + _SEP + _DAY.pack(month)

@@ -22,6 +22,10 @@ class ProvisionLog:
         txn.put(u64(entry.provision_id), entry.SerializeToString(), db=self._db)
         return entry.provision_id
 
+    def append_many(self, txn: lmdb.Transaction, entries: list[admin_pb2.ProvisionEntry]) -> list[int]:
+        """:meth:`append` each of ``entries`` in order inside ``txn``; returns their ids."""
+        return [self.append(txn, entry) for entry in entries]
+
     def page(self, after_id: int, limit: int) -> list[admin_pb2.ProvisionEntry]:
         out: list[admin_pb2.ProvisionEntry] = []
         if limit <= 0 or after_id >= _LAST_ID:  # nothing comes after the last id (and after_id + 1 would not pack)

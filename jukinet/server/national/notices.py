@@ -53,12 +53,16 @@ class _Store:
     writer: ChangeWriter
     notices: list[Incoming]
     cards: CardEventForwarder | None
+    storage: NodeStorage
+    clock: Clock
 
     def apply(self, txn: lmdb.Transaction) -> None:
         if self.notices:
             if self.cards is not None:  # before they are stored: it compares with the current record
                 self.cards.derive(txn, [i.notice for i in self.notices])
+            first = self.storage.history.next_position(txn)
             self.writer.apply(txn, self.notices)
+            self.storage.feed_times.mark(txn, first, self.clock.now_ms())  # push notices carry it
 
 
 class RelayedNotices:
@@ -70,6 +74,7 @@ class RelayedNotices:
         self, trust: TrustStore, storage: NodeStorage, clock: Clock, cards: CardEventForwarder | None = None
     ) -> None:
         self._trust = trust
+        self._storage = storage
         self._writer = ChangeWriter(storage, national=True)
         self._clock = clock
         self._cards = cards
@@ -77,7 +82,7 @@ class RelayedNotices:
     def check(self, origin: NodeId, items: Sequence[Item], position: int) -> Plan:
         check_notices(items, origin, today(self._clock))
         incoming = [Incoming(position, n, verified_grant(n, self._trust, position)) for _, n in items]
-        return _Store(self._writer, incoming, self._cards)
+        return _Store(self._writer, incoming, self._cards, self._storage, self._clock)
 
 
 @dataclass(frozen=True)

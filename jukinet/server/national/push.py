@@ -1,0 +1,624 @@
+"""Push notices (プッシュ型通知) at the national server: subscriptions over the change feed, delivered from a
+durable cursor, acknowledged by the agency, every pushed record logged as a provision before it leaves.
+
+- **Register** (:meth:`PushService.subscribe`): an agency (its certificate) subscribes for one business
+  of its row of the legal table (別表第1; otherwise PERMISSION_DENIED, nothing stored) to a target set (a
+  list of 住民票コード, or the residents of some municipalities) in one mode (every change, a daily digest,
+  deaths only, the monthly cohort reaching an age). Bounded per agency and per target
+  (:mod:`jukinet.domain.limits`). The subscription starts after the feed's end when it is made.
+- **Receive** (bidirectional): the first request names the subscription (another agency's is NOT_FOUND),
+  every later one acknowledges a feed position. A newer Receive of the same subscription supersedes the
+  older one (a half-open connection cannot lock an agency out). Messages are produced from the durable
+  cursor: each covers a range of feed positions after the previous message's and carries the matching
+  records (redacted to the row's fields) with their positions and national commit times. Before a
+  message leaves, one transaction (group commit) appends a provision entry for each of its records
+  (``QUERY_KIND_PUSH``, reference = subscription id) and moves the subscription's *delivered* mark. At
+  most :data:`PUSH_WINDOW` messages wait for acknowledgement; then the stream waits.
+- **Acknowledge**: a position after the cursor and at most the delivered mark moves the cursor there
+  (durably); one beyond the delivered mark was never delivered: FAILED_PRECONDITION, the stream ends,
+  nothing moves. At or below the cursor: nothing moves (a cursor never goes back). After a disconnect or
+  a restart the stream starts again at the cursor: unacknowledged messages come again, with the same
+  positions; nothing is skipped.
+- **Ingest never waits for a subscriber**: the feed is read, not copied per subscriber; matching happens
+  here, at delivery; decoded entries are shared between streams through a bounded cache
+  (:class:`FeedReader`); a commit at the intake wakes the streams (:class:`Wakeup`), which otherwise
+  sleep.
+
+Modes: *every change* and *deaths only* (reason 死亡) send matching changes as they come. A *daily digest*
+covers one JST day of national commit times: once an entry of a later day is seen (or the day ended
+:data:`DIGEST_GRACE_MS` ago), it sends each target resident's latest state of that day once, ordered by
+position, in messages of at most :data:`MAX_PUSH_RECORDS` (more than :data:`MAX_DIGEST_RESIDENTS` distinct
+residents in a day: the day is sent as several digests, each over a range of it). A *monthly cohort*
+sends, once per JST month (from the subscription's month on), the living targets who reach the age that
+month, as of a feed snapshot taken when the month's cohort is first computed and stored, so a resend is
+the same; it is acknowledged whole, at the snapshot position. Computing it reads the subscription's
+codes, or — for a municipality rule — every national record once (no birth-date index yet: linear in
+the national store, once per cohort subscription per month).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import lmdb
+
+from jukinet.domain.clock import SYSTEM_CLOCK, Clock
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.limits import (
+    FEED_CACHE_ENTRIES,
+    MAX_DIGEST_RESIDENTS,
+    MAX_PUSH_RECORDS,
+    MAX_SUBSCRIPTIONS_PER_AGENCY,
+    PUSH_READS_PER_STEP,
+    PUSH_SCAN,
+    PUSH_WINDOW,
+)
+from jukinet.domain.node_ids import NodeId, NodeKind
+from jukinet.domain.push import Filter, check_target, day_bounds, day_of, in_cohort, month_bounds, month_of
+from jukinet.domain.push import next_month as following_month
+from jukinet.domain.quoting import quoted
+from jukinet.server.national.legal_table import LegalTable, TableRow
+from jukinet.server.parts import NodeParts
+from jukinet.server.runtime.executor import Blocking
+from jukinet.server.runtime.guard import guarded
+from jukinet.server.runtime.peers import Caller
+from jukinet.server.runtime.policy import Kinds
+from jukinet.server.runtime.server import ServiceBinding, bind
+from jukinet.server.runtime.wakeup import Wakeup
+from jukinet.storage import NodeStorage
+from jukinet.storage.layout import Db, from_u64, queue_position, resident_key, u64
+from jukinet.v1 import admin_pb2, identity_pb2, notice_pb2, subscription_pb2, subscription_pb2_grpc
+
+S = subscription_pb2
+DIGEST_GRACE_MS = 5_000  # a day's digest waits this long after midnight for commits stamped before it
+PROGRESS_EVERY_S = 1.0  # a caught-up stream with nothing to send says how far it read at most this often
+IDLE_WAIT_S = 5.0  # a stream with nothing to do re-checks this often even without a wakeup (clock-driven modes)
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    position: int
+    notice: notice_pb2.ChangeNotice
+    committed_ms: int
+
+
+class FeedReader:
+    """Reads the national change feed for every stream, sharing decoded entries in a bounded cache."""
+
+    def __init__(self, storage: NodeStorage, capacity: int = FEED_CACHE_ENTRIES) -> None:
+        self._storage = storage
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[int, FeedEntry] = OrderedDict()
+
+    def read(self, after: int, limit: int) -> list[FeedEntry]:
+        """Up to ``limit`` entries after position ``after``, in order."""
+        out: list[FeedEntry] = []
+        with self._lock:
+            position = after + 1
+            while len(out) < limit and (entry := self._cache.get(position)) is not None:
+                out.append(entry)
+                position += 1
+        if len(out) < limit:
+            fresh = self._load(position - 1, limit - len(out))
+            with self._lock:
+                for entry in fresh:
+                    self._cache[entry.position] = entry
+                while len(self._cache) > self._capacity:
+                    self._cache.popitem(last=False)
+            out += fresh
+        return out
+
+    def _load(self, after: int, limit: int) -> list[FeedEntry]:
+        storage = self._storage
+        raw: list[tuple[int, bytes]] = []
+        with storage.env.read() as txn:
+            cursor = txn.cursor(db=storage.env.dbs[Db.HISTORY])
+            if cursor.set_range(u64(after + 1)):
+                for key, value in cursor:
+                    raw.append((from_u64(key), value))
+                    if len(raw) >= limit:
+                        break
+            runs = storage.feed_times.runs(txn, raw[0][0], raw[-1][0]) if raw else []
+        out, run = [], 0
+        for position, value in raw:
+            while run + 1 < len(runs) and runs[run + 1][0] <= position:
+                run += 1
+            ms = runs[run][1] if runs and runs[run][0] <= position else 0
+            out.append(FeedEntry(position, notice_pb2.ChangeNotice.FromString(value), ms))
+        return out
+
+    def last_position(self) -> int:
+        with self._storage.env.read() as txn:
+            cursor = txn.cursor(db=self._storage.env.dbs[Db.HISTORY])
+            return from_u64(cursor.key()) if cursor.last() else 0
+
+
+@dataclass
+class Outgoing:
+    """A message about to be produced: the entries it provides and the positions it covers."""
+
+    entries: list[FeedEntry]
+    first: int
+    last: int
+    ackable: bool = True  # a cohort part other than the last moves no mark
+    period: tuple[int, int] | None = None  # [start, end) ms, digests and cohorts
+
+
+@dataclass
+class Stream:
+    """One open Receive of a subscription (in memory; the cursor and delivered mark are durable)."""
+
+    sub: S.Subscription
+    row: TableRow
+    filter: Filter
+    acked: int
+    delivered: int
+    scan: int  # the last position read (produced into a message, or found to hold nothing for it)
+    sent: int = 0  # the last position of the last acknowledgeable message sent (the next one starts after)
+    unacked: deque[int] = field(default_factory=deque)  # last positions of messages sent, not acknowledged
+    woken: asyncio.Event = field(default_factory=asyncio.Event)
+    failure: Rejected | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    digest: dict[str, FeedEntry] = field(default_factory=dict)  # the day being gathered: code → latest
+    digest_day: tuple[int, int] | None = None
+    digest_scan: int = 0
+    pending: deque[Outgoing] = field(default_factory=deque)  # parts of a digest or cohort yet to send
+    cohort_month: int = 0  # the month whose cohort is in flight (0: none)
+
+    @property
+    def id(self) -> str:
+        return self.sub.subscription_id
+
+
+class PushService:
+    """Subscriptions and their delivery (plain object; :class:`SubscriptionRpc` is its thin servicer)."""
+
+    def __init__(
+        self,
+        storage: NodeStorage,
+        table: LegalTable,
+        committed: Wakeup,
+        clock: Clock = SYSTEM_CLOCK,
+        feed: FeedReader | None = None,
+    ) -> None:
+        self._storage = storage
+        self._table = table
+        self.committed = committed
+        self._clock = clock
+        self._feed = feed or FeedReader(storage)
+        self._live: dict[str, Stream] = {}
+        self._live_lock = threading.Lock()
+
+    # -- registration --------------------------------------------------------------------------
+
+    def subscribe(self, agency: NodeId, business: str, target: S.PushTarget, mode: int) -> S.Subscription:
+        self._row(agency, business)
+        canonical = check_target(target, mode)
+        sub = S.Subscription(agency=str(agency), business_code=business, target=canonical, mode=mode)
+        sub.created_at.FromMilliseconds(self._clock.now_ms())
+
+        def store(txn: lmdb.Transaction) -> S.Subscription:
+            held = self._storage.subscriptions.of_agency(txn, str(agency))
+            if len(held) >= MAX_SUBSCRIPTIONS_PER_AGENCY:
+                raise Rejected(
+                    Problem.EXHAUSTED,
+                    f"{agency} holds {len(held)} subscriptions; at most {MAX_SUBSCRIPTIONS_PER_AGENCY}: cancel one",
+                )
+            sub.subscription_id = self._storage.subscriptions.next_id(txn)
+            start = self._storage.history.next_position(txn) - 1  # from now on
+            sub.start_position = sub.cursor = sub.delivered = start
+            self._storage.subscriptions.put(txn, sub)
+            return sub
+
+        return self._storage.env.submit(store).result()
+
+    def list(self, agency: NodeId) -> list[S.Subscription]:
+        with self._storage.env.read() as txn:
+            subs = self._storage.subscriptions
+            return [s for i in subs.of_agency(txn, str(agency)) if (s := subs.get(txn, i)) is not None]
+
+    def cancel(self, agency: NodeId, subscription_id: str) -> None:
+        def delete(txn: lmdb.Transaction) -> None:
+            self._storage.subscriptions.delete(txn, self._own(txn, agency, subscription_id))
+
+        self._storage.env.submit(delete).result()
+        with self._live_lock:
+            stream = self._live.pop(subscription_id, None)
+        if stream is not None:
+            self._fail(stream, Rejected(Problem.NOT_FOUND, f"subscription {subscription_id} was cancelled"))
+
+    def _own(self, txn: lmdb.Transaction, agency: NodeId, subscription_id: str) -> S.Subscription:
+        sub = self._storage.subscriptions.get(txn, subscription_id)
+        if sub is None or sub.agency != str(agency):  # another agency's is as absent as one never made
+            raise Rejected(Problem.NOT_FOUND, f"{agency} has no subscription {quoted(subscription_id)}")
+        return sub
+
+    def _row(self, agency: NodeId, business: str) -> TableRow:
+        row = self._table.row(agency.corporate_number, business)
+        if row is None:
+            raise Rejected(
+                Problem.DENIED, f"{agency} has no row in the legal table (別表第1) for business {quoted(business)}"
+            )
+        return row
+
+    # -- a stream ------------------------------------------------------------------------------
+
+    def open(self, agency: NodeId, subscription_id: str) -> Stream:
+        """Start a Receive at the subscription's cursor; an older Receive of it ends (superseded)."""
+        with self._storage.env.read() as txn:
+            sub = self._own(txn, agency, subscription_id)
+        row = self._row(agency, sub.business_code)  # the row may have gone since it subscribed
+        stream = Stream(sub, row, Filter.of(sub), sub.cursor, sub.delivered, sub.cursor, sent=sub.cursor)
+        with self._live_lock:
+            older = self._live.get(subscription_id)
+            self._live[subscription_id] = stream
+        if older is not None:
+            self._fail(older, Rejected(Problem.CONFLICT, f"a newer Receive of {subscription_id} took over"))
+        return stream
+
+    def close(self, stream: Stream) -> None:
+        with self._live_lock:
+            if self._live.get(stream.id) is stream:
+                del self._live[stream.id]
+
+    def _fail(self, stream: Stream, failure: Rejected) -> None:
+        stream.failure = failure
+        if stream.loop is not None:
+            stream.loop.call_soon_threadsafe(stream.woken.set)
+
+    def acknowledge(self, stream: Stream, position: int) -> None:
+        """Move the durable cursor to ``position`` (see the module docstring for what is refused)."""
+        if position > stream.delivered:
+            raise Rejected(
+                Problem.CONFLICT,
+                f"position {position} was never delivered on subscription {stream.id} "
+                f"(delivered up to {stream.delivered}); the cursor stays at {stream.acked}",
+            )
+        cohort = stream.sub.mode == S.PUSH_MODE_MONTHLY_COHORT
+        if cohort and position != stream.delivered and position > stream.acked:
+            raise Rejected(
+                Problem.CONFLICT, f"a cohort is acknowledged whole, at position {stream.delivered}, not {position}"
+            )
+        completes = bool(cohort and stream.cohort_month and position == stream.delivered and not stream.pending)
+        if position <= stream.acked and not completes:
+            return  # a cursor never moves back
+        month = stream.cohort_month
+
+        def move(txn: lmdb.Transaction) -> None:
+            subs = self._storage.subscriptions
+            if subs.get(txn, stream.id) is None:
+                raise Rejected(Problem.NOT_FOUND, f"subscription {stream.id} was cancelled")
+            acked, delivered = subs.cursor(txn, stream.id)
+            subs.set_cursor(txn, stream.id, max(acked, position), delivered)
+            if completes:
+                stored = subs.cohort(txn, stream.id, month)
+                if stored is not None:
+                    stored.acknowledged = True
+                    subs.put_cohort(txn, stream.id, month, stored)
+
+        self._storage.env.submit(move).result()
+        stream.acked = max(stream.acked, position)
+        while stream.unacked and stream.unacked[0] <= position:
+            stream.unacked.popleft()
+        if completes:
+            stream.unacked.clear()
+            stream.cohort_month = 0
+
+    def produce(self, stream: Stream, progress: bool) -> tuple[S.PushMessage | None, bool]:
+        """The stream's next message (logged and marked delivered before it is returned), or None if there
+        is nothing to send; and whether more may be ready at once. With ``progress`` a message with no
+        records tells a quiet stream's agency how far it has read (so its cursor can follow)."""
+        if stream.pending:
+            return self._send(stream, stream.pending.popleft()), True
+        mode = stream.sub.mode
+        if mode == S.PUSH_MODE_DAILY_DIGEST:
+            outgoing = self._digest(stream)
+        elif mode == S.PUSH_MODE_MONTHLY_COHORT:
+            outgoing = self._cohort(stream)
+        else:
+            for _ in range(PUSH_READS_PER_STEP):
+                outgoing = self._changes(stream)
+                if outgoing is None or outgoing.entries:
+                    break
+                stream.scan = outgoing.last  # nothing for it there
+            else:
+                return None, True  # a long stretch of others' changes: let other streams run
+            if outgoing is None:
+                if progress and stream.scan > stream.sent:
+                    return self._send(stream, Outgoing([], stream.sent + 1, stream.scan)), False
+                return None, False
+        if outgoing is None:
+            return None, False
+        return self._send(stream, outgoing), True
+
+    def _changes(self, stream: Stream) -> Outgoing | None:
+        """The matching changes after the stream's scan mark (None: the feed ends there)."""
+        entries = self._feed.read(stream.scan, PUSH_SCAN)
+        if not entries:
+            return None
+        matched: list[FeedEntry] = []
+        last = stream.scan
+        for entry in entries:
+            last = entry.position
+            if stream.filter.matches(entry.notice):
+                matched.append(entry)
+                if len(matched) >= MAX_PUSH_RECORDS:
+                    break
+        return Outgoing(matched, stream.sent + 1, last)
+
+    def _digest(self, stream: Stream) -> Outgoing | None:
+        now = self._clock.now_ms()
+        if stream.digest_day is None:
+            stream.digest_scan = stream.scan
+        complete = False
+        while not complete:
+            entries = self._feed.read(stream.digest_scan, PUSH_SCAN)
+            if not entries:
+                complete = stream.digest_day is not None and now >= stream.digest_day[1] + DIGEST_GRACE_MS
+                if not complete:
+                    return None
+                break
+            for entry in entries:
+                if stream.digest_day is None:
+                    stream.digest_day = day_bounds(day_of(entry.committed_ms or now))
+                if entry.committed_ms >= stream.digest_day[1]:
+                    complete = True
+                    break
+                code = entry.notice.record.resident_code
+                if stream.filter.matches(entry.notice):
+                    if code not in stream.digest and len(stream.digest) >= MAX_DIGEST_RESIDENTS:
+                        complete = True  # the rest of the day is another digest
+                        break
+                    stream.digest.pop(code, None)
+                    stream.digest[code] = entry
+                stream.digest_scan = entry.position
+        chosen = sorted(stream.digest.values(), key=lambda e: e.position)
+        period, end = stream.digest_day, stream.digest_scan
+        stream.digest, stream.digest_day = {}, None
+        first = stream.sent + 1
+        parts = [chosen[i : i + MAX_PUSH_RECORDS] for i in range(0, len(chosen), MAX_PUSH_RECORDS)] or [[]]
+        for i, part in enumerate(parts):
+            last = end if i == len(parts) - 1 else part[-1].position
+            stream.pending.append(Outgoing(part, first, last, period=period))
+            first = last + 1
+        return stream.pending.popleft()
+
+    def _cohort(self, stream: Stream) -> Outgoing | None:
+        if stream.cohort_month:
+            return None  # in flight: wait for its acknowledgement
+        now_month = month_of(self._clock.now_ms())
+        subs = self._storage.subscriptions
+        month = month_of(stream.sub.created_at.ToMilliseconds())
+        with self._storage.env.read() as txn:
+            while month <= now_month:
+                stored = subs.cohort(txn, stream.id, month)
+                if stored is None or not stored.acknowledged:
+                    break
+                month = following_month(month)
+            else:
+                return None
+            cohort = subs.cohort(txn, stream.id, month)
+        if cohort is None:
+            cohort = self._take_cohort(stream, month)
+        entries = self._entries_at(list(cohort.positions))
+        period = month_bounds(month)
+        parts = [entries[i : i + MAX_PUSH_RECORDS] for i in range(0, len(entries), MAX_PUSH_RECORDS)] or [[]]
+        first = stream.sent + 1
+        for i, part in enumerate(parts):
+            final = i == len(parts) - 1
+            stream.pending.append(Outgoing(part, first, cohort.snapshot, ackable=final, period=period))
+        stream.cohort_month = month
+        return stream.pending.popleft()
+
+    def _take_cohort(self, stream: Stream, month: int) -> S.PushCohort:
+        """The month's members as of now, stored (a resend after a restart delivers the same)."""
+        storage, target, age = self._storage, stream.filter, stream.sub.target.reaching_age
+        positions: list[int] = []
+        with storage.env.read() as txn:  # one snapshot: the records and the feed agree
+            snapshot = storage.history.next_position(txn) - 1
+            if target.codes:
+                found = ((c, storage.records.current(txn, c)) for c in sorted(target.codes))
+                candidates = [(c, r) for c, r in found if r is not None]
+            else:  # every national record once (documented: no birth-date index yet)
+                cursor = txn.cursor(db=storage.env.dbs[Db.RECORDS])
+                candidates = [(bytes(k).decode("ascii"), identity_pb2.IdentityRecord.FromString(v)) for k, v in cursor]
+            for code, record in candidates:
+                if in_cohort(record, target, age, month):
+                    latest = _latest_position(txn, storage, code)
+                    if latest:
+                        positions.append(latest)
+        cohort = S.PushCohort(snapshot=snapshot, positions=sorted(positions))
+
+        def store(txn: lmdb.Transaction) -> S.PushCohort:
+            existing = storage.subscriptions.cohort(txn, stream.id, month)
+            if existing is not None:
+                return existing
+            storage.subscriptions.put_cohort(txn, stream.id, month, cohort)
+            return cohort
+
+        return storage.env.submit(store).result()
+
+    def _entries_at(self, positions: list[int]) -> list[FeedEntry]:
+        out = []
+        for position in positions:
+            found = self._feed.read(position - 1, 1)
+            if found and found[0].position == position:
+                out.append(found[0])
+        return out
+
+    def _send(self, stream: Stream, outgoing: Outgoing) -> S.PushMessage:
+        """Log each record as a provision and move the delivered mark, durably, then build the message."""
+        now = self._clock.now_ms()
+        row, sub = stream.row, stream.sub
+        records = [row.redact(e.notice.record) for e in outgoing.entries]
+        entries = []
+        for record in records:
+            entry = admin_pb2.ProvisionEntry(
+                agency=sub.agency,
+                business_code=row.business,
+                resident_code=record.resident_code,
+                query_kind=admin_pb2.QUERY_KIND_PUSH,
+                items=sorted(row.fields),
+                reference=sub.subscription_id,
+            )
+            entry.provided_at.FromMilliseconds(now)
+            entries.append(entry)
+        for entry, fed in zip(entries, outgoing.entries, strict=True):
+            entry.resident_code = fed.notice.record.resident_code  # whatever the row lets through
+        delivered = max(stream.delivered, outgoing.last) if outgoing.ackable else stream.delivered
+
+        def log(txn: lmdb.Transaction) -> list[int]:
+            subs = self._storage.subscriptions
+            if subs.get(txn, stream.id) is None:
+                raise Rejected(Problem.NOT_FOUND, f"subscription {stream.id} was cancelled")
+            ids = self._storage.provisions.append_many(txn, entries)
+            acked, _ = subs.cursor(txn, stream.id)
+            subs.set_cursor(txn, stream.id, acked, delivered)
+            return ids
+
+        ids = self._storage.env.submit(log).result()
+        stream.delivered = delivered
+        stream.scan = max(stream.scan, outgoing.last)
+        if outgoing.ackable:
+            stream.sent = outgoing.last
+            stream.unacked.append(outgoing.last)
+        message = S.PushMessage(
+            subscription_id=sub.subscription_id, first_position=outgoing.first, last_position=outgoing.last
+        )
+        for fed, record, provision_id in zip(outgoing.entries, records, ids, strict=True):
+            pushed = message.records.add(position=fed.position, provision_id=provision_id)
+            pushed.record.CopyFrom(record)
+            pushed.committed_at.FromMilliseconds(fed.committed_ms)
+        if outgoing.period is not None:
+            message.period_start.FromMilliseconds(outgoing.period[0])
+            message.period_end.FromMilliseconds(outgoing.period[1])
+        message.sent_at.FromMilliseconds(self._clock.now_ms())
+        return message
+
+
+def _latest_position(txn: lmdb.Transaction, storage: NodeStorage, code: str) -> int:
+    """The resident's latest feed position in ``txn`` (0 if none)."""
+    prefix = resident_key(code)
+    cursor = txn.cursor(db=storage.env.dbs[Db.HISTORY_INDEX])
+    if not cursor.set_range(prefix + b"\xff" * 8):
+        if not cursor.last():
+            return 0
+    elif not cursor.prev():
+        return 0
+    key = bytes(cursor.key())
+    return queue_position(key) if key.startswith(prefix) and len(key) == len(prefix) + 8 else 0
+
+
+async def deliver(
+    push: PushService,
+    stream: Stream,
+    blocking: Callable[..., Awaitable[Any]],
+    requests: AsyncIterator[S.ReceiveRequest],
+) -> AsyncIterator[S.PushMessage]:
+    """The messages of one Receive: produced while the window allows, acknowledgements read beside them.
+    A stream with nothing to send sleeps until a commit (or its own acknowledgement) wakes it."""
+    stream.loop = asyncio.get_running_loop()
+    acks: list[int] = []
+
+    async def read() -> None:
+        try:
+            async for request in requests:
+                if request.WhichOneof("request") != "acknowledge":
+                    raise Rejected(Problem.INVALID, "after the first message, a Receive request only acknowledges")
+                acks.append(request.acknowledge)
+                stream.woken.set()
+        except Rejected as exc:
+            stream.failure = stream.failure or exc
+            stream.woken.set()
+
+    async def apply_acks() -> None:
+        if not acks:
+            return
+        queued, acks[:] = list(acks), []
+        beyond = [p for p in queued if p > stream.delivered]  # refused, whatever else came with it
+        await blocking(push.acknowledge, stream, beyond[0] if beyond else max(queued))
+
+    reader = asyncio.create_task(read())
+    seen, last_progress = push.committed.generation, 0.0
+    clock_driven = stream.sub.mode in (S.PUSH_MODE_DAILY_DIGEST, S.PUSH_MODE_MONTHLY_COHORT)
+    try:
+        while True:
+            stream.woken.clear()
+            if stream.failure is not None:
+                raise stream.failure
+            await apply_acks()
+            if len(stream.unacked) >= PUSH_WINDOW:
+                await stream.woken.wait()  # an acknowledgement (or a failure) wakes it
+                continue
+            now = stream.loop.time()
+            generation = push.committed.generation
+            progress = now - last_progress >= PROGRESS_EVERY_S
+            message, more = await blocking(push.produce, stream, progress)
+            if message is not None:
+                if not message.records and not message.HasField("period_start"):
+                    last_progress = now
+                yield message
+            if more or message is not None:
+                continue
+            quiet = stream.scan > stream.sent  # read past others' changes: a progress message is due
+            timeout = PROGRESS_EVERY_S if quiet else IDLE_WAIT_S if clock_driven else IDLE_WAIT_S * 12
+            seen = generation
+            committed = asyncio.ensure_future(push.committed.wait(seen, timeout))
+            woken = asyncio.ensure_future(stream.woken.wait())
+            await asyncio.wait({committed, woken}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for task in (committed, woken):
+                task.cancel()
+    finally:
+        reader.cancel()
+
+
+class SubscriptionRpc(subscription_pb2_grpc.SubscriptionServiceServicer):
+    def __init__(self, push: PushService, blocking: Blocking) -> None:
+        self._push = push
+        self.blocking = blocking
+        self.agencies = Kinds.of(NodeKind.AGENCY)
+
+    @guarded("agencies")
+    def Subscribe(self, request: S.SubscribeRequest, caller: Caller) -> S.SubscribeResponse:
+        agency = caller.of_kind(NodeKind.AGENCY)[0]
+        sub = self._push.subscribe(agency, request.business_code, request.target, request.mode)
+        return S.SubscribeResponse(subscription=sub)
+
+    @guarded("agencies")
+    def ListSubscriptions(self, request: S.ListSubscriptionsRequest, caller: Caller) -> S.ListSubscriptionsResponse:
+        return S.ListSubscriptionsResponse(subscriptions=self._push.list(caller.of_kind(NodeKind.AGENCY)[0]))
+
+    @guarded("agencies")
+    def CancelSubscription(self, request: S.CancelSubscriptionRequest, caller: Caller) -> S.CancelSubscriptionResponse:
+        self._push.cancel(caller.of_kind(NodeKind.AGENCY)[0], request.subscription_id)
+        return S.CancelSubscriptionResponse()
+
+    @guarded("agencies")
+    async def Receive(
+        self, request_iterator: AsyncIterator[S.ReceiveRequest], context: grpc.aio.ServicerContext, caller: Caller
+    ) -> AsyncIterator[S.PushMessage]:
+        agency = caller.of_kind(NodeKind.AGENCY)[0]
+        first = await anext(request_iterator, None)
+        if first is None or first.WhichOneof("request") != "subscription_id":
+            raise Rejected(Problem.INVALID, "the first Receive request names the subscription (subscription_id)")
+        stream = await self.blocking(self._push.open, agency, first.subscription_id)
+        try:
+            async for message in deliver(self._push, stream, self.blocking, request_iterator):
+                yield message
+        finally:
+            self._push.close(stream)
+
+
+def subscription_service(parts: NodeParts) -> ServiceBinding:
+    """The national tier's push subscriptions (see jukinet.server.assembly.TIERS)."""
+    if parts.config.legal_table is None:
+        raise Rejected(Problem.BROKEN, "the national server needs a legal table")
+    push = PushService(parts.storage, LegalTable.load(parts.config.legal_table), parts.committed, parts.clock)
+    return bind(SubscriptionRpc(push, parts.blocking))
