@@ -20,14 +20,14 @@ from jukinet.hsm import TokenWorker, find_softhsm_module
 
 @contextlib.contextmanager
 def benchmark_network(
-    keep: Path | None = None,
+    keep: Path | None = None, topology: Topology | None = None
 ) -> Iterator[tuple[Network, TokenWorker, dict[str, TerminalClient]]]:
-    """Provision and start the default topology on free ports, with this process's TokenWorker (the card
+    """Provision and start ``topology`` (default: the default topology on free ports), with this process's TokenWorker (the card
     reader) and an administrator logged in at each node's site terminal (by node id); stop and clean up
     afterwards."""
     state = keep or Path(tempfile.mkdtemp(prefix="jukinet-bench-"))
     try:
-        net = provision(state, Topology.default(free_ports=True))
+        net = provision(state, topology or Topology.default(free_ports=True))
         card_reader = TokenWorker(find_softhsm_module(), net.softhsm.conf_path)  # cards are unlocked here
         with start_network(net), card_reader as worker:
             operators = bootstrap_operators(worker, net, rng=np.random.default_rng(1))

@@ -47,6 +47,7 @@ from typing import Any
 
 import grpc
 import lmdb
+from google.protobuf import timestamp_pb2
 
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.errors import Problem, Rejected
@@ -81,11 +82,21 @@ PROGRESS_EVERY_S = 1.0  # a caught-up stream with nothing to send says how far i
 IDLE_WAIT_S = 5.0  # a stream with nothing to do re-checks this often even without a wakeup (clock-driven modes)
 
 
-@dataclass(frozen=True)
+@dataclass
 class FeedEntry:
+    """A decoded feed entry, shared by every stream that reads it (through :class:`FeedReader`)."""
+
     position: int
     notice: notice_pb2.ChangeNotice
     committed_ms: int
+    redacted: dict[frozenset[str], identity_pb2.IdentityRecord] = field(default_factory=dict)
+
+    def for_row(self, row: TableRow) -> identity_pb2.IdentityRecord:
+        """The record redacted to ``row``'s fields (computed once per field set, then shared)."""
+        record = self.redacted.get(row.fields)
+        if record is None:
+            record = self.redacted[row.fields] = row.redact(self.notice.record)
+        return record
 
 
 class FeedReader:
@@ -455,23 +466,22 @@ class PushService:
 
     def _send(self, stream: Stream, outgoing: Outgoing) -> S.PushMessage:
         """Log each record as a provision and move the delivered mark, durably, then build the message."""
-        now = self._clock.now_ms()
         row, sub = stream.row, stream.sub
-        records = [row.redact(e.notice.record) for e in outgoing.entries]
-        entries = []
-        for record in records:
-            entry = admin_pb2.ProvisionEntry(
+        provided_at = timestamp_pb2.Timestamp()
+        provided_at.FromMilliseconds(self._clock.now_ms())
+        items = sorted(row.fields)
+        entries = [
+            admin_pb2.ProvisionEntry(
                 agency=sub.agency,
                 business_code=row.business,
-                resident_code=record.resident_code,
+                resident_code=fed.notice.record.resident_code,  # whatever the row lets through
                 query_kind=admin_pb2.QUERY_KIND_PUSH,
-                items=sorted(row.fields),
+                items=items,
                 reference=sub.subscription_id,
+                provided_at=provided_at,
             )
-            entry.provided_at.FromMilliseconds(now)
-            entries.append(entry)
-        for entry, fed in zip(entries, outgoing.entries, strict=True):
-            entry.resident_code = fed.notice.record.resident_code  # whatever the row lets through
+            for fed in outgoing.entries
+        ]
         delivered = max(stream.delivered, outgoing.last) if outgoing.ackable else stream.delivered
 
         def log(txn: lmdb.Transaction) -> list[int]:
@@ -492,10 +502,12 @@ class PushService:
         message = S.PushMessage(
             subscription_id=sub.subscription_id, first_position=outgoing.first, last_position=outgoing.last
         )
-        for fed, record, provision_id in zip(outgoing.entries, records, ids, strict=True):
-            pushed = message.records.add(position=fed.position, provision_id=provision_id)
-            pushed.record.CopyFrom(record)
-            pushed.committed_at.FromMilliseconds(fed.committed_ms)
+        add = message.records.add
+        for fed, provision_id in zip(outgoing.entries, ids, strict=True):
+            committed = timestamp_pb2.Timestamp(
+                seconds=fed.committed_ms // 1000, nanos=fed.committed_ms % 1000 * 1_000_000
+            )
+            add(position=fed.position, record=fed.for_row(row), committed_at=committed, provision_id=provision_id)
         if outgoing.period is not None:
             message.period_start.FromMilliseconds(outgoing.period[0])
             message.period_end.FromMilliseconds(outgoing.period[1])

@@ -1,0 +1,196 @@
+"""Push: national commit → received delay of pushed changes, with subscribers receiving while ingest runs.
+
+Starts the default network (national, 東京都, CS 131148 and 131016) with --agencies agencies listed in the
+legal table, registers --subscribers subscriptions spread over them (every change; the rule: residents
+of CS 131148 — or, with --spread, alternately of 131148 and 131016, where the records are then
+registered half and half), opens one Receive stream per subscription (grpc.aio, one event loop in this
+process, each message acknowledged as it arrives), and runs the ingest load: --records synthetic
+residents registered at the CS through the real path, as bench/ingest.py does. Each pushed record's
+delay is its arrival time here minus its national commit time (`committed_at`; same machine clock).
+Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import random
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _network import benchmark_network
+
+from jukinet.clients.transport import channel_options
+from jukinet.cs_node.registry import row_digest
+from jukinet.devnet.topology import AgencySpec, Topology
+from jukinet.domain.codes import corporate_check_digit
+from jukinet.domain.synthetic import synthetic_resident
+from jukinet.pki.layout import bundle_path
+from jukinet.v1 import subscription_pb2 as S
+from jukinet.v1 import subscription_pb2_grpc
+
+BUSINESS = "pension-benefit"
+FIELDS = '["resident_code", "name", "birth_date", "sex", "address", "change"]'
+
+
+def _topology(agencies: int) -> Topology:
+    topo = Topology.default(free_ports=True)
+    numbers = [f"{corporate_check_digit(f'{500000000000 + i:012d}')}{500000000000 + i:012d}" for i in range(agencies)]
+    rows = "".join(
+        f'\n[[row]]\nagency = "{n}"\nbusiness = "{BUSINESS}"\ntitle = "bench"\nfields = {FIELDS}\n' for n in numbers
+    )
+    specs = tuple(AgencySpec(n, f"bench agency {i}") for i, n in enumerate(numbers))
+    return dataclasses.replace(topo, agencies=specs, legal_table_text=rows)
+
+
+class Subscriber:
+    def __init__(self, stub: subscription_pb2_grpc.SubscriptionServiceStub, sub: S.Subscription) -> None:
+        self.stub, self.sub = stub, sub
+        self.delays_ms: list[float] = []
+        self.received = 0
+
+    async def run(self, expected: int, done: asyncio.Event) -> None:
+        acks: asyncio.Queue[int | None] = asyncio.Queue()
+
+        async def requests():  # the subscription, then each acknowledgement
+            yield S.ReceiveRequest(subscription_id=self.sub.subscription_id)
+            while (position := await acks.get()) is not None:
+                yield S.ReceiveRequest(acknowledge=position)
+
+        call = self.stub.Receive(requests())
+        try:
+            async for message in call:
+                now_ms = time.time() * 1000
+                for record in message.records:
+                    self.delays_ms.append(now_ms - record.committed_at.ToMilliseconds())
+                self.received += len(message.records)
+                acks.put_nowait(message.last_position)
+                if self.received >= expected:
+                    break
+        finally:
+            acks.put_nowait(None)
+            call.cancel()
+            done.set()
+
+
+async def _receive_all(net, subs_by_agency, expected: dict[str, int], ready: threading.Event, timeout: float):
+    bundle = bundle_path(net.pki_dir).read_bytes()
+    national = net.topology.national
+    subscribers, channels = [], []
+    for number, subs in subs_by_agency.items():
+        creds = net.agency(number)
+        credentials = grpc.ssl_channel_credentials(bundle, creds.key.read_bytes(), creds.cert.read_bytes())
+        channel = grpc.aio.secure_channel(national.listen, credentials, options=channel_options(national.node_id))
+        channels.append(channel)
+        stub = subscription_pb2_grpc.SubscriptionServiceStub(channel)
+        subscribers += [Subscriber(stub, sub) for sub in subs]
+    events = [asyncio.Event() for _ in subscribers]
+    tasks = [
+        asyncio.create_task(s.run(expected[s.sub.subscription_id], e)) for s, e in zip(subscribers, events, strict=True)
+    ]
+    ready.set()
+    try:
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout)
+    finally:
+        for channel in channels:
+            await channel.close()
+    return subscribers
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=20_000, help="residents registered while subscribers receive")
+    parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--agencies", type=int, default=25, help="agencies the subscriptions are spread over")
+    parser.add_argument("--chunk", type=int, default=1000)
+    parser.add_argument("--spread", action="store_true", help="subscribers and records over both CS municipalities")
+    parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
+    args = parser.parse_args()
+
+    rng = random.Random(7)
+    places = ["131148", "131016"] if args.spread else ["131148"]
+    records = {p: [synthetic_resident(rng, p) for _ in range(args.records // len(places))] for p in places}
+    if len({row_digest(r) for rs in records.values() for r in rs}) != sum(map(len, records.values())):
+        raise SystemExit("identical residents generated; change the seed")
+    with benchmark_network(topology=_topology(args.agencies)) as (net, _worker, terminals):
+        from jukinet.devnet.access import push_client
+
+        subs_by_agency: dict[str, list[S.Subscription]] = {a.corporate_number: [] for a in net.topology.agencies}
+        expected: dict[str, int] = {}
+        numbers = list(subs_by_agency)
+        for i in range(args.subscribers):
+            number, place = numbers[i % len(numbers)], places[i % len(places)]
+            sub = push_client(net, number).subscribe(BUSINESS, S.PUSH_MODE_EVERY_CHANGE, municipality_codes=[place])
+            subs_by_agency[number].append(sub)
+            expected[sub.subscription_id] = len(records[place])
+        print(f"{args.subscribers} subscriptions over {len(numbers)} agencies", flush=True)
+
+        ready = threading.Event()
+        result: dict[str, object] = {}
+
+        def receive() -> None:
+            try:
+                result["subscribers"] = asyncio.run(_receive_all(net, subs_by_agency, expected, ready, args.timeout))
+            except BaseException as exc:  # reported below
+                result["error"] = exc
+                ready.set()
+
+        receiver = threading.Thread(target=receive)
+        receiver.start()
+        ready.wait()
+        time.sleep(1.0)  # the streams are open
+        start = time.perf_counter()
+
+        def ingest(place: str) -> None:
+            reply = terminals[f"cs:{place}"].register(records[place], chunk_size=args.chunk)
+            if reply.refused or reply.stored != len(records[place]):
+                result["error"] = SystemExit(f"{reply.stored} stored, {len(reply.refused)} refused at {place}")
+
+        loaders = [threading.Thread(target=ingest, args=(p,)) for p in places]
+        for loader in loaders:
+            loader.start()
+        for loader in loaders:
+            loader.join()
+        registered = time.perf_counter() - start
+        print(f"registered {sum(map(len, records.values()))} records in {registered:.2f}s", flush=True)
+        receiver.join()
+        elapsed = time.perf_counter() - start
+        if "error" in result:
+            raise SystemExit(f"push bench failed: {result['error']!r}")
+        subscribers = result["subscribers"]
+        provisions = terminals["national"].status().provisions
+    delays = [d for s in subscribers for d in s.delays_ms]  # type: ignore[attr-defined]
+    print(
+        f"{len(delays)} events in {elapsed:.2f}s; delay p50 {_percentile(delays, 0.5):.0f} ms, "
+        f"p99 {_percentile(delays, 0.99):.0f} ms, max {max(delays):.0f} ms; {provisions} provision entries",
+        flush=True,
+    )
+    out = {
+        "bench": "push",
+        "subscribers": args.subscribers,
+        "events": len(delays),
+        "events_per_s": round(len(delays) / elapsed),
+        "p99_delay_ms": round(_percentile(delays, 0.99)),
+        "p50_delay_ms": round(_percentile(delays, 0.5)),
+        "records": sum(map(len, records.values())),
+        "ingest_seconds": round(registered, 3),
+    }
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
