@@ -22,9 +22,9 @@ from jukinet.hsm import TokenWorker, find_softhsm_module
 def benchmark_network(
     keep: Path | None = None, topology: Topology | None = None
 ) -> Iterator[tuple[Network, TokenWorker, dict[str, TerminalClient]]]:
-    """Provision and start ``topology`` (default: the default topology on free ports), with this process's TokenWorker (the card
-    reader) and an administrator logged in at each node's site terminal (by node id); stop and clean up
-    afterwards."""
+    """Provision and start ``topology`` (default: the default topology on free ports), with this process's
+    TokenWorker (the card reader) and an administrator logged in at each node's site terminal (by node id);
+    stop and clean up afterwards."""
     state = keep or Path(tempfile.mkdtemp(prefix="jukinet-bench-"))
     try:
         net = provision(state, topology or Topology.default(free_ports=True))

@@ -1,12 +1,19 @@
 """Push: national commit → received delay of pushed changes, with subscribers receiving while ingest runs.
 
 Starts the default network (national, 東京都, CS 131148 and 131016) with --agencies agencies listed in the
-legal table, registers --subscribers subscriptions spread over them (every change; the rule: residents
-of CS 131148 — or, with --spread, alternately of 131148 and 131016, where the records are then
-registered half and half), opens one Receive stream per subscription (grpc.aio, one event loop in this
-process, each message acknowledged as it arrives), and runs the ingest load: --records synthetic
-residents registered at the CS through the real path, as bench/ingest.py does. Each pushed record's
-delay is its arrival time here minus its national commit time (`committed_at`; same machine clock).
+legal table and --subscribers subscriptions spread over them (every change), opens one Receive stream per
+subscription (grpc.aio, one event loop in this process, each message acknowledged as it arrives), and
+runs the ingest load through the real path (RegisterResidents at a CS, as bench/ingest.py does). Each
+pushed record's delay is its arrival time here minus its national commit time (`committed_at`; the same
+machine clock). Two targets:
+
+- ``--target codes`` (default): first --records residents are registered at CS 131148 (not measured);
+  subscriber i subscribes to every 100th of their codes. Then, measured, the CS records a 転居 of each of
+  them while --records new residents are registered at CS 131016 (ingest that matches nobody): each
+  change reaches one subscriber.
+- ``--target municipality``: every subscriber subscribes to the residents of 131148 and --records new
+  residents are registered there: each change reaches every subscriber (fan-out = --subscribers).
+
 Last line: one JSON object.
 """
 
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime
 import json
 import random
 import sys
@@ -34,8 +42,8 @@ from jukinet.devnet.topology import AgencySpec, Topology
 from jukinet.domain.codes import corporate_check_digit
 from jukinet.domain.synthetic import synthetic_resident
 from jukinet.pki.layout import bundle_path
+from jukinet.v1 import identity_pb2, subscription_pb2_grpc
 from jukinet.v1 import subscription_pb2 as S
-from jukinet.v1 import subscription_pb2_grpc
 
 BUSINESS = "pension-benefit"
 FIELDS = '["resident_code", "name", "birth_date", "sex", "address", "change"]'
@@ -55,6 +63,7 @@ class Subscriber:
     def __init__(self, stub: subscription_pb2_grpc.SubscriptionServiceStub, sub: S.Subscription) -> None:
         self.stub, self.sub = stub, sub
         self.delays_ms: list[float] = []
+        self.server_ms: list[float] = []  # committed → sent (the server's share of the delay)
         self.received = 0
 
     async def run(self, expected: int, done: asyncio.Event) -> None:
@@ -69,8 +78,11 @@ class Subscriber:
         try:
             async for message in call:
                 now_ms = time.time() * 1000
+                sent_ms = message.sent_at.ToMilliseconds()
                 for record in message.records:
-                    self.delays_ms.append(now_ms - record.committed_at.ToMilliseconds())
+                    committed_ms = record.committed_at.ToMilliseconds()
+                    self.delays_ms.append(now_ms - committed_ms)
+                    self.server_ms.append(sent_ms - committed_ms)
                 self.received += len(message.records)
                 acks.put_nowait(message.last_position)
                 if self.received >= expected:
@@ -105,6 +117,25 @@ async def _receive_all(net, subs_by_agency, expected: dict[str, int], ready: thr
     return subscribers
 
 
+def _register(terminal, rows: list, chunk: int) -> None:
+    reply = terminal.register(rows, chunk_size=chunk)
+    if reply.refused or reply.stored != len(rows):
+        raise SystemExit(
+            f"{reply.stored} stored, {len(reply.refused)} refused of {len(rows)} rows: {sorted(reply.refused)[:3]}"
+        )
+
+
+def _relocated(record: identity_pb2.IdentityRecord) -> identity_pb2.IdentityRecord:
+    """A 転居 of ``record`` within its municipality, dated today."""
+    moved = identity_pb2.IdentityRecord()
+    moved.CopyFrom(record)
+    today = datetime.date.today()
+    moved.change_reason = identity_pb2.CHANGE_REASON_RELOCATION
+    moved.change_date.CopyFrom(identity_pb2.Date(year=today.year, month=today.month, day=today.day))
+    moved.address.text = f"中野五丁目{record.resident_code[-4:]}番"
+    return moved
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
@@ -112,31 +143,46 @@ def _percentile(values: list[float], q: float) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--records", type=int, default=20_000, help="residents registered while subscribers receive")
+    parser.add_argument("--records", type=int, default=20_000, help="residents changed (codes) or registered")
     parser.add_argument("--subscribers", type=int, default=100)
     parser.add_argument("--agencies", type=int, default=25, help="agencies the subscriptions are spread over")
     parser.add_argument("--chunk", type=int, default=1000)
-    parser.add_argument("--spread", action="store_true", help="subscribers and records over both CS municipalities")
+    parser.add_argument("--target", choices=("codes", "municipality"), default="codes")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
+    parser.add_argument("--keep", type=Path, help="state directory to keep (node logs) instead of a temporary one")
     args = parser.parse_args()
 
     rng = random.Random(7)
-    places = ["131148", "131016"] if args.spread else ["131148"]
-    records = {p: [synthetic_resident(rng, p) for _ in range(args.records // len(places))] for p in places}
-    if len({row_digest(r) for rs in records.values() for r in rs}) != sum(map(len, records.values())):
+    new = {p: [synthetic_resident(rng, p) for _ in range(args.records)] for p in ("131148", "131016")}
+    if len({row_digest(r) for rs in new.values() for r in rs}) != 2 * args.records:
         raise SystemExit("identical residents generated; change the seed")
-    with benchmark_network(topology=_topology(args.agencies)) as (net, _worker, terminals):
+    with benchmark_network(args.keep, _topology(args.agencies)) as (net, _worker, terminals):
         from jukinet.devnet.access import push_client
 
+        loads: dict[str, list[identity_pb2.IdentityRecord]]
+        if args.target == "codes":
+            population = new["131148"]
+            _register(terminals["cs:131148"], population, args.chunk)  # codes written back
+            while terminals["national"].status().records < len(population):  # the subscriptions start after them
+                time.sleep(0.1)
+            slices = [[r.resident_code for r in population[i :: args.subscribers]] for i in range(args.subscribers)]
+            loads = {"131148": [_relocated(r) for r in population], "131016": new["131016"]}
+        else:
+            slices = [[] for _ in range(args.subscribers)]
+            loads = {"131148": new["131148"]}
         subs_by_agency: dict[str, list[S.Subscription]] = {a.corporate_number: [] for a in net.topology.agencies}
         expected: dict[str, int] = {}
         numbers = list(subs_by_agency)
         for i in range(args.subscribers):
-            number, place = numbers[i % len(numbers)], places[i % len(places)]
-            sub = push_client(net, number).subscribe(BUSINESS, S.PUSH_MODE_EVERY_CHANGE, municipality_codes=[place])
+            number, client = numbers[i % len(numbers)], push_client(net, numbers[i % len(numbers)])
+            if args.target == "codes":
+                sub = client.subscribe(BUSINESS, S.PUSH_MODE_EVERY_CHANGE, resident_codes=slices[i])
+                expected[sub.subscription_id] = len(slices[i])
+            else:
+                sub = client.subscribe(BUSINESS, S.PUSH_MODE_EVERY_CHANGE, municipality_codes=["131148"])
+                expected[sub.subscription_id] = args.records
             subs_by_agency[number].append(sub)
-            expected[sub.subscription_id] = len(records[place])
-        print(f"{args.subscribers} subscriptions over {len(numbers)} agencies", flush=True)
+        print(f"{args.subscribers} subscriptions over {len(numbers)} agencies ({args.target})", flush=True)
 
         ready = threading.Event()
         result: dict[str, object] = {}
@@ -155,17 +201,18 @@ def main() -> int:
         start = time.perf_counter()
 
         def ingest(place: str) -> None:
-            reply = terminals[f"cs:{place}"].register(records[place], chunk_size=args.chunk)
-            if reply.refused or reply.stored != len(records[place]):
-                result["error"] = SystemExit(f"{reply.stored} stored, {len(reply.refused)} refused at {place}")
+            try:
+                _register(terminals[f"cs:{place}"], loads[place], args.chunk)
+            except SystemExit as exc:
+                result["error"] = exc
 
-        loaders = [threading.Thread(target=ingest, args=(p,)) for p in places]
+        loaders = [threading.Thread(target=ingest, args=(p,)) for p in loads]
         for loader in loaders:
             loader.start()
         for loader in loaders:
             loader.join()
         registered = time.perf_counter() - start
-        print(f"registered {sum(map(len, records.values()))} records in {registered:.2f}s", flush=True)
+        print(f"ingest: {sum(map(len, loads.values()))} rows in {registered:.2f}s", flush=True)
         receiver.join()
         elapsed = time.perf_counter() - start
         if "error" in result:
@@ -173,6 +220,7 @@ def main() -> int:
         subscribers = result["subscribers"]
         provisions = terminals["national"].status().provisions
     delays = [d for s in subscribers for d in s.delays_ms]  # type: ignore[attr-defined]
+    server = [d for s in subscribers for d in s.server_ms]  # type: ignore[attr-defined]
     print(
         f"{len(delays)} events in {elapsed:.2f}s; delay p50 {_percentile(delays, 0.5):.0f} ms, "
         f"p99 {_percentile(delays, 0.99):.0f} ms, max {max(delays):.0f} ms; {provisions} provision entries",
@@ -185,7 +233,9 @@ def main() -> int:
         "events_per_s": round(len(delays) / elapsed),
         "p99_delay_ms": round(_percentile(delays, 0.99)),
         "p50_delay_ms": round(_percentile(delays, 0.5)),
-        "records": sum(map(len, records.values())),
+        "server_p99_ms": round(_percentile(server, 0.99)),
+        "target": args.target,
+        "ingest_rows": sum(map(len, loads.values())),
         "ingest_seconds": round(registered, 3),
     }
     print(json.dumps(out))

@@ -61,7 +61,7 @@ from jukinet.domain.limits import (
     PUSH_WINDOW,
 )
 from jukinet.domain.node_ids import NodeId, NodeKind
-from jukinet.domain.push import Filter, check_target, day_bounds, day_of, in_cohort, month_bounds, month_of
+from jukinet.domain.push import Filter, Key, check_target, day_bounds, day_of, in_cohort, month_bounds, month_of
 from jukinet.domain.push import next_month as following_month
 from jukinet.domain.quoting import quoted
 from jukinet.server.national.legal_table import LegalTable, TableRow
@@ -90,6 +90,10 @@ class FeedEntry:
     notice: notice_pb2.ChangeNotice
     committed_ms: int
     redacted: dict[frozenset[str], identity_pb2.IdentityRecord] = field(default_factory=dict)
+    key: Key = field(init=False)  # what filters look at, read once
+
+    def __post_init__(self) -> None:
+        self.key = Key.of(self.notice)
 
     def for_row(self, row: TableRow) -> identity_pb2.IdentityRecord:
         """The record redacted to ``row``'s fields (computed once per field set, then shared)."""
@@ -354,14 +358,12 @@ class PushService:
         entries = self._feed.read(stream.scan, PUSH_SCAN)
         if not entries:
             return None
-        matched: list[FeedEntry] = []
-        last = stream.scan
-        for entry in entries:
-            last = entry.position
-            if stream.filter.matches(entry.notice):
-                matched.append(entry)
-                if len(matched) >= MAX_PUSH_RECORDS:
-                    break
+        matches = stream.filter.matches
+        matched = [e for e in entries if matches(e.key)]
+        last = entries[-1].position
+        if len(matched) > MAX_PUSH_RECORDS:
+            matched = matched[:MAX_PUSH_RECORDS]
+            last = matched[-1].position
         return Outgoing(matched, stream.sent + 1, last)
 
     def _digest(self, stream: Stream) -> Outgoing | None:
@@ -382,8 +384,8 @@ class PushService:
                 if entry.committed_ms >= stream.digest_day[1]:
                     complete = True
                     break
-                code = entry.notice.record.resident_code
-                if stream.filter.matches(entry.notice):
+                code = entry.key.code
+                if stream.filter.matches(entry.key):
                     if code not in stream.digest and len(stream.digest) >= MAX_DIGEST_RESIDENTS:
                         complete = True  # the rest of the day is another digest
                         break
