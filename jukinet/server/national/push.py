@@ -42,6 +42,7 @@ import asyncio
 import threading
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,6 +187,7 @@ class Stream:
     digest_scan: int = 0
     pending: deque[Outgoing] = field(default_factory=deque)  # parts of a digest or cohort yet to send
     cohort_month: int = 0  # the month whose cohort is in flight (0: none)
+    cohort_sent: bool = False  # its last part has left
 
     @property
     def id(self) -> str:
@@ -301,7 +303,7 @@ class PushService:
             raise Rejected(
                 Problem.CONFLICT, f"a cohort is acknowledged whole, at position {stream.delivered}, not {position}"
             )
-        completes = bool(cohort and stream.cohort_month and position == stream.delivered and not stream.pending)
+        completes = bool(cohort and stream.cohort_sent and position == stream.delivered)
         if position <= stream.acked and not completes:
             return  # a cursor never moves back
         month = stream.cohort_month
@@ -324,12 +326,12 @@ class PushService:
             stream.unacked.popleft()
         if completes:
             stream.unacked.clear()
-            stream.cohort_month = 0
+            stream.cohort_month, stream.cohort_sent = 0, False
 
-    def produce(self, stream: Stream, progress: bool) -> tuple[S.PushMessage | None, bool]:
-        """The stream's next message (logged and marked delivered before it is returned), or None if there
-        is nothing to send; and whether more may be ready at once. With ``progress`` a message with no
-        records tells a quiet stream's agency how far it has read (so its cursor can follow)."""
+    def produce(self, stream: Stream, progress: bool) -> tuple[Prepared | None, bool]:
+        """The stream's next message, its log entry queued (:class:`Prepared`), or None if there is nothing
+        to send; and whether more may be ready at once. With ``progress`` a message with no records tells
+        a quiet stream's agency how far it has read (so its cursor can follow)."""
         if stream.pending:
             return self._send(stream, stream.pending.popleft()), True
         mode = stream.sub.mode
@@ -423,10 +425,9 @@ class PushService:
         entries = self._entries_at(list(cohort.positions))
         period = month_bounds(month)
         parts = [entries[i : i + MAX_PUSH_RECORDS] for i in range(0, len(entries), MAX_PUSH_RECORDS)] or [[]]
-        first = stream.sent + 1
-        for i, part in enumerate(parts):
+        for i, part in enumerate(parts):  # as of one snapshot: each part names it as its first and last
             final = i == len(parts) - 1
-            stream.pending.append(Outgoing(part, first, cohort.snapshot, ackable=final, period=period))
+            stream.pending.append(Outgoing(part, cohort.snapshot, cohort.snapshot, ackable=final, period=period))
         stream.cohort_month = month
         return stream.pending.popleft()
 
@@ -466,8 +467,9 @@ class PushService:
                 out.append(found[0])
         return out
 
-    def _send(self, stream: Stream, outgoing: Outgoing) -> S.PushMessage:
-        """Log each record as a provision and move the delivered mark, durably, then build the message."""
+    def _send(self, stream: Stream, outgoing: Outgoing) -> Prepared:
+        """Build the message and queue its log entry (each record a provision, and the delivered mark) for
+        group commit; it may leave once :attr:`Prepared.logged` resolves (:meth:`Prepared.finish`)."""
         row, sub = stream.row, stream.sub
         provided_at = timestamp_pb2.Timestamp()
         provided_at.FromMilliseconds(self._clock.now_ms())
@@ -484,37 +486,65 @@ class PushService:
             )
             for fed in outgoing.entries
         ]
-        delivered = max(stream.delivered, outgoing.last) if outgoing.ackable else stream.delivered
+        delivered = outgoing.last if outgoing.ackable else 0
 
         def log(txn: lmdb.Transaction) -> list[int]:
             subs = self._storage.subscriptions
             if subs.get(txn, stream.id) is None:
                 raise Rejected(Problem.NOT_FOUND, f"subscription {stream.id} was cancelled")
             ids = self._storage.provisions.append_many(txn, entries)
-            acked, _ = subs.cursor(txn, stream.id)
-            subs.set_cursor(txn, stream.id, acked, delivered)
+            acked, stored = subs.cursor(txn, stream.id)
+            if delivered > stored:
+                subs.set_cursor(txn, stream.id, acked, delivered)
             return ids
 
-        ids = self._storage.env.submit(log).result()
-        stream.delivered = delivered
+        logged = self._storage.env.submit(log)
         stream.scan = max(stream.scan, outgoing.last)
         if outgoing.ackable:
             stream.sent = outgoing.last
-            stream.unacked.append(outgoing.last)
         message = S.PushMessage(
             subscription_id=sub.subscription_id, first_position=outgoing.first, last_position=outgoing.last
         )
         add = message.records.add
-        for fed, provision_id in zip(outgoing.entries, ids, strict=True):
+        for fed in outgoing.entries:
             committed = timestamp_pb2.Timestamp(
                 seconds=fed.committed_ms // 1000, nanos=fed.committed_ms % 1000 * 1_000_000
             )
-            add(position=fed.position, record=fed.for_row(row), committed_at=committed, provision_id=provision_id)
+            add(position=fed.position, record=fed.for_row(row), committed_at=committed)
         if outgoing.period is not None:
             message.period_start.FromMilliseconds(outgoing.period[0])
             message.period_end.FromMilliseconds(outgoing.period[1])
-        message.sent_at.FromMilliseconds(self._clock.now_ms())
-        return message
+        return Prepared(message, logged, outgoing.ackable, self._clock)
+
+    def deliver_now(self, stream: Stream, progress: bool = False) -> S.PushMessage | None:
+        """:meth:`produce` and wait for its log entry: the next message as it would leave (tests, tools)."""
+        prepared, _ = self.produce(stream, progress)
+        if prepared is None:
+            return None
+        prepared.logged.result()
+        return prepared.finish(stream)
+
+
+@dataclass
+class Prepared:
+    """A message whose provision entries and delivered mark are being committed; it leaves only after."""
+
+    message: S.PushMessage
+    logged: Future[list[int]]
+    ackable: bool
+    clock: Clock
+
+    def finish(self, stream: Stream) -> S.PushMessage:
+        """Once logged: the provision ids go in, the stream's delivered mark moves, the message may leave."""
+        ids = self.logged.result()
+        for pushed, provision_id in zip(self.message.records, ids, strict=True):
+            pushed.provision_id = provision_id
+        if self.ackable:
+            stream.delivered = max(stream.delivered, self.message.last_position)
+            stream.unacked.append(self.message.last_position)
+            stream.cohort_sent = stream.cohort_month != 0
+        self.message.sent_at.FromMilliseconds(self.clock.now_ms())
+        return self.message
 
 
 def _latest_position(txn: lmdb.Transaction, storage: NodeStorage, code: str) -> int:
@@ -560,35 +590,40 @@ async def deliver(
         await blocking(push.acknowledge, stream, beyond[0] if beyond else max(queued))
 
     reader = asyncio.create_task(read())
-    seen, last_progress = push.committed.generation, 0.0
+    last_progress = 0.0
     clock_driven = stream.sub.mode in (S.PUSH_MODE_DAILY_DIGEST, S.PUSH_MODE_MONTHLY_COHORT)
+    inflight: deque[tuple[Prepared, asyncio.Future[list[int]]]] = deque()  # being logged, in order
     try:
         while True:
             stream.woken.clear()
             if stream.failure is not None:
                 raise stream.failure
             await apply_acks()
-            if len(stream.unacked) >= PUSH_WINDOW:
-                await stream.woken.wait()  # an acknowledgement (or a failure) wakes it
-                continue
-            now = stream.loop.time()
-            generation = push.committed.generation
-            progress = now - last_progress >= PROGRESS_EVERY_S
-            message, more = await blocking(push.produce, stream, progress)
-            if message is not None:
-                if not message.records and not message.HasField("period_start"):
-                    last_progress = now
-                yield message
-            if more or message is not None:
-                continue
-            quiet = stream.scan > stream.sent  # read past others' changes: a progress message is due
-            timeout = PROGRESS_EVERY_S if quiet else IDLE_WAIT_S if clock_driven else IDLE_WAIT_S * 12
-            seen = generation
-            committed = asyncio.ensure_future(push.committed.wait(seen, timeout))
+            while inflight and inflight[0][1].done():
+                prepared, logged = inflight.popleft()
+                await logged  # raises if it could not be logged: nothing leaves unlogged
+                yield prepared.finish(stream)
+            waits: set[asyncio.Future[Any]] = {inflight[0][1]} if inflight else set()
+            if len(stream.unacked) + len(inflight) < PUSH_WINDOW:
+                now = stream.loop.time()
+                generation = push.committed.generation
+                prepared, more = await blocking(push.produce, stream, now - last_progress >= PROGRESS_EVERY_S)
+                if prepared is not None:
+                    if not prepared.message.records and not prepared.message.HasField("period_start"):
+                        last_progress = now
+                    inflight.append((prepared, asyncio.wrap_future(prepared.logged)))
+                if more or prepared is not None:
+                    continue
+                quiet = stream.scan > stream.sent  # read past others' changes: a progress message is due
+                timeout = PROGRESS_EVERY_S if quiet else IDLE_WAIT_S if clock_driven else IDLE_WAIT_S * 12
+                waits.add(asyncio.ensure_future(push.committed.wait(generation, timeout)))
+            else:
+                timeout = None  # the window is full: an acknowledgement (or a failure) wakes it
             woken = asyncio.ensure_future(stream.woken.wait())
-            await asyncio.wait({committed, woken}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            for task in (committed, woken):
-                task.cancel()
+            await asyncio.wait({*waits, woken}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for task in (*waits, woken):
+                if task is not (inflight[0][1] if inflight else None):
+                    task.cancel()
     finally:
         reader.cancel()
 

@@ -1,0 +1,310 @@
+"""Push subscriptions without gRPC: the target rules, the Japan-time periods, and PushService over a real
+LMDB store on a manual clock — acknowledgements, resume, deaths only, the daily digest, the monthly cohort,
+and the refusals."""
+
+from __future__ import annotations
+
+import datetime
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jukinet.domain.clock import ManualClock
+from jukinet.domain.codes import CorporateNumber, generate_resident_code
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.limits import MAX_SUBSCRIPTIONS_PER_AGENCY, MAX_TARGET_CODES, MAX_TARGET_MUNICIPALITIES
+from jukinet.domain.node_ids import NodeId
+from jukinet.domain.push import JST, check_target, day_bounds, month_bounds, month_of, reaching_month
+from jukinet.domain.records import status_for
+from jukinet.domain.synthetic import synthetic_resident
+from jukinet.server.national.legal_table import FIELD_GROUPS, LegalTable, TableRow
+from jukinet.server.national.push import DIGEST_GRACE_MS, PushService, Stream
+from jukinet.server.runtime.wakeup import Wakeup
+from jukinet.storage import NodeStorage
+from jukinet.v1 import admin_pb2, identity_pb2, notice_pb2
+from jukinet.v1 import subscription_pb2 as S
+
+R = identity_pb2
+AGENCY, OTHER = NodeId.agency("7123456789012"), NodeId.agency("2823456789012")
+_rng = random.Random(99)
+
+
+def _ms(year: int, month: int, day: int, hour: int = 0) -> int:
+    return int(datetime.datetime(year, month, day, hour, tzinfo=JST).timestamp() * 1000)
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[NodeStorage]:
+    s = NodeStorage.open(tmp_path / "data")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(_ms(2026, 11, 26, 10))
+
+
+@pytest.fixture
+def push(storage: NodeStorage, clock: ManualClock) -> PushService:
+    fields = frozenset(FIELD_GROUPS) - {"my_number"}
+    table = LegalTable(
+        [
+            TableRow(CorporateNumber.parse(AGENCY.code), "pension", "年金", fields),
+            TableRow(CorporateNumber.parse(OTHER.code), "tax", "税", frozenset({"resident_code", "name"})),
+        ]
+    )
+    return PushService(storage, table, Wakeup(), clock)
+
+
+def _person(municipality: str = "131148", **changes) -> R.IdentityRecord:
+    record = synthetic_resident(_rng, municipality, R.CHANGE_REASON_MOVE_IN)
+    record.resident_code = generate_resident_code(_rng)
+    for name, value in changes.items():
+        if isinstance(value, R.Date):
+            getattr(record, name).CopyFrom(value)
+        else:
+            setattr(record, name, value)
+    record.status = status_for(record.change_reason)
+    return record
+
+
+def _commit(storage: NodeStorage, records: list[R.IdentityRecord], at_ms: int) -> list[int]:
+    """Store ``records`` as the national write path does: latest state, feed, and the run's commit time."""
+
+    def write(txn) -> list[int]:
+        first = storage.history.reserve(txn, len(records))
+        for i, record in enumerate(records):
+            notice = notice_pb2.ChangeNotice(origin=f"cs:{record.address.municipality_code}", record=record)
+            storage.records.put(txn, record, storage.records.current(txn, record.resident_code))
+            storage.history.append(txn, record.resident_code, notice.SerializeToString(), first + i)
+        storage.feed_times.mark(txn, first, at_ms)
+        return list(range(first, first + len(records)))
+
+    return storage.env.write(write)
+
+
+def _changed(record: R.IdentityRecord, reason: int) -> R.IdentityRecord:
+    out = R.IdentityRecord()
+    out.CopyFrom(record)
+    out.change_reason = reason
+    out.status = status_for(reason)
+    return out
+
+
+def _drain(push: PushService, stream: Stream) -> list[S.PushMessage]:
+    out = []
+    while (message := push.deliver_now(stream)) is not None:
+        out.append(message)
+    return out
+
+
+# -- the rules without I/O ---------------------------------------------------------------------------
+
+
+def test_targets_are_checked_and_made_canonical() -> None:
+    a, b = generate_resident_code(_rng), generate_resident_code(_rng)
+    every = S.PUSH_MODE_EVERY_CHANGE
+    got = check_target(S.PushTarget(resident_codes=[b, a, b]), every)
+    assert list(got.resident_codes) == sorted({a, b})
+    refused = [
+        (S.PushTarget(), every, Problem.INVALID, "exactly one of"),
+        (S.PushTarget(resident_codes=[a], municipality_codes=["131148"]), every, Problem.INVALID, "exactly one of"),
+        (S.PushTarget(resident_codes=[a] * (MAX_TARGET_CODES + 1)), every, Problem.EXHAUSTED, "at most"),
+        (S.PushTarget(municipality_codes=["131148"] * (MAX_TARGET_MUNICIPALITIES + 1)), every, Problem.EXHAUSTED,
+         "at most"),
+        (S.PushTarget(resident_codes=["12345678901"]), every, Problem.INVALID, "resident_codes[0]"),
+        (S.PushTarget(municipality_codes=["13114"]), every, Problem.INVALID, "municipality_codes[0]"),
+        (S.PushTarget(municipality_codes=["131148"], reaching_age=65), every, Problem.INVALID, "only for the monthly"),
+        (S.PushTarget(municipality_codes=["131148"]), S.PUSH_MODE_MONTHLY_COHORT, Problem.INVALID, "needs an age"),
+        (S.PushTarget(municipality_codes=["131148"], reaching_age=151), S.PUSH_MODE_MONTHLY_COHORT, Problem.INVALID,
+         "needs an age"),
+        (S.PushTarget(municipality_codes=["131148"]), 9, Problem.INVALID, "not a push mode"),
+    ]  # fmt: skip
+    for target, mode, problem, words in refused:
+        with pytest.raises(Rejected) as caught:
+            check_target(target, mode)
+        assert caught.value.problem is problem and words in str(caught.value), target
+
+
+def test_age_is_reached_the_day_before_the_birthday_and_periods_are_japan_time() -> None:
+    assert reaching_month(R.Date(year=1961, month=3, day=15), 65) == 202603
+    assert reaching_month(R.Date(year=1961, month=3, day=1), 65) == 202602  # the eve is 28 February
+    assert reaching_month(R.Date(year=1960, month=2, day=29), 66) == 202602
+    assert reaching_month(R.Date(year=1961, month=1, day=1), 65) == 202512
+    assert reaching_month(R.Date(year=1961, month=2, day=30), 65) is None
+    start, end = day_bounds(datetime.date(2026, 11, 26))
+    assert start == _ms(2026, 11, 26) and end - start == 86_400_000
+    assert datetime.datetime.fromtimestamp(start / 1000, datetime.UTC).hour == 15  # 00:00 JST is 15:00 UTC
+    assert month_bounds(202612) == (_ms(2026, 12, 1), _ms(2027, 1, 1))
+    assert month_of(_ms(2026, 12, 1) - 1) == 202611
+
+
+# -- subscriptions ------------------------------------------------------------------------------------
+
+
+def test_no_legal_basis_limits_and_another_agencys_subscription(push: PushService, storage: NodeStorage) -> None:
+    target = S.PushTarget(municipality_codes=["131148"])
+    with pytest.raises(Rejected) as caught:
+        push.subscribe(AGENCY, "tax", target, S.PUSH_MODE_EVERY_CHANGE)  # the row is OTHER's
+    assert caught.value.problem is Problem.DENIED
+    assert push.list(AGENCY) == [] and storage.env.entries("subscriptions") == 0
+    made = [push.subscribe(OTHER, "tax", target, S.PUSH_MODE_DEATHS_ONLY) for _ in range(MAX_SUBSCRIPTIONS_PER_AGENCY)]
+    with pytest.raises(Rejected) as caught:
+        push.subscribe(OTHER, "tax", target, S.PUSH_MODE_DEATHS_ONLY)
+    assert caught.value.problem is Problem.EXHAUSTED
+    mine = push.subscribe(AGENCY, "pension", target, S.PUSH_MODE_EVERY_CHANGE)  # its own share is untouched
+    for action in (lambda: push.open(OTHER, mine.subscription_id), lambda: push.cancel(OTHER, mine.subscription_id)):
+        with pytest.raises(Rejected) as caught:
+            action()
+        assert caught.value.problem is Problem.NOT_FOUND
+    push.cancel(OTHER, made[0].subscription_id)
+    assert len(push.list(OTHER)) == MAX_SUBSCRIPTIONS_PER_AGENCY - 1
+    assert [s.subscription_id for s in push.list(AGENCY)] == [mine.subscription_id]
+
+
+def test_changes_are_pushed_from_the_cursor_and_acknowledged(push: PushService, storage: NodeStorage, clock) -> None:
+    early = _person()
+    _commit(storage, [early], clock.now_ms())  # before the subscription: not pushed
+    sub = push.subscribe(AGENCY, "pension", S.PushTarget(municipality_codes=["131148"]), S.PUSH_MODE_EVERY_CHANGE)
+    deaths = push.subscribe(AGENCY, "pension", S.PushTarget(municipality_codes=["131148"]), S.PUSH_MODE_DEATHS_ONLY)
+    people = [_person(), _person("131016"), _person()]
+    positions = _commit(storage, people, clock.now_ms())
+    died = _changed(people[0], R.CHANGE_REASON_DEATH)
+    (death_at,) = _commit(storage, [died], clock.now_ms() + 5)
+
+    stream = push.open(AGENCY, sub.subscription_id)
+    (message,) = _drain(push, stream)
+    got = [(r.position, r.record.resident_code, r.record.change_reason) for r in message.records]
+    assert got == [
+        (positions[0], people[0].resident_code, people[0].change_reason),
+        (positions[2], people[2].resident_code, people[2].change_reason),
+        (death_at, died.resident_code, R.CHANGE_REASON_DEATH),
+    ]
+    assert message.first_position == sub.cursor + 1 and message.last_position == death_at
+    assert all(not r.record.my_number for r in message.records)  # the row's fields only
+    assert message.records[-1].committed_at.ToMilliseconds() == clock.now_ms() + 5
+    logged = storage.provisions.page(0, 100)
+    assert [(e.resident_code, e.reference, e.query_kind) for e in logged] == [
+        (r.record.resident_code, sub.subscription_id, admin_pb2.QUERY_KIND_PUSH) for r in message.records
+    ]
+    assert [e.provision_id for e in logged] == [r.provision_id for r in message.records]
+
+    with pytest.raises(Rejected) as caught:  # never delivered
+        push.acknowledge(stream, death_at + 1)
+    assert caught.value.problem is Problem.CONFLICT and "never delivered" in str(caught.value)
+    assert push.list(AGENCY)[0].cursor == sub.cursor
+    # Resume (as after a restart): the same records at the same positions.
+    again = push.open(AGENCY, sub.subscription_id)
+    assert stream.failure is not None and stream.failure.problem is Problem.CONFLICT  # superseded
+    (resent,) = _drain(push, again)
+    assert [r.position for r in resent.records] == [r.position for r in message.records]
+    push.acknowledge(again, positions[2])
+    push.acknowledge(again, positions[0])  # backwards: nothing moves
+    assert push.list(AGENCY)[0].cursor == positions[2]
+    third = push.open(AGENCY, sub.subscription_id)
+    (rest,) = _drain(push, third)
+    assert [r.position for r in rest.records] == [death_at] and rest.first_position == positions[2] + 1
+
+    (only,) = _drain(push, push.open(AGENCY, deaths.subscription_id))
+    assert [(r.position, r.record.change_reason) for r in only.records] == [(death_at, R.CHANGE_REASON_DEATH)]
+
+
+def test_a_quiet_stream_reports_how_far_it_read(push: PushService, storage: NodeStorage, clock) -> None:
+    mine = _person()
+    sub = push.subscribe(AGENCY, "pension", S.PushTarget(resident_codes=[mine.resident_code]), S.PUSH_MODE_EVERY_CHANGE)
+    others = _commit(storage, [_person() for _ in range(5)], clock.now_ms())
+    stream = push.open(AGENCY, sub.subscription_id)
+    assert push.deliver_now(stream) is None  # nothing for it
+    progress = push.deliver_now(stream, progress=True)
+    assert progress is not None and not progress.records and progress.last_position == others[-1]
+    push.acknowledge(stream, progress.last_position)
+    assert push.list(AGENCY)[0].cursor == others[-1]
+    assert storage.provisions.count() == 0  # nothing was provided
+
+
+def test_the_daily_digest_sends_each_residents_latest_state_of_a_japan_day(
+    push: PushService, storage: NodeStorage, clock
+) -> None:
+    a, b = _person(), _person()
+    sub = push.subscribe(AGENCY, "pension", S.PushTarget(municipality_codes=["131148"]), S.PUSH_MODE_DAILY_DIGEST)
+    day = _ms(2026, 11, 26)
+    _commit(storage, [a, b], day + 3_600_000)
+    later = _changed(a, R.CHANGE_REASON_NAME_CHANGE)
+    later.name.kanji = "改名 太郎"
+    (a_late,) = _commit(storage, [later], day + 20 * 3_600_000)
+    stream = push.open(AGENCY, sub.subscription_id)
+    assert push.deliver_now(stream) is None  # the day is not over
+    (tomorrow,) = _commit(storage, [_person()], day + 86_400_000 + 60_000)
+    (digest,) = [m for m in [push.deliver_now(stream)] if m is not None]
+    assert (digest.period_start.ToMilliseconds(), digest.period_end.ToMilliseconds()) == day_bounds(
+        datetime.date(2026, 11, 26)
+    )
+    assert [(r.record.resident_code, r.position) for r in digest.records] == [
+        (b.resident_code, a_late - 1),
+        (a.resident_code, a_late),
+    ]
+    assert digest.records[1].record.name.kanji == "改名 太郎"  # the latest state, once
+    assert digest.last_position == tomorrow - 1
+    push.acknowledge(stream, digest.last_position)
+    assert push.deliver_now(stream) is None  # the 27th is not over
+    clock.advance((day + 2 * 86_400_000 + DIGEST_GRACE_MS - clock.now_ms()) / 1000)
+    nxt = push.deliver_now(stream)
+    assert nxt is not None and [r.position for r in nxt.records] == [tomorrow]
+    assert nxt.period_start.ToMilliseconds() == day + 86_400_000
+
+
+def test_the_monthly_cohort_is_taken_once_and_acknowledged_whole(
+    push: PushService, storage: NodeStorage, clock
+) -> None:
+    # November 2026: 65 is reached by those born 2 November 1961 .. 1 December 1961.
+    in_cohort = [
+        _person(birth_date=R.Date(year=1961, month=11, day=15)),
+        _person(birth_date=R.Date(year=1961, month=12, day=1)),
+    ]
+    outside = [
+        _person(birth_date=R.Date(year=1961, month=11, day=1)),
+        _person("131016", birth_date=R.Date(year=1961, month=11, day=9)),
+    ]
+    dead = _person(birth_date=R.Date(year=1961, month=11, day=20))
+    december_one = _person(birth_date=R.Date(year=1961, month=12, day=10))
+    _commit(storage, [*in_cohort, *outside, dead, december_one], clock.now_ms())
+    _commit(storage, [_changed(dead, R.CHANGE_REASON_DEATH)], clock.now_ms())
+    target = S.PushTarget(municipality_codes=["131148"], reaching_age=65)
+    sub = push.subscribe(AGENCY, "pension", target, S.PUSH_MODE_MONTHLY_COHORT)
+    stream = push.open(AGENCY, sub.subscription_id)
+    cohort = push.deliver_now(stream)
+    assert cohort is not None
+    assert sorted(r.record.resident_code for r in cohort.records) == sorted(p.resident_code for p in in_cohort)
+    assert (cohort.period_start.ToMilliseconds(), cohort.period_end.ToMilliseconds()) == month_bounds(202611)
+    assert push.deliver_now(stream) is None  # once a month
+    # A newcomer after the snapshot does not change a resend.
+    _commit(storage, [_person(birth_date=R.Date(year=1961, month=11, day=25))], clock.now_ms())
+    again = push.open(AGENCY, sub.subscription_id)
+    resent = push.deliver_now(again)
+    assert resent is not None
+    assert [(r.position, r.record) for r in resent.records] == [(r.position, r.record) for r in cohort.records]
+    assert resent.first_position == resent.last_position == cohort.last_position  # the snapshot
+    with pytest.raises(Rejected) as caught:
+        push.acknowledge(again, resent.last_position + 1)
+    assert caught.value.problem is Problem.CONFLICT
+    push.acknowledge(again, resent.last_position)
+    assert push.deliver_now(again) is None
+    assert push.deliver_now(push.open(AGENCY, sub.subscription_id)) is None  # acknowledged, durably
+    clock.advance((_ms(2026, 12, 1, 1) - clock.now_ms()) / 1000)
+    december = push.deliver_now(push.open(AGENCY, sub.subscription_id))
+    assert december is not None  # born 1 December: reached it in November, not again
+    assert [r.record.resident_code for r in december.records] == [december_one.resident_code]
+
+
+def test_a_cancelled_subscription_stops_and_stores_nothing_more(push: PushService, storage: NodeStorage, clock) -> None:
+    sub = push.subscribe(AGENCY, "pension", S.PushTarget(municipality_codes=["131148"]), S.PUSH_MODE_EVERY_CHANGE)
+    stream = push.open(AGENCY, sub.subscription_id)
+    push.cancel(AGENCY, sub.subscription_id)
+    assert stream.failure is not None and stream.failure.problem is Problem.NOT_FOUND
+    _commit(storage, [_person()], clock.now_ms())
+    with pytest.raises(Rejected):
+        push.deliver_now(stream)
+    assert storage.provisions.count() == 0 and push.list(AGENCY) == []
