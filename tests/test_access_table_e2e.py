@@ -28,7 +28,7 @@ import jukinet.v1
 from jukinet.devnet.operators import enroll_operator, issue_card, log_in
 from jukinet.domain.operators import Role
 from jukinet.pki import issue_tls_certificate, revoke
-from jukinet.v1 import provision_pb2
+from jukinet.v1 import provision_pb2, subscription_pb2
 
 SECURITY_MD = Path(__file__).resolve().parent.parent / "docs" / "SECURITY.md"
 TIER_NODES = {"CS": "cs:131148", "prefecture": "pref:13", "national": "national"}
@@ -151,6 +151,8 @@ def _minimal_request(row: Row):
         return provision_pb2.LookupByResidentCodeRequest(business_code=BUSINESS)
     if row.rpc == "jukinet.v1.IdentityProvisionService/LookupByMyNumber":
         return provision_pb2.LookupByMyNumberRequest(business_code=BUSINESS)
+    if row.rpc == "jukinet.v1.SubscriptionService/Subscribe":
+        return subscription_pb2.SubscribeRequest(business_code=BUSINESS)
     for info in pkgutil.iter_modules(jukinet.v1.__path__):
         if not info.name.endswith("_pb2"):
             continue
@@ -164,7 +166,11 @@ def _minimal_request(row: Row):
     raise AssertionError(f"no descriptor for {row.rpc}")
 
 
-_BIDIRECTIONAL = ("jukinet.v1.LinkService/Deliver", "jukinet.v1.ResidentRegistryService/RegisterResidents")
+_BIDIRECTIONAL = (
+    "jukinet.v1.LinkService/Deliver",
+    "jukinet.v1.ResidentRegistryService/RegisterResidents",
+    "jukinet.v1.SubscriptionService/Receive",
+)
 
 
 def _call(channel: grpc.Channel, row: Row, metadata) -> grpc.StatusCode:

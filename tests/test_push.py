@@ -160,6 +160,10 @@ def test_no_legal_basis_limits_and_another_agencys_subscription(push: PushServic
         with pytest.raises(Rejected) as caught:
             action()
         assert caught.value.problem is Problem.NOT_FOUND
+    for bad in ("", "sub-" + "9" * 600, "süb-1"):  # ids that could name none
+        with pytest.raises(Rejected) as caught:
+            push.cancel(AGENCY, bad)
+        assert caught.value.problem is Problem.NOT_FOUND
     push.cancel(OTHER, made[0].subscription_id)
     assert len(push.list(OTHER)) == MAX_SUBSCRIPTIONS_PER_AGENCY - 1
     assert [s.subscription_id for s in push.list(AGENCY)] == [mine.subscription_id]

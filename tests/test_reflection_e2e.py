@@ -42,7 +42,8 @@ def test_each_caller_sees_only_what_it_could_use(network, version):
     agency_creds, terminal_creds = net.agency(AGENCY), net.terminal("national")
     common = {"grpc.health.v1.Health", *VERSIONS}
     with channel_with(network, "national", agency_creds.cert, agency_creds.key) as channel:
-        assert services(channel, version) == common | {"jukinet.v1.IdentityProvisionService"}
+        agency_services = {"jukinet.v1.IdentityProvisionService", "jukinet.v1.SubscriptionService"}
+        assert services(channel, version) == common | agency_services
         hidden = ask(channel, version, file_containing_symbol="jukinet.v1.NodeAdminService")
         assert hidden.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
         stripped = files(ask(channel, version, file_by_filename="jukinet/v1/admin.proto"))
@@ -53,7 +54,11 @@ def test_each_caller_sees_only_what_it_could_use(network, version):
     with channel_with(network, "national", terminal_creds.cert, terminal_creds.key) as channel:
         seen = services(channel, version)
         assert {"jukinet.v1.NodeAdminService", "jukinet.v1.AuditService", "jukinet.v1.OperatorAuthService"} <= seen
-        assert not seen & {"jukinet.v1.IdentityProvisionService", "jukinet.v1.LinkService"}
+        assert not seen & {
+            "jukinet.v1.IdentityProvisionService",
+            "jukinet.v1.SubscriptionService",
+            "jukinet.v1.LinkService",
+        }
 
 
 def test_reflection_v1_describes_itself(network):

@@ -37,6 +37,7 @@ CARD_EVENTS = "tests/test_card_event_authority.py"
 CODE_CHANGE_E2E = "tests/test_code_change_e2e.py"
 OWNERSHIP = "tests/test_ownership.py"
 NUMBERS_PY = "jukinet/domain/numbers.py"
+PUSH = "tests/test_push.py"
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,30 @@ REMOVALS: tuple[Removal, ...] = (
         "row = self._table.row(agency.corporate_number, business)\n        if row is None:",
         "row = self._table.row(agency.corporate_number, business) or next(iter(self._table.rows))\n        if False:",
         (f"{ACCESS}::test_every_cell_of_the_access_table",),
+    ),
+    Removal(
+        "push-legal-table-row",
+        "a push subscription needs the agency's legal-table row for the business",
+        "jukinet/server/national/push.py",
+        "row = self._table.row(agency.corporate_number, business)\n        if row is None:",
+        "row = self._table.row(agency.corporate_number, business) or next(iter(self._table.rows))\n        if False:",
+        (f"{PUSH}::test_no_legal_basis_limits_and_another_agencys_subscription",),
+    ),
+    Removal(
+        "push-owner",
+        "another agency's subscription is not found (receive, cancel)",
+        "jukinet/server/national/push.py",
+        "if sub is None or sub.agency != str(agency):",
+        "if sub is None:",
+        (f"{PUSH}::test_no_legal_basis_limits_and_another_agencys_subscription",),
+    ),
+    Removal(
+        "push-never-delivered",
+        "an acknowledgement beyond the delivered mark is refused",
+        "jukinet/server/national/push.py",
+        "if position > stream.delivered:",
+        "if False:",
+        (f"{PUSH}::test_changes_are_pushed_from_the_cursor_and_acknowledged",),
     ),
     # -- operator login ------------------------------------------------------------------------------------
     Removal(

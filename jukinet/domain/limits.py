@@ -88,6 +88,7 @@ MAX_CARD_PRESENTATION_BYTES = 8 * KIB  # a resident card's presentation (its cer
 MAX_CERTIFIED_COPY_BYTES = 8 * KIB  # an encoded CertifiedCopy: a record's items and the household items
 # Push subscriptions (national server; jukinet/server/national/push.py)
 MAX_SUBSCRIPTIONS_PER_AGENCY = 64  # subscriptions one agency holds (all its businesses)
+MAX_SUBSCRIPTION_ID_CHARS = 64  # subscription ids are "sub-<n>"; a longer one names none (NOT_FOUND)
 MAX_TARGET_CODES = 10_000  # 住民票コード in one subscription's target list
 MAX_TARGET_MUNICIPALITIES = 64  # municipality codes in one subscription's rule
 MAX_PUSH_AGE = 150  # the largest age a cohort subscription may name
@@ -96,7 +97,7 @@ PUSH_WINDOW = 8  # pushed messages a subscription may have unacknowledged; then 
 PUSH_SCAN = 2000  # feed positions one read of a delivery step covers
 PUSH_READS_PER_STEP = 16  # reads one step makes through others' changes before it lets other streams run
 FEED_CACHE_ENTRIES = 20_000  # decoded feed entries shared by the streams (a bounded cache)
-MAX_DIGEST_RESIDENTS = 100_000  # residents one daily digest holds; beyond, the day is sent in parts
+MAX_DIGEST_RESIDENTS = 20_000  # residents one daily digest holds; beyond, the day is sent in parts
 
 # Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.
 MAX_UNARY_REQUEST_BYTES = 64 * KIB

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import lmdb
 
+from jukinet.domain.limits import MAX_SUBSCRIPTION_ID_CHARS
 from jukinet.storage.environment import Environment
 from jukinet.storage.layout import (
     Counter,
@@ -74,10 +75,10 @@ class SubscriptionStore:
         txn.put(subscription_key(sub.subscription_id), push_cursor(sub.cursor, sub.delivered), db=self._cursors)
 
     def get(self, txn: lmdb.Transaction, subscription_id: str) -> subscription_pb2.Subscription | None:
-        try:
-            key = subscription_key(subscription_id)
-        except UnicodeEncodeError:
+        """The subscription (None also for an id that could not be one: empty, too long, not ASCII)."""
+        if not 0 < len(subscription_id) <= MAX_SUBSCRIPTION_ID_CHARS or not subscription_id.isascii():
             return None
+        key = subscription_key(subscription_id)
         raw = txn.get(key, db=self._subs)
         if raw is None:
             return None
