@@ -94,7 +94,7 @@ def _changed(record: R.IdentityRecord, reason: int) -> R.IdentityRecord:
     return out
 
 
-def _drain(push: PushService, stream: Stream) -> list[S.PushMessage]:
+def _drain(push: PushService, stream: Stream) -> list[S.ReceiveResponse]:
     out = []
     while (message := push.deliver_now(stream)) is not None:
         out.append(message)

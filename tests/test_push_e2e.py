@@ -99,9 +99,9 @@ def _at_national(net, code: str, reason: int) -> bool:
         return False
 
 
-def _collect(receiver: PushReceiver, until, timeout: float = 60.0) -> list[S.PushMessage]:
+def _collect(receiver: PushReceiver, until, timeout: float = 60.0) -> list[S.ReceiveResponse]:
     """Messages (acknowledging each) until ``until(records so far)`` holds."""
-    messages: list[S.PushMessage] = []
+    messages: list[S.ReceiveResponse] = []
     records: list[S.PushedRecord] = []
     deadline = datetime.datetime.now() + datetime.timedelta(seconds=timeout)
     while not until(records):

@@ -71,7 +71,7 @@ class PushReceiver:
             self.error = exc
         self._messages.put(_END)
 
-    def next(self, timeout: float = 10.0) -> S.PushMessage | None:
+    def next(self, timeout: float = 10.0) -> S.ReceiveResponse | None:
         """The next message; None when the stream ended (its status is in :attr:`error`). Raises
         ``queue.Empty`` if none arrives within ``timeout``."""
         item = self._messages.get(timeout=timeout)

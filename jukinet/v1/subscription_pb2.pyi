@@ -112,7 +112,7 @@ class PushedRecord(_message.Message):
     provision_id: int
     def __init__(self, position: _Optional[int] = ..., record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., committed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provision_id: _Optional[int] = ...) -> None: ...
 
-class PushMessage(_message.Message):
+class ReceiveResponse(_message.Message):
     __slots__ = ("subscription_id", "first_position", "last_position", "records", "period_start", "period_end", "sent_at")
     SUBSCRIPTION_ID_FIELD_NUMBER: _ClassVar[int]
     FIRST_POSITION_FIELD_NUMBER: _ClassVar[int]

@@ -52,7 +52,7 @@ class SubscriptionServiceStub:
         self.Receive = channel.stream_stream(
                 '/jukinet.v1.SubscriptionService/Receive',
                 request_serializer=jukinet_dot_v1_dot_subscription__pb2.ReceiveRequest.SerializeToString,
-                response_deserializer=jukinet_dot_v1_dot_subscription__pb2.PushMessage.FromString,
+                response_deserializer=jukinet_dot_v1_dot_subscription__pb2.ReceiveResponse.FromString,
                 _registered_method=True)
 
 
@@ -104,7 +104,7 @@ def add_SubscriptionServiceServicer_to_server(servicer, server):
             'Receive': grpc.stream_stream_rpc_method_handler(
                     servicer.Receive,
                     request_deserializer=jukinet_dot_v1_dot_subscription__pb2.ReceiveRequest.FromString,
-                    response_serializer=jukinet_dot_v1_dot_subscription__pb2.PushMessage.SerializeToString,
+                    response_serializer=jukinet_dot_v1_dot_subscription__pb2.ReceiveResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -214,7 +214,7 @@ class SubscriptionService:
             target,
             '/jukinet.v1.SubscriptionService/Receive',
             jukinet_dot_v1_dot_subscription__pb2.ReceiveRequest.SerializeToString,
-            jukinet_dot_v1_dot_subscription__pb2.PushMessage.FromString,
+            jukinet_dot_v1_dot_subscription__pb2.ReceiveResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -502,7 +502,7 @@ class PushService:
         stream.scan = max(stream.scan, outgoing.last)
         if outgoing.ackable:
             stream.sent = outgoing.last
-        message = S.PushMessage(
+        message = S.ReceiveResponse(
             subscription_id=sub.subscription_id, first_position=outgoing.first, last_position=outgoing.last
         )
         add = message.records.add
@@ -516,7 +516,7 @@ class PushService:
             message.period_end.FromMilliseconds(outgoing.period[1])
         return Prepared(message, logged, outgoing.ackable, self._clock)
 
-    def deliver_now(self, stream: Stream, progress: bool = False) -> S.PushMessage | None:
+    def deliver_now(self, stream: Stream, progress: bool = False) -> S.ReceiveResponse | None:
         """:meth:`produce` and wait for its log entry: the next message as it would leave (tests, tools)."""
         prepared, _ = self.produce(stream, progress)
         if prepared is None:
@@ -529,12 +529,12 @@ class PushService:
 class Prepared:
     """A message whose provision entries and delivered mark are being committed; it leaves only after."""
 
-    message: S.PushMessage
+    message: S.ReceiveResponse
     logged: Future[list[int]]
     ackable: bool
     clock: Clock
 
-    def finish(self, stream: Stream) -> S.PushMessage:
+    def finish(self, stream: Stream) -> S.ReceiveResponse:
         """Once logged: the provision ids go in, the stream's delivered mark moves, the message may leave."""
         ids = self.logged.result()
         for pushed, provision_id in zip(self.message.records, ids, strict=True):
@@ -565,7 +565,7 @@ async def deliver(
     stream: Stream,
     blocking: Callable[..., Awaitable[Any]],
     requests: AsyncIterator[S.ReceiveRequest],
-) -> AsyncIterator[S.PushMessage]:
+) -> AsyncIterator[S.ReceiveResponse]:
     """The messages of one Receive: produced while the window allows, acknowledgements read beside them.
     A stream with nothing to send sleeps until a commit (or its own acknowledgement) wakes it."""
     stream.loop = asyncio.get_running_loop()
@@ -652,7 +652,7 @@ class SubscriptionRpc(subscription_pb2_grpc.SubscriptionServiceServicer):
     @guarded("agencies")
     async def Receive(
         self, request_iterator: AsyncIterator[S.ReceiveRequest], context: grpc.aio.ServicerContext, caller: Caller
-    ) -> AsyncIterator[S.PushMessage]:
+    ) -> AsyncIterator[S.ReceiveResponse]:
         agency = caller.of_kind(NodeKind.AGENCY)[0]
         first = await anext(request_iterator, None)
         if first is None or first.WhichOneof("request") != "subscription_id":
