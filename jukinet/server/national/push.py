@@ -291,7 +291,14 @@ class PushService:
             stream.loop.call_soon_threadsafe(stream.woken.set)
 
     def acknowledge(self, stream: Stream, position: int) -> None:
-        """Move the durable cursor to ``position`` (see the module docstring for what is refused)."""
+        """Move the durable cursor to ``position`` and wait until it is durable."""
+        ack = self.begin_acknowledge(stream, position)
+        if ack is not None:
+            self.end_acknowledge(stream, ack)
+
+    def begin_acknowledge(self, stream: Stream, position: int) -> Ack | None:
+        """Check an acknowledgement (see the module docstring for what is refused) and queue the cursor's
+        move for group commit (None: nothing moves). Cheap: a stream's loop calls it, without a thread."""
         if position > stream.delivered:
             raise Rejected(
                 Problem.CONFLICT,
@@ -305,7 +312,7 @@ class PushService:
             )
         completes = bool(cohort and stream.cohort_sent and position == stream.delivered)
         if position <= stream.acked and not completes:
-            return  # a cursor never moves back
+            return None  # a cursor never moves back
         month = stream.cohort_month
 
         def move(txn: lmdb.Transaction) -> None:
@@ -320,11 +327,15 @@ class PushService:
                     stored.acknowledged = True
                     subs.put_cohort(txn, stream.id, month, stored)
 
-        self._storage.env.submit(move).result()
-        stream.acked = max(stream.acked, position)
-        while stream.unacked and stream.unacked[0] <= position:
+        return Ack(position, completes, self._storage.env.submit(move))
+
+    def end_acknowledge(self, stream: Stream, ack: Ack) -> None:
+        """Once the move is durable: the stream's window opens."""
+        ack.moved.result()
+        stream.acked = max(stream.acked, ack.position)
+        while stream.unacked and stream.unacked[0] <= ack.position:
             stream.unacked.popleft()
-        if completes:
+        if ack.completes:
             stream.unacked.clear()
             stream.cohort_month, stream.cohort_sent = 0, False
 
@@ -525,6 +536,13 @@ class PushService:
         return prepared.finish(stream)
 
 
+@dataclass(frozen=True)
+class Ack:
+    position: int
+    completes: bool  # the whole cohort in flight
+    moved: Future[None]
+
+
 @dataclass
 class Prepared:
     """A message whose provision entries and delivered mark are being committed; it leaves only after."""
@@ -582,12 +600,16 @@ async def deliver(
             stream.failure = stream.failure or exc
             stream.woken.set()
 
-    async def apply_acks() -> None:
+    moving: deque[tuple[Ack, asyncio.Future[None]]] = deque()  # acknowledgements being made durable
+
+    def take_acks() -> None:
         if not acks:
             return
         queued, acks[:] = list(acks), []
         beyond = [p for p in queued if p > stream.delivered]  # refused, whatever else came with it
-        await blocking(push.acknowledge, stream, beyond[0] if beyond else max(queued))
+        ack = push.begin_acknowledge(stream, beyond[0] if beyond else max(queued))
+        if ack is not None:
+            moving.append((ack, asyncio.wrap_future(ack.moved)))
 
     reader = asyncio.create_task(read())
     last_progress = 0.0
@@ -598,12 +620,16 @@ async def deliver(
             stream.woken.clear()
             if stream.failure is not None:
                 raise stream.failure
-            await apply_acks()
+            take_acks()
+            while moving and moving[0][1].done():
+                push.end_acknowledge(stream, moving.popleft()[0])
             while inflight and inflight[0][1].done():
                 prepared, logged = inflight.popleft()
                 await logged  # raises if it could not be logged: nothing leaves unlogged
                 yield prepared.finish(stream)
             waits: set[asyncio.Future[Any]] = {inflight[0][1]} if inflight else set()
+            if moving:
+                waits.add(moving[0][1])
             if len(stream.unacked) + len(inflight) < PUSH_WINDOW:
                 now = stream.loop.time()
                 generation = push.committed.generation
@@ -621,8 +647,9 @@ async def deliver(
                 timeout = None  # the window is full: an acknowledgement (or a failure) wakes it
             woken = asyncio.ensure_future(stream.woken.wait())
             await asyncio.wait({*waits, woken}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            keep = {f for _, f in inflight} | {f for _, f in moving}
             for task in (*waits, woken):
-                if task is not (inflight[0][1] if inflight else None):
+                if task not in keep:  # never the commits: cancelling them would cancel the writes
                     task.cancel()
     finally:
         reader.cancel()
