@@ -100,7 +100,9 @@ class Environment:
         self.path = path
         self._lock = _SharedExclusiveLock()
         self._writer = threading.Lock()
-        self._jobs: queue.SimpleQueue[tuple[Callable[[lmdb.Transaction], object], Future] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[Callable[[lmdb.Transaction], object], Future, bool] | None] = (
+            queue.SimpleQueue()
+        )
         self._committer: threading.Thread | None = None
         self._closed = False
 
@@ -131,8 +133,10 @@ class Environment:
                 except lmdb.MapFullError:
                     self._grow()
 
-    def submit(self, fn: Callable[[lmdb.Transaction], T]) -> Future[T]:
-        """Queue ``fn`` for group commit; the future resolves after the fsync that made it durable."""
+    def submit(self, fn: Callable[[lmdb.Transaction], T], urgent: bool = False) -> Future[T]:
+        """Queue ``fn`` for group commit; the future resolves after the fsync that made it durable. Urgent
+        jobs (small ones someone waits on, e.g. a push message's provision entries) queued together with
+        others commit first, in a group of their own, rather than after a large batch's writes."""
         if self._closed:
             raise Rejected(Problem.UNAVAILABLE, f"storage at {self.path} is closed")
         if self._committer is None:
@@ -141,7 +145,7 @@ class Environment:
                     self._committer = threading.Thread(target=self._commit_loop, name="lmdb-group-commit", daemon=True)
                     self._committer.start()
         future: Future[T] = Future()
-        self._jobs.put((fn, future))
+        self._jobs.put((fn, future, urgent))
         return future
 
     def _commit_loop(self) -> None:
@@ -159,12 +163,17 @@ class Environment:
                     self._jobs.put(None)
                     break
                 group.append(nxt)
-            self._run_group(group)
+            urgent = [j for j in group if j[2]]
+            if urgent and len(urgent) < len(group):
+                self._run_group(urgent)
+                self._run_group([j for j in group if not j[2]])
+            else:
+                self._run_group(group)
 
-    def _run_group(self, group: list[tuple[Callable[[lmdb.Transaction], object], Future]]) -> None:
+    def _run_group(self, group: list[tuple[Callable[[lmdb.Transaction], object], Future, bool]]) -> None:
         def run_all(txn: lmdb.Transaction) -> list[tuple[Future, object, BaseException | None]]:
             outcomes = []
-            for fn, future in group:
+            for fn, future, _ in group:
                 child = self._env.begin(write=True, parent=txn)
                 try:
                     value = fn(child)
@@ -182,7 +191,7 @@ class Environment:
         try:
             outcomes = self.write(run_all)
         except Exception as exc:
-            for _, future in group:
+            for _, future, _ in group:
                 future.set_exception(exc)
             return
         for future, value, error in outcomes:

@@ -327,7 +327,7 @@ class PushService:
                     stored.acknowledged = True
                     subs.put_cohort(txn, stream.id, month, stored)
 
-        return Ack(position, completes, self._storage.env.submit(move))
+        return Ack(position, completes, self._storage.env.submit(move, urgent=True))
 
     def end_acknowledge(self, stream: Stream, ack: Ack) -> None:
         """Once the move is durable: the stream's window opens."""
@@ -509,7 +509,7 @@ class PushService:
                 subs.set_cursor(txn, stream.id, acked, delivered)
             return ids
 
-        logged = self._storage.env.submit(log)
+        logged = self._storage.env.submit(log, urgent=True)
         stream.scan = max(stream.scan, outgoing.last)
         if outgoing.ackable:
             stream.sent = outgoing.last
