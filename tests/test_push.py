@@ -312,3 +312,17 @@ def test_a_cancelled_subscription_stops_and_stores_nothing_more(push: PushServic
     with pytest.raises(Rejected):
         push.deliver_now(stream)
     assert storage.provisions.count() == 0 and push.list(AGENCY) == []
+
+
+def test_the_feed_cache_serves_streams_that_keep_up_and_those_that_lag(storage: NodeStorage, clock) -> None:
+    from jukinet.server.national.push import FeedReader
+
+    positions = _commit(storage, [_person() for _ in range(30)], clock.now_ms())
+    reader = FeedReader(storage, capacity=10)
+    assert [e.position for e in reader.read(positions[4], 3)] == positions[5:8]  # loads and caches 6..8
+    assert [e.position for e in reader.read(positions[7], 100)] == positions[8:]  # extends, keeps the last 10
+    assert [e.position for e in reader.read(0, 4)] == positions[:4]  # behind the cache: from the store
+    assert [e.position for e in reader.read(positions[-5], 2)] == positions[-4:-2]
+    assert reader.read(positions[-1], 5) == []
+    more = _commit(storage, [_person()], clock.now_ms())
+    assert [e.position for e in reader.read(positions[-1], 5)] == more

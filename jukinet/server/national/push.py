@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -79,7 +79,7 @@ from jukinet.v1 import admin_pb2, identity_pb2, notice_pb2, subscription_pb2, su
 
 S = subscription_pb2
 DIGEST_GRACE_MS = 5_000  # a day's digest waits this long after midnight for commits stamped before it
-PROGRESS_EVERY_S = 1.0  # a caught-up stream with nothing to send says how far it read at most this often
+PROGRESS_EVERY_S = 10.0  # a stream reading only others' changes says how far it read at most this often
 IDLE_WAIT_S = 5.0  # a stream with nothing to do re-checks this often even without a wakeup (clock-driven modes)
 
 
@@ -105,31 +105,41 @@ class FeedEntry:
 
 
 class FeedReader:
-    """Reads the national change feed for every stream, sharing decoded entries in a bounded cache."""
+    """Reads the national change feed for every stream, sharing decoded entries: the latest ``capacity``
+    positions are kept in order (the feed's positions are contiguous), so streams that keep up read a
+    slice of decoded entries; one that lags behind the cache reads the store directly."""
 
     def __init__(self, storage: NodeStorage, capacity: int = FEED_CACHE_ENTRIES) -> None:
         self._storage = storage
         self._capacity = capacity
         self._lock = threading.Lock()
-        self._cache: OrderedDict[int, FeedEntry] = OrderedDict()
+        self._base = 1  # the position of _entries[0]
+        self._entries: list[FeedEntry] = []
 
     def read(self, after: int, limit: int) -> list[FeedEntry]:
         """Up to ``limit`` entries after position ``after``, in order."""
-        out: list[FeedEntry] = []
         with self._lock:
-            position = after + 1
-            while len(out) < limit and (entry := self._cache.get(position)) is not None:
-                out.append(entry)
-                position += 1
-        if len(out) < limit:
-            fresh = self._load(position - 1, limit - len(out))
-            with self._lock:
-                for entry in fresh:
-                    self._cache[entry.position] = entry
-                while len(self._cache) > self._capacity:
-                    self._cache.popitem(last=False)
-            out += fresh
-        return out
+            base, entries = self._base, self._entries
+            start = after + 1 - base
+            if 0 <= start < len(entries):
+                out = entries[start : start + limit]
+                if len(out) == limit:
+                    return out
+            elif start == len(entries) or not entries:
+                out = []
+            else:  # behind the cache (or ahead of it after a gap): straight from the store
+                return self._load(after, limit)
+        fresh = self._load(after + len(out), limit - len(out))
+        with self._lock:
+            if fresh and self._entries is entries and fresh[0].position == self._base + len(self._entries):
+                self._entries.extend(fresh)
+                if len(self._entries) > self._capacity:
+                    drop = len(self._entries) - self._capacity
+                    del self._entries[:drop]
+                    self._base += drop
+            elif fresh and not self._entries:
+                self._entries, self._base = list(fresh), fresh[0].position
+        return out + fresh
 
     def _load(self, after: int, limit: int) -> list[FeedEntry]:
         storage = self._storage
