@@ -44,7 +44,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import lmdb
@@ -73,11 +73,12 @@ from jukinet.server.runtime.peers import Caller
 from jukinet.server.runtime.policy import Kinds
 from jukinet.server.runtime.server import ServiceBinding, bind
 from jukinet.server.runtime.wakeup import Wakeup
-from jukinet.storage import NodeStorage
+from jukinet.storage import Environment, NodeStorage
 from jukinet.storage.layout import Db, from_u64, queue_position, resident_key, u64
 from jukinet.v1 import admin_pb2, identity_pb2, notice_pb2, subscription_pb2, subscription_pb2_grpc
 
 S = subscription_pb2
+T = TypeVar("T")
 DIGEST_GRACE_MS = 5_000  # a day's digest waits this long after midnight for commits stamped before it
 PROGRESS_EVERY_S = 10.0  # a stream reading only others' changes says how far it read at most this often
 IDLE_WAIT_S = 5.0  # a stream with nothing to do re-checks this often even without a wakeup (clock-driven modes)
@@ -166,6 +167,62 @@ class FeedReader:
             return from_u64(cursor.key()) if cursor.last() else 0
 
 
+class PushLog:
+    """The writes of every stream (each message's provision entries and delivered mark, each cursor move)
+    as one group-commit job at a time: while one is being committed the next ones gather, so a hundred
+    streams answering the same commit share an fsync instead of queueing one each."""
+
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[Callable[[lmdb.Transaction], Any], Future[Any]]] = []
+        self._busy = False
+
+    def submit(self, fn: Callable[[lmdb.Transaction], T]) -> Future[T]:
+        """``fn`` runs in a later write transaction; its future resolves once that is durable (with what
+        it returned, or the Rejected it raised: a refused write does not undo the others)."""
+        future: Future[T] = Future()
+        with self._lock:
+            self._waiting.append((fn, future))
+            if self._busy:
+                return future
+            self._busy = True
+        self._next()
+        return future
+
+    def _next(self) -> None:
+        with self._lock:
+            batch, self._waiting = self._waiting, []
+            if not batch:
+                self._busy = False
+                return
+
+        def write(txn: lmdb.Transaction) -> list[tuple[Any, Rejected | None]]:
+            out: list[tuple[Any, Rejected | None]] = []
+            for fn, _ in batch:
+                try:  # each checks before it writes: a refusal leaves nothing behind
+                    out.append((fn(txn), None))
+                except Rejected as exc:
+                    out.append((None, exc))
+            return out
+
+        def done(committed: Future[list[tuple[Any, Rejected | None]]]) -> None:
+            try:
+                results = committed.result()
+            except BaseException as exc:  # the transaction failed: every write in it
+                for _, future in batch:
+                    future.set_exception(exc)
+            else:
+                for (_, future), (value, refused) in zip(batch, results, strict=True):
+                    if refused is not None:
+                        future.set_exception(refused)
+                    else:
+                        future.set_result(value)
+            self._next()
+
+        self._env.submit(write, urgent=True).add_done_callback(done)
+
+
 @dataclass
 class Outgoing:
     """A message about to be produced: the entries it provides and the positions it covers."""
@@ -220,6 +277,7 @@ class PushService:
         self.committed = committed
         self._clock = clock
         self._feed = feed or FeedReader(storage)
+        self._log = PushLog(storage.env)
         self._live: dict[str, Stream] = {}
         self._live_lock = threading.Lock()
 
@@ -337,7 +395,7 @@ class PushService:
                     stored.acknowledged = True
                     subs.put_cohort(txn, stream.id, month, stored)
 
-        return Ack(position, completes, self._storage.env.submit(move, urgent=True))
+        return Ack(position, completes, self._log.submit(move))
 
     def end_acknowledge(self, stream: Stream, ack: Ack) -> None:
         """Once the move is durable: the stream's window opens."""
@@ -519,7 +577,7 @@ class PushService:
                 subs.set_cursor(txn, stream.id, acked, delivered)
             return ids
 
-        logged = self._storage.env.submit(log, urgent=True)
+        logged = self._log.submit(log)
         stream.scan = max(stream.scan, outgoing.last)
         if outgoing.ackable:
             stream.sent = outgoing.last
