@@ -81,6 +81,7 @@ S = subscription_pb2
 T = TypeVar("T")
 DIGEST_GRACE_MS = 5_000  # a day's digest waits this long after midnight for commits stamped before it
 PROGRESS_EVERY_S = 10.0  # a stream reading only others' changes says how far it read at most this often
+FIRST_REQUEST_S = 10.0  # the first Receive request (naming the subscription) must arrive within this
 IDLE_WAIT_S = 5.0  # a stream with nothing to do re-checks this often even without a wakeup (clock-driven modes)
 
 
@@ -667,6 +668,8 @@ async def deliver(
         except Rejected as exc:
             stream.failure = stream.failure or exc
             stream.woken.set()
+        except (grpc.aio.AioRpcError, asyncio.CancelledError):
+            pass  # the call is ending: the stream's loop ends with it
 
     moving: deque[tuple[Ack, asyncio.Future[None]]] = deque()  # acknowledgements being made durable
 
@@ -749,7 +752,13 @@ class SubscriptionRpc(subscription_pb2_grpc.SubscriptionServiceServicer):
         self, request_iterator: AsyncIterator[S.ReceiveRequest], context: grpc.aio.ServicerContext, caller: Caller
     ) -> AsyncIterator[S.ReceiveResponse]:
         agency = caller.of_kind(NodeKind.AGENCY)[0]
-        first = await anext(request_iterator, None)
+        try:
+            async with asyncio.timeout(FIRST_REQUEST_S):  # a stream that never names its subscription ends
+                first = await anext(request_iterator, None)
+        except TimeoutError:
+            raise Rejected(
+                Problem.INVALID, f"no Receive request named a subscription within {FIRST_REQUEST_S:g} s"
+            ) from None
         if first is None or first.WhichOneof("request") != "subscription_id":
             raise Rejected(Problem.INVALID, "the first Receive request names the subscription (subscription_id)")
         stream = await self.blocking(self._push.open, agency, first.subscription_id)
