@@ -2,7 +2,7 @@
 
 Starts the default network (national, 東京都, CS 131148 and 131016) with --agencies agencies listed in the
 legal table and --subscribers subscriptions spread over them (every change), opens one Receive stream per
-subscription (grpc.aio, one event loop in this process, each message acknowledged as it arrives), and
+subscription (grpc.aio, one event loop in a process of their own, each message acknowledged as it arrives), and
 runs the ingest load through the real path (RegisterResidents at a CS, as bench/ingest.py does). Each
 pushed record's delay is its arrival time here minus its national commit time (`committed_at`; the same
 machine clock). Two targets:
@@ -24,6 +24,7 @@ import asyncio
 import dataclasses
 import datetime
 import json
+import multiprocessing
 import random
 import sys
 import threading
@@ -93,28 +94,34 @@ class Subscriber:
             done.set()
 
 
-async def _receive_all(net, subs_by_agency, expected: dict[str, int], ready: threading.Event, timeout: float):
-    bundle = bundle_path(net.pki_dir).read_bytes()
-    national = net.topology.national
+async def _receive_all(listen: str, node_id: str, bundle: bytes, agencies, expected: dict[str, int], conn, timeout):
     subscribers, channels = [], []
-    for number, subs in subs_by_agency.items():
-        creds = net.agency(number)
-        credentials = grpc.ssl_channel_credentials(bundle, creds.key.read_bytes(), creds.cert.read_bytes())
-        channel = grpc.aio.secure_channel(national.listen, credentials, options=channel_options(national.node_id))
+    for cert, key, subs in agencies:
+        credentials = grpc.ssl_channel_credentials(bundle, Path(key).read_bytes(), Path(cert).read_bytes())
+        channel = grpc.aio.secure_channel(listen, credentials, options=channel_options(node_id))
         channels.append(channel)
         stub = subscription_pb2_grpc.SubscriptionServiceStub(channel)
-        subscribers += [Subscriber(stub, sub) for sub in subs]
+        subscribers += [Subscriber(stub, S.Subscription.FromString(raw)) for raw in subs]
     events = [asyncio.Event() for _ in subscribers]
     tasks = [
         asyncio.create_task(s.run(expected[s.sub.subscription_id], e)) for s, e in zip(subscribers, events, strict=True)
     ]
-    ready.set()
+    conn.send(("ready",))
     try:
         await asyncio.wait_for(asyncio.gather(*tasks), timeout)
     finally:
         for channel in channels:
             await channel.close()
     return subscribers
+
+
+def _receiver_process(conn, listen, node_id, bundle, agencies, expected, timeout) -> None:
+    """The subscribers, in a process of their own (the ingest client's work does not hold up their reads)."""
+    try:
+        subs = asyncio.run(_receive_all(listen, node_id, bundle, agencies, expected, conn, timeout))
+        conn.send(("done", [d for x in subs for d in x.delays_ms], [d for x in subs for d in x.server_ms]))
+    except BaseException as exc:  # reported by the parent
+        conn.send(("error", repr(exc)))
 
 
 def _register(terminal, rows: list, chunk: int) -> None:
@@ -184,19 +191,22 @@ def main() -> int:
             subs_by_agency[number].append(sub)
         print(f"{args.subscribers} subscriptions over {len(numbers)} agencies ({args.target})", flush=True)
 
-        ready = threading.Event()
         result: dict[str, object] = {}
-
-        def receive() -> None:
-            try:
-                result["subscribers"] = asyncio.run(_receive_all(net, subs_by_agency, expected, ready, args.timeout))
-            except BaseException as exc:  # reported below
-                result["error"] = exc
-                ready.set()
-
-        receiver = threading.Thread(target=receive)
+        national = net.topology.national
+        agencies = [
+            (str(net.agency(n).cert), str(net.agency(n).key), [x.SerializeToString() for x in subs])
+            for n, subs in subs_by_agency.items()
+        ]
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe()
+        receiver = context.Process(
+            target=_receiver_process,
+            args=(child, national.listen, str(national.node_id), bundle_path(net.pki_dir).read_bytes(), agencies,
+                  expected, args.timeout),
+        )  # fmt: skip
         receiver.start()
-        ready.wait()
+        if parent.recv()[0] != "ready":
+            raise SystemExit("the subscribers did not start")
         time.sleep(1.0)  # the streams are open
         start = time.perf_counter()
 
@@ -213,14 +223,13 @@ def main() -> int:
             loader.join()
         registered = time.perf_counter() - start
         print(f"ingest: {sum(map(len, loads.values()))} rows in {registered:.2f}s", flush=True)
+        outcome = parent.recv()
         receiver.join()
         elapsed = time.perf_counter() - start
-        if "error" in result:
-            raise SystemExit(f"push bench failed: {result['error']!r}")
-        subscribers = result["subscribers"]
+        if "error" in result or outcome[0] != "done":
+            raise SystemExit(f"push bench failed: {result.get('error', outcome)!r}")
+        _, delays, server = outcome
         provisions = terminals["national"].status().provisions
-    delays = [d for s in subscribers for d in s.delays_ms]  # type: ignore[attr-defined]
-    server = [d for s in subscribers for d in s.server_ms]  # type: ignore[attr-defined]
     print(
         f"{len(delays)} events in {elapsed:.2f}s; delay p50 {_percentile(delays, 0.5):.0f} ms, "
         f"p99 {_percentile(delays, 0.99):.0f} ms, max {max(delays):.0f} ms; {provisions} provision entries",
