@@ -29,6 +29,7 @@ from jukinet.server.audit import Auditor, AuditRpc, TreeHeadSigner
 from jukinet.server.login import OperatorAdministration, OperatorLogins, TemplateVault
 from jukinet.server.operator_rpc import OperatorAdminRpc, OperatorAuthRpc
 from jukinet.server.parts import NodeParts
+from jukinet.server.provision_index import ProvisionIndexer
 from jukinet.server.runtime.config import NodeConfig
 from jukinet.server.runtime.directory import DirectoryRefresher, DirectoryRpc, NodeDirectory, directory_sources
 from jukinet.server.runtime.executor import Blocking
@@ -103,11 +104,13 @@ class Node:
     server: NodeServer
     tree_heads: TreeHeadSigner
     refresher: DirectoryRefresher
+    indexer: ProvisionIndexer
     _stopped: bool = field(default=False)
 
     async def start(self) -> None:
         await self.server.start()
         self.tree_heads.start()
+        self.indexer.start()
         self.parts.links.start()
         self.refresher.start()
         log.info("%s serving on %s", self.parts.config.name, self.parts.config.listen)
@@ -120,6 +123,7 @@ class Node:
         await self.server.stop(grace=2.0)
         await self.refresher.stop()
         await self.parts.links.stop()
+        self.indexer.stop()
         self.tree_heads.stop()
         self.parts.blocking.shutdown()
         self.parts.bulk.shutdown()
@@ -214,4 +218,5 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
         config.directory_refresh_s,
         config.keepalive,
     )
-    return Node(parts, server, TreeHeadSigner(node_id, storage, signer, auditor=parts.auditor), refresher)
+    tree_heads = TreeHeadSigner(node_id, storage, signer, auditor=parts.auditor)
+    return Node(parts, server, tree_heads, refresher, ProvisionIndexer(storage.provisions))

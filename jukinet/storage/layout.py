@@ -22,7 +22,13 @@ queue_state         destination                                      u64 last en
 receipts            destination ‖ NUL ‖ u64 last position covered      Signed Receipt (proof of hand-over)
 quarantine          destination ‖ NUL ‖ u64 queue position             QuarantinedItem (refused for good, set aside)
 inbox               sender ‖ NUL ‖ destination                         u64 highest queue position stored
-provisions          u64 provision id                                 ProvisionEntry
+provision_leaves    u64 leaf index (provision id − 1)                ProvisionEntry (the provision log's leaves)
+provision_nodes     u8 level ‖ u64 index (levels ≥ 4)                 SHA-256 of a perfect subtree
+provision_heads     u64 tree size                                    Signed TreeHead (the provision log's)
+provision_index     u32 segment ‖ 住民票コード ‖ u64 leaf index         (empty: a resident's provisions, written
+                                                                     behind the log in sorted segments)
+provision_index_state  "upto" | "seg:" ‖ u32 segment | "merge"       u64 leaves indexed | u8 level ‖ u64 keys ‖
+                                                                     u64 state | the merge in progress
 counters            counter name                                     u64 last value handed out
 counters            "unused-codes" ‖ NUL ‖ CS node id                  u64 codes designated to the CS that no
                                                                      notice used yet (national: the quota)
@@ -91,7 +97,11 @@ class Db(StrEnum):
     RECEIPTS = "receipts"
     QUARANTINE = "quarantine"
     INBOX = "inbox"
-    PROVISIONS = "provisions"
+    PROVISION_LEAVES = "provision_leaves"
+    PROVISION_NODES = "provision_nodes"
+    PROVISION_HEADS = "provision_heads"
+    PROVISION_INDEX = "provision_index"
+    PROVISION_INDEX_STATE = "provision_index_state"
     COUNTERS = "counters"
     OPERATORS = "operators"
     REVOKED_SESSIONS = "revoked_sessions"
@@ -123,7 +133,6 @@ class Counter(StrEnum):
 
     HISTORY = "history"  # the last position handed out in the change-history feed
     CHANGE = "change"  # sequence of the next change notice this node originates
-    PROVISION = "provision"  # id of the next provision-log entry
     MOVE_OUT = "move-out"  # number of the last 転出 grant this CS issued (grant id "<cs>/<n>")
     CODE_BLOCK = "code_block"  # number of the next block of 住民票コード designated (national)
     COPY = "copy"  # serial of the last certified copy this CS issued
