@@ -142,14 +142,15 @@ def seal_tree_head(node_id: str, log_: MerkleLog, signer: Signer, clock: Clock =
 
 class TreeHeadSigner:
     """Background thread: once per interval, writes the counted refusals whose interval ended and seals a new
-    tree head for each of the node's logs (audit, provision) that has grown."""
+    tree head for each of the node's logs (audit, provision, copy-issuance) that has grown (an empty log
+    gets none: only the national server's provision log and a CS's copy-issuance log ever grow)."""
 
     def __init__(
         self, node_id: str, storage: NodeStorage, signer: Signer, interval: float = 1.0, auditor: Auditor | None = None
     ) -> None:
         self._node_id = node_id
         self._auditor = auditor  # its counted refusals are flushed on the same beat, before the head is sealed
-        self._logs: tuple[MerkleLog, ...] = (storage.audit, storage.provisions.log)
+        self._logs: tuple[MerkleLog, ...] = (storage.audit, storage.provisions.log, storage.copies.log)
         self._signer = signer
         self._interval = interval
         self._stop = threading.Event()

@@ -41,7 +41,12 @@ directory           "current"                                        CachedDirec
                                                                      directory envelope, its source, when stored)
 directory           "seed_sha256"                                    SHA-256 of the seed file last published
                                                                      from (national server only; raw 32 bytes)
-copy_issuances      住民票コード ‖ u64 copy serial                       CopyIssuance (CS: copies issued, 広域交付)
+copy_issuance_leaves  u64 leaf index (copy serial − 1)               CopyIssuance (CS: the copy-issuance log's
+                                                                     leaves, 広域交付)
+copy_issuance_nodes   u8 level ‖ u64 index                           SHA-256 of a perfect subtree
+copy_issuance_heads   u64 tree size                                  Signed TreeHead (the copy-issuance log's)
+copy_issuance_index   住民票コード ‖ u64 leaf index                     (empty: a resident's copies, written in
+                                                                     the issuance's transaction)
 dv_measures         住民票コード ‖ u64 measure id                        DvMeasure (CS: DV support measures)
 cards               card serial                                      CardRecord (CS, national, card service)
 cards_by_resident   住民票コード ‖ NUL ‖ card serial                    (empty: a resident's cards)
@@ -109,7 +114,10 @@ class Db(StrEnum):
     AUDIT_NODES = "audit_nodes"
     AUDIT_HEADS = "audit_heads"
     DIRECTORY = "directory"
-    COPY_ISSUANCES = "copy_issuances"
+    COPY_ISSUANCE_LEAVES = "copy_issuance_leaves"
+    COPY_ISSUANCE_NODES = "copy_issuance_nodes"
+    COPY_ISSUANCE_HEADS = "copy_issuance_heads"
+    COPY_ISSUANCE_INDEX = "copy_issuance_index"
     DV_MEASURES = "dv_measures"
     CARDS = "cards"
     CARDS_BY_RESIDENT = "cards_by_resident"
@@ -135,7 +143,6 @@ class Counter(StrEnum):
     CHANGE = "change"  # sequence of the next change notice this node originates
     MOVE_OUT = "move-out"  # number of the last 転出 grant this CS issued (grant id "<cs>/<n>")
     CODE_BLOCK = "code_block"  # number of the next block of 住民票コード designated (national)
-    COPY = "copy"  # serial of the last certified copy this CS issued
     DV_MEASURE = "dv-measure"  # id of the last DV support measure registered here
 
 

@@ -3,7 +3,8 @@
 A log shares the node's environment so that an action and its log entry commit in one transaction
 (pass the action's ``txn`` to :meth:`MerkleLog.append`). Each log has three databases — leaves, perfect
 subtree hashes, signed tree heads — described in :mod:`jukinet.storage.layout`: the audit log
-(``audit_*``) and the provision log (``provision_*``, :mod:`jukinet.storage.provisions`).
+(``audit_*``), the provision log (``provision_*``, :mod:`jukinet.storage.provisions`) and a CS's
+copy-issuance log (``copy_issuance_*``, :mod:`jukinet.storage.copies`).
 
 Appending leaf n writes every perfect subtree it completes at level ``stored_from`` or above, so any
 root or proof needs O(log n) node reads plus at most 2^stored_from leaf reads per missing lower
@@ -28,6 +29,7 @@ from jukinet.storage.layout import Db, audit_node_key, parse_audit_node_key
 
 AUDIT_DB_NAMES = (Db.AUDIT_LEAVES.value, Db.AUDIT_NODES.value, Db.AUDIT_HEADS.value)
 PROVISION_DB_NAMES = (Db.PROVISION_LEAVES.value, Db.PROVISION_NODES.value, Db.PROVISION_HEADS.value)
+COPY_ISSUANCE_DB_NAMES = (Db.COPY_ISSUANCE_LEAVES.value, Db.COPY_ISSUANCE_NODES.value, Db.COPY_ISSUANCE_HEADS.value)
 _READ_CHUNK = 4096  # leaves (or heads) per read transaction in long walks, so map growth is not held up
 
 CheckHead = Callable[[int, bytes, bytes], "str | None"]
