@@ -86,6 +86,12 @@ MAX_DIRECTORY_ROWS = 100_000  # legal-table rows and code-block summaries togeth
 MAX_COPY_REQUEST_BYTES = 1 * KIB  # 広域交付: an encoded CopyRequest (ids, a code, a time, a nonce of ≤ 64 bytes)
 MAX_CARD_PRESENTATION_BYTES = 8 * KIB  # a resident card's presentation (its certificate and signature)
 MAX_CERTIFIED_COPY_BYTES = 8 * KIB  # an encoded CertifiedCopy: a record's items and the household items
+MAX_DISCLOSURE_QUERY_BYTES = 256  # 開示: an encoded DisclosureQuery (a node id and three numbers)
+MAX_DISCLOSURE_PAGE = 500  # 開示: entries per answer, each with its inclusion path (≤ 64 hashes): < 2 MiB
+DEFAULT_DISCLOSURE_PAGE = 100
+DISCLOSURES_PER_MINUTE_PER_CALLER = 600  # 開示: requests one caller (a portal, a CS, an operator) may make
+DISCLOSURES_PER_MINUTE_PER_RESIDENT = 20  # 開示: requests for one resident (one card, one 住民票コード)
+MAX_FORMER_CODES_FOLLOWED = 8  # 開示 at the national server: 住民票コード変更 links followed back per resident
 
 # Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.
 MAX_UNARY_REQUEST_BYTES = 64 * KIB
@@ -101,6 +107,10 @@ REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.CertifiedCopyService/RequestCopy": MAX_COPY_REQUEST_BYTES + MAX_CARD_PRESENTATION_BYTES,
     "/jukinet.v1.CertifiedCopyService/ListCopyIssuances": KIB,
     "/jukinet.v1.CopyExchangeService/IssueCopy": MAX_COPY_REQUEST_BYTES + MAX_CARD_PRESENTATION_BYTES,
+    "/jukinet.v1.DisclosureService/GetTreeHead": 64,
+    "/jukinet.v1.DisclosureService/ListMine": MAX_DISCLOSURE_QUERY_BYTES + MAX_CARD_PRESENTATION_BYTES + 64,
+    "/jukinet.v1.DisclosureService/ListForResident": 512,  # a code, three numbers, an operator id
+    "/jukinet.v1.DisclosureCounterService/ListProvisionsForResident": 512,
     "/jukinet.v1.DvMeasureService/RegisterDvMeasure": 4 * KIB,
     "/jukinet.v1.DvMeasureService/ListDvMeasures": KIB,
     "/jukinet.v1.DvMeasureService/RemoveDvMeasure": KIB,

@@ -64,6 +64,8 @@ TIERS: dict[NodeKind, Tier] = {
             "jukinet.cs_node.copies:copy_service",
             "jukinet.cs_node.copies:copy_exchange_service",
             "jukinet.cs_node.copies:dv_measure_service",
+            "jukinet.cs_node.disclosure:disclosure_service",
+            "jukinet.cs_node.disclosure:disclosure_counter_service",
         ),
         item_handlers=(
             "jukinet.cs_node.move_intake:move_out_certificates",
@@ -82,6 +84,7 @@ TIERS: dict[NodeKind, Tier] = {
             "jukinet.server.national.provision:provision_service",
             "jukinet.server.national.directory:directory_publish_service",
             "jukinet.server.national.numbers:number_service",
+            "jukinet.server.national.disclosure:disclosure_service",
         ),
         item_handlers=("jukinet.server.national.notices:relayed_change_notices",),
     ),

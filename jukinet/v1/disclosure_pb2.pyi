@@ -65,7 +65,7 @@ class DisclosedEntry(_message.Message):
     def __init__(self, leaf_index: _Optional[int] = ..., leaf: _Optional[bytes] = ..., inclusion_path: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class DisclosureAnswer(_message.Message):
-    __slots__ = ("log", "resident_code", "tree_head", "signer_certificate", "entries", "consistency_proof", "more", "newer_than_tree_head")
+    __slots__ = ("log", "resident_code", "tree_head", "signer_certificate", "entries", "consistency_proof", "more", "newer_than_tree_head", "former_resident_codes")
     LOG_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_CODE_FIELD_NUMBER: _ClassVar[int]
     TREE_HEAD_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +74,7 @@ class DisclosureAnswer(_message.Message):
     CONSISTENCY_PROOF_FIELD_NUMBER: _ClassVar[int]
     MORE_FIELD_NUMBER: _ClassVar[int]
     NEWER_THAN_TREE_HEAD_FIELD_NUMBER: _ClassVar[int]
+    FORMER_RESIDENT_CODES_FIELD_NUMBER: _ClassVar[int]
     log: str
     resident_code: str
     tree_head: _envelope_pb2.Signed
@@ -82,4 +83,5 @@ class DisclosureAnswer(_message.Message):
     consistency_proof: _containers.RepeatedScalarFieldContainer[bytes]
     more: bool
     newer_than_tree_head: bool
-    def __init__(self, log: _Optional[str] = ..., resident_code: _Optional[str] = ..., tree_head: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ..., signer_certificate: _Optional[bytes] = ..., entries: _Optional[_Iterable[_Union[DisclosedEntry, _Mapping]]] = ..., consistency_proof: _Optional[_Iterable[bytes]] = ..., more: _Optional[bool] = ..., newer_than_tree_head: _Optional[bool] = ...) -> None: ...
+    former_resident_codes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, log: _Optional[str] = ..., resident_code: _Optional[str] = ..., tree_head: _Optional[_Union[_envelope_pb2.Signed, _Mapping]] = ..., signer_certificate: _Optional[bytes] = ..., entries: _Optional[_Iterable[_Union[DisclosedEntry, _Mapping]]] = ..., consistency_proof: _Optional[_Iterable[bytes]] = ..., more: _Optional[bool] = ..., newer_than_tree_head: _Optional[bool] = ..., former_resident_codes: _Optional[_Iterable[str]] = ...) -> None: ...
