@@ -144,6 +144,16 @@ def cmd_copies(args: argparse.Namespace) -> int:
     return copies.remove_measure(args.state, args.node, args.resident_code, args.measure)
 
 
+def cmd_disclosure(args: argparse.Namespace) -> int:
+    from jukinet.cli import disclosure
+    from jukinet.cli.pins import PIN_ENV, PinSource
+
+    if args.disclosure_cmd == "mine":
+        pin = PinSource("--pin-fd", args.pin_fd, PIN_ENV)
+        return disclosure.mine(args.state, args.node, args.card, pin, args.seen)
+    return disclosure.counter(args.state, args.node, args.resident, args.copies, args.seen)
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from jukinet.cli.operators import verify_audit
 
@@ -319,6 +329,24 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "dv-remove":
             p.add_argument("--measure", type=int, required=True, help="the measure's id")
         p.set_defaults(func=cmd_copies)
+
+    disclosure = sub.add_parser(
+        "disclosure", help="開示: a resident's provisions and 広域交付 copies, each with verified proofs"
+    ).add_subparsers(dest="disclosure_cmd", required=True)
+    p = disclosure.add_parser("mine", help="the resident with their card, through the residents' portal")
+    with_state(p)
+    p.add_argument("--card", required=True, help="the resident card's serial (state/resident-cards/<serial>)")
+    p.add_argument("--node", default="national", help="national (provisions, default) or the home CS (copies)")
+    p.add_argument("--seen", type=Path, help="tree heads seen before (default: <state>/disclosure-seen.json)")
+    add_pin_options(p, "--pin", PIN_ENV, "the resident's card")
+    p.set_defaults(func=cmd_disclosure)
+    p = disclosure.add_parser("counter", help="at a CS's counter (role disclose-provisions): one resident's")
+    with_state(p)
+    p.add_argument("--node", required=True, help="the CS whose counter asks, e.g. cs:131148")
+    p.add_argument("--resident", required=True, help="住民票コード, 11 digits")
+    p.add_argument("--copies", action="store_true", help="the CS's own 広域交付 copy issuances (default: provisions)")
+    p.add_argument("--seen", type=Path, help="tree heads seen before (default: <state>/disclosure-seen.json)")
+    p.set_defaults(func=cmd_disclosure)
 
     p = sub.add_parser("lookup", help="look a resident up as an agency (at the national server)")
     with_state(p)

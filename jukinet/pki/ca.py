@@ -267,12 +267,12 @@ def issue_tls_certificate(
 ) -> tuple[Path, Path]:
     """Issue a TLS certificate with a fresh key.
 
-    Profiles: a node certificate (node CA) may serve and call: EKU serverAuth + clientAuth, and a DNS
-    SAN with each node's TLS name (``cs-131148.node.jukinet.internal``) that clients verify in the
-    handshake. Every other certificate (operator terminals, agencies, a residents' portal — node CA, but
-not a node) may only call: EKU clientAuth and
-    no DNS name, so it can never stand in for a node. Writes ``out_dir/<name>.key`` (0600) and
-    ``out_dir/<name>.pem`` (leaf, then the issuing CA) and returns ``(cert_path, key_path)``.
+        Profiles: a node certificate (node CA) may serve and call: EKU serverAuth + clientAuth, and a DNS
+        SAN with each node's TLS name (``cs-131148.node.jukinet.internal``) that clients verify in the
+        handshake. Every other certificate (operator terminals, agencies, a residents' portal — node CA, but
+    not a node) may only call: EKU clientAuth and
+        no DNS name, so it can never stand in for a node. Writes ``out_dir/<name>.key`` (0600) and
+        ``out_dir/<name>.pem`` (leaf, then the issuing CA) and returns ``(cert_path, key_path)``.
     """
     key = generate_key()
     sans: list[x509.GeneralName] = []
