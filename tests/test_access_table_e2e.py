@@ -45,6 +45,7 @@ CALLER_COLUMNS = {
     "agency without a row": "agency-without-row",
     "terminal, no session": "terminal",
     **{role.value: role.value for role in Role},
+    "portal": "portal",
     "revoked certificate": "revoked",
 }
 PIN = "604128"
@@ -112,7 +113,8 @@ ALL_SERVICES = {
 
 
 def test_the_table_names_methods_of_the_service_descriptors_each_once():
-    rpcs = [row.rpc for row in TABLE]
+    """Once per tier: an RPC whose callers differ by tier has a row per tier."""
+    rpcs = [(row.rpc, tier) for row in TABLE for tier in row.tiers]
     assert len(rpcs) == len(set(rpcs))
     for row in TABLE:
         assert row.method in ALL_SERVICES.get(row.service, ()), f"{row.rpc} is not a method of the contract"
@@ -201,6 +203,7 @@ def callers(network, worker, tmp_path_factory) -> Iterator[Callers]:
     credentials = {who: (pem, pem.with_suffix(".key")) for who, (pem,) in credentials.items()}
     credentials["agency"] = (net.agency(AGENCY).cert, net.agency(AGENCY).key)
     credentials["agency-without-row"] = no_row
+    credentials["portal"] = (net.portal().cert, net.portal().key)
     channels, sessions = {}, {}
     for tier, node in TIER_NODES.items():
         site = net.topology.node(node).site

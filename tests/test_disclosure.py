@@ -174,7 +174,7 @@ def test_the_page_and_the_known_head_are_bounded(node: Node) -> None:
 def test_a_resident_is_limited_to_a_rate(node: Node) -> None:
     node.provide(A)
     node.seal()
-    for _ in range(20):
+    for _ in range(60):
         node.ask()
     with pytest.raises(Rejected) as flooded:
         node.ask()

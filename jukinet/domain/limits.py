@@ -90,7 +90,7 @@ MAX_DISCLOSURE_QUERY_BYTES = 256  # 開示: an encoded DisclosureQuery (a node i
 MAX_DISCLOSURE_PAGE = 500  # 開示: entries per answer, each with its inclusion path (≤ 64 hashes): < 2 MiB
 DEFAULT_DISCLOSURE_PAGE = 100
 DISCLOSURES_PER_MINUTE_PER_CALLER = 600  # 開示: requests one caller (a portal, a CS, an operator) may make
-DISCLOSURES_PER_MINUTE_PER_RESIDENT = 20  # 開示: requests for one resident (one card, one 住民票コード)
+DISCLOSURES_PER_MINUTE_PER_RESIDENT = 60  # 開示: requests for one resident (one card, one 住民票コード)
 MAX_FORMER_CODES_FOLLOWED = 8  # 開示 at the national server: 住民票コード変更 links followed back per resident
 
 # Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.

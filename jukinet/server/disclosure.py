@@ -12,9 +12,9 @@ tree head the client saw before, so the client knows the log it saw then is a pr
 - ``ListMine``: a residents' portal (``portal:<name>``, node CA) relays the resident's request; the
   resident's card decides whose entries: the card's presentation over the exact query bytes (card CA,
   authentication key, CRL, ±120 s, single use, for "disclosure" to this node), with exactly the
-  authentication certificate this node holds for that card (the national card index; a CS's own card
-  records), for a card that may be presented now (issued, not suspended or revoked). The holder comes
-  from that record, never from the request.
+  authentication certificate this node holds for that card (a CS's own card records keep it byte for
+  byte; the national card index keeps its card CA serial), for a card that may be presented now
+  (issued, not suspended or revoked). The holder comes from that record, never from the request.
 - ``ListForResident``: at a CS, an operator of its site with the role disclose-provisions (the session is
   checked directly); at the national server, a CS asking for the operator at its counter (it names the
   operator), answered only for a resident the CS owns now or held before (its own notice is in the
@@ -155,8 +155,7 @@ class Disclosure:
         """Only a card this node holds a record of, that may be presented now, with exactly the certificate
         recorded for it (checked before the presentation takes a replay-cache slot)."""
         card = self._storage.cards.holder_of(presented.card_serial)
-        der = presented.certificate.public_bytes(Encoding.DER)
-        if card is None or presentable_problem(card, presented.card_serial) is not None or card.auth_certificate != der:
+        if card is None or presentable_problem(card, presented.card_serial) is not None or not _same(card, presented):
             raise Rejected(
                 Problem.UNAUTHENTICATED,
                 f"card presentation refused: {self.node_id} holds no card {presented.card_serial} with this "
@@ -254,6 +253,17 @@ class Disclosure:
         self._storage.env.submit(
             lambda txn: self._auditor.append(txn, action, SUCCESS, caller, code, detail, actor=actor)
         ).result()
+
+
+def _same(card: cards_pb2.CardRecord, presented: PresentedCard) -> bool:
+    """The presented authentication certificate is the one recorded for the card: byte for byte where the
+    node keeps it (a CS), else by its card CA serial (the national index keeps the serial; the card CA
+    issues each serial once, so the serial names exactly one certificate)."""
+    if card.auth_certificate:
+        return card.auth_certificate == presented.certificate.public_bytes(Encoding.DER)
+    return bool(card.auth_certificate_serial) and card.auth_certificate_serial == format(
+        presented.certificate.serial_number, "x"
+    )
 
 
 def _size(signed: envelope_pb2.Signed) -> int:
