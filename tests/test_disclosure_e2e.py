@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from conftest import start, wait_until
 from cryptography import x509
-from netutil import AGENCY, BUSINESS, agency, residents, rpc_error, run_cli, terminal
+from netutil import AGENCY, BUSINESS, address, agency, residents, rpc_error, run_cli, simulated, terminal
 
 from jukinet.clients import TerminalClient
 from jukinet.clients.cards import present_card
@@ -211,7 +211,7 @@ def test_a_presentation_for_another_node_purpose_or_request_is_refused(disclosed
         exc = rpc_error(stub.ListMine, disclosure_pb2.ListMineRequest(query=query, card=presentation))
         assert exc.code() == grpc.StatusCode.UNAUTHENTICATED, exc.details()
     request = disclosure_pb2.ListMineRequest(query=query, card=right)
-    assert stub.ListMine(request).resident_code == disclosed.r1.resident_code
+    assert stub.ListMine(request).answer.resident_code == disclosed.r1.resident_code
     assert rpc_error(stub.ListMine, request).code() == grpc.StatusCode.UNAUTHENTICATED  # used once
     elsewhere = disclosure_query(HOME)
     with disclosed.card1.card(disclosed.running.worker).unlock(PIN) as card:
@@ -263,7 +263,7 @@ def test_a_portal_can_call_nothing_else(disclosed: Disclosed):
             copies_pb2.ListCopyIssuancesRequest(resident_code=disclosed.r1.resident_code)
         ),
         lambda: disclosure_pb2_grpc.DisclosureCounterServiceStub(cs).ListProvisionsForResident(
-            disclosure_pb2.ListForResidentRequest(resident_code=disclosed.r1.resident_code)
+            disclosure_pb2.ListProvisionsForResidentRequest(resident_code=disclosed.r1.resident_code)
         ),
     ]
     for call in calls:
@@ -295,10 +295,16 @@ def test_the_counter_discloses_with_the_role_only_and_is_audited_at_both_nodes(d
     code = disclosed.r1.resident_code
     clerk = _operator(disclosed, HOME, "copies-only", [Role.ISSUE_COPIES.value])
     for rpc, request in (
-        (disclosure_pb2_grpc.DisclosureCounterServiceStub(clerk.channel).ListProvisionsForResident, code),
-        (disclosure_pb2_grpc.DisclosureServiceStub(clerk.channel).ListForResident, code),
+        (
+            disclosure_pb2_grpc.DisclosureCounterServiceStub(clerk.channel).ListProvisionsForResident,
+            disclosure_pb2.ListProvisionsForResidentRequest(resident_code=code),
+        ),
+        (
+            disclosure_pb2_grpc.DisclosureServiceStub(clerk.channel).ListForResident,
+            disclosure_pb2.ListForResidentRequest(resident_code=code),
+        ),
     ):
-        exc = rpc_error(clerk.call, rpc, disclosure_pb2.ListForResidentRequest(resident_code=request))
+        exc = rpc_error(clerk.call, rpc, request)
         assert exc.code() == grpc.StatusCode.PERMISSION_DENIED, exc.details()
     desk = _operator(disclosed, HOME, "discloser", [Role.DISCLOSE_PROVISIONS.value])
     pages = list(_counter(disclosed, desk, "counter").for_resident(code, "national", PROVISION_LOG))
@@ -314,11 +320,23 @@ def test_a_cs_that_never_kept_the_resident_is_refused_by_the_national_server(dis
     _settled(disclosed, disclosed.card1, 4)
     other = terminal(disclosed.running, COUNTER)  # 千代田区's administrator: every role, also disclose-provisions
     stub = disclosure_pb2_grpc.DisclosureCounterServiceStub(other.channel)
-    request = disclosure_pb2.ListForResidentRequest(resident_code=disclosed.r1.resident_code)
+    request = disclosure_pb2.ListProvisionsForResidentRequest(resident_code=disclosed.r1.resident_code)
     exc = rpc_error(other.call, stub.ListProvisionsForResident, request)
     assert exc.code() == grpc.StatusCode.PERMISSION_DENIED and "national refused" in exc.details()
-    forged = disclosure_pb2.ListForResidentRequest(resident_code=disclosed.r1.resident_code, operator_id="x")
-    assert rpc_error(other.call, stub.ListProvisionsForResident, forged).code() == grpc.StatusCode.INVALID_ARGUMENT
+    # A CS that skips its own checks (its node identity, played here) still gets nothing it did not keep,
+    # and may name only an operator of its own site.
+    rogue = simulated(disclosed.running, [COUNTER], disclosed.tmp / "rogue")
+    with rogue.channel(address(disclosed.running, "national"), "national") as channel:
+        stub = disclosure_pb2_grpc.DisclosureServiceStub(channel)
+        for operator, status in (
+            ("operator:131016:desk", grpc.StatusCode.PERMISSION_DENIED),
+            ("operator:131148:desk", grpc.StatusCode.INVALID_ARGUMENT),
+            ("", grpc.StatusCode.INVALID_ARGUMENT),
+        ):
+            forged = disclosure_pb2.ListForResidentRequest(
+                resident_code=disclosed.r1.resident_code, operator_id=operator
+            )
+            assert rpc_error(stub.ListForResident, forged).code() == status, operator
 
 
 # -- 広域交付 copies, disclosed by the home CS ---------------------------------------------------------------

@@ -305,7 +305,8 @@ class DisclosureClient:
             seen = self.seen.get(node_id, log)
             query = disclosure_query(node_id, after, limit, seen.tree_size if seen else 0)
             presentation = present_for_disclosure(card, query, clock)
-            answer = self._stub.ListMine(D.ListMineRequest(query=query, card=presentation), timeout=self._timeout)
+            request = D.ListMineRequest(query=query, card=presentation)
+            answer = self._stub.ListMine(request, timeout=self._timeout).answer
             verified = self._accept(answer, node_id, log, seen, after, None)
             yield verified
             if not verified.more or not verified.entries:
@@ -318,14 +319,15 @@ class DisclosureClient:
         the provision log, else the CS's own copy issuances — verified against ``node_id``'s head."""
         if self._terminal is None:
             raise Rejected(Problem.INVALID, "the counter's requests need an operator terminal")
-        rpc = self._counter.ListProvisionsForResident if log == PROVISION_LOG else self._stub.ListForResident
+        provisions = log == PROVISION_LOG
+        rpc = self._counter.ListProvisionsForResident if provisions else self._stub.ListForResident
+        kind = D.ListProvisionsForResidentRequest if provisions else D.ListForResidentRequest
         after = 0
         while True:
             seen = self.seen.get(node_id, log)
-            request = D.ListForResidentRequest(
-                resident_code=resident_code, after_id=after, limit=limit, known_tree_size=seen.tree_size if seen else 0
-            )
-            answer = self._terminal.call(rpc, request, self._timeout)
+            known = seen.tree_size if seen else 0
+            request = kind(resident_code=resident_code, after_id=after, limit=limit, known_tree_size=known)
+            answer = self._terminal.call(rpc, request, self._timeout).answer
             verified = self._accept(answer, node_id, log, seen, after, resident_code)
             yield verified
             if not verified.more or not verified.entries:

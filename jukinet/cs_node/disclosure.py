@@ -72,8 +72,7 @@ class ProvisionCounter:
         self._credentials = credentials
         self._keepalive = keepalive
 
-    async def ask(self, request: D.ListForResidentRequest, caller: Caller) -> D.DisclosureAnswer:
-        _no_operator_named(request)
+    async def ask(self, request: D.ListProvisionsForResidentRequest, caller: Caller) -> D.DisclosureAnswer:
         code = resident_code(request.resident_code)
         page_of(request.after_id, request.limit, request.known_tree_size)
         operator = caller.actor
@@ -81,15 +80,19 @@ class ProvisionCounter:
         action, success = audit_pb2.AUDIT_ACTION_DISCLOSE, audit_pb2.AUDIT_OUTCOME_SUCCESS
         await self._blocking(self._auditor.record, action, success, caller, code, detail)
         national = NodeId.national()
-        forwarded = D.ListForResidentRequest()
-        forwarded.CopyFrom(request)
-        forwarded.operator_id = operator
+        forwarded = D.ListForResidentRequest(
+            resident_code=code,
+            after_id=request.after_id,
+            limit=request.limit,
+            known_tree_size=request.known_tree_size,
+            operator_id=operator,
+        )
         address = self._address(national)
         options = channel_options(national, self._keepalive)
         try:
             async with grpc.aio.secure_channel(address, self._credentials, options=options) as channel:
                 stub = disclosure_pb2_grpc.DisclosureServiceStub(channel)
-                return await stub.ListForResident(forwarded, timeout=NATIONAL_TIMEOUT_S)
+                return (await stub.ListForResident(forwarded, timeout=NATIONAL_TIMEOUT_S)).answer
         except grpc.aio.AioRpcError as exc:
             problem = _FROM_STATUS.get(exc.code(), Problem.UNAVAILABLE)
             raise Rejected(problem, f"national refused: {exc.details()}") from None
@@ -104,9 +107,9 @@ class DisclosureCounterRpc(disclosure_pb2_grpc.DisclosureCounterServiceServicer)
 
     @guarded("clerks", audit=audit_pb2.AUDIT_ACTION_DISCLOSE)
     async def ListProvisionsForResident(
-        self, request: D.ListForResidentRequest, context: grpc.aio.ServicerContext, caller: Caller
-    ) -> D.DisclosureAnswer:
-        return await self._counter.ask(request, caller)
+        self, request: D.ListProvisionsForResidentRequest, context: grpc.aio.ServicerContext, caller: Caller
+    ) -> D.ListProvisionsForResidentResponse:
+        return D.ListProvisionsForResidentResponse(answer=await self._counter.ask(request, caller))
 
 
 # -- the CS tier's builders (jukinet.server.assembly.TIERS) ---------------------------------------------

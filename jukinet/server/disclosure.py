@@ -304,12 +304,12 @@ class DisclosureRpc(disclosure_pb2_grpc.DisclosureServiceServicer):
         return self._disclosure.tree_head()
 
     @guarded("residents", audit=audit_pb2.AUDIT_ACTION_DISCLOSE)
-    def ListMine(self, request: D.ListMineRequest, caller: Caller) -> D.DisclosureAnswer:
-        return self._disclosure.mine(request.query, request.card, caller)
+    def ListMine(self, request: D.ListMineRequest, caller: Caller) -> D.ListMineResponse:
+        return D.ListMineResponse(answer=self._disclosure.mine(request.query, request.card, caller))
 
     @guarded("counters", audit=audit_pb2.AUDIT_ACTION_DISCLOSE)
-    def ListForResident(self, request: D.ListForResidentRequest, caller: Caller) -> D.DisclosureAnswer:
-        return self._counter(request, caller)
+    def ListForResident(self, request: D.ListForResidentRequest, caller: Caller) -> D.ListForResidentResponse:
+        return D.ListForResidentResponse(answer=self._counter(request, caller))
 
 
 def operator_named(request: D.ListForResidentRequest, cs: NodeId) -> str:

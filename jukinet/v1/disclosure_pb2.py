@@ -26,7 +26,7 @@ from jukinet.v1 import cards_pb2 as jukinet_dot_v1_dot_cards__pb2
 from jukinet.v1 import envelope_pb2 as jukinet_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bjukinet/v1/disclosure.proto\x12\njukinet.v1\x1a\x16jukinet/v1/cards.proto\x1a\x19jukinet/v1/envelope.proto\"\x14\n\x12GetTreeHeadRequest\"X\n\x13GetTreeHeadResponse\x12%\n\ttree_head\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x1a\n\x12signer_certificate\x18\x02 \x01(\x0c\"\\\n\x0f\x44isclosureQuery\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x66ter_id\x18\x02 \x01(\x04\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x17\n\x0fknown_tree_size\x18\x04 \x01(\x04\"L\n\x0fListMineRequest\x12\r\n\x05query\x18\x01 \x01(\x0c\x12*\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32\x1c.jukinet.v1.CardPresentation\"~\n\x16ListForResidentRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\x12\x10\n\x08\x61\x66ter_id\x18\x02 \x01(\x04\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x17\n\x0fknown_tree_size\x18\x04 \x01(\x04\x12\x13\n\x0boperator_id\x18\x05 \x01(\t\"J\n\x0e\x44isclosedEntry\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x0c\n\x04leaf\x18\x02 \x01(\x0c\x12\x16\n\x0einclusion_path\x18\x03 \x03(\x0c\"\x8c\x02\n\x10\x44isclosureAnswer\x12\x0b\n\x03log\x18\x01 \x01(\t\x12\x15\n\rresident_code\x18\x02 \x01(\t\x12%\n\ttree_head\x18\x03 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x1a\n\x12signer_certificate\x18\x04 \x01(\x0c\x12+\n\x07\x65ntries\x18\x05 \x03(\x0b\x32\x1a.jukinet.v1.DisclosedEntry\x12\x19\n\x11\x63onsistency_proof\x18\x06 \x03(\x0c\x12\x0c\n\x04more\x18\x07 \x01(\x08\x12\x1c\n\x14newer_than_tree_head\x18\x08 \x01(\x08\x12\x1d\n\x15\x66ormer_resident_codes\x18\t \x03(\t2\xff\x01\n\x11\x44isclosureService\x12N\n\x0bGetTreeHead\x12\x1e.jukinet.v1.GetTreeHeadRequest\x1a\x1f.jukinet.v1.GetTreeHeadResponse\x12\x45\n\x08ListMine\x12\x1b.jukinet.v1.ListMineRequest\x1a\x1c.jukinet.v1.DisclosureAnswer\x12S\n\x0fListForResident\x12\".jukinet.v1.ListForResidentRequest\x1a\x1c.jukinet.v1.DisclosureAnswer2y\n\x18\x44isclosureCounterService\x12]\n\x19ListProvisionsForResident\x12\".jukinet.v1.ListForResidentRequest\x1a\x1c.jukinet.v1.DisclosureAnswerb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bjukinet/v1/disclosure.proto\x12\njukinet.v1\x1a\x16jukinet/v1/cards.proto\x1a\x19jukinet/v1/envelope.proto\"\x14\n\x12GetTreeHeadRequest\"X\n\x13GetTreeHeadResponse\x12%\n\ttree_head\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x1a\n\x12signer_certificate\x18\x02 \x01(\x0c\"\\\n\x0f\x44isclosureQuery\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x66ter_id\x18\x02 \x01(\x04\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x17\n\x0fknown_tree_size\x18\x04 \x01(\x04\"L\n\x0fListMineRequest\x12\r\n\x05query\x18\x01 \x01(\x0c\x12*\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32\x1c.jukinet.v1.CardPresentation\"~\n\x16ListForResidentRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\x12\x10\n\x08\x61\x66ter_id\x18\x02 \x01(\x04\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x17\n\x0fknown_tree_size\x18\x04 \x01(\x04\x12\x13\n\x0boperator_id\x18\x05 \x01(\t\"G\n\x17ListForResidentResponse\x12,\n\x06\x61nswer\x18\x01 \x01(\x0b\x32\x1c.jukinet.v1.DisclosureAnswer\"@\n\x10ListMineResponse\x12,\n\x06\x61nswer\x18\x01 \x01(\x0b\x32\x1c.jukinet.v1.DisclosureAnswer\"s\n ListProvisionsForResidentRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\x12\x10\n\x08\x61\x66ter_id\x18\x02 \x01(\x04\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x17\n\x0fknown_tree_size\x18\x04 \x01(\x04\"Q\n!ListProvisionsForResidentResponse\x12,\n\x06\x61nswer\x18\x01 \x01(\x0b\x32\x1c.jukinet.v1.DisclosureAnswer\"J\n\x0e\x44isclosedEntry\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x0c\n\x04leaf\x18\x02 \x01(\x0c\x12\x16\n\x0einclusion_path\x18\x03 \x03(\x0c\"\x8c\x02\n\x10\x44isclosureAnswer\x12\x0b\n\x03log\x18\x01 \x01(\t\x12\x15\n\rresident_code\x18\x02 \x01(\t\x12%\n\ttree_head\x18\x03 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x1a\n\x12signer_certificate\x18\x04 \x01(\x0c\x12+\n\x07\x65ntries\x18\x05 \x03(\x0b\x32\x1a.jukinet.v1.DisclosedEntry\x12\x19\n\x11\x63onsistency_proof\x18\x06 \x03(\x0c\x12\x0c\n\x04more\x18\x07 \x01(\x08\x12\x1c\n\x14newer_than_tree_head\x18\x08 \x01(\x08\x12\x1d\n\x15\x66ormer_resident_codes\x18\t \x03(\t2\x86\x02\n\x11\x44isclosureService\x12N\n\x0bGetTreeHead\x12\x1e.jukinet.v1.GetTreeHeadRequest\x1a\x1f.jukinet.v1.GetTreeHeadResponse\x12\x45\n\x08ListMine\x12\x1b.jukinet.v1.ListMineRequest\x1a\x1c.jukinet.v1.ListMineResponse\x12Z\n\x0fListForResident\x12\".jukinet.v1.ListForResidentRequest\x1a#.jukinet.v1.ListForResidentResponse2\x94\x01\n\x18\x44isclosureCounterService\x12x\n\x19ListProvisionsForResident\x12,.jukinet.v1.ListProvisionsForResidentRequest\x1a-.jukinet.v1.ListProvisionsForResidentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,12 +43,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMINEREQUEST']._serialized_end=376
   _globals['_LISTFORRESIDENTREQUEST']._serialized_start=378
   _globals['_LISTFORRESIDENTREQUEST']._serialized_end=504
-  _globals['_DISCLOSEDENTRY']._serialized_start=506
-  _globals['_DISCLOSEDENTRY']._serialized_end=580
-  _globals['_DISCLOSUREANSWER']._serialized_start=583
-  _globals['_DISCLOSUREANSWER']._serialized_end=851
-  _globals['_DISCLOSURESERVICE']._serialized_start=854
-  _globals['_DISCLOSURESERVICE']._serialized_end=1109
-  _globals['_DISCLOSURECOUNTERSERVICE']._serialized_start=1111
-  _globals['_DISCLOSURECOUNTERSERVICE']._serialized_end=1232
+  _globals['_LISTFORRESIDENTRESPONSE']._serialized_start=506
+  _globals['_LISTFORRESIDENTRESPONSE']._serialized_end=577
+  _globals['_LISTMINERESPONSE']._serialized_start=579
+  _globals['_LISTMINERESPONSE']._serialized_end=643
+  _globals['_LISTPROVISIONSFORRESIDENTREQUEST']._serialized_start=645
+  _globals['_LISTPROVISIONSFORRESIDENTREQUEST']._serialized_end=760
+  _globals['_LISTPROVISIONSFORRESIDENTRESPONSE']._serialized_start=762
+  _globals['_LISTPROVISIONSFORRESIDENTRESPONSE']._serialized_end=843
+  _globals['_DISCLOSEDENTRY']._serialized_start=845
+  _globals['_DISCLOSEDENTRY']._serialized_end=919
+  _globals['_DISCLOSUREANSWER']._serialized_start=922
+  _globals['_DISCLOSUREANSWER']._serialized_end=1190
+  _globals['_DISCLOSURESERVICE']._serialized_start=1193
+  _globals['_DISCLOSURESERVICE']._serialized_end=1455
+  _globals['_DISCLOSURECOUNTERSERVICE']._serialized_start=1458
+  _globals['_DISCLOSURECOUNTERSERVICE']._serialized_end=1606
 # @@protoc_insertion_point(module_scope)

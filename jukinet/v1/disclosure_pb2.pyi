@@ -54,6 +54,36 @@ class ListForResidentRequest(_message.Message):
     operator_id: str
     def __init__(self, resident_code: _Optional[str] = ..., after_id: _Optional[int] = ..., limit: _Optional[int] = ..., known_tree_size: _Optional[int] = ..., operator_id: _Optional[str] = ...) -> None: ...
 
+class ListForResidentResponse(_message.Message):
+    __slots__ = ("answer",)
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    answer: DisclosureAnswer
+    def __init__(self, answer: _Optional[_Union[DisclosureAnswer, _Mapping]] = ...) -> None: ...
+
+class ListMineResponse(_message.Message):
+    __slots__ = ("answer",)
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    answer: DisclosureAnswer
+    def __init__(self, answer: _Optional[_Union[DisclosureAnswer, _Mapping]] = ...) -> None: ...
+
+class ListProvisionsForResidentRequest(_message.Message):
+    __slots__ = ("resident_code", "after_id", "limit", "known_tree_size")
+    RESIDENT_CODE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    resident_code: str
+    after_id: int
+    limit: int
+    known_tree_size: int
+    def __init__(self, resident_code: _Optional[str] = ..., after_id: _Optional[int] = ..., limit: _Optional[int] = ..., known_tree_size: _Optional[int] = ...) -> None: ...
+
+class ListProvisionsForResidentResponse(_message.Message):
+    __slots__ = ("answer",)
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    answer: DisclosureAnswer
+    def __init__(self, answer: _Optional[_Union[DisclosureAnswer, _Mapping]] = ...) -> None: ...
+
 class DisclosedEntry(_message.Message):
     __slots__ = ("leaf_index", "leaf", "inclusion_path")
     LEAF_INDEX_FIELD_NUMBER: _ClassVar[int]

@@ -43,12 +43,12 @@ class DisclosureServiceStub:
         self.ListMine = channel.unary_unary(
                 '/jukinet.v1.DisclosureService/ListMine',
                 request_serializer=jukinet_dot_v1_dot_disclosure__pb2.ListMineRequest.SerializeToString,
-                response_deserializer=jukinet_dot_v1_dot_disclosure__pb2.DisclosureAnswer.FromString,
+                response_deserializer=jukinet_dot_v1_dot_disclosure__pb2.ListMineResponse.FromString,
                 _registered_method=True)
         self.ListForResident = channel.unary_unary(
                 '/jukinet.v1.DisclosureService/ListForResident',
                 request_serializer=jukinet_dot_v1_dot_disclosure__pb2.ListForResidentRequest.SerializeToString,
-                response_deserializer=jukinet_dot_v1_dot_disclosure__pb2.DisclosureAnswer.FromString,
+                response_deserializer=jukinet_dot_v1_dot_disclosure__pb2.ListForResidentResponse.FromString,
                 _registered_method=True)
 
 
@@ -85,12 +85,12 @@ def add_DisclosureServiceServicer_to_server(servicer, server):
             'ListMine': grpc.unary_unary_rpc_method_handler(
                     servicer.ListMine,
                     request_deserializer=jukinet_dot_v1_dot_disclosure__pb2.ListMineRequest.FromString,
-                    response_serializer=jukinet_dot_v1_dot_disclosure__pb2.DisclosureAnswer.SerializeToString,
+                    response_serializer=jukinet_dot_v1_dot_disclosure__pb2.ListMineResponse.SerializeToString,
             ),
             'ListForResident': grpc.unary_unary_rpc_method_handler(
                     servicer.ListForResident,
                     request_deserializer=jukinet_dot_v1_dot_disclosure__pb2.ListForResidentRequest.FromString,
-                    response_serializer=jukinet_dot_v1_dot_disclosure__pb2.DisclosureAnswer.SerializeToString,
+                    response_serializer=jukinet_dot_v1_dot_disclosure__pb2.ListForResidentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -147,7 +147,7 @@ class DisclosureService:
             target,
             '/jukinet.v1.DisclosureService/ListMine',
             jukinet_dot_v1_dot_disclosure__pb2.ListMineRequest.SerializeToString,
-            jukinet_dot_v1_dot_disclosure__pb2.DisclosureAnswer.FromString,
+            jukinet_dot_v1_dot_disclosure__pb2.ListMineResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -174,7 +174,7 @@ class DisclosureService:
             target,
             '/jukinet.v1.DisclosureService/ListForResident',
             jukinet_dot_v1_dot_disclosure__pb2.ListForResidentRequest.SerializeToString,
-            jukinet_dot_v1_dot_disclosure__pb2.DisclosureAnswer.FromString,
+            jukinet_dot_v1_dot_disclosure__pb2.ListForResidentResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -199,8 +199,8 @@ class DisclosureCounterServiceStub:
         """
         self.ListProvisionsForResident = channel.unary_unary(
                 '/jukinet.v1.DisclosureCounterService/ListProvisionsForResident',
-                request_serializer=jukinet_dot_v1_dot_disclosure__pb2.ListForResidentRequest.SerializeToString,
-                response_deserializer=jukinet_dot_v1_dot_disclosure__pb2.DisclosureAnswer.FromString,
+                request_serializer=jukinet_dot_v1_dot_disclosure__pb2.ListProvisionsForResidentRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_disclosure__pb2.ListProvisionsForResidentResponse.FromString,
                 _registered_method=True)
 
 
@@ -220,8 +220,8 @@ def add_DisclosureCounterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'ListProvisionsForResident': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProvisionsForResident,
-                    request_deserializer=jukinet_dot_v1_dot_disclosure__pb2.ListForResidentRequest.FromString,
-                    response_serializer=jukinet_dot_v1_dot_disclosure__pb2.DisclosureAnswer.SerializeToString,
+                    request_deserializer=jukinet_dot_v1_dot_disclosure__pb2.ListProvisionsForResidentRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_disclosure__pb2.ListProvisionsForResidentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -251,8 +251,8 @@ class DisclosureCounterService:
             request,
             target,
             '/jukinet.v1.DisclosureCounterService/ListProvisionsForResident',
-            jukinet_dot_v1_dot_disclosure__pb2.ListForResidentRequest.SerializeToString,
-            jukinet_dot_v1_dot_disclosure__pb2.DisclosureAnswer.FromString,
+            jukinet_dot_v1_dot_disclosure__pb2.ListProvisionsForResidentRequest.SerializeToString,
+            jukinet_dot_v1_dot_disclosure__pb2.ListProvisionsForResidentResponse.FromString,
             options,
             channel_credentials,
             insecure,
