@@ -5,6 +5,7 @@ software signing key certified by a real node CA, and the client's verifier refu
 from __future__ import annotations
 
 import copy
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,13 +15,22 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from jukinet import merkle
-from jukinet.clients.disclosure import DisclosureVerifier, SeenHead, SeenHeads, Verified, entry_lines
+from jukinet.clients.cards import present_card
+from jukinet.clients.disclosure import DisclosureVerifier, SeenHead, SeenHeads, Verified, disclosure_query, entry_lines
 from jukinet.domain.clock import ManualClock
 from jukinet.domain.codes import resident_code_check_digit
-from jukinet.domain.disclosure import COPY_ISSUANCE_LOG, PROVISION_LOG, parse_query
+from jukinet.domain.disclosure import CARD_PURPOSE, COPY_ISSUANCE_LOG, PROVISION_LOG, parse_query
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NodeId, NodeKind
-from jukinet.pki import SoftwareSigner, init_pki, issue_signing_certificate, issue_tls_certificate
+from jukinet.pki import (
+    SoftwareSigner,
+    generate_key,
+    init_pki,
+    issue_card_auth_certificate,
+    issue_signing_certificate,
+    issue_tls_certificate,
+    sign_ecdsa_raw,
+)
 from jukinet.pki.card_presence import CardPresenceVerifier
 from jukinet.pki.layout import ca_cert_path
 from jukinet.pki.trust import TrustStore
@@ -28,7 +38,7 @@ from jukinet.server.audit import Auditor, seal_tree_head
 from jukinet.server.disclosure import Disclosure
 from jukinet.server.national.disclosure import ProvisionsDisclosed
 from jukinet.storage import NodeStorage
-from jukinet.v1 import admin_pb2, audit_pb2, copies_pb2, disclosure_pb2
+from jukinet.v1 import admin_pb2, audit_pb2, cards_pb2, copies_pb2, disclosure_pb2
 
 NATIONAL = NodeId.national()
 CS = NodeId.cs("131148")
@@ -182,6 +192,72 @@ def test_a_resident_is_limited_to_a_rate(node: Node) -> None:
     node.ask(B)  # another resident is not held up
     node.clock.advance(60)
     node.ask()
+
+
+# -- the resident's card decides whose entries --------------------------------------------------------------
+
+
+class SoftCard:
+    """A resident card's authentication key and certificate, in software (the card itself is tested in
+    tests/test_resident_card.py; here what matters is what the node accepts)."""
+
+    def __init__(self, pki: Path, serial: str) -> None:
+        self._key = generate_key()
+        self.certificate = issue_card_auth_certificate(pki, serial, self._key.public_key())
+        self.auth_certificate_der = self.certificate.public_bytes(Encoding.DER)
+        self.serial = serial
+
+    def sign_auth(self, data: bytes) -> bytes:
+        return sign_ecdsa_raw(self._key, data)
+
+
+PORTAL = Peer((NodeId.portal("myna"),), "portal:myna")
+
+
+def test_the_card_decides_whose_entries_only_as_the_node_recorded_it(node: Node, pki: Path) -> None:
+    node.provide(A, B, A)
+    node.seal()
+    card = SoftCard(pki, secrets.token_hex(8))
+    record = cards_pb2.CardRecord(
+        card_serial=card.serial, resident_code=A, state=cards_pb2.CARD_STATE_ISSUED,
+        auth_certificate_serial=format(card.certificate.serial_number, "x"),
+    )  # fmt: skip
+
+    def ask() -> disclosure_pb2.DisclosureAnswer:
+        node.clock.advance(0.001)  # a new presentation (the same one twice is a replay)
+        query = disclosure_query("national")
+        presented = present_card(card, CARD_PURPOSE, "national", query, node.clock)
+        return node.disclosure.mine(query, presented, PORTAL)  # type: ignore[arg-type]
+
+    def refused(why: str) -> None:
+        with pytest.raises(Rejected) as exc:
+            ask()
+        assert exc.value.problem is Problem.UNAUTHENTICATED and why in str(exc.value), str(exc.value)
+
+    refused("holds no card")  # a card this node does not know
+    for changed in (
+        {"auth_certificate_serial": "1234"},  # the index holds another certificate for this serial (a clone)
+        {"auth_certificate_serial": ""},
+        {"auth_certificate": b"another certificate"},  # a CS keeps the DER: another one
+        {"state": cards_pb2.CARD_STATE_SUSPENDED},
+        {"auth_revoked": True},
+    ):
+        stored = cards_pb2.CardRecord()
+        stored.CopyFrom(record)
+        for field, value in changed.items():
+            setattr(stored, field, value)
+        node.storage.env.write(lambda txn, stored=stored: node.storage.cards.put(txn, stored))
+        refused("holds no card")
+    node.storage.env.write(lambda txn: node.storage.cards.put(txn, record))
+    answer = ask()
+    assert answer.resident_code == A and [e.leaf_index for e in answer.entries] == [0, 2]
+    as_cs = cards_pb2.CardRecord()
+    as_cs.CopyFrom(record)
+    as_cs.auth_certificate = card.auth_certificate_der
+    node.storage.env.write(lambda txn: node.storage.cards.put(txn, as_cs))
+    assert ask().resident_code == A
+    entry = audit_pb2.AuditEntry.FromString(node.storage.audit.leaf(node.storage.audit.size() - 1))
+    assert (entry.actor, entry.terminal, entry.target) == (f"card:{card.serial}", "portal:myna", A)
 
 
 # -- consistency with the head seen before ------------------------------------------------------------------

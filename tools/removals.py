@@ -37,6 +37,9 @@ CARD_EVENTS = "tests/test_card_event_authority.py"
 CODE_CHANGE_E2E = "tests/test_code_change_e2e.py"
 OWNERSHIP = "tests/test_ownership.py"
 NUMBERS_PY = "jukinet/domain/numbers.py"
+DISCLOSURE = "tests/test_disclosure.py"
+DISCLOSURE_E2E = "tests/test_disclosure_e2e.py"
+VERIFIER = "jukinet/clients/disclosure.py"
 
 
 @dataclass(frozen=True)
@@ -950,6 +953,95 @@ REMOVALS: tuple[Removal, ...] = (
         "elif directory.half_expired() and index + 1 < len(self._sources):",
         "elif False:",
         ("tests/test_directory.py::test_a_prefecture_saying_not_modified_cannot_freeze_the_directory",),
+    ),
+    # -- 開示 (disclosure) ---------------------------------------------------------------------------------
+    Removal(
+        "disclosure-card-recorded",
+        "開示: the card presented is one the node recorded, may be presented now, with its recorded certificate",
+        "jukinet/server/disclosure.py",
+        "or presentable_problem(card, presented.card_serial) is not None or not _same(card, presented):",
+        ":",
+        (f"{DISCLOSURE}::test_the_card_decides_whose_entries_only_as_the_node_recorded_it",),
+    ),
+    Removal(
+        "disclosure-cs-kept",
+        "開示: the national server answers a CS only for a resident it keeps or kept",
+        "jukinet/server/disclosure.py",
+        "if not allowed(txn, code):",
+        "if False:",
+        (f"{DISCLOSURE_E2E}::test_a_cs_that_never_kept_the_resident_is_refused_by_the_national_server",),
+    ),
+    Removal(
+        "disclosure-operator-site",
+        "開示: a CS names only an operator of its own site to the national server",
+        "jukinet/server/disclosure.py",
+        "or operator.site != cs.code:",
+        ":",
+        (f"{DISCLOSURE_E2E}::test_a_cs_that_never_kept_the_resident_is_refused_by_the_national_server",),
+    ),
+    Removal(
+        "disclosure-portal-only",
+        "開示: ListMine only from a residents' portal",
+        "jukinet/server/national/disclosure.py",
+        "mine=portals, for_resident=Kinds.of(NodeKind.CS)",
+        "mine=AnyOf((portals, terminals)), for_resident=Kinds.of(NodeKind.CS)",
+        (f"{ACCESS}::test_every_cell_of_the_access_table",),
+    ),
+    Removal(
+        "role-disclosure-counter",
+        "the role disclose-provisions on the counter's request for provisions",
+        "jukinet/cs_node/disclosure.py",
+        "OperatorWithRole(TerminalOf.of_nodes([counter.node_id]), Role.DISCLOSE_PROVISIONS)",
+        "OperatorWithRole(TerminalOf.of_nodes([counter.node_id]))",
+        (f"{ACCESS}::test_every_cell_of_the_access_table",),
+    ),
+    Removal(
+        "role-disclosure-copies",
+        "the role disclose-provisions on a CS's ListForResident (its copy issuances)",
+        "jukinet/cs_node/disclosure.py",
+        "for_resident=OperatorWithRole(terminals, Role.DISCLOSE_PROVISIONS),",
+        "for_resident=OperatorWithRole(terminals),",
+        (f"{ACCESS}::test_every_cell_of_the_access_table",),
+    ),
+    Removal(
+        "disclosure-signer-ca",
+        "開示 client: the tree head's signing certificate is issued by the node CA",
+        VERIFIER,
+        "certificate.verify_directly_issued_by(self._node_ca)",
+        "pass",
+        (f"{DISCLOSURE}::test_a_tampered_or_foreign_tree_head_is_refused",),
+    ),
+    Removal(
+        "disclosure-head-signature",
+        "開示 client: the tree head is believed only with the node's signature",
+        VERIFIER,
+        "key.verify(der, digest, ec.ECDSA(Prehashed(hashes.SHA256())))",
+        "pass",
+        (f"{DISCLOSURE}::test_a_tampered_or_foreign_tree_head_is_refused",),
+    ),
+    Removal(
+        "disclosure-inclusion",
+        "開示 client: each entry's inclusion proof leads to the tree head's root",
+        VERIFIER,
+        "merkle.verify_inclusion(merkle.leaf_hash(entry.leaf), index, size, list(entry.inclusion_path), root)",
+        "pass",
+        (f"{DISCLOSURE}::test_a_tampered_entry_index_or_path_is_refused",),
+    ),
+    Removal(
+        "disclosure-consistency",
+        "開示 client: the tree head extends the one seen before (consistency proof)",
+        VERIFIER,
+        "merkle.verify_consistency(seen.tree_size, size, seen.root, root, list(answer.consistency_proof))",
+        "pass",
+        (f"{DISCLOSURE}::test_consistency_with_the_head_seen_before",),
+    ),
+    Removal(
+        "disclosure-entry-resident",
+        "開示 client: every entry shown is the resident's",
+        VERIFIER,
+        "if number != index + 1 or leaf.resident_code not in codes:",
+        "if number != index + 1:",
+        (f"{DISCLOSURE}::test_another_residents_entry_is_refused_even_with_a_valid_proof",),
     ),
 )
 
