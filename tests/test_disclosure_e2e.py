@@ -272,6 +272,20 @@ def test_a_portal_can_call_nothing_else(disclosed: Disclosed):
     assert audit_pb2.TreeHead.FromString(head.tree_head.payload).log == PROVISION_LOG
 
 
+def test_requests_are_bounded_before_and_after_they_are_parsed(disclosed: Disclosed):
+    stub = disclosure_pb2_grpc.DisclosureServiceStub(portal_channel(disclosed.running.network, "national"))
+    huge = disclosure_pb2.ListMineRequest(query=b"\x00" * 9000)
+    assert rpc_error(stub.ListMine, huge).code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # the request's size
+    padded = disclosure_pb2.ListMineRequest(query=disclosure_query("national") + b"\xfa\x3f\x85\x02" + b"x" * 261)
+    exc = rpc_error(stub.ListMine, padded)
+    assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT and "at most 256" in exc.details()
+    query = disclosure_query("national", limit=501)
+    with disclosed.card1.card(disclosed.running.worker).unlock(PIN) as card:
+        presented = present_card(card, "disclosure", "national", query)
+    exc = rpc_error(stub.ListMine, disclosure_pb2.ListMineRequest(query=query, card=presented))
+    assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT and "limit" in exc.details()
+
+
 # -- at the counter --------------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from cryptography import x509
 
 from jukinet.cli import demo_moves
 from jukinet.cli.demo_copies import wide_area_copy
+from jukinet.cli.demo_disclosure import disclosure
 from jukinet.cli.views import describe, node_statuses, status_lines
 from jukinet.devnet.access import agency_client, terminal_for
 from jukinet.devnet.operators import bootstrap_operators, enroll_operator, issue_card, log_in
@@ -146,6 +147,9 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         if wide_area_copy(net, reader, home, counter, lambda text: _say(text)) != 0:
             return 1
         time.sleep(pause)
+        _say("== 10b. 開示: a resident lists who received their data, and their copies, with verified proofs")
+        if disclosure(net, reader, home, counter, client, PENSION_BUSINESS, lambda text: _say(text)) != 0:
+            return 1
         _say("== 11. The audit log of 中野区's CS: every login and action, a Merkle tree with signed heads")
         _show_audit(net, nakano)
         _say("== 12. Stopping every node")
