@@ -359,8 +359,9 @@ def entry_lines(verified: Sequence[Verified]) -> list[str]:
     last = verified[-1]
     count = sum(len(p.entries) for p in verified)
     root = bytes(last.head.root_hash).hex()
+    entries = "entry" if count == 1 else "entries"
     lines.append(
-        f"inclusion: {count} entries verified against tree head size {last.head.tree_size} root {root[:16]}… "
+        f"inclusion: {count} {entries} verified against tree head size {last.head.tree_size} root {root[:16]}… "
         f"signed by {last.head.node_id}"
     )
     first = verified[0]
