@@ -51,7 +51,10 @@ __all__ = [
 ]
 
 VARIANTS_FILE = "data/kanji_variants.tsv"
-_SMALL = str.maketrans("ァィゥェォッャュョヮヵヶㇰㇱㇲㇳㇴㇵㇶㇷㇸㇹㇺㇻㇼㇽㇾㇿ", "アイウエオツヤユヨワカケクシストヌハヒフヘホムラリルレロ")
+_SMALL = str.maketrans(
+    "ァィゥェォッャュョヮヵヶㇰㇱㇲㇳㇴㇵㇶㇷㇸㇹㇺㇻㇼㇽㇾㇿ",  # and the small kana for Ainu (U+31F0…)
+    "アイウエオツヤユヨワカケクシストヌハヒフヘホムラリルレロ",
+)
 _LONG_VOWELS = frozenset("ーｰ-‐‑‒–—―−﹣－⁃")
 _DASHES = _LONG_VOWELS
 _VARIATION_SELECTORS = ((0xFE00, 0xFE0F), (0xE0100, 0xE01EF))

@@ -61,6 +61,20 @@ LOCAL_TEXT_LIMITS: dict[str, TextLimit] = {
     )
 }
 
+# Four-item search (４情報検索, SearchByFourItems at the national server): the query's text items (each
+# optional, but name or kana is required), and what one search may provide.
+SEARCH_TEXT_LIMITS: dict[str, TextLimit] = {
+    t.field: t
+    for t in (
+        TextLimit("name", 100, Repertoire.NAME, False, "氏名 as the agency holds it"),
+        TextLimit("kana", 200, Repertoire.KANA, False, "its reading"),
+        TextLimit("address_text", 200, Repertoire.ADDRESS, False, "address below the municipality, or its start"),
+    )
+}
+MAX_SEARCH_CANDIDATES = 10  # more people than this match: refused (FAILED_PRECONDITION), "add the address"
+MAX_SEARCH_MATCHES_READ = 1000  # index entries a search reads per name key; more: refused without reading on
+SEARCH_REBUILD_CHUNK = 2000  # records indexed per write transaction when the search index is (re)built
+
 # Encoded sizes. The largest valid record is about 3.3 KiB (every text field full of 4-byte characters);
 # unknown fields count, so padding a record does not get it through.
 MAX_RECORD_BYTES = 4 * KIB
@@ -113,6 +127,8 @@ REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.NumberService/AssignMyNumbers": 16 * KIB,
     "/jukinet.v1.NumberService/ChangeMyNumber": KIB,
     "/jukinet.v1.NumberService/ChangeResidentCode": KIB,
+    # a business code, three text items of at most 200 characters (4 bytes each in UTF-8), a date, a code
+    "/jukinet.v1.IdentityProvisionService/SearchByFourItems": 4 * KIB,
 }
 MAX_REQUEST_BYTES = max(REQUEST_LIMITS.values())
 """The server's transport limit: no request larger than this is even buffered."""

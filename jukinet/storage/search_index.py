@@ -137,4 +137,3 @@ class FourItemsIndex:
         """During a rebuild, the last code indexed ("" before the first); None when none is under way."""
         building = txn.get(search_state_key(SearchState.BUILDING), db=self._state)
         return bytes(building[_DIGEST:]).decode("ascii") if building is not None else None
-

@@ -15,10 +15,12 @@ import lmdb
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.codes import MyNumber, ResidentCode
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.kana import fold_version
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.domain.quoting import quoted
 from jukinet.server.audit import Auditor
 from jukinet.server.national.legal_table import LegalTable, TableRow
+from jukinet.server.national.search import FourItemsSearch, IndexBuilder, answer_message
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.guard import guarded
@@ -26,6 +28,7 @@ from jukinet.server.runtime.peers import Caller
 from jukinet.server.runtime.policy import Kinds
 from jukinet.server.runtime.server import ServiceBinding, bind
 from jukinet.storage import NodeStorage
+from jukinet.storage.search_index import FourItemsIndex
 from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, provision_pb2, provision_pb2_grpc
 
 Q = admin_pb2
@@ -59,6 +62,10 @@ class Provision:
         if record is None:
             raise Rejected(Problem.NOT_FOUND, "no resident with my_number (withheld)")
         return Provided(row.redact(record), self._log(agency, row, record, Q.QUERY_KIND_MY_NUMBER))
+
+    def row(self, agency: NodeId, business: str) -> TableRow:
+        """The (agency, business) row of the legal table, or DENIED (also the four-item search's first check)."""
+        return self._row(agency, business)
 
     def _row(self, agency: NodeId, business: str) -> TableRow:
         row = self._table.row(agency.corporate_number, business)
@@ -97,8 +104,9 @@ class Provision:
 
 
 class ProvisionRpc(provision_pb2_grpc.IdentityProvisionServiceServicer):
-    def __init__(self, provision: Provision, blocking: Blocking) -> None:
+    def __init__(self, provision: Provision, search: FourItemsSearch, blocking: Blocking) -> None:
         self._provision = provision
+        self._search = search
         self.blocking = blocking
         self.agencies = Kinds.of(NodeKind.AGENCY)
 
@@ -118,10 +126,25 @@ class ProvisionRpc(provision_pb2_grpc.IdentityProvisionServiceServicer):
         provided = self._provision.by_my_number(agency, request.business_code, request.my_number)
         return provision_pb2.LookupByMyNumberResponse(record=provided.record, provision_id=provided.provision_id)
 
+    @guarded("agencies")
+    def SearchByFourItems(
+        self, request: provision_pb2.SearchByFourItemsRequest, caller: Caller
+    ) -> provision_pb2.SearchByFourItemsResponse:
+        agency = caller.of_kind(NodeKind.AGENCY)[0]
+        r = request
+        answer = self._search.search(
+            agency, r.business_code, r.name, r.kana, r.birth_date if r.HasField("birth_date") else None, r.sex,
+            r.municipality_code, r.address_text,
+        )  # fmt: skip
+        return answer_message(answer)
+
 
 def provision_service(parts: NodeParts) -> ServiceBinding:
     """The national tier's agency service (see jukinet.server.assembly.TIERS)."""
     if parts.config.legal_table is None:
         raise Rejected(Problem.BROKEN, "the national server needs a legal table")
     provision = Provision(parts.storage, LegalTable.load(parts.config.legal_table), parts.auditor, parts.clock)
-    return bind(ProvisionRpc(provision, parts.blocking))
+    index = FourItemsIndex(parts.storage.env, fold_version())
+    IndexBuilder(parts.storage, index).start()  # records stored before the index existed (a daemon thread)
+    search = FourItemsSearch(parts.storage, index, provision, parts.auditor, parts.clock)
+    return bind(ProvisionRpc(provision, search, parts.blocking))
