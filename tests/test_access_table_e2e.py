@@ -151,6 +151,8 @@ def _minimal_request(row: Row):
         return provision_pb2.LookupByResidentCodeRequest(business_code=BUSINESS)
     if row.rpc == "jukinet.v1.IdentityProvisionService/LookupByMyNumber":
         return provision_pb2.LookupByMyNumberRequest(business_code=BUSINESS)
+    if row.rpc == "jukinet.v1.IdentityProvisionService/SearchByFourItems":
+        return provision_pb2.SearchByFourItemsRequest(business_code=BUSINESS)
     for info in pkgutil.iter_modules(jukinet.v1.__path__):
         if not info.name.endswith("_pb2"):
             continue
