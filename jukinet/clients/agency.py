@@ -33,3 +33,25 @@ class AgencyClient:
             timeout=self._timeout,
         )
         return ProvidedRecord(response.record, response.provision_id)
+
+    def search(
+        self,
+        business_code: str,
+        birth_date: identity_pb2.Date,
+        sex: int,
+        name: str = "",
+        kana: str = "",
+        municipality_code: str = "",
+        address_text: str = "",
+    ) -> provision_pb2.SearchByFourItemsResponse:
+        """４情報検索: every candidate, each with how it matched (FAILED_PRECONDITION when too many match)."""
+        request = provision_pb2.SearchByFourItemsRequest(
+            business_code=business_code,
+            name=name,
+            kana=kana,
+            birth_date=birth_date,
+            sex=sex,  # type: ignore[arg-type]
+            municipality_code=municipality_code,
+            address_text=address_text,
+        )
+        return self._stub.SearchByFourItems(request, timeout=self._timeout)

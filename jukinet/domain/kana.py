@@ -210,27 +210,34 @@ def fold_address(text: str) -> str:
 
 
 def compare(query: str, stored: str, folds: Sequence[Fold] = FOLDS, leading: bool = False) -> TextMatch:
-    """How ``query`` matches ``stored``: EXACT; FOLDED with the folds that were needed (a fold is listed
-    when the two still differed before it and it changed either side); LEADING (only if ``leading``: the
-    folded query is the start of the folded stored text); DIFFERS; NOT_GIVEN for an empty query."""
+    """How ``query`` matches ``stored``: EXACT; FOLDED with the folds that were needed; LEADING (only if
+    ``leading``: the folded query is the start of the folded stored text); DIFFERS; NOT_GIVEN for an
+    empty query. The folds named are a set without which the two would not match: each fold that changes
+    either side is tried, then each is left out in turn, the last first, if the rest still match (高橋 一郎
+    and 髙橋 一郎 match by KANJI_VARIANT alone, although SPACES changes both)."""
     if not query:
         return NOT_GIVEN
     if query == stored:
         return TextMatch(Match.EXACT)
-    used: list[Fold] = []
-    q, s = query, stored
-    for step in folds:
-        if q == s:
-            break
+
+    def matches(used: Sequence[Fold]) -> bool:
+        q, s = _apply(query, used), _apply(stored, used)
+        return q == s or (leading and bool(q) and s.startswith(q))
+
+    used, q, s = [], query, stored
+    for step in folds:  # every fold that changes either side, applied in order
         q2, s2 = _STEP[step](q), _STEP[step](s)
         if (q2, s2) != (q, s):
             used.append(step)
         q, s = q2, s2
-    if q == s:
-        return TextMatch(Match.FOLDED, tuple(used))
-    if leading and q and s.startswith(q):  # both fully folded here: the loop ran every fold
-        return TextMatch(Match.LEADING, tuple(used))
-    return TextMatch(Match.DIFFERS)
+    if not matches(used):
+        return TextMatch(Match.DIFFERS)
+    for step in reversed(used):  # later folds are left out first: the earlier, plainer ones are named
+        fewer = [f for f in used if f is not step]
+        if matches(fewer):
+            used = fewer
+    q, s = _apply(query, used), _apply(stored, used)
+    return TextMatch(Match.FOLDED if q == s else Match.LEADING, tuple(used))
 
 
 FOLD_RULES = 1
