@@ -37,6 +37,8 @@ CARD_EVENTS = "tests/test_card_event_authority.py"
 CODE_CHANGE_E2E = "tests/test_code_change_e2e.py"
 OWNERSHIP = "tests/test_ownership.py"
 NUMBERS_PY = "jukinet/domain/numbers.py"
+SEARCH = "jukinet/server/national/search.py"
+SEARCH_TESTS = "tests/test_search.py"
 
 
 @dataclass(frozen=True)
@@ -463,6 +465,38 @@ REMOVALS: tuple[Removal, ...] = (
         "self._storage.audit.append(txn, leaf)",
         "pass",
         (f"{CHECKS}::test_a_provision_is_in_the_audit_log_before_it_is_answered",),
+    ),
+    Removal(
+        "four-items-too-broad",
+        "a four-item search matching more than MAX_SEARCH_CANDIDATES people provides nothing",
+        SEARCH,
+        "if len(found) > MAX_SEARCH_CANDIDATES:",
+        "if False:",
+        (f"{SEARCH_TESTS}::test_a_search_too_broad_is_refused_saying_how_many_and_logs_nothing",),
+    ),
+    Removal(
+        "four-items-address",
+        "a person whose address differs from the given one is not provided by a four-item search",
+        SEARCH,
+        "if how.address_differs:",
+        "if False:",
+        (f"{SEARCH_TESTS}::test_every_candidate_is_a_provision_logged_in_one_transaction_before_the_answer",),
+    ),
+    Removal(
+        "four-items-logged",
+        "every four-item candidate is in the provision log before the answer",
+        SEARCH,
+        "provision_id = self._storage.provisions.append(txn, entry)",
+        "provision_id = 0",
+        (f"{SEARCH_TESTS}::test_every_candidate_is_a_provision_logged_in_one_transaction_before_the_answer",),
+    ),
+    Removal(
+        "four-items-index-built",
+        "the four-item search answers only from a completely built index",
+        SEARCH,
+        "if not self._index.ready(txn):",
+        "if False:",
+        (f"{SEARCH_TESTS}::test_records_stored_before_the_index_are_indexed_by_a_resumable_rebuild",),
     ),
     Removal(
         "tree-head-signature",
