@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,10 +56,14 @@ _SMALL = str.maketrans(
     "ァィゥェォッャュョヮヵヶㇰㇱㇲㇳㇴㇵㇶㇷㇸㇹㇺㇻㇼㇽㇾㇿ",  # and the small kana for Ainu (U+31F0…)
     "アイウエオツヤユヨワカケクシストヌハヒフヘホムラリルレロ",
 )
-_LONG_VOWELS = frozenset("ーｰ-‐‑‒–—―−﹣－⁃")
-_DASHES = _LONG_VOWELS
+_LONG_VOWELS = "ーｰ-‐‑‒–—―−﹣－⁃"  # the mark and its look-alikes (also the dashes of addresses)
+_NO_LONG_VOWELS = str.maketrans("", "", _LONG_VOWELS)
+_TO_DASH = str.maketrans(_LONG_VOWELS, "-" * len(_LONG_VOWELS))
+_HIRAGANA = {o: o + 0x60 for o in [*range(0x3041, 0x3097), 0x309D, 0x309E]}  # ぁ…ゖ, ゝゞ → ァ…ヶ, ヽヾ
+_SPACE = re.compile(r"\s+")
 _VARIATION_SELECTORS = ((0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
-_COMPAT_IDEOGRAPHS = ((0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+_COMPAT_RANGES = ((0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+_COMPAT = re.compile("([\uf900-\ufaff\U0002f800-\U0002fa1f])")
 
 
 class Fold(Enum):
@@ -92,11 +97,6 @@ class TextMatch:
 NOT_GIVEN = TextMatch(Match.NOT_GIVEN)
 
 
-def _in(ch: str, ranges: Sequence[tuple[int, int]]) -> bool:
-    o = ord(ch)
-    return any(lo <= o <= hi for lo, hi in ranges)
-
-
 @functools.cache
 def kanji_variants() -> dict[str, str]:
     """The bundled table: variant → folded form (one code point each; checked when loaded)."""
@@ -124,22 +124,14 @@ def kanji_variants() -> dict[str, str]:
 
 def _width(text: str) -> str:
     """NFKC, except CJK compatibility ideographs (step 6 folds those, reported as variants)."""
-    if not any(_in(ch, _COMPAT_IDEOGRAPHS) for ch in text):
+    if not _COMPAT.search(text):
         return unicodedata.normalize("NFKC", text)
-    out, run = [], []
-    for ch in text:
-        if _in(ch, _COMPAT_IDEOGRAPHS):
-            out.append(unicodedata.normalize("NFKC", "".join(run)))
-            out.append(ch)
-            run = []
-        else:
-            run.append(ch)
-    out.append(unicodedata.normalize("NFKC", "".join(run)))
-    return "".join(out)
+    parts = _COMPAT.split(text)  # the separators (the ideographs) are kept at the odd positions
+    return "".join(part if i % 2 else unicodedata.normalize("NFKC", part) for i, part in enumerate(parts))
 
 
 def _hiragana(text: str) -> str:
-    return "".join(chr(ord(ch) + 0x60) if "\u3041" <= ch <= "\u3096" or ch in "ゝゞ" else ch for ch in text)
+    return text.translate(_HIRAGANA)
 
 
 def _small(text: str) -> str:
@@ -147,28 +139,34 @@ def _small(text: str) -> str:
 
 
 def _long_vowels(text: str) -> str:
-    return "".join(ch for ch in text if ch not in _LONG_VOWELS)
+    return text.translate(_NO_LONG_VOWELS)
 
 
 def _spaces(text: str) -> str:
-    joined = "".join(ch for ch in text if not ch.isspace())
+    joined = _SPACE.sub("", text)
     return unicodedata.normalize("NFC", joined) if joined != text else text
 
 
 def _variants(text: str) -> str:
-    table = kanji_variants()
-    out = []
-    for ch in text:
-        if _in(ch, _VARIATION_SELECTORS):
-            continue
-        if _in(ch, _COMPAT_IDEOGRAPHS):
-            ch = unicodedata.normalize("NFKC", ch)
-        out.append(table.get(ch, ch))
-    return "".join(out)
+    return text.translate(_variant_table())
+
+
+@functools.cache
+def _variant_table() -> dict[int, str | None]:
+    """The bundled table, CJK compatibility ideographs → unified, variation selectors → nothing."""
+    table: dict[int, str | None] = {ord(k): v for k, v in kanji_variants().items()}
+    for lo, hi in _COMPAT_RANGES:
+        for o in range(lo, hi + 1):
+            unified = unicodedata.normalize("NFKC", chr(o))
+            if unified != chr(o):
+                table[o] = unified
+    for lo, hi in _VARIATION_SELECTORS:
+        table.update(dict.fromkeys(range(lo, hi + 1)))
+    return table
 
 
 def _dashes(text: str) -> str:
-    return "".join("-" if ch in _DASHES else ch for ch in text)
+    return text.translate(_TO_DASH)
 
 
 _STEP: dict[Fold, Callable[[str], str]] = {
