@@ -10,6 +10,8 @@ from conftest import wait_until
 from netutil import AGENCY, BUSINESS, agency, counts, residents, rpc_error, terminal
 
 from jukinet.domain.limits import MAX_SEARCH_CANDIDATES
+from jukinet.storage import NodeStorage
+from jukinet.storage.layout import Db
 from jukinet.v1 import admin_pb2, identity_pb2, provision_pb2
 
 P = provision_pb2
@@ -110,3 +112,32 @@ def test_no_legal_basis_and_every_bound_are_refused_and_the_node_keeps_serving(n
     assert counts(network, "national")[2] == logged  # nothing provided, nothing logged
     [c] = client.search(BUSINESS, BIRTH, MALE, kana="わたなべ きょうかい").candidates  # still serving
     assert c.record.resident_code == person.resident_code
+
+
+def test_a_store_from_before_the_index_is_indexed_when_the_national_server_starts(private_network):
+    [person] = _register(private_network, "131148", "中村 再建", "ナカムラ サイケン")
+    _arrived(private_network, "ナカムラサイケン", 1)
+    spec = private_network.network.topology.node("national")
+    private_network.stop_node(spec)
+    storage = NodeStorage.open(private_network.network.node_dir(spec) / "data")
+    try:  # as a store written before the index existed: records, no index, no state
+
+        def forget(txn) -> None:
+            for db in (Db.SEARCH_NAMES, Db.SEARCH_KANA, Db.SEARCH_STATE):
+                txn.drop(storage.env.dbs[db], delete=False)
+
+        storage.env.write(forget)
+        assert storage.env.entries(Db.SEARCH_KANA) == 0 and storage.records.count() > 0
+    finally:
+        storage.close()
+    private_network.start_node(spec)
+
+    def found() -> list[str]:
+        try:
+            answer = agency(private_network).search(BUSINESS, BIRTH, MALE, kana="なかむら さいけん")
+        except grpc.RpcError as exc:  # while the background pass runs, the search says so
+            assert exc.code() == grpc.StatusCode.UNAVAILABLE and "being built" in exc.details(), exc
+            return []
+        return [c.record.resident_code for c in answer.candidates]
+
+    assert wait_until(found, what="the index rebuilt at start") == [person.resident_code]
