@@ -14,7 +14,7 @@ import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -52,6 +52,7 @@ BULK_WORKERS = 3
 class Tier:
     services: tuple[str, ...] = ()  # "module:function", each (NodeParts) -> ServiceBinding
     item_handlers: tuple[str, ...] = ()  # "module:function", each (NodeParts) -> ItemHandler its intake uses
+    workers: tuple[str, ...] = ()  # "module:function", each (NodeParts) -> Worker: background, started and stopped
 
 
 TIERS: dict[NodeKind, Tier] = {
@@ -81,12 +82,23 @@ TIERS: dict[NodeKind, Tier] = {
             "jukinet.server.national.provision:provision_service",
             "jukinet.server.national.directory:directory_publish_service",
             "jukinet.server.national.numbers:number_service",
+            "jukinet.server.national.statistics:statistics_service",
         ),
         item_handlers=("jukinet.server.national.notices:relayed_change_notices",),
+        workers=("jukinet.server.national.statistics:movement_follower",),
     ),
     NodeKind.CARD_MANAGEMENT: Tier(item_handlers=("jukinet.server.card_events:card_states",)),
     NodeKind.JPKI: Tier(item_handlers=("jukinet.server.card_events:jpki_revocations",)),
 }
+
+
+class Worker(Protocol):
+    """A tier's background work (e.g. the national movement follower): started after the server, stopped
+    before the store closes."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 def _load(name: str) -> Callable[[NodeParts], Any]:
@@ -103,6 +115,7 @@ class Node:
     server: NodeServer
     tree_heads: TreeHeadSigner
     refresher: DirectoryRefresher
+    workers: list[Worker] = field(default_factory=list)
     _stopped: bool = field(default=False)
 
     async def start(self) -> None:
@@ -110,6 +123,8 @@ class Node:
         self.tree_heads.start()
         self.parts.links.start()
         self.refresher.start()
+        for worker in self.workers:
+            worker.start()
         log.info("%s serving on %s", self.parts.config.name, self.parts.config.listen)
 
     async def stop(self) -> None:
@@ -120,6 +135,8 @@ class Node:
         await self.server.stop(grace=2.0)
         await self.refresher.stop()
         await self.parts.links.stop()
+        for worker in self.workers:
+            worker.stop()
         self.tree_heads.stop()
         self.parts.blocking.shutdown()
         self.parts.bulk.shutdown()
@@ -214,4 +231,5 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
         config.directory_refresh_s,
         config.keepalive,
     )
-    return Node(parts, server, TreeHeadSigner(node_id, storage, signer, auditor=parts.auditor), refresher)
+    workers = [_load(make)(parts) for make in tier.workers]
+    return Node(parts, server, TreeHeadSigner(node_id, storage, signer, auditor=parts.auditor), refresher, workers)
