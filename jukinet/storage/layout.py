@@ -63,6 +63,9 @@ code_reserve        住民票コード                                       u64
 pending_numbers     住民票コード                                       (empty: CS records awaiting their My Number)
 created_rows        SHA-256 of a creating row as entered, without    住民票コード (CS: the resident that row created;
                     its numbers (registry.row_digest)                a row sent again is already stored)
+movement_counts     month YYYYMM ‖ kind byte ‖ code a ‖ NUL ‖ code b   u64 count (national: the movement report's
+                                                                     counters, jukinet.domain.statistics.Kind)
+movement_cursor     "position"                                       u64 last history position counted (national)
 ==================  ===============================================  =======================================
 """
 
@@ -123,6 +126,8 @@ class Db(StrEnum):
     CODE_RESERVE = "code_reserve"
     PENDING_NUMBERS = "pending_numbers"
     CREATED_ROWS = "created_rows"
+    MOVEMENT_COUNTS = "movement_counts"
+    MOVEMENT_CURSOR = "movement_cursor"
 
 
 ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)
@@ -244,6 +249,25 @@ class DirectoryKey(StrEnum):
 
 def directory_key(key: DirectoryKey) -> bytes:
     return key.value.encode("ascii")
+
+
+MOVEMENT_CURSOR = b"position"
+
+
+def movement_key(month: bytes, kind: str, a: str, b: str = "") -> bytes:
+    """A movement counter: the month's six digits, the kind's tag byte, then its codes (NUL between)."""
+    return month + kind.encode("ascii") + a.encode("ascii") + _SEP + b.encode("ascii")
+
+
+def movement_prefix(month: bytes, kind: str) -> bytes:
+    """Keys of one month's counters of one kind start with this."""
+    return month + kind.encode("ascii")
+
+
+def parse_movement_key(key: bytes) -> tuple[str, str]:
+    """The (a, b) codes of a movement counter key."""
+    a, _, b = bytes(key[7:]).partition(_SEP)
+    return a.decode("ascii"), b.decode("ascii")
 
 
 def operator_key(operator_id: str) -> bytes:
