@@ -985,6 +985,23 @@ REMOVALS: tuple[Removal, ...] = (
         "elif False:",
         ("tests/test_directory.py::test_a_prefecture_saying_not_modified_cannot_freeze_the_directory",),
     ),
+    # -- the movement report (issue 9) ----------------------------------------------------------------------
+    Removal(
+        "role-statistics",
+        "the role read-statistics on GetMovementReport",
+        "jukinet/server/national/statistics.py",
+        "OperatorWithRole(TerminalOf(frozenset(sites)), Role.READ_STATISTICS)",
+        "OperatorWithRole(TerminalOf(frozenset(sites)))",
+        ("tests/test_statistics_e2e.py::test_only_an_operator_with_the_role_reads_it_and_a_bad_month_is_refused",),
+    ),
+    Removal(
+        "stats-birth-once",
+        "a resident's birth and death count once in the movement report",
+        "jukinet/server/national/statistics.py",
+        "first = not any(n.record.change_reason == reason for n in earlier)",
+        "first = True",
+        ("tests/test_statistics.py::test_a_second_birth_or_death_of_one_resident_is_not_counted",),
+    ),
 )
 
 

@@ -127,6 +127,12 @@ def cmd_directory(args: argparse.Namespace) -> int:
     return directory.publish(args.state, args.file, args.validity_s)
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    from jukinet.cli import stats
+
+    return stats.movements(args.state, args.node, args.month, args.csv, args.png)
+
+
 def cmd_copies(args: argparse.Namespace) -> int:
     from jukinet.cli import copies
     from jukinet.cli.pins import PIN_ENV, PinSource
@@ -319,6 +325,17 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "dv-remove":
             p.add_argument("--measure", type=int, required=True, help="the measure's id")
         p.set_defaults(func=cmd_copies)
+
+    stats = sub.add_parser(
+        "stats", help="statistics of the national server, with the session of `operator login --node national`"
+    ).add_subparsers(dest="stats_cmd", required=True)
+    p = stats.add_parser("movements", help="the monthly population movement report (role read-statistics)")
+    with_state(p)
+    p.add_argument("--node", default="national", help="the node asked (default: national)")
+    p.add_argument("--month", required=True, help="YYYY-MM: changes whose change date falls in that month")
+    p.add_argument("--csv", type=Path, help="write every row of the report to this CSV file (with a header)")
+    p.add_argument("--png", type=Path, help="draw inter-prefecture moves and births/deaths to this PNG file")
+    p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("lookup", help="look a resident up as an agency (at the national server)")
     with_state(p)

@@ -100,6 +100,11 @@ MAX_DIRECTORY_ROWS = 100_000  # legal-table rows and code-block summaries togeth
 MAX_COPY_REQUEST_BYTES = 1 * KIB  # 広域交付: an encoded CopyRequest (ids, a code, a time, a nonce of ≤ 64 bytes)
 MAX_CARD_PRESENTATION_BYTES = 8 * KIB  # a resident card's presentation (its certificate and signature)
 MAX_CERTIFIED_COPY_BYTES = 8 * KIB  # an encoded CertifiedCopy: a record's items and the household items
+# The movement report (national): rows of municipality flows and of municipalities in one answer (each list
+# cut there, and the answer says so; totals and prefecture flows are never cut), and the change-feed entries
+# the follower counts per step (one short write transaction, riding on the ingest's group commit).
+MAX_REPORT_ROWS = 10_000
+MAX_FOLLOW_CHUNK = 1_000
 
 # Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.
 MAX_UNARY_REQUEST_BYTES = 64 * KIB
@@ -129,6 +134,7 @@ REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.NumberService/ChangeResidentCode": KIB,
     # a business code, three text items of at most 200 characters (4 bytes each in UTF-8), a date, a code
     "/jukinet.v1.IdentityProvisionService/SearchByFourItems": 4 * KIB,
+    "/jukinet.v1.StatisticsService/GetMovementReport": 256,  # a month, "YYYY-MM"
 }
 MAX_REQUEST_BYTES = max(REQUEST_LIMITS.values())
 """The server's transport limit: no request larger than this is even buffered."""

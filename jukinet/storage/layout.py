@@ -22,7 +22,13 @@ queue_state         destination                                      u64 last en
 receipts            destination ‖ NUL ‖ u64 last position covered      Signed Receipt (proof of hand-over)
 quarantine          destination ‖ NUL ‖ u64 queue position             QuarantinedItem (refused for good, set aside)
 inbox               sender ‖ NUL ‖ destination                         u64 highest queue position stored
-provisions          u64 provision id                                 ProvisionEntry
+provision_leaves    u64 leaf index (provision id − 1)                ProvisionEntry (the provision log's leaves)
+provision_nodes     u8 level ‖ u64 index (levels ≥ 4)                 SHA-256 of a perfect subtree
+provision_heads     u64 tree size                                    Signed TreeHead (the provision log's)
+provision_index     u32 segment ‖ 住民票コード ‖ u64 leaf index         (empty: a resident's provisions, written
+                                                                     behind the log in sorted segments)
+provision_index_state  "upto" | "seg:" ‖ u32 segment | "merge"       u64 leaves indexed | u8 level ‖ u64 keys ‖
+                                                                     u64 state | the merge in progress
 counters            counter name                                     u64 last value handed out
 counters            "unused-codes" ‖ NUL ‖ CS node id                  u64 codes designated to the CS that no
                                                                      notice used yet (national: the quota)
@@ -62,6 +68,9 @@ search_names        SHA-256(folded 氏名)[:16] ‖ u16 year ‖ u8 month   (emp
 search_kana         the same, of the folded reading (フリガナ)         (empty: national, four-item search)
 search_state        "built" / "building"                           fold version (SHA-256, 32 bytes), and for
                                                                      "building" the last 住民票コード indexed
+movement_counts     month YYYYMM ‖ kind byte ‖ code a ‖ NUL ‖ code b   u64 count (national: the movement report's
+                                                                     counters, jukinet.domain.statistics.Kind)
+movement_cursor     "position"                                       u64 last history position counted (national)
 ==================  ===============================================  =======================================
 """
 
@@ -97,7 +106,11 @@ class Db(StrEnum):
     RECEIPTS = "receipts"
     QUARANTINE = "quarantine"
     INBOX = "inbox"
-    PROVISIONS = "provisions"
+    PROVISION_LEAVES = "provision_leaves"
+    PROVISION_NODES = "provision_nodes"
+    PROVISION_HEADS = "provision_heads"
+    PROVISION_INDEX = "provision_index"
+    PROVISION_INDEX_STATE = "provision_index_state"
     COUNTERS = "counters"
     OPERATORS = "operators"
     REVOKED_SESSIONS = "revoked_sessions"
@@ -122,6 +135,8 @@ class Db(StrEnum):
     SEARCH_NAMES = "search_names"
     SEARCH_KANA = "search_kana"
     SEARCH_STATE = "search_state"
+    MOVEMENT_COUNTS = "movement_counts"
+    MOVEMENT_CURSOR = "movement_cursor"
 
 
 ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)
@@ -132,7 +147,6 @@ class Counter(StrEnum):
 
     HISTORY = "history"  # the last position handed out in the change-history feed
     CHANGE = "change"  # sequence of the next change notice this node originates
-    PROVISION = "provision"  # id of the next provision-log entry
     MOVE_OUT = "move-out"  # number of the last 転出 grant this CS issued (grant id "<cs>/<n>")
     CODE_BLOCK = "code_block"  # number of the next block of 住民票コード designated (national)
     COPY = "copy"  # serial of the last certified copy this CS issued
@@ -245,6 +259,25 @@ class DirectoryKey(StrEnum):
 
 def directory_key(key: DirectoryKey) -> bytes:
     return key.value.encode("ascii")
+
+
+MOVEMENT_CURSOR = b"position"
+
+
+def movement_key(month: bytes, kind: str, a: str, b: str = "") -> bytes:
+    """A movement counter: the month's six digits, the kind's tag byte, then its codes (NUL between)."""
+    return month + kind.encode("ascii") + a.encode("ascii") + _SEP + b.encode("ascii")
+
+
+def movement_prefix(month: bytes, kind: str) -> bytes:
+    """Keys of one month's counters of one kind start with this."""
+    return month + kind.encode("ascii")
+
+
+def parse_movement_key(key: bytes) -> tuple[str, str]:
+    """The (a, b) codes of a movement counter key."""
+    a, _, b = bytes(key[7:]).partition(_SEP)
+    return a.decode("ascii"), b.decode("ascii")
 
 
 def operator_key(operator_id: str) -> bytes:
