@@ -128,8 +128,8 @@ REMOVALS: tuple[Removal, ...] = (
         "legal-table-row",
         "an agency needs a legal-table row for the business",
         "jukinet/server/national/provision.py",
-        "row = self._table.row(agency.corporate_number, business)\n        if row is None:",
-        "row = self._table.row(agency.corporate_number, business) or next(iter(self._table.rows))\n        if False:",
+        "rows = self._scope.rows(self._tables(), agency, business)\n        if not rows:",
+        "rows = self._scope.rows(self._tables(), agency, business) or list(self._tables().rows[:1])\n        if False:",
         (f"{ACCESS}::test_every_cell_of_the_access_table",),
     ),
     # -- operator login ------------------------------------------------------------------------------------

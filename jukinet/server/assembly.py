@@ -70,11 +70,12 @@ TIERS: dict[NodeKind, Tier] = {
         ),
     ),
     NodeKind.PREFECTURE: Tier(
+        services=("jukinet.server.prefecture.provision:provision_service",),
         item_handlers=(
             "jukinet.server.prefecture.notices:cs_change_notices",
             "jukinet.server.prefecture.notices:cs_card_events",
             "jukinet.server.prefecture.notices:cs_code_blocks",
-        )
+        ),
     ),
     NodeKind.NATIONAL: Tier(
         services=(

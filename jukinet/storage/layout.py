@@ -57,6 +57,10 @@ code_reserve        住民票コード                                       u64
 pending_numbers     住民票コード                                       (empty: CS records awaiting their My Number)
 created_rows        SHA-256 of a creating row as entered, without    住民票コード (CS: the resident that row created;
                     its numbers (registry.row_digest)                a row sent again is already stored)
+agency_ids          corporate number ‖ NUL ‖ 住民票コード               機関別符号 (national: the agency's identifier
+                                                                     for the resident, computed once)
+agency_id_codes     corporate number ‖ NUL ‖ 機関別符号                 住民票コード (national: the first code of the
+                                                                     resident, followed through code_changes)
 ==================  ===============================================  =======================================
 """
 
@@ -113,6 +117,8 @@ class Db(StrEnum):
     CODE_RESERVE = "code_reserve"
     PENDING_NUMBERS = "pending_numbers"
     CREATED_ROWS = "created_rows"
+    AGENCY_IDS = "agency_ids"
+    AGENCY_ID_CODES = "agency_id_codes"
 
 
 ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)
@@ -301,3 +307,8 @@ def issued_number(resident_code: str, state: bytes) -> bytes:
 def parse_issued_number(raw: bytes) -> tuple[str, bytes]:
     raw = bytes(raw)
     return raw[:-1].decode("ascii"), raw[-1:]
+
+
+def agency_pair_key(corporate_number: str, value: str) -> bytes:
+    """``agency_ids`` (value: a 住民票コード) and ``agency_id_codes`` (value: an agency identifier)."""
+    return corporate_number.encode("ascii") + _SEP + value.encode("ascii")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from jukinet.v1 import identity_pb2 as jukinet_dot_v1_dot_identity__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ajukinet/v1/provision.proto\x12\njukinet.v1\x1a\x19jukinet/v1/identity.proto\"K\n\x1bLookupByResidentCodeRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x15\n\rresident_code\x18\x02 \x01(\t\"`\n\x1cLookupByResidentCodeResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12\x14\n\x0cprovision_id\x18\x02 \x01(\x04\"C\n\x17LookupByMyNumberRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x11\n\tmy_number\x18\x02 \x01(\t\"\\\n\x18LookupByMyNumberResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12\x14\n\x0cprovision_id\x18\x02 \x01(\x04\x32\xe4\x01\n\x18IdentityProvisionService\x12i\n\x14LookupByResidentCode\x12\'.jukinet.v1.LookupByResidentCodeRequest\x1a(.jukinet.v1.LookupByResidentCodeResponse\x12]\n\x10LookupByMyNumber\x12#.jukinet.v1.LookupByMyNumberRequest\x1a$.jukinet.v1.LookupByMyNumberResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ajukinet/v1/provision.proto\x12\njukinet.v1\x1a\x19jukinet/v1/identity.proto\"K\n\x1bLookupByResidentCodeRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x15\n\rresident_code\x18\x02 \x01(\t\"{\n\x1cLookupByResidentCodeResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12\x14\n\x0cprovision_id\x18\x02 \x01(\x04\x12\x19\n\x11\x61gency_identifier\x18\x03 \x01(\t\"C\n\x17LookupByMyNumberRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x11\n\tmy_number\x18\x02 \x01(\t\"w\n\x18LookupByMyNumberResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12\x14\n\x0cprovision_id\x18\x02 \x01(\x04\x12\x19\n\x11\x61gency_identifier\x18\x03 \x01(\t\"S\n\x1fLookupByAgencyIdentifierRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x19\n\x11\x61gency_identifier\x18\x02 \x01(\t\"\x7f\n LookupByAgencyIdentifierResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12\x14\n\x0cprovision_id\x18\x02 \x01(\x04\x12\x19\n\x11\x61gency_identifier\x18\x03 \x01(\t2\xdb\x02\n\x18IdentityProvisionService\x12i\n\x14LookupByResidentCode\x12\'.jukinet.v1.LookupByResidentCodeRequest\x1a(.jukinet.v1.LookupByResidentCodeResponse\x12]\n\x10LookupByMyNumber\x12#.jukinet.v1.LookupByMyNumberRequest\x1a$.jukinet.v1.LookupByMyNumberResponse\x12u\n\x18LookupByAgencyIdentifier\x12+.jukinet.v1.LookupByAgencyIdentifierRequest\x1a,.jukinet.v1.LookupByAgencyIdentifierResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,11 +35,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOOKUPBYRESIDENTCODEREQUEST']._serialized_start=69
   _globals['_LOOKUPBYRESIDENTCODEREQUEST']._serialized_end=144
   _globals['_LOOKUPBYRESIDENTCODERESPONSE']._serialized_start=146
-  _globals['_LOOKUPBYRESIDENTCODERESPONSE']._serialized_end=242
-  _globals['_LOOKUPBYMYNUMBERREQUEST']._serialized_start=244
-  _globals['_LOOKUPBYMYNUMBERREQUEST']._serialized_end=311
-  _globals['_LOOKUPBYMYNUMBERRESPONSE']._serialized_start=313
-  _globals['_LOOKUPBYMYNUMBERRESPONSE']._serialized_end=405
-  _globals['_IDENTITYPROVISIONSERVICE']._serialized_start=408
-  _globals['_IDENTITYPROVISIONSERVICE']._serialized_end=636
+  _globals['_LOOKUPBYRESIDENTCODERESPONSE']._serialized_end=269
+  _globals['_LOOKUPBYMYNUMBERREQUEST']._serialized_start=271
+  _globals['_LOOKUPBYMYNUMBERREQUEST']._serialized_end=338
+  _globals['_LOOKUPBYMYNUMBERRESPONSE']._serialized_start=340
+  _globals['_LOOKUPBYMYNUMBERRESPONSE']._serialized_end=459
+  _globals['_LOOKUPBYAGENCYIDENTIFIERREQUEST']._serialized_start=461
+  _globals['_LOOKUPBYAGENCYIDENTIFIERREQUEST']._serialized_end=544
+  _globals['_LOOKUPBYAGENCYIDENTIFIERRESPONSE']._serialized_start=546
+  _globals['_LOOKUPBYAGENCYIDENTIFIERRESPONSE']._serialized_end=673
+  _globals['_IDENTITYPROVISIONSERVICE']._serialized_start=676
+  _globals['_IDENTITYPROVISIONSERVICE']._serialized_end=1023
 # @@protoc_insertion_point(module_scope)

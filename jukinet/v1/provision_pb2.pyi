@@ -15,12 +15,14 @@ class LookupByResidentCodeRequest(_message.Message):
     def __init__(self, business_code: _Optional[str] = ..., resident_code: _Optional[str] = ...) -> None: ...
 
 class LookupByResidentCodeResponse(_message.Message):
-    __slots__ = ("record", "provision_id")
+    __slots__ = ("record", "provision_id", "agency_identifier")
     RECORD_FIELD_NUMBER: _ClassVar[int]
     PROVISION_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     record: _identity_pb2.IdentityRecord
     provision_id: int
-    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ...) -> None: ...
+    agency_identifier: str
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ..., agency_identifier: _Optional[str] = ...) -> None: ...
 
 class LookupByMyNumberRequest(_message.Message):
     __slots__ = ("business_code", "my_number")
@@ -31,9 +33,29 @@ class LookupByMyNumberRequest(_message.Message):
     def __init__(self, business_code: _Optional[str] = ..., my_number: _Optional[str] = ...) -> None: ...
 
 class LookupByMyNumberResponse(_message.Message):
-    __slots__ = ("record", "provision_id")
+    __slots__ = ("record", "provision_id", "agency_identifier")
     RECORD_FIELD_NUMBER: _ClassVar[int]
     PROVISION_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     record: _identity_pb2.IdentityRecord
     provision_id: int
-    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ...) -> None: ...
+    agency_identifier: str
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ..., agency_identifier: _Optional[str] = ...) -> None: ...
+
+class LookupByAgencyIdentifierRequest(_message.Message):
+    __slots__ = ("business_code", "agency_identifier")
+    BUSINESS_CODE_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    business_code: str
+    agency_identifier: str
+    def __init__(self, business_code: _Optional[str] = ..., agency_identifier: _Optional[str] = ...) -> None: ...
+
+class LookupByAgencyIdentifierResponse(_message.Message):
+    __slots__ = ("record", "provision_id", "agency_identifier")
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    PROVISION_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    record: _identity_pb2.IdentityRecord
+    provision_id: int
+    agency_identifier: str
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ..., agency_identifier: _Optional[str] = ...) -> None: ...

@@ -1,13 +1,20 @@
-"""Provision of identity information to agencies at the national server (別表第1).
+"""Provision of identity information to agencies, under the legal tables of the network directory.
 
-Order of work on every lookup: who is calling (agency certificate), is (agency, business) a row of
-the legal table, is the query well formed, is there a record; then the provision is written durably
-to the provision log and the audit log (one transaction, group commit), and only then does the answer
-(holding only the row's permitted fields) leave.
+The national server provides under 別表第1; each prefecture server under its own prefectures' 別表第5 and
+別表第6, from the records it holds for their municipalities (:mod:`jukinet.server.prefecture.provision`).
+Order of work on every lookup: who is calling (agency certificate), the tables of the directory held
+when the call starts (the whole call decides with them), is (agency, business) a row of them, is the
+query well formed, may the row's business ask this way (by My Number only where the row permits
+``my_number``; by agency identifier only where the row names residents so), is there a record (within
+the row's prefecture, at a prefecture server); then the provision is written durably to the provision
+log and the audit log (one transaction, group commit), and only then does the answer (holding only the
+row's permitted fields, and the agency identifier instead of the numbers where the row says so) leave.
+Refusals are audited (counted, for agencies: :mod:`jukinet.server.refusals`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import lmdb
@@ -15,10 +22,12 @@ import lmdb
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.codes import MyNumber, ResidentCode
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.legal import NATIONAL_TABLE, LegalTables, TableRow, agency_identifier_problem
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.domain.quoting import quoted
 from jukinet.server.audit import Auditor
-from jukinet.server.national.legal_table import LegalTable, TableRow
+from jukinet.server.legal_tables import DirectoryTables
+from jukinet.server.national.agency_identifiers import AGENCY_IDENTIFIER_KEY_LABEL, AgencyIdentifiers
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.guard import guarded
@@ -35,38 +44,101 @@ Q = admin_pb2
 class Provided:
     record: identity_pb2.IdentityRecord  # redacted to the row's fields
     provision_id: int
+    agency_identifier: str = ""  # where the row names residents by agency identifier
+
+
+class Scope:
+    """Which rows a server provides under, and which records each row reaches: the national server's."""
+
+    tables = NATIONAL_TABLE
+
+    def rows(self, tables: LegalTables, agency: NodeId, business: str) -> list[TableRow]:
+        row = tables.national(agency.corporate_number, business)
+        return [row] if row is not None else []
+
+    def row_for(self, rows: Sequence[TableRow], record: identity_pb2.IdentityRecord) -> TableRow | None:
+        return rows[0] if rows else None
 
 
 class Provision:
-    def __init__(self, storage: NodeStorage, table: LegalTable, auditor: Auditor, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        storage: NodeStorage,
+        tables: Callable[[], LegalTables],
+        auditor: Auditor,
+        clock: Clock = SYSTEM_CLOCK,
+        scope: Scope | None = None,
+        identifiers: AgencyIdentifiers | None = None,
+    ) -> None:
         self._storage = storage
-        self._table = table
+        self._tables = tables
         self._auditor = auditor
         self._clock = clock
+        self._scope = scope or Scope()
+        self._identifiers = identifiers
 
     def by_resident_code(self, agency: NodeId, business: str, resident_code: str) -> Provided:
-        row = self._row(agency, business)
+        rows = self._rows(agency, business)
         code = ResidentCode.parse(resident_code)
         record = self._storage.records.get(str(code))
-        if record is None:
+        row = self._scope.row_for(rows, record) if record is not None else None
+        if record is None or row is None:
             raise Rejected(Problem.NOT_FOUND, f"no resident with resident_code {code}")
-        return Provided(row.redact(record), self._log(agency, row, record, Q.QUERY_KIND_RESIDENT_CODE))
+        return self._provide(agency, row, record, Q.QUERY_KIND_RESIDENT_CODE)
 
     def by_my_number(self, agency: NodeId, business: str, my_number: str) -> Provided:
-        row = self._row(agency, business)
+        rows = self._rows(agency, business)
         number = MyNumber.parse(my_number)
-        record = self._storage.records.find_by_my_number(str(number))
-        if record is None:
-            raise Rejected(Problem.NOT_FOUND, "no resident with my_number (withheld)")
-        return Provided(row.redact(record), self._log(agency, row, record, Q.QUERY_KIND_MY_NUMBER))
-
-    def _row(self, agency: NodeId, business: str) -> TableRow:
-        row = self._table.row(agency.corporate_number, business)
-        if row is None:
+        rows = [r for r in rows if r.permits("my_number")]
+        if not rows:
             raise Rejected(
-                Problem.DENIED, f"{agency} has no row in the legal table (別表第1) for business {quoted(business)}"
+                Problem.DENIED,
+                f"{agency} may not look residents up by My Number for business {quoted(business)}: its row of "
+                f"the legal table ({self._scope.tables}) does not permit my_number",
             )
-        return row
+        record = self._storage.records.find_by_my_number(str(number))
+        row = self._scope.row_for(rows, record) if record is not None else None
+        if record is None or row is None:
+            raise Rejected(Problem.NOT_FOUND, "no resident with my_number (withheld)")
+        return self._provide(agency, row, record, Q.QUERY_KIND_MY_NUMBER)
+
+    def by_agency_identifier(self, agency: NodeId, business: str, identifier: str) -> Provided:
+        rows = self._rows(agency, business)
+        problem = agency_identifier_problem(identifier)
+        if problem:
+            raise Rejected(Problem.INVALID, problem)
+        rows = [r for r in rows if r.pseudonymous]
+        if not rows or self._identifiers is None:
+            raise Rejected(
+                Problem.DENIED,
+                f"{agency}'s business {quoted(business)} does not name residents by agency identifier "
+                f"(its row of the legal table, {self._scope.tables}, names them by resident_code)",
+            )
+        code = self._identifiers.resolve(agency, identifier)
+        record = self._storage.records.get(code) if code is not None else None
+        row = self._scope.row_for(rows, record) if record is not None else None
+        if record is None or row is None:  # another agency's identifier answers as a made-up one does
+            raise Rejected(Problem.NOT_FOUND, f"no resident with agency_identifier {identifier} for {agency}")
+        return self._provide(agency, row, record, Q.QUERY_KIND_AGENCY_IDENTIFIER, identifier)
+
+    def _rows(self, agency: NodeId, business: str) -> list[TableRow]:
+        rows = self._scope.rows(self._tables(), agency, business)
+        if not rows:
+            raise Rejected(
+                Problem.DENIED,
+                f"{agency} has no row in the legal table ({self._scope.tables}) for business {quoted(business)}",
+            )
+        return rows
+
+    def _provide(
+        self, agency: NodeId, row: TableRow, record: identity_pb2.IdentityRecord, kind: int, identifier: str = ""
+    ) -> Provided:
+        if row.pseudonymous and not identifier:
+            if self._identifiers is None:  # Directory.from_message refuses such rows outside 別表第1
+                raise Rejected(Problem.BROKEN, f"{row.table} row of {row.business} names no agency identifiers here")
+            identifier = self._identifiers.for_codes(agency, [record.resident_code])[record.resident_code]
+        redacted = row.redact(record)
+        return Provided(redacted, self._log(agency, row, record, kind), identifier if row.pseudonymous else "")
 
     def _log(self, agency: NodeId, row: TableRow, record: identity_pb2.IdentityRecord, kind: int) -> int:
         """Commit the provision entry and its audit entry durably (group commit); returns the provision id."""
@@ -75,10 +147,11 @@ class Provision:
             business_code=row.business,
             resident_code=record.resident_code,
             query_kind=kind,
-            items=sorted(row.fields),
+            items=row.items(),
         )
         entry.provided_at.FromMilliseconds(self._clock.now_ms())
         how = admin_pb2.QueryKind.Name(kind).removeprefix("QUERY_KIND_").lower()
+        whose = f" ({row.table} of {row.prefecture})" if row.prefecture else ""
 
         def commit(txn: lmdb.Transaction) -> int:
             provision_id = self._storage.provisions.append(txn, entry)
@@ -88,7 +161,7 @@ class Provision:
                 entry.agency,
                 entry.agency,
                 record.resident_code,
-                f"provision #{provision_id}: {row.business} by {how}",
+                f"provision #{provision_id}: {row.business}{whose} by {how}",
             )
             self._storage.audit.append(txn, leaf)
             return provision_id
@@ -97,20 +170,23 @@ class Provision:
 
 
 class ProvisionRpc(provision_pb2_grpc.IdentityProvisionServiceServicer):
-    def __init__(self, provision: Provision, blocking: Blocking) -> None:
+    def __init__(self, provision: Provision, auditor: Auditor, blocking: Blocking) -> None:
         self._provision = provision
+        self.auditor = auditor
         self.blocking = blocking
         self.agencies = Kinds.of(NodeKind.AGENCY)
 
-    @guarded("agencies")
+    @guarded("agencies", audit=audit_pb2.AUDIT_ACTION_PROVIDE_IDENTITY)
     def LookupByResidentCode(
         self, request: provision_pb2.LookupByResidentCodeRequest, caller: Caller
     ) -> provision_pb2.LookupByResidentCodeResponse:
         agency = caller.of_kind(NodeKind.AGENCY)[0]
         provided = self._provision.by_resident_code(agency, request.business_code, request.resident_code)
-        return provision_pb2.LookupByResidentCodeResponse(record=provided.record, provision_id=provided.provision_id)
+        return provision_pb2.LookupByResidentCodeResponse(
+            record=provided.record, provision_id=provided.provision_id, agency_identifier=provided.agency_identifier
+        )
 
-    @guarded("agencies")
+    @guarded("agencies", audit=audit_pb2.AUDIT_ACTION_PROVIDE_IDENTITY)
     def LookupByMyNumber(
         self, request: provision_pb2.LookupByMyNumberRequest, caller: Caller
     ) -> provision_pb2.LookupByMyNumberResponse:
@@ -118,10 +194,28 @@ class ProvisionRpc(provision_pb2_grpc.IdentityProvisionServiceServicer):
         provided = self._provision.by_my_number(agency, request.business_code, request.my_number)
         return provision_pb2.LookupByMyNumberResponse(record=provided.record, provision_id=provided.provision_id)
 
+    @guarded("agencies", audit=audit_pb2.AUDIT_ACTION_PROVIDE_IDENTITY)
+    def LookupByAgencyIdentifier(
+        self, request: provision_pb2.LookupByAgencyIdentifierRequest, caller: Caller
+    ) -> provision_pb2.LookupByAgencyIdentifierResponse:
+        agency = caller.of_kind(NodeKind.AGENCY)[0]
+        provided = self._provision.by_agency_identifier(agency, request.business_code, request.agency_identifier)
+        return provision_pb2.LookupByAgencyIdentifierResponse(
+            record=provided.record, provision_id=provided.provision_id, agency_identifier=provided.agency_identifier
+        )
+
+
+def agency_identifiers(parts: NodeParts) -> AgencyIdentifiers:
+    """The national server's agency identifiers, derived with its token's ``agency-identifier`` key."""
+    from jukinet.hsm import TokenMac
+
+    pin = parts.config.token_pin_file.read_text(encoding="utf-8").strip()
+    mac = TokenMac(parts.signer.worker, parts.config.token_label, pin, AGENCY_IDENTIFIER_KEY_LABEL)
+    return AgencyIdentifiers(parts.storage, mac.macs)
+
 
 def provision_service(parts: NodeParts) -> ServiceBinding:
-    """The national tier's agency service (see jukinet.server.assembly.TIERS)."""
-    if parts.config.legal_table is None:
-        raise Rejected(Problem.BROKEN, "the national server needs a legal table")
-    provision = Provision(parts.storage, LegalTable.load(parts.config.legal_table), parts.auditor, parts.clock)
-    return bind(ProvisionRpc(provision, parts.blocking))
+    """The national tier's agency service (see jukinet.server.assembly.TIERS): 別表第1 of the directory."""
+    tables = DirectoryTables(parts.directory, parts.clock)
+    provision = Provision(parts.storage, tables.current, parts.auditor, parts.clock, Scope(), agency_identifiers(parts))
+    return bind(ProvisionRpc(provision, parts.auditor, parts.blocking))
