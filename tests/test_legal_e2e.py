@@ -13,10 +13,12 @@ import grpc
 import pytest
 from conftest import start, wait_until
 from netutil import AGENCY, BUSINESS, agency, channel_with, counts, residents, rpc_error, terminal
+from pkcs11 import Attribute
 
 from jukinet.clients.agency import AgencyClient
 from jukinet.devnet.topology import Topology
 from jukinet.domain.legal import agency_identifier_problem
+from jukinet.hsm import AGENCY_IDENTIFIER_KEY_LABEL
 from jukinet.pki import issue_tls_certificate
 from jukinet.v1 import audit_pb2, directory_pb2
 
@@ -160,3 +162,41 @@ def test_agency_identifiers_and_tables_that_change_without_a_restart(private_net
     assert _identifier(private_network, INSURER, HEALTH, a.resident_code) == ia
     assert _identifier(private_network, AGENCY, "pension-pseudonym", a.resident_code) == pension_a
     assert _client(private_network, "national", INSURER).by_agency_identifier(HEALTH, ib).record.name == b.name
+
+
+AGENCY_KEY = {
+    Attribute.SIGN: True,
+    Attribute.VERIFY: False,
+    Attribute.ENCRYPT: False,
+    Attribute.DECRYPT: False,
+    Attribute.WRAP: False,
+    Attribute.UNWRAP: False,
+    Attribute.DERIVE: False,
+    Attribute.SENSITIVE: True,
+    Attribute.EXTRACTABLE: False,
+    Attribute.NEVER_EXTRACTABLE: True,
+    Attribute.LOCAL: True,
+    Attribute.MODIFIABLE: False,
+    Attribute.COPYABLE: False,
+}
+
+
+def test_the_agency_identifier_key_is_the_national_tokens_and_only_signs(private_network, worker) -> None:
+    net = private_network.network
+
+    def held(spec) -> dict | None:
+        label, pin = net.token_label(spec), (net.node_dir(spec) / "token.pin").read_text().strip()
+
+        def read() -> dict | None:
+            session = worker.acquire(label, pin)
+            try:
+                found = list(session.get_objects({Attribute.LABEL: AGENCY_IDENTIFIER_KEY_LABEL}))
+                return {a: found[0][a] for a in AGENCY_KEY} if found else None
+            finally:
+                worker.release(label)
+
+        return worker.call(read)
+
+    assert held(net.topology.national) == AGENCY_KEY
+    for spec in (*net.topology.prefectures, *net.topology.municipalities):
+        assert held(spec) is None, spec.name

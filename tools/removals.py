@@ -37,6 +37,7 @@ CARD_EVENTS = "tests/test_card_event_authority.py"
 CODE_CHANGE_E2E = "tests/test_code_change_e2e.py"
 OWNERSHIP = "tests/test_ownership.py"
 NUMBERS_PY = "jukinet/domain/numbers.py"
+LEGAL = "tests/test_legal_tables.py"
 
 
 @dataclass(frozen=True)
@@ -463,6 +464,46 @@ REMOVALS: tuple[Removal, ...] = (
         "self._storage.audit.append(txn, leaf)",
         "pass",
         (f"{CHECKS}::test_a_provision_is_in_the_audit_log_before_it_is_answered",),
+    ),
+    Removal(
+        "legal-row-check",
+        "a network directory with one malformed legal-table row is refused whole",
+        "jukinet/domain/directory.py",
+        "problem = row_problem(row)",
+        "problem = None",
+        (f"{LEGAL}::test_one_bad_row_refuses_the_directory_whole",),
+    ),
+    Removal(
+        "my-number-business",
+        "a lookup by My Number only for a business whose row permits my_number",
+        "jukinet/server/national/provision.py",
+        'rows = [r for r in rows if r.permits("my_number")]',
+        "rows = list(rows)",
+        (f"{LEGAL}::test_a_business_without_my_number_may_not_ask_by_my_number",),
+    ),
+    Removal(
+        "prefecture-row-scope",
+        "a prefecture's row reaches only residents of its own prefecture",
+        "jukinet/server/prefecture/provision.py",
+        "r.prefecture is not None and r.prefecture.prefecture_code == prefecture",
+        "r.prefecture is not None",
+        (f"{LEGAL}::test_a_prefecture_row_reaches_its_own_prefecture_only",),
+    ),
+    Removal(
+        "pseudonym-no-numbers",
+        "a row naming residents by agency identifier never hands out the 住民票コード or My Number",
+        "jukinet/domain/legal.py",
+        "return group in self.fields and not (self.pseudonymous and group in NUMBER_GROUPS)",
+        "return group in self.fields",
+        (f"{LEGAL}::test_a_pseudonymous_row_never_redacts_to_a_number",),
+    ),
+    Removal(
+        "agency-identifier-per-agency",
+        "an agency identifier is derived over the agency: two agencies' identifiers of one resident differ",
+        "jukinet/server/national/agency_identifiers.py",
+        "macs = self._macs([agency_identifier_input(corporate, f) for f in part])",
+        'macs = self._macs([agency_identifier_input("", f) for f in part])',
+        (f"{LEGAL}::test_agency_identifiers_per_agency_stable_and_resolved_only_by_their_agency",),
     ),
     Removal(
         "tree-head-signature",
