@@ -86,6 +86,8 @@ MAX_DIRECTORY_ROWS = 100_000  # legal-table rows and code-block summaries togeth
 MAX_COPY_REQUEST_BYTES = 1 * KIB  # 広域交付: an encoded CopyRequest (ids, a code, a time, a nonce of ≤ 64 bytes)
 MAX_CARD_PRESENTATION_BYTES = 8 * KIB  # a resident card's presentation (its certificate and signature)
 MAX_CERTIFIED_COPY_BYTES = 8 * KIB  # an encoded CertifiedCopy: a record's items and the household items
+AGENCY_IDENTIFIER_MACS_PER_JOB = 1000  # 機関別符号: MACs per token-worker job (a larger call is cut into jobs)
+MAX_CODE_CHANGES = 16  # 住民票コード変更 links followed from a code to its first or current code
 
 # Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.
 MAX_UNARY_REQUEST_BYTES = 64 * KIB
@@ -113,6 +115,7 @@ REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.NumberService/AssignMyNumbers": 16 * KIB,
     "/jukinet.v1.NumberService/ChangeMyNumber": KIB,
     "/jukinet.v1.NumberService/ChangeResidentCode": KIB,
+    "/jukinet.v1.IdentityProvisionService/LookupByAgencyIdentifier": KIB,  # a business code and a 32-char identifier
 }
 MAX_REQUEST_BYTES = max(REQUEST_LIMITS.values())
 """The server's transport limit: no request larger than this is even buffered."""

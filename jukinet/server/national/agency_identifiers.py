@@ -24,15 +24,14 @@ import lmdb
 from jukinet.domain.codes import CorporateNumber
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.legal import agency_identifier_from_mac, agency_identifier_input, agency_identifier_problem
+from jukinet.domain.limits import AGENCY_IDENTIFIER_MACS_PER_JOB, MAX_CODE_CHANGES
 from jukinet.domain.node_ids import NodeId
 from jukinet.hsm.keys import AGENCY_IDENTIFIER_KEY_LABEL
 from jukinet.storage import NodeStorage
 from jukinet.storage.agency_identifiers import AgencyIdentifierStore
 
-__all__ = ["AGENCY_IDENTIFIER_KEY_LABEL", "MACS_PER_TOKEN_JOB", "MAX_CODE_CHANGES", "AgencyIdentifiers"]
+__all__ = ["AGENCY_IDENTIFIER_KEY_LABEL", "AgencyIdentifiers"]
 
-MACS_PER_TOKEN_JOB = 1000  # a larger call is cut into jobs of this many, so the token worker serves others between
-MAX_CODE_CHANGES = 16  # links followed from a code to its first or current code (each change is one link)
 
 Macs = Callable[[Sequence[bytes]], list[bytes]]
 Agency = NodeId | CorporateNumber | str
@@ -72,8 +71,8 @@ class AgencyIdentifiers:
             return found
         firsts = sorted({f for c, f in missing.items() if c not in found})
         derived: dict[str, str] = {}
-        for start in range(0, len(firsts), MACS_PER_TOKEN_JOB):
-            part = firsts[start : start + MACS_PER_TOKEN_JOB]
+        for start in range(0, len(firsts), AGENCY_IDENTIFIER_MACS_PER_JOB):
+            part = firsts[start : start + AGENCY_IDENTIFIER_MACS_PER_JOB]
             macs = self._macs([agency_identifier_input(corporate, f) for f in part])
             derived.update((f, agency_identifier_from_mac(m)) for f, m in zip(part, macs, strict=True))
         for code, first in missing.items():
