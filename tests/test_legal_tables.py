@@ -33,8 +33,8 @@ from jukinet.domain.node_ids import NodeId
 from jukinet.domain.synthetic import synthetic_resident
 from jukinet.server.audit import Auditor
 from jukinet.server.national.agency_identifiers import AgencyIdentifiers
-from jukinet.server.national.provision import Provision, Scope
 from jukinet.server.prefecture.provision import PrefectureScope
+from jukinet.server.provision import Provision, Scope
 from jukinet.storage import NodeStorage
 from jukinet.v1 import admin_pb2, directory_pb2, identity_pb2
 

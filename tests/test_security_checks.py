@@ -30,7 +30,7 @@ from jukinet.server.audit import Auditor, check_tree_head
 from jukinet.server.changes import check_notices
 from jukinet.server.login import OperatorAdministration, OperatorLogins, TemplateVault
 from jukinet.server.national.legal_table import LegalTable
-from jukinet.server.national.provision import Provision
+from jukinet.server.provision import Provision
 from jukinet.server.runtime.peers import Caller
 from jukinet.server.runtime.sessions import SessionIssuer, SessionVerifier
 from jukinet.storage import NodeStorage

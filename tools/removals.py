@@ -128,7 +128,7 @@ REMOVALS: tuple[Removal, ...] = (
     Removal(
         "legal-table-row",
         "an agency needs a legal-table row for the business",
-        "jukinet/server/national/provision.py",
+        "jukinet/server/provision.py",
         "rows = self._scope.rows(self._tables(), agency, business)\n        if not rows:",
         "rows = self._scope.rows(self._tables(), agency, business) or list(self._tables().rows[:1])\n        if False:",
         (f"{ACCESS}::test_every_cell_of_the_access_table",),
@@ -460,7 +460,7 @@ REMOVALS: tuple[Removal, ...] = (
     Removal(
         "provision-audit",
         "a provision's audit entry commits with it, before the answer",
-        "jukinet/server/national/provision.py",
+        "jukinet/server/provision.py",
         "self._storage.audit.append(txn, leaf)",
         "pass",
         (f"{CHECKS}::test_a_provision_is_in_the_audit_log_before_it_is_answered",),
@@ -476,7 +476,7 @@ REMOVALS: tuple[Removal, ...] = (
     Removal(
         "my-number-business",
         "a lookup by My Number only for a business whose row permits my_number",
-        "jukinet/server/national/provision.py",
+        "jukinet/server/provision.py",
         'rows = [r for r in rows if r.permits("my_number")]',
         "rows = list(rows)",
         (f"{LEGAL}::test_a_business_without_my_number_may_not_ask_by_my_number",),

@@ -1,6 +1,6 @@
 """Provision at a prefecture server (別表第5: to the prefecture's own bodies; 別表第6: its own use).
 
-The same lookups as the national server's (:mod:`jukinet.server.national.provision`), under the rows of
+The same lookups as the national server's (:mod:`jukinet.server.provision`), under the rows of
 the directory's 別表第5 and 別表第6 that name a prefecture this server hosts, from the records it holds
 for their municipalities: a row of 東京都 reaches residents whose record (its address's municipality) is
 in 東京都 and no one else, even at a consolidated centre that also holds another prefecture's records
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from jukinet.domain.legal import PREFECTURE_TABLES, LegalTables, TableRow
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.server.legal_tables import DirectoryTables
-from jukinet.server.national.provision import Provision, ProvisionRpc, Scope
 from jukinet.server.parts import NodeParts
+from jukinet.server.provision import Provision, ProvisionRpc, Scope
 from jukinet.server.runtime.server import ServiceBinding, bind
 from jukinet.v1 import identity_pb2
 
