@@ -200,3 +200,34 @@ def test_the_agency_identifier_key_is_the_national_tokens_and_only_signs(private
     assert held(net.topology.national) == AGENCY_KEY
     for spec in (*net.topology.prefectures, *net.topology.municipalities):
         assert held(spec) is None, spec.name
+
+
+@pytest.mark.parametrize(
+    ("row", "words"),
+    [
+        ({"table": "別表第6", "agency": INSURER, "business": "x", "fields": ["name"]}, "names its prefecture"),
+        ({"table": "別表第9", "agency": INSURER, "business": "x", "fields": ["name"]}, "is not one of"),
+        ({"table": "別表第1", "agency": INSURER, "business": "x", "fields": ["photo"]}, "unknown field groups"),
+        (
+            {
+                "table": "別表第1",
+                "agency": INSURER,
+                "business": "x",
+                "fields": ["my_number"],
+                "identifier": "agency_identifier",
+            },
+            "may not permit my_number",
+        ),
+    ],
+)
+def test_a_directory_with_a_bad_row_is_refused_and_the_tables_stay(private_network, people, row, words) -> None:
+    desk = terminal(private_network, "national")
+    before = desk.status().directory.version
+    held = directory_pb2.NetworkDirectory.FromString(desk.directory(0).directory.payload)
+    content = directory_pb2.NetworkDirectory(nodes=held.nodes, legal_table=held.legal_table)
+    content.legal_table.add(**row)
+    err = rpc_error(desk.publish_directory, content)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and words in err.details(), err.details()
+    assert desk.status().directory.version == before
+    got = agency(private_network).by_resident_code(BUSINESS, people[0].resident_code)
+    assert got.record.resident_code == people[0].resident_code
