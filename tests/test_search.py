@@ -26,6 +26,13 @@ from jukinet.storage.search_index import FourItemsIndex
 from jukinet.v1 import admin_pb2, notice_pb2
 from jukinet.v1 import identity_pb2 as pb
 
+
+def _tables(path: Path):
+    """The tables a seed file holds, as the servers read them from the directory (a getter, per call)."""
+    table = LegalTable.load(path)
+    return lambda: table
+
+
 AGENCY = NodeId.parse("agency:7123456789012")
 NAKANO, CHIYODA = "131148", "131016"
 BIRTH = pb.Date(year=1980, month=4, day=1)
@@ -49,7 +56,7 @@ class World:
         self.clock = ManualClock()
         self.storage = NodeStorage.open(tmp_path / "national")
         self.auditor = Auditor(self.storage, self.clock)
-        self.provision = Provision(self.storage, LegalTable.load(tmp_path / "table.toml"), self.auditor, self.clock)
+        self.provision = Provision(self.storage, _tables(tmp_path / "table.toml"), self.auditor, self.clock)
         self.index = FourItemsIndex(self.storage.env, fold_version())
         IndexBuilder(self.storage, self.index).run() if IndexBuilder(self.storage, self.index).needed() else None
         self.search_ = FourItemsSearch(self.storage, self.index, self.provision, self.auditor, self.clock)
@@ -209,7 +216,7 @@ def test_records_stored_before_the_index_are_indexed_by_a_resumable_rebuild(tmp_
     storage.env.write(lambda txn: [storage.records.put(txn, r, None) for r in records])  # no index kept
     clock = ManualClock()
     (tmp_path / "table.toml").write_text(TABLE, encoding="utf-8")
-    provision = Provision(storage, LegalTable.load(tmp_path / "table.toml"), Auditor(storage, clock), clock)
+    provision = Provision(storage, _tables(tmp_path / "table.toml"), Auditor(storage, clock), clock)
     index = FourItemsIndex(storage.env, fold_version())
     search = FourItemsSearch(storage, index, provision, Auditor(storage, clock), clock)
 

@@ -39,6 +39,7 @@ OWNERSHIP = "tests/test_ownership.py"
 NUMBERS_PY = "jukinet/domain/numbers.py"
 SEARCH = "jukinet/server/national/search.py"
 SEARCH_TESTS = "tests/test_search.py"
+LEGAL = "tests/test_legal_tables.py"
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,9 @@ REMOVALS: tuple[Removal, ...] = (
     Removal(
         "legal-table-row",
         "an agency needs a legal-table row for the business",
-        "jukinet/server/national/provision.py",
-        "row = self._table.row(agency.corporate_number, business)\n        if row is None:",
-        "row = self._table.row(agency.corporate_number, business) or next(iter(self._table.rows))\n        if False:",
+        "jukinet/server/provision.py",
+        "rows = self._scope.rows(self._tables(), agency, business)\n        if not rows:",
+        "rows = self._scope.rows(self._tables(), agency, business) or list(self._tables().rows[:1])\n        if False:",
         (f"{ACCESS}::test_every_cell_of_the_access_table",),
     ),
     # -- operator login ------------------------------------------------------------------------------------
@@ -461,7 +462,7 @@ REMOVALS: tuple[Removal, ...] = (
     Removal(
         "provision-audit",
         "a provision's audit entry commits with it, before the answer",
-        "jukinet/server/national/provision.py",
+        "jukinet/server/provision.py",
         "self._storage.audit.append(txn, leaf)",
         "pass",
         (f"{CHECKS}::test_a_provision_is_in_the_audit_log_before_it_is_answered",),
@@ -497,6 +498,46 @@ REMOVALS: tuple[Removal, ...] = (
         "if not self._index.ready(txn):",
         "if False:",
         (f"{SEARCH_TESTS}::test_records_stored_before_the_index_are_indexed_by_a_resumable_rebuild",),
+    ),
+    Removal(
+        "legal-row-check",
+        "a network directory with one malformed legal-table row is refused whole",
+        "jukinet/domain/directory.py",
+        "problem = row_problem(row)",
+        "problem = None",
+        (f"{LEGAL}::test_one_bad_row_refuses_the_directory_whole",),
+    ),
+    Removal(
+        "my-number-business",
+        "a lookup by My Number only for a business whose row permits my_number",
+        "jukinet/server/provision.py",
+        'rows = [r for r in rows if r.permits("my_number")]',
+        "rows = list(rows)",
+        (f"{LEGAL}::test_a_business_without_my_number_may_not_ask_by_my_number",),
+    ),
+    Removal(
+        "prefecture-row-scope",
+        "a prefecture's row reaches only residents of its own prefecture",
+        "jukinet/server/prefecture/provision.py",
+        "r.prefecture is not None and r.prefecture.prefecture_code == prefecture",
+        "r.prefecture is not None",
+        (f"{LEGAL}::test_a_prefecture_row_reaches_its_own_prefecture_only",),
+    ),
+    Removal(
+        "pseudonym-no-numbers",
+        "a row naming residents by agency identifier never hands out the 住民票コード or My Number",
+        "jukinet/domain/legal.py",
+        "return group in self.fields and not (self.pseudonymous and group in NUMBER_GROUPS)",
+        "return group in self.fields",
+        (f"{LEGAL}::test_a_pseudonymous_row_never_redacts_to_a_number",),
+    ),
+    Removal(
+        "agency-identifier-per-agency",
+        "an agency identifier is derived over the agency: two agencies' identifiers of one resident differ",
+        "jukinet/server/national/agency_identifiers.py",
+        "macs = self._macs([agency_identifier_input(corporate, f) for f in part])",
+        'macs = self._macs([agency_identifier_input("", f) for f in part])',
+        (f"{LEGAL}::test_agency_identifiers_per_agency_stable_and_resolved_only_by_their_agency",),
     ),
     Removal(
         "tree-head-signature",

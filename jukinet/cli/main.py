@@ -79,7 +79,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_lookup(args: argparse.Namespace) -> int:
     from jukinet.cli.views import lookup
 
-    return lookup(args.state, args.agency, args.business, args.resident_code, args.my_number)
+    return lookup(args.state, args.agency, args.business, args.resident_code, args.my_number, args.agency_identifier)
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
@@ -344,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--resident-code")
     who.add_argument("--my-number")
+    who.add_argument("--agency-identifier", help="the agency's own identifier of the resident (機関別符号)")
     p.set_defaults(func=cmd_lookup)
     return parser
 

@@ -105,6 +105,8 @@ MAX_CERTIFIED_COPY_BYTES = 8 * KIB  # an encoded CertifiedCopy: a record's items
 # the follower counts per step (one short write transaction, riding on the ingest's group commit).
 MAX_REPORT_ROWS = 10_000
 MAX_FOLLOW_CHUNK = 1_000
+AGENCY_IDENTIFIER_MACS_PER_JOB = 1000  # 機関別符号: MACs per token-worker job (a larger call is cut into jobs)
+MAX_CODE_CHANGES = 16  # 住民票コード変更 links followed from a code to its first or current code
 
 # Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.
 MAX_UNARY_REQUEST_BYTES = 64 * KIB
@@ -133,8 +135,9 @@ REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.NumberService/ChangeMyNumber": KIB,
     "/jukinet.v1.NumberService/ChangeResidentCode": KIB,
     # a business code, three text items of at most 200 characters (4 bytes each in UTF-8), a date, a code
-    "/jukinet.v1.IdentityProvisionService/SearchByFourItems": 4 * KIB,
+    "/jukinet.v1.FourItemSearchService/SearchByFourItems": 4 * KIB,
     "/jukinet.v1.StatisticsService/GetMovementReport": 256,  # a month, "YYYY-MM"
+    "/jukinet.v1.IdentityProvisionService/LookupByAgencyIdentifier": KIB,  # a business code and a 32-char identifier
 }
 MAX_REQUEST_BYTES = max(REQUEST_LIMITS.values())
 """The server's transport limit: no request larger than this is even buffered."""

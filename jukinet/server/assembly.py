@@ -72,15 +72,17 @@ TIERS: dict[NodeKind, Tier] = {
         ),
     ),
     NodeKind.PREFECTURE: Tier(
+        services=("jukinet.server.prefecture.provision:provision_service",),
         item_handlers=(
             "jukinet.server.prefecture.notices:cs_change_notices",
             "jukinet.server.prefecture.notices:cs_card_events",
             "jukinet.server.prefecture.notices:cs_code_blocks",
-        )
+        ),
     ),
     NodeKind.NATIONAL: Tier(
         services=(
             "jukinet.server.national.provision:provision_service",
+            "jukinet.server.national.provision:search_service",
             "jukinet.server.national.directory:directory_publish_service",
             "jukinet.server.national.numbers:number_service",
             "jukinet.server.national.statistics:statistics_service",

@@ -71,6 +71,10 @@ search_state        "built" / "building"                           fold version 
 movement_counts     month YYYYMM ‖ kind byte ‖ code a ‖ NUL ‖ code b   u64 count (national: the movement report's
                                                                      counters, jukinet.domain.statistics.Kind)
 movement_cursor     "position"                                       u64 last history position counted (national)
+agency_ids          corporate number ‖ NUL ‖ 住民票コード               機関別符号 (national: the agency's identifier
+                                                                     for the resident, computed once)
+agency_id_codes     corporate number ‖ NUL ‖ 機関別符号                 住民票コード (national: the first code of the
+                                                                     resident, followed through code_changes)
 ==================  ===============================================  =======================================
 """
 
@@ -137,6 +141,8 @@ class Db(StrEnum):
     SEARCH_STATE = "search_state"
     MOVEMENT_COUNTS = "movement_counts"
     MOVEMENT_CURSOR = "movement_cursor"
+    AGENCY_IDS = "agency_ids"
+    AGENCY_ID_CODES = "agency_id_codes"
 
 
 ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)
@@ -376,3 +382,8 @@ class SearchState(StrEnum):
 
 def search_state_key(key: SearchState) -> bytes:
     return key.value.encode("ascii")
+
+
+def agency_pair_key(corporate_number: str, value: str) -> bytes:
+    """``agency_ids`` (value: a 住民票コード) and ``agency_id_codes`` (value: an agency identifier)."""
+    return corporate_number.encode("ascii") + _SEP + value.encode("ascii")

@@ -51,12 +51,14 @@ class LookupByResidentCodeRequest(_message.Message):
     def __init__(self, business_code: _Optional[str] = ..., resident_code: _Optional[str] = ...) -> None: ...
 
 class LookupByResidentCodeResponse(_message.Message):
-    __slots__ = ("record", "provision_id")
+    __slots__ = ("record", "provision_id", "agency_identifier")
     RECORD_FIELD_NUMBER: _ClassVar[int]
     PROVISION_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     record: _identity_pb2.IdentityRecord
     provision_id: int
-    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ...) -> None: ...
+    agency_identifier: str
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ..., agency_identifier: _Optional[str] = ...) -> None: ...
 
 class LookupByMyNumberRequest(_message.Message):
     __slots__ = ("business_code", "my_number")
@@ -67,12 +69,32 @@ class LookupByMyNumberRequest(_message.Message):
     def __init__(self, business_code: _Optional[str] = ..., my_number: _Optional[str] = ...) -> None: ...
 
 class LookupByMyNumberResponse(_message.Message):
-    __slots__ = ("record", "provision_id")
+    __slots__ = ("record", "provision_id", "agency_identifier")
     RECORD_FIELD_NUMBER: _ClassVar[int]
     PROVISION_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     record: _identity_pb2.IdentityRecord
     provision_id: int
-    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ...) -> None: ...
+    agency_identifier: str
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ..., agency_identifier: _Optional[str] = ...) -> None: ...
+
+class LookupByAgencyIdentifierRequest(_message.Message):
+    __slots__ = ("business_code", "agency_identifier")
+    BUSINESS_CODE_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    business_code: str
+    agency_identifier: str
+    def __init__(self, business_code: _Optional[str] = ..., agency_identifier: _Optional[str] = ...) -> None: ...
+
+class LookupByAgencyIdentifierResponse(_message.Message):
+    __slots__ = ("record", "provision_id", "agency_identifier")
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    PROVISION_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    record: _identity_pb2.IdentityRecord
+    provision_id: int
+    agency_identifier: str
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ..., agency_identifier: _Optional[str] = ...) -> None: ...
 
 class SearchByFourItemsRequest(_message.Message):
     __slots__ = ("business_code", "name", "kana", "birth_date", "sex", "municipality_code", "address_text")
@@ -101,7 +123,7 @@ class TextItemMatch(_message.Message):
     def __init__(self, match: _Optional[_Union[ItemMatch, str]] = ..., normalisations: _Optional[_Iterable[_Union[Normalisation, str]]] = ...) -> None: ...
 
 class FourItemsCandidate(_message.Message):
-    __slots__ = ("record", "provision_id", "removed", "name", "kana", "municipality", "address_text")
+    __slots__ = ("record", "provision_id", "removed", "name", "kana", "municipality", "address_text", "agency_identifier")
     RECORD_FIELD_NUMBER: _ClassVar[int]
     PROVISION_ID_FIELD_NUMBER: _ClassVar[int]
     REMOVED_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +131,7 @@ class FourItemsCandidate(_message.Message):
     KANA_FIELD_NUMBER: _ClassVar[int]
     MUNICIPALITY_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_TEXT_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     record: _identity_pb2.IdentityRecord
     provision_id: int
     removed: bool
@@ -116,7 +139,8 @@ class FourItemsCandidate(_message.Message):
     kana: TextItemMatch
     municipality: ItemMatch
     address_text: TextItemMatch
-    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ..., removed: _Optional[bool] = ..., name: _Optional[_Union[TextItemMatch, _Mapping]] = ..., kana: _Optional[_Union[TextItemMatch, _Mapping]] = ..., municipality: _Optional[_Union[ItemMatch, str]] = ..., address_text: _Optional[_Union[TextItemMatch, _Mapping]] = ...) -> None: ...
+    agency_identifier: str
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ..., removed: _Optional[bool] = ..., name: _Optional[_Union[TextItemMatch, _Mapping]] = ..., kana: _Optional[_Union[TextItemMatch, _Mapping]] = ..., municipality: _Optional[_Union[ItemMatch, str]] = ..., address_text: _Optional[_Union[TextItemMatch, _Mapping]] = ..., agency_identifier: _Optional[str] = ...) -> None: ...
 
 class SearchByFourItemsResponse(_message.Message):
     __slots__ = ("search_id", "candidates", "address_differs")

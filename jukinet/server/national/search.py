@@ -32,6 +32,7 @@ from jukinet.domain.kana import TextMatch
 from jukinet.domain.limits import MAX_SEARCH_CANDIDATES, MAX_SEARCH_MATCHES_READ, SEARCH_REBUILD_CHUNK
 from jukinet.domain.node_ids import NodeId
 from jukinet.server.audit import Auditor
+from jukinet.server.national.agency_identifiers import AgencyIdentifiers
 from jukinet.server.national.legal_table import TableRow
 from jukinet.storage import NodeStorage
 from jukinet.storage.layout import Counter
@@ -53,6 +54,7 @@ class Candidate:
     removed: bool
     how: Judgement
     provision_id: int
+    agency_identifier: str = ""  # where the row names residents by agency identifier (機関別符号)
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,15 @@ class SearchAnswer:
 
 class FourItemsSearch:
     def __init__(
-        self, storage: NodeStorage, index: FourItemsIndex, rows: RowOf, auditor: Auditor, clock: Clock = SYSTEM_CLOCK
+        self,
+        storage: NodeStorage,
+        index: FourItemsIndex,
+        rows: RowOf,
+        auditor: Auditor,
+        clock: Clock = SYSTEM_CLOCK,
+        identifiers: AgencyIdentifiers | None = None,
     ) -> None:
+        self._identifiers = identifiers
         self._storage = storage
         self._index = index
         self._rows = rows
@@ -153,7 +162,12 @@ class FourItemsSearch:
     ) -> SearchAnswer:
         """Log every candidate as a provision (and audit it) in one durable transaction, then answer."""
         now = self._clock.now_ms()
-        items = sorted(row.fields)
+        items = row.items()
+        identifiers: dict[str, str] = {}
+        if row.pseudonymous:
+            if self._identifiers is None:
+                raise Rejected(Problem.BROKEN, f"{row.table} row of {row.business} names no agency identifiers here")
+            identifiers = self._identifiers.for_codes(agency, [record.resident_code for record, _ in found])
 
         def commit(txn: lmdb.Transaction) -> tuple[str, list[int]]:
             search_id = f"four-items/{self._storage.env.reserve(txn, Counter.SEARCH)}"
@@ -183,7 +197,13 @@ class FourItemsSearch:
 
         search_id, ids = self._storage.env.submit(commit).result()
         candidates = tuple(
-            Candidate(row.redact(record), record.status == identity_pb2.RECORD_STATUS_REMOVED, how, provision_id)
+            Candidate(
+                row.redact(record),
+                record.status == identity_pb2.RECORD_STATUS_REMOVED,
+                how,
+                provision_id,
+                identifiers.get(record.resident_code, ""),
+            )
             for (record, how), provision_id in zip(found, ids, strict=True)
         )
         return SearchAnswer(search_id, candidates, address_differs)
@@ -253,6 +273,7 @@ def answer_message(answer: SearchAnswer) -> provision_pb2.SearchByFourItemsRespo
                 kana=_text(c.how.kana),
                 municipality=c.how.municipality.value,
                 address_text=_text(c.how.address_text),
+                agency_identifier=c.agency_identifier,
             )
             for c in answer.candidates
         ],
