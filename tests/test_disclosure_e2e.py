@@ -60,7 +60,7 @@ TAX_ROW = f"""
 agency = "{TAX_AGENCY}"
 business = "{TAX}"
 title = "地方税の賦課徴収に関する事務 (test)"
-fields = ["name", "address"]
+fields = ["my_number", "name", "address"]
 """
 
 
@@ -176,7 +176,7 @@ def test_a_resident_lists_exactly_their_provisions_with_proofs_that_verify(discl
         (f"agency:{AGENCY}", BUSINESS, admin_pb2.QUERY_KIND_RESIDENT_CODE),
         (f"agency:{TAX_AGENCY}", TAX, admin_pb2.QUERY_KIND_MY_NUMBER),
     ]
-    assert list(entries[2].items) == ["address", "name"]
+    assert list(entries[2].items) == ["address", "my_number", "name"]
     assert pages[0].resident_code == disclosed.r1.resident_code and pages[-1].head.node_id == "national"
     entry = _audited(terminal(disclosed.running, "national"), lambda e: e.target == disclosed.r1.resident_code)
     assert entry.actor == f"card:{disclosed.card1.card_serial}" and entry.terminal == "portal:myna"

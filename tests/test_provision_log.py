@@ -172,3 +172,25 @@ def test_the_index_survives_reopening_mid_merge(tmp_path: Path, monkeypatch: pyt
 def test_a_malformed_code_is_refused(storage: NodeStorage) -> None:
     with pytest.raises(Exception, match="11 digits"):
         storage.provisions.of_resident("123", 0, 10)
+
+
+def test_the_bulk_path_stores_exactly_what_protobuf_would(storage: NodeStorage) -> None:
+    template = admin_pb2.ProvisionEntry(
+        agency="agency:7123456789012",
+        business_code="pension-benefit",
+        query_kind=admin_pb2.QUERY_KIND_BATCH,
+        items=["name", "address", "birth_date"],
+        reference="batch:agency:7123456789012/3",
+    )
+    template.provided_at.FromMilliseconds(1_764_000_000_123)
+    _append(storage, _entries(random.Random(4), 126))  # ids cross the one-byte varint boundary below
+    ids = storage.env.submit(lambda txn: storage.provisions.append_provided(txn, template, CODES[:5])).result()
+    assert list(ids) == [127, 128, 129, 130, 131]
+    for provision_id, code in zip(ids, CODES[:5], strict=True):
+        expected = admin_pb2.ProvisionEntry()
+        expected.CopyFrom(template)
+        expected.provision_id, expected.resident_code = provision_id, code
+        stored = storage.provisions.log.leaf(provision_id - 1)
+        assert stored == expected.SerializeToString()
+    with pytest.raises(ValueError):
+        storage.provisions.append_provided(None, admin_pb2.ProvisionEntry(resident_code=CODES[0]), CODES[:1])

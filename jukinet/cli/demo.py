@@ -28,6 +28,7 @@ from jukinet.v1 import audit_pb2, identity_pb2
 
 PENSION_BUSINESS = "pension-benefit"
 UNLISTED_BUSINESS = "tax-assessment"
+INSURER, INSURER_BUSINESS = "2300000000001", "health-insurance"  # a row of 別表第1 naming by agency identifier
 
 
 def _say(text: str, pause: float = 0.0) -> None:
@@ -123,6 +124,13 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         provided = client.by_resident_code(PENSION_BUSINESS, first.resident_code)
         _say(f"   {agency.name} / {PENSION_BUSINESS}: provision #{provided.provision_id}: {describe(provided.record)}")
         _say("   (My Number withheld: the legal table row does not list it)", pause)
+        insurer = next((a for a in topology.agencies if a.corporate_number == INSURER), None)
+        if insurer is not None:  # 機関別符号: its row names residents by its own identifier, never by the numbers
+            pseudonymous = agency_client(net, insurer.corporate_number)
+            got = pseudonymous.by_resident_code(INSURER_BUSINESS, first.resident_code)
+            again = pseudonymous.by_agency_identifier(INSURER_BUSINESS, got.agency_identifier)
+            _say(f"   {insurer.name} / {INSURER_BUSINESS}: agency identifier {got.agency_identifier} "
+                 f"(no 住民票コード, no My Number); asked back by it: {describe(again.record)}", pause)  # fmt: skip
 
         _say("== 7. The same agency asks for a business it is not listed for")
         try:

@@ -79,7 +79,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_lookup(args: argparse.Namespace) -> int:
     from jukinet.cli.views import lookup
 
-    return lookup(args.state, args.agency, args.business, args.resident_code, args.my_number)
+    return lookup(args.state, args.agency, args.business, args.resident_code, args.my_number, args.agency_identifier)
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
@@ -125,6 +125,12 @@ def cmd_directory(args: argparse.Namespace) -> int:
     if args.dir_cmd == "show":
         return directory.show(args.state, args.node, args.from_store)
     return directory.publish(args.state, args.file, args.validity_s)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from jukinet.cli import stats
+
+    return stats.movements(args.state, args.node, args.month, args.csv, args.png)
 
 
 def cmd_copies(args: argparse.Namespace) -> int:
@@ -347,6 +353,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--copies", action="store_true", help="the CS's own 広域交付 copy issuances (default: provisions)")
     p.add_argument("--seen", type=Path, help="tree heads seen before (default: <state>/disclosure-seen.json)")
     p.set_defaults(func=cmd_disclosure)
+    stats = sub.add_parser(
+        "stats", help="statistics of the national server, with the session of `operator login --node national`"
+    ).add_subparsers(dest="stats_cmd", required=True)
+    p = stats.add_parser("movements", help="the monthly population movement report (role read-statistics)")
+    with_state(p)
+    p.add_argument("--node", default="national", help="the node asked (default: national)")
+    p.add_argument("--month", required=True, help="YYYY-MM: changes whose change date falls in that month")
+    p.add_argument("--csv", type=Path, help="write every row of the report to this CSV file (with a header)")
+    p.add_argument("--png", type=Path, help="draw inter-prefecture moves and births/deaths to this PNG file")
+    p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("lookup", help="look a resident up as an agency (at the national server)")
     with_state(p)
@@ -355,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--resident-code")
     who.add_argument("--my-number")
+    who.add_argument("--agency-identifier", help="the agency's own identifier of the resident (機関別符号)")
     p.set_defaults(func=cmd_lookup)
     return parser
 

@@ -157,6 +157,7 @@ def provision(state: Path, topology: Topology, softhsm_root: Path | None = None)
             "pin": _secret_file(node_dir / "token.pin"),
             "so_pin": _secret_file(node_dir / "so.pin"),
             "my_number_key": spec.node_id.kind is NodeKind.NATIONAL,  # only the national token computes them
+            "agency_identifier_key": spec.node_id.kind is NodeKind.NATIONAL,  # 機関別符号: the national token only
         }
     public_keys = _provision_tokens(softhsm, needed)  # idempotent: existing tokens and keys are kept
 

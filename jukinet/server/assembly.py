@@ -14,7 +14,7 @@ import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -53,6 +53,7 @@ BULK_WORKERS = 3
 class Tier:
     services: tuple[str, ...] = ()  # "module:function", each (NodeParts) -> ServiceBinding
     item_handlers: tuple[str, ...] = ()  # "module:function", each (NodeParts) -> ItemHandler its intake uses
+    workers: tuple[str, ...] = ()  # "module:function", each (NodeParts) -> Worker: background, started and stopped
 
 
 TIERS: dict[NodeKind, Tier] = {
@@ -73,24 +74,37 @@ TIERS: dict[NodeKind, Tier] = {
         ),
     ),
     NodeKind.PREFECTURE: Tier(
+        services=("jukinet.server.prefecture.provision:provision_service",),
         item_handlers=(
             "jukinet.server.prefecture.notices:cs_change_notices",
             "jukinet.server.prefecture.notices:cs_card_events",
             "jukinet.server.prefecture.notices:cs_code_blocks",
-        )
+        ),
     ),
     NodeKind.NATIONAL: Tier(
         services=(
             "jukinet.server.national.provision:provision_service",
+            "jukinet.server.national.provision:search_service",
             "jukinet.server.national.directory:directory_publish_service",
             "jukinet.server.national.numbers:number_service",
             "jukinet.server.national.disclosure:disclosure_service",
+            "jukinet.server.national.statistics:statistics_service",
         ),
         item_handlers=("jukinet.server.national.notices:relayed_change_notices",),
+        workers=("jukinet.server.national.statistics:movement_follower",),
     ),
     NodeKind.CARD_MANAGEMENT: Tier(item_handlers=("jukinet.server.card_events:card_states",)),
     NodeKind.JPKI: Tier(item_handlers=("jukinet.server.card_events:jpki_revocations",)),
 }
+
+
+class Worker(Protocol):
+    """A tier's background work (e.g. the national movement follower): started after the server, stopped
+    before the store closes."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 def _load(name: str) -> Callable[[NodeParts], Any]:
@@ -108,6 +122,7 @@ class Node:
     tree_heads: TreeHeadSigner
     refresher: DirectoryRefresher
     indexer: ProvisionIndexer
+    workers: list[Worker] = field(default_factory=list)
     _stopped: bool = field(default=False)
 
     async def start(self) -> None:
@@ -116,6 +131,8 @@ class Node:
         self.indexer.start()
         self.parts.links.start()
         self.refresher.start()
+        for worker in self.workers:
+            worker.start()
         log.info("%s serving on %s", self.parts.config.name, self.parts.config.listen)
 
     async def stop(self) -> None:
@@ -126,6 +143,8 @@ class Node:
         await self.server.stop(grace=2.0)
         await self.refresher.stop()
         await self.parts.links.stop()
+        for worker in self.workers:
+            worker.stop()
         self.indexer.stop()
         self.tree_heads.stop()
         self.parts.blocking.shutdown()
@@ -221,5 +240,6 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
         config.directory_refresh_s,
         config.keepalive,
     )
+    workers = [_load(make)(parts) for make in tier.workers]
     tree_heads = TreeHeadSigner(node_id, storage, signer, auditor=parts.auditor)
-    return Node(parts, server, tree_heads, refresher, ProvisionIndexer(storage.provisions))
+    return Node(parts, server, tree_heads, refresher, ProvisionIndexer(storage.provisions), workers)

@@ -68,11 +68,24 @@ code_reserve        住民票コード                                       u64
 pending_numbers     住民票コード                                       (empty: CS records awaiting their My Number)
 created_rows        SHA-256 of a creating row as entered, without    住民票コード (CS: the resident that row created;
                     its numbers (registry.row_digest)                a row sent again is already stored)
+search_names        SHA-256(folded 氏名)[:16] ‖ u16 year ‖ u8 month   (empty: national, the four-item search index;
+                    ‖ u8 day ‖ u8 sex ‖ 住民票コード                    jukinet.domain.kana folds the name)
+search_kana         the same, of the folded reading (フリガナ)         (empty: national, four-item search)
+search_state        "built" / "building"                           fold version (SHA-256, 32 bytes), and for
+                                                                     "building" the last 住民票コード indexed
+movement_counts     month YYYYMM ‖ kind byte ‖ code a ‖ NUL ‖ code b   u64 count (national: the movement report's
+                                                                     counters, jukinet.domain.statistics.Kind)
+movement_cursor     "position"                                       u64 last history position counted (national)
+agency_ids          corporate number ‖ NUL ‖ 住民票コード               機関別符号 (national: the agency's identifier
+                                                                     for the resident, computed once)
+agency_id_codes     corporate number ‖ NUL ‖ 機関別符号                 住民票コード (national: the first code of the
+                                                                     resident, followed through code_changes)
 ==================  ===============================================  =======================================
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from enum import StrEnum
 
@@ -131,6 +144,13 @@ class Db(StrEnum):
     CODE_RESERVE = "code_reserve"
     PENDING_NUMBERS = "pending_numbers"
     CREATED_ROWS = "created_rows"
+    SEARCH_NAMES = "search_names"
+    SEARCH_KANA = "search_kana"
+    SEARCH_STATE = "search_state"
+    MOVEMENT_COUNTS = "movement_counts"
+    MOVEMENT_CURSOR = "movement_cursor"
+    AGENCY_IDS = "agency_ids"
+    AGENCY_ID_CODES = "agency_id_codes"
 
 
 ALL_DBS: tuple[str, ...] = tuple(d.value for d in Db)
@@ -144,6 +164,7 @@ class Counter(StrEnum):
     MOVE_OUT = "move-out"  # number of the last 転出 grant this CS issued (grant id "<cs>/<n>")
     CODE_BLOCK = "code_block"  # number of the next block of 住民票コード designated (national)
     DV_MEASURE = "dv-measure"  # id of the last DV support measure registered here
+    SEARCH = "search"  # number of the last four-item search that provided something (national)
 
 
 def u64(value: int) -> bytes:
@@ -253,6 +274,25 @@ def directory_key(key: DirectoryKey) -> bytes:
     return key.value.encode("ascii")
 
 
+MOVEMENT_CURSOR = b"position"
+
+
+def movement_key(month: bytes, kind: str, a: str, b: str = "") -> bytes:
+    """A movement counter: the month's six digits, the kind's tag byte, then its codes (NUL between)."""
+    return month + kind.encode("ascii") + a.encode("ascii") + _SEP + b.encode("ascii")
+
+
+def movement_prefix(month: bytes, kind: str) -> bytes:
+    """Keys of one month's counters of one kind start with this."""
+    return month + kind.encode("ascii")
+
+
+def parse_movement_key(key: bytes) -> tuple[str, str]:
+    """The (a, b) codes of a movement counter key."""
+    a, _, b = bytes(key[7:]).partition(_SEP)
+    return a.decode("ascii"), b.decode("ascii")
+
+
 def operator_key(operator_id: str) -> bytes:
     return operator_id.encode("utf-8")
 
@@ -317,3 +357,40 @@ def issued_number(resident_code: str, state: bytes) -> bytes:
 def parse_issued_number(raw: bytes) -> tuple[str, bytes]:
     raw = bytes(raw)
     return raw[:-1].decode("ascii"), raw[-1:]
+
+
+_SEARCH_TAIL = struct.Struct(">HBBB")
+SEARCH_NAME_DIGEST = 16
+"""Bytes of SHA-256 of a folded name in a search key: a fixed length whatever the name (LMDB keys are at
+most 511 bytes); a collision only adds a candidate that the search then compares and drops."""
+
+
+def search_prefix(folded_name: str, year: int, month: int, day: int, sex: int) -> bytes:
+    """``search_names`` / ``search_kana``: the keys of everyone with this folded name, birth date and sex."""
+    digest = hashlib.sha256(folded_name.encode("utf-8")).digest()[:SEARCH_NAME_DIGEST]
+    return digest + _SEARCH_TAIL.pack(year, month, day, sex)
+
+
+def search_key(folded_name: str, year: int, month: int, day: int, sex: int, resident_code: str) -> bytes:
+    return search_prefix(folded_name, year, month, day, sex) + resident_key(resident_code)
+
+
+def search_code(key: bytes, prefix: bytes) -> str:
+    """The 住民票コード of a search key found under ``prefix``."""
+    return bytes(key[len(prefix) :]).decode("ascii")
+
+
+class SearchState(StrEnum):
+    """The keys of ``search_state``."""
+
+    BUILT = "built"  # the fold version the index was completely built with
+    BUILDING = "building"  # a rebuild in progress: its fold version ‖ the last code indexed
+
+
+def search_state_key(key: SearchState) -> bytes:
+    return key.value.encode("ascii")
+
+
+def agency_pair_key(corporate_number: str, value: str) -> bytes:
+    """``agency_ids`` (value: a 住民票コード) and ``agency_id_codes`` (value: an agency identifier)."""
+    return corporate_number.encode("ascii") + _SEP + value.encode("ascii")

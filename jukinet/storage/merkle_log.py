@@ -16,6 +16,7 @@ appended.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from jukinet.storage.layout import Db, audit_node_key, parse_audit_node_key
 AUDIT_DB_NAMES = (Db.AUDIT_LEAVES.value, Db.AUDIT_NODES.value, Db.AUDIT_HEADS.value)
 PROVISION_DB_NAMES = (Db.PROVISION_LEAVES.value, Db.PROVISION_NODES.value, Db.PROVISION_HEADS.value)
 COPY_ISSUANCE_DB_NAMES = (Db.COPY_ISSUANCE_LEAVES.value, Db.COPY_ISSUANCE_NODES.value, Db.COPY_ISSUANCE_HEADS.value)
+_LEAF = b"\x00"  # RFC 6962 leaf prefix
 _READ_CHUNK = 4096  # leaves (or heads) per read transaction in long walks, so map growth is not held up
 
 CheckHead = Callable[[int, bytes, bytes], "str | None"]
@@ -79,15 +81,15 @@ class MerkleLog:
         frontier = self._frontier(txn, first)
         put = txn.put
         leaves_db, nodes_db = self._leaves, self._nodes
-        leaf_key, node_key, leaf_hash = _U64.pack, audit_node_key, merkle.leaf_hash
-        lowest = self._stored_from
+        leaf_key, node_key = _U64.pack, audit_node_key
+        hashes = []
+        add, sha = hashes.append, hashlib.sha256
         for i, data in enumerate(leaves, first):
-            data = bytes(data)
             if not put(leaf_key(i), data, db=leaves_db, append=True):
                 raise Rejected(Problem.BROKEN, f"log entry {i} already exists")
-            for level, index, h in frontier.append(leaf_hash(data)):
-                if level >= lowest:
-                    put(node_key(level, index), h, db=nodes_db)
+            add(sha(_LEAF + data).digest())  # merkle.leaf_hash, inlined on the bulk path
+        for level, index, h in frontier.extend(hashes, self._stored_from):
+            put(node_key(level, index), h, db=nodes_db)
         return range(first, first + len(leaves))
 
     def put_tree_head(self, txn: lmdb.Transaction | None, tree_size: int, sth_bytes: bytes) -> None:

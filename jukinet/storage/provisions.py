@@ -61,6 +61,41 @@ class IndexStep:
     behind: int  # leaves still not indexed after the step
 
 
+def _varint(value: int) -> bytes:
+    """Protobuf's base-128 encoding of a non-negative integer (ids: one to five bytes on the fast path)."""
+    if value < 0x80:
+        return bytes((value,))
+    if value < 0x4000:
+        return bytes((value & 0x7F | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14))
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _template_parts(template: admin_pb2.ProvisionEntry) -> tuple[bytes, bytes]:
+    """The template's serialized fields before the resident code (2–4) and after it (6 on)."""
+    if template.provision_id or template.resident_code:
+        raise ValueError("a provision template names neither an id nor a resident")
+    head = admin_pb2.ProvisionEntry()
+    head.CopyFrom(template)
+    tail = admin_pb2.ProvisionEntry()
+    tail.CopyFrom(template)
+    for name in ("provided_at", "agency", "business_code"):
+        tail.ClearField(name)
+    for field in admin_pb2.ProvisionEntry.DESCRIPTOR.fields:
+        if field.number > _RESIDENT_FIELD:
+            head.ClearField(field.name)
+    return head.SerializeToString(), tail.SerializeToString()
+
+
+_RESIDENT_FIELD = admin_pb2.ProvisionEntry.DESCRIPTOR.fields_by_name["resident_code"].number
+
+
 class ProvisionLog:
     def __init__(self, env: Environment) -> None:
         self._env = env
@@ -81,6 +116,24 @@ class ProvisionLog:
         for i, entry in enumerate(entries, first):
             entry.provision_id = i
             leaves.append(entry.SerializeToString())
+        self.log.append_many(txn, leaves)
+        return range(first, first + len(leaves))
+
+    def append_provided(
+        self, txn: lmdb.Transaction, template: admin_pb2.ProvisionEntry, resident_codes: Sequence[str]
+    ) -> range:
+        """One entry per code, each ``template`` with that code and the next provision id, stored inside
+        ``txn``; returns the ids. The bulk path (a chunk of a batch): each leaf is put together from the
+        template's serialized fields around the id and the code, byte for byte what ``SerializeToString``
+        of the whole entry gives (protobuf writes known fields in field-number order;
+        tests/test_provision_log.py checks it), at a fraction of the cost of building a message per record."""
+        head, tail = _template_parts(template)
+        first = self.log.size_in(txn) + 1
+        leaves = []
+        add = leaves.append
+        for i, code in enumerate(resident_codes, first):
+            raw = code.encode("ascii")
+            add(b"\x08" + _varint(i) + head + b"\x2a" + bytes((len(raw),)) + raw + tail)
         self.log.append_many(txn, leaves)
         return range(first, first + len(leaves))
 

@@ -47,6 +47,7 @@ class AuditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_ACTION_DV_MEASURE_LIST: _ClassVar[AuditAction]
     AUDIT_ACTION_COPY_ISSUANCES_LIST: _ClassVar[AuditAction]
     AUDIT_ACTION_DISCLOSE: _ClassVar[AuditAction]
+    AUDIT_ACTION_READ_MOVEMENT_REPORT: _ClassVar[AuditAction]
 
 class AuditOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -88,6 +89,7 @@ AUDIT_ACTION_DV_MEASURE_REMOVE: AuditAction
 AUDIT_ACTION_DV_MEASURE_LIST: AuditAction
 AUDIT_ACTION_COPY_ISSUANCES_LIST: AuditAction
 AUDIT_ACTION_DISCLOSE: AuditAction
+AUDIT_ACTION_READ_MOVEMENT_REPORT: AuditAction
 AUDIT_OUTCOME_UNSPECIFIED: AuditOutcome
 AUDIT_OUTCOME_SUCCESS: AuditOutcome
 AUDIT_OUTCOME_DENIED: AuditOutcome

@@ -4,7 +4,7 @@ and, at a CS's counter, for the CS's operator (see :mod:`jukinet.server.disclosu
 A CS may ask only for a resident it keeps the record of now or kept before (one of its own notices is
 in the resident's history here); it names the operator at its counter, an operator of its own site, and
 both are in the audit entry. A resident's entries under the codes a 住民票コード変更 replaced are listed
-too (``code_replaces``, at most ``MAX_FORMER_CODES_FOLLOWED`` back).
+too (``code_replaces``, at most ``MAX_CODE_CHANGES`` back).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable
 import lmdb
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from jukinet.domain.limits import MAX_FORMER_CODES_FOLLOWED
+from jukinet.domain.limits import MAX_CODE_CHANGES
 from jukinet.domain.node_ids import NodeKind
 from jukinet.pki.card_presence import CardPresenceVerifier
 from jukinet.server.disclosure import Disclosure, DisclosureRpc, Entries, Policies, operator_named
@@ -50,7 +50,7 @@ def former_codes(storage: NodeStorage) -> Callable[[str], list[str]]:
         out: list[str] = []
         with storage.env.read() as txn:
             current = code
-            while len(out) < MAX_FORMER_CODES_FOLLOWED:
+            while len(out) < MAX_CODE_CHANGES:
                 older = storage.numbers.replaces(txn, current)
                 if older is None or older in out or older == code:
                     break
