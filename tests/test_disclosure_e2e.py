@@ -391,3 +391,22 @@ def test_the_cli_prints_each_provision_and_what_it_verified(disclosed: Disclosed
     second = run_cli(*args, fds={"--pin-fd": PIN})
     assert second.returncode == 0, second.stderr
     assert "inclusion: 5 entries verified" in second.stdout and "→" in second.stdout and "consistency" in second.stdout
+
+
+def test_the_cli_at_the_counter_prints_the_residents_provisions_and_copies(disclosed: Disclosed):
+    _settled(disclosed, disclosed.card1, 5)
+    net = disclosed.running.network
+    desk = _operator(disclosed, HOME, "cli-desk", [Role.DISCLOSE_PROVISIONS.value])
+    session = net.terminal(net.topology.node(HOME).site).cert.parent / "session.bin"  # as `operator login` leaves it
+    session.write_bytes(desk.session.SerializeToString())
+    state, code = str(net.state), disclosed.r1.resident_code
+    try:
+        provisions = run_cli("disclosure", "counter", "--state", state, "--node", HOME, "--resident", code)
+        assert provisions.returncode == 0, provisions.stderr
+        assert f"開示: 5 provisions of {code} at national" in provisions.stdout
+        assert "inclusion: 5 entries verified against tree head size" in provisions.stdout
+        copies = run_cli("disclosure", "counter", "--state", state, "--node", HOME, "--resident", code, "--copies")
+        assert copies.returncode == 0, copies.stderr
+        assert f"to {COUNTER}" in copies.stdout and "signed by cs:131148" in copies.stdout
+    finally:
+        session.unlink()
