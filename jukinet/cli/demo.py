@@ -11,7 +11,7 @@ import grpc
 import numpy as np
 from cryptography import x509
 
-from jukinet.cli import demo_moves
+from jukinet.cli import demo_moves, demo_provision
 from jukinet.cli.demo_copies import wide_area_copy
 from jukinet.cli.demo_disclosure import disclosure
 from jukinet.cli.views import describe, node_statuses, status_lines
@@ -131,6 +131,11 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
             again = pseudonymous.by_agency_identifier(INSURER_BUSINESS, got.agency_identifier)
             _say(f"   {insurer.name} / {INSURER_BUSINESS}: agency identifier {got.agency_identifier} "
                  f"(no 住民票コード, no My Number); asked back by it: {describe(again.record)}", pause)  # fmt: skip
+
+        _say("== 6b. ４情報検索: the pension service names a person by reading, birth date and sex")
+        if demo_provision.four_item_search(client, PENSION_BUSINESS, first, lambda text: _say(text)) != 0:
+            return 1
+        time.sleep(pause)
 
         _say("== 7. The same agency asks for a business it is not listed for")
         try:
