@@ -14,12 +14,12 @@ import pytest
 from jukinet.domain.clock import ManualClock
 from jukinet.domain.codes import CorporateNumber, generate_resident_code
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.legal import FIELD_GROUPS, Identifier, LegalTables, TableRow
 from jukinet.domain.limits import MAX_SUBSCRIPTIONS_PER_AGENCY, MAX_TARGET_CODES, MAX_TARGET_MUNICIPALITIES
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.push import JST, check_target, day_bounds, month_bounds, month_of, reaching_month
 from jukinet.domain.records import status_for
 from jukinet.domain.synthetic import synthetic_resident
-from jukinet.server.national.legal_table import FIELD_GROUPS, LegalTable, TableRow
 from jukinet.server.national.push import DIGEST_GRACE_MS, PushService, Stream
 from jukinet.server.runtime.wakeup import Wakeup
 from jukinet.storage import NodeStorage
@@ -50,13 +50,15 @@ def clock() -> ManualClock:
 @pytest.fixture
 def push(storage: NodeStorage, clock: ManualClock) -> PushService:
     fields = frozenset(FIELD_GROUPS) - {"my_number"}
-    table = LegalTable(
+    tables = LegalTables.of(
         [
             TableRow(CorporateNumber.parse(AGENCY.code), "pension", "年金", fields),
             TableRow(CorporateNumber.parse(OTHER.code), "tax", "税", frozenset({"resident_code", "name"})),
+            TableRow(CorporateNumber.parse(OTHER.code), "survey", "調査", frozenset({"name"}),
+                     identifier=Identifier.AGENCY_IDENTIFIER),
         ]
-    )
-    return PushService(storage, table, Wakeup(), clock)
+    )  # fmt: skip
+    return PushService(storage, lambda: tables, Wakeup(), clock)
 
 
 def _person(municipality: str = "131148", **changes) -> R.IdentityRecord:
@@ -150,7 +152,10 @@ def test_no_legal_basis_limits_and_another_agencys_subscription(push: PushServic
     with pytest.raises(Rejected) as caught:
         push.subscribe(AGENCY, "tax", target, S.PUSH_MODE_EVERY_CHANGE)  # the row is OTHER's
     assert caught.value.problem is Problem.DENIED
-    assert push.list(AGENCY) == [] and storage.env.entries("subscriptions") == 0
+    with pytest.raises(Rejected) as caught:  # a row naming residents by 機関別符号 only
+        push.subscribe(OTHER, "survey", target, S.PUSH_MODE_EVERY_CHANGE)
+    assert caught.value.problem is Problem.DENIED and "agency identifier" in str(caught.value)
+    assert push.list(AGENCY) == [] and push.list(OTHER) == [] and storage.env.entries("subscriptions") == 0
     made = [push.subscribe(OTHER, "tax", target, S.PUSH_MODE_DEATHS_ONLY) for _ in range(MAX_SUBSCRIPTIONS_PER_AGENCY)]
     with pytest.raises(Rejected) as caught:
         push.subscribe(OTHER, "tax", target, S.PUSH_MODE_DEATHS_ONLY)

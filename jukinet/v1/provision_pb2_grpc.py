@@ -44,6 +44,11 @@ class IdentityProvisionServiceStub:
                 request_serializer=jukinet_dot_v1_dot_provision__pb2.LookupByMyNumberRequest.SerializeToString,
                 response_deserializer=jukinet_dot_v1_dot_provision__pb2.LookupByMyNumberResponse.FromString,
                 _registered_method=True)
+        self.LookupByAgencyIdentifier = channel.unary_unary(
+                '/jukinet.v1.IdentityProvisionService/LookupByAgencyIdentifier',
+                request_serializer=jukinet_dot_v1_dot_provision__pb2.LookupByAgencyIdentifierRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_provision__pb2.LookupByAgencyIdentifierResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityProvisionServiceServicer:
@@ -61,6 +66,13 @@ class IdentityProvisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LookupByAgencyIdentifier(self, request, context):
+        """National server only (a prefecture refuses it: its tables never name residents by agency identifier).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityProvisionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +85,11 @@ def add_IdentityProvisionServiceServicer_to_server(servicer, server):
                     servicer.LookupByMyNumber,
                     request_deserializer=jukinet_dot_v1_dot_provision__pb2.LookupByMyNumberRequest.FromString,
                     response_serializer=jukinet_dot_v1_dot_provision__pb2.LookupByMyNumberResponse.SerializeToString,
+            ),
+            'LookupByAgencyIdentifier': grpc.unary_unary_rpc_method_handler(
+                    servicer.LookupByAgencyIdentifier,
+                    request_deserializer=jukinet_dot_v1_dot_provision__pb2.LookupByAgencyIdentifierRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_provision__pb2.LookupByAgencyIdentifierResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +146,108 @@ class IdentityProvisionService:
             '/jukinet.v1.IdentityProvisionService/LookupByMyNumber',
             jukinet_dot_v1_dot_provision__pb2.LookupByMyNumberRequest.SerializeToString,
             jukinet_dot_v1_dot_provision__pb2.LookupByMyNumberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LookupByAgencyIdentifier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jukinet.v1.IdentityProvisionService/LookupByAgencyIdentifier',
+            jukinet_dot_v1_dot_provision__pb2.LookupByAgencyIdentifierRequest.SerializeToString,
+            jukinet_dot_v1_dot_provision__pb2.LookupByAgencyIdentifierResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class FourItemSearchServiceStub:
+    """４情報検索, a service of its own: only the national server answers it (it holds the search index).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.SearchByFourItems = channel.unary_unary(
+                '/jukinet.v1.FourItemSearchService/SearchByFourItems',
+                request_serializer=jukinet_dot_v1_dot_provision__pb2.SearchByFourItemsRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_provision__pb2.SearchByFourItemsResponse.FromString,
+                _registered_method=True)
+
+
+class FourItemSearchServiceServicer:
+    """４情報検索, a service of its own: only the national server answers it (it holds the search index).
+    """
+
+    def SearchByFourItems(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_FourItemSearchServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'SearchByFourItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchByFourItems,
+                    request_deserializer=jukinet_dot_v1_dot_provision__pb2.SearchByFourItemsRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_provision__pb2.SearchByFourItemsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'jukinet.v1.FourItemSearchService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('jukinet.v1.FourItemSearchService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class FourItemSearchService:
+    """４情報検索, a service of its own: only the national server answers it (it holds the search index).
+    """
+
+    @staticmethod
+    def SearchByFourItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jukinet.v1.FourItemSearchService/SearchByFourItems',
+            jukinet_dot_v1_dot_provision__pb2.SearchByFourItemsRequest.SerializeToString,
+            jukinet_dot_v1_dot_provision__pb2.SearchByFourItemsResponse.FromString,
             options,
             channel_credentials,
             insecure,

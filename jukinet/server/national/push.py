@@ -52,6 +52,7 @@ from google.protobuf import timestamp_pb2
 
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.legal import LegalTables, TableRow
 from jukinet.domain.limits import (
     FEED_CACHE_ENTRIES,
     MAX_DIGEST_RESIDENTS,
@@ -65,7 +66,7 @@ from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.domain.push import Filter, Key, check_target, day_bounds, day_of, in_cohort, month_bounds, month_of
 from jukinet.domain.push import next_month as following_month
 from jukinet.domain.quoting import quoted
-from jukinet.server.national.legal_table import LegalTable, TableRow
+from jukinet.server.legal_tables import DirectoryTables
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.guard import guarded
@@ -268,13 +269,13 @@ class PushService:
     def __init__(
         self,
         storage: NodeStorage,
-        table: LegalTable,
+        tables: Callable[[], LegalTables],
         committed: Wakeup,
         clock: Clock = SYSTEM_CLOCK,
         feed: FeedReader | None = None,
     ) -> None:
         self._storage = storage
-        self._table = table
+        self._tables = tables  # the current legal tables (of the network directory held now)
         self.committed = committed
         self._clock = clock
         self._feed = feed or FeedReader(storage)
@@ -327,10 +328,16 @@ class PushService:
         return sub
 
     def _row(self, agency: NodeId, business: str) -> TableRow:
-        row = self._table.row(agency.corporate_number, business)
+        row = self._tables().national(agency.corporate_number, business)
         if row is None:
             raise Rejected(
                 Problem.DENIED, f"{agency} has no row in the legal table (別表第1) for business {quoted(business)}"
+            )
+        if row.pseudonymous:  # its provisions name residents by 機関別符号, which a push does not carry yet
+            raise Rejected(
+                Problem.DENIED,
+                f"{agency}'s row for business {quoted(business)} names residents by agency identifier; "
+                "push notices name them by 住民票コード",
             )
         return row
 
@@ -553,26 +560,22 @@ class PushService:
         row, sub = stream.row, stream.sub
         provided_at = timestamp_pb2.Timestamp()
         provided_at.FromMilliseconds(self._clock.now_ms())
-        items = sorted(row.fields)
-        entries = [
-            admin_pb2.ProvisionEntry(
-                agency=sub.agency,
-                business_code=row.business,
-                resident_code=fed.notice.record.resident_code,  # whatever the row lets through
-                query_kind=admin_pb2.QUERY_KIND_PUSH,
-                items=items,
-                reference=sub.subscription_id,
-                provided_at=provided_at,
-            )
-            for fed in outgoing.entries
-        ]
+        template = admin_pb2.ProvisionEntry(
+            agency=sub.agency,
+            business_code=row.business,
+            query_kind=admin_pb2.QUERY_KIND_PUSH,
+            items=row.items(),
+            reference=sub.subscription_id,
+            provided_at=provided_at,
+        )
+        codes = [fed.notice.record.resident_code for fed in outgoing.entries]  # whatever the row lets through
         delivered = outgoing.last if outgoing.ackable else 0
 
-        def log(txn: lmdb.Transaction) -> list[int]:
+        def log(txn: lmdb.Transaction) -> range:
             subs = self._storage.subscriptions
             if subs.get(txn, stream.id) is None:
                 raise Rejected(Problem.NOT_FOUND, f"subscription {stream.id} was cancelled")
-            ids = self._storage.provisions.append_many(txn, entries)
+            ids = self._storage.provisions.append_provided(txn, template, codes) if codes else range(0)
             acked, stored = subs.cursor(txn, stream.id)
             if delivered > stored:
                 subs.set_cursor(txn, stream.id, acked, delivered)
@@ -617,7 +620,7 @@ class Prepared:
     """A message whose provision entries and delivered mark are being committed; it leaves only after."""
 
     message: S.ReceiveResponse
-    logged: Future[list[int]]
+    logged: Future[range]
     ackable: bool
     clock: Clock
 
@@ -685,7 +688,7 @@ async def deliver(
     reader = asyncio.create_task(read())
     last_progress = 0.0
     clock_driven = stream.sub.mode in (S.PUSH_MODE_DAILY_DIGEST, S.PUSH_MODE_MONTHLY_COHORT)
-    inflight: deque[tuple[Prepared, asyncio.Future[list[int]]]] = deque()  # being logged, in order
+    inflight: deque[tuple[Prepared, asyncio.Future[range]]] = deque()  # being logged, in order
     try:
         while True:
             stream.woken.clear()
@@ -770,8 +773,8 @@ class SubscriptionRpc(subscription_pb2_grpc.SubscriptionServiceServicer):
 
 
 def subscription_service(parts: NodeParts) -> ServiceBinding:
-    """The national tier's push subscriptions (see jukinet.server.assembly.TIERS)."""
-    if parts.config.legal_table is None:
-        raise Rejected(Problem.BROKEN, "the national server needs a legal table")
-    push = PushService(parts.storage, LegalTable.load(parts.config.legal_table), parts.committed, parts.clock)
+    """The national tier's push subscriptions (see jukinet.server.assembly.TIERS), under the legal tables
+    of the network directory the node holds (reloaded with each new version)."""
+    tables = DirectoryTables(parts.directory, parts.clock)
+    push = PushService(parts.storage, tables.current, parts.committed, parts.clock)
     return bind(SubscriptionRpc(push, parts.blocking))
