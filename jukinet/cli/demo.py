@@ -15,7 +15,7 @@ from jukinet.cli import demo_moves, demo_provision
 from jukinet.cli.demo_copies import wide_area_copy
 from jukinet.cli.demo_disclosure import disclosure
 from jukinet.cli.views import describe, node_statuses, status_lines
-from jukinet.devnet.access import agency_client, terminal_for
+from jukinet.devnet.access import agency_client, push_client, terminal_for
 from jukinet.devnet.operators import bootstrap_operators, enroll_operator, issue_card, log_in
 from jukinet.devnet.provision import provision
 from jukinet.devnet.supervisor import start_network
@@ -145,9 +145,23 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         except grpc.RpcError as exc:
             _say(f"   refused: {exc.code().name}: {exc.details()}", pause)
 
+        _say(
+            "== 7b. プッシュ型通知: the pension service subscribes to a 中野区 resident (durable cursors, acknowledged)"
+        )
+        push = push_client(net, agency.corporate_number)
+        every, deaths = demo_provision.subscribe(push, PENSION_BUSINESS, born.resident_code, lambda t: _say(t))
+
         _say("== 8. 中野区 → 横浜市西区 (another prefecture): 転出, then 特例転入 with the My Number card and its PIN")
         old, new = admins[str(nakano.node_ids[0])][1], admins[str(nishi.node_ids[0])][1]
         if demo_moves.move(net, reader, old, new, client, PENSION_BUSINESS, born, _say) != 0:
+            return 1
+        time.sleep(pause)
+        _say("== 8b. The subscriptions receive the move, then a death recorded at 横浜市西区")
+        demo_provision.record_death(new, born.resident_code, lambda t: _say(t))
+        death = identity_pb2.CHANGE_REASON_DEATH
+        if demo_provision.receive(push, every, death, lambda t: _say(t)) != 0:
+            return 1
+        if demo_provision.receive(push, deaths, death, lambda t: _say(t)) != 0:
             return 1
         time.sleep(pause)
 

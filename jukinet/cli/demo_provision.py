@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import queue
+import time
 from collections.abc import Callable
 
 from jukinet.cli.views import describe
 from jukinet.clients.agency import AgencyClient
+from jukinet.clients.push import PushClient
+from jukinet.clients.terminal import TerminalClient
 from jukinet.v1 import identity_pb2, provision_pb2
+from jukinet.v1 import subscription_pb2 as S
 
 Say = Callable[[str], None]
 
@@ -34,3 +39,48 @@ def four_item_search(client: AgencyClient, business: str, person: identity_pb2.I
         kana = provision_pb2.ItemMatch.Name(c.kana.match).removeprefix("ITEM_MATCH_").lower()
         say(f"   candidate provision #{c.provision_id}: {describe(c.record)}; kana {kana} ({folds})")
     return 0
+
+
+def subscribe(push: PushClient, business: str, resident_code: str, say: Say) -> tuple[str, str]:
+    """Two subscriptions of the pension service to one resident: every change, and deaths only."""
+    every = push.subscribe(business, S.PUSH_MODE_EVERY_CHANGE, resident_codes=[resident_code])
+    deaths = push.subscribe(business, S.PUSH_MODE_DEATHS_ONLY, resident_codes=[resident_code])
+    say(f"   subscription {every.subscription_id}: every change of {resident_code}, from feed position "
+        f"{every.start_position}; {deaths.subscription_id}: deaths only")  # fmt: skip
+    return every.subscription_id, deaths.subscription_id
+
+
+def record_death(clerk: TerminalClient, resident_code: str, say: Say) -> None:
+    died = clerk.resident(resident_code)
+    died.change_reason = identity_pb2.CHANGE_REASON_DEATH
+    stored = clerk.record_change(died).record
+    say(f"   死亡 recorded at cs:141038: {describe(stored)}")
+
+
+def receive(push: PushClient, subscription_id: str, until_reason: int, say: Say, wait_s: float = 30.0) -> int:
+    """Read the subscription's stream until a record with ``until_reason`` arrives, acknowledging each message."""
+    receiver = push.receive(subscription_id)
+    deadline = time.monotonic() + wait_s
+    try:
+        while time.monotonic() < deadline:
+            try:
+                message = receiver.next(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if message is None:
+                say(f"   UNEXPECTED: the stream ended: {receiver.error}")
+                return 1
+            received_ms = int(time.time() * 1000)
+            for r in message.records:
+                reason = identity_pb2.ChangeReason.Name(r.record.change_reason).removeprefix("CHANGE_REASON_").lower()
+                delay = received_ms - r.committed_at.ToMilliseconds()
+                where = r.record.address.municipality_code
+                say(f"   {subscription_id} position {r.position}: {reason}, {where} (provision #{r.provision_id}; "
+                    f"committed at the national server {delay} ms before it arrived)")  # fmt: skip
+            receiver.acknowledge(message.last_position)
+            if any(r.record.change_reason == until_reason for r in message.records):
+                return 0
+        say(f"   UNEXPECTED: no {identity_pb2.ChangeReason.Name(until_reason)} within {wait_s:.0f} s")
+        return 1
+    finally:
+        receiver.close()
