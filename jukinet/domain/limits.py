@@ -86,6 +86,13 @@ MAX_DIRECTORY_ROWS = 100_000  # legal-table rows and code-block summaries togeth
 MAX_COPY_REQUEST_BYTES = 1 * KIB  # 広域交付: an encoded CopyRequest (ids, a code, a time, a nonce of ≤ 64 bytes)
 MAX_CARD_PRESENTATION_BYTES = 8 * KIB  # a resident card's presentation (its certificate and signature)
 MAX_CERTIFIED_COPY_BYTES = 8 * KIB  # an encoded CertifiedCopy: a record's items and the household items
+# Batch queries (定期照会, BatchLookup): codes per chunk (its answer of 1,000 largest records still fits
+# MAX_RESPONSE_BYTES), chunks read and not yet answered per stream, streams open at once.
+MAX_BATCH_CHUNK_CODES = 1000
+MAX_BATCH_REQUEST_BYTES = 32 * KIB  # one chunk: 1,000 codes of 14 encoded bytes, a business code, an id
+MAX_BATCH_IN_FLIGHT = 4
+MAX_BATCH_STREAMS_PER_AGENCY = 2
+MAX_BATCH_STREAMS = 4  # all agencies together (each holds a bulk worker while it reads a chunk)
 
 # Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.
 MAX_UNARY_REQUEST_BYTES = 64 * KIB
@@ -113,6 +120,7 @@ REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.NumberService/AssignMyNumbers": 16 * KIB,
     "/jukinet.v1.NumberService/ChangeMyNumber": KIB,
     "/jukinet.v1.NumberService/ChangeResidentCode": KIB,
+    "/jukinet.v1.IdentityProvisionService/BatchLookup": MAX_BATCH_REQUEST_BYTES,
 }
 MAX_REQUEST_BYTES = max(REQUEST_LIMITS.values())
 """The server's transport limit: no request larger than this is even buffered."""

@@ -44,6 +44,11 @@ class IdentityProvisionServiceStub:
                 request_serializer=jukinet_dot_v1_dot_provision__pb2.LookupByMyNumberRequest.SerializeToString,
                 response_deserializer=jukinet_dot_v1_dot_provision__pb2.LookupByMyNumberResponse.FromString,
                 _registered_method=True)
+        self.BatchLookup = channel.stream_stream(
+                '/jukinet.v1.IdentityProvisionService/BatchLookup',
+                request_serializer=jukinet_dot_v1_dot_provision__pb2.BatchRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_provision__pb2.BatchResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityProvisionServiceServicer:
@@ -61,6 +66,13 @@ class IdentityProvisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchLookup(self, request_iterator, context):
+        """Chunks answered in order; at most MAX_BATCH_IN_FLIGHT chunks read and not yet answered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityProvisionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +85,11 @@ def add_IdentityProvisionServiceServicer_to_server(servicer, server):
                     servicer.LookupByMyNumber,
                     request_deserializer=jukinet_dot_v1_dot_provision__pb2.LookupByMyNumberRequest.FromString,
                     response_serializer=jukinet_dot_v1_dot_provision__pb2.LookupByMyNumberResponse.SerializeToString,
+            ),
+            'BatchLookup': grpc.stream_stream_rpc_method_handler(
+                    servicer.BatchLookup,
+                    request_deserializer=jukinet_dot_v1_dot_provision__pb2.BatchRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_provision__pb2.BatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +146,33 @@ class IdentityProvisionService:
             '/jukinet.v1.IdentityProvisionService/LookupByMyNumber',
             jukinet_dot_v1_dot_provision__pb2.LookupByMyNumberRequest.SerializeToString,
             jukinet_dot_v1_dot_provision__pb2.LookupByMyNumberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchLookup(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/jukinet.v1.IdentityProvisionService/BatchLookup',
+            jukinet_dot_v1_dot_provision__pb2.BatchRequest.SerializeToString,
+            jukinet_dot_v1_dot_provision__pb2.BatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

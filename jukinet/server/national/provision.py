@@ -8,8 +8,10 @@ to the provision log and the audit log (one transaction, group commit), and only
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import grpc
 import lmdb
 
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
@@ -18,6 +20,7 @@ from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.domain.quoting import quoted
 from jukinet.server.audit import Auditor
+from jukinet.server.national.batch import BatchLookups
 from jukinet.server.national.legal_table import LegalTable, TableRow
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.executor import Blocking
@@ -97,8 +100,9 @@ class Provision:
 
 
 class ProvisionRpc(provision_pb2_grpc.IdentityProvisionServiceServicer):
-    def __init__(self, provision: Provision, blocking: Blocking) -> None:
+    def __init__(self, provision: Provision, blocking: Blocking, batches: BatchLookups | None = None) -> None:
         self._provision = provision
+        self._batches = batches
         self.blocking = blocking
         self.agencies = Kinds.of(NodeKind.AGENCY)
 
@@ -118,10 +122,25 @@ class ProvisionRpc(provision_pb2_grpc.IdentityProvisionServiceServicer):
         provided = self._provision.by_my_number(agency, request.business_code, request.my_number)
         return provision_pb2.LookupByMyNumberResponse(record=provided.record, provision_id=provided.provision_id)
 
+    @guarded("agencies")
+    async def BatchLookup(
+        self,
+        request_iterator: AsyncIterator[provision_pb2.BatchRequest],
+        context: grpc.aio.ServicerContext,
+        caller: Caller,
+    ) -> AsyncIterator[provision_pb2.BatchResponse]:
+        """Batch queries (定期照会): jukinet.server.national.batch."""
+        if self._batches is None:
+            raise Rejected(Problem.UNAVAILABLE, "this node serves no batch queries")
+        async for answer in self._batches.serve(request_iterator, caller.of_kind(NodeKind.AGENCY)[0]):
+            yield answer
+
 
 def provision_service(parts: NodeParts) -> ServiceBinding:
     """The national tier's agency service (see jukinet.server.assembly.TIERS)."""
     if parts.config.legal_table is None:
         raise Rejected(Problem.BROKEN, "the national server needs a legal table")
-    provision = Provision(parts.storage, LegalTable.load(parts.config.legal_table), parts.auditor, parts.clock)
-    return bind(ProvisionRpc(provision, parts.blocking))
+    table = LegalTable.load(parts.config.legal_table)
+    provision = Provision(parts.storage, table, parts.auditor, parts.clock)
+    batches = BatchLookups(parts.storage, table, parts.auditor, parts.bulk, parts.clock)
+    return bind(ProvisionRpc(provision, parts.blocking, batches))

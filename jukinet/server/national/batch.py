@@ -1,0 +1,289 @@
+"""Batch queries (定期照会) at the national server: one bidirectional stream, chunks of codes in, one answer
+per chunk out, in order.
+
+Per stream: the agency's legal-table row for the business named by the first chunk is checked once
+(PERMISSION_DENIED before any answer otherwise); a later chunk naming another business ends the stream
+(INVALID_ARGUMENT). Per chunk (at most ``MAX_BATCH_CHUNK_CODES`` codes, all resident codes or all My
+Numbers): one read transaction, each code's record redacted to the row's fields, then ONE write job through
+the node's group commit holding a provision entry for every record provided (and one audit entry for the
+chunk); the answer leaves only once that job is durable. A malformed code is answered INVALID in its place
+(the rest of the chunk is answered); a malformed message ends the stream.
+
+Pipeline and bounds: the next chunk is read and prepared while the previous ones commit, but at most
+``MAX_BATCH_IN_FLIGHT`` chunks are read and not yet answered; the stream reads nothing more until the oldest
+answer has been handed to gRPC, whose flow control holds a client that does not read its answers (the server
+buffers at most that many chunks of it). At most ``MAX_BATCH_STREAMS_PER_AGENCY`` streams per agency and
+``MAX_BATCH_STREAMS`` in all (RESOURCE_EXHAUSTED beyond); chunks are prepared on the node's bulk workers, so
+unary lookups and people's calls keep their own pool.
+
+Cost per record is what bounds the speed (docs/ARCHITECTURE.md, "Batch queries"): stored bytes are read
+once; a record is parsed once (its status), cleared of the fields the row does not permit and serialized
+again only when it holds such a field; answers carry the records as ``repeated bytes``; the chunk's
+provision entries are :class:`SharedEntries`, encoded without a message per record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import threading
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+
+import lmdb
+
+from jukinet.domain.clock import SYSTEM_CLOCK, Clock
+from jukinet.domain.codes import is_valid_my_number, is_valid_resident_code
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.limits import (
+    MAX_BATCH_CHUNK_CODES,
+    MAX_BATCH_IN_FLIGHT,
+    MAX_BATCH_STREAMS,
+    MAX_BATCH_STREAMS_PER_AGENCY,
+)
+from jukinet.domain.node_ids import NodeId
+from jukinet.domain.quoting import quoted
+from jukinet.server.audit import Auditor
+from jukinet.server.national.legal_table import FIELD_GROUPS, LegalTable, TableRow
+from jukinet.server.runtime.executor import Blocking
+from jukinet.storage import NodeStorage
+from jukinet.storage.provisions import SharedEntries
+from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, provision_pb2
+
+_FOUND = provision_pb2.BATCH_STATUS_FOUND
+_NOT_FOUND = provision_pb2.BATCH_STATUS_NOT_FOUND
+_REMOVED = provision_pb2.BATCH_STATUS_REMOVED
+_INVALID = provision_pb2.BATCH_STATUS_INVALID
+_REMOVED_RECORD = identity_pb2.RECORD_STATUS_REMOVED
+_RECORD_FIELDS = tuple(f.name for f in identity_pb2.IdentityRecord.DESCRIPTOR.fields)
+
+
+class BatchSlots:
+    """How many batch streams each agency, and all together, hold open (RESOURCE_EXHAUSTED beyond)."""
+
+    def __init__(self, per_agency: int = MAX_BATCH_STREAMS_PER_AGENCY, overall: int = MAX_BATCH_STREAMS) -> None:
+        self._per_agency = per_agency
+        self._overall = overall
+        self._open: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def hold(self, agency: NodeId) -> Iterator[None]:
+        key = str(agency)
+        with self._lock:
+            if self._open[key] >= self._per_agency:
+                raise Rejected(
+                    Problem.EXHAUSTED,
+                    f"{agency} already has {self._open[key]} batch streams open; at most {self._per_agency}",
+                )
+            if self._open.total() >= self._overall:
+                raise Rejected(
+                    Problem.EXHAUSTED, f"the national server serves {self._overall} batch streams now; retry later"
+                )
+            self._open[key] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._open[key] -= 1
+                if self._open[key] <= 0:
+                    del self._open[key]
+
+    def open(self) -> int:
+        with self._lock:
+            return self._open.total()
+
+
+class Redactor:
+    """The row's redaction (:meth:`TableRow.redact`) done on the parsed stored record: clear the fields the row
+    does not permit (none: the stored bytes are answered as they are)."""
+
+    def __init__(self, row: TableRow) -> None:
+        permitted = {name for group in row.fields for name in FIELD_GROUPS[group]}
+        self.clear = tuple(name for name in _RECORD_FIELDS if name not in permitted)
+
+
+@dataclass
+class PreparedChunk:
+    answer: provision_pb2.BatchResponse  # everything but first_provision_id
+    entries: SharedEntries  # one per record provided, in the answer's order
+
+
+class BatchStream:
+    """One agency's stream for one business (a plain object: no gRPC; tests drive it directly)."""
+
+    def __init__(
+        self,
+        storage: NodeStorage,
+        table: LegalTable,
+        auditor: Auditor,
+        agency: NodeId,
+        clock: Clock = SYSTEM_CLOCK,
+        stream_id: str | None = None,
+    ) -> None:
+        self._storage = storage
+        self._table = table
+        self._auditor = auditor
+        self._clock = clock
+        self.agency = agency
+        self.stream_id = stream_id or f"batch:{secrets.token_hex(8)}"
+        self.row: TableRow | None = None
+        self._redactor: Redactor | None = None
+        self._chunks = 0
+
+    def _admit(self, business: str) -> TableRow:
+        if self.row is not None:
+            if business and business != self.row.business:
+                raise Rejected(
+                    Problem.INVALID,
+                    f"chunk {self._chunks} names business {quoted(business)}; this stream serves "
+                    f"{quoted(self.row.business)} only (open one stream per business)",
+                )
+            return self.row
+        if not business:
+            raise Rejected(Problem.INVALID, "the first chunk of a batch stream must name its business_code")
+        row = self._table.row(self.agency.corporate_number, business)
+        if row is None:
+            raise Rejected(
+                Problem.DENIED, f"{self.agency} has no row in the legal table (別表第1) for business {quoted(business)}"
+            )
+        self.row, self._redactor = row, Redactor(row)
+        return row
+
+    def prepare(self, request: provision_pb2.BatchRequest) -> PreparedChunk:
+        """Check the chunk, read its records (one read transaction) and build its answer; nothing is written."""
+        row = self._admit(request.business_code)
+        codes, numbers = request.resident_codes, request.my_numbers
+        if codes and numbers:
+            raise Rejected(
+                Problem.INVALID,
+                f"chunk {request.chunk_id}: resident_codes and my_numbers together; a chunk holds one kind",
+            )
+        asked = codes or numbers
+        if len(asked) > MAX_BATCH_CHUNK_CODES:
+            raise Rejected(
+                Problem.EXHAUSTED,
+                f"chunk {request.chunk_id}: {len(asked)} codes; at most {MAX_BATCH_CHUNK_CODES} in one chunk",
+            )
+        self._chunks += 1
+        asked = list(asked)
+        if codes:
+            stored, valid = self._storage.records.encoded_many(asked), is_valid_resident_code
+        else:
+            stored, valid = self._storage.records.encoded_by_my_numbers(asked), is_valid_my_number
+        assert self._redactor is not None
+        clear = self._redactor.clear
+        parse = identity_pb2.IdentityRecord.FromString
+        statuses: list[int] = []
+        records: list[bytes] = []
+        removals: list[provision_pb2.BatchRemoval] = []
+        provided: list[str] = []
+        for code, raw in zip(asked, stored, strict=True):
+            if raw is None:
+                statuses.append(_NOT_FOUND if valid(code) else _INVALID)
+                continue
+            record = parse(raw)
+            if record.status == _REMOVED_RECORD:
+                statuses.append(_REMOVED)
+                removals.append(provision_pb2.BatchRemoval(reason=record.change_reason, date=record.change_date))
+            else:
+                statuses.append(_FOUND)
+            provided.append(record.resident_code)
+            if clear:
+                for name in clear:
+                    record.ClearField(name)
+                raw = record.SerializeToString()
+            records.append(raw)
+        template = admin_pb2.ProvisionEntry(
+            agency=str(self.agency),
+            business_code=row.business,
+            query_kind=admin_pb2.QUERY_KIND_BATCH,
+            items=sorted(row.fields),
+            reference=self.stream_id,
+        )
+        template.provided_at.FromMilliseconds(self._clock.now_ms())
+        answer = provision_pb2.BatchResponse(
+            chunk_id=request.chunk_id, statuses=statuses, records=records, removals=removals, stream_id=self.stream_id
+        )
+        return PreparedChunk(answer, SharedEntries(template, provided))
+
+    def commit_job(self, chunk: PreparedChunk) -> Callable[[lmdb.Transaction], range]:
+        """The chunk's write (for the node's group commit): its provision entries and one audit entry."""
+        storage, auditor, agency, stream_id = self._storage, self._auditor, str(self.agency), self.stream_id
+        business = self.row.business if self.row is not None else ""
+        chunk_id = chunk.answer.chunk_id
+
+        def write(txn: lmdb.Transaction) -> range:
+            ids = storage.provisions.append_many(txn, chunk.entries)
+            leaf = auditor.entry(
+                audit_pb2.AUDIT_ACTION_PROVIDE_IDENTITY,
+                audit_pb2.AUDIT_OUTCOME_SUCCESS,
+                agency,
+                agency,
+                stream_id,
+                f"provisions #{ids.start}..#{ids.stop - 1}: {business} by batch, chunk {chunk_id}, {len(ids)} records",
+            )
+            storage.audit.append(txn, leaf)
+            return ids
+
+        return write
+
+
+class BatchLookups:
+    """The national server's batch streams: slots, the pipeline, the order of answers."""
+
+    def __init__(
+        self,
+        storage: NodeStorage,
+        table: LegalTable,
+        auditor: Auditor,
+        bulk: Blocking,
+        clock: Clock = SYSTEM_CLOCK,
+        slots: BatchSlots | None = None,
+        in_flight: int = MAX_BATCH_IN_FLIGHT,
+    ) -> None:
+        self._storage = storage
+        self._table = table
+        self._auditor = auditor
+        self._bulk = bulk
+        self._clock = clock
+        self.slots = slots or BatchSlots()
+        self._in_flight = in_flight
+
+    async def serve(
+        self, requests: AsyncIterator[provision_pb2.BatchRequest], agency: NodeId
+    ) -> AsyncIterator[provision_pb2.BatchResponse]:
+        """Answers in order, each once its provisions are durable. A refusal of the stream (a chunk that is
+        too large, another business, a malformed chunk) still answers the chunks read before it."""
+        with self.slots.hold(agency):
+            stream = BatchStream(self._storage, self._table, self._auditor, agency, self._clock)
+            pending: deque[tuple[provision_pb2.BatchResponse, asyncio.Future[range] | None]] = deque()
+            try:
+                async for request in requests:
+                    chunk = await self._bulk(stream.prepare, request)
+                    committing = None
+                    if len(chunk.entries):
+                        committing = asyncio.wrap_future(self._storage.env.submit(stream.commit_job(chunk)))
+                    pending.append((chunk.answer, committing))
+                    while pending and (len(pending) >= self._in_flight or _ready(pending[0][1])):
+                        yield await _answered(*pending.popleft())
+            except Rejected:
+                while pending:
+                    yield await _answered(*pending.popleft())
+                raise
+            while pending:
+                yield await _answered(*pending.popleft())
+
+
+def _ready(committing: asyncio.Future[range] | None) -> bool:
+    return committing is None or committing.done()
+
+
+async def _answered(
+    answer: provision_pb2.BatchResponse, committing: asyncio.Future[range] | None
+) -> provision_pb2.BatchResponse:
+    if committing is not None:
+        answer.first_provision_id = (await committing).start
+    return answer
