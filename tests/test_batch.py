@@ -69,9 +69,9 @@ def test_shared_entries_encode_exactly_as_messages() -> None:
         items=sorted(NO_NUMBER), reference="batch:abc",
     )  # fmt: skip
     template.provided_at.FromMilliseconds(1_790_000_000_123)
-    codes = ["12345678903", "98765432106"]
+    codes = ["12345678903", "98765432106", "x" * 200]
     entries = SharedEntries(template, codes)
-    for first in (1, 127, 128, 300, 2**40):
+    for first in (1, 126, 127, 128, 255, 300, 16383, 16384, 2**40):
         for i, raw in enumerate(entries.encoded(first)):
             expected = admin_pb2.ProvisionEntry()
             expected.CopyFrom(template)
@@ -204,3 +204,17 @@ def test_the_pipeline_answers_in_order_and_reads_at_most_its_bound_ahead(storage
     assert [a.chunk_id for a in answers] == list(range(10))
     assert [a.first_provision_id for a in answers] == list(range(1, 21, 2))
     assert storage.provisions.count() == 20 and lookups.slots.open() == 0
+
+
+def test_unknown_fields_of_a_stored_record_are_not_provided(storage: NodeStorage) -> None:
+    """A record stored with fields this version does not know (a rogue CS padding it) is answered as the row's
+    redaction answers it: without them."""
+    person = _people(storage, 1)[0]
+    padded = identity_pb2.IdentityRecord.FromString(person.SerializeToString() + b"\xfa\x3f\x0c123456789018")
+    storage.env.write(lambda txn: storage.records.put(txn, padded, person))
+    for row in ROWS:
+        chunk = _stream(storage).prepare(
+            S.BatchRequest(business_code=row.business, resident_codes=[person.resident_code])
+        )
+        assert chunk.answer.records[0] == row.redact(padded).SerializeToString()
+        assert b"123456789018" not in chunk.answer.records[0] or "my_number" in row.fields

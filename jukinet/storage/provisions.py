@@ -32,10 +32,10 @@ class ProvisionLog:
         message per entry; any other iterable of entries is numbered and serialized one by one."""
         if isinstance(entries, SharedEntries):
             first = self._first(txn, len(entries))
-            put, db = txn.put, self._db
-            for provision_id, value in zip(range(first, first + len(entries)), entries.encoded(first), strict=True):
-                put(u64(provision_id), value, db=db, append=True)
-            return range(first, first + len(entries))
+            ids = range(first, first + len(entries))
+            cursor = txn.cursor(db=self._db)
+            cursor.putmulti(zip(map(u64, ids), entries.encoded(first), strict=True), append=True)
+            return ids
         items = list(entries)
         first = self._first(txn, len(items))
         for offset, entry in enumerate(items):
@@ -107,9 +107,18 @@ class SharedEntries(Sequence[admin_pb2.ProvisionEntry]):
     def encoded(self, first_id: int) -> Iterator[bytes]:
         """Each entry serialized, numbered from ``first_id``."""
         head, tail = self._head, self._tail
+        high_of, high = -1, b""
         for provision_id, code in enumerate(self._codes, first_id):
             raw = code.encode()
-            yield b"\x08" + _varint(provision_id) + head + b"\x2a" + _varint(len(raw)) + raw + tail
+            length = _LENGTH[len(raw)] if len(raw) < 0x80 else _varint(len(raw))
+            if provision_id < 0x80:
+                varint = _LOW_LAST[provision_id]
+            else:  # the low 7 bits from a table, the rest once per 128 ids
+                if provision_id >> 7 != high_of:
+                    high_of = provision_id >> 7
+                    high = _varint(high_of)
+                varint = _LOW_MORE[provision_id & 0x7F] + high
+            yield b"\x08" + varint + head + b"\x2a" + length + raw + tail
 
 
 def _varint(value: int) -> bytes:
@@ -121,3 +130,8 @@ def _varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_LOW_LAST = [bytes((b,)) for b in range(0x80)]  # a varint's last byte
+_LOW_MORE = [bytes((b | 0x80,)) for b in range(0x80)]  # a varint's byte with more to follow
+_LENGTH = _LOW_LAST  # a code's length (one byte below 128)

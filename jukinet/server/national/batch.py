@@ -17,8 +17,8 @@ buffers at most that many chunks of it). At most ``MAX_BATCH_STREAMS_PER_AGENCY`
 unary lookups and people's calls keep their own pool.
 
 Cost per record is what bounds the speed (docs/ARCHITECTURE.md, "Batch queries"): stored bytes are read
-once; a record is parsed once (its status), cleared of the fields the row does not permit and serialized
-again only when it holds such a field; answers carry the records as ``repeated bytes``; the chunk's
+once; a record is parsed once as a view that leaves its sub-messages encoded (its status), cleared of what the
+row does not permit and serialized again; answers carry the records as ``repeated bytes``; the chunk's
 provision entries are :class:`SharedEntries`, encoded without a message per record.
 """
 
@@ -50,7 +50,7 @@ from jukinet.server.national.legal_table import FIELD_GROUPS, LegalTable, TableR
 from jukinet.server.runtime.executor import Blocking
 from jukinet.storage import NodeStorage
 from jukinet.storage.provisions import SharedEntries
-from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, provision_pb2
+from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, provision_pb2, record_view_pb2
 
 _FOUND = provision_pb2.BATCH_STATUS_FOUND
 _NOT_FOUND = provision_pb2.BATCH_STATUS_NOT_FOUND
@@ -58,6 +58,7 @@ _REMOVED = provision_pb2.BATCH_STATUS_REMOVED
 _INVALID = provision_pb2.BATCH_STATUS_INVALID
 _REMOVED_RECORD = identity_pb2.RECORD_STATUS_REMOVED
 _RECORD_FIELDS = tuple(f.name for f in identity_pb2.IdentityRecord.DESCRIPTOR.fields)
+_VIEW = record_view_pb2.IdentityRecordView
 
 
 class BatchSlots:
@@ -97,8 +98,10 @@ class BatchSlots:
 
 
 class Redactor:
-    """The row's redaction (:meth:`TableRow.redact`) done on the parsed stored record: clear the fields the row
-    does not permit (none: the stored bytes are answered as they are)."""
+    """The row's redaction (:meth:`TableRow.redact`) done on the stored record parsed as an
+    ``IdentityRecordView`` (its message fields left encoded): clear the fields the row does not permit and
+    any unknown field, and serialize again — the same bytes as the row's redaction, for less. (The node stores
+    records as it serialized them, so each field occurs once: a view reads them as the full message does.)"""
 
     def __init__(self, row: TableRow) -> None:
         permitted = {name for group in row.fields for name in FIELD_GROUPS[group]}
@@ -175,7 +178,7 @@ class BatchStream:
             stored, valid = self._storage.records.encoded_by_my_numbers(asked), is_valid_my_number
         assert self._redactor is not None
         clear = self._redactor.clear
-        parse = identity_pb2.IdentityRecord.FromString
+        parse, date = _VIEW.FromString, identity_pb2.Date.FromString
         statuses: list[int] = []
         records: list[bytes] = []
         removals: list[provision_pb2.BatchRemoval] = []
@@ -187,15 +190,15 @@ class BatchStream:
             record = parse(raw)
             if record.status == _REMOVED_RECORD:
                 statuses.append(_REMOVED)
-                removals.append(provision_pb2.BatchRemoval(reason=record.change_reason, date=record.change_date))
+                removal = provision_pb2.BatchRemoval(reason=record.change_reason, date=date(record.change_date))
+                removals.append(removal)
             else:
                 statuses.append(_FOUND)
             provided.append(record.resident_code)
-            if clear:
-                for name in clear:
-                    record.ClearField(name)
-                raw = record.SerializeToString()
-            records.append(raw)
+            for name in clear:
+                record.ClearField(name)
+            record.DiscardUnknownFields()
+            records.append(record.SerializeToString())
         template = admin_pb2.ProvisionEntry(
             agency=str(self.agency),
             business_code=row.business,
