@@ -165,6 +165,19 @@ def cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of each thread of a process (by thread id and name), from /proc."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+        out[f"{task.name}:{name}"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def percentiles(latencies: list[float]) -> dict[str, float]:
     if not latencies:
         return {}
@@ -229,7 +242,7 @@ def main() -> int:
             profiler = cProfile.Profile()
             profiler.enable()
         server = node_pid(net)
-        server_cpu, client_cpu = cpu_seconds(server), cpu_seconds()
+        server_cpu, client_cpu, threads = cpu_seconds(server), cpu_seconds(), thread_cpu(server)
         phase.set()
         start = time.perf_counter()
         chunks = 0
@@ -238,6 +251,8 @@ def main() -> int:
             chunks += 1
         elapsed = time.perf_counter() - start
         server_cpu, client_cpu = cpu_seconds(server) - server_cpu, cpu_seconds() - client_cpu
+        busy = {t: round(c - threads.get(t, 0.0), 2) for t, c in thread_cpu(server).items()}
+        log(f"server CPU by thread: { {t: c for t, c in busy.items() if c >= 0.05} }")
         stop.set()
         if profiler is not None:
             profiler.disable()

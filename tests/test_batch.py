@@ -218,3 +218,27 @@ def test_unknown_fields_of_a_stored_record_are_not_provided(storage: NodeStorage
         )
         assert chunk.answer.records[0] == row.redact(padded).SerializeToString()
         assert b"123456789018" not in chunk.answer.records[0] or "my_number" in row.fields
+
+
+def test_a_client_waiting_for_each_answer_before_sending_more_is_answered(storage: NodeStorage) -> None:
+    people = _people(storage, 3)
+    bulk = Blocking(2)
+    lookups = BatchLookups(storage, LegalTable(ROWS), Auditor(storage), bulk)
+
+    async def scenario() -> list[int]:
+        answered = asyncio.Event()
+
+        async def requests():
+            for i, person in enumerate(people):
+                yield S.BatchRequest(business_code=PENSION, chunk_id=i, resident_codes=[person.resident_code])
+                await asyncio.wait_for(answered.wait(), 5)  # lockstep: the next chunk only after this answer
+                answered.clear()
+
+        out = []
+        async for answer in lookups.serve(requests(), AGENCY):
+            out.append(answer.chunk_id)
+            answered.set()
+        return out
+
+    assert asyncio.run(scenario()) == [0, 1, 2]
+    bulk.shutdown()

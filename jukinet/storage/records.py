@@ -62,7 +62,7 @@ class RecordStore:
         lengths = list(map(len, resident_codes))
         with self._env.read() as txn:
             get, db = txn.get, self._records
-            if lengths and 0 < min(lengths) and max(lengths) <= _MAX_KEY:  # every one may be a key
+            if lengths and min(lengths) > 0 and max(lengths) <= _MAX_KEY:  # every one may be a key
                 return [get(c.encode(), db=db) for c in resident_codes]
             return [get(c.encode(), db=db) if 0 < len(c) <= _MAX_KEY else None for c in resident_codes]
 

@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import secrets
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
@@ -258,30 +258,46 @@ class BatchLookups:
     async def serve(
         self, requests: AsyncIterator[provision_pb2.BatchRequest], agency: NodeId
     ) -> AsyncIterator[provision_pb2.BatchResponse]:
-        """Answers in order, each once its provisions are durable. A refusal of the stream (a chunk that is
-        too large, another business, a malformed chunk) still answers the chunks read before it."""
+        """Answers in order, each once its provisions are durable. A reader task takes a chunk only when fewer
+        than ``in_flight`` are read and not yet answered; this generator answers them as their commits end (a
+        client that waits for each answer before sending more is answered too). A refusal of the stream (a
+        chunk that is too large, another business, a malformed chunk) still answers the chunks read before it."""
         with self.slots.hold(agency):
             stream = BatchStream(self._storage, self._table, self._auditor, agency, self._clock)
-            pending: deque[tuple[provision_pb2.BatchResponse, asyncio.Future[range] | None]] = deque()
+            room = asyncio.Semaphore(self._in_flight)
+            pending: asyncio.Queue[_Pending | BaseException | None] = asyncio.Queue()
+
+            async def read() -> None:
+                try:
+                    while True:
+                        await room.acquire()
+                        request = await anext(requests, None)
+                        if request is None:
+                            break
+                        chunk = await self._bulk(stream.prepare, request)
+                        committing = None
+                        if len(chunk.entries):
+                            committing = asyncio.wrap_future(self._storage.env.submit(stream.commit_job(chunk)))
+                        pending.put_nowait((chunk.answer, committing))
+                except Exception as exc:  # the stream's refusal, answered after what came before it
+                    pending.put_nowait(exc)
+                    return
+                pending.put_nowait(None)
+
+            reader = asyncio.ensure_future(read())
             try:
-                async for request in requests:
-                    chunk = await self._bulk(stream.prepare, request)
-                    committing = None
-                    if len(chunk.entries):
-                        committing = asyncio.wrap_future(self._storage.env.submit(stream.commit_job(chunk)))
-                    pending.append((chunk.answer, committing))
-                    while pending and (len(pending) >= self._in_flight or _ready(pending[0][1])):
-                        yield await _answered(*pending.popleft())
-            except Rejected:
-                while pending:
-                    yield await _answered(*pending.popleft())
-                raise
-            while pending:
-                yield await _answered(*pending.popleft())
+                while (item := await pending.get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield await _answered(*item)
+                    room.release()
+            finally:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
 
 
-def _ready(committing: asyncio.Future[range] | None) -> bool:
-    return committing is None or committing.done()
+_Pending = tuple[provision_pb2.BatchResponse, "asyncio.Future[range] | None"]
 
 
 async def _answered(
