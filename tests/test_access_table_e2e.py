@@ -151,6 +151,8 @@ def _minimal_request(row: Row):
         return provision_pb2.LookupByResidentCodeRequest(business_code=BUSINESS)
     if row.rpc == "jukinet.v1.IdentityProvisionService/LookupByMyNumber":
         return provision_pb2.LookupByMyNumberRequest(business_code=BUSINESS)
+    if row.rpc == _BATCH:  # one chunk naming the business: its row is checked at the first chunk
+        return provision_pb2.BatchLookupRequest(business_code=BUSINESS)
     for info in pkgutil.iter_modules(jukinet.v1.__path__):
         if not info.name.endswith("_pb2"):
             continue
@@ -165,6 +167,7 @@ def _minimal_request(row: Row):
 
 
 _BIDIRECTIONAL = ("jukinet.v1.LinkService/Deliver", "jukinet.v1.ResidentRegistryService/RegisterResidents")
+_BATCH = "jukinet.v1.IdentityProvisionService/BatchLookup"
 
 
 def _call(channel: grpc.Channel, row: Row, metadata) -> grpc.StatusCode:
@@ -178,6 +181,8 @@ def _call(channel: grpc.Channel, row: Row, metadata) -> grpc.StatusCode:
                 list(channel.stream_stream(path, encode, decode)(iter(()), timeout=10, metadata=metadata))
             else:
                 channel.stream_unary(path, encode, decode)(iter(()), timeout=10, metadata=metadata)
+        elif row.rpc == _BATCH:
+            list(channel.stream_stream(path, encode, decode)(iter([request]), timeout=10, metadata=metadata))
         elif row.rpc == "grpc.health.v1.Health/Watch":
             stream = channel.unary_stream(path, encode, decode)(request, timeout=10, metadata=metadata)
             next(stream)

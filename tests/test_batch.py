@@ -35,6 +35,7 @@ ROWS = [
     TableRow(CorporateNumber.parse("7123456789012"), "names-only", "名", frozenset({"resident_code", "name"})),
 ]
 S = provision_pb2
+Ask = provision_pb2.BatchLookupRequest
 
 
 @pytest.fixture
@@ -100,7 +101,7 @@ def test_append_many_numbers_entries_consecutively_in_one_transaction(storage: N
 def test_redaction_is_the_rows(row: TableRow, storage: NodeStorage) -> None:
     person = _people(storage, 1)[0]
     expected = row.redact(person).SerializeToString()
-    chunk = _stream(storage).prepare(S.BatchRequest(business_code=row.business, resident_codes=[person.resident_code]))
+    chunk = _stream(storage).prepare(Ask(business_code=row.business, resident_codes=[person.resident_code]))
     assert list(chunk.answer.records) == [expected]
     assert set(Redactor(row).clear).isdisjoint(n for g in row.fields for n in FIELD_GROUPS[g])
 
@@ -111,7 +112,7 @@ def test_a_mixed_chunk_is_answered_code_by_code_in_order(storage: NodeStorage) -
     bad = people[1].resident_code[:-1] + str((int(people[1].resident_code[-1]) + 1) % 10)
     asked = [people[1].resident_code, unknown, people[0].resident_code, bad, "", "x" * 5000, people[2].resident_code]
     stream = _stream(storage)
-    chunk = stream.prepare(S.BatchRequest(business_code=PENSION, chunk_id=77, resident_codes=asked))
+    chunk = stream.prepare(Ask(business_code=PENSION, chunk_id=77, resident_codes=asked))
     a = chunk.answer
     assert (a.chunk_id, a.stream_id) == (77, "batch:t")
     assert list(a.statuses) == [S.BATCH_STATUS_FOUND, S.BATCH_STATUS_NOT_FOUND, S.BATCH_STATUS_REMOVED,
@@ -136,30 +137,30 @@ def test_my_numbers_find_the_holder_and_a_chunk_is_one_kind(storage: NodeStorage
     people = _people(storage, 2)
     stream = _stream(storage)
     wrong = people[0].my_number[:-1] + str((int(people[0].my_number[-1]) + 1) % 10)
-    chunk = stream.prepare(S.BatchRequest(business_code="tax", my_numbers=[people[1].my_number, wrong]))
+    chunk = stream.prepare(Ask(business_code="tax", my_numbers=[people[1].my_number, wrong]))
     assert list(chunk.answer.statuses) == [S.BATCH_STATUS_FOUND, S.BATCH_STATUS_INVALID]
     assert identity_pb2.IdentityRecord.FromString(chunk.answer.records[0]).my_number == people[1].my_number
     with pytest.raises(Rejected) as both:
-        stream.prepare(S.BatchRequest(resident_codes=[people[0].resident_code], my_numbers=[people[0].my_number]))
+        stream.prepare(Ask(resident_codes=[people[0].resident_code], my_numbers=[people[0].my_number]))
     assert both.value.problem is Problem.INVALID
 
 
 def test_one_business_per_stream_and_a_row_for_it(storage: NodeStorage) -> None:
     people = _people(storage, 1)
     with pytest.raises(Rejected) as no_row:
-        _stream(storage, OTHER).prepare(S.BatchRequest(business_code=PENSION, resident_codes=[people[0].resident_code]))
+        _stream(storage, OTHER).prepare(Ask(business_code=PENSION, resident_codes=[people[0].resident_code]))
     assert no_row.value.problem is Problem.DENIED
     with pytest.raises(Rejected) as unnamed:
-        _stream(storage).prepare(S.BatchRequest(resident_codes=[people[0].resident_code]))
+        _stream(storage).prepare(Ask(resident_codes=[people[0].resident_code]))
     assert unnamed.value.problem is Problem.INVALID
     stream = _stream(storage)
-    stream.prepare(S.BatchRequest(business_code="names-only"))
-    assert stream.prepare(S.BatchRequest(resident_codes=[people[0].resident_code])).answer.statuses  # same business
+    stream.prepare(Ask(business_code="names-only"))
+    assert stream.prepare(Ask(resident_codes=[people[0].resident_code])).answer.statuses  # same business
     with pytest.raises(Rejected) as switched:
-        stream.prepare(S.BatchRequest(business_code="tax", resident_codes=[people[0].resident_code]))
+        stream.prepare(Ask(business_code="tax", resident_codes=[people[0].resident_code]))
     assert switched.value.problem is Problem.INVALID and "serves 'names-only' only" in str(switched.value)
     with pytest.raises(Rejected) as big:
-        stream.prepare(S.BatchRequest(resident_codes=["12345678903"] * (MAX_BATCH_CHUNK_CODES + 1)))
+        stream.prepare(Ask(resident_codes=["12345678903"] * (MAX_BATCH_CHUNK_CODES + 1)))
     assert big.value.problem is Problem.EXHAUSTED
     assert storage.provisions.count() == 0
 
@@ -189,10 +190,10 @@ def test_the_pipeline_answers_in_order_and_reads_at_most_its_bound_ahead(storage
         nonlocal read
         for i in range(10):
             read += 1
-            yield S.BatchRequest(business_code=PENSION if i == 0 else "", chunk_id=i,
+            yield Ask(business_code=PENSION if i == 0 else "", chunk_id=i,
                                  resident_codes=[p.resident_code for p in people[2 * i: 2 * i + 2]])  # fmt: skip
 
-    async def scenario() -> list[S.BatchResponse]:
+    async def scenario() -> list[S.BatchLookupResponse]:
         out = []
         async for answer in lookups.serve(requests(), AGENCY):
             assert read - len(out) <= 3  # chunks read and not yet answered
@@ -213,9 +214,7 @@ def test_unknown_fields_of_a_stored_record_are_not_provided(storage: NodeStorage
     padded = identity_pb2.IdentityRecord.FromString(person.SerializeToString() + b"\xfa\x3f\x0c123456789018")
     storage.env.write(lambda txn: storage.records.put(txn, padded, person))
     for row in ROWS:
-        chunk = _stream(storage).prepare(
-            S.BatchRequest(business_code=row.business, resident_codes=[person.resident_code])
-        )
+        chunk = _stream(storage).prepare(Ask(business_code=row.business, resident_codes=[person.resident_code]))
         assert chunk.answer.records[0] == row.redact(padded).SerializeToString()
         assert b"123456789018" not in chunk.answer.records[0] or "my_number" in row.fields
 
@@ -230,7 +229,7 @@ def test_a_client_waiting_for_each_answer_before_sending_more_is_answered(storag
 
         async def requests():
             for i, person in enumerate(people):
-                yield S.BatchRequest(business_code=PENSION, chunk_id=i, resident_codes=[person.resident_code])
+                yield Ask(business_code=PENSION, chunk_id=i, resident_codes=[person.resident_code])
                 await asyncio.wait_for(answered.wait(), 5)  # lockstep: the next chunk only after this answer
                 answered.clear()
 

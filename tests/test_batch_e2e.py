@@ -54,11 +54,11 @@ class Stream:
     """A BatchLookup stream whose chunks the test sends one at a time."""
 
     def __init__(self, stub: provision_pb2_grpc.IdentityProvisionServiceStub) -> None:
-        self._outgoing: queue.Queue[S.BatchRequest | None] = queue.Queue()
+        self._outgoing: queue.Queue[S.BatchLookupRequest | None] = queue.Queue()
         self.answers = stub.BatchLookup(iter(self._outgoing.get, None), timeout=60)
 
-    def ask(self, **fields) -> S.BatchResponse:
-        self._outgoing.put(S.BatchRequest(**fields))
+    def ask(self, **fields) -> S.BatchLookupResponse:
+        self._outgoing.put(S.BatchLookupRequest(**fields))
         return next(self.answers)
 
     def close(self) -> None:
@@ -120,7 +120,7 @@ def test_no_legal_basis_is_denied_before_any_answer_and_nothing_is_logged(networ
     before = _provisions(network)
     cert, key = issue_tls_certificate(network.network.pki_dir, "agency", [f"agency:{NO_ROW}"], tmp_path / "no-row")
     for stub, business in ((_stub(network, cert, key), BUSINESS), (_stub(network), "not-a-listed-business")):
-        request = S.BatchRequest(business_code=business, resident_codes=[made[0].resident_code])
+        request = S.BatchLookupRequest(business_code=business, resident_codes=[made[0].resident_code])
         with pytest.raises(grpc.RpcError) as denied:
             next(stub.BatchLookup(iter([request]), timeout=10))  # the first thing it reads is the refusal
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -134,7 +134,7 @@ def test_a_stream_switching_business_is_refused_after_answering_what_came_before
     stream = Stream(_stub(network))
     first = stream.ask(business_code=BUSINESS, chunk_id=1, resident_codes=[made[0].resident_code])
     assert list(first.statuses) == [S.BATCH_STATUS_FOUND]
-    stream._outgoing.put(S.BatchRequest(business_code="another-business", chunk_id=2, resident_codes=["x"]))
+    stream._outgoing.put(S.BatchLookupRequest(business_code="another-business", chunk_id=2, resident_codes=["x"]))
     with pytest.raises(grpc.RpcError) as refused:
         next(stream.answers)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -150,10 +150,10 @@ def test_oversize_and_malformed_chunks_end_the_stream_and_the_node_keeps_serving
     too_many = [made[0].resident_code] * (MAX_BATCH_CHUNK_CODES + 1)
     stub = _stub(network)
     for request, code, words in (
-        (S.BatchRequest(business_code=BUSINESS, resident_codes=too_many), "RESOURCE_EXHAUSTED", "at most 1000"),
-        (S.BatchRequest(business_code=BUSINESS, resident_codes=["1" * 40_000]), "RESOURCE_EXHAUSTED", "bytes"),
+        (S.BatchLookupRequest(business_code=BUSINESS, resident_codes=too_many), "RESOURCE_EXHAUSTED", "at most 1000"),
+        (S.BatchLookupRequest(business_code=BUSINESS, resident_codes=["1" * 40_000]), "RESOURCE_EXHAUSTED", "bytes"),
         (
-            S.BatchRequest(business_code=BUSINESS, resident_codes=["1"], my_numbers=["2"]),
+            S.BatchLookupRequest(business_code=BUSINESS, resident_codes=["1"], my_numbers=["2"]),
             "INVALID_ARGUMENT",
             "one kind",
         ),
@@ -218,7 +218,7 @@ def test_a_client_that_never_reads_cannot_make_the_server_buffer_its_chunks(netw
             if stop.is_set():
                 return
             sent += 1
-            yield S.BatchRequest(business_code=BUSINESS if i == 0 else "", chunk_id=i, resident_codes=codes)
+            yield S.BatchLookupRequest(business_code=BUSINESS if i == 0 else "", chunk_id=i, resident_codes=codes)
 
     before = _provisions(network)
     answers = _stub(network).BatchLookup(chunks(), timeout=120)  # never read

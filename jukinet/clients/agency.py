@@ -42,7 +42,7 @@ class BatchAnswer:
     """The answer to one chunk: the codes sent, and per code a status; records stay encoded until asked for."""
 
     codes: list[str]
-    response: provision_pb2.BatchResponse
+    response: provision_pb2.BatchLookupResponse
 
     @property
     def chunk_id(self) -> int:
@@ -95,7 +95,7 @@ class AgencyClient:
         sent: deque[list[str]] = deque()
         lock = threading.Lock()
 
-        def requests() -> Iterator[provision_pb2.BatchRequest]:
+        def requests() -> Iterator[provision_pb2.BatchLookupRequest]:
             it = iter(codes)
             chunk_id = 0
             while True:
@@ -104,7 +104,7 @@ class AgencyClient:
                     return
                 with lock:
                     sent.append(part)
-                request = provision_pb2.BatchRequest(chunk_id=chunk_id, **{kind.value: part})
+                request = provision_pb2.BatchLookupRequest(chunk_id=chunk_id, **{kind.value: part})
                 if chunk_id == 0:
                     request.business_code = business_code
                 chunk_id += 1

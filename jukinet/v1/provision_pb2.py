@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from jukinet.v1 import identity_pb2 as jukinet_dot_v1_dot_identity__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ajukinet/v1/provision.proto\x12\njukinet.v1\x1a\x19jukinet/v1/identity.proto\"K\n\x1bLookupByResidentCodeRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x15\n\rresident_code\x18\x02 \x01(\t\"`\n\x1cLookupByResidentCodeResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12\x14\n\x0cprovision_id\x18\x02 \x01(\x04\"C\n\x17LookupByMyNumberRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x11\n\tmy_number\x18\x02 \x01(\t\"\\\n\x18LookupByMyNumberResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12\x14\n\x0cprovision_id\x18\x02 \x01(\x04\"c\n\x0c\x42\x61tchRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x02 \x01(\x04\x12\x16\n\x0eresident_codes\x18\x03 \x03(\t\x12\x12\n\nmy_numbers\x18\x04 \x03(\t\"X\n\x0c\x42\x61tchRemoval\x12(\n\x06reason\x18\x01 \x01(\x0e\x32\x18.jukinet.v1.ChangeReason\x12\x1e\n\x04\x64\x61te\x18\x02 \x01(\x0b\x32\x10.jukinet.v1.Date\"\xb8\x01\n\rBatchResponse\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\x04\x12)\n\x08statuses\x18\x02 \x03(\x0e\x32\x17.jukinet.v1.BatchStatus\x12\x0f\n\x07records\x18\x03 \x03(\x0c\x12*\n\x08removals\x18\x04 \x03(\x0b\x32\x18.jukinet.v1.BatchRemoval\x12\x1a\n\x12\x66irst_provision_id\x18\x05 \x01(\x04\x12\x11\n\tstream_id\x18\x06 \x01(\t*\x93\x01\n\x0b\x42\x61tchStatus\x12\x1c\n\x18\x42\x41TCH_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12\x42\x41TCH_STATUS_FOUND\x10\x01\x12\x1a\n\x16\x42\x41TCH_STATUS_NOT_FOUND\x10\x02\x12\x18\n\x14\x42\x41TCH_STATUS_REMOVED\x10\x03\x12\x18\n\x14\x42\x41TCH_STATUS_INVALID\x10\x04\x32\xac\x02\n\x18IdentityProvisionService\x12i\n\x14LookupByResidentCode\x12\'.jukinet.v1.LookupByResidentCodeRequest\x1a(.jukinet.v1.LookupByResidentCodeResponse\x12]\n\x10LookupByMyNumber\x12#.jukinet.v1.LookupByMyNumberRequest\x1a$.jukinet.v1.LookupByMyNumberResponse\x12\x46\n\x0b\x42\x61tchLookup\x12\x18.jukinet.v1.BatchRequest\x1a\x19.jukinet.v1.BatchResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ajukinet/v1/provision.proto\x12\njukinet.v1\x1a\x19jukinet/v1/identity.proto\"K\n\x1bLookupByResidentCodeRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x15\n\rresident_code\x18\x02 \x01(\t\"`\n\x1cLookupByResidentCodeResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12\x14\n\x0cprovision_id\x18\x02 \x01(\x04\"C\n\x17LookupByMyNumberRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x11\n\tmy_number\x18\x02 \x01(\t\"\\\n\x18LookupByMyNumberResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12\x14\n\x0cprovision_id\x18\x02 \x01(\x04\"i\n\x12\x42\x61tchLookupRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x02 \x01(\x04\x12\x16\n\x0eresident_codes\x18\x03 \x03(\t\x12\x12\n\nmy_numbers\x18\x04 \x03(\t\"X\n\x0c\x42\x61tchRemoval\x12(\n\x06reason\x18\x01 \x01(\x0e\x32\x18.jukinet.v1.ChangeReason\x12\x1e\n\x04\x64\x61te\x18\x02 \x01(\x0b\x32\x10.jukinet.v1.Date\"\xbe\x01\n\x13\x42\x61tchLookupResponse\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\x04\x12)\n\x08statuses\x18\x02 \x03(\x0e\x32\x17.jukinet.v1.BatchStatus\x12\x0f\n\x07records\x18\x03 \x03(\x0c\x12*\n\x08removals\x18\x04 \x03(\x0b\x32\x18.jukinet.v1.BatchRemoval\x12\x1a\n\x12\x66irst_provision_id\x18\x05 \x01(\x04\x12\x11\n\tstream_id\x18\x06 \x01(\t*\x93\x01\n\x0b\x42\x61tchStatus\x12\x1c\n\x18\x42\x41TCH_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12\x42\x41TCH_STATUS_FOUND\x10\x01\x12\x1a\n\x16\x42\x41TCH_STATUS_NOT_FOUND\x10\x02\x12\x18\n\x14\x42\x41TCH_STATUS_REMOVED\x10\x03\x12\x18\n\x14\x42\x41TCH_STATUS_INVALID\x10\x04\x32\xb8\x02\n\x18IdentityProvisionService\x12i\n\x14LookupByResidentCode\x12\'.jukinet.v1.LookupByResidentCodeRequest\x1a(.jukinet.v1.LookupByResidentCodeResponse\x12]\n\x10LookupByMyNumber\x12#.jukinet.v1.LookupByMyNumberRequest\x1a$.jukinet.v1.LookupByMyNumberResponse\x12R\n\x0b\x42\x61tchLookup\x12\x1e.jukinet.v1.BatchLookupRequest\x1a\x1f.jukinet.v1.BatchLookupResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jukinet.v1.provision_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BATCHSTATUS']._serialized_start=786
-  _globals['_BATCHSTATUS']._serialized_end=933
+  _globals['_BATCHSTATUS']._serialized_start=798
+  _globals['_BATCHSTATUS']._serialized_end=945
   _globals['_LOOKUPBYRESIDENTCODEREQUEST']._serialized_start=69
   _globals['_LOOKUPBYRESIDENTCODEREQUEST']._serialized_end=144
   _globals['_LOOKUPBYRESIDENTCODERESPONSE']._serialized_start=146
@@ -42,12 +42,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOOKUPBYMYNUMBERREQUEST']._serialized_end=311
   _globals['_LOOKUPBYMYNUMBERRESPONSE']._serialized_start=313
   _globals['_LOOKUPBYMYNUMBERRESPONSE']._serialized_end=405
-  _globals['_BATCHREQUEST']._serialized_start=407
-  _globals['_BATCHREQUEST']._serialized_end=506
-  _globals['_BATCHREMOVAL']._serialized_start=508
-  _globals['_BATCHREMOVAL']._serialized_end=596
-  _globals['_BATCHRESPONSE']._serialized_start=599
-  _globals['_BATCHRESPONSE']._serialized_end=783
-  _globals['_IDENTITYPROVISIONSERVICE']._serialized_start=936
-  _globals['_IDENTITYPROVISIONSERVICE']._serialized_end=1236
+  _globals['_BATCHLOOKUPREQUEST']._serialized_start=407
+  _globals['_BATCHLOOKUPREQUEST']._serialized_end=512
+  _globals['_BATCHREMOVAL']._serialized_start=514
+  _globals['_BATCHREMOVAL']._serialized_end=602
+  _globals['_BATCHLOOKUPRESPONSE']._serialized_start=605
+  _globals['_BATCHLOOKUPRESPONSE']._serialized_end=795
+  _globals['_IDENTITYPROVISIONSERVICE']._serialized_start=948
+  _globals['_IDENTITYPROVISIONSERVICE']._serialized_end=1260
 # @@protoc_insertion_point(module_scope)

@@ -53,7 +53,7 @@ class LookupByMyNumberResponse(_message.Message):
     provision_id: int
     def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ...) -> None: ...
 
-class BatchRequest(_message.Message):
+class BatchLookupRequest(_message.Message):
     __slots__ = ("business_code", "chunk_id", "resident_codes", "my_numbers")
     BUSINESS_CODE_FIELD_NUMBER: _ClassVar[int]
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
@@ -73,7 +73,7 @@ class BatchRemoval(_message.Message):
     date: _identity_pb2.Date
     def __init__(self, reason: _Optional[_Union[_identity_pb2.ChangeReason, str]] = ..., date: _Optional[_Union[_identity_pb2.Date, _Mapping]] = ...) -> None: ...
 
-class BatchResponse(_message.Message):
+class BatchLookupResponse(_message.Message):
     __slots__ = ("chunk_id", "statuses", "records", "removals", "first_provision_id", "stream_id")
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
     STATUSES_FIELD_NUMBER: _ClassVar[int]

@@ -46,8 +46,8 @@ class IdentityProvisionServiceStub:
                 _registered_method=True)
         self.BatchLookup = channel.stream_stream(
                 '/jukinet.v1.IdentityProvisionService/BatchLookup',
-                request_serializer=jukinet_dot_v1_dot_provision__pb2.BatchRequest.SerializeToString,
-                response_deserializer=jukinet_dot_v1_dot_provision__pb2.BatchResponse.FromString,
+                request_serializer=jukinet_dot_v1_dot_provision__pb2.BatchLookupRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_provision__pb2.BatchLookupResponse.FromString,
                 _registered_method=True)
 
 
@@ -88,8 +88,8 @@ def add_IdentityProvisionServiceServicer_to_server(servicer, server):
             ),
             'BatchLookup': grpc.stream_stream_rpc_method_handler(
                     servicer.BatchLookup,
-                    request_deserializer=jukinet_dot_v1_dot_provision__pb2.BatchRequest.FromString,
-                    response_serializer=jukinet_dot_v1_dot_provision__pb2.BatchResponse.SerializeToString,
+                    request_deserializer=jukinet_dot_v1_dot_provision__pb2.BatchLookupRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_provision__pb2.BatchLookupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -171,8 +171,8 @@ class IdentityProvisionService:
             request_iterator,
             target,
             '/jukinet.v1.IdentityProvisionService/BatchLookup',
-            jukinet_dot_v1_dot_provision__pb2.BatchRequest.SerializeToString,
-            jukinet_dot_v1_dot_provision__pb2.BatchResponse.FromString,
+            jukinet_dot_v1_dot_provision__pb2.BatchLookupRequest.SerializeToString,
+            jukinet_dot_v1_dot_provision__pb2.BatchLookupResponse.FromString,
             options,
             channel_credentials,
             insecure,

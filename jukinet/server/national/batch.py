@@ -110,7 +110,7 @@ class Redactor:
 
 @dataclass
 class PreparedChunk:
-    answer: provision_pb2.BatchResponse  # everything but first_provision_id
+    answer: provision_pb2.BatchLookupResponse  # everything but first_provision_id
     entries: SharedEntries  # one per record provided, in the answer's order
 
 
@@ -155,7 +155,7 @@ class BatchStream:
         self.row, self._redactor = row, Redactor(row)
         return row
 
-    def prepare(self, request: provision_pb2.BatchRequest) -> PreparedChunk:
+    def prepare(self, request: provision_pb2.BatchLookupRequest) -> PreparedChunk:
         """Check the chunk, read its records (one read transaction) and build its answer; nothing is written."""
         row = self._admit(request.business_code)
         codes, numbers = request.resident_codes, request.my_numbers
@@ -207,7 +207,7 @@ class BatchStream:
             reference=self.stream_id,
         )
         template.provided_at.FromMilliseconds(self._clock.now_ms())
-        answer = provision_pb2.BatchResponse(
+        answer = provision_pb2.BatchLookupResponse(
             chunk_id=request.chunk_id, statuses=statuses, records=records, removals=removals, stream_id=self.stream_id
         )
         return PreparedChunk(answer, SharedEntries(template, provided))
@@ -256,8 +256,8 @@ class BatchLookups:
         self._in_flight = in_flight
 
     async def serve(
-        self, requests: AsyncIterator[provision_pb2.BatchRequest], agency: NodeId
-    ) -> AsyncIterator[provision_pb2.BatchResponse]:
+        self, requests: AsyncIterator[provision_pb2.BatchLookupRequest], agency: NodeId
+    ) -> AsyncIterator[provision_pb2.BatchLookupResponse]:
         """Answers in order, each once its provisions are durable. A reader task takes a chunk only when fewer
         than ``in_flight`` are read and not yet answered; this generator answers them as their commits end (a
         client that waits for each answer before sending more is answered too). A refusal of the stream (a
@@ -297,12 +297,12 @@ class BatchLookups:
                     await reader
 
 
-_Pending = tuple[provision_pb2.BatchResponse, "asyncio.Future[range] | None"]
+_Pending = tuple[provision_pb2.BatchLookupResponse, "asyncio.Future[range] | None"]
 
 
 async def _answered(
-    answer: provision_pb2.BatchResponse, committing: asyncio.Future[range] | None
-) -> provision_pb2.BatchResponse:
+    answer: provision_pb2.BatchLookupResponse, committing: asyncio.Future[range] | None
+) -> provision_pb2.BatchLookupResponse:
     if committing is not None:
         answer.first_provision_id = (await committing).start
     return answer

@@ -125,10 +125,10 @@ class ProvisionRpc(provision_pb2_grpc.IdentityProvisionServiceServicer):
     @guarded("agencies")
     async def BatchLookup(
         self,
-        request_iterator: AsyncIterator[provision_pb2.BatchRequest],
+        request_iterator: AsyncIterator[provision_pb2.BatchLookupRequest],
         context: grpc.aio.ServicerContext,
         caller: Caller,
-    ) -> AsyncIterator[provision_pb2.BatchResponse]:
+    ) -> AsyncIterator[provision_pb2.BatchLookupResponse]:
         """Batch queries (定期照会): jukinet.server.national.batch."""
         if self._batches is None:
             raise Rejected(Problem.UNAVAILABLE, "this node serves no batch queries")
