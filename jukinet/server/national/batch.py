@@ -194,7 +194,7 @@ class BatchStream:
                 removals.append(removal)
             else:
                 statuses.append(_FOUND)
-            provided.append(record.resident_code)
+            provided.append(code if codes else record.resident_code)
             for name in clear:
                 record.ClearField(name)
             record.DiscardUnknownFields()
