@@ -189,11 +189,10 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
 def raw_limits(extra: list[str]) -> dict:
     log("raw_limits: running bench/raw_limits.py in this session")
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve().parent / "raw_limits.py"), *extra],
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, str(Path(__file__).resolve().parent / "raw_limits.py"), *extra], capture_output=True, text=True
     )
+    if done.returncode:
+        raise SystemExit(f"bench/raw_limits.py failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
