@@ -21,6 +21,7 @@ import random
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -103,32 +104,47 @@ def ask_list(codes: list[str], records: int, seed: int) -> list[str]:
     return asked
 
 
-def check(answer: BatchAnswer, removed: set[str], known: set[str], tally: dict[str, int]) -> None:
-    r = answer.response
-    records, removals = iter(r.records), iter(r.removals)
-    parse = identity_pb2.IdentityRecord.FromString
-    for code, status in zip(answer.codes, r.statuses, strict=True):
-        if status == S.BATCH_STATUS_FOUND or status == S.BATCH_STATUS_REMOVED:
-            expected = S.BATCH_STATUS_REMOVED if code in removed else S.BATCH_STATUS_FOUND
-            record = parse(next(records))
-            if status != expected or record.resident_code != code or record.my_number:
-                raise SystemExit(f"wrong answer for {code}: {S.BatchStatus.Name(status)} {record}")
-            if status == S.BATCH_STATUS_REMOVED:
-                if next(removals).reason != identity_pb2.CHANGE_REASON_DEATH:
-                    raise SystemExit(f"removal of {code} without its reason")
-                tally["removed"] += 1
+@dataclass(frozen=True)
+class Expected:
+    """What one chunk's answer must say, worked out from the population before the batch starts."""
+
+    statuses: list[int]
+    provided: list[str]  # the codes of the records it must hold, in order
+    removed: int
+
+
+def expectations(asked: list[str], chunk: int, removed: set[str], known: set[str]) -> list[Expected]:
+    out = []
+    for start in range(0, len(asked), chunk):
+        statuses, provided, n_removed = [], [], 0
+        for code in asked[start : start + chunk]:
+            if code in known:
+                provided.append(code)
+                if code in removed:
+                    statuses.append(S.BATCH_STATUS_REMOVED)
+                    n_removed += 1
+                else:
+                    statuses.append(S.BATCH_STATUS_FOUND)
             else:
-                tally["found"] += 1
-        elif status == S.BATCH_STATUS_NOT_FOUND:
-            if code in known or not is_valid_resident_code(code):
-                raise SystemExit(f"{code} answered NOT_FOUND")
-            tally["not_found"] += 1
-        elif status == S.BATCH_STATUS_INVALID:
-            if is_valid_resident_code(code):
-                raise SystemExit(f"{code} answered INVALID")
-            tally["invalid"] += 1
-        else:
-            raise SystemExit(f"{code}: status {status}")
+                statuses.append(S.BATCH_STATUS_NOT_FOUND if is_valid_resident_code(code) else S.BATCH_STATUS_INVALID)
+        out.append(Expected(statuses, provided, n_removed))
+    return out
+
+
+def check(answer: BatchAnswer, expected: Expected) -> None:
+    """Every status as expected; every record parsed: the code asked, no My Number (the row does not permit
+    it); every removal a death."""
+    r = answer.response
+    if list(r.statuses) != expected.statuses:
+        raise SystemExit(f"chunk {r.chunk_id}: statuses differ from the expected ones")
+    records = [_parse(raw) for raw in r.records]
+    if [x.resident_code for x in records] != expected.provided or any(x.my_number for x in records):
+        raise SystemExit(f"chunk {r.chunk_id}: records are not the ones asked for, or hold a My Number")
+    if [x.reason for x in r.removals] != [identity_pb2.CHANGE_REASON_DEATH] * expected.removed:
+        raise SystemExit(f"chunk {r.chunk_id}: removals without their reason")
+
+
+_parse = identity_pb2.IdentityRecord.FromString
 
 
 def probe_main(state: str, corporate: str, code: str, interval: float, out, go, phase, stop) -> None:
@@ -174,7 +190,9 @@ def thread_cpu(pid: int) -> dict[str, float]:
         except OSError:
             continue
         name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1].split()
-        out[f"{task.name}:{name}"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        tick = os.sysconf("SC_CLK_TCK")
+        out[f"{task.name}:{name}:user"] = int(fields[11]) / tick
+        out[f"{task.name}:{name}:sys"] = int(fields[12]) / tick
     return out
 
 
@@ -219,7 +237,13 @@ def main() -> int:
         fill_national(net, codes, encoded)
         log(f"national store filled in {time.perf_counter() - t:.1f}s")
 
-    tally = {"found": 0, "removed": 0, "not_found": 0, "invalid": 0}
+    expected = expectations(asked, args.chunk, removed, known)
+    tally = {
+        "found": sum(len(e.provided) - e.removed for e in expected),
+        "removed": sum(e.removed for e in expected),
+        "not_found": sum(e.statuses.count(S.BATCH_STATUS_NOT_FOUND) for e in expected),
+        "invalid": sum(e.statuses.count(S.BATCH_STATUS_INVALID) for e in expected),
+    }
     with benchmark_network(before_start=fill) as (net, _worker, terminals):
         encoded.clear()
         national = terminals["national"]
@@ -246,7 +270,7 @@ def main() -> int:
         start = time.perf_counter()
         chunks = 0
         for answer in client.batch_lookup(BUSINESS, asked, chunk=args.chunk):
-            check(answer, removed, known, tally)
+            check(answer, expected[chunks])
             chunks += 1
         elapsed = time.perf_counter() - start
         server_cpu, client_cpu = cpu_seconds(server) - server_cpu, cpu_seconds() - client_cpu
@@ -261,8 +285,8 @@ def main() -> int:
         logged = national.status().provisions - before - len(probes["idle"]) - len(probes["during"])
     provided = tally["found"] + tally["removed"]
     answered = sum(tally.values())
-    if answered != len(asked):
-        raise SystemExit(f"{answered} of {len(asked)} codes answered")
+    if chunks != len(expected):
+        raise SystemExit(f"{chunks} of {len(expected)} chunks answered")
     if logged < provided:
         raise SystemExit(f"{logged} batch provision entries for {provided} records provided")
     log(
