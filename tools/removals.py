@@ -980,7 +980,7 @@ REMOVALS: tuple[Removal, ...] = (
         "batch-redaction",
         "a batch answer holds only the fields the row permits",
         "jukinet/server/national/batch.py",
-        "for name in clear:",
+        "for name in self._redactor.clear:",
         "for name in ():",
         ("tests/test_batch_e2e.py::test_a_mixed_chunk_is_answered_in_order_with_a_status_per_code",),
     ),
