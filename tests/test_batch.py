@@ -241,3 +241,27 @@ def test_a_client_waiting_for_each_answer_before_sending_more_is_answered(storag
 
     assert asyncio.run(scenario()) == [0, 1, 2]
     bulk.shutdown()
+
+
+def test_a_stream_that_sends_nothing_gives_its_slot_back(storage: NodeStorage) -> None:
+    """An agency cannot hold batch slots (theirs, and everyone's) by opening streams and sending nothing."""
+    people = _people(storage, 1)
+    bulk = Blocking(1)
+    lookups = BatchLookups(storage, LegalTable(ROWS), Auditor(storage), bulk, idle_seconds=0.2)
+
+    async def scenario() -> tuple[list[int], Rejected]:
+        async def requests():
+            yield Ask(business_code=PENSION, chunk_id=5, resident_codes=[people[0].resident_code])
+            await asyncio.sleep(30)  # then nothing
+            yield Ask(chunk_id=6)
+
+        out = []
+        with pytest.raises(Rejected) as idle:
+            async for answer in lookups.serve(requests(), AGENCY):
+                out.append(answer.chunk_id)
+        return out, idle.value
+
+    answered, refused = asyncio.run(asyncio.wait_for(scenario(), 10))
+    bulk.shutdown()
+    assert answered == [5] and refused.problem is Problem.INVALID and "within 0.2 s" in str(refused)
+    assert lookups.slots.open() == 0

@@ -93,6 +93,7 @@ MAX_BATCH_REQUEST_BYTES = 32 * KIB  # one chunk: 1,000 codes of 14 encoded bytes
 MAX_BATCH_IN_FLIGHT = 4
 MAX_BATCH_STREAMS_PER_AGENCY = 2
 MAX_BATCH_STREAMS = 4  # all agencies together (each holds a bulk worker while it reads a chunk)
+BATCH_IDLE_SECONDS = 30.0  # a batch stream with room for a chunk that sends none for this long ends (its slot freed)
 
 # Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.
 MAX_UNARY_REQUEST_BYTES = 64 * KIB

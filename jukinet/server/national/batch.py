@@ -39,6 +39,7 @@ from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.codes import is_valid_my_number, is_valid_resident_code
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.limits import (
+    BATCH_IDLE_SECONDS,
     MAX_BATCH_CHUNK_CODES,
     MAX_BATCH_IN_FLIGHT,
     MAX_BATCH_STREAMS,
@@ -255,6 +256,7 @@ class BatchLookups:
         clock: Clock = SYSTEM_CLOCK,
         slots: BatchSlots | None = None,
         in_flight: int = MAX_BATCH_IN_FLIGHT,
+        idle_seconds: float = BATCH_IDLE_SECONDS,
     ) -> None:
         self._storage = storage
         self._table = table
@@ -263,6 +265,7 @@ class BatchLookups:
         self._clock = clock
         self.slots = slots or BatchSlots()
         self._in_flight = in_flight
+        self._idle_seconds = idle_seconds
 
     async def serve(
         self, requests: AsyncIterator[provision_pb2.BatchLookupRequest], agency: NodeId
@@ -280,7 +283,14 @@ class BatchLookups:
                 try:
                     while True:
                         await room.acquire()
-                        request = await anext(requests, None)
+                        try:
+                            async with asyncio.timeout(self._idle_seconds):  # an idle stream gives its slot back
+                                request = await anext(requests, None)
+                        except TimeoutError:
+                            raise Rejected(
+                                Problem.INVALID,
+                                f"no chunk arrived within {self._idle_seconds:g} s; the batch stream ends",
+                            ) from None
                         if request is None:
                             break
                         chunk = await self._bulk(stream.prepare, request)
