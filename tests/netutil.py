@@ -21,6 +21,7 @@ from jukinet.v1 import admin_pb2, identity_pb2
 
 AGENCY = "7123456789012"
 BUSINESS = "pension-benefit"
+NUMBER_BUSINESS = "pension-number-check"  # the demo agency's row that permits my_number (lookups by My Number)
 _rng = random.Random(4242)
 
 

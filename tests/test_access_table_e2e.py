@@ -33,6 +33,12 @@ from jukinet.v1 import provision_pb2
 SECURITY_MD = Path(__file__).resolve().parent.parent / "docs" / "SECURITY.md"
 TIER_NODES = {"CS": "cs:131148", "prefecture": "pref:13", "national": "national"}
 AGENCY_WITHOUT_ROW = "6100000000001"
+# "agency with a row": at each tier an agency and a business of the tables that tier provides under.
+AGENCY_ROWS = {
+    "national": (AGENCY, BUSINESS),
+    "prefecture": ("5400000000013", "tokyo-own-use"),
+    "CS": (AGENCY, BUSINESS),
+}
 CODES = {"UNAUTH": grpc.StatusCode.UNAUTHENTICATED, "DENIED": grpc.StatusCode.PERMISSION_DENIED}
 # What an allowed caller's minimal request may get: access passed, the content did not (or it did).
 NOT_ACCESS = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}
@@ -45,6 +51,7 @@ CALLER_COLUMNS = {
     "agency without a row": "agency-without-row",
     "terminal, no session": "terminal",
     **{role.value: role.value for role in Role},
+    "portal": "portal",
     "revoked certificate": "revoked",
 }
 PIN = "604128"
@@ -112,7 +119,8 @@ ALL_SERVICES = {
 
 
 def test_the_table_names_methods_of_the_service_descriptors_each_once():
-    rpcs = [row.rpc for row in TABLE]
+    """Once per tier: an RPC whose callers differ by tier has a row per tier."""
+    rpcs = [(row.rpc, tier) for row in TABLE for tier in row.tiers]
     assert len(rpcs) == len(set(rpcs))
     for row in TABLE:
         assert row.method in ALL_SERVICES.get(row.service, ()), f"{row.rpc} is not a method of the contract"
@@ -132,14 +140,14 @@ class Callers:
         channel = self.channels[tier, "terminal" if who in Role._value2member_map_ else who]
         session = self.sessions.get((tier, who))
         metadata = (("jukinet-session-bin", session),) if session else None
-        return _call(channel, row, metadata)
+        return _call(channel, row, metadata, AGENCY_ROWS[tier][1])
 
     def close(self) -> None:
         for channel in self.channels.values():
             channel.close()
 
 
-def _minimal_request(row: Row):
+def _minimal_request(row: Row, business: str = BUSINESS):
     """The smallest request of the RPC's input type (None for a request stream: it sends nothing)."""
     if row.service.startswith("grpc.reflection."):
         return None
@@ -148,11 +156,15 @@ def _minimal_request(row: Row):
     if row.service == "grpc.health.v1.Health":
         return health_pb2.HealthCheckRequest()
     if row.rpc == "jukinet.v1.IdentityProvisionService/LookupByResidentCode":
-        return provision_pb2.LookupByResidentCodeRequest(business_code=BUSINESS)
+        return provision_pb2.LookupByResidentCodeRequest(business_code=business)
     if row.rpc == "jukinet.v1.IdentityProvisionService/LookupByMyNumber":
-        return provision_pb2.LookupByMyNumberRequest(business_code=BUSINESS)
+        return provision_pb2.LookupByMyNumberRequest(business_code=business)
     if row.rpc == _BATCH:  # one chunk naming the business: its row is checked at the first chunk
-        return provision_pb2.BatchLookupRequest(business_code=BUSINESS)
+        return provision_pb2.BatchLookupRequest(business_code=business)
+    if row.rpc == "jukinet.v1.FourItemSearchService/SearchByFourItems":
+        return provision_pb2.SearchByFourItemsRequest(business_code=business)
+    if row.rpc == "jukinet.v1.IdentityProvisionService/LookupByAgencyIdentifier":
+        return provision_pb2.LookupByAgencyIdentifierRequest(business_code=business)
     for info in pkgutil.iter_modules(jukinet.v1.__path__):
         if not info.name.endswith("_pb2"):
             continue
@@ -167,12 +179,12 @@ def _minimal_request(row: Row):
 
 
 _BIDIRECTIONAL = ("jukinet.v1.LinkService/Deliver", "jukinet.v1.ResidentRegistryService/RegisterResidents")
-_BATCH = "jukinet.v1.IdentityProvisionService/BatchLookup"
+_BATCH = "jukinet.v1.BatchLookupService/BatchLookup"
 
 
-def _call(channel: grpc.Channel, row: Row, metadata) -> grpc.StatusCode:
+def _call(channel: grpc.Channel, row: Row, metadata, business: str = BUSINESS) -> grpc.StatusCode:
     """Make the call; the status it ends with (a server stream: once its first message has arrived)."""
-    request = _minimal_request(row)
+    request = _minimal_request(row, business)
     path = f"/{row.rpc}"
     encode, decode = (lambda m: m.SerializeToString()), (lambda b: b)
     try:
@@ -206,6 +218,7 @@ def callers(network, worker, tmp_path_factory) -> Iterator[Callers]:
     credentials = {who: (pem, pem.with_suffix(".key")) for who, (pem,) in credentials.items()}
     credentials["agency"] = (net.agency(AGENCY).cert, net.agency(AGENCY).key)
     credentials["agency-without-row"] = no_row
+    credentials["portal"] = (net.portal().cert, net.portal().key)
     channels, sessions = {}, {}
     for tier, node in TIER_NODES.items():
         site = net.topology.node(node).site
@@ -215,6 +228,7 @@ def callers(network, worker, tmp_path_factory) -> Iterator[Callers]:
             **credentials,
             "terminal": (net.terminal(site).cert, net.terminal(site).key),
             "revoked": revoked,
+            "agency": (net.agency(AGENCY_ROWS[tier][0]).cert, net.agency(AGENCY_ROWS[tier][0]).key),
         }
         for who, (cert, key) in at_tier.items():
             assert key.exists(), key

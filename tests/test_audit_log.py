@@ -14,8 +14,8 @@ import pytest
 
 from jukinet import merkle
 from jukinet.domain.errors import Rejected
-from jukinet.storage.audit_log import AUDIT_DB_NAMES, AuditLog
 from jukinet.storage.environment import Environment
+from jukinet.storage.merkle_log import AUDIT_DB_NAMES, AuditLog
 
 VECTORS = Path(__file__).parent / "testvectors" / "rfc6962"
 TREE = json.loads((VECTORS / "merkle_tree.json").read_text())

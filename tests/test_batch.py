@@ -14,15 +14,14 @@ import pytest
 from jukinet.domain.clock import ManualClock
 from jukinet.domain.codes import CorporateNumber, generate_my_number, generate_resident_code
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.legal import FIELD_GROUPS, LegalTables, TableRow
 from jukinet.domain.limits import MAX_BATCH_CHUNK_CODES
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.synthetic import synthetic_resident
 from jukinet.server.audit import Auditor
 from jukinet.server.national.batch import BatchLookups, BatchSlots, BatchStream, Redactor
-from jukinet.server.national.legal_table import FIELD_GROUPS, LegalTable, TableRow
 from jukinet.server.runtime.executor import Blocking
 from jukinet.storage import NodeStorage
-from jukinet.storage.provisions import SharedEntries
 from jukinet.v1 import admin_pb2, identity_pb2, provision_pb2
 
 AGENCY = NodeId.parse("agency:7123456789012")
@@ -35,6 +34,7 @@ ROWS = [
     TableRow(CorporateNumber.parse("7123456789012"), "names-only", "名", frozenset({"resident_code", "name"})),
 ]
 S = provision_pb2
+TABLES = lambda: LegalTables.of(ROWS)  # noqa: E731
 Ask = provision_pb2.BatchLookupRequest
 
 
@@ -61,40 +61,7 @@ def _people(storage: NodeStorage, n: int, removed: int = 0) -> list[identity_pb2
 
 
 def _stream(storage: NodeStorage, agency: NodeId = AGENCY) -> BatchStream:
-    return BatchStream(storage, LegalTable(ROWS), Auditor(storage), agency, ManualClock(1_790_000_000_000), "batch:t")
-
-
-def test_shared_entries_encode_exactly_as_messages() -> None:
-    template = admin_pb2.ProvisionEntry(
-        agency="agency:7123456789012", business_code=PENSION, query_kind=admin_pb2.QUERY_KIND_BATCH,
-        items=sorted(NO_NUMBER), reference="batch:abc",
-    )  # fmt: skip
-    template.provided_at.FromMilliseconds(1_790_000_000_123)
-    codes = ["12345678903", "98765432106", "x" * 200]
-    entries = SharedEntries(template, codes)
-    for first in (1, 126, 127, 128, 255, 300, 16383, 16384, 2**40):
-        for i, raw in enumerate(entries.encoded(first)):
-            expected = admin_pb2.ProvisionEntry()
-            expected.CopyFrom(template)
-            expected.resident_code, expected.provision_id = codes[i], first + i
-            assert raw == expected.SerializeToString()
-    assert entries[1].resident_code == codes[1] and entries[1].business_code == PENSION
-    with pytest.raises(ValueError):
-        SharedEntries(admin_pb2.ProvisionEntry(resident_code="12345678903"), codes)
-
-
-def test_append_many_numbers_entries_consecutively_in_one_transaction(storage: NodeStorage) -> None:
-    single = admin_pb2.ProvisionEntry(agency="agency:7123456789012", resident_code="12345678903")
-    template = admin_pb2.ProvisionEntry(agency="agency:7123456789012", reference="batch:x")
-    ids = storage.env.write(lambda txn: storage.provisions.append(txn, single))
-    shared = storage.env.write(lambda txn: storage.provisions.append_many(txn, SharedEntries(template, ["a", "b"])))
-    plain = storage.env.write(lambda txn: storage.provisions.append_many(txn, [admin_pb2.ProvisionEntry()] * 1))
-    empty = storage.env.write(lambda txn: storage.provisions.append_many(txn, []))
-    assert (ids, shared, plain, empty) == (1, range(2, 4), range(4, 5), range(5, 5))
-    page = storage.provisions.page(0, 10)
-    assert [(e.provision_id, e.resident_code, e.reference) for e in page] == [
-        (1, "12345678903", ""), (2, "a", "batch:x"), (3, "b", "batch:x"), (4, "", ""),
-    ]  # fmt: skip
+    return BatchStream(storage, TABLES, Auditor(storage), agency, ManualClock(1_790_000_000_000), "batch:t")
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.business)
@@ -124,7 +91,7 @@ def test_a_mixed_chunk_is_answered_code_by_code_in_order(storage: NodeStorage) -
     assert [(x.reason, x.date.year, x.date.month, x.date.day) for x in a.removals] == [
         (identity_pb2.CHANGE_REASON_DEATH, 2026, 3, 14)
     ]
-    assert [e.resident_code for e in chunk.entries] == [people[i].resident_code for i in (1, 0, 2)]
+    assert list(chunk.provided) == [people[i].resident_code for i in (1, 0, 2)]
     ids = storage.env.write(stream.commit_job(chunk))
     assert len(ids) == 3 and storage.provisions.count() == 3 and storage.audit.size() == 1
     logged = storage.provisions.page(0, 10)
@@ -183,7 +150,7 @@ def test_stream_slots_per_agency_and_overall() -> None:
 def test_the_pipeline_answers_in_order_and_reads_at_most_its_bound_ahead(storage: NodeStorage) -> None:
     people = _people(storage, 20)
     bulk = Blocking(2)
-    lookups = BatchLookups(storage, LegalTable(ROWS), Auditor(storage), bulk, in_flight=3)
+    lookups = BatchLookups(storage, TABLES, Auditor(storage), bulk, in_flight=3)
     read = 0
 
     async def requests():
@@ -222,7 +189,7 @@ def test_unknown_fields_of_a_stored_record_are_not_provided(storage: NodeStorage
 def test_a_client_waiting_for_each_answer_before_sending_more_is_answered(storage: NodeStorage) -> None:
     people = _people(storage, 3)
     bulk = Blocking(2)
-    lookups = BatchLookups(storage, LegalTable(ROWS), Auditor(storage), bulk)
+    lookups = BatchLookups(storage, TABLES, Auditor(storage), bulk)
 
     async def scenario() -> list[int]:
         answered = asyncio.Event()
@@ -247,7 +214,7 @@ def test_a_stream_that_sends_nothing_gives_its_slot_back(storage: NodeStorage) -
     """An agency cannot hold batch slots (theirs, and everyone's) by opening streams and sending nothing."""
     people = _people(storage, 1)
     bulk = Blocking(1)
-    lookups = BatchLookups(storage, LegalTable(ROWS), Auditor(storage), bulk, idle_seconds=0.2)
+    lookups = BatchLookups(storage, TABLES, Auditor(storage), bulk, idle_seconds=0.2)
 
     async def scenario() -> tuple[list[int], Rejected]:
         async def requests():

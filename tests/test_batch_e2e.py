@@ -53,7 +53,7 @@ def _provisions(network) -> int:
 class Stream:
     """A BatchLookup stream whose chunks the test sends one at a time."""
 
-    def __init__(self, stub: provision_pb2_grpc.IdentityProvisionServiceStub) -> None:
+    def __init__(self, stub: provision_pb2_grpc.BatchLookupServiceStub) -> None:
         self._outgoing: queue.Queue[S.BatchLookupRequest | None] = queue.Queue()
         self.answers = stub.BatchLookup(iter(self._outgoing.get, None), timeout=60)
 
@@ -66,11 +66,11 @@ class Stream:
         self.answers.cancel()
 
 
-def _stub(network, cert=None, key=None) -> provision_pb2_grpc.IdentityProvisionServiceStub:
+def _stub(network, cert=None, key=None) -> provision_pb2_grpc.BatchLookupServiceStub:
     if cert is None:
         creds = network.network.agency(AGENCY)
         cert, key = creds.cert, creds.key
-    return provision_pb2_grpc.IdentityProvisionServiceStub(channel_with(network, "national", cert, key))
+    return provision_pb2_grpc.BatchLookupServiceStub(channel_with(network, "national", cert, key))
 
 
 def test_a_mixed_chunk_is_answered_in_order_with_a_status_per_code(network, people):
@@ -107,12 +107,18 @@ def test_a_mixed_chunk_is_answered_in_order_with_a_status_per_code(network, peop
     assert list(ours[0].items) == sorted(["resident_code", "name", "birth_date", "sex", "address", "change"])
 
 
-def test_a_chunk_of_my_numbers_finds_the_holders(network, people):
+def test_a_chunk_of_my_numbers_finds_the_holders_where_the_row_permits_my_number(network, people):
     made, _ = people
-    answer = next(agency(network).batch_lookup(BUSINESS, [made[2].my_number, "123"], kind=BatchKind.MY_NUMBER))
+    client = agency(network)
+    answer = next(client.batch_lookup("pension-number-check", [made[2].my_number, "123"], kind=BatchKind.MY_NUMBER))
     results = list(answer.results())
     assert [r.status for r in results] == [S.BATCH_STATUS_FOUND, S.BATCH_STATUS_INVALID]
-    assert results[0].record.resident_code == made[2].resident_code and not results[0].record.my_number
+    assert results[0].record.resident_code == made[2].resident_code
+    assert results[0].record.my_number == made[2].my_number  # this row permits it
+    before = _provisions(network)
+    refused = rpc_error(lambda: next(client.batch_lookup(BUSINESS, [made[2].my_number], kind=BatchKind.MY_NUMBER)))
+    assert refused.code() == grpc.StatusCode.PERMISSION_DENIED and "does not permit my_number" in refused.details()
+    assert _provisions(network) == before
 
 
 def test_no_legal_basis_is_denied_before_any_answer_and_nothing_is_logged(network, people, tmp_path):
@@ -161,7 +167,7 @@ def test_oversize_and_malformed_chunks_end_the_stream_and_the_node_keeps_serving
         with pytest.raises(grpc.RpcError) as refused:
             next(stub.BatchLookup(iter([request]), timeout=10))
         assert refused.value.code().name == code and words in refused.value.details()
-    garbage = _stub_channel(network).stream_stream("/jukinet.v1.IdentityProvisionService/BatchLookup")
+    garbage = _stub_channel(network).stream_stream("/jukinet.v1.BatchLookupService/BatchLookup")
     with pytest.raises(grpc.RpcError) as undecodable:
         list(garbage(iter([b"\xff\xff\xff"]), timeout=10))
     assert undecodable.value.code() == grpc.StatusCode.INVALID_ARGUMENT

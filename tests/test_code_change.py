@@ -256,7 +256,7 @@ def test_the_cs_stores_move_per_resident_data_with_the_code(tmp_path):
     def seed(txn: lmdb.Transaction) -> None:
         storage.local.put(txn, old, local_pb2.LocalResidentData(relationship="子"))
         storage.dv_measures.add(txn, copies_pb2.DvMeasure(resident_code=old))
-        storage.copies.append(txn, copies_pb2.CopyIssuance(resident_code=old, serial=7))
+        storage.copies.append(txn, copies_pb2.CopyIssuance(resident_code=old))
 
     def move(txn: lmdb.Transaction) -> None:
         storage.local.move(txn, old, new)
@@ -267,5 +267,5 @@ def test_the_cs_stores_move_per_resident_data_with_the_code(tmp_path):
     storage.env.write(move)
     assert storage.local.get(old) is None and storage.local.get(new).relationship == "子"
     assert not storage.dv_measures.get(old) and [m.resident_code for m in storage.dv_measures.get(new)] == [new]
-    assert not storage.copies.page(old, 0, 10) and [c.serial for c in storage.copies.page(new, 0, 10)] == [7]
+    assert not storage.copies.page(old, 0, 10) and [c.serial for c in storage.copies.page(new, 0, 10)] == [1]
     storage.close()

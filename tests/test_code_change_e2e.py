@@ -17,7 +17,18 @@ import datetime
 import grpc
 import pytest
 from conftest import wait_until
-from netutil import BUSINESS, address, agency, counts, designated, residents, rpc_error, simulated, terminal
+from netutil import (
+    BUSINESS,
+    NUMBER_BUSINESS,
+    address,
+    agency,
+    counts,
+    designated,
+    residents,
+    rpc_error,
+    simulated,
+    terminal,
+)
 
 from jukinet.clients.copies import CopyClient
 from jukinet.devnet.simulated import change_items
@@ -32,7 +43,7 @@ CODE_CHANGE = R.CHANGE_REASON_RESIDENT_CODE_CHANGE
 
 def _found_by_number(running, my_number: str) -> identity_pb2.IdentityRecord | None:
     try:
-        return agency(running).by_my_number(BUSINESS, my_number).record
+        return agency(running).by_my_number(NUMBER_BUSINESS, my_number).record
     except grpc.RpcError:
         return None
 
@@ -232,7 +243,7 @@ def test_a_my_number_change_retires_the_old_number_at_every_tier(private_network
     assert is_valid_my_number(new) and new != old and answer.record.resident_code == resident.resident_code
     found = wait_until(lambda: _found_by_number(running, new), 30, "the new number at the national server")
     assert found.resident_code == resident.resident_code
-    refused = rpc_error(agency(running).by_my_number, BUSINESS, old)
+    refused = rpc_error(agency(running).by_my_number, NUMBER_BUSINESS, old)
     assert refused.code() == grpc.StatusCode.NOT_FOUND
 
     impostor = residents("131148", 1, R.CHANGE_REASON_BIRTH)[0]  # the old number for someone else

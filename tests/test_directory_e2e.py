@@ -108,7 +108,7 @@ def test_an_administrator_publishes_with_the_cli_and_every_node_follows(net) -> 
     assert login.returncode == 0, login.stderr
     published = run_cli("directory", "publish", "--state", state, "--validity-s", "3600")
     assert published.returncode == 0, published.stderr
-    assert f"published network directory version {before + 1}: 4 nodes, 1 legal-table rows" in published.stdout
+    assert f"published network directory version {before + 1}: 4 nodes, 5 legal-table rows" in published.stdout
     wait_version(net, CS, before + 1)
     run_cli("operator", "logout", *where)
     # It lists the blocks of 住民票コード designated so far (each CS filled its reserve when it started).

@@ -1,4 +1,4 @@
-"""Tests for jukinet.server.legal_table: loading the agency x business table and redacting records."""
+"""Tests for the legal tables' seed file (jukinet.server.national.legal_table): loading rows and redacting."""
 
 from __future__ import annotations
 
@@ -141,11 +141,11 @@ def test_redact_missing_message_field_stays_unset() -> None:
         (f'agency = "{BAD_CHECK}"\nbusiness = "x"', r"row 2: agency: .*check digit"),
         ('agency = "712345678901"\nbusiness = "x"', r"row 2: agency: "),
         ('business = "x"', r"row 2: agency: "),
-        (f'agency = "{PENSION}"', r"row 2: needs a business code"),
-        (f'agency = "{PENSION}"\nbusiness = ""', r"row 2: needs a business code"),
+        (f'agency = "{PENSION}"', r"row 2: business must be 1\.\.64"),
+        (f'agency = "{PENSION}"\nbusiness = ""', r"row 2: business must be 1\.\.64"),
         (
             f'agency = "{PENSION}"\nbusiness = "x"\nfields = ["name", "photo"]',
-            r"row 2: unknown fields \['photo'\]",
+            r"row 2: unknown field groups 'photo'",
         ),
     ],
 )
@@ -166,7 +166,7 @@ def test_unreadable_table(tmp_path: Path) -> None:
 
 def test_empty_table(tmp_path: Path) -> None:
     table = LegalTable.load(_write(tmp_path, "# no rows\n"))
-    assert table.rows == []
+    assert table.rows == ()
     assert table.row(PENSION, "pension-benefit") is None
 
 

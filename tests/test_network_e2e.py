@@ -10,7 +10,19 @@ import grpc
 from conftest import wait_until
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from netutil import AGENCY, BUSINESS, agency, channel_with, counts, link, residents, rpc_error, run_cli, terminal
+from netutil import (
+    AGENCY,
+    BUSINESS,
+    NUMBER_BUSINESS,
+    agency,
+    channel_with,
+    counts,
+    link,
+    residents,
+    rpc_error,
+    run_cli,
+    terminal,
+)
 
 from jukinet.domain.codes import generate_resident_code
 from jukinet.v1 import admin_pb2, identity_pb2
@@ -82,7 +94,7 @@ def test_lookups_by_resident_code_and_my_number_are_logged(network):
     logged = counts(network, "national")[2]
     client = agency(network)
     by_code = client.by_resident_code(BUSINESS, person.resident_code)
-    by_number = client.by_my_number(BUSINESS, person.my_number)
+    by_number = client.by_my_number(NUMBER_BUSINESS, person.my_number)
     assert by_code.record.resident_code == by_number.record.resident_code == person.resident_code
     assert by_code.record.my_number == ""  # the legal table row does not permit My Number
     assert by_number.provision_id == by_code.provision_id + 1
@@ -90,7 +102,7 @@ def test_lookups_by_resident_code_and_my_number_are_logged(network):
     entries = terminal(network, "national").provisions(after_id=by_code.provision_id - 1, limit=2)
     assert [(e.agency, e.business_code, e.resident_code, e.query_kind) for e in entries] == [
         (f"agency:{AGENCY}", BUSINESS, person.resident_code, admin_pb2.QUERY_KIND_RESIDENT_CODE),
-        (f"agency:{AGENCY}", BUSINESS, person.resident_code, admin_pb2.QUERY_KIND_MY_NUMBER),
+        (f"agency:{AGENCY}", NUMBER_BUSINESS, person.resident_code, admin_pb2.QUERY_KIND_MY_NUMBER),
     ]
 
 

@@ -13,7 +13,19 @@ from __future__ import annotations
 import grpc
 import pytest
 from conftest import wait_until
-from netutil import AGENCY, BUSINESS, address, agency, counts, link, residents, rpc_error, simulated, terminal
+from netutil import (
+    AGENCY,
+    BUSINESS,
+    NUMBER_BUSINESS,
+    address,
+    agency,
+    counts,
+    link,
+    residents,
+    rpc_error,
+    simulated,
+    terminal,
+)
 
 from jukinet.devnet.simulated import change_items
 from jukinet.domain.codes import is_valid_my_number, is_valid_resident_code
@@ -37,13 +49,13 @@ def victim(private_network) -> identity_pb2.IdentityRecord:
 
 def _found(running, my_number: str) -> identity_pb2.IdentityRecord | None:
     try:
-        return agency(running).by_my_number(BUSINESS, my_number).record
+        return agency(running).by_my_number(NUMBER_BUSINESS, my_number).record
     except grpc.RpcError:
         return None
 
 
 def _victim_intact(running, victim: identity_pb2.IdentityRecord) -> None:
-    by_number = agency(running).by_my_number(BUSINESS, victim.my_number).record
+    by_number = agency(running).by_my_number(NUMBER_BUSINESS, victim.my_number).record
     by_code = agency(running).by_resident_code(BUSINESS, victim.resident_code).record
     for found in (by_number, by_code):
         assert (found.resident_code, found.name.kanji, found.address.municipality_code) == (

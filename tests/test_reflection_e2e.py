@@ -42,13 +42,14 @@ def test_each_caller_sees_only_what_it_could_use(network, version):
     agency_creds, terminal_creds = net.agency(AGENCY), net.terminal("national")
     common = {"grpc.health.v1.Health", *VERSIONS}
     with channel_with(network, "national", agency_creds.cert, agency_creds.key) as channel:
-        assert services(channel, version) == common | {"jukinet.v1.IdentityProvisionService"}
+        agency_services = {"jukinet.v1.IdentityProvisionService", "jukinet.v1.FourItemSearchService"}
+        assert services(channel, version) == common | agency_services
         hidden = ask(channel, version, file_containing_symbol="jukinet.v1.NodeAdminService")
         assert hidden.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
         stripped = files(ask(channel, version, file_by_filename="jukinet/v1/admin.proto"))
         assert stripped[0].name == "jukinet/v1/admin.proto" and not stripped[0].service  # messages, no service
         shown = files(ask(channel, version, file_containing_symbol="jukinet.v1.IdentityProvisionService"))
-        assert [s.name for s in shown[0].service] == ["IdentityProvisionService"]
+        assert [s.name for s in shown[0].service] == ["IdentityProvisionService", "FourItemSearchService"]
         assert {"jukinet/v1/identity.proto"} <= {f.name for f in shown}  # with its dependencies
     with channel_with(network, "national", terminal_creds.cert, terminal_creds.key) as channel:
         seen = services(channel, version)

@@ -30,7 +30,7 @@ from jukinet.server.audit import Auditor, check_tree_head
 from jukinet.server.changes import check_notices
 from jukinet.server.login import OperatorAdministration, OperatorLogins, TemplateVault
 from jukinet.server.national.legal_table import LegalTable
-from jukinet.server.national.provision import Provision
+from jukinet.server.provision import Provision
 from jukinet.server.runtime.peers import Caller
 from jukinet.server.runtime.sessions import SessionIssuer, SessionVerifier
 from jukinet.storage import NodeStorage
@@ -235,7 +235,8 @@ def test_a_provision_is_in_the_audit_log_before_it_is_answered(tmp_path: Path) -
     try:
         record = synthetic_resident(random.Random(9), "131148", numbered=True)  # as the national server holds it
         storage.env.write(lambda txn: storage.records.put(txn, record, None))
-        provision = Provision(storage, LegalTable.load(tmp_path / "table.toml"), Auditor(storage, clock), clock)
+        table = LegalTable.load(tmp_path / "table.toml")
+        provision = Provision(storage, lambda: table, Auditor(storage, clock), clock)
         provided = provision.by_resident_code(NodeId.parse("agency:7123456789012"), "pension-benefit",
                                               record.resident_code)  # fmt: skip
         entries = [A.AuditEntry.FromString(e) for e in storage.audit.entries(0, storage.audit.size())]

@@ -57,7 +57,7 @@ def test_counters_start_at_one_and_persist(tmp_path: Path) -> None:
     storage = NodeStorage.open(tmp_path / "db")
     assert _write(storage, lambda txn: storage.env.reserve(txn, Counter.CHANGE, 5)) == 1
     assert _write(storage, lambda txn: storage.env.reserve(txn, Counter.CHANGE)) == 6
-    assert _write(storage, lambda txn: storage.env.reserve(txn, Counter.PROVISION)) == 1
+    assert _write(storage, lambda txn: storage.env.reserve(txn, Counter.COPY)) == 1
     storage.close()
     storage = NodeStorage.open(tmp_path / "db")
     assert _write(storage, lambda txn: storage.env.reserve(txn, Counter.CHANGE)) == 7

@@ -11,8 +11,9 @@ import grpc
 import numpy as np
 from cryptography import x509
 
-from jukinet.cli import demo_moves
+from jukinet.cli import demo_moves, demo_provision
 from jukinet.cli.demo_copies import wide_area_copy
+from jukinet.cli.demo_disclosure import disclosure
 from jukinet.cli.views import describe, node_statuses, status_lines
 from jukinet.devnet.access import agency_client, terminal_for
 from jukinet.devnet.operators import bootstrap_operators, enroll_operator, issue_card, log_in
@@ -27,6 +28,7 @@ from jukinet.v1 import audit_pb2, identity_pb2
 
 PENSION_BUSINESS = "pension-benefit"
 UNLISTED_BUSINESS = "tax-assessment"
+INSURER, INSURER_BUSINESS = "2300000000001", "health-insurance"  # a row of 別表第1 naming by agency identifier
 
 
 def _say(text: str, pause: float = 0.0) -> None:
@@ -122,6 +124,18 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         provided = client.by_resident_code(PENSION_BUSINESS, first.resident_code)
         _say(f"   {agency.name} / {PENSION_BUSINESS}: provision #{provided.provision_id}: {describe(provided.record)}")
         _say("   (My Number withheld: the legal table row does not list it)", pause)
+        insurer = next((a for a in topology.agencies if a.corporate_number == INSURER), None)
+        if insurer is not None:  # 機関別符号: its row names residents by its own identifier, never by the numbers
+            pseudonymous = agency_client(net, insurer.corporate_number)
+            got = pseudonymous.by_resident_code(INSURER_BUSINESS, first.resident_code)
+            again = pseudonymous.by_agency_identifier(INSURER_BUSINESS, got.agency_identifier)
+            _say(f"   {insurer.name} / {INSURER_BUSINESS}: agency identifier {got.agency_identifier} "
+                 f"(no 住民票コード, no My Number); asked back by it: {describe(again.record)}", pause)  # fmt: skip
+
+        _say("== 6b. ４情報検索: the pension service names a person by reading, birth date and sex")
+        if demo_provision.four_item_search(client, PENSION_BUSINESS, first, lambda text: _say(text)) != 0:
+            return 1
+        time.sleep(pause)
 
         _say("== 7. The same agency asks for a business it is not listed for")
         try:
@@ -146,6 +160,9 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         if wide_area_copy(net, reader, home, counter, lambda text: _say(text)) != 0:
             return 1
         time.sleep(pause)
+        _say("== 10b. 開示: a resident lists who received their data, and their copies, with verified proofs")
+        if disclosure(net, reader, home, counter, client, PENSION_BUSINESS, lambda text: _say(text)) != 0:
+            return 1
         _say("== 11. The audit log of 中野区's CS: every login and action, a Merkle tree with signed heads")
         _show_audit(net, nakano)
         _say("== 12. Stopping every node")

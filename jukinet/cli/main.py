@@ -79,7 +79,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_lookup(args: argparse.Namespace) -> int:
     from jukinet.cli.views import lookup
 
-    return lookup(args.state, args.agency, args.business, args.resident_code, args.my_number)
+    return lookup(args.state, args.agency, args.business, args.resident_code, args.my_number, args.agency_identifier)
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
@@ -127,6 +127,12 @@ def cmd_directory(args: argparse.Namespace) -> int:
     return directory.publish(args.state, args.file, args.validity_s)
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    from jukinet.cli import stats
+
+    return stats.movements(args.state, args.node, args.month, args.csv, args.png)
+
+
 def cmd_copies(args: argparse.Namespace) -> int:
     from jukinet.cli import copies
     from jukinet.cli.pins import PIN_ENV, PinSource
@@ -142,6 +148,16 @@ def cmd_copies(args: argparse.Namespace) -> int:
     if args.copies_cmd == "dv-list":
         return copies.list_measures(args.state, args.node, args.resident_code)
     return copies.remove_measure(args.state, args.node, args.resident_code, args.measure)
+
+
+def cmd_disclosure(args: argparse.Namespace) -> int:
+    from jukinet.cli import disclosure
+    from jukinet.cli.pins import PIN_ENV, PinSource
+
+    if args.disclosure_cmd == "mine":
+        pin = PinSource("--pin-fd", args.pin_fd, PIN_ENV)
+        return disclosure.mine(args.state, args.node, args.card, pin, args.seen)
+    return disclosure.counter(args.state, args.node, args.resident, args.copies, args.seen)
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
@@ -320,6 +336,34 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--measure", type=int, required=True, help="the measure's id")
         p.set_defaults(func=cmd_copies)
 
+    disclosure = sub.add_parser(
+        "disclosure", help="開示: a resident's provisions and 広域交付 copies, each with verified proofs"
+    ).add_subparsers(dest="disclosure_cmd", required=True)
+    p = disclosure.add_parser("mine", help="the resident with their card, through the residents' portal")
+    with_state(p)
+    p.add_argument("--card", required=True, help="the resident card's serial (state/resident-cards/<serial>)")
+    p.add_argument("--node", default="national", help="national (provisions, default) or the home CS (copies)")
+    p.add_argument("--seen", type=Path, help="tree heads seen before (default: <state>/disclosure-seen.json)")
+    add_pin_options(p, "--pin", PIN_ENV, "the resident's card")
+    p.set_defaults(func=cmd_disclosure)
+    p = disclosure.add_parser("counter", help="at a CS's counter (role disclose-provisions): one resident's")
+    with_state(p)
+    p.add_argument("--node", required=True, help="the CS whose counter asks, e.g. cs:131148")
+    p.add_argument("--resident", required=True, help="住民票コード, 11 digits")
+    p.add_argument("--copies", action="store_true", help="the CS's own 広域交付 copy issuances (default: provisions)")
+    p.add_argument("--seen", type=Path, help="tree heads seen before (default: <state>/disclosure-seen.json)")
+    p.set_defaults(func=cmd_disclosure)
+    stats = sub.add_parser(
+        "stats", help="statistics of the national server, with the session of `operator login --node national`"
+    ).add_subparsers(dest="stats_cmd", required=True)
+    p = stats.add_parser("movements", help="the monthly population movement report (role read-statistics)")
+    with_state(p)
+    p.add_argument("--node", default="national", help="the node asked (default: national)")
+    p.add_argument("--month", required=True, help="YYYY-MM: changes whose change date falls in that month")
+    p.add_argument("--csv", type=Path, help="write every row of the report to this CSV file (with a header)")
+    p.add_argument("--png", type=Path, help="draw inter-prefecture moves and births/deaths to this PNG file")
+    p.set_defaults(func=cmd_stats)
+
     p = sub.add_parser("lookup", help="look a resident up as an agency (at the national server)")
     with_state(p)
     p.add_argument("--agency", required=True, help="the agency's corporate number")
@@ -327,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--resident-code")
     who.add_argument("--my-number")
+    who.add_argument("--agency-identifier", help="the agency's own identifier of the resident (機関別符号)")
     p.set_defaults(func=cmd_lookup)
     return parser
 

@@ -88,15 +88,25 @@ def describe(record: identity_pb2.IdentityRecord) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def lookup(state: Path, agency: str, business: str, resident_code: str | None, my_number: str | None) -> int:
+def lookup(
+    state: Path,
+    agency: str,
+    business: str,
+    resident_code: str | None,
+    my_number: str | None,
+    agency_identifier: str | None = None,
+) -> int:
     client = agency_client(load_network(state), agency)
     try:
         if resident_code:
             provided = client.by_resident_code(business, resident_code)
+        elif agency_identifier:
+            provided = client.by_agency_identifier(business, agency_identifier)
         else:
             provided = client.by_my_number(business, my_number or "")
     except grpc.RpcError as exc:
         print(f"refused: {exc.code().name}: {exc.details()}")
         return 2
-    print(f"provision #{provided.provision_id}: {describe(provided.record)}")
+    named = f" (agency identifier {provided.agency_identifier})" if provided.agency_identifier else ""
+    print(f"provision #{provided.provision_id}{named}: {describe(provided.record)}")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
@@ -24,3 +25,10 @@ def agency_client(net: Network, corporate_number: str) -> AgencyClient:
     national = net.topology.national
     channel = open_channel(national.listen, national.node_id, creds.cert, creds.key, bundle_path(net.pki_dir))
     return AgencyClient(channel)
+
+
+def portal_channel(net: Network, node_id: str) -> grpc.Channel:
+    """The residents' portal's channel to ``node_id`` (the national server or a CS)."""
+    creds = net.portal()
+    spec = net.topology.node(node_id)
+    return open_channel(spec.listen, node_id, creds.cert, creds.key, bundle_path(net.pki_dir))

@@ -11,6 +11,7 @@ Layout (nothing here is ever committed; PINs and TLS keys are mode 0600)::
       directory.toml             the network directory's content: the national server publishes it (its seed)
       nodes/<name>/              node.toml, tls.pem/.key, signing.pem, token.pin, so.pin, data/ (LMDB)
       agencies/<corp-number>/    tls.pem/.key (agency CA)
+      portals/<name>/            tls.pem/.key (node CA, portal:<name>): the residents' portal (マイナポータル)
       terminals/<site>-ops/      tls.pem/.key (operator CA): the operator terminal of each node's site
     operators/<site>-<name>/   an operator's card label, SO PIN and emulated body (jukinet.devnet.operators)
       logs/<name>.log            node process output
@@ -35,9 +36,12 @@ from cryptography.hazmat.primitives import serialization
 from jukinet.devnet.directory import directory_toml
 from jukinet.devnet.topology import NodeSpec, Topology
 from jukinet.domain.errors import Problem, Rejected
-from jukinet.domain.node_ids import NodeKind
+from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.hsm import SoftHsmConfig, find_softhsm_module
 from jukinet.pki import TrustStore, init_pki, issue_signing_certificate, issue_tls_certificate
+
+PORTAL = "myna"
+"""The name of the development network's residents' portal (``portal:myna``)."""
 
 
 def _secret_file(path: Path, value: str | None = None) -> str:
@@ -84,6 +88,12 @@ class Network:
 
     def agency(self, corporate_number: str) -> Credentials:
         d = self.state / "agencies" / corporate_number
+        return Credentials(d / "tls.pem", d / "tls.key")
+
+    def portal(self, name: str = PORTAL) -> Credentials:
+        """The residents' self-service portal (``portal:<name>``): it relays residents' card-authorised
+        disclosure requests and may call nothing else."""
+        d = self.state / "portals" / name
         return Credentials(d / "tls.pem", d / "tls.key")
 
     def terminal(self, site: str) -> Credentials:
@@ -147,6 +157,7 @@ def provision(state: Path, topology: Topology, softhsm_root: Path | None = None)
             "pin": _secret_file(node_dir / "token.pin"),
             "so_pin": _secret_file(node_dir / "so.pin"),
             "my_number_key": spec.node_id.kind is NodeKind.NATIONAL,  # only the national token computes them
+            "agency_identifier_key": spec.node_id.kind is NodeKind.NATIONAL,  # 機関別符号: the national token only
         }
     public_keys = _provision_tokens(softhsm, needed)  # idempotent: existing tokens and keys are kept
 
@@ -166,6 +177,9 @@ def provision(state: Path, topology: Topology, softhsm_root: Path | None = None)
         creds = net.agency(agency.corporate_number)
         if not creds.cert.exists():
             issue_tls_certificate(net.pki_dir, "agency", [str(agency.node_id)], creds.cert.parent)
+    portal = net.portal()
+    if not portal.cert.exists():
+        issue_tls_certificate(net.pki_dir, "node", [str(NodeId.portal(PORTAL))], portal.cert.parent)
     (state / "directory.toml").write_text(directory_toml(net), encoding="utf-8")
     return net
 

@@ -1,13 +1,14 @@
 """Child-process entry: initialise each node token and generate its keys; print the signing public keys.
 
 Each node token gets an EC P-256 signing key and an AES-256 key for biometric templates; the national
-server's token also gets the HMAC key My Numbers are computed with (``"my_number_key": true``). It runs in a
+server's token also gets the HMAC keys My Numbers and agency identifiers are computed with
+(``"my_number_key": true``, ``"agency_identifier_key": true``). It runs in a
 child process because SoftHSM reads its configuration once per process, and the caller (a test run, a
 benchmark) may already use another one. Tokens are initialised through PKCS#11 here
 (jukinet.hsm.init_token), so the PINs reach no command line: they come on stdin.
 
 Reads ``{"softhsm_conf": path, "tokens": {"token label": {"pin": "user PIN", "so_pin": "SO PIN",
-"my_number_key": bool}, ...}}``
+"my_number_key": bool, "agency_identifier_key": bool}, ...}}``
 as JSON on stdin, prints ``{"token label": "public key PEM", ...}``. Run by :mod:`jukinet.devnet.provision`.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from jukinet.hsm import (
+    AGENCY_IDENTIFIER_KEY_LABEL,
     TokenWorker,
     find_softhsm_module,
     init_token,
@@ -41,6 +43,8 @@ def main() -> int:
             provision_aes_key(worker, label, pins["pin"], TEMPLATE_KEY_LABEL)  # encrypts operators' templates
             if pins.get("my_number_key"):
                 provision_hmac_key(worker, label, pins["pin"])  # national only: computes My Numbers
+            if pins.get("agency_identifier_key"):  # national only: computes agency identifiers (機関別符号)
+                provision_hmac_key(worker, label, pins["pin"], AGENCY_IDENTIFIER_KEY_LABEL)
             out[label] = public_key.public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             ).decode()

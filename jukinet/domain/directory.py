@@ -5,7 +5,8 @@ certificates are theirs, which prefecture each CS belongs to — and the one sma
 :meth:`Directory.from_message` checks a ``NetworkDirectory``'s structure (no I/O, no signatures: those
 are :mod:`jukinet.pki.directory`'s): node ids parse and are nodes, fingerprints are 32 bytes, no node
 appears twice, every CS names its own prefecture and exactly one prefecture process serves it, exactly
-one national server, legal-table rows and code-block summaries well formed. A directory that fails any
+one national server, legal-table rows (:func:`jukinet.domain.legal.row_problem`) and code-block
+summaries well formed. A directory that fails any
 of these is refused whole: a node never acts on half of one.
 """
 
@@ -17,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from jukinet.domain.codes import corporate_number_problem
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.legal import row_problem
 from jukinet.domain.limits import MAX_DIRECTORY_NODES, MAX_DIRECTORY_ROWS
 from jukinet.domain.node_ids import NODE_KINDS, NodeId, NodeKind
 from jukinet.domain.quoting import quoted
@@ -29,10 +30,6 @@ __all__ = ["Directory", "DirectoryEntry", "Fingerprints", "PeerDirectory", "Stat
 FINGERPRINT_BYTES = 32  # SHA-256
 MAX_ADDRESS_CHARS = 255
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$")
-_FIELD = re.compile(r"^[a-z_]{1,32}$")
-MAX_TABLE_CHARS = 32
-MAX_BUSINESS_CHARS = 64
-MAX_TITLE_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -208,23 +205,16 @@ def _entry(node: directory_pb2.DirectoryNode, at: str, bad) -> DirectoryEntry:
 
 
 def _check_rows(message: directory_pb2.NetworkDirectory, by_id: Mapping[str, DirectoryEntry], bad) -> None:
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, str, str, str]] = set()
     for i, row in enumerate(message.legal_table):
         at = f"legal_table[{i}]"
-        if not 0 < len(row.table) <= MAX_TABLE_CHARS:
-            raise bad(f"{at}: table must name the legal table (1..{MAX_TABLE_CHARS} characters)")
-        problem = corporate_number_problem(row.agency)
+        problem = row_problem(row)
         if problem:
-            raise bad(f"{at}: agency: {problem}")
-        if not (0 < len(row.business) <= MAX_BUSINESS_CHARS and row.business.isprintable()):
-            raise bad(f"{at}: business must be 1..{MAX_BUSINESS_CHARS} printable characters")
-        if len(row.title) > MAX_TITLE_CHARS or not row.title.isprintable():
-            raise bad(f"{at}: title must be at most {MAX_TITLE_CHARS} printable characters")
-        if not row.fields or any(not _FIELD.match(f) for f in row.fields):
-            raise bad(f"{at}: fields must be one or more field-group names ([a-z_])")
-        key = (row.table, row.agency, row.business)
+            raise bad(f"{at}: {problem}")
+        key = (row.table, row.prefecture, row.agency, row.business)
         if key in seen:
-            raise bad(f"{at}: {row.table} lists agency {row.agency} for {quoted(row.business)} twice")
+            whose = f" of {row.prefecture}" if row.prefecture else ""
+            raise bad(f"{at}: {row.table}{whose} lists agency {row.agency} for {quoted(row.business)} twice")
         seen.add(key)
     blocks: set[tuple[str, int]] = set()
     for i, block in enumerate(message.code_blocks):

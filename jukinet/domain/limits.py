@@ -61,6 +61,20 @@ LOCAL_TEXT_LIMITS: dict[str, TextLimit] = {
     )
 }
 
+# Four-item search (４情報検索, SearchByFourItems at the national server): the query's text items (each
+# optional, but name or kana is required), and what one search may provide.
+SEARCH_TEXT_LIMITS: dict[str, TextLimit] = {
+    t.field: t
+    for t in (
+        TextLimit("name", 100, Repertoire.NAME, False, "氏名 as the agency holds it"),
+        TextLimit("kana", 200, Repertoire.KANA, False, "its reading"),
+        TextLimit("address_text", 200, Repertoire.ADDRESS, False, "address below the municipality, or its start"),
+    )
+}
+MAX_SEARCH_CANDIDATES = 10  # more people than this match: refused (FAILED_PRECONDITION), "add the address"
+MAX_SEARCH_MATCHES_READ = 1000  # index entries a search reads per name key; more: refused without reading on
+SEARCH_REBUILD_CHUNK = 2000  # records indexed per write transaction when the search index is (re)built
+
 # Encoded sizes. The largest valid record is about 3.3 KiB (every text field full of 4-byte characters);
 # unknown fields count, so padding a record does not get it through.
 MAX_RECORD_BYTES = 4 * KIB
@@ -94,6 +108,18 @@ MAX_BATCH_IN_FLIGHT = 4
 MAX_BATCH_STREAMS_PER_AGENCY = 2
 MAX_BATCH_STREAMS = 4  # all agencies together (each holds a bulk worker while it reads a chunk)
 BATCH_IDLE_SECONDS = 30.0  # a batch stream with room for a chunk that sends none for this long ends (its slot freed)
+MAX_DISCLOSURE_QUERY_BYTES = 256  # 開示: an encoded DisclosureQuery (a node id and three numbers)
+MAX_DISCLOSURE_PAGE = 500  # 開示: entries per answer, each with its inclusion path (≤ 64 hashes): < 2 MiB
+DEFAULT_DISCLOSURE_PAGE = 100
+DISCLOSURES_PER_MINUTE_PER_CALLER = 600  # 開示: requests one caller (a portal, a CS, an operator) may make
+DISCLOSURES_PER_MINUTE_PER_RESIDENT = 60  # 開示: requests for one resident (one card, one 住民票コード)
+# The movement report (national): rows of municipality flows and of municipalities in one answer (each list
+# cut there, and the answer says so; totals and prefecture flows are never cut), and the change-feed entries
+# the follower counts per step (one short write transaction, riding on the ingest's group commit).
+MAX_REPORT_ROWS = 10_000
+MAX_FOLLOW_CHUNK = 1_000
+AGENCY_IDENTIFIER_MACS_PER_JOB = 1000  # 機関別符号: MACs per token-worker job (a larger call is cut into jobs)
+MAX_CODE_CHANGES = 16  # 住民票コード変更 links followed from a code to its first or current code
 
 # Request bytes per RPC (full method name); every other RPC gets MAX_UNARY_REQUEST_BYTES.
 MAX_UNARY_REQUEST_BYTES = 64 * KIB
@@ -109,6 +135,10 @@ REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.CertifiedCopyService/RequestCopy": MAX_COPY_REQUEST_BYTES + MAX_CARD_PRESENTATION_BYTES,
     "/jukinet.v1.CertifiedCopyService/ListCopyIssuances": KIB,
     "/jukinet.v1.CopyExchangeService/IssueCopy": MAX_COPY_REQUEST_BYTES + MAX_CARD_PRESENTATION_BYTES,
+    "/jukinet.v1.DisclosureService/GetTreeHead": 64,
+    "/jukinet.v1.DisclosureService/ListMine": MAX_DISCLOSURE_QUERY_BYTES + MAX_CARD_PRESENTATION_BYTES + 64,
+    "/jukinet.v1.DisclosureService/ListForResident": 512,  # a code, three numbers, an operator id
+    "/jukinet.v1.DisclosureCounterService/ListProvisionsForResident": 512,
     "/jukinet.v1.DvMeasureService/RegisterDvMeasure": 4 * KIB,
     "/jukinet.v1.DvMeasureService/ListDvMeasures": KIB,
     "/jukinet.v1.DvMeasureService/RemoveDvMeasure": KIB,
@@ -121,7 +151,11 @@ REQUEST_LIMITS: dict[str, int] = {
     "/jukinet.v1.NumberService/AssignMyNumbers": 16 * KIB,
     "/jukinet.v1.NumberService/ChangeMyNumber": KIB,
     "/jukinet.v1.NumberService/ChangeResidentCode": KIB,
-    "/jukinet.v1.IdentityProvisionService/BatchLookup": MAX_BATCH_REQUEST_BYTES,
+    "/jukinet.v1.BatchLookupService/BatchLookup": MAX_BATCH_REQUEST_BYTES,
+    # a business code, three text items of at most 200 characters (4 bytes each in UTF-8), a date, a code
+    "/jukinet.v1.FourItemSearchService/SearchByFourItems": 4 * KIB,
+    "/jukinet.v1.StatisticsService/GetMovementReport": 256,  # a month, "YYYY-MM"
+    "/jukinet.v1.IdentityProvisionService/LookupByAgencyIdentifier": KIB,  # a business code and a 32-char identifier
 }
 MAX_REQUEST_BYTES = max(REQUEST_LIMITS.values())
 """The server's transport limit: no request larger than this is even buffered."""

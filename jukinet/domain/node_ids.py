@@ -3,8 +3,10 @@
 Forms: ``cs:<municipality code>``, ``pref:<prefecture code 01..47>``, ``national``,
 ``agency:<corporate number>``, ``terminal:<site>:<name>`` where site is a municipality code,
 a prefecture code or ``national`` and name matches ``[a-z0-9-]{1,32}``, and ``card:<card serial>`` (a
-resident's My Number card; the serial is the card chip's, 16 lowercase hex digits), and the J-LIS services
-``cards`` (card management) and ``jpki`` (public certification), one node each like ``national``.
+resident's My Number card; the serial is the card chip's, 16 lowercase hex digits), ``portal:<name>`` (a
+residents' self-service front end, as マイナポータル: it relays residents' own requests, each authorised by
+the resident's card, and may call nothing else), and the J-LIS services ``cards`` (card management) and
+``jpki`` (public certification), one node each like ``national``.
 
 Nodes (CS, prefecture, national) also have a TLS name (:attr:`NodeId.tls_name`), a DNS name carried in
 their TLS certificate that clients verify during the handshake, so that a client reaches only the
@@ -52,6 +54,7 @@ class NodeKind(Enum):
     CARD = "card"  # a resident's My Number card, identified by its chip serial (no personal data)
     CARD_MANAGEMENT = "cards"  # the card-management service (J-LIS): the state of every card
     JPKI = "jpki"  # the public certification service (J-LIS): the card CA's revocations
+    PORTAL = "portal"  # a residents' self-service front end (マイナポータル): relays card-authorised requests
 
 
 SITED_KINDS = frozenset({NodeKind.TERMINAL, NodeKind.OPERATOR})
@@ -140,6 +143,8 @@ class NodeId:
                 raise _fail(text, f"a card serial has {CARD_SERIAL_CHARS} lowercase hex digits")
         elif kind is NodeKind.PREFECTURE:
             _check_prefecture(text, rest)
+        elif kind is NodeKind.PORTAL:
+            _check_name(text, rest)
         else:
             problem = corporate_number_problem(rest)
             if problem is not None:
@@ -187,6 +192,11 @@ class NodeId:
         return cls(NodeKind.JPKI)
 
     @classmethod
+    def portal(cls, name: str) -> NodeId:
+        """A residents' self-service front end (マイナポータル)."""
+        return cls.parse(f"portal:{name}")
+
+    @classmethod
     def card(cls, serial: str) -> NodeId:
         """A resident's My Number card, by its chip serial."""
         return cls.parse(f"card:{serial}")
@@ -215,7 +225,7 @@ class NodeId:
             return self.site or ""
         if self.kind in SINGLETON_KINDS:
             return "national"  # J-LIS's services share the national site
-        if self.kind in (NodeKind.AGENCY, NodeKind.CARD):
+        if self.kind in (NodeKind.AGENCY, NodeKind.CARD, NodeKind.PORTAL):
             raise Rejected(Problem.INVALID, f"{self} has no site")
         return self.code or ""
 

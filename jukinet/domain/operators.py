@@ -33,6 +33,8 @@ class Role(StrEnum):
     MANAGE_LINKS = "manage-links"
     ISSUE_COPIES = "issue-copies"
     MANAGE_DV_MEASURES = "manage-dv-measures"
+    DISCLOSE_PROVISIONS = "disclose-provisions"
+    READ_STATISTICS = "read-statistics"
 
     @property
     def description(self) -> str:
@@ -47,6 +49,8 @@ _DESCRIPTIONS = {
     Role.MANAGE_LINKS: "list, retry and drop outbox items a destination refused (the quarantine)",
     Role.ISSUE_COPIES: "ask a resident's home CS for a copy of their record at the counter (広域交付)",
     Role.MANAGE_DV_MEASURES: "register, list and remove DV support measures (DV等支援措置) of this CS's residents",
+    Role.DISCLOSE_PROVISIONS: "開示 at the counter: show one resident their provisions and copy issuances, with proofs",
+    Role.READ_STATISTICS: "read the monthly population movement report (national server)",
 }
 
 MAX_CONSECUTIVE_FAILURES = 5

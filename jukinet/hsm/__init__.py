@@ -17,6 +17,7 @@ from jukinet.hsm.card import (
 )
 from jukinet.hsm.errors import TokenError, TokenFailure
 from jukinet.hsm.keys import (
+    AGENCY_IDENTIFIER_KEY_LABEL,
     MY_NUMBER_KEY_LABEL,
     key_id_of,
     provision_aes_key,
@@ -30,6 +31,7 @@ from jukinet.hsm.tokens import init_token
 from jukinet.hsm.worker import TokenWorker
 
 __all__ = [
+    "AGENCY_IDENTIFIER_KEY_LABEL",
     "MAX_PIN_FAILURES",
     "MY_NUMBER_KEY_LABEL",
     "CardStatus",

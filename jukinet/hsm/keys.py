@@ -81,6 +81,9 @@ _HMAC_TEMPLATE: Final = MappingProxyType(
 )
 MY_NUMBER_KEY_LABEL: Final = "my-number"
 """Label of the national token's HMAC key that My Numbers are computed with."""
+AGENCY_IDENTIFIER_KEY_LABEL: Final = "agency-identifier"
+"""Label of the national token's HMAC key that agency identifiers (機関別符号) are computed with: a key
+of its own, so that no My Number computation can ever yield an agency identifier or the other way round."""
 
 
 def find_key(session: pkcs11.Session, cls: ObjectClass, key_type: KeyType, label: str) -> Any | None:

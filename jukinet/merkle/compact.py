@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 from jukinet.merkle.hashing import EMPTY_ROOT, HASH_SIZE, node_hash
+
+_NODE = b"\x01"  # RFC 6962 interior node prefix (hashing.node_hash, inlined in the bulk loop)
 
 
 def perfect_subtrees(size: int) -> list[tuple[int, int]]:
@@ -59,6 +62,30 @@ class Frontier:
         self._hashes.append(h)
         self._size += 1
         return done
+
+    def extend(self, leaf_hashes: Iterable[bytes], min_level: int = 0) -> list[tuple[int, int, bytes]]:
+        """Add leaves; return ``(level, index, hash)`` of every subtree they complete at ``min_level`` or
+        above, in the order completed (as :meth:`append` would, one leaf at a time), in one tight loop."""
+        out: list[tuple[int, int, bytes]] = []
+        keep = out.append
+        stack = self._hashes
+        pop, push = stack.pop, stack.append
+        size = self._size
+        sha = hashlib.sha256
+        for h in leaf_hashes:
+            if min_level == 0:
+                keep((0, size, h))
+            index, level = size, 0
+            while index & 1:
+                h = sha(_NODE + pop() + h).digest()
+                index >>= 1
+                level += 1
+                if level >= min_level:
+                    keep((level, index, h))
+            push(h)
+            size += 1
+        self._size = size
+        return out
 
     def root(self) -> bytes:
         """MTH of the leaves appended so far."""

@@ -234,7 +234,8 @@ def _issue(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
     )
     if purpose == "tls":
-        usages = [ExtendedKeyUsageOID.SERVER_AUTH] if issuer == "node" else []
+        serves = issuer == "node" and all(NodeId.parse(n).is_node for n in node_ids)  # a portal only calls
+        usages = [ExtendedKeyUsageOID.SERVER_AUTH] if serves else []
         eku = x509.ExtendedKeyUsage([*usages, ExtendedKeyUsageOID.CLIENT_AUTH])
         builder = builder.add_extension(_ku(), critical=True).add_extension(eku, critical=False)
     elif purpose == "authentication":  # a card's user-authentication key: digitalSignature only
@@ -266,16 +267,17 @@ def issue_tls_certificate(
 ) -> tuple[Path, Path]:
     """Issue a TLS certificate with a fresh key.
 
-    Profiles: a node certificate (node CA) may serve and call: EKU serverAuth + clientAuth, and a DNS
-    SAN with each node's TLS name (``cs-131148.node.jukinet.internal``) that clients verify in the
-    handshake. Every other certificate (operator terminals, agencies) may only call: EKU clientAuth and
-    no DNS name, so it can never stand in for a node. Writes ``out_dir/<name>.key`` (0600) and
-    ``out_dir/<name>.pem`` (leaf, then the issuing CA) and returns ``(cert_path, key_path)``.
+        Profiles: a node certificate (node CA) may serve and call: EKU serverAuth + clientAuth, and a DNS
+        SAN with each node's TLS name (``cs-131148.node.jukinet.internal``) that clients verify in the
+        handshake. Every other certificate (operator terminals, agencies, a residents' portal — node CA, but
+    not a node) may only call: EKU clientAuth and
+        no DNS name, so it can never stand in for a node. Writes ``out_dir/<name>.key`` (0600) and
+        ``out_dir/<name>.pem`` (leaf, then the issuing CA) and returns ``(cert_path, key_path)``.
     """
     key = generate_key()
     sans: list[x509.GeneralName] = []
     if issuer == "node":
-        sans = [x509.DNSName(NodeId.parse(n).tls_name) for n in node_ids]
+        sans = [x509.DNSName(NodeId.parse(n).tls_name) for n in node_ids if NodeId.parse(n).is_node]
     cert = _issue(pki_dir, issuer, node_ids, key.public_key(), days, "tls", sans)
     out_dir = Path(out_dir)
     cert_path, key_path = out_dir / f"{name}.pem", out_dir / f"{name}.key"

@@ -41,6 +41,7 @@ ISSUER_FOR_KIND: dict[NodeKind, IssuerKind] = {  # which issuing CA may vouch fo
     NodeKind.NATIONAL: "node",
     NodeKind.CARD_MANAGEMENT: "node",
     NodeKind.JPKI: "node",
+    NodeKind.PORTAL: "node",  # a residents' front end: a node-CA identity that serves nothing (no DNS name)
     NodeKind.AGENCY: "agency",
     NodeKind.TERMINAL: "operator",
     NodeKind.OPERATOR: "operator",

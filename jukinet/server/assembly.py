@@ -14,7 +14,7 @@ import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -29,6 +29,7 @@ from jukinet.server.audit import Auditor, AuditRpc, TreeHeadSigner
 from jukinet.server.login import OperatorAdministration, OperatorLogins, TemplateVault
 from jukinet.server.operator_rpc import OperatorAdminRpc, OperatorAuthRpc
 from jukinet.server.parts import NodeParts
+from jukinet.server.provision_index import ProvisionIndexer
 from jukinet.server.runtime.config import NodeConfig
 from jukinet.server.runtime.directory import DirectoryRefresher, DirectoryRpc, NodeDirectory, directory_sources
 from jukinet.server.runtime.executor import Blocking
@@ -52,6 +53,7 @@ BULK_WORKERS = 3
 class Tier:
     services: tuple[str, ...] = ()  # "module:function", each (NodeParts) -> ServiceBinding
     item_handlers: tuple[str, ...] = ()  # "module:function", each (NodeParts) -> ItemHandler its intake uses
+    workers: tuple[str, ...] = ()  # "module:function", each (NodeParts) -> Worker: background, started and stopped
 
 
 TIERS: dict[NodeKind, Tier] = {
@@ -63,6 +65,8 @@ TIERS: dict[NodeKind, Tier] = {
             "jukinet.cs_node.copies:copy_service",
             "jukinet.cs_node.copies:copy_exchange_service",
             "jukinet.cs_node.copies:dv_measure_service",
+            "jukinet.cs_node.disclosure:disclosure_service",
+            "jukinet.cs_node.disclosure:disclosure_counter_service",
         ),
         item_handlers=(
             "jukinet.cs_node.move_intake:move_out_certificates",
@@ -70,23 +74,38 @@ TIERS: dict[NodeKind, Tier] = {
         ),
     ),
     NodeKind.PREFECTURE: Tier(
+        services=("jukinet.server.prefecture.provision:provision_service",),
         item_handlers=(
             "jukinet.server.prefecture.notices:cs_change_notices",
             "jukinet.server.prefecture.notices:cs_card_events",
             "jukinet.server.prefecture.notices:cs_code_blocks",
-        )
+        ),
     ),
     NodeKind.NATIONAL: Tier(
         services=(
             "jukinet.server.national.provision:provision_service",
+            "jukinet.server.national.provision:search_service",
+            "jukinet.server.national.batch:batch_service",
             "jukinet.server.national.directory:directory_publish_service",
             "jukinet.server.national.numbers:number_service",
+            "jukinet.server.national.disclosure:disclosure_service",
+            "jukinet.server.national.statistics:statistics_service",
         ),
         item_handlers=("jukinet.server.national.notices:relayed_change_notices",),
+        workers=("jukinet.server.national.statistics:movement_follower",),
     ),
     NodeKind.CARD_MANAGEMENT: Tier(item_handlers=("jukinet.server.card_events:card_states",)),
     NodeKind.JPKI: Tier(item_handlers=("jukinet.server.card_events:jpki_revocations",)),
 }
+
+
+class Worker(Protocol):
+    """A tier's background work (e.g. the national movement follower): started after the server, stopped
+    before the store closes."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 def _load(name: str) -> Callable[[NodeParts], Any]:
@@ -103,13 +122,18 @@ class Node:
     server: NodeServer
     tree_heads: TreeHeadSigner
     refresher: DirectoryRefresher
+    indexer: ProvisionIndexer
+    workers: list[Worker] = field(default_factory=list)
     _stopped: bool = field(default=False)
 
     async def start(self) -> None:
         await self.server.start()
         self.tree_heads.start()
+        self.indexer.start()
         self.parts.links.start()
         self.refresher.start()
+        for worker in self.workers:
+            worker.start()
         log.info("%s serving on %s", self.parts.config.name, self.parts.config.listen)
 
     async def stop(self) -> None:
@@ -120,6 +144,9 @@ class Node:
         await self.server.stop(grace=2.0)
         await self.refresher.stop()
         await self.parts.links.stop()
+        for worker in self.workers:
+            worker.stop()
+        self.indexer.stop()
         self.tree_heads.stop()
         self.parts.blocking.shutdown()
         self.parts.bulk.shutdown()
@@ -214,4 +241,6 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
         config.directory_refresh_s,
         config.keepalive,
     )
-    return Node(parts, server, TreeHeadSigner(node_id, storage, signer, auditor=parts.auditor), refresher)
+    workers = [_load(make)(parts) for make in tier.workers]
+    tree_heads = TreeHeadSigner(node_id, storage, signer, auditor=parts.auditor)
+    return Node(parts, server, tree_heads, refresher, ProvisionIndexer(storage.provisions), workers)

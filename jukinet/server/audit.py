@@ -31,7 +31,7 @@ from jukinet.server.runtime.guard import guarded
 from jukinet.server.runtime.peers import Caller
 from jukinet.server.runtime.policy import TerminalOf
 from jukinet.server.runtime.status import DENIALS
-from jukinet.storage import AuditLog, NodeStorage
+from jukinet.storage import AuditLog, MerkleLog, NodeStorage
 from jukinet.v1 import audit_pb2, audit_pb2_grpc, envelope_pb2
 
 log = logging.getLogger(__name__)
@@ -128,13 +128,13 @@ def _iso(ms: int) -> str:
     return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).isoformat(timespec="milliseconds")
 
 
-def seal_tree_head(node_id: str, log_: AuditLog, signer: Signer, clock: Clock = SYSTEM_CLOCK) -> bool:
+def seal_tree_head(node_id: str, log_: MerkleLog, signer: Signer, clock: Clock = SYSTEM_CLOCK) -> bool:
     """Seal and store the current tree head if the log grew since the last one; True if one was made."""
     size = log_.size()
     latest = log_.latest_tree_head()
     if size == 0 or (latest is not None and latest[0] >= size):
         return False
-    head = A.TreeHead(node_id=node_id, tree_size=size, root_hash=log_.root(size))
+    head = A.TreeHead(node_id=node_id, tree_size=size, root_hash=log_.root(size), log=log_.name)
     head.timestamp.FromMilliseconds(clock.now_ms())
     log_.put_tree_head(None, size, seal(signer, head).SerializeToString())
     return True
@@ -142,14 +142,15 @@ def seal_tree_head(node_id: str, log_: AuditLog, signer: Signer, clock: Clock = 
 
 class TreeHeadSigner:
     """Background thread: once per interval, writes the counted refusals whose interval ended and seals a new
-    tree head if the log has grown."""
+    tree head for each of the node's logs (audit, provision, copy-issuance) that has grown (an empty log
+    gets none: only the national server's provision log and a CS's copy-issuance log ever grow)."""
 
     def __init__(
         self, node_id: str, storage: NodeStorage, signer: Signer, interval: float = 1.0, auditor: Auditor | None = None
     ) -> None:
         self._node_id = node_id
         self._auditor = auditor  # its counted refusals are flushed on the same beat, before the head is sealed
-        self._log = storage.audit
+        self._logs: tuple[MerkleLog, ...] = (storage.audit, storage.provisions.log, storage.copies.log)
         self._signer = signer
         self._interval = interval
         self._stop = threading.Event()
@@ -161,7 +162,8 @@ class TreeHeadSigner:
     def sign_now(self, everything: bool = False) -> None:
         if self._auditor is not None:
             self._auditor.flush_refusals(everything)
-        seal_tree_head(self._node_id, self._log, self._signer)
+        for log_ in self._logs:
+            seal_tree_head(self._node_id, log_, self._signer)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -177,15 +179,17 @@ class TreeHeadSigner:
 
 
 def check_tree_head(
-    signed: envelope_pb2.Signed, certificate: x509.Certificate, node_id: str | None = None
+    signed: envelope_pb2.Signed, certificate: x509.Certificate, node_id: str | None = None, log_: str = "audit"
 ) -> audit_pb2.TreeHead:
-    """Verify a signed tree head against the node's signing certificate; returns the tree head."""
+    """Verify a signed tree head of the node's ``log_`` against its signing certificate; returns the head."""
     key = certificate.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise Rejected(Problem.INVALID, "the signing certificate is not for an EC key")
     head = open_signed(signed, audit_pb2.TreeHead, key)
     if node_id is not None and head.node_id != node_id:
         raise Rejected(Problem.DENIED, f"tree head is for {head.node_id}, not {node_id}")
+    if (head.log or "audit") != log_:
+        raise Rejected(Problem.DENIED, f"tree head is of the {head.log or 'audit'} log, not the {log_} log")
     return head
 
 

@@ -24,6 +24,7 @@ import lmdb
 from jukinet.domain.changes import CODE_CHANGE, ended_record, replaces_current
 from jukinet.domain.codes import is_valid_resident_code
 from jukinet.domain.errors import ItemRefused, Problem, Rejected
+from jukinet.domain.kana import fold_version
 from jukinet.domain.limits import MAX_NOTICE_BYTES
 from jukinet.domain.moves import date_of
 from jukinet.domain.node_ids import NodeId
@@ -34,6 +35,7 @@ from jukinet.pki import TrustStore
 from jukinet.server.grants import open_grant
 from jukinet.storage import NodeStorage
 from jukinet.storage.layout import RETIRED
+from jukinet.storage.search_index import FourItemsIndex
 from jukinet.v1 import identity_pb2, moves_pb2, notice_pb2
 
 
@@ -180,6 +182,15 @@ class ChangeWriter:
         self._storage = storage
         self._national = national
         self._ownership = Ownership(storage, national, hosted)
+        # national: the four-item search index, kept in the transaction that stores each record
+        self._index = FourItemsIndex(storage.env, fold_version()) if national else None
+
+    def _put(
+        self, txn: lmdb.Transaction, record: identity_pb2.IdentityRecord, previous: identity_pb2.IdentityRecord | None
+    ) -> None:
+        self._storage.records.put(txn, record, previous)
+        if self._index is not None:
+            self._index.update(txn, record, previous)
 
     def _used(self, txn: lmdb.Transaction, code: str) -> None:
         """National: the code's first record is stored; it no longer counts against its CS's quota of
@@ -201,17 +212,17 @@ class ChangeWriter:
                 former = records.current(txn, old)
                 if former is None:  # the check above found it, in this transaction
                     raise Rejected(Problem.BROKEN, f"resident {old} vanished inside its own write transaction")
-                records.put(txn, ended_record(former, record), former)
+                self._put(txn, ended_record(former, record), former)
                 if records.current(txn, code) is None:
                     self._used(txn, code)
-                records.put(txn, record, None)  # the My Number index now names the new code
+                self._put(txn, record, None)  # the My Number index now names the new code
                 s.numbers.link_change(txn, old, code)
                 s.cards.move(txn, old, code)  # the national server's card index (none at a prefecture)
                 history.index(txn, old, first + i)
             elif replaces_current(current, record):
                 if current is None:
                     self._used(txn, code)
-                records.put(txn, record, current)
+                self._put(txn, record, current)
                 if current is not None and current.my_number and current.my_number != record.my_number:
                     s.numbers.mark_retired(txn, code, current.my_number)
             history.append(txn, code, notice.SerializeToString(), first + i)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from jukinet.storage.audit_log import AuditLog
 from jukinet.storage.cards import CardStore
 from jukinet.storage.copies import CopyIssuanceLog, DvMeasureStore
 from jukinet.storage.directory import DirectoryStore
@@ -19,6 +18,7 @@ from jukinet.storage.history import ChangeHistory
 from jukinet.storage.inbox import InboundMarks
 from jukinet.storage.layout import ALL_DBS
 from jukinet.storage.local_data import LocalDataStore
+from jukinet.storage.merkle_log import AuditLog, MerkleLog
 from jukinet.storage.moves import MoveStore
 from jukinet.storage.numbers import CodeReserve, Designations, NumberRegister
 from jukinet.storage.operators import OperatorStore
@@ -39,6 +39,7 @@ __all__ = [
     "InboundMarks",
     "LinkQueues",
     "LocalDataStore",
+    "MerkleLog",
     "MoveStore",
     "NodeStorage",
     "NumberRegister",

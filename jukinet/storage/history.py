@@ -62,6 +62,19 @@ class ChangeHistory:
                 if raw is not None:
                     yield notice_pb2.ChangeNotice.FromString(raw)
 
+    def before(self, txn: lmdb.Transaction, resident_code: str, position: int) -> Iterator[notice_pb2.ChangeNotice]:
+        """The resident's notices at feed positions before ``position``, in order (a follower's view of what
+        it already read)."""
+        prefix = resident_key(resident_code)
+        cursor = txn.cursor(db=self._index)
+        if cursor.set_range(prefix):
+            for key in cursor.iternext(values=False):
+                if not key.startswith(prefix) or len(key) != len(prefix) + 8 or queue_position(key) >= position:
+                    break
+                raw = txn.get(u64(queue_position(key)), db=self._feed)
+                if raw is not None:
+                    yield notice_pb2.ChangeNotice.FromString(raw)
+
     def of(self, resident_code: str) -> list[notice_pb2.ChangeNotice]:
         """A resident's notices, in the order stored."""
         prefix = resident_key(resident_code)

@@ -1,137 +1,341 @@
-"""The provision log: every record provided to an agency, written before the answer leaves."""
+"""The provision log: every record provided to an agency, written before the answer leaves.
+
+It is a Merkle log (RFC 6962, :class:`~jukinet.storage.merkle_log.MerkleLog`) of ``ProvisionEntry`` leaves,
+so that a resident can be shown, with proofs, every provision of their data (開示). Provision id n is
+leaf n − 1. Bulk paths append a chunk's entries in one transaction (:meth:`ProvisionLog.append_many`).
+
+**The index from resident to leaf** is written behind the log, not in the provision's transaction: a
+chunk of a thousand provisions for a thousand residents would otherwise dirty a thousand pages of a
+B-tree keyed by resident at every commit. A follower (:meth:`ProvisionLog.index_step`, run in the
+background by the node) reads the leaves not yet indexed, sorts them by resident and writes them as one
+new *segment* — keys ``segment ‖ 住民票コード ‖ leaf`` in ascending order, so LMDB appends them to the
+end of the tree. A resident's provisions are then one range per segment plus the few leaves not yet
+indexed (:meth:`ProvisionLog.of_resident` reads both, so the index is never behind what it answers).
+When :data:`MERGE_FANOUT` segments of one level exist, :meth:`index_step` merges them into one segment
+of the next level, at most :data:`INDEX_STEP` keys per transaction, so lookups read O(log n) segments
+and no step holds the node's writer for long.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from typing import overload
+import heapq
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import lmdb
 
+from jukinet.domain.errors import Problem, Rejected
 from jukinet.storage.environment import Environment
-from jukinet.storage.layout import Counter, Db, u64
+from jukinet.storage.layout import Db
+from jukinet.storage.merkle_log import PROVISION_DB_NAMES, MerkleLog
 from jukinet.v1 import admin_pb2
 
 _LAST_ID = 2**64 - 1  # provision ids are uint64 on the wire
+STORED_FROM_LEVEL = 4
+"""Subtree hashes stored from level 4 (16 leaves) up: one eighth of the writes of storing every level."""
+INDEX_STEP = 16_384
+"""At most this many index keys written (or merged) per transaction of the follower."""
+MERGE_FANOUT = 8
+"""This many segments of one level are merged into one of the next."""
+MAX_TAIL_SCAN = 500_000
+"""A resident lookup reads at most this many not-yet-indexed leaves; further behind, it is UNAVAILABLE
+(the follower indexes hundreds of thousands a second: this only happens while it is stopped)."""
+
+_SEGMENT = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+_META = struct.Struct(">BQQ")  # level, keys, state (live; being written by a merge; merged, being deleted)
+_UPTO = b"upto"
+_SEG = b"seg:"
+_MERGE = b"merge"  # the merge in progress: output segment ‖ its inputs ‖ the last key written
+_CODE_CHARS = 11
+_LIVE, _MERGING, _RETIRED = 0, 1, 2
 
 
-class ProvisionLog:
-    def __init__(self, env: Environment) -> None:
-        self._env = env
-        self._db = env.dbs[Db.PROVISIONS]
+@dataclass(frozen=True)
+class IndexStep:
+    """What one :meth:`ProvisionLog.index_step` did."""
 
-    def append(self, txn: lmdb.Transaction, entry: admin_pb2.ProvisionEntry) -> int:
-        """Give ``entry`` the next provision id and store it inside ``txn``; returns the id."""
-        entry.provision_id = self._env.reserve(txn, Counter.PROVISION)
-        txn.put(u64(entry.provision_id), entry.SerializeToString(), db=self._db)
-        return entry.provision_id
-
-    def append_many(self, txn: lmdb.Transaction, entries: Iterable[admin_pb2.ProvisionEntry]) -> range:
-        """Store ``entries`` inside ``txn`` under consecutive provision ids; returns the ids, in order.
-
-        :class:`SharedEntries` (a chunk's entries, alike but for the resident) is encoded without building a
-        message per entry; any other iterable of entries is numbered and serialized one by one."""
-        if isinstance(entries, SharedEntries):
-            first = self._first(txn, len(entries))
-            ids = range(first, first + len(entries))
-            cursor = txn.cursor(db=self._db)
-            cursor.putmulti(zip(map(u64, ids), entries.encoded(first), strict=True), append=True)
-            return ids
-        items = list(entries)
-        first = self._first(txn, len(items))
-        for offset, entry in enumerate(items):
-            entry.provision_id = first + offset
-            txn.put(u64(entry.provision_id), entry.SerializeToString(), db=self._db, append=True)
-        return range(first, first + len(items))
-
-    def _first(self, txn: lmdb.Transaction, count: int) -> int:
-        if not count:
-            return self._env.peek(txn, Counter.PROVISION)
-        return self._env.reserve(txn, Counter.PROVISION, count)
-
-    def page(self, after_id: int, limit: int) -> list[admin_pb2.ProvisionEntry]:
-        out: list[admin_pb2.ProvisionEntry] = []
-        if limit <= 0 or after_id >= _LAST_ID:  # nothing comes after the last id (and after_id + 1 would not pack)
-            return out
-        with self._env.read() as txn:
-            cursor = txn.cursor(db=self._db)
-            if cursor.set_range(u64(after_id + 1)):
-                for _, value in cursor:
-                    out.append(admin_pb2.ProvisionEntry.FromString(value))
-                    if len(out) >= limit:
-                        break
-        return out
-
-    def count(self) -> int:
-        return self._env.entries(Db.PROVISIONS)
-
-
-class SharedEntries(Sequence[admin_pb2.ProvisionEntry]):
-    """Provision entries that differ only in their resident (one chunk of a batch: same agency, business,
-    time, query kind, items and reference), as a sequence of entries (without ids until stored).
-
-    :meth:`encoded` builds each entry's bytes from the template's encoded parts and the resident code,
-    exactly as ``SerializeToString`` of the full entry would (fields in number order; tested), which costs
-    a fraction of a message per record."""
-
-    def __init__(self, template: admin_pb2.ProvisionEntry, resident_codes: Sequence[str]) -> None:
-        if template.provision_id or template.resident_code:
-            raise ValueError("the template of shared entries names no provision id and no resident")
-        self._template = template
-        self._codes = resident_codes
-        head = admin_pb2.ProvisionEntry()
-        head.CopyFrom(template)
-        head.ClearField("query_kind")
-        head.ClearField("items")
-        head.ClearField("reference")
-        tail = admin_pb2.ProvisionEntry(
-            query_kind=template.query_kind, items=template.items, reference=template.reference
-        )
-        self._head = head.SerializeToString()  # fields 2..4: provided_at, agency, business_code
-        self._tail = tail.SerializeToString()  # fields 6..8: query_kind, items, reference
-
-    def __len__(self) -> int:
-        return len(self._codes)
-
-    @overload
-    def __getitem__(self, index: int) -> admin_pb2.ProvisionEntry: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[admin_pb2.ProvisionEntry]: ...
-    def __getitem__(self, index: int | slice) -> admin_pb2.ProvisionEntry | list[admin_pb2.ProvisionEntry]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        entry = admin_pb2.ProvisionEntry()
-        entry.CopyFrom(self._template)
-        entry.resident_code = self._codes[index]
-        return entry
-
-    def encoded(self, first_id: int) -> Iterator[bytes]:
-        """Each entry serialized, numbered from ``first_id``."""
-        head, tail = self._head, self._tail
-        high_of, high = -1, b""
-        for provision_id, code in enumerate(self._codes, first_id):
-            raw = code.encode()
-            length = _LENGTH[len(raw)] if len(raw) < 0x80 else _varint(len(raw))
-            if provision_id < 0x80:
-                varint = _LOW_LAST[provision_id]
-            else:  # the low 7 bits from a table, the rest once per 128 ids
-                if provision_id >> 7 != high_of:
-                    high_of = provision_id >> 7
-                    high = _varint(high_of)
-                varint = _LOW_MORE[provision_id & 0x7F] + high
-            yield b"\x08" + varint + head + b"\x2a" + length + raw + tail
+    indexed: int  # leaves added to the index
+    merged: int  # keys moved by a merge
+    behind: int  # leaves still not indexed after the step
 
 
 def _varint(value: int) -> bytes:
+    """Protobuf's base-128 encoding of a non-negative integer (ids: one to five bytes on the fast path)."""
     if value < 0x80:
         return bytes((value,))
+    if value < 0x4000:
+        return bytes((value & 0x7F | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14))
     out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
         value >>= 7
     out.append(value)
     return bytes(out)
 
 
-_LOW_LAST = [bytes((b,)) for b in range(0x80)]  # a varint's last byte
-_LOW_MORE = [bytes((b | 0x80,)) for b in range(0x80)]  # a varint's byte with more to follow
-_LENGTH = _LOW_LAST  # a code's length (one byte below 128)
+def _template_parts(template: admin_pb2.ProvisionEntry) -> tuple[bytes, bytes]:
+    """The template's serialized fields before the resident code (2–4) and after it (6 on)."""
+    if template.provision_id or template.resident_code:
+        raise ValueError("a provision template names neither an id nor a resident")
+    head = admin_pb2.ProvisionEntry()
+    head.CopyFrom(template)
+    tail = admin_pb2.ProvisionEntry()
+    tail.CopyFrom(template)
+    for name in ("provided_at", "agency", "business_code"):
+        tail.ClearField(name)
+    for field in admin_pb2.ProvisionEntry.DESCRIPTOR.fields:
+        if field.number > _RESIDENT_FIELD:
+            head.ClearField(field.name)
+    return head.SerializeToString(), tail.SerializeToString()
+
+
+_RESIDENT_FIELD = admin_pb2.ProvisionEntry.DESCRIPTOR.fields_by_name["resident_code"].number
+
+
+class ProvisionLog:
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+        self.log = MerkleLog(env, "provision", PROVISION_DB_NAMES, stored_from=STORED_FROM_LEVEL)
+        self._index = env.dbs[Db.PROVISION_INDEX]
+        self._state = env.dbs[Db.PROVISION_INDEX_STATE]
+
+    # -- writing -----------------------------------------------------------------------------------------
+
+    def append(self, txn: lmdb.Transaction, entry: admin_pb2.ProvisionEntry) -> int:
+        """Give ``entry`` the next provision id and store it inside ``txn``; returns the id."""
+        return self.append_many(txn, (entry,)).start
+
+    def append_many(self, txn: lmdb.Transaction, entries: Sequence[admin_pb2.ProvisionEntry]) -> range:
+        """Give each entry the next provision id, in order, and store them inside ``txn``; returns the ids."""
+        first = self.log.size_in(txn) + 1
+        leaves = []
+        for i, entry in enumerate(entries, first):
+            entry.provision_id = i
+            leaves.append(entry.SerializeToString())
+        self.log.append_many(txn, leaves)
+        return range(first, first + len(leaves))
+
+    def append_provided(
+        self, txn: lmdb.Transaction, template: admin_pb2.ProvisionEntry, resident_codes: Sequence[str]
+    ) -> range:
+        """One entry per code, each ``template`` with that code and the next provision id, stored inside
+        ``txn``; returns the ids. The bulk path (a chunk of a batch): each leaf is put together from the
+        template's serialized fields around the id and the code, byte for byte what ``SerializeToString``
+        of the whole entry gives (protobuf writes known fields in field-number order;
+        tests/test_provision_log.py checks it), at a fraction of the cost of building a message per record."""
+        head, tail = _template_parts(template)
+        first = self.log.size_in(txn) + 1
+        leaves = []
+        add = leaves.append
+        for i, code in enumerate(resident_codes, first):
+            raw = code.encode("ascii")
+            add(b"\x08" + _varint(i) + head + b"\x2a" + bytes((len(raw),)) + raw + tail)
+        self.log.append_many(txn, leaves)
+        return range(first, first + len(leaves))
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    def page(self, after_id: int, limit: int) -> list[admin_pb2.ProvisionEntry]:
+        """Entries with ids after ``after_id``, at most ``limit``."""
+        if limit <= 0 or after_id >= _LAST_ID:  # nothing comes after the last id (and after_id + 1 would not pack)
+            return []
+        size = self.log.size()
+        if after_id >= size:
+            return []
+        end = min(size, after_id + limit)
+        return [admin_pb2.ProvisionEntry.FromString(raw) for raw in self.log.entries(after_id, end)]
+
+    def count(self) -> int:
+        return self.log.size()
+
+    def of_resident(
+        self, resident_code: str, after_id: int = 0, limit: int = 1000
+    ) -> tuple[list[admin_pb2.ProvisionEntry], bool]:
+        """The resident's provisions with ids after ``after_id``, in id order, at most ``limit``; and whether
+        more follow."""
+        key = resident_code.encode("ascii")
+        if len(key) != _CODE_CHARS:
+            raise Rejected(Problem.INVALID, f"a 住民票コード has {_CODE_CHARS} digits")
+        with self._env.read() as txn:
+            size = self.log.size_in(txn)
+            upto = self._upto(txn)
+            if size - upto > MAX_TAIL_SCAN:
+                raise Rejected(
+                    Problem.UNAVAILABLE, f"the provision index is {size - upto} entries behind; try again shortly"
+                )
+            leaves: set[int] = set()
+            cursor = txn.cursor(db=self._index)
+            for segment, _ in self._segments(txn):
+                prefix = _SEGMENT.pack(segment) + key
+                if cursor.set_range(prefix):
+                    for k in cursor.iternext(values=False):
+                        if not k.startswith(prefix):
+                            break
+                        index = _U64.unpack(k[-8:])[0]
+                        if index >= after_id:
+                            leaves.add(index)
+            leaf_cursor = self.log.leaf_cursor(txn)
+            if upto < size and leaf_cursor.set_key(_U64.pack(upto)):
+                for k, raw in leaf_cursor:
+                    index = _U64.unpack(k)[0]
+                    if index >= after_id and admin_pb2.ProvisionEntry.FromString(raw).resident_code == resident_code:
+                        leaves.add(index)
+            wanted = sorted(leaves)[:limit]
+            get = leaf_cursor.get
+            return [admin_pb2.ProvisionEntry.FromString(get(_U64.pack(i))) for i in wanted], len(leaves) > limit
+
+    def index_behind(self) -> int:
+        """Leaves not yet in the resident index."""
+        with self._env.read() as txn:
+            return self.log.size_in(txn) - self._upto(txn)
+
+    # -- the follower ---------------------------------------------------------------------------------------
+
+    def index_step(self) -> IndexStep:
+        """Index up to :data:`INDEX_STEP` new leaves as a new segment, or advance a merge; one transaction
+        through the node's writer (group commit). Safe to call from one thread at a time."""
+        return self._env.submit(self._step).result()
+
+    def _step(self, txn: lmdb.Transaction) -> IndexStep:
+        merged = self._delete_step(txn) or self._merge_step(txn)
+        if merged:
+            return IndexStep(0, merged, self.log.size_in(txn) - self._upto(txn))
+        size = self.log.size_in(txn)
+        upto = self._upto(txn)
+        end = min(size, upto + INDEX_STEP)
+        if end == upto:
+            return IndexStep(0, 0, 0)
+        keys = []
+        cursor = self.log.leaf_cursor(txn)
+        cursor.set_key(_U64.pack(upto))
+        for k, raw in cursor:
+            index = _U64.unpack(k)[0]
+            if index >= end:
+                break
+            code = admin_pb2.ProvisionEntry.FromString(raw).resident_code.encode("ascii")
+            keys.append(code + k)
+        keys.sort()
+        segment = self._new_segment(txn, 0, len(keys), _LIVE)
+        prefix = _SEGMENT.pack(segment)
+        put, db = txn.put, self._index
+        for k in keys:
+            put(prefix + k, b"", db=db, append=True)
+        txn.put(_UPTO, _U64.pack(end), db=self._state)
+        self._plan_merge(txn)
+        return IndexStep(end - upto, 0, size - end)
+
+    def _plan_merge(self, txn: lmdb.Transaction) -> None:
+        """Start merging the oldest MERGE_FANOUT live segments of a level, when a level has that many."""
+        if txn.get(_MERGE, db=self._state) is not None:
+            return
+        by_level: dict[int, list[int]] = {}
+        for segment, (level, _keys, state) in self._segments(txn):
+            if state == _LIVE:
+                by_level.setdefault(level, []).append(segment)
+        for level, segments in sorted(by_level.items()):
+            if len(segments) >= MERGE_FANOUT:
+                inputs = segments[:MERGE_FANOUT]
+                total = sum(self._meta(txn, s)[1] for s in inputs)
+                output = self._new_segment(txn, level + 1, total, _MERGING)
+                plan = _SEGMENT.pack(output) + b"".join(_SEGMENT.pack(s) for s in inputs)
+                txn.put(_MERGE, struct.pack(">B", len(inputs)) + plan, db=self._state)
+                return
+
+    def _merge_step(self, txn: lmdb.Transaction) -> int:
+        """Move up to INDEX_STEP keys of the merge in progress into its output segment; 0 if none is."""
+        plan = txn.get(_MERGE, db=self._state)
+        if plan is None:
+            return 0
+        count = plan[0]
+        output = _SEGMENT.unpack(plan[1:5])[0]
+        inputs = [_SEGMENT.unpack(plan[5 + 4 * i : 9 + 4 * i])[0] for i in range(count)]
+        resume = plan[5 + 4 * count :]  # the last code ‖ leaf written to the output (empty: none yet)
+        out_prefix = _SEGMENT.pack(output)
+        streams = [self._keys_after(txn, s, resume) for s in inputs]
+        moved = 0
+        last = resume
+        put, db = txn.put, self._index
+        for suffix in heapq.merge(*streams):
+            if moved == INDEX_STEP:
+                txn.put(_MERGE, plan[: 5 + 4 * count] + last, db=self._state)
+                return moved
+            put(out_prefix + suffix, b"", db=db, append=True)
+            last = suffix
+            moved += 1
+        # Every key is in the output: the output goes live and the inputs are retired in the same commit
+        # (lookups read either, never both); later steps delete the retired keys, INDEX_STEP at a time.
+        for segment in inputs:
+            level, keys, _ = self._meta(txn, segment)
+            txn.put(_SEG + _SEGMENT.pack(segment), _META.pack(level, keys, _RETIRED), db=self._state)
+        level, keys, _ = self._meta(txn, output)
+        txn.put(_SEG + _SEGMENT.pack(output), _META.pack(level, keys, _LIVE), db=self._state)
+        txn.delete(_MERGE, db=self._state)
+        return max(moved, 1)
+
+    def _keys_after(self, txn: lmdb.Transaction, segment: int, after: bytes) -> Iterator[bytes]:
+        prefix = _SEGMENT.pack(segment)
+        cursor = txn.cursor(db=self._index)
+        if not cursor.set_range(prefix + after):
+            return
+        for k in cursor.iternext(values=False):
+            if not k.startswith(prefix):
+                return
+            suffix = bytes(k[4:])
+            if suffix != after:
+                yield suffix
+
+    def _delete_step(self, txn: lmdb.Transaction) -> int:
+        """Delete up to INDEX_STEP keys of retired segments; 0 if there are none."""
+        retired = [s for s, meta in self._segments(txn, _RETIRED)]
+        if not retired:
+            return 0
+        deleted = 0
+        cursor = txn.cursor(db=self._index)
+        for segment in retired:
+            prefix = _SEGMENT.pack(segment)
+            found = cursor.set_range(prefix)
+            while found and cursor.key().startswith(prefix):
+                if deleted == INDEX_STEP:
+                    return deleted
+                found = cursor.delete()  # moves to the next key
+                deleted += 1
+            txn.delete(_SEG + prefix, db=self._state)
+        return max(deleted, 1)
+
+    def _new_segment(self, txn: lmdb.Transaction, level: int, keys: int, state: int) -> int:
+        cursor = txn.cursor(db=self._state)
+        last = 0
+        if cursor.set_range(_SEG):
+            for k in cursor.iternext(values=False):
+                if not k.startswith(_SEG):
+                    break
+                last = _SEGMENT.unpack(k[len(_SEG) :])[0]
+        segment = last + 1
+        txn.put(_SEG + _SEGMENT.pack(segment), _META.pack(level, keys, state), db=self._state)
+        return segment
+
+    def _meta(self, txn: lmdb.Transaction, segment: int) -> tuple[int, int, int]:
+        raw = txn.get(_SEG + _SEGMENT.pack(segment), db=self._state)
+        if raw is None:
+            raise Rejected(Problem.BROKEN, f"provision index segment {segment} has no record")
+        return _META.unpack(raw)
+
+    def _segments(self, txn: lmdb.Transaction, state: int = _LIVE) -> Iterator[tuple[int, tuple[int, int, int]]]:
+        """Segments in ``state``; lookups read the live ones (a merge's inputs stay live until its output
+        is complete; then, in one commit, the output is live and the inputs retired)."""
+        cursor = txn.cursor(db=self._state)
+        if cursor.set_range(_SEG):
+            for k, v in cursor:
+                if not k.startswith(_SEG):
+                    break
+                meta = _META.unpack(v)
+                if meta[2] == state:
+                    yield _SEGMENT.unpack(k[len(_SEG) :])[0], meta
+
+    def _upto(self, txn: lmdb.Transaction) -> int:
+        raw = txn.get(_UPTO, db=self._state)
+        return _U64.unpack(raw)[0] if raw else 0

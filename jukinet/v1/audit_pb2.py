@@ -26,37 +26,37 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from jukinet.v1 import envelope_pb2 as jukinet_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16jukinet/v1/audit.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19jukinet/v1/envelope.proto\"\xcb\x01\n\nAuditEntry\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x10\n\x08terminal\x18\x03 \x01(\t\x12\'\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x17.jukinet.v1.AuditAction\x12)\n\x07outcome\x18\x05 \x01(\x0e\x32\x18.jukinet.v1.AuditOutcome\x12\x0e\n\x06target\x18\x06 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"p\n\x08TreeHead\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1a\n\x18GetSignedTreeHeadRequest\"^\n\x19GetSignedTreeHeadResponse\x12%\n\ttree_head\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x1a\n\x12signer_certificate\x18\x02 \x01(\x0c\"A\n\x18GetInclusionProofRequest\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"B\n\x19GetInclusionProofResponse\x12\x12\n\naudit_path\x18\x01 \x03(\x0c\x12\x11\n\tleaf_hash\x18\x02 \x01(\x0c\"O\n\x1aGetConsistencyProofRequest\x12\x17\n\x0f\x66irst_tree_size\x18\x01 \x01(\x04\x12\x18\n\x10second_tree_size\x18\x02 \x01(\x04\",\n\x1bGetConsistencyProofResponse\x12\r\n\x05proof\x18\x01 \x03(\x0c\"/\n\x11GetEntriesRequest\x12\r\n\x05start\x18\x01 \x01(\x04\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x04\"4\n\x12GetEntriesResponse\x12\x11\n\tleaf_data\x18\x01 \x03(\x0c\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x04*\xd6\x08\n\x0b\x41uditAction\x12\x1c\n\x18\x41UDIT_ACTION_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41UDIT_ACTION_LOGIN\x10\x01\x12\x17\n\x13\x41UDIT_ACTION_LOGOUT\x10\x02\x12\x1e\n\x1a\x41UDIT_ACTION_RECORD_CHANGE\x10\x03\x12#\n\x1f\x41UDIT_ACTION_REGISTER_RESIDENTS\x10\x04\x12 \n\x1c\x41UDIT_ACTION_ENROLL_OPERATOR\x10\x05\x12 \n\x1c\x41UDIT_ACTION_UNLOCK_OPERATOR\x10\x06\x12 \n\x1c\x41UDIT_ACTION_REVOKE_SESSIONS\x10\x07\x12 \n\x1c\x41UDIT_ACTION_LIST_PROVISIONS\x10\x08\x12\x1d\n\x19\x41UDIT_ACTION_GET_RESIDENT\x10\t\x12!\n\x1d\x41UDIT_ACTION_PROVIDE_IDENTITY\x10\n\x12$\n AUDIT_ACTION_LIST_LOGIN_ATTEMPTS\x10\x0b\x12!\n\x1d\x41UDIT_ACTION_QUARANTINE_RETRY\x10\x14\x12 \n\x1c\x41UDIT_ACTION_QUARANTINE_DROP\x10\x15\x12\"\n\x1e\x41UDIT_ACTION_DIRECTORY_PUBLISH\x10(\x12#\n\x1f\x41UDIT_ACTION_DIRECTORY_ACCEPTED\x10)\x12\x19\n\x15\x41UDIT_ACTION_MOVE_OUT\x10\x32\x12\x18\n\x14\x41UDIT_ACTION_MOVE_IN\x10\x33\x12 \n\x1c\x41UDIT_ACTION_SPECIAL_MOVE_IN\x10\x34\x12\x1c\n\x18\x41UDIT_ACTION_SET_UP_CARD\x10\x46\x12\"\n\x1e\x41UDIT_ACTION_CHANGE_CARD_STATE\x10G\x12!\n\x1d\x41UDIT_ACTION_UPDATE_CARD_FACE\x10H\x12\x1b\n\x17\x41UDIT_ACTION_LIST_CARDS\x10I\x12 \n\x1c\x41UDIT_ACTION_DESIGNATE_CODES\x10\x1e\x12\"\n\x1e\x41UDIT_ACTION_ASSIGN_MY_NUMBERS\x10\x1f\x12!\n\x1d\x41UDIT_ACTION_CHANGE_MY_NUMBER\x10 \x12%\n!AUDIT_ACTION_CHANGE_RESIDENT_CODE\x10!\x12\x1d\n\x19\x41UDIT_ACTION_COPY_REQUEST\x10<\x12\x1b\n\x17\x41UDIT_ACTION_COPY_ISSUE\x10=\x12$\n AUDIT_ACTION_DV_MEASURE_REGISTER\x10>\x12\"\n\x1e\x41UDIT_ACTION_DV_MEASURE_REMOVE\x10?\x12 \n\x1c\x41UDIT_ACTION_DV_MEASURE_LIST\x10@\x12$\n AUDIT_ACTION_COPY_ISSUANCES_LIST\x10\x41*|\n\x0c\x41uditOutcome\x12\x1d\n\x19\x41UDIT_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41UDIT_OUTCOME_SUCCESS\x10\x01\x12\x18\n\x14\x41UDIT_OUTCOME_DENIED\x10\x02\x12\x18\n\x14\x41UDIT_OUTCOME_FAILED\x10\x03\x32\x87\x03\n\x0c\x41uditService\x12`\n\x11GetSignedTreeHead\x12$.jukinet.v1.GetSignedTreeHeadRequest\x1a%.jukinet.v1.GetSignedTreeHeadResponse\x12`\n\x11GetInclusionProof\x12$.jukinet.v1.GetInclusionProofRequest\x1a%.jukinet.v1.GetInclusionProofResponse\x12\x66\n\x13GetConsistencyProof\x12&.jukinet.v1.GetConsistencyProofRequest\x1a\'.jukinet.v1.GetConsistencyProofResponse\x12K\n\nGetEntries\x12\x1d.jukinet.v1.GetEntriesRequest\x1a\x1e.jukinet.v1.GetEntriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16jukinet/v1/audit.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19jukinet/v1/envelope.proto\"\xcb\x01\n\nAuditEntry\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x10\n\x08terminal\x18\x03 \x01(\t\x12\'\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x17.jukinet.v1.AuditAction\x12)\n\x07outcome\x18\x05 \x01(\x0e\x32\x18.jukinet.v1.AuditOutcome\x12\x0e\n\x06target\x18\x06 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"}\n\x08TreeHead\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03log\x18\x05 \x01(\t\"\x1a\n\x18GetSignedTreeHeadRequest\"^\n\x19GetSignedTreeHeadResponse\x12%\n\ttree_head\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x1a\n\x12signer_certificate\x18\x02 \x01(\x0c\"A\n\x18GetInclusionProofRequest\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"B\n\x19GetInclusionProofResponse\x12\x12\n\naudit_path\x18\x01 \x03(\x0c\x12\x11\n\tleaf_hash\x18\x02 \x01(\x0c\"O\n\x1aGetConsistencyProofRequest\x12\x17\n\x0f\x66irst_tree_size\x18\x01 \x01(\x04\x12\x18\n\x10second_tree_size\x18\x02 \x01(\x04\",\n\x1bGetConsistencyProofResponse\x12\r\n\x05proof\x18\x01 \x03(\x0c\"/\n\x11GetEntriesRequest\x12\r\n\x05start\x18\x01 \x01(\x04\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x04\"4\n\x12GetEntriesResponse\x12\x11\n\tleaf_data\x18\x01 \x03(\x0c\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x04*\x98\t\n\x0b\x41uditAction\x12\x1c\n\x18\x41UDIT_ACTION_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41UDIT_ACTION_LOGIN\x10\x01\x12\x17\n\x13\x41UDIT_ACTION_LOGOUT\x10\x02\x12\x1e\n\x1a\x41UDIT_ACTION_RECORD_CHANGE\x10\x03\x12#\n\x1f\x41UDIT_ACTION_REGISTER_RESIDENTS\x10\x04\x12 \n\x1c\x41UDIT_ACTION_ENROLL_OPERATOR\x10\x05\x12 \n\x1c\x41UDIT_ACTION_UNLOCK_OPERATOR\x10\x06\x12 \n\x1c\x41UDIT_ACTION_REVOKE_SESSIONS\x10\x07\x12 \n\x1c\x41UDIT_ACTION_LIST_PROVISIONS\x10\x08\x12\x1d\n\x19\x41UDIT_ACTION_GET_RESIDENT\x10\t\x12!\n\x1d\x41UDIT_ACTION_PROVIDE_IDENTITY\x10\n\x12$\n AUDIT_ACTION_LIST_LOGIN_ATTEMPTS\x10\x0b\x12!\n\x1d\x41UDIT_ACTION_QUARANTINE_RETRY\x10\x14\x12 \n\x1c\x41UDIT_ACTION_QUARANTINE_DROP\x10\x15\x12\"\n\x1e\x41UDIT_ACTION_DIRECTORY_PUBLISH\x10(\x12#\n\x1f\x41UDIT_ACTION_DIRECTORY_ACCEPTED\x10)\x12\x19\n\x15\x41UDIT_ACTION_MOVE_OUT\x10\x32\x12\x18\n\x14\x41UDIT_ACTION_MOVE_IN\x10\x33\x12 \n\x1c\x41UDIT_ACTION_SPECIAL_MOVE_IN\x10\x34\x12\x1c\n\x18\x41UDIT_ACTION_SET_UP_CARD\x10\x46\x12\"\n\x1e\x41UDIT_ACTION_CHANGE_CARD_STATE\x10G\x12!\n\x1d\x41UDIT_ACTION_UPDATE_CARD_FACE\x10H\x12\x1b\n\x17\x41UDIT_ACTION_LIST_CARDS\x10I\x12 \n\x1c\x41UDIT_ACTION_DESIGNATE_CODES\x10\x1e\x12\"\n\x1e\x41UDIT_ACTION_ASSIGN_MY_NUMBERS\x10\x1f\x12!\n\x1d\x41UDIT_ACTION_CHANGE_MY_NUMBER\x10 \x12%\n!AUDIT_ACTION_CHANGE_RESIDENT_CODE\x10!\x12\x1d\n\x19\x41UDIT_ACTION_COPY_REQUEST\x10<\x12\x1b\n\x17\x41UDIT_ACTION_COPY_ISSUE\x10=\x12$\n AUDIT_ACTION_DV_MEASURE_REGISTER\x10>\x12\"\n\x1e\x41UDIT_ACTION_DV_MEASURE_REMOVE\x10?\x12 \n\x1c\x41UDIT_ACTION_DV_MEASURE_LIST\x10@\x12$\n AUDIT_ACTION_COPY_ISSUANCES_LIST\x10\x41\x12\x19\n\x15\x41UDIT_ACTION_DISCLOSE\x10P\x12%\n!AUDIT_ACTION_READ_MOVEMENT_REPORT\x10Z*|\n\x0c\x41uditOutcome\x12\x1d\n\x19\x41UDIT_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41UDIT_OUTCOME_SUCCESS\x10\x01\x12\x18\n\x14\x41UDIT_OUTCOME_DENIED\x10\x02\x12\x18\n\x14\x41UDIT_OUTCOME_FAILED\x10\x03\x32\x87\x03\n\x0c\x41uditService\x12`\n\x11GetSignedTreeHead\x12$.jukinet.v1.GetSignedTreeHeadRequest\x1a%.jukinet.v1.GetSignedTreeHeadResponse\x12`\n\x11GetInclusionProof\x12$.jukinet.v1.GetInclusionProofRequest\x1a%.jukinet.v1.GetInclusionProofResponse\x12\x66\n\x13GetConsistencyProof\x12&.jukinet.v1.GetConsistencyProofRequest\x1a\'.jukinet.v1.GetConsistencyProofResponse\x12K\n\nGetEntries\x12\x1d.jukinet.v1.GetEntriesRequest\x1a\x1e.jukinet.v1.GetEntriesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jukinet.v1.audit_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AUDITACTION']._serialized_start=908
-  _globals['_AUDITACTION']._serialized_end=2018
-  _globals['_AUDITOUTCOME']._serialized_start=2020
-  _globals['_AUDITOUTCOME']._serialized_end=2144
+  _globals['_AUDITACTION']._serialized_start=921
+  _globals['_AUDITACTION']._serialized_end=2097
+  _globals['_AUDITOUTCOME']._serialized_start=2099
+  _globals['_AUDITOUTCOME']._serialized_end=2223
   _globals['_AUDITENTRY']._serialized_start=99
   _globals['_AUDITENTRY']._serialized_end=302
   _globals['_TREEHEAD']._serialized_start=304
-  _globals['_TREEHEAD']._serialized_end=416
-  _globals['_GETSIGNEDTREEHEADREQUEST']._serialized_start=418
-  _globals['_GETSIGNEDTREEHEADREQUEST']._serialized_end=444
-  _globals['_GETSIGNEDTREEHEADRESPONSE']._serialized_start=446
-  _globals['_GETSIGNEDTREEHEADRESPONSE']._serialized_end=540
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=542
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=607
-  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=609
-  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=675
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=677
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=756
-  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=758
-  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=802
-  _globals['_GETENTRIESREQUEST']._serialized_start=804
-  _globals['_GETENTRIESREQUEST']._serialized_end=851
-  _globals['_GETENTRIESRESPONSE']._serialized_start=853
-  _globals['_GETENTRIESRESPONSE']._serialized_end=905
-  _globals['_AUDITSERVICE']._serialized_start=2147
-  _globals['_AUDITSERVICE']._serialized_end=2538
+  _globals['_TREEHEAD']._serialized_end=429
+  _globals['_GETSIGNEDTREEHEADREQUEST']._serialized_start=431
+  _globals['_GETSIGNEDTREEHEADREQUEST']._serialized_end=457
+  _globals['_GETSIGNEDTREEHEADRESPONSE']._serialized_start=459
+  _globals['_GETSIGNEDTREEHEADRESPONSE']._serialized_end=553
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=555
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=620
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=622
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=688
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=690
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=769
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=771
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=815
+  _globals['_GETENTRIESREQUEST']._serialized_start=817
+  _globals['_GETENTRIESREQUEST']._serialized_end=864
+  _globals['_GETENTRIESRESPONSE']._serialized_start=866
+  _globals['_GETENTRIESRESPONSE']._serialized_end=918
+  _globals['_AUDITSERVICE']._serialized_start=2226
+  _globals['_AUDITSERVICE']._serialized_end=2617
 # @@protoc_insertion_point(module_scope)

@@ -46,6 +46,8 @@ class AuditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_ACTION_DV_MEASURE_REMOVE: _ClassVar[AuditAction]
     AUDIT_ACTION_DV_MEASURE_LIST: _ClassVar[AuditAction]
     AUDIT_ACTION_COPY_ISSUANCES_LIST: _ClassVar[AuditAction]
+    AUDIT_ACTION_DISCLOSE: _ClassVar[AuditAction]
+    AUDIT_ACTION_READ_MOVEMENT_REPORT: _ClassVar[AuditAction]
 
 class AuditOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -86,6 +88,8 @@ AUDIT_ACTION_DV_MEASURE_REGISTER: AuditAction
 AUDIT_ACTION_DV_MEASURE_REMOVE: AuditAction
 AUDIT_ACTION_DV_MEASURE_LIST: AuditAction
 AUDIT_ACTION_COPY_ISSUANCES_LIST: AuditAction
+AUDIT_ACTION_DISCLOSE: AuditAction
+AUDIT_ACTION_READ_MOVEMENT_REPORT: AuditAction
 AUDIT_OUTCOME_UNSPECIFIED: AuditOutcome
 AUDIT_OUTCOME_SUCCESS: AuditOutcome
 AUDIT_OUTCOME_DENIED: AuditOutcome
@@ -110,16 +114,18 @@ class AuditEntry(_message.Message):
     def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., terminal: _Optional[str] = ..., action: _Optional[_Union[AuditAction, str]] = ..., outcome: _Optional[_Union[AuditOutcome, str]] = ..., target: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class TreeHead(_message.Message):
-    __slots__ = ("node_id", "tree_size", "root_hash", "timestamp")
+    __slots__ = ("node_id", "tree_size", "root_hash", "timestamp", "log")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     ROOT_HASH_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    LOG_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     tree_size: int
     root_hash: bytes
     timestamp: _timestamp_pb2.Timestamp
-    def __init__(self, node_id: _Optional[str] = ..., tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    log: str
+    def __init__(self, node_id: _Optional[str] = ..., tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., log: _Optional[str] = ...) -> None: ...
 
 class GetSignedTreeHeadRequest(_message.Message):
     __slots__ = ()

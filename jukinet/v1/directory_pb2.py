@@ -26,37 +26,37 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from jukinet.v1 import envelope_pb2 as jukinet_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ajukinet/v1/directory.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19jukinet/v1/envelope.proto\"\x8a\x01\n\rDirectoryNode\x12\x10\n\x08node_ids\x18\x01 \x03(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x1e\n\x16tls_certificate_sha256\x18\x03 \x01(\x0c\x12\"\n\x1asigning_certificate_sha256\x18\x04 \x01(\x0c\x12\x12\n\nprefecture\x18\x05 \x01(\t\"_\n\rLegalTableRow\x12\r\n\x05table\x18\x01 \x01(\t\x12\x0e\n\x06\x61gency\x18\x02 \x01(\t\x12\x10\n\x08\x62usiness\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0e\n\x06\x66ields\x18\x05 \x03(\t\"R\n\x10\x43odeBlockSummary\x12\n\n\x02\x63s\x18\x01 \x01(\t\x12\r\n\x05\x62lock\x18\x02 \x01(\x04\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\x12\x14\n\x0c\x63odes_sha256\x18\x04 \x01(\x0c\"\x8f\x02\n\x10NetworkDirectory\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12-\n\tissued_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x05nodes\x18\x04 \x03(\x0b\x32\x19.jukinet.v1.DirectoryNode\x12.\n\x0blegal_table\x18\x05 \x03(\x0b\x32\x19.jukinet.v1.LegalTableRow\x12\x31\n\x0b\x63ode_blocks\x18\x06 \x03(\x0b\x32\x1c.jukinet.v1.CodeBlockSummary\",\n\x13GetDirectoryRequest\x12\x15\n\rknown_version\x18\x01 \x01(\x04\"d\n\x14GetDirectoryResponse\x12\x14\n\x0cnot_modified\x18\x01 \x01(\x08\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12%\n\tdirectory\x18\x03 \x01(\x0b\x32\x12.jukinet.v1.Signed\"\x80\x02\n\x0f\x44irectoryStatus\x12)\n\x05state\x18\x01 \x01(\x0e\x32\x1a.jukinet.v1.DirectoryState\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12-\n\tissued_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x05 \x01(\t\x12.\n\nfetched_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x07 \x01(\t\"w\n\x0f\x43\x61\x63hedDirectory\x12$\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x0e\n\x06source\x18\x02 \x01(\t\x12.\n\nfetched_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"b\n\x17PublishDirectoryRequest\x12-\n\x07\x63ontent\x18\x01 \x01(\x0b\x32\x1c.jukinet.v1.NetworkDirectory\x12\x18\n\x10validity_seconds\x18\x02 \x01(\r\"\x8a\x01\n\x18PublishDirectoryResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12-\n\tissued_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x8a\x01\n\x0e\x44irectoryState\x12\x1f\n\x1b\x44IRECTORY_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44IRECTORY_STATE_BOOTSTRAP\x10\x01\x12\x1b\n\x17\x44IRECTORY_STATE_CURRENT\x10\x02\x12\x1b\n\x17\x44IRECTORY_STATE_EXPIRED\x10\x03\x32\x65\n\x10\x44irectoryService\x12Q\n\x0cGetDirectory\x12\x1f.jukinet.v1.GetDirectoryRequest\x1a .jukinet.v1.GetDirectoryResponse2x\n\x17\x44irectoryPublishService\x12]\n\x10PublishDirectory\x12#.jukinet.v1.PublishDirectoryRequest\x1a$.jukinet.v1.PublishDirectoryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ajukinet/v1/directory.proto\x12\njukinet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19jukinet/v1/envelope.proto\"\x8a\x01\n\rDirectoryNode\x12\x10\n\x08node_ids\x18\x01 \x03(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x1e\n\x16tls_certificate_sha256\x18\x03 \x01(\x0c\x12\"\n\x1asigning_certificate_sha256\x18\x04 \x01(\x0c\x12\x12\n\nprefecture\x18\x05 \x01(\t\"\x87\x01\n\rLegalTableRow\x12\r\n\x05table\x18\x01 \x01(\t\x12\x0e\n\x06\x61gency\x18\x02 \x01(\t\x12\x10\n\x08\x62usiness\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0e\n\x06\x66ields\x18\x05 \x03(\t\x12\x12\n\nidentifier\x18\x06 \x01(\t\x12\x12\n\nprefecture\x18\x07 \x01(\t\"R\n\x10\x43odeBlockSummary\x12\n\n\x02\x63s\x18\x01 \x01(\t\x12\r\n\x05\x62lock\x18\x02 \x01(\x04\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\x12\x14\n\x0c\x63odes_sha256\x18\x04 \x01(\x0c\"\x8f\x02\n\x10NetworkDirectory\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12-\n\tissued_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x05nodes\x18\x04 \x03(\x0b\x32\x19.jukinet.v1.DirectoryNode\x12.\n\x0blegal_table\x18\x05 \x03(\x0b\x32\x19.jukinet.v1.LegalTableRow\x12\x31\n\x0b\x63ode_blocks\x18\x06 \x03(\x0b\x32\x1c.jukinet.v1.CodeBlockSummary\",\n\x13GetDirectoryRequest\x12\x15\n\rknown_version\x18\x01 \x01(\x04\"d\n\x14GetDirectoryResponse\x12\x14\n\x0cnot_modified\x18\x01 \x01(\x08\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12%\n\tdirectory\x18\x03 \x01(\x0b\x32\x12.jukinet.v1.Signed\"\x80\x02\n\x0f\x44irectoryStatus\x12)\n\x05state\x18\x01 \x01(\x0e\x32\x1a.jukinet.v1.DirectoryState\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12-\n\tissued_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x05 \x01(\t\x12.\n\nfetched_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x07 \x01(\t\"w\n\x0f\x43\x61\x63hedDirectory\x12$\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x12.jukinet.v1.Signed\x12\x0e\n\x06source\x18\x02 \x01(\t\x12.\n\nfetched_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"b\n\x17PublishDirectoryRequest\x12-\n\x07\x63ontent\x18\x01 \x01(\x0b\x32\x1c.jukinet.v1.NetworkDirectory\x12\x18\n\x10validity_seconds\x18\x02 \x01(\r\"\x8a\x01\n\x18PublishDirectoryResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12-\n\tissued_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x8a\x01\n\x0e\x44irectoryState\x12\x1f\n\x1b\x44IRECTORY_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44IRECTORY_STATE_BOOTSTRAP\x10\x01\x12\x1b\n\x17\x44IRECTORY_STATE_CURRENT\x10\x02\x12\x1b\n\x17\x44IRECTORY_STATE_EXPIRED\x10\x03\x32\x65\n\x10\x44irectoryService\x12Q\n\x0cGetDirectory\x12\x1f.jukinet.v1.GetDirectoryRequest\x1a .jukinet.v1.GetDirectoryResponse2x\n\x17\x44irectoryPublishService\x12]\n\x10PublishDirectory\x12#.jukinet.v1.PublishDirectoryRequest\x1a$.jukinet.v1.PublishDirectoryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jukinet.v1.directory_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DIRECTORYSTATE']._serialized_start=1468
-  _globals['_DIRECTORYSTATE']._serialized_end=1606
+  _globals['_DIRECTORYSTATE']._serialized_start=1509
+  _globals['_DIRECTORYSTATE']._serialized_end=1647
   _globals['_DIRECTORYNODE']._serialized_start=103
   _globals['_DIRECTORYNODE']._serialized_end=241
-  _globals['_LEGALTABLEROW']._serialized_start=243
-  _globals['_LEGALTABLEROW']._serialized_end=338
-  _globals['_CODEBLOCKSUMMARY']._serialized_start=340
-  _globals['_CODEBLOCKSUMMARY']._serialized_end=422
-  _globals['_NETWORKDIRECTORY']._serialized_start=425
-  _globals['_NETWORKDIRECTORY']._serialized_end=696
-  _globals['_GETDIRECTORYREQUEST']._serialized_start=698
-  _globals['_GETDIRECTORYREQUEST']._serialized_end=742
-  _globals['_GETDIRECTORYRESPONSE']._serialized_start=744
-  _globals['_GETDIRECTORYRESPONSE']._serialized_end=844
-  _globals['_DIRECTORYSTATUS']._serialized_start=847
-  _globals['_DIRECTORYSTATUS']._serialized_end=1103
-  _globals['_CACHEDDIRECTORY']._serialized_start=1105
-  _globals['_CACHEDDIRECTORY']._serialized_end=1224
-  _globals['_PUBLISHDIRECTORYREQUEST']._serialized_start=1226
-  _globals['_PUBLISHDIRECTORYREQUEST']._serialized_end=1324
-  _globals['_PUBLISHDIRECTORYRESPONSE']._serialized_start=1327
-  _globals['_PUBLISHDIRECTORYRESPONSE']._serialized_end=1465
-  _globals['_DIRECTORYSERVICE']._serialized_start=1608
-  _globals['_DIRECTORYSERVICE']._serialized_end=1709
-  _globals['_DIRECTORYPUBLISHSERVICE']._serialized_start=1711
-  _globals['_DIRECTORYPUBLISHSERVICE']._serialized_end=1831
+  _globals['_LEGALTABLEROW']._serialized_start=244
+  _globals['_LEGALTABLEROW']._serialized_end=379
+  _globals['_CODEBLOCKSUMMARY']._serialized_start=381
+  _globals['_CODEBLOCKSUMMARY']._serialized_end=463
+  _globals['_NETWORKDIRECTORY']._serialized_start=466
+  _globals['_NETWORKDIRECTORY']._serialized_end=737
+  _globals['_GETDIRECTORYREQUEST']._serialized_start=739
+  _globals['_GETDIRECTORYREQUEST']._serialized_end=783
+  _globals['_GETDIRECTORYRESPONSE']._serialized_start=785
+  _globals['_GETDIRECTORYRESPONSE']._serialized_end=885
+  _globals['_DIRECTORYSTATUS']._serialized_start=888
+  _globals['_DIRECTORYSTATUS']._serialized_end=1144
+  _globals['_CACHEDDIRECTORY']._serialized_start=1146
+  _globals['_CACHEDDIRECTORY']._serialized_end=1265
+  _globals['_PUBLISHDIRECTORYREQUEST']._serialized_start=1267
+  _globals['_PUBLISHDIRECTORYREQUEST']._serialized_end=1365
+  _globals['_PUBLISHDIRECTORYRESPONSE']._serialized_start=1368
+  _globals['_PUBLISHDIRECTORYRESPONSE']._serialized_end=1506
+  _globals['_DIRECTORYSERVICE']._serialized_start=1649
+  _globals['_DIRECTORYSERVICE']._serialized_end=1750
+  _globals['_DIRECTORYPUBLISHSERVICE']._serialized_start=1752
+  _globals['_DIRECTORYPUBLISHSERVICE']._serialized_end=1872
 # @@protoc_insertion_point(module_scope)

@@ -37,18 +37,22 @@ class DirectoryNode(_message.Message):
     def __init__(self, node_ids: _Optional[_Iterable[str]] = ..., address: _Optional[str] = ..., tls_certificate_sha256: _Optional[bytes] = ..., signing_certificate_sha256: _Optional[bytes] = ..., prefecture: _Optional[str] = ...) -> None: ...
 
 class LegalTableRow(_message.Message):
-    __slots__ = ("table", "agency", "business", "title", "fields")
+    __slots__ = ("table", "agency", "business", "title", "fields", "identifier", "prefecture")
     TABLE_FIELD_NUMBER: _ClassVar[int]
     AGENCY_FIELD_NUMBER: _ClassVar[int]
     BUSINESS_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    PREFECTURE_FIELD_NUMBER: _ClassVar[int]
     table: str
     agency: str
     business: str
     title: str
     fields: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, table: _Optional[str] = ..., agency: _Optional[str] = ..., business: _Optional[str] = ..., title: _Optional[str] = ..., fields: _Optional[_Iterable[str]] = ...) -> None: ...
+    identifier: str
+    prefecture: str
+    def __init__(self, table: _Optional[str] = ..., agency: _Optional[str] = ..., business: _Optional[str] = ..., title: _Optional[str] = ..., fields: _Optional[_Iterable[str]] = ..., identifier: _Optional[str] = ..., prefecture: _Optional[str] = ...) -> None: ...
 
 class CodeBlockSummary(_message.Message):
     __slots__ = ("cs", "block", "count", "codes_sha256")

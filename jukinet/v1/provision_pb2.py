@@ -25,29 +25,49 @@ _sym_db = _symbol_database.Default()
 from jukinet.v1 import identity_pb2 as jukinet_dot_v1_dot_identity__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ajukinet/v1/provision.proto\x12\njukinet.v1\x1a\x19jukinet/v1/identity.proto\"K\n\x1bLookupByResidentCodeRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x15\n\rresident_code\x18\x02 \x01(\t\"`\n\x1cLookupByResidentCodeResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12\x14\n\x0cprovision_id\x18\x02 \x01(\x04\"C\n\x17LookupByMyNumberRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x11\n\tmy_number\x18\x02 \x01(\t\"\\\n\x18LookupByMyNumberResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12\x14\n\x0cprovision_id\x18\x02 \x01(\x04\"i\n\x12\x42\x61tchLookupRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x02 \x01(\x04\x12\x16\n\x0eresident_codes\x18\x03 \x03(\t\x12\x12\n\nmy_numbers\x18\x04 \x03(\t\"X\n\x0c\x42\x61tchRemoval\x12(\n\x06reason\x18\x01 \x01(\x0e\x32\x18.jukinet.v1.ChangeReason\x12\x1e\n\x04\x64\x61te\x18\x02 \x01(\x0b\x32\x10.jukinet.v1.Date\"\xbe\x01\n\x13\x42\x61tchLookupResponse\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\x04\x12)\n\x08statuses\x18\x02 \x03(\x0e\x32\x17.jukinet.v1.BatchStatus\x12\x0f\n\x07records\x18\x03 \x03(\x0c\x12*\n\x08removals\x18\x04 \x03(\x0b\x32\x18.jukinet.v1.BatchRemoval\x12\x1a\n\x12\x66irst_provision_id\x18\x05 \x01(\x04\x12\x11\n\tstream_id\x18\x06 \x01(\t*\x93\x01\n\x0b\x42\x61tchStatus\x12\x1c\n\x18\x42\x41TCH_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12\x42\x41TCH_STATUS_FOUND\x10\x01\x12\x1a\n\x16\x42\x41TCH_STATUS_NOT_FOUND\x10\x02\x12\x18\n\x14\x42\x41TCH_STATUS_REMOVED\x10\x03\x12\x18\n\x14\x42\x41TCH_STATUS_INVALID\x10\x04\x32\xb8\x02\n\x18IdentityProvisionService\x12i\n\x14LookupByResidentCode\x12\'.jukinet.v1.LookupByResidentCodeRequest\x1a(.jukinet.v1.LookupByResidentCodeResponse\x12]\n\x10LookupByMyNumber\x12#.jukinet.v1.LookupByMyNumberRequest\x1a$.jukinet.v1.LookupByMyNumberResponse\x12R\n\x0b\x42\x61tchLookup\x12\x1e.jukinet.v1.BatchLookupRequest\x1a\x1f.jukinet.v1.BatchLookupResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ajukinet/v1/provision.proto\x12\njukinet.v1\x1a\x19jukinet/v1/identity.proto\"K\n\x1bLookupByResidentCodeRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x15\n\rresident_code\x18\x02 \x01(\t\"{\n\x1cLookupByResidentCodeResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12\x14\n\x0cprovision_id\x18\x02 \x01(\x04\x12\x19\n\x11\x61gency_identifier\x18\x03 \x01(\t\"C\n\x17LookupByMyNumberRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x11\n\tmy_number\x18\x02 \x01(\t\"w\n\x18LookupByMyNumberResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12\x14\n\x0cprovision_id\x18\x02 \x01(\x04\x12\x19\n\x11\x61gency_identifier\x18\x03 \x01(\t\"S\n\x1fLookupByAgencyIdentifierRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x19\n\x11\x61gency_identifier\x18\x02 \x01(\t\"\x7f\n LookupByAgencyIdentifierResponse\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12\x14\n\x0cprovision_id\x18\x02 \x01(\x04\x12\x19\n\x11\x61gency_identifier\x18\x03 \x01(\t\"\xc2\x01\n\x18SearchByFourItemsRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04kana\x18\x03 \x01(\t\x12$\n\nbirth_date\x18\x04 \x01(\x0b\x32\x10.jukinet.v1.Date\x12\x1c\n\x03sex\x18\x05 \x01(\x0e\x32\x0f.jukinet.v1.Sex\x12\x19\n\x11municipality_code\x18\x06 \x01(\t\x12\x14\n\x0c\x61\x64\x64ress_text\x18\x07 \x01(\t\"h\n\rTextItemMatch\x12$\n\x05match\x18\x01 \x01(\x0e\x32\x15.jukinet.v1.ItemMatch\x12\x31\n\x0enormalisations\x18\x02 \x03(\x0e\x32\x19.jukinet.v1.Normalisation\"\xb2\x02\n\x12\x46ourItemsCandidate\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.jukinet.v1.IdentityRecord\x12\x14\n\x0cprovision_id\x18\x02 \x01(\x04\x12\x0f\n\x07removed\x18\x03 \x01(\x08\x12\'\n\x04name\x18\x04 \x01(\x0b\x32\x19.jukinet.v1.TextItemMatch\x12\'\n\x04kana\x18\x05 \x01(\x0b\x32\x19.jukinet.v1.TextItemMatch\x12+\n\x0cmunicipality\x18\x06 \x01(\x0e\x32\x15.jukinet.v1.ItemMatch\x12/\n\x0c\x61\x64\x64ress_text\x18\x07 \x01(\x0b\x32\x19.jukinet.v1.TextItemMatch\x12\x19\n\x11\x61gency_identifier\x18\x08 \x01(\t\"{\n\x19SearchByFourItemsResponse\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\x32\n\ncandidates\x18\x02 \x03(\x0b\x32\x1e.jukinet.v1.FourItemsCandidate\x12\x17\n\x0f\x61\x64\x64ress_differs\x18\x03 \x01(\r\"i\n\x12\x42\x61tchLookupRequest\x12\x15\n\rbusiness_code\x18\x01 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x02 \x01(\x04\x12\x16\n\x0eresident_codes\x18\x03 \x03(\t\x12\x12\n\nmy_numbers\x18\x04 \x03(\t\"X\n\x0c\x42\x61tchRemoval\x12(\n\x06reason\x18\x01 \x01(\x0e\x32\x18.jukinet.v1.ChangeReason\x12\x1e\n\x04\x64\x61te\x18\x02 \x01(\x0b\x32\x10.jukinet.v1.Date\"\xbe\x01\n\x13\x42\x61tchLookupResponse\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\x04\x12)\n\x08statuses\x18\x02 \x03(\x0e\x32\x17.jukinet.v1.BatchStatus\x12\x0f\n\x07records\x18\x03 \x03(\x0c\x12*\n\x08removals\x18\x04 \x03(\x0b\x32\x18.jukinet.v1.BatchRemoval\x12\x1a\n\x12\x66irst_provision_id\x18\x05 \x01(\x04\x12\x11\n\tstream_id\x18\x06 \x01(\t*\xf4\x01\n\rNormalisation\x12\x1d\n\x19NORMALISATION_UNSPECIFIED\x10\x00\x12\x17\n\x13NORMALISATION_WIDTH\x10\x01\x12\x1a\n\x16NORMALISATION_HIRAGANA\x10\x02\x12\x1c\n\x18NORMALISATION_SMALL_KANA\x10\x03\x12\x1c\n\x18NORMALISATION_LONG_VOWEL\x10\x04\x12\x18\n\x14NORMALISATION_SPACES\x10\x05\x12\x1f\n\x1bNORMALISATION_KANJI_VARIANT\x10\x06\x12\x18\n\x14NORMALISATION_DASHES\x10\x07*\xa2\x01\n\tItemMatch\x12\x1a\n\x16ITEM_MATCH_UNSPECIFIED\x10\x00\x12\x18\n\x14ITEM_MATCH_NOT_GIVEN\x10\x01\x12\x14\n\x10ITEM_MATCH_EXACT\x10\x02\x12\x19\n\x15ITEM_MATCH_NORMALISED\x10\x03\x12\x16\n\x12ITEM_MATCH_LEADING\x10\x04\x12\x16\n\x12ITEM_MATCH_DIFFERS\x10\x05*\x93\x01\n\x0b\x42\x61tchStatus\x12\x1c\n\x18\x42\x41TCH_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12\x42\x41TCH_STATUS_FOUND\x10\x01\x12\x1a\n\x16\x42\x41TCH_STATUS_NOT_FOUND\x10\x02\x12\x18\n\x14\x42\x41TCH_STATUS_REMOVED\x10\x03\x12\x18\n\x14\x42\x41TCH_STATUS_INVALID\x10\x04\x32\xdb\x02\n\x18IdentityProvisionService\x12i\n\x14LookupByResidentCode\x12\'.jukinet.v1.LookupByResidentCodeRequest\x1a(.jukinet.v1.LookupByResidentCodeResponse\x12]\n\x10LookupByMyNumber\x12#.jukinet.v1.LookupByMyNumberRequest\x1a$.jukinet.v1.LookupByMyNumberResponse\x12u\n\x18LookupByAgencyIdentifier\x12+.jukinet.v1.LookupByAgencyIdentifierRequest\x1a,.jukinet.v1.LookupByAgencyIdentifierResponse2y\n\x15\x46ourItemSearchService\x12`\n\x11SearchByFourItems\x12$.jukinet.v1.SearchByFourItemsRequest\x1a%.jukinet.v1.SearchByFourItemsResponse2h\n\x12\x42\x61tchLookupService\x12R\n\x0b\x42\x61tchLookup\x12\x1e.jukinet.v1.BatchLookupRequest\x1a\x1f.jukinet.v1.BatchLookupResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jukinet.v1.provision_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BATCHSTATUS']._serialized_start=798
-  _globals['_BATCHSTATUS']._serialized_end=945
+  _globals['_NORMALISATION']._serialized_start=1803
+  _globals['_NORMALISATION']._serialized_end=2047
+  _globals['_ITEMMATCH']._serialized_start=2050
+  _globals['_ITEMMATCH']._serialized_end=2212
+  _globals['_BATCHSTATUS']._serialized_start=2215
+  _globals['_BATCHSTATUS']._serialized_end=2362
   _globals['_LOOKUPBYRESIDENTCODEREQUEST']._serialized_start=69
   _globals['_LOOKUPBYRESIDENTCODEREQUEST']._serialized_end=144
   _globals['_LOOKUPBYRESIDENTCODERESPONSE']._serialized_start=146
-  _globals['_LOOKUPBYRESIDENTCODERESPONSE']._serialized_end=242
-  _globals['_LOOKUPBYMYNUMBERREQUEST']._serialized_start=244
-  _globals['_LOOKUPBYMYNUMBERREQUEST']._serialized_end=311
-  _globals['_LOOKUPBYMYNUMBERRESPONSE']._serialized_start=313
-  _globals['_LOOKUPBYMYNUMBERRESPONSE']._serialized_end=405
-  _globals['_BATCHLOOKUPREQUEST']._serialized_start=407
-  _globals['_BATCHLOOKUPREQUEST']._serialized_end=512
-  _globals['_BATCHREMOVAL']._serialized_start=514
-  _globals['_BATCHREMOVAL']._serialized_end=602
-  _globals['_BATCHLOOKUPRESPONSE']._serialized_start=605
-  _globals['_BATCHLOOKUPRESPONSE']._serialized_end=795
-  _globals['_IDENTITYPROVISIONSERVICE']._serialized_start=948
-  _globals['_IDENTITYPROVISIONSERVICE']._serialized_end=1260
+  _globals['_LOOKUPBYRESIDENTCODERESPONSE']._serialized_end=269
+  _globals['_LOOKUPBYMYNUMBERREQUEST']._serialized_start=271
+  _globals['_LOOKUPBYMYNUMBERREQUEST']._serialized_end=338
+  _globals['_LOOKUPBYMYNUMBERRESPONSE']._serialized_start=340
+  _globals['_LOOKUPBYMYNUMBERRESPONSE']._serialized_end=459
+  _globals['_LOOKUPBYAGENCYIDENTIFIERREQUEST']._serialized_start=461
+  _globals['_LOOKUPBYAGENCYIDENTIFIERREQUEST']._serialized_end=544
+  _globals['_LOOKUPBYAGENCYIDENTIFIERRESPONSE']._serialized_start=546
+  _globals['_LOOKUPBYAGENCYIDENTIFIERRESPONSE']._serialized_end=673
+  _globals['_SEARCHBYFOURITEMSREQUEST']._serialized_start=676
+  _globals['_SEARCHBYFOURITEMSREQUEST']._serialized_end=870
+  _globals['_TEXTITEMMATCH']._serialized_start=872
+  _globals['_TEXTITEMMATCH']._serialized_end=976
+  _globals['_FOURITEMSCANDIDATE']._serialized_start=979
+  _globals['_FOURITEMSCANDIDATE']._serialized_end=1285
+  _globals['_SEARCHBYFOURITEMSRESPONSE']._serialized_start=1287
+  _globals['_SEARCHBYFOURITEMSRESPONSE']._serialized_end=1410
+  _globals['_BATCHLOOKUPREQUEST']._serialized_start=1412
+  _globals['_BATCHLOOKUPREQUEST']._serialized_end=1517
+  _globals['_BATCHREMOVAL']._serialized_start=1519
+  _globals['_BATCHREMOVAL']._serialized_end=1607
+  _globals['_BATCHLOOKUPRESPONSE']._serialized_start=1610
+  _globals['_BATCHLOOKUPRESPONSE']._serialized_end=1800
+  _globals['_IDENTITYPROVISIONSERVICE']._serialized_start=2365
+  _globals['_IDENTITYPROVISIONSERVICE']._serialized_end=2712
+  _globals['_FOURITEMSEARCHSERVICE']._serialized_start=2714
+  _globals['_FOURITEMSEARCHSERVICE']._serialized_end=2835
+  _globals['_BATCHLOOKUPSERVICE']._serialized_start=2837
+  _globals['_BATCHLOOKUPSERVICE']._serialized_end=2941
 # @@protoc_insertion_point(module_scope)

@@ -8,6 +8,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Normalisation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NORMALISATION_UNSPECIFIED: _ClassVar[Normalisation]
+    NORMALISATION_WIDTH: _ClassVar[Normalisation]
+    NORMALISATION_HIRAGANA: _ClassVar[Normalisation]
+    NORMALISATION_SMALL_KANA: _ClassVar[Normalisation]
+    NORMALISATION_LONG_VOWEL: _ClassVar[Normalisation]
+    NORMALISATION_SPACES: _ClassVar[Normalisation]
+    NORMALISATION_KANJI_VARIANT: _ClassVar[Normalisation]
+    NORMALISATION_DASHES: _ClassVar[Normalisation]
+
+class ItemMatch(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ITEM_MATCH_UNSPECIFIED: _ClassVar[ItemMatch]
+    ITEM_MATCH_NOT_GIVEN: _ClassVar[ItemMatch]
+    ITEM_MATCH_EXACT: _ClassVar[ItemMatch]
+    ITEM_MATCH_NORMALISED: _ClassVar[ItemMatch]
+    ITEM_MATCH_LEADING: _ClassVar[ItemMatch]
+    ITEM_MATCH_DIFFERS: _ClassVar[ItemMatch]
+
 class BatchStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     BATCH_STATUS_UNSPECIFIED: _ClassVar[BatchStatus]
@@ -15,6 +35,20 @@ class BatchStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BATCH_STATUS_NOT_FOUND: _ClassVar[BatchStatus]
     BATCH_STATUS_REMOVED: _ClassVar[BatchStatus]
     BATCH_STATUS_INVALID: _ClassVar[BatchStatus]
+NORMALISATION_UNSPECIFIED: Normalisation
+NORMALISATION_WIDTH: Normalisation
+NORMALISATION_HIRAGANA: Normalisation
+NORMALISATION_SMALL_KANA: Normalisation
+NORMALISATION_LONG_VOWEL: Normalisation
+NORMALISATION_SPACES: Normalisation
+NORMALISATION_KANJI_VARIANT: Normalisation
+NORMALISATION_DASHES: Normalisation
+ITEM_MATCH_UNSPECIFIED: ItemMatch
+ITEM_MATCH_NOT_GIVEN: ItemMatch
+ITEM_MATCH_EXACT: ItemMatch
+ITEM_MATCH_NORMALISED: ItemMatch
+ITEM_MATCH_LEADING: ItemMatch
+ITEM_MATCH_DIFFERS: ItemMatch
 BATCH_STATUS_UNSPECIFIED: BatchStatus
 BATCH_STATUS_FOUND: BatchStatus
 BATCH_STATUS_NOT_FOUND: BatchStatus
@@ -30,12 +64,14 @@ class LookupByResidentCodeRequest(_message.Message):
     def __init__(self, business_code: _Optional[str] = ..., resident_code: _Optional[str] = ...) -> None: ...
 
 class LookupByResidentCodeResponse(_message.Message):
-    __slots__ = ("record", "provision_id")
+    __slots__ = ("record", "provision_id", "agency_identifier")
     RECORD_FIELD_NUMBER: _ClassVar[int]
     PROVISION_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     record: _identity_pb2.IdentityRecord
     provision_id: int
-    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ...) -> None: ...
+    agency_identifier: str
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ..., agency_identifier: _Optional[str] = ...) -> None: ...
 
 class LookupByMyNumberRequest(_message.Message):
     __slots__ = ("business_code", "my_number")
@@ -46,12 +82,88 @@ class LookupByMyNumberRequest(_message.Message):
     def __init__(self, business_code: _Optional[str] = ..., my_number: _Optional[str] = ...) -> None: ...
 
 class LookupByMyNumberResponse(_message.Message):
-    __slots__ = ("record", "provision_id")
+    __slots__ = ("record", "provision_id", "agency_identifier")
     RECORD_FIELD_NUMBER: _ClassVar[int]
     PROVISION_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     record: _identity_pb2.IdentityRecord
     provision_id: int
-    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ...) -> None: ...
+    agency_identifier: str
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ..., agency_identifier: _Optional[str] = ...) -> None: ...
+
+class LookupByAgencyIdentifierRequest(_message.Message):
+    __slots__ = ("business_code", "agency_identifier")
+    BUSINESS_CODE_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    business_code: str
+    agency_identifier: str
+    def __init__(self, business_code: _Optional[str] = ..., agency_identifier: _Optional[str] = ...) -> None: ...
+
+class LookupByAgencyIdentifierResponse(_message.Message):
+    __slots__ = ("record", "provision_id", "agency_identifier")
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    PROVISION_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    record: _identity_pb2.IdentityRecord
+    provision_id: int
+    agency_identifier: str
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ..., agency_identifier: _Optional[str] = ...) -> None: ...
+
+class SearchByFourItemsRequest(_message.Message):
+    __slots__ = ("business_code", "name", "kana", "birth_date", "sex", "municipality_code", "address_text")
+    BUSINESS_CODE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KANA_FIELD_NUMBER: _ClassVar[int]
+    BIRTH_DATE_FIELD_NUMBER: _ClassVar[int]
+    SEX_FIELD_NUMBER: _ClassVar[int]
+    MUNICIPALITY_CODE_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_TEXT_FIELD_NUMBER: _ClassVar[int]
+    business_code: str
+    name: str
+    kana: str
+    birth_date: _identity_pb2.Date
+    sex: _identity_pb2.Sex
+    municipality_code: str
+    address_text: str
+    def __init__(self, business_code: _Optional[str] = ..., name: _Optional[str] = ..., kana: _Optional[str] = ..., birth_date: _Optional[_Union[_identity_pb2.Date, _Mapping]] = ..., sex: _Optional[_Union[_identity_pb2.Sex, str]] = ..., municipality_code: _Optional[str] = ..., address_text: _Optional[str] = ...) -> None: ...
+
+class TextItemMatch(_message.Message):
+    __slots__ = ("match", "normalisations")
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    NORMALISATIONS_FIELD_NUMBER: _ClassVar[int]
+    match: ItemMatch
+    normalisations: _containers.RepeatedScalarFieldContainer[Normalisation]
+    def __init__(self, match: _Optional[_Union[ItemMatch, str]] = ..., normalisations: _Optional[_Iterable[_Union[Normalisation, str]]] = ...) -> None: ...
+
+class FourItemsCandidate(_message.Message):
+    __slots__ = ("record", "provision_id", "removed", "name", "kana", "municipality", "address_text", "agency_identifier")
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    PROVISION_ID_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KANA_FIELD_NUMBER: _ClassVar[int]
+    MUNICIPALITY_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_TEXT_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    record: _identity_pb2.IdentityRecord
+    provision_id: int
+    removed: bool
+    name: TextItemMatch
+    kana: TextItemMatch
+    municipality: ItemMatch
+    address_text: TextItemMatch
+    agency_identifier: str
+    def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ..., removed: _Optional[bool] = ..., name: _Optional[_Union[TextItemMatch, _Mapping]] = ..., kana: _Optional[_Union[TextItemMatch, _Mapping]] = ..., municipality: _Optional[_Union[ItemMatch, str]] = ..., address_text: _Optional[_Union[TextItemMatch, _Mapping]] = ..., agency_identifier: _Optional[str] = ...) -> None: ...
+
+class SearchByFourItemsResponse(_message.Message):
+    __slots__ = ("search_id", "candidates", "address_differs")
+    SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_DIFFERS_FIELD_NUMBER: _ClassVar[int]
+    search_id: str
+    candidates: _containers.RepeatedCompositeFieldContainer[FourItemsCandidate]
+    address_differs: int
+    def __init__(self, search_id: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[FourItemsCandidate, _Mapping]]] = ..., address_differs: _Optional[int] = ...) -> None: ...
 
 class BatchLookupRequest(_message.Message):
     __slots__ = ("business_code", "chunk_id", "resident_codes", "my_numbers")

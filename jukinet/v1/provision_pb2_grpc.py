@@ -44,10 +44,10 @@ class IdentityProvisionServiceStub:
                 request_serializer=jukinet_dot_v1_dot_provision__pb2.LookupByMyNumberRequest.SerializeToString,
                 response_deserializer=jukinet_dot_v1_dot_provision__pb2.LookupByMyNumberResponse.FromString,
                 _registered_method=True)
-        self.BatchLookup = channel.stream_stream(
-                '/jukinet.v1.IdentityProvisionService/BatchLookup',
-                request_serializer=jukinet_dot_v1_dot_provision__pb2.BatchLookupRequest.SerializeToString,
-                response_deserializer=jukinet_dot_v1_dot_provision__pb2.BatchLookupResponse.FromString,
+        self.LookupByAgencyIdentifier = channel.unary_unary(
+                '/jukinet.v1.IdentityProvisionService/LookupByAgencyIdentifier',
+                request_serializer=jukinet_dot_v1_dot_provision__pb2.LookupByAgencyIdentifierRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_provision__pb2.LookupByAgencyIdentifierResponse.FromString,
                 _registered_method=True)
 
 
@@ -66,8 +66,8 @@ class IdentityProvisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def BatchLookup(self, request_iterator, context):
-        """Chunks answered in order; at most MAX_BATCH_IN_FLIGHT chunks read and not yet answered.
+    def LookupByAgencyIdentifier(self, request, context):
+        """National server only (a prefecture refuses it: its tables never name residents by agency identifier).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -86,10 +86,10 @@ def add_IdentityProvisionServiceServicer_to_server(servicer, server):
                     request_deserializer=jukinet_dot_v1_dot_provision__pb2.LookupByMyNumberRequest.FromString,
                     response_serializer=jukinet_dot_v1_dot_provision__pb2.LookupByMyNumberResponse.SerializeToString,
             ),
-            'BatchLookup': grpc.stream_stream_rpc_method_handler(
-                    servicer.BatchLookup,
-                    request_deserializer=jukinet_dot_v1_dot_provision__pb2.BatchLookupRequest.FromString,
-                    response_serializer=jukinet_dot_v1_dot_provision__pb2.BatchLookupResponse.SerializeToString,
+            'LookupByAgencyIdentifier': grpc.unary_unary_rpc_method_handler(
+                    servicer.LookupByAgencyIdentifier,
+                    request_deserializer=jukinet_dot_v1_dot_provision__pb2.LookupByAgencyIdentifierRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_provision__pb2.LookupByAgencyIdentifierResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -157,6 +157,157 @@ class IdentityProvisionService:
             _registered_method=True)
 
     @staticmethod
+    def LookupByAgencyIdentifier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jukinet.v1.IdentityProvisionService/LookupByAgencyIdentifier',
+            jukinet_dot_v1_dot_provision__pb2.LookupByAgencyIdentifierRequest.SerializeToString,
+            jukinet_dot_v1_dot_provision__pb2.LookupByAgencyIdentifierResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class FourItemSearchServiceStub:
+    """４情報検索, a service of its own: only the national server answers it (it holds the search index).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.SearchByFourItems = channel.unary_unary(
+                '/jukinet.v1.FourItemSearchService/SearchByFourItems',
+                request_serializer=jukinet_dot_v1_dot_provision__pb2.SearchByFourItemsRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_provision__pb2.SearchByFourItemsResponse.FromString,
+                _registered_method=True)
+
+
+class FourItemSearchServiceServicer:
+    """４情報検索, a service of its own: only the national server answers it (it holds the search index).
+    """
+
+    def SearchByFourItems(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_FourItemSearchServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'SearchByFourItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchByFourItems,
+                    request_deserializer=jukinet_dot_v1_dot_provision__pb2.SearchByFourItemsRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_provision__pb2.SearchByFourItemsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'jukinet.v1.FourItemSearchService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('jukinet.v1.FourItemSearchService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class FourItemSearchService:
+    """４情報検索, a service of its own: only the national server answers it (it holds the search index).
+    """
+
+    @staticmethod
+    def SearchByFourItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jukinet.v1.FourItemSearchService/SearchByFourItems',
+            jukinet_dot_v1_dot_provision__pb2.SearchByFourItemsRequest.SerializeToString,
+            jukinet_dot_v1_dot_provision__pb2.SearchByFourItemsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class BatchLookupServiceStub:
+    """Batch queries (定期照会), a service of its own: only the national server answers it.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.BatchLookup = channel.stream_stream(
+                '/jukinet.v1.BatchLookupService/BatchLookup',
+                request_serializer=jukinet_dot_v1_dot_provision__pb2.BatchLookupRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_provision__pb2.BatchLookupResponse.FromString,
+                _registered_method=True)
+
+
+class BatchLookupServiceServicer:
+    """Batch queries (定期照会), a service of its own: only the national server answers it.
+    """
+
+    def BatchLookup(self, request_iterator, context):
+        """Chunks answered in order; at most MAX_BATCH_IN_FLIGHT chunks read and not yet answered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_BatchLookupServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'BatchLookup': grpc.stream_stream_rpc_method_handler(
+                    servicer.BatchLookup,
+                    request_deserializer=jukinet_dot_v1_dot_provision__pb2.BatchLookupRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_provision__pb2.BatchLookupResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'jukinet.v1.BatchLookupService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('jukinet.v1.BatchLookupService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class BatchLookupService:
+    """Batch queries (定期照会), a service of its own: only the national server answers it.
+    """
+
+    @staticmethod
     def BatchLookup(request_iterator,
             target,
             options=(),
@@ -170,7 +321,7 @@ class IdentityProvisionService:
         return grpc.experimental.stream_stream(
             request_iterator,
             target,
-            '/jukinet.v1.IdentityProvisionService/BatchLookup',
+            '/jukinet.v1.BatchLookupService/BatchLookup',
             jukinet_dot_v1_dot_provision__pb2.BatchLookupRequest.SerializeToString,
             jukinet_dot_v1_dot_provision__pb2.BatchLookupResponse.FromString,
             options,

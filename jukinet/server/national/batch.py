@@ -19,7 +19,8 @@ unary lookups and people's calls keep their own pool.
 Cost per record is what bounds the speed (docs/ARCHITECTURE.md, "Batch queries"): stored bytes are read
 once; a record is parsed once as a view that leaves its sub-messages encoded (its status), cleared of what the
 row does not permit and serialized again; answers carry the records as ``repeated bytes``; the chunk's
-provision entries are :class:`SharedEntries`, encoded without a message per record.
+provision entries are appended with ``ProvisionLog.append_provided`` (one template, the codes), encoded
+without a message per record.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import contextlib
 import secrets
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import methodcaller
 
@@ -38,6 +39,7 @@ import lmdb
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.codes import is_valid_my_number, is_valid_resident_code
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.legal import FIELD_GROUPS, LegalTables, TableRow
 from jukinet.domain.limits import (
     BATCH_IDLE_SECONDS,
     MAX_BATCH_CHUNK_CODES,
@@ -45,14 +47,18 @@ from jukinet.domain.limits import (
     MAX_BATCH_STREAMS,
     MAX_BATCH_STREAMS_PER_AGENCY,
 )
-from jukinet.domain.node_ids import NodeId
+from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.domain.quoting import quoted
 from jukinet.server.audit import Auditor
-from jukinet.server.national.legal_table import FIELD_GROUPS, LegalTable, TableRow
+from jukinet.server.legal_tables import DirectoryTables
+from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.executor import Blocking
+from jukinet.server.runtime.guard import guarded
+from jukinet.server.runtime.peers import Caller
+from jukinet.server.runtime.policy import Kinds
+from jukinet.server.runtime.server import ServiceBinding, bind
 from jukinet.storage import NodeStorage
-from jukinet.storage.provisions import SharedEntries
-from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, provision_pb2, record_view_pb2
+from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, provision_pb2, provision_pb2_grpc, record_view_pb2
 
 _FOUND = provision_pb2.BATCH_STATUS_FOUND
 _NOT_FOUND = provision_pb2.BATCH_STATUS_NOT_FOUND
@@ -109,14 +115,15 @@ class Redactor:
     records as it serialized them, so each field occurs once: a view reads them as the full message does.)"""
 
     def __init__(self, row: TableRow) -> None:
-        permitted = {name for group in row.fields for name in FIELD_GROUPS[group]}
+        permitted = {name for group in row.fields if row.permits(group) for name in FIELD_GROUPS[group]}
         self.clear = tuple(name for name in _RECORD_FIELDS if name not in permitted)
 
 
 @dataclass
 class PreparedChunk:
     answer: provision_pb2.BatchLookupResponse  # everything but first_provision_id
-    entries: SharedEntries  # one per record provided, in the answer's order
+    template: admin_pb2.ProvisionEntry  # the chunk's provision entries but for their resident
+    provided: Sequence[str]  # one code per record provided, in the answer's order
 
 
 class BatchStream:
@@ -125,14 +132,14 @@ class BatchStream:
     def __init__(
         self,
         storage: NodeStorage,
-        table: LegalTable,
+        tables: Callable[[], LegalTables],
         auditor: Auditor,
         agency: NodeId,
         clock: Clock = SYSTEM_CLOCK,
         stream_id: str | None = None,
     ) -> None:
         self._storage = storage
-        self._table = table
+        self._tables = tables
         self._auditor = auditor
         self._clock = clock
         self.agency = agency
@@ -152,10 +159,16 @@ class BatchStream:
             return self.row
         if not business:
             raise Rejected(Problem.INVALID, "the first chunk of a batch stream must name its business_code")
-        row = self._table.row(self.agency.corporate_number, business)
+        row = self._tables().national(self.agency.corporate_number, business)
         if row is None:
             raise Rejected(
                 Problem.DENIED, f"{self.agency} has no row in the legal table (別表第1) for business {quoted(business)}"
+            )
+        if row.pseudonymous:
+            raise Rejected(
+                Problem.DENIED,
+                f"{self.agency}'s business {quoted(business)} names residents by agency identifier; batch queries "
+                "name them by resident_code or my_number (not built for agency identifiers yet)",
             )
         self.row, self._redactor = row, Redactor(row)
         return row
@@ -170,6 +183,12 @@ class BatchStream:
                 f"chunk {request.chunk_id}: resident_codes and my_numbers together; a chunk holds one kind",
             )
         asked = codes or numbers
+        if numbers and not row.permits("my_number"):
+            raise Rejected(
+                Problem.DENIED,
+                f"{self.agency} may not look residents up by My Number for business {quoted(row.business)}: its "
+                "row of the legal table (別表第1) does not permit my_number",
+            )
         if len(asked) > MAX_BATCH_CHUNK_CODES:
             raise Rejected(
                 Problem.EXHAUSTED,
@@ -213,14 +232,14 @@ class BatchStream:
             agency=str(self.agency),
             business_code=row.business,
             query_kind=admin_pb2.QUERY_KIND_BATCH,
-            items=sorted(row.fields),
+            items=row.items(),
             reference=self.stream_id,
         )
         template.provided_at.FromMilliseconds(self._clock.now_ms())
         answer = provision_pb2.BatchLookupResponse(
             chunk_id=request.chunk_id, statuses=statuses, records=records, removals=removals, stream_id=self.stream_id
         )
-        return PreparedChunk(answer, SharedEntries(template, provided))
+        return PreparedChunk(answer, template, provided)
 
     def commit_job(self, chunk: PreparedChunk) -> Callable[[lmdb.Transaction], range]:
         """The chunk's write (for the node's group commit): its provision entries and one audit entry."""
@@ -229,7 +248,7 @@ class BatchStream:
         chunk_id = chunk.answer.chunk_id
 
         def write(txn: lmdb.Transaction) -> range:
-            ids = storage.provisions.append_many(txn, chunk.entries)
+            ids = storage.provisions.append_provided(txn, chunk.template, chunk.provided)
             leaf = auditor.entry(
                 audit_pb2.AUDIT_ACTION_PROVIDE_IDENTITY,
                 audit_pb2.AUDIT_OUTCOME_SUCCESS,
@@ -250,7 +269,7 @@ class BatchLookups:
     def __init__(
         self,
         storage: NodeStorage,
-        table: LegalTable,
+        tables: Callable[[], LegalTables],
         auditor: Auditor,
         bulk: Blocking,
         clock: Clock = SYSTEM_CLOCK,
@@ -259,7 +278,7 @@ class BatchLookups:
         idle_seconds: float = BATCH_IDLE_SECONDS,
     ) -> None:
         self._storage = storage
-        self._table = table
+        self._tables = tables
         self._auditor = auditor
         self._bulk = bulk
         self._clock = clock
@@ -275,7 +294,7 @@ class BatchLookups:
         client that waits for each answer before sending more is answered too). A refusal of the stream (a
         chunk that is too large, another business, a malformed chunk) still answers the chunks read before it."""
         with self.slots.hold(agency):
-            stream = BatchStream(self._storage, self._table, self._auditor, agency, self._clock)
+            stream = BatchStream(self._storage, self._tables, self._auditor, agency, self._clock)
             room = asyncio.Semaphore(self._in_flight)
             pending: asyncio.Queue[_Pending | BaseException | None] = asyncio.Queue()
 
@@ -295,7 +314,7 @@ class BatchLookups:
                             break
                         chunk = await self._bulk(stream.prepare, request)
                         committing = None
-                        if len(chunk.entries):
+                        if chunk.provided:
                             committing = asyncio.wrap_future(self._storage.env.submit(stream.commit_job(chunk)))
                         pending.put_nowait((chunk.answer, committing))
                 except Exception as exc:  # the stream's refusal, answered after what came before it
@@ -325,3 +344,30 @@ async def _answered(
     if committing is not None:
         answer.first_provision_id = (await committing).start
     return answer
+
+
+class BatchLookupRpc(provision_pb2_grpc.BatchLookupServiceServicer):
+    """Agencies only; the legal-table row is checked at the stream's first chunk."""
+
+    def __init__(self, batches: BatchLookups, auditor: Auditor, blocking: Blocking) -> None:
+        self._batches = batches
+        self.auditor = auditor  # refusals are audited (counted, for agencies) as the lookups' are
+        self.blocking = blocking
+        self.agencies = Kinds.of(NodeKind.AGENCY)
+
+    @guarded("agencies", audit=audit_pb2.AUDIT_ACTION_PROVIDE_IDENTITY)
+    async def BatchLookup(
+        self,
+        request_iterator: AsyncIterator[provision_pb2.BatchLookupRequest],
+        context: object,
+        caller: Caller,
+    ) -> AsyncIterator[provision_pb2.BatchLookupResponse]:
+        async for answer in self._batches.serve(request_iterator, caller.of_kind(NodeKind.AGENCY)[0]):
+            yield answer
+
+
+def batch_service(parts: NodeParts) -> ServiceBinding:
+    """The national tier's batch queries (see jukinet.server.assembly.TIERS): 別表第1 of the directory."""
+    tables = DirectoryTables(parts.directory, parts.clock)
+    batches = BatchLookups(parts.storage, tables.current, parts.auditor, parts.bulk, parts.clock)
+    return bind(BatchLookupRpc(batches, parts.auditor, parts.blocking))

@@ -33,7 +33,7 @@ from jukinet.domain.operators import Role
 from jukinet.pki import Signer, seal
 from jukinet.pki.directory import VerifiedDirectory
 from jukinet.server.audit import Auditor
-from jukinet.server.national.legal_table import LegalTable
+from jukinet.server.national.legal_table import rows_from_toml
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.directory import PUBLISHED_HERE, NodeDirectory
 from jukinet.server.runtime.executor import Blocking
@@ -45,7 +45,6 @@ from jukinet.storage import NodeStorage
 from jukinet.v1 import audit_pb2, directory_pb2, directory_pb2_grpc, numbers_pb2
 
 log = logging.getLogger(__name__)
-NATIONAL_TABLE = "別表第1"
 MAX_VALIDITY_S = 366 * 24 * 3600
 
 
@@ -157,11 +156,13 @@ def content_from_toml(path: Path) -> directory_pb2.NetworkDirectory:
         signing_sha256 = "<64 hex digits>"      # SHA-256 of the signing certificate's DER
         prefecture = "pref:13"                  # a CS only
 
-        [[row]]                                 # 別表第1, as in the national legal table file
+        [[row]]                                 # as in the legal tables' seed file (legal_table.py)
         agency = "7123456789012"
         business = "pension-benefit"
         title = "..."
         fields = ["name", "address"]
+        table = "別表第1"                       # optional; 別表第5/第6 name a prefecture = "pref:13"
+        identifier = "resident_code"            # optional; or "agency_identifier" (機関別符号)
 
     Structure is checked when it is published; here only the file's shape."""
     try:
@@ -181,17 +182,9 @@ def content_from_toml(path: Path) -> directory_pb2.NetworkDirectory:
         except (KeyError, TypeError, ValueError) as exc:
             raise Rejected(Problem.INVALID, f"{path}: node {i + 1}: {type(exc).__name__}: {exc}") from None
     try:
-        table = LegalTable.load(path)
+        content.legal_table.extend(rows_from_toml(path))
     except Rejected as exc:
         raise Rejected(Problem.INVALID, str(exc)) from None
-    for row in table.rows:
-        content.legal_table.add(
-            table=NATIONAL_TABLE,
-            agency=str(row.agency),
-            business=row.business,
-            title=row.title,
-            fields=sorted(row.fields),
-        )
     return content
 
 

@@ -53,7 +53,8 @@ Example::
     refusal_interval_s = 60         # refusals of callers without a session: first in full, the rest counted
 
     [national]
-    legal_table = "../../legal-table.toml"   # national server only
+    legal_table = "../../legal-table.toml"   # optional, for reference: the tables' seed file; at run
+                                             # time servers take the tables from the network directory
 
 Relative paths are relative to the file's directory. Every value is checked here, once.
 """
@@ -165,9 +166,7 @@ class NodeConfig:
             raise _bad(path, f"[links] needs 'upstream' for a {kind.value} node")
         if upstream is not None and str(upstream) not in peers:
             raise _bad(path, f"[peers] has no address for the upstream {upstream}")
-        legal_table = section("national", required=False).get("legal_table")
-        if kind is NodeKind.NATIONAL and not legal_table:
-            raise _bad(path, "the national server needs [national] legal_table")
+        legal_table = section("national", required=False).get("legal_table")  # kept for reference only
         pending = value("operators", "pending_logins", int, cls.pending_logins)
         per_terminal = value("operators", "pending_logins_per_terminal", int, cls.pending_logins_per_terminal)
         if per_terminal >= pending:

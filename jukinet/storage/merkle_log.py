@@ -1,16 +1,22 @@
-"""The append-only audit log: a dense RFC 6962 Merkle tree stored in the node's LMDB environment.
+"""Append-only logs as dense RFC 6962 Merkle trees stored in the node's LMDB environment.
 
-The log shares the node's environment so that an action and its audit entry commit in one
-transaction (pass the action's ``txn`` to :meth:`AuditLog.append`). Its databases (``audit_leaves``,
-``audit_nodes``, ``audit_heads``) and their keys are described in :mod:`jukinet.storage.layout`.
+A log shares the node's environment so that an action and its log entry commit in one transaction
+(pass the action's ``txn`` to :meth:`MerkleLog.append`). Each log has three databases — leaves, perfect
+subtree hashes, signed tree heads — described in :mod:`jukinet.storage.layout`: the audit log
+(``audit_*``), the provision log (``provision_*``, :mod:`jukinet.storage.provisions`) and a CS's
+copy-issuance log (``copy_issuance_*``, :mod:`jukinet.storage.copies`).
 
-Appending leaf n writes its leaf hash and every perfect subtree it completes, so any root or proof
-needs O(log n) node reads. The log size is one past the last key of ``audit_leaves``, which is
-correct inside a transaction that has already appended.
+Appending leaf n writes every perfect subtree it completes at level ``stored_from`` or above, so any
+root or proof needs O(log n) node reads plus at most 2^stored_from leaf reads per missing lower
+subtree. The audit log stores every level (``stored_from`` 0); a log written a thousand leaves at a
+time (provisions) stores from level 4 and so writes an eighth of the subtree hashes. The log size is
+one past the last key of the leaves database, which is correct inside a transaction that has already
+appended.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +29,9 @@ from jukinet.storage.layout import U64 as _U64
 from jukinet.storage.layout import Db, audit_node_key, parse_audit_node_key
 
 AUDIT_DB_NAMES = (Db.AUDIT_LEAVES.value, Db.AUDIT_NODES.value, Db.AUDIT_HEADS.value)
+PROVISION_DB_NAMES = (Db.PROVISION_LEAVES.value, Db.PROVISION_NODES.value, Db.PROVISION_HEADS.value)
+COPY_ISSUANCE_DB_NAMES = (Db.COPY_ISSUANCE_LEAVES.value, Db.COPY_ISSUANCE_NODES.value, Db.COPY_ISSUANCE_HEADS.value)
+_LEAF = b"\x00"  # RFC 6962 leaf prefix
 _READ_CHUNK = 4096  # leaves (or heads) per read transaction in long walks, so map growth is not held up
 
 CheckHead = Callable[[int, bytes, bytes], "str | None"]
@@ -36,6 +45,7 @@ class VerifyReport:
     heads_checked: int
     problem: str | None = None
     first_bad_index: int | None = None
+    log: str = "audit"
 
     @property
     def ok(self) -> bool:
@@ -43,21 +53,21 @@ class VerifyReport:
 
     def __str__(self) -> str:
         if self.ok:
-            return f"audit log ok: {self.size} entries, {self.heads_checked} tree heads checked"
-        return f"audit log damaged: {self.problem}"
+            return f"{self.log} log ok: {self.size} entries, {self.heads_checked} tree heads checked"
+        return f"{self.log} log damaged: {self.problem}"
 
 
-class AuditLog:
-    """Append-only Merkle audit log over the ``audit_*`` databases of ``env``."""
+class MerkleLog:
+    """Append-only Merkle log over three databases of ``env``: ``names`` = (leaves, nodes, heads)."""
 
-    def __init__(self, env: Environment) -> None:
-        missing = [name for name in AUDIT_DB_NAMES if name not in env.dbs]
+    def __init__(self, env: Environment, name: str, names: tuple[str, str, str], stored_from: int = 0) -> None:
+        missing = [db for db in names if db not in env.dbs]
         if missing:
-            raise Rejected(Problem.BROKEN, f"environment at {env.path} lacks the audit databases {missing}")
+            raise Rejected(Problem.BROKEN, f"environment at {env.path} lacks the {name} databases {missing}")
+        self.name = name
         self.env = env
-        self._leaves = env.dbs["audit_leaves"]
-        self._nodes = env.dbs["audit_nodes"]
-        self._heads = env.dbs["audit_heads"]
+        self._leaves, self._nodes, self._heads = (env.dbs[name] for name in names)
+        self._stored_from = stored_from
 
     # -- writing -------------------------------------------------------------------------------------
 
@@ -71,13 +81,15 @@ class AuditLog:
         frontier = self._frontier(txn, first)
         put = txn.put
         leaves_db, nodes_db = self._leaves, self._nodes
-        leaf_key, node_key, leaf_hash = _U64.pack, audit_node_key, merkle.leaf_hash
+        leaf_key, node_key = _U64.pack, audit_node_key
+        hashes = []
+        add, sha = hashes.append, hashlib.sha256
         for i, data in enumerate(leaves, first):
-            data = bytes(data)
             if not put(leaf_key(i), data, db=leaves_db, append=True):
-                raise Rejected(Problem.BROKEN, f"audit log entry {i} already exists")
-            for level, index, h in frontier.append(leaf_hash(data)):
-                put(node_key(level, index), h, db=nodes_db)
+                raise Rejected(Problem.BROKEN, f"log entry {i} already exists")
+            add(sha(_LEAF + data).digest())  # merkle.leaf_hash, inlined on the bulk path
+        for level, index, h in frontier.extend(hashes, self._stored_from):
+            put(node_key(level, index), h, db=nodes_db)
         return range(first, first + len(leaves))
 
     def put_tree_head(self, txn: lmdb.Transaction | None, tree_size: int, sth_bytes: bytes) -> None:
@@ -96,6 +108,14 @@ class AuditLog:
         """Number of entries committed."""
         with self.env.read() as txn:
             return self._size(txn)
+
+    def size_in(self, txn: lmdb.Transaction) -> int:
+        """Number of entries as ``txn`` sees them (its own appends included)."""
+        return self._size(txn)
+
+    def leaf_cursor(self, txn: lmdb.Transaction) -> lmdb.Cursor:
+        """A cursor over the leaves (key: u64 index, value: leaf data), for followers that read in order."""
+        return txn.cursor(db=self._leaves)
 
     def root(self, size: int | None = None) -> bytes:
         """MTH of the first ``size`` entries (default: all), from O(log n) stored subtrees."""
@@ -119,6 +139,14 @@ class AuditLog:
             _check_size(size, self._size(txn))
             path = merkle.inclusion_path(index, size, lambda s, e: self._subtree(txn, s, e))
             return self._node(txn, 0, index), path
+
+    def leaf(self, index: int) -> bytes:
+        """The data of entry ``index`` (NOT_FOUND beyond the log)."""
+        with self.env.read() as txn:
+            value = txn.get(_U64.pack(index), db=self._leaves)
+            if value is None:
+                raise Rejected(Problem.NOT_FOUND, f"log entry {index} does not exist")
+            return bytes(value)
 
     def consistency_proof(self, old: int, new: int) -> list[bytes]:
         """Consistency proof from the tree of ``old`` entries to the tree of ``new`` entries."""
@@ -147,13 +175,13 @@ class AuditLog:
                     total += len(value)
                     if total > max_bytes:
                         if not out:
-                            raise Rejected(Problem.BROKEN, f"audit log entry {start} alone is over {max_bytes} bytes")
+                            raise Rejected(Problem.BROKEN, f"log entry {start} alone is over {max_bytes} bytes")
                         return out
                 if _U64.unpack(key)[0] != start + len(out):
-                    raise Rejected(Problem.BROKEN, f"audit log entry {start + len(out)} is missing")
+                    raise Rejected(Problem.BROKEN, f"log entry {start + len(out)} is missing")
                 out.append(value)
             if len(out) != end - start:
-                raise Rejected(Problem.BROKEN, f"audit log entry {start + len(out)} is missing")
+                raise Rejected(Problem.BROKEN, f"log entry {start + len(out)} is missing")
             return out
 
     def latest_tree_head(self) -> tuple[int, bytes] | None:
@@ -204,7 +232,7 @@ class AuditLog:
             return f"tree head for size {tree_size}: {problem}" if problem else None
 
         def fail(problem: str, index: int | None) -> VerifyReport:
-            return VerifyReport(size, checked, problem, index)
+            return VerifyReport(size, checked, problem, index, self.name)
 
         frontier = merkle.Frontier()
         while head is not None and head[0] == 0:
@@ -221,6 +249,8 @@ class AuditLog:
                     if data is None:
                         return fail(f"entry {i}: leaf data is missing", i)
                     for level, index, h in frontier.append(leaf_hash(data)):
+                        if level < self._stored_from:
+                            continue
                         stored = get_node(node_key(level, index))
                         if stored == h:
                             continue
@@ -243,7 +273,7 @@ class AuditLog:
                 if cursor.set_range(node_key(level, size >> level)) and cursor.key()[0] == level:
                     index = parse_audit_node_key(cursor.key())[1]
                     return fail(f"stray node at level {level} index {index} beyond the log's {size} entries", None)
-        return VerifyReport(size, checked)
+        return VerifyReport(size, checked, log=self.name)
 
     # -- internals -------------------------------------------------------------------------------------
 
@@ -252,9 +282,16 @@ class AuditLog:
         return _U64.unpack(cursor.key())[0] + 1 if cursor.last() else 0
 
     def _node(self, txn: lmdb.Transaction, level: int, index: int) -> bytes:
+        if level < self._stored_from:  # not stored: from the leaves below (at most 2^stored_from reads)
+            if level == 0:
+                data = txn.get(_U64.pack(index), db=self._leaves)
+                if data is None:
+                    raise Rejected(Problem.BROKEN, f"log entry {index} is missing")
+                return merkle.leaf_hash(bytes(data))
+            return merkle.node_hash(self._node(txn, level - 1, 2 * index), self._node(txn, level - 1, 2 * index + 1))
         value = txn.get(audit_node_key(level, index), db=self._nodes)
         if value is None:
-            raise Rejected(Problem.BROKEN, f"audit log node at level {level} index {index} is missing")
+            raise Rejected(Problem.BROKEN, f"log node at level {level} index {index} is missing")
         return value
 
     def _frontier(self, txn: lmdb.Transaction, size: int) -> merkle.Frontier:
@@ -267,6 +304,13 @@ class AuditLog:
             return self._node(txn, n.bit_length() - 1, start // n)
         mid = start + merkle.largest_power_of_two_below(n)
         return merkle.node_hash(self._subtree(txn, start, mid), self._subtree(txn, mid, end))
+
+
+class AuditLog(MerkleLog):
+    """The node's audit log: every operator action, login attempt and provision (``audit_*``)."""
+
+    def __init__(self, env: Environment) -> None:
+        super().__init__(env, "audit", AUDIT_DB_NAMES)
 
 
 def _check_size(size: int, current: int) -> None:

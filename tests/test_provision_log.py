@@ -1,0 +1,196 @@
+"""The provision log (real LMDB in tmp_path): a Merkle log storing subtree hashes from level 4 up, and its
+resident index written behind it in sorted segments that are merged in bounded steps."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jukinet import merkle
+from jukinet.storage import NodeStorage, provisions
+from jukinet.storage.merkle_log import PROVISION_DB_NAMES, MerkleLog
+from jukinet.v1 import admin_pb2
+
+VECTORS = Path(__file__).parent / "testvectors" / "rfc6962"
+TREE = json.loads((VECTORS / "merkle_tree.json").read_text())
+CODES = [f"{i:010d}" + str(i % 10) for i in range(1, 41)]  # 11 characters each, as 住民票コード are
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[NodeStorage]:
+    s = NodeStorage.open(tmp_path / "db", map_size=256 << 20)
+    yield s
+    s.close()
+
+
+def _entries(rng: random.Random, n: int) -> list[admin_pb2.ProvisionEntry]:
+    return [
+        admin_pb2.ProvisionEntry(
+            agency="agency:7123456789012",
+            business_code="pension-benefit",
+            resident_code=rng.choice(CODES),
+            query_kind=admin_pb2.QUERY_KIND_BATCH,
+            items=["name", "address"],
+        )
+        for _ in range(n)
+    ]
+
+
+def _append(storage: NodeStorage, entries: list[admin_pb2.ProvisionEntry]) -> range:
+    return storage.env.submit(lambda txn: storage.provisions.append_many(txn, entries)).result()
+
+
+def _expected(storage: NodeStorage) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for entry in storage.provisions.page(0, storage.provisions.count()):
+        out.setdefault(entry.resident_code, []).append(entry.provision_id)
+    return out
+
+
+def _all_of(storage: NodeStorage, code: str, page: int = 7) -> list[int]:
+    """Every provision id of ``code``, read page by page."""
+    ids: list[int] = []
+    after = 0
+    while True:
+        entries, more = storage.provisions.of_resident(code, after, page)
+        ids += [e.provision_id for e in entries]
+        assert len(entries) <= page
+        if not more:
+            return ids
+        after = entries[-1].provision_id
+
+
+def test_the_rfc6962_vectors_hold_with_lower_levels_recomputed(storage: NodeStorage) -> None:
+    log = MerkleLog(storage.env, "provision", PROVISION_DB_NAMES, stored_from=4)
+    for k, case in enumerate(TREE, 1):
+        storage.env.write(lambda txn, case=case: log.append(txn, case["leaf_data"].encode()))
+        assert log.root() == base64.b64decode(case["root_hash"]), k
+
+
+def test_ids_roots_and_proofs_match_the_merkle_math(storage: NodeStorage) -> None:
+    rng = random.Random(6962)
+    first = _append(storage, _entries(rng, 5))
+    second = _append(storage, _entries(rng, 300))
+    assert list(first) == [1, 2, 3, 4, 5] and second.start == 6 and second.stop == 306
+    log = storage.provisions.log
+    leaves = [e.SerializeToString() for e in storage.provisions.page(0, 1000)]
+    assert [admin_pb2.ProvisionEntry.FromString(x).provision_id for x in leaves] == list(range(1, 306))
+    hashes = [merkle.leaf_hash(x) for x in leaves]
+    for size in (1, 2, 15, 16, 17, 31, 33, 64, 100, 255, 305):
+        root = log.root(size)
+        assert root == merkle.root_from_leaf_hashes(hashes[:size])
+        for index in {0, size // 2, size - 1}:
+            leaf_hash, path = log.inclusion_proof(index, size)
+            assert leaf_hash == hashes[index]
+            merkle.verify_inclusion(leaf_hash, index, size, path, root)
+        for old in {1, size // 3 or 1, size}:
+            merkle.verify_consistency(old, size, log.root(old), root, log.consistency_proof(old, size))
+    assert log.verify().ok and str(log.verify()).startswith("provision log ok")
+
+
+def test_only_levels_from_four_up_are_stored(storage: NodeStorage) -> None:
+    _append(storage, _entries(random.Random(1), 64))
+    with storage.env.read() as txn:
+        levels = {bytes(k)[0] for k, _ in txn.cursor(db=storage.env.dbs["provision_nodes"])}
+    assert levels == {4, 5, 6}
+
+
+def test_a_changed_leaf_is_found_by_verify(storage: NodeStorage) -> None:
+    _append(storage, _entries(random.Random(2), 40))
+    db = storage.env.dbs["provision_leaves"]
+
+    def flip(txn) -> None:
+        key = (7).to_bytes(8, "big")
+        value = bytearray(txn.get(key, db=db))
+        value[-1] ^= 1
+        txn.put(key, bytes(value), db=db)
+
+    storage.env.write(flip)
+    report = storage.provisions.log.verify()
+    assert not report.ok and report.first_bad_index is not None and report.first_bad_index <= 7
+
+
+def test_a_resident_lookup_sees_unindexed_indexed_and_merged_provisions(
+    storage: NodeStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(provisions, "INDEX_STEP", 50)
+    monkeypatch.setattr(provisions, "MERGE_FANOUT", 3)
+    rng = random.Random(9)
+    for _ in range(12):
+        _append(storage, _entries(rng, rng.randrange(1, 120)))
+        expected = _expected(storage)
+        for code in CODES[:6]:
+            assert _all_of(storage, code) == expected.get(code, [])  # the tail is scanned before indexing
+        steps = 0
+        while True:  # the follower, step by step; lookups stay exact between any two steps
+            step = storage.provisions.index_step()
+            steps += 1
+            for code in CODES[:3]:
+                assert _all_of(storage, code) == expected.get(code, [])
+            if step.indexed == 0 and step.merged == 0:
+                break
+            assert step.indexed + step.merged <= 50
+        assert steps > 1
+    assert storage.provisions.index_behind() == 0
+    with storage.env.read() as txn:
+        metas = list(storage.provisions._segments(txn))
+    assert any(meta[0] >= 1 for _, meta in metas), "segments were merged into higher levels"
+    assert len(metas) < 12 * 3  # merged, not one segment per step
+    expected = _expected(storage)
+    for code in CODES:
+        assert _all_of(storage, code, page=1000) == expected.get(code, [])
+
+
+def test_the_index_survives_reopening_mid_merge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(provisions, "INDEX_STEP", 40)
+    monkeypatch.setattr(provisions, "MERGE_FANOUT", 2)
+    storage = NodeStorage.open(tmp_path / "db", map_size=256 << 20)
+    rng = random.Random(3)
+    _append(storage, _entries(rng, 200))
+    for _ in range(6):
+        storage.provisions.index_step()
+    expected = _expected(storage)
+    storage.close()
+    storage = NodeStorage.open(tmp_path / "db", map_size=256 << 20)
+    try:
+        while storage.provisions.index_step() != provisions.IndexStep(0, 0, 0):
+            pass
+        for code in CODES:
+            assert _all_of(storage, code) == expected.get(code, [])
+        with storage.env.read() as txn:
+            keys = txn.stat(storage.env.dbs["provision_index"])["entries"]
+        assert keys == 200, "retired segments were deleted; every leaf is indexed once"
+    finally:
+        storage.close()
+
+
+def test_a_malformed_code_is_refused(storage: NodeStorage) -> None:
+    with pytest.raises(Exception, match="11 digits"):
+        storage.provisions.of_resident("123", 0, 10)
+
+
+def test_the_bulk_path_stores_exactly_what_protobuf_would(storage: NodeStorage) -> None:
+    template = admin_pb2.ProvisionEntry(
+        agency="agency:7123456789012",
+        business_code="pension-benefit",
+        query_kind=admin_pb2.QUERY_KIND_BATCH,
+        items=["name", "address", "birth_date"],
+        reference="batch:agency:7123456789012/3",
+    )
+    template.provided_at.FromMilliseconds(1_764_000_000_123)
+    _append(storage, _entries(random.Random(4), 126))  # ids cross the one-byte varint boundary below
+    ids = storage.env.submit(lambda txn: storage.provisions.append_provided(txn, template, CODES[:5])).result()
+    assert list(ids) == [127, 128, 129, 130, 131]
+    for provision_id, code in zip(ids, CODES[:5], strict=True):
+        expected = admin_pb2.ProvisionEntry()
+        expected.CopyFrom(template)
+        expected.provision_id, expected.resident_code = provision_id, code
+        stored = storage.provisions.log.leaf(provision_id - 1)
+        assert stored == expected.SerializeToString()
+    with pytest.raises(ValueError):
+        storage.provisions.append_provided(None, admin_pb2.ProvisionEntry(resident_code=CODES[0]), CODES[:1])
