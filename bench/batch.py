@@ -82,6 +82,15 @@ def fill_national(net: Network, codes: list[str], encoded: list[bytes]) -> None:
                     storage.records.put(txn, record, None, raw)
 
             storage.env.write(write)
+        # The national server builds its four-item search index from records stored before it existed, in
+        # the background: built here, so that it does not run alongside the batch.
+        from jukinet.domain.kana import fold_version
+        from jukinet.server.national.search import IndexBuilder
+        from jukinet.storage.search_index import FourItemsIndex
+
+        builder = IndexBuilder(storage, FourItemsIndex(storage.env, fold_version()))
+        if builder.needed():
+            builder.run()
     finally:
         storage.close()
 

@@ -1033,8 +1033,8 @@ REMOVALS: tuple[Removal, ...] = (
         "batch-legal-table-row",
         "a batch stream needs a legal-table row for its business, checked at its first chunk",
         "jukinet/server/national/batch.py",
-        "row = self._table.row(self.agency.corporate_number, business)\n        if row is None:",
-        "row = self._table.row(self.agency.corporate_number, business) or next(iter(self._table.rows))"
+        "row = self._tables().national(self.agency.corporate_number, business)\n        if row is None:",
+        "row = self._tables().national(self.agency.corporate_number, business) or self._tables().rows[0]"
         "\n        if False:",
         ("tests/test_batch_e2e.py::test_no_legal_basis_is_denied_before_any_answer_and_nothing_is_logged",),
     ),
