@@ -48,7 +48,7 @@ def make_records(n: int, seed: int = 1) -> list[Any]:
     from jukinet.domain.synthetic import synthetic_resident
 
     rng = random.Random(seed)
-    return [synthetic_resident(rng, MUNICIPALITY) for _ in range(n)]
+    return [synthetic_resident(rng, MUNICIPALITY, numbered=True) for _ in range(n)]
 
 
 def rate(count: float, seconds: float) -> float:

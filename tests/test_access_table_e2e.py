@@ -159,6 +159,8 @@ def _minimal_request(row: Row, business: str = BUSINESS):
         return provision_pb2.LookupByResidentCodeRequest(business_code=business)
     if row.rpc == "jukinet.v1.IdentityProvisionService/LookupByMyNumber":
         return provision_pb2.LookupByMyNumberRequest(business_code=business)
+    if row.rpc == _BATCH:  # one chunk naming the business: its row is checked at the first chunk
+        return provision_pb2.BatchLookupRequest(business_code=business)
     if row.rpc == "jukinet.v1.FourItemSearchService/SearchByFourItems":
         return provision_pb2.SearchByFourItemsRequest(business_code=business)
     if row.rpc == "jukinet.v1.IdentityProvisionService/LookupByAgencyIdentifier":
@@ -183,6 +185,7 @@ _BIDIRECTIONAL = (
     "jukinet.v1.ResidentRegistryService/RegisterResidents",
     "jukinet.v1.SubscriptionService/Receive",
 )
+_BATCH = "jukinet.v1.BatchLookupService/BatchLookup"
 
 
 def _call(channel: grpc.Channel, row: Row, metadata, business: str = BUSINESS) -> grpc.StatusCode:
@@ -196,6 +199,8 @@ def _call(channel: grpc.Channel, row: Row, metadata, business: str = BUSINESS) -
                 list(channel.stream_stream(path, encode, decode)(iter(()), timeout=10, metadata=metadata))
             else:
                 channel.stream_unary(path, encode, decode)(iter(()), timeout=10, metadata=metadata)
+        elif row.rpc == _BATCH:
+            list(channel.stream_stream(path, encode, decode)(iter([request]), timeout=10, metadata=metadata))
         elif row.rpc == "grpc.health.v1.Health/Watch":
             stream = channel.unary_stream(path, encode, decode)(request, timeout=10, metadata=metadata)
             next(stream)

@@ -46,6 +46,7 @@ def test_each_caller_sees_only_what_it_could_use(network, version):
             "jukinet.v1.IdentityProvisionService",
             "jukinet.v1.FourItemSearchService",
             "jukinet.v1.SubscriptionService",
+            "jukinet.v1.BatchLookupService",
         }
         assert services(channel, version) == common | agency_services
         hidden = ask(channel, version, file_containing_symbol="jukinet.v1.NodeAdminService")
@@ -53,7 +54,11 @@ def test_each_caller_sees_only_what_it_could_use(network, version):
         stripped = files(ask(channel, version, file_by_filename="jukinet/v1/admin.proto"))
         assert stripped[0].name == "jukinet/v1/admin.proto" and not stripped[0].service  # messages, no service
         shown = files(ask(channel, version, file_containing_symbol="jukinet.v1.IdentityProvisionService"))
-        assert [s.name for s in shown[0].service] == ["IdentityProvisionService", "FourItemSearchService"]
+        assert [s.name for s in shown[0].service] == [
+            "IdentityProvisionService",
+            "FourItemSearchService",
+            "BatchLookupService",
+        ]
         assert {"jukinet/v1/identity.proto"} <= {f.name for f in shown}  # with its dependencies
     with channel_with(network, "national", terminal_creds.cert, terminal_creds.key) as channel:
         seen = services(channel, version)

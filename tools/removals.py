@@ -1053,6 +1053,55 @@ REMOVALS: tuple[Removal, ...] = (
         "elif directory.half_expired() and index + 1 < len(self._sources):",
         "elif False:",
         ("tests/test_directory.py::test_a_prefecture_saying_not_modified_cannot_freeze_the_directory",),
+    ),  # -- batch queries (定期照会) ------------------------------------------------------------------------------
+    Removal(
+        "batch-legal-table-row",
+        "a batch stream needs a legal-table row for its business, checked at its first chunk",
+        "jukinet/server/national/batch.py",
+        "row = self._tables().national(self.agency.corporate_number, business)\n        if row is None:",
+        "row = self._tables().national(self.agency.corporate_number, business) or self._tables().rows[0]"
+        "\n        if False:",
+        ("tests/test_batch_e2e.py::test_no_legal_basis_is_denied_before_any_answer_and_nothing_is_logged",),
+    ),
+    Removal(
+        "batch-one-business",
+        "a later chunk of a batch stream may not name another business",
+        "jukinet/server/national/batch.py",
+        "if business and business != self.row.business:",
+        "if False:",
+        ("tests/test_batch_e2e.py::test_a_stream_switching_business_is_refused_after_answering_what_came_before",),
+    ),
+    Removal(
+        "batch-chunk-size",
+        "at most 1,000 codes in a batch chunk",
+        "jukinet/server/national/batch.py",
+        "if len(asked) > MAX_BATCH_CHUNK_CODES:",
+        "if False:",
+        ("tests/test_batch_e2e.py::test_oversize_and_malformed_chunks_end_the_stream_and_the_node_keeps_serving",),
+    ),
+    Removal(
+        "batch-redaction",
+        "a batch answer holds only the fields the row permits",
+        "jukinet/server/national/batch.py",
+        "for name in self._redactor.clear:",
+        "for name in ():",
+        ("tests/test_batch_e2e.py::test_a_mixed_chunk_is_answered_in_order_with_a_status_per_code",),
+    ),
+    Removal(
+        "batch-streams-per-agency",
+        "at most 2 batch streams per agency",
+        "jukinet/server/national/batch.py",
+        "if self._open[key] >= self._per_agency:",
+        "if False:",
+        ("tests/test_batch_e2e.py::test_too_many_streams_from_one_agency_are_refused_while_the_others_keep_working",),
+    ),
+    Removal(
+        "batch-flow-control",
+        "a batch stream reads a chunk only with room for its answer (flow control)",
+        "jukinet/server/national/batch.py",
+        "await room.acquire()",
+        "pass",
+        ("tests/test_batch_e2e.py::test_a_client_that_never_reads_cannot_make_the_server_buffer_its_chunks",),
     ),
     # -- 開示 (disclosure) ---------------------------------------------------------------------------------
     Removal(

@@ -3,7 +3,11 @@ with a channel to a prefecture server, under that prefecture's tables)."""
 
 from __future__ import annotations
 
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from enum import Enum
 
 import grpc
 
@@ -17,10 +21,54 @@ class ProvidedRecord:
     agency_identifier: str = ""  # 機関別符号, where the business's row names residents so
 
 
+class BatchKind(Enum):
+    """What the codes of a batch are (a chunk holds one kind)."""
+
+    RESIDENT_CODE = "resident_codes"
+    MY_NUMBER = "my_numbers"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One code of a batch: FOUND and REMOVED carry the record (redacted to the row) and its provision id."""
+
+    code: str
+    status: provision_pb2.BatchStatus.ValueType
+    record: identity_pb2.IdentityRecord | None = None
+    removal: provision_pb2.BatchRemoval | None = None  # REMOVED only: when and why
+    provision_id: int = 0
+
+
+@dataclass(frozen=True)
+class BatchAnswer:
+    """The answer to one chunk: the codes sent, and per code a status; records stay encoded until asked for."""
+
+    codes: list[str]
+    response: provision_pb2.BatchLookupResponse
+
+    @property
+    def chunk_id(self) -> int:
+        return self.response.chunk_id
+
+    def results(self) -> Iterator[BatchResult]:
+        r = self.response
+        records, removals = iter(r.records), iter(r.removals)
+        provision_id = r.first_provision_id
+        for code, status in zip(self.codes, r.statuses, strict=True):
+            if status in (provision_pb2.BATCH_STATUS_FOUND, provision_pb2.BATCH_STATUS_REMOVED):
+                record = identity_pb2.IdentityRecord.FromString(next(records))
+                removal = next(removals) if status == provision_pb2.BATCH_STATUS_REMOVED else None
+                yield BatchResult(code, status, record, removal, provision_id)
+                provision_id += 1
+            else:
+                yield BatchResult(code, status)
+
+
 class AgencyClient:
     def __init__(self, channel: grpc.Channel, timeout: float = 10.0) -> None:
         self._stub = provision_pb2_grpc.IdentityProvisionServiceStub(channel)
         self._search = provision_pb2_grpc.FourItemSearchServiceStub(channel)
+        self._batches = provision_pb2_grpc.BatchLookupServiceStub(channel)
         self._timeout = timeout
 
     def by_resident_code(self, business_code: str, resident_code: str) -> ProvidedRecord:
@@ -67,3 +115,43 @@ class AgencyClient:
             timeout=self._timeout,
         )
         return ProvidedRecord(response.record, response.provision_id, response.agency_identifier)
+
+    def batch_lookup(
+        self,
+        business_code: str,
+        codes: Iterable[str],
+        chunk: int = 1000,
+        kind: BatchKind = BatchKind.RESIDENT_CODE,
+        timeout: float | None = None,
+    ) -> Iterator[BatchAnswer]:
+        """Batch query (定期照会): ``codes`` sent in chunks of ``chunk`` over one stream, read lazily; one
+        :class:`BatchAnswer` per chunk, in order. The server reads a few chunks ahead of its answers, and
+        gRPC's flow control holds this side back beyond that, so ``codes`` may be a generator of millions."""
+        sent: deque[list[str]] = deque()
+        lock = threading.Lock()
+
+        def requests() -> Iterator[provision_pb2.BatchLookupRequest]:
+            it = iter(codes)
+            chunk_id = 0
+            while True:
+                part = [c for _, c in zip(range(chunk), it, strict=False)]
+                if not part:
+                    return
+                with lock:
+                    sent.append(part)
+                request = provision_pb2.BatchLookupRequest(chunk_id=chunk_id, **{kind.value: part})
+                if chunk_id == 0:
+                    request.business_code = business_code
+                chunk_id += 1
+                yield request
+
+        answers = self._batches.BatchLookup(requests(), timeout=timeout)
+        try:
+            for expected, response in enumerate(answers):
+                with lock:
+                    part = sent.popleft() if sent else None
+                if part is None or response.chunk_id != expected or len(response.statuses) != len(part):
+                    raise ValueError(f"answer for chunk {response.chunk_id} does not match chunk {expected} sent")
+                yield BatchAnswer(part, response)
+        finally:
+            answers.cancel()

@@ -112,6 +112,14 @@ PUSH_SCAN = 2000  # feed positions one read of a delivery step covers
 PUSH_READS_PER_STEP = 16  # reads one step makes through others' changes before it lets other streams run
 FEED_CACHE_ENTRIES = 20_000  # decoded feed entries shared by the streams (a bounded cache)
 MAX_DIGEST_RESIDENTS = 20_000  # residents one daily digest holds; beyond, the day is sent in parts
+# Batch queries (定期照会, BatchLookup): codes per chunk (its answer of 1,000 largest records still fits
+# MAX_RESPONSE_BYTES), chunks read and not yet answered per stream, streams open at once.
+MAX_BATCH_CHUNK_CODES = 1000
+MAX_BATCH_REQUEST_BYTES = 32 * KIB  # one chunk: 1,000 codes of 14 encoded bytes, a business code, an id
+MAX_BATCH_IN_FLIGHT = 4
+MAX_BATCH_STREAMS_PER_AGENCY = 2
+MAX_BATCH_STREAMS = 4  # all agencies together (each holds a bulk worker while it reads a chunk)
+BATCH_IDLE_SECONDS = 30.0  # a batch stream with room for a chunk that sends none for this long ends (its slot freed)
 MAX_DISCLOSURE_QUERY_BYTES = 256  # 開示: an encoded DisclosureQuery (a node id and three numbers)
 MAX_DISCLOSURE_PAGE = 500  # 開示: entries per answer, each with its inclusion path (≤ 64 hashes): < 2 MiB
 DEFAULT_DISCLOSURE_PAGE = 100
@@ -158,6 +166,7 @@ REQUEST_LIMITS: dict[str, int] = {
     # SubscriptionService (national; agency callers): 10,000 codes of 13 encoded bytes each, and the rest
     "/jukinet.v1.SubscriptionService/Subscribe": 160 * KIB,
     "/jukinet.v1.SubscriptionService/Receive": 256,
+    "/jukinet.v1.BatchLookupService/BatchLookup": MAX_BATCH_REQUEST_BYTES,
     # a business code, three text items of at most 200 characters (4 bytes each in UTF-8), a date, a code
     "/jukinet.v1.FourItemSearchService/SearchByFourItems": 4 * KIB,
     "/jukinet.v1.StatisticsService/GetMovementReport": 256,  # a month, "YYYY-MM"

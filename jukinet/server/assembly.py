@@ -85,6 +85,7 @@ TIERS: dict[NodeKind, Tier] = {
         services=(
             "jukinet.server.national.provision:provision_service",
             "jukinet.server.national.provision:search_service",
+            "jukinet.server.national.batch:batch_service",
             "jukinet.server.national.directory:directory_publish_service",
             "jukinet.server.national.numbers:number_service",
             "jukinet.server.national.push:subscription_service",

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import lmdb
 
 from jukinet.storage.environment import Environment
 from jukinet.storage.layout import Db, my_number_key, resident_key
 from jukinet.v1 import identity_pb2
+
+_MAX_KEY = 64  # characters: longer than any code, never a key (LMDB refuses keys over 511 bytes, 256 here at most)
 
 
 class RecordStore:
@@ -51,6 +55,26 @@ class RecordStore:
         with self._env.read() as txn:
             holder = self.holder_of(txn, my_number)
             return self.current(txn, holder) if holder is not None else None
+
+    def encoded_many(self, resident_codes: Sequence[str]) -> list[bytes | None]:
+        """The stored bytes of each code's record (None: no record, or not a key at all), in one read
+        transaction (a batch chunk)."""
+        lengths = list(map(len, resident_codes))
+        with self._env.read() as txn:
+            get, db = txn.get, self._records
+            if lengths and min(lengths) > 0 and max(lengths) <= _MAX_KEY:  # every one may be a key
+                return [get(c.encode(), db=db) for c in resident_codes]
+            return [get(c.encode(), db=db) if 0 < len(c) <= _MAX_KEY else None for c in resident_codes]
+
+    def encoded_by_my_numbers(self, my_numbers: Sequence[str]) -> list[bytes | None]:
+        """As :meth:`encoded_many`, by the My Number each record holds now."""
+        out: list[bytes | None] = []
+        with self._env.read() as txn:
+            get, records, index = txn.get, self._records, self._by_my_number
+            for number in my_numbers:
+                code = get(number.encode(), db=index) if 0 < len(number) <= _MAX_KEY else None
+                out.append(get(code, db=records) if code is not None else None)
+        return out
 
     def count(self) -> int:
         return self._env.entries(Db.RECORDS)

@@ -27,6 +27,14 @@ class ItemMatch(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ITEM_MATCH_NORMALISED: _ClassVar[ItemMatch]
     ITEM_MATCH_LEADING: _ClassVar[ItemMatch]
     ITEM_MATCH_DIFFERS: _ClassVar[ItemMatch]
+
+class BatchStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BATCH_STATUS_UNSPECIFIED: _ClassVar[BatchStatus]
+    BATCH_STATUS_FOUND: _ClassVar[BatchStatus]
+    BATCH_STATUS_NOT_FOUND: _ClassVar[BatchStatus]
+    BATCH_STATUS_REMOVED: _ClassVar[BatchStatus]
+    BATCH_STATUS_INVALID: _ClassVar[BatchStatus]
 NORMALISATION_UNSPECIFIED: Normalisation
 NORMALISATION_WIDTH: Normalisation
 NORMALISATION_HIRAGANA: Normalisation
@@ -41,6 +49,11 @@ ITEM_MATCH_EXACT: ItemMatch
 ITEM_MATCH_NORMALISED: ItemMatch
 ITEM_MATCH_LEADING: ItemMatch
 ITEM_MATCH_DIFFERS: ItemMatch
+BATCH_STATUS_UNSPECIFIED: BatchStatus
+BATCH_STATUS_FOUND: BatchStatus
+BATCH_STATUS_NOT_FOUND: BatchStatus
+BATCH_STATUS_REMOVED: BatchStatus
+BATCH_STATUS_INVALID: BatchStatus
 
 class LookupByResidentCodeRequest(_message.Message):
     __slots__ = ("business_code", "resident_code")
@@ -151,3 +164,39 @@ class SearchByFourItemsResponse(_message.Message):
     candidates: _containers.RepeatedCompositeFieldContainer[FourItemsCandidate]
     address_differs: int
     def __init__(self, search_id: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[FourItemsCandidate, _Mapping]]] = ..., address_differs: _Optional[int] = ...) -> None: ...
+
+class BatchLookupRequest(_message.Message):
+    __slots__ = ("business_code", "chunk_id", "resident_codes", "my_numbers")
+    BUSINESS_CODE_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_CODES_FIELD_NUMBER: _ClassVar[int]
+    MY_NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    business_code: str
+    chunk_id: int
+    resident_codes: _containers.RepeatedScalarFieldContainer[str]
+    my_numbers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, business_code: _Optional[str] = ..., chunk_id: _Optional[int] = ..., resident_codes: _Optional[_Iterable[str]] = ..., my_numbers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BatchRemoval(_message.Message):
+    __slots__ = ("reason", "date")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    reason: _identity_pb2.ChangeReason
+    date: _identity_pb2.Date
+    def __init__(self, reason: _Optional[_Union[_identity_pb2.ChangeReason, str]] = ..., date: _Optional[_Union[_identity_pb2.Date, _Mapping]] = ...) -> None: ...
+
+class BatchLookupResponse(_message.Message):
+    __slots__ = ("chunk_id", "statuses", "records", "removals", "first_provision_id", "stream_id")
+    CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    REMOVALS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_PROVISION_ID_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    chunk_id: int
+    statuses: _containers.RepeatedScalarFieldContainer[BatchStatus]
+    records: _containers.RepeatedScalarFieldContainer[bytes]
+    removals: _containers.RepeatedCompositeFieldContainer[BatchRemoval]
+    first_provision_id: int
+    stream_id: str
+    def __init__(self, chunk_id: _Optional[int] = ..., statuses: _Optional[_Iterable[_Union[BatchStatus, str]]] = ..., records: _Optional[_Iterable[bytes]] = ..., removals: _Optional[_Iterable[_Union[BatchRemoval, _Mapping]]] = ..., first_provision_id: _Optional[int] = ..., stream_id: _Optional[str] = ...) -> None: ...

@@ -257,3 +257,79 @@ class FourItemSearchService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class BatchLookupServiceStub:
+    """Batch queries (定期照会), a service of its own: only the national server answers it.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.BatchLookup = channel.stream_stream(
+                '/jukinet.v1.BatchLookupService/BatchLookup',
+                request_serializer=jukinet_dot_v1_dot_provision__pb2.BatchLookupRequest.SerializeToString,
+                response_deserializer=jukinet_dot_v1_dot_provision__pb2.BatchLookupResponse.FromString,
+                _registered_method=True)
+
+
+class BatchLookupServiceServicer:
+    """Batch queries (定期照会), a service of its own: only the national server answers it.
+    """
+
+    def BatchLookup(self, request_iterator, context):
+        """Chunks answered in order; at most MAX_BATCH_IN_FLIGHT chunks read and not yet answered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_BatchLookupServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'BatchLookup': grpc.stream_stream_rpc_method_handler(
+                    servicer.BatchLookup,
+                    request_deserializer=jukinet_dot_v1_dot_provision__pb2.BatchLookupRequest.FromString,
+                    response_serializer=jukinet_dot_v1_dot_provision__pb2.BatchLookupResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'jukinet.v1.BatchLookupService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('jukinet.v1.BatchLookupService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class BatchLookupService:
+    """Batch queries (定期照会), a service of its own: only the national server answers it.
+    """
+
+    @staticmethod
+    def BatchLookup(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/jukinet.v1.BatchLookupService/BatchLookup',
+            jukinet_dot_v1_dot_provision__pb2.BatchLookupRequest.SerializeToString,
+            jukinet_dot_v1_dot_provision__pb2.BatchLookupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -1,0 +1,373 @@
+"""Batch queries (定期照会) at the national server: one bidirectional stream, chunks of codes in, one answer
+per chunk out, in order.
+
+Per stream: the agency's legal-table row for the business named by the first chunk is checked once
+(PERMISSION_DENIED before any answer otherwise); a later chunk naming another business ends the stream
+(INVALID_ARGUMENT). Per chunk (at most ``MAX_BATCH_CHUNK_CODES`` codes, all resident codes or all My
+Numbers): one read transaction, each code's record redacted to the row's fields, then ONE write job through
+the node's group commit holding a provision entry for every record provided (and one audit entry for the
+chunk); the answer leaves only once that job is durable. A malformed code is answered INVALID in its place
+(the rest of the chunk is answered); a malformed message ends the stream.
+
+Pipeline and bounds: the next chunk is read and prepared while the previous ones commit, but at most
+``MAX_BATCH_IN_FLIGHT`` chunks are read and not yet answered; the stream reads nothing more until the oldest
+answer has been handed to gRPC, whose flow control holds a client that does not read its answers (the server
+buffers at most that many chunks of it). At most ``MAX_BATCH_STREAMS_PER_AGENCY`` streams per agency and
+``MAX_BATCH_STREAMS`` in all (RESOURCE_EXHAUSTED beyond); chunks are prepared on the node's bulk workers, so
+unary lookups and people's calls keep their own pool.
+
+Cost per record is what bounds the speed (docs/ARCHITECTURE.md, "Batch queries"): stored bytes are read
+once; a record is parsed once as a view that leaves its sub-messages encoded (its status), cleared of what the
+row does not permit and serialized again; answers carry the records as ``repeated bytes``; the chunk's
+provision entries are appended with ``ProvisionLog.append_provided`` (one template, the codes), encoded
+without a message per record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from operator import methodcaller
+
+import lmdb
+
+from jukinet.domain.clock import SYSTEM_CLOCK, Clock
+from jukinet.domain.codes import is_valid_my_number, is_valid_resident_code
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.legal import FIELD_GROUPS, LegalTables, TableRow
+from jukinet.domain.limits import (
+    BATCH_IDLE_SECONDS,
+    MAX_BATCH_CHUNK_CODES,
+    MAX_BATCH_IN_FLIGHT,
+    MAX_BATCH_STREAMS,
+    MAX_BATCH_STREAMS_PER_AGENCY,
+)
+from jukinet.domain.node_ids import NodeId, NodeKind
+from jukinet.domain.quoting import quoted
+from jukinet.server.audit import Auditor
+from jukinet.server.legal_tables import DirectoryTables
+from jukinet.server.parts import NodeParts
+from jukinet.server.runtime.executor import Blocking
+from jukinet.server.runtime.guard import guarded
+from jukinet.server.runtime.peers import Caller
+from jukinet.server.runtime.policy import Kinds
+from jukinet.server.runtime.server import ServiceBinding, bind
+from jukinet.storage import NodeStorage
+from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, provision_pb2, provision_pb2_grpc, record_view_pb2
+
+_FOUND = provision_pb2.BATCH_STATUS_FOUND
+_NOT_FOUND = provision_pb2.BATCH_STATUS_NOT_FOUND
+_REMOVED = provision_pb2.BATCH_STATUS_REMOVED
+_INVALID = provision_pb2.BATCH_STATUS_INVALID
+_REMOVED_RECORD = identity_pb2.RECORD_STATUS_REMOVED
+_RECORD_FIELDS = tuple(f.name for f in identity_pb2.IdentityRecord.DESCRIPTOR.fields)
+_VIEW = record_view_pb2.IdentityRecordView
+_CLEAR = {name: methodcaller("ClearField", name) for name in _RECORD_FIELDS}
+_DISCARD_UNKNOWN = methodcaller("DiscardUnknownFields")
+_SERIALIZE = _VIEW.SerializeToString
+
+
+class BatchSlots:
+    """How many batch streams each agency, and all together, hold open (RESOURCE_EXHAUSTED beyond)."""
+
+    def __init__(self, per_agency: int = MAX_BATCH_STREAMS_PER_AGENCY, overall: int = MAX_BATCH_STREAMS) -> None:
+        self._per_agency = per_agency
+        self._overall = overall
+        self._open: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def hold(self, agency: NodeId) -> Iterator[None]:
+        key = str(agency)
+        with self._lock:
+            if self._open[key] >= self._per_agency:
+                raise Rejected(
+                    Problem.EXHAUSTED,
+                    f"{agency} already has {self._open[key]} batch streams open; at most {self._per_agency}",
+                )
+            if self._open.total() >= self._overall:
+                raise Rejected(
+                    Problem.EXHAUSTED, f"the national server serves {self._overall} batch streams now; retry later"
+                )
+            self._open[key] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._open[key] -= 1
+                if self._open[key] <= 0:
+                    del self._open[key]
+
+    def open(self) -> int:
+        with self._lock:
+            return self._open.total()
+
+
+class Redactor:
+    """The row's redaction (:meth:`TableRow.redact`) done on the stored record parsed as an
+    ``IdentityRecordView`` (its message fields left encoded): clear the fields the row does not permit and
+    any unknown field, and serialize again — the same bytes as the row's redaction, for less. (The node stores
+    records as it serialized them, so each field occurs once: a view reads them as the full message does.)"""
+
+    def __init__(self, row: TableRow) -> None:
+        permitted = {name for group in row.fields if row.permits(group) for name in FIELD_GROUPS[group]}
+        self.clear = tuple(name for name in _RECORD_FIELDS if name not in permitted)
+
+
+@dataclass
+class PreparedChunk:
+    answer: provision_pb2.BatchLookupResponse  # everything but first_provision_id
+    template: admin_pb2.ProvisionEntry  # the chunk's provision entries but for their resident
+    provided: Sequence[str]  # one code per record provided, in the answer's order
+
+
+class BatchStream:
+    """One agency's stream for one business (a plain object: no gRPC; tests drive it directly)."""
+
+    def __init__(
+        self,
+        storage: NodeStorage,
+        tables: Callable[[], LegalTables],
+        auditor: Auditor,
+        agency: NodeId,
+        clock: Clock = SYSTEM_CLOCK,
+        stream_id: str | None = None,
+    ) -> None:
+        self._storage = storage
+        self._tables = tables
+        self._auditor = auditor
+        self._clock = clock
+        self.agency = agency
+        self.stream_id = stream_id or f"batch:{secrets.token_hex(8)}"
+        self.row: TableRow | None = None
+        self._redactor: Redactor | None = None
+        self._chunks = 0
+
+    def _admit(self, business: str) -> TableRow:
+        if self.row is not None:
+            if business and business != self.row.business:
+                raise Rejected(
+                    Problem.INVALID,
+                    f"chunk {self._chunks} names business {quoted(business)}; this stream serves "
+                    f"{quoted(self.row.business)} only (open one stream per business)",
+                )
+            return self.row
+        if not business:
+            raise Rejected(Problem.INVALID, "the first chunk of a batch stream must name its business_code")
+        row = self._tables().national(self.agency.corporate_number, business)
+        if row is None:
+            raise Rejected(
+                Problem.DENIED, f"{self.agency} has no row in the legal table (別表第1) for business {quoted(business)}"
+            )
+        if row.pseudonymous:
+            raise Rejected(
+                Problem.DENIED,
+                f"{self.agency}'s business {quoted(business)} names residents by agency identifier; batch queries "
+                "name them by resident_code or my_number (not built for agency identifiers yet)",
+            )
+        self.row, self._redactor = row, Redactor(row)
+        return row
+
+    def prepare(self, request: provision_pb2.BatchLookupRequest) -> PreparedChunk:
+        """Check the chunk, read its records (one read transaction) and build its answer; nothing is written."""
+        row = self._admit(request.business_code)
+        codes, numbers = request.resident_codes, request.my_numbers
+        if codes and numbers:
+            raise Rejected(
+                Problem.INVALID,
+                f"chunk {request.chunk_id}: resident_codes and my_numbers together; a chunk holds one kind",
+            )
+        asked = codes or numbers
+        if numbers and not row.permits("my_number"):
+            raise Rejected(
+                Problem.DENIED,
+                f"{self.agency} may not look residents up by My Number for business {quoted(row.business)}: its "
+                "row of the legal table (別表第1) does not permit my_number",
+            )
+        if len(asked) > MAX_BATCH_CHUNK_CODES:
+            raise Rejected(
+                Problem.EXHAUSTED,
+                f"chunk {request.chunk_id}: {len(asked)} codes; at most {MAX_BATCH_CHUNK_CODES} in one chunk",
+            )
+        self._chunks += 1
+        asked = list(asked)
+        if codes:
+            stored, valid = self._storage.records.encoded_many(asked), is_valid_resident_code
+        else:
+            stored, valid = self._storage.records.encoded_by_my_numbers(asked), is_valid_my_number
+        assert self._redactor is not None
+        # Each step over the whole chunk at once (C-level map over the views): per record, a parse, the
+        # row's clearing, dropping unknown fields and a serialization, without a Python loop around them.
+        found = [raw for raw in stored if raw is not None]
+        views = list(map(_VIEW.FromString, found))
+        for name in self._redactor.clear:
+            list(map(_CLEAR[name], views))
+        list(map(_DISCARD_UNKNOWN, views))
+        records = list(map(_SERIALIZE, views))
+        kept = [_REMOVED if v.status == _REMOVED_RECORD else _FOUND for v in views]
+        date = identity_pb2.Date.FromString
+        removals = [
+            provision_pb2.BatchRemoval(reason=v.change_reason, date=date(v.change_date))
+            for v in views
+            if v.status == _REMOVED_RECORD
+        ]
+        if len(found) == len(stored):
+            statuses, provided = kept, asked if codes else [v.resident_code for v in views]
+        else:
+            statuses, provided, hit = [], [], iter(kept)
+            for code, raw in zip(asked, stored, strict=True):
+                if raw is None:
+                    statuses.append(_NOT_FOUND if valid(code) else _INVALID)
+                else:
+                    statuses.append(next(hit))
+                    provided.append(code)
+            if not codes:
+                provided = [v.resident_code for v in views]
+        template = admin_pb2.ProvisionEntry(
+            agency=str(self.agency),
+            business_code=row.business,
+            query_kind=admin_pb2.QUERY_KIND_BATCH,
+            items=row.items(),
+            reference=self.stream_id,
+        )
+        template.provided_at.FromMilliseconds(self._clock.now_ms())
+        answer = provision_pb2.BatchLookupResponse(
+            chunk_id=request.chunk_id, statuses=statuses, records=records, removals=removals, stream_id=self.stream_id
+        )
+        return PreparedChunk(answer, template, provided)
+
+    def commit_job(self, chunk: PreparedChunk) -> Callable[[lmdb.Transaction], range]:
+        """The chunk's write (for the node's group commit): its provision entries and one audit entry."""
+        storage, auditor, agency, stream_id = self._storage, self._auditor, str(self.agency), self.stream_id
+        business = self.row.business if self.row is not None else ""
+        chunk_id = chunk.answer.chunk_id
+
+        def write(txn: lmdb.Transaction) -> range:
+            ids = storage.provisions.append_provided(txn, chunk.template, chunk.provided)
+            leaf = auditor.entry(
+                audit_pb2.AUDIT_ACTION_PROVIDE_IDENTITY,
+                audit_pb2.AUDIT_OUTCOME_SUCCESS,
+                agency,
+                agency,
+                stream_id,
+                f"provisions #{ids.start}..#{ids.stop - 1}: {business} by batch, chunk {chunk_id}, {len(ids)} records",
+            )
+            storage.audit.append(txn, leaf)
+            return ids
+
+        return write
+
+
+class BatchLookups:
+    """The national server's batch streams: slots, the pipeline, the order of answers."""
+
+    def __init__(
+        self,
+        storage: NodeStorage,
+        tables: Callable[[], LegalTables],
+        auditor: Auditor,
+        bulk: Blocking,
+        clock: Clock = SYSTEM_CLOCK,
+        slots: BatchSlots | None = None,
+        in_flight: int = MAX_BATCH_IN_FLIGHT,
+        idle_seconds: float = BATCH_IDLE_SECONDS,
+    ) -> None:
+        self._storage = storage
+        self._tables = tables
+        self._auditor = auditor
+        self._bulk = bulk
+        self._clock = clock
+        self.slots = slots or BatchSlots()
+        self._in_flight = in_flight
+        self._idle_seconds = idle_seconds
+
+    async def serve(
+        self, requests: AsyncIterator[provision_pb2.BatchLookupRequest], agency: NodeId
+    ) -> AsyncIterator[provision_pb2.BatchLookupResponse]:
+        """Answers in order, each once its provisions are durable. A reader task takes a chunk only when fewer
+        than ``in_flight`` are read and not yet answered; this generator answers them as their commits end (a
+        client that waits for each answer before sending more is answered too). A refusal of the stream (a
+        chunk that is too large, another business, a malformed chunk) still answers the chunks read before it."""
+        with self.slots.hold(agency):
+            stream = BatchStream(self._storage, self._tables, self._auditor, agency, self._clock)
+            room = asyncio.Semaphore(self._in_flight)
+            pending: asyncio.Queue[_Pending | BaseException | None] = asyncio.Queue()
+
+            async def read() -> None:
+                try:
+                    while True:
+                        await room.acquire()
+                        try:
+                            async with asyncio.timeout(self._idle_seconds):  # an idle stream gives its slot back
+                                request = await anext(requests, None)
+                        except TimeoutError:
+                            raise Rejected(
+                                Problem.INVALID,
+                                f"no chunk arrived within {self._idle_seconds:g} s; the batch stream ends",
+                            ) from None
+                        if request is None:
+                            break
+                        chunk = await self._bulk(stream.prepare, request)
+                        committing = None
+                        if chunk.provided:
+                            committing = asyncio.wrap_future(self._storage.env.submit(stream.commit_job(chunk)))
+                        pending.put_nowait((chunk.answer, committing))
+                except Exception as exc:  # the stream's refusal, answered after what came before it
+                    pending.put_nowait(exc)
+                    return
+                pending.put_nowait(None)
+
+            reader = asyncio.ensure_future(read())
+            try:
+                while (item := await pending.get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield await _answered(*item)
+                    room.release()
+            finally:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+
+
+_Pending = tuple[provision_pb2.BatchLookupResponse, "asyncio.Future[range] | None"]
+
+
+async def _answered(
+    answer: provision_pb2.BatchLookupResponse, committing: asyncio.Future[range] | None
+) -> provision_pb2.BatchLookupResponse:
+    if committing is not None:
+        answer.first_provision_id = (await committing).start
+    return answer
+
+
+class BatchLookupRpc(provision_pb2_grpc.BatchLookupServiceServicer):
+    """Agencies only; the legal-table row is checked at the stream's first chunk."""
+
+    def __init__(self, batches: BatchLookups, auditor: Auditor, blocking: Blocking) -> None:
+        self._batches = batches
+        self.auditor = auditor  # refusals are audited (counted, for agencies) as the lookups' are
+        self.blocking = blocking
+        self.agencies = Kinds.of(NodeKind.AGENCY)
+
+    @guarded("agencies", audit=audit_pb2.AUDIT_ACTION_PROVIDE_IDENTITY)
+    async def BatchLookup(
+        self,
+        request_iterator: AsyncIterator[provision_pb2.BatchLookupRequest],
+        context: object,
+        caller: Caller,
+    ) -> AsyncIterator[provision_pb2.BatchLookupResponse]:
+        async for answer in self._batches.serve(request_iterator, caller.of_kind(NodeKind.AGENCY)[0]):
+            yield answer
+
+
+def batch_service(parts: NodeParts) -> ServiceBinding:
+    """The national tier's batch queries (see jukinet.server.assembly.TIERS): 別表第1 of the directory."""
+    tables = DirectoryTables(parts.directory, parts.clock)
+    batches = BatchLookups(parts.storage, tables.current, parts.auditor, parts.bulk, parts.clock)
+    return bind(BatchLookupRpc(batches, parts.auditor, parts.blocking))

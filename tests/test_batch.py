@@ -1,0 +1,234 @@
+"""Batch queries as plain objects (real LMDB, no gRPC): the chunk's statuses, redaction as the row's, the
+provision entries encoded exactly as messages would be, one write per chunk, the stream's one business,
+the stream slots, and the pipeline's order and bound."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jukinet.domain.clock import ManualClock
+from jukinet.domain.codes import CorporateNumber, generate_my_number, generate_resident_code
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.legal import FIELD_GROUPS, LegalTables, TableRow
+from jukinet.domain.limits import MAX_BATCH_CHUNK_CODES
+from jukinet.domain.node_ids import NodeId
+from jukinet.domain.synthetic import synthetic_resident
+from jukinet.server.audit import Auditor
+from jukinet.server.national.batch import BatchLookups, BatchSlots, BatchStream, Redactor
+from jukinet.server.runtime.executor import Blocking
+from jukinet.storage import NodeStorage
+from jukinet.v1 import admin_pb2, identity_pb2, provision_pb2
+
+AGENCY = NodeId.parse("agency:7123456789012")
+OTHER = NodeId.parse("agency:6100000000001")
+PENSION = "pension-benefit"
+NO_NUMBER = frozenset(FIELD_GROUPS) - {"my_number"}
+ROWS = [
+    TableRow(CorporateNumber.parse("7123456789012"), PENSION, "年金", NO_NUMBER),
+    TableRow(CorporateNumber.parse("7123456789012"), "tax", "税", frozenset(FIELD_GROUPS)),
+    TableRow(CorporateNumber.parse("7123456789012"), "names-only", "名", frozenset({"resident_code", "name"})),
+]
+S = provision_pb2
+TABLES = lambda: LegalTables.of(ROWS)  # noqa: E731
+Ask = provision_pb2.BatchLookupRequest
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[NodeStorage]:
+    s = NodeStorage.open(tmp_path / "db")
+    yield s
+    s.close()
+
+
+def _people(storage: NodeStorage, n: int, removed: int = 0) -> list[identity_pb2.IdentityRecord]:
+    rng = random.Random(5)
+    people = []
+    for i in range(n):
+        r = synthetic_resident(rng, "131148")
+        r.resident_code, r.my_number = generate_resident_code(rng), generate_my_number(rng)
+        r.status = identity_pb2.RECORD_STATUS_ACTIVE
+        if i < removed:
+            r.status, r.change_reason = identity_pb2.RECORD_STATUS_REMOVED, identity_pb2.CHANGE_REASON_DEATH
+            r.change_date.year, r.change_date.month, r.change_date.day = 2026, 3, 14
+        people.append(r)
+    storage.env.write(lambda txn: [storage.records.put(txn, r, None) for r in people])
+    return people
+
+
+def _stream(storage: NodeStorage, agency: NodeId = AGENCY) -> BatchStream:
+    return BatchStream(storage, TABLES, Auditor(storage), agency, ManualClock(1_790_000_000_000), "batch:t")
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda r: r.business)
+def test_redaction_is_the_rows(row: TableRow, storage: NodeStorage) -> None:
+    person = _people(storage, 1)[0]
+    expected = row.redact(person).SerializeToString()
+    chunk = _stream(storage).prepare(Ask(business_code=row.business, resident_codes=[person.resident_code]))
+    assert list(chunk.answer.records) == [expected]
+    assert set(Redactor(row).clear).isdisjoint(n for g in row.fields for n in FIELD_GROUPS[g])
+
+
+def test_a_mixed_chunk_is_answered_code_by_code_in_order(storage: NodeStorage) -> None:
+    people = _people(storage, 3, removed=1)
+    unknown = generate_resident_code(random.Random(99))
+    bad = people[1].resident_code[:-1] + str((int(people[1].resident_code[-1]) + 1) % 10)
+    asked = [people[1].resident_code, unknown, people[0].resident_code, bad, "", "x" * 5000, people[2].resident_code]
+    stream = _stream(storage)
+    chunk = stream.prepare(Ask(business_code=PENSION, chunk_id=77, resident_codes=asked))
+    a = chunk.answer
+    assert (a.chunk_id, a.stream_id) == (77, "batch:t")
+    assert list(a.statuses) == [S.BATCH_STATUS_FOUND, S.BATCH_STATUS_NOT_FOUND, S.BATCH_STATUS_REMOVED,
+                                S.BATCH_STATUS_INVALID, S.BATCH_STATUS_INVALID, S.BATCH_STATUS_INVALID,
+                                S.BATCH_STATUS_FOUND]  # fmt: skip
+    records = [identity_pb2.IdentityRecord.FromString(r) for r in a.records]
+    assert [r.resident_code for r in records] == [people[i].resident_code for i in (1, 0, 2)]
+    assert all(not r.my_number for r in records)  # the pension row has no My Number
+    assert [(x.reason, x.date.year, x.date.month, x.date.day) for x in a.removals] == [
+        (identity_pb2.CHANGE_REASON_DEATH, 2026, 3, 14)
+    ]
+    assert list(chunk.provided) == [people[i].resident_code for i in (1, 0, 2)]
+    ids = storage.env.write(stream.commit_job(chunk))
+    assert len(ids) == 3 and storage.provisions.count() == 3 and storage.audit.size() == 1
+    logged = storage.provisions.page(0, 10)
+    assert {e.query_kind for e in logged} == {admin_pb2.QUERY_KIND_BATCH}
+    assert {e.reference for e in logged} == {"batch:t"} and {e.agency for e in logged} == {str(AGENCY)}
+    assert list(logged[0].items) == sorted(NO_NUMBER)
+
+
+def test_my_numbers_find_the_holder_and_a_chunk_is_one_kind(storage: NodeStorage) -> None:
+    people = _people(storage, 2)
+    stream = _stream(storage)
+    wrong = people[0].my_number[:-1] + str((int(people[0].my_number[-1]) + 1) % 10)
+    chunk = stream.prepare(Ask(business_code="tax", my_numbers=[people[1].my_number, wrong]))
+    assert list(chunk.answer.statuses) == [S.BATCH_STATUS_FOUND, S.BATCH_STATUS_INVALID]
+    assert identity_pb2.IdentityRecord.FromString(chunk.answer.records[0]).my_number == people[1].my_number
+    with pytest.raises(Rejected) as both:
+        stream.prepare(Ask(resident_codes=[people[0].resident_code], my_numbers=[people[0].my_number]))
+    assert both.value.problem is Problem.INVALID
+
+
+def test_one_business_per_stream_and_a_row_for_it(storage: NodeStorage) -> None:
+    people = _people(storage, 1)
+    with pytest.raises(Rejected) as no_row:
+        _stream(storage, OTHER).prepare(Ask(business_code=PENSION, resident_codes=[people[0].resident_code]))
+    assert no_row.value.problem is Problem.DENIED
+    with pytest.raises(Rejected) as unnamed:
+        _stream(storage).prepare(Ask(resident_codes=[people[0].resident_code]))
+    assert unnamed.value.problem is Problem.INVALID
+    stream = _stream(storage)
+    stream.prepare(Ask(business_code="names-only"))
+    assert stream.prepare(Ask(resident_codes=[people[0].resident_code])).answer.statuses  # same business
+    with pytest.raises(Rejected) as switched:
+        stream.prepare(Ask(business_code="tax", resident_codes=[people[0].resident_code]))
+    assert switched.value.problem is Problem.INVALID and "serves 'names-only' only" in str(switched.value)
+    with pytest.raises(Rejected) as big:
+        stream.prepare(Ask(resident_codes=["12345678903"] * (MAX_BATCH_CHUNK_CODES + 1)))
+    assert big.value.problem is Problem.EXHAUSTED
+    assert storage.provisions.count() == 0
+
+
+def test_stream_slots_per_agency_and_overall() -> None:
+    slots = BatchSlots(per_agency=2, overall=3)
+    with slots.hold(AGENCY), slots.hold(AGENCY):
+        with pytest.raises(Rejected) as per_agency, slots.hold(AGENCY):
+            pass
+        assert per_agency.value.problem is Problem.EXHAUSTED
+        with slots.hold(OTHER):
+            with pytest.raises(Rejected) as overall, slots.hold(NodeId.parse("agency:7000000000002")):
+                pass
+            assert overall.value.problem is Problem.EXHAUSTED
+    assert slots.open() == 0
+    with slots.hold(AGENCY):  # released on the way out
+        assert slots.open() == 1
+
+
+def test_the_pipeline_answers_in_order_and_reads_at_most_its_bound_ahead(storage: NodeStorage) -> None:
+    people = _people(storage, 20)
+    bulk = Blocking(2)
+    lookups = BatchLookups(storage, TABLES, Auditor(storage), bulk, in_flight=3)
+    read = 0
+
+    async def requests():
+        nonlocal read
+        for i in range(10):
+            read += 1
+            yield Ask(business_code=PENSION if i == 0 else "", chunk_id=i,
+                                 resident_codes=[p.resident_code for p in people[2 * i: 2 * i + 2]])  # fmt: skip
+
+    async def scenario() -> list[S.BatchLookupResponse]:
+        out = []
+        async for answer in lookups.serve(requests(), AGENCY):
+            assert read - len(out) <= 3  # chunks read and not yet answered
+            out.append(answer)
+        return out
+
+    answers = asyncio.run(scenario())
+    bulk.shutdown()
+    assert [a.chunk_id for a in answers] == list(range(10))
+    assert [a.first_provision_id for a in answers] == list(range(1, 21, 2))
+    assert storage.provisions.count() == 20 and lookups.slots.open() == 0
+
+
+def test_unknown_fields_of_a_stored_record_are_not_provided(storage: NodeStorage) -> None:
+    """A record stored with fields this version does not know (a rogue CS padding it) is answered as the row's
+    redaction answers it: without them."""
+    person = _people(storage, 1)[0]
+    padded = identity_pb2.IdentityRecord.FromString(person.SerializeToString() + b"\xfa\x3f\x0c123456789018")
+    storage.env.write(lambda txn: storage.records.put(txn, padded, person))
+    for row in ROWS:
+        chunk = _stream(storage).prepare(Ask(business_code=row.business, resident_codes=[person.resident_code]))
+        assert chunk.answer.records[0] == row.redact(padded).SerializeToString()
+        assert b"123456789018" not in chunk.answer.records[0] or "my_number" in row.fields
+
+
+def test_a_client_waiting_for_each_answer_before_sending_more_is_answered(storage: NodeStorage) -> None:
+    people = _people(storage, 3)
+    bulk = Blocking(2)
+    lookups = BatchLookups(storage, TABLES, Auditor(storage), bulk)
+
+    async def scenario() -> list[int]:
+        answered = asyncio.Event()
+
+        async def requests():
+            for i, person in enumerate(people):
+                yield Ask(business_code=PENSION, chunk_id=i, resident_codes=[person.resident_code])
+                await asyncio.wait_for(answered.wait(), 5)  # lockstep: the next chunk only after this answer
+                answered.clear()
+
+        out = []
+        async for answer in lookups.serve(requests(), AGENCY):
+            out.append(answer.chunk_id)
+            answered.set()
+        return out
+
+    assert asyncio.run(scenario()) == [0, 1, 2]
+    bulk.shutdown()
+
+
+def test_a_stream_that_sends_nothing_gives_its_slot_back(storage: NodeStorage) -> None:
+    """An agency cannot hold batch slots (theirs, and everyone's) by opening streams and sending nothing."""
+    people = _people(storage, 1)
+    bulk = Blocking(1)
+    lookups = BatchLookups(storage, TABLES, Auditor(storage), bulk, idle_seconds=0.2)
+
+    async def scenario() -> tuple[list[int], Rejected]:
+        async def requests():
+            yield Ask(business_code=PENSION, chunk_id=5, resident_codes=[people[0].resident_code])
+            await asyncio.sleep(30)  # then nothing
+            yield Ask(chunk_id=6)
+
+        out = []
+        with pytest.raises(Rejected) as idle:
+            async for answer in lookups.serve(requests(), AGENCY):
+                out.append(answer.chunk_id)
+        return out, idle.value
+
+    answered, refused = asyncio.run(asyncio.wait_for(scenario(), 10))
+    bulk.shutdown()
+    assert answered == [5] and refused.problem is Problem.INVALID and "within 0.2 s" in str(refused)
+    assert lookups.slots.open() == 0
