@@ -190,8 +190,13 @@ class ProvisionLog:
 
     def index_behind(self) -> int:
         """Leaves not yet in the resident index."""
+        return self.index_state()[1]
+
+    def index_state(self) -> tuple[int, int]:
+        """(leaves in the log, leaves not yet in the resident index): one short read."""
         with self._env.read() as txn:
-            return self.log.size_in(txn) - self._upto(txn)
+            size = self.log.size_in(txn)
+            return size, size - self._upto(txn)
 
     # -- the follower ---------------------------------------------------------------------------------------
 
@@ -201,11 +206,13 @@ class ProvisionLog:
         return self._env.submit(self._step).result()
 
     def _step(self, txn: lmdb.Transaction) -> IndexStep:
-        merged = self._delete_step(txn) or self._merge_step(txn)
-        if merged:
-            return IndexStep(0, merged, self.log.size_in(txn) - self._upto(txn))
+        # A merge in progress finishes before a new segment starts: its output is written by appending,
+        # so it must stay the highest segment until it is complete.
         size = self.log.size_in(txn)
         upto = self._upto(txn)
+        merged = self._delete_step(txn) or self._merge_step(txn)
+        if merged:
+            return IndexStep(0, merged, size - upto)
         end = min(size, upto + INDEX_STEP)
         if end == upto:
             return IndexStep(0, 0, 0)
@@ -223,7 +230,8 @@ class ProvisionLog:
         prefix = _SEGMENT.pack(segment)
         put, db = txn.put, self._index
         for k in keys:
-            put(prefix + k, b"", db=db, append=True)
+            if not put(prefix + k, b"", db=db, append=True):
+                raise Rejected(Problem.BROKEN, f"provision index segment {segment} is not the last one")
         txn.put(_UPTO, _U64.pack(end), db=self._state)
         self._plan_merge(txn)
         return IndexStep(end - upto, 0, size - end)
@@ -263,7 +271,8 @@ class ProvisionLog:
             if moved == INDEX_STEP:
                 txn.put(_MERGE, plan[: 5 + 4 * count] + last, db=self._state)
                 return moved
-            put(out_prefix + suffix, b"", db=db, append=True)
+            if not put(out_prefix + suffix, b"", db=db, append=True):
+                raise Rejected(Problem.BROKEN, f"provision index merge output {output} is not the last segment")
             last = suffix
             moved += 1
         # Every key is in the output: the output goes live and the inputs are retired in the same commit
