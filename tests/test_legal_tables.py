@@ -186,6 +186,19 @@ def test_a_business_without_my_number_may_not_ask_by_my_number(env: _Env) -> Non
     assert provision.by_resident_code(AGENCY, "pension-benefit", record.resident_code).record.my_number == ""
 
 
+def test_a_business_without_resident_code_may_not_ask_by_resident_code(env: _Env) -> None:
+    """Else a code is an oracle: whether it exists, and its agency identifier (a pseudonymous row) or My
+    Number (a row with my_number but not resident_code) — the 住民票コード would join two agencies' data."""
+    record = env.resident("131148", 3)
+    provision = env.provision()
+    before = env.storage.provisions.count()
+    for code in (record.resident_code, "12345678903"):  # held, and not held: refused alike, before any read
+        with pytest.raises(Rejected) as info:
+            provision.by_resident_code(INSURER_ID, "health", code)
+        assert info.value.problem is Problem.DENIED and "resident_code" in str(info.value)
+    assert env.storage.provisions.count() == before
+
+
 def test_a_lookup_decides_with_the_tables_it_started_with(env: _Env) -> None:
     record = env.resident("131148", 2)
     provision = env.provision()

@@ -544,6 +544,14 @@ REMOVALS: tuple[Removal, ...] = (
         (f"{LEGAL}::test_a_business_without_my_number_may_not_ask_by_my_number",),
     ),
     Removal(
+        "resident-code-business",
+        "a lookup by 住民票コード only for a business whose row permits resident_code",
+        "jukinet/server/provision.py",
+        'rows = [r for r in rows if r.permits("resident_code")]',
+        "rows = list(rows)",
+        (f"{LEGAL}::test_a_business_without_resident_code_may_not_ask_by_resident_code",),
+    ),
+    Removal(
         "prefecture-row-scope",
         "a prefecture's row reaches only residents of its own prefecture",
         "jukinet/server/prefecture/provision.py",

@@ -127,9 +127,10 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         insurer = next((a for a in topology.agencies if a.corporate_number == INSURER), None)
         if insurer is not None:  # 機関別符号: its row names residents by its own identifier, never by the numbers
             pseudonymous = agency_client(net, insurer.corporate_number)
-            got = pseudonymous.by_resident_code(INSURER_BUSINESS, first.resident_code)
-            again = pseudonymous.by_agency_identifier(INSURER_BUSINESS, got.agency_identifier)
-            _say(f"   {insurer.name} / {INSURER_BUSINESS}: agency identifier {got.agency_identifier} "
+            found = pseudonymous.search(INSURER_BUSINESS, first.birth_date, first.sex, name=first.name.kanji)
+            identifier = found.candidates[0].agency_identifier  # a pseudonymous row may not ask by 住民票コード
+            again = pseudonymous.by_agency_identifier(INSURER_BUSINESS, identifier)
+            _say(f"   {insurer.name} / {INSURER_BUSINESS}: found by four items, agency identifier {identifier} "
                  f"(no 住民票コード, no My Number); asked back by it: {describe(again.record)}", pause)  # fmt: skip
 
         _say("== 6b. ４情報検索: the pension service names a person by reading, birth date and sex")

@@ -79,6 +79,14 @@ class Provision:
     def by_resident_code(self, agency: NodeId, business: str, resident_code: str) -> Provided:
         rows = self._rows(agency, business)
         code = ResidentCode.parse(resident_code)
+        rows = [r for r in rows if r.permits("resident_code")]
+        if not rows:  # else a code would be an oracle: does it exist, which My Number or identifier is it
+            raise Rejected(
+                Problem.DENIED,
+                f"{agency} may not look residents up by 住民票コード for business {quoted(business)}: its row of the "
+                f"legal table ({self._scope.tables}) does not permit resident_code (a row naming residents by "
+                "agency identifier asks by that identifier, or by four items)",
+            )
         record = self._storage.records.get(str(code))
         row = self._scope.row_for(rows, record) if record is not None else None
         if record is None or row is None:
