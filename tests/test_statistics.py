@@ -140,6 +140,75 @@ def test_a_second_birth_or_death_of_one_resident_is_not_counted(storage):
     assert (totals.births, totals.deaths) == (1, 1)
 
 
+def test_a_clerk_alternating_deaths_and_births_costs_the_follower_one_read_per_entry(storage, monkeypatch):
+    """The dishonest clerk, at scale (review finding F4): 2,000 relocations of one resident, then 2,000 deaths
+    and births alternating. Deciding "the first birth" once re-read the resident's history for each of them
+    (quadratic: about 26 s here); with the marks, the follower decodes each feed entry once and reads no
+    history. Counted by the notices decoded, not by wall time; the spy stops a quadratic follower early."""
+    n = 2_000
+    code = _notice(NAKANO, R.CHANGE_REASON_BIRTH, (2026, 11, 1)).record.resident_code
+    reasons = [R.CHANGE_REASON_RELOCATION] * n + [R.CHANGE_REASON_DEATH, R.CHANGE_REASON_BIRTH] * (n // 2)
+    _store(storage, [_notice(NAKANO, reason, (2026, 11, 1), code=code) for reason in reasons])
+    decode = notice_pb2.ChangeNotice.FromString
+    bound = 2 * n + 100  # every entry once, and plenty to spare
+    decoded = 0
+
+    def counting(raw: bytes) -> notice_pb2.ChangeNotice:
+        nonlocal decoded
+        decoded += 1
+        assert decoded <= bound, f"the follower decoded more than {bound} notices for {2 * n} feed entries"
+        return decode(raw)
+
+    monkeypatch.setattr(notice_pb2.ChangeNotice, "FromString", staticmethod(counting))
+    follower = MovementFollower(storage)
+    assert follower.catch_up() == 2 * n
+    assert decoded == 2 * n
+    monkeypatch.undo()
+    totals = _report(storage).totals
+    assert (totals.relocations, totals.births, totals.deaths) == (n, 1, 1)
+
+
+def test_the_marks_survive_reopening(tmp_path):
+    """The first birth and death counted before a restart stay counted: a clerk's second ones after it add
+    nothing (the marks committed with the counters)."""
+    path = tmp_path / "national"
+    storage = NodeStorage.open(path)
+    baby = _notice(NAKANO, R.CHANGE_REASON_BIRTH, (2026, 11, 1))
+    code = baby.record.resident_code
+    _store(storage, [baby, _notice(NAKANO, R.CHANGE_REASON_DEATH, (2026, 11, 2), code=code)])
+    assert MovementFollower(storage).catch_up() == 2
+    storage.close()
+    reopened = NodeStorage.open(path)
+    try:
+        again = [_notice(NAKANO, reason, (2026, 11, 3), code=code) for reason in (R.CHANGE_REASON_BIRTH,
+                                                                                  R.CHANGE_REASON_DEATH)]  # fmt: skip
+        _store(reopened, [*again, _notice(NISHI, R.CHANGE_REASON_BIRTH, (2026, 11, 3))])
+        assert MovementFollower(reopened).catch_up() == 3
+        totals = _report(reopened).totals
+        assert (totals.births, totals.deaths) == (2, 1)  # the other resident's birth counts
+        counts = MovementCounts(reopened.env)
+        with reopened.env.read() as txn:
+            assert counts.marked(txn, code, Kind.BIRTH) and counts.marked(txn, code, Kind.DEATH)
+    finally:
+        reopened.close()
+
+
+@pytest.mark.parametrize("chunk", [1, 1_000])  # the change in a later step, and in the same step
+def test_a_code_change_carries_the_marks_to_the_new_code(storage, chunk):
+    """A clerk cannot count a resident's birth again by changing their 住民票コード and entering a birth
+    under the new code."""
+    baby = _notice(NAKANO, R.CHANGE_REASON_BIRTH, (2026, 11, 1))
+    changed = _notice(NAKANO, R.CHANGE_REASON_RESIDENT_CODE_CHANGE, (2026, 11, 5))
+    changed.former_resident_code = baby.record.resident_code
+    new = changed.record.resident_code
+    reborn = [_notice(NAKANO, R.CHANGE_REASON_BIRTH, (2026, 11, 6), code=new),
+              _notice(NAKANO, R.CHANGE_REASON_DEATH, (2026, 11, 7), code=new)]  # fmt: skip
+    _store(storage, [baby, changed, *reborn])
+    assert MovementFollower(storage, chunk=chunk).catch_up() == 4
+    totals = _report(storage).totals
+    assert (totals.births, totals.deaths) == (1, 1)  # the death is the resident's first
+
+
 def test_the_follower_resumes_after_reopening_and_counts_nothing_twice(tmp_path):
     path = tmp_path / "national"
     storage = NodeStorage.open(path)

@@ -1213,9 +1213,25 @@ REMOVALS: tuple[Removal, ...] = (
         "stats-birth-once",
         "a resident's birth and death count once in the movement report",
         "jukinet/server/national/statistics.py",
-        "first = not any(n.record.change_reason == reason for n in earlier)",
+        "first = not self._marked(txn, code, kind, pending)",
         "first = True",
         ("tests/test_statistics.py::test_a_second_birth_or_death_of_one_resident_is_not_counted",),
+    ),
+    Removal(
+        "stats-marks-bounded",
+        "the movement follower decides a first birth/death by the resident's marks, not their whole history",
+        "jukinet/server/national/statistics.py",
+        "first = not self._marked(txn, code, kind, pending)",
+        "first = not any(n.record.change_reason == reason for n in self._storage.history.before(txn, code, position))",
+        ("tests/test_statistics.py::test_a_clerk_alternating_deaths_and_births_costs_the_follower_one_read_per_entry",),
+    ),
+    Removal(
+        "stats-code-change-marks",
+        "a 住民票コード変更 carries the resident's birth/death marks to the new code",
+        "jukinet/server/national/statistics.py",
+        "if self._marked(txn, old, kind, pending) and not self._marked(txn, code, kind, pending):",
+        "if False:",
+        ("tests/test_statistics.py::test_a_code_change_carries_the_marks_to_the_new_code",),
     ),
 )
 

@@ -86,6 +86,8 @@ search_state        "built" / "building"                           fold version 
 movement_counts     month YYYYMM ‖ kind byte ‖ code a ‖ NUL ‖ code b   u64 count (national: the movement report's
                                                                      counters, jukinet.domain.statistics.Kind)
 movement_cursor     "position"                                       u64 last history position counted (national)
+movement_marks      住民票コード ‖ NUL ‖ kind byte (B birth, D death)    (empty: national, this resident's first birth /
+                                                                     death is counted; written with the counters)
 agency_ids          corporate number ‖ NUL ‖ 住民票コード               機関別符号 (national: the agency's identifier
                                                                      for the resident, computed once)
 agency_id_codes     corporate number ‖ NUL ‖ 機関別符号                 住民票コード (national: the first code of the
@@ -164,6 +166,7 @@ class Db(StrEnum):
     SEARCH_STATE = "search_state"
     MOVEMENT_COUNTS = "movement_counts"
     MOVEMENT_CURSOR = "movement_cursor"
+    MOVEMENT_MARKS = "movement_marks"
     AGENCY_IDS = "agency_ids"
     AGENCY_ID_CODES = "agency_id_codes"
 
@@ -301,6 +304,11 @@ def movement_key(month: bytes, kind: str, a: str, b: str = "") -> bytes:
 def movement_prefix(month: bytes, kind: str) -> bytes:
     """Keys of one month's counters of one kind start with this."""
     return month + kind.encode("ascii")
+
+
+def movement_mark_key(resident_code: str, kind: str) -> bytes:
+    """A resident's movement mark: the code, NUL, the kind's tag byte (their first of that kind is counted)."""
+    return resident_code.encode("ascii") + _SEP + kind.encode("ascii")
 
 
 def parse_movement_key(key: bytes) -> tuple[str, str]:

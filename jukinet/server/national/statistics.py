@@ -6,9 +6,11 @@ What a change counts as, and in which month, is :mod:`jukinet.domain.statistics`
 ``MAX_FOLLOW_CHUNK`` entries a step, and commits the step's counters together with the new cursor in
 one transaction that rides on the node's group commit (:class:`jukinet.storage.statistics.MovementCounts`):
 it never holds the write lock longer than one small step, never copies the feed, and resumes after a
-restart exactly where it stopped. A report reads one month's counters by prefix, never the feed, and
-says how far the follower had read. Who may read it: an operator session with the role
-'read-statistics' at a national terminal; every read is audited.
+restart exactly where it stopped. Whether a birth or death is the resident's first is one key read of
+the marks written with the counters (never the resident's history, which a clerk can make long). A
+report reads one month's counters by prefix, never the feed, and says how far the follower had read.
+Who may read it: an operator session with the role 'read-statistics' at a national terminal; every read
+is audited.
 """
 
 from __future__ import annotations
@@ -77,14 +79,26 @@ class MovementFollower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def counts(self, txn: lmdb.Transaction, position: int, notice: notice_pb2.ChangeNotice) -> list[Count]:
-        """What the notice at ``position`` adds (its resident's earlier notices read in ``txn``)."""
+    def _marked(self, txn: lmdb.Transaction, code: str, kind: Kind, pending: set[tuple[str, Kind]]) -> bool:
+        return (code, kind) in pending or self._counts.marked(txn, code, kind)
+
+    def counts(
+        self, txn: lmdb.Transaction, position: int, notice: notice_pb2.ChangeNotice, pending: set[tuple[str, Kind]]
+    ) -> list[Count]:
+        """What the notice at ``position`` adds. ``pending``: the marks this step set so far (read with the
+        stored ones in ``txn``); a resident's first birth or death (counted or not: an impossible date counts
+        nothing) adds its mark, and a 住民票コード変更 carries the former code's marks to the new one."""
         record = notice.record
-        reason = record.change_reason
+        reason, code = record.change_reason, record.resident_code
+        if old := notice.former_resident_code:
+            for kind in ONCE_PER_RESIDENT.values():
+                if self._marked(txn, old, kind, pending) and not self._marked(txn, code, kind, pending):
+                    pending.add((code, kind))
         first = True
-        if reason in ONCE_PER_RESIDENT:
-            earlier = self._storage.history.before(txn, record.resident_code, position)
-            first = not any(n.record.change_reason == reason for n in earlier)
+        if (kind := ONCE_PER_RESIDENT.get(reason)) is not None:
+            first = not self._marked(txn, code, kind, pending)
+            if first:
+                pending.add((code, kind))
         return counted(reason, record.change_date, record.address.municipality_code, _grant_origin(notice), first)
 
     def step(self) -> int:
@@ -96,6 +110,7 @@ class MovementFollower:
         if not entries:
             return 0
         added: Counter[Count] = Counter()
+        marks: set[tuple[str, Kind]] = set()
         with env.read() as txn:
             for position, raw in entries:
                 try:
@@ -103,9 +118,9 @@ class MovementFollower:
                 except DecodeError:  # never stored so; counted as nothing rather than stopping the report
                     log.error("change feed entry #%d does not decode; not counted", position)
                     continue
-                added.update(self.counts(txn, position, notice))
+                added.update(self.counts(txn, position, notice, marks))
         last = entries[-1][0]
-        env.submit(lambda txn: self._counts.add(txn, added, start, last)).result()
+        env.submit(lambda txn: self._counts.add(txn, added, start, last, marks)).result()
         return len(entries)
 
     def catch_up(self) -> int:
