@@ -6,6 +6,7 @@ in one transaction before the answer, too broad refused with nothing logged, red
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from jukinet.server.national.provision import Provision
 from jukinet.server.national.search import FourItemsSearch, IndexBuilder, answer_message
 from jukinet.storage import NodeStorage
 from jukinet.storage.search_index import FourItemsIndex
-from jukinet.v1 import admin_pb2, notice_pb2
+from jukinet.v1 import admin_pb2, notice_pb2, provision_pb2
 from jukinet.v1 import identity_pb2 as pb
 
 
@@ -47,6 +48,12 @@ agency = "7123456789012"
 business = "tax-check"
 title = "税務"
 fields = ["name", "birth_date", "sex"]
+
+[[row]]
+agency = "7123456789012"
+business = "residence-check"
+title = "居住確認"
+fields = ["birth_date", "sex", "address"]
 """
 
 
@@ -132,33 +139,35 @@ def test_every_candidate_is_a_provision_logged_in_one_transaction_before_the_ans
         assert list(entry.items) == sorted(["resident_code", "my_number", "name", "birth_date", "sex", "address",
                                             "change"])  # fmt: skip
         assert entry.provision_id == candidate.provision_id
-    # the address narrows: the other one is counted, not provided
+    # the address narrows: the other one is not provided, nor counted
     narrowed = world.search(name="佐藤 健", municipality=CHIYODA)
     assert [c.record.resident_code for c in narrowed.candidates] == [b.resident_code]
-    assert narrowed.address_differs == 1 and narrowed.candidates[0].how.municipality is Match.EXACT
+    assert narrowed.candidates[0].how.municipality is Match.EXACT
+    assert "address_differs" not in answer_message(narrowed).DESCRIPTOR.fields_by_name  # the wire has no count
     assert narrowed.search_id != answer.search_id
 
 
-def test_a_search_too_broad_is_refused_saying_how_many_and_logs_nothing(world: World) -> None:
+def test_a_search_too_broad_is_refused_without_a_count_and_logs_nothing(world: World) -> None:
     many = MAX_SEARCH_CANDIDATES + 2
     stored = [world.resident("田中 太郎", "タナカ タロウ", NAKANO if i else CHIYODA) for i in range(many)]
     before = world.logged()
     with pytest.raises(Rejected) as refused:
         world.search(kana="ﾀﾅｶ ﾀﾛｳ")
     assert refused.value.problem is Problem.CONFLICT  # FAILED_PRECONDITION on the wire
-    assert f"{many} people match" in str(refused.value) and "add the address" in str(refused.value)
+    message = str(refused.value)
+    assert f"more than {MAX_SEARCH_CANDIDATES} people match" in message and "add the address" in message
+    assert set(re.findall(r"\d+", message)) == {str(MAX_SEARCH_CANDIDATES)}  # how many people is not said
     with pytest.raises(Rejected) as refused:  # 11 of them in 中野区: still too many
         world.search(kana="タナカタロウ", municipality=NAKANO)
-    assert f"{many - 1} people match" in str(refused.value) and "narrow the address" in str(refused.value)
+    message = str(refused.value)
+    assert "narrow the address" in message and set(re.findall(r"\d+", message)) == {str(MAX_SEARCH_CANDIDATES)}
     assert world.logged() == before  # nothing provided, nothing logged
     answer = world.search(kana="タナカタロウ", municipality=CHIYODA)
     assert [c.record.resident_code for c in answer.candidates] == [stored[0].resident_code]
-    assert answer.address_differs == many - 1
     street = stored[5].address.text
     answer = world.search(name="田中太郎", municipality=NAKANO, address_text=street)
     assert stored[5].resident_code in [c.record.resident_code for c in answer.candidates]
     assert all(c.how.address_text.match in (Match.EXACT, Match.LEADING) for c in answer.candidates)
-    assert len(answer.candidates) + answer.address_differs == many
 
 
 def test_no_legal_basis_is_denied_before_the_query_is_looked_at(world: World) -> None:
@@ -182,6 +191,49 @@ def test_a_candidate_holds_only_what_the_row_permits(world: World) -> None:
     assert not c.record.resident_code and not c.record.HasField("address") and not c.record.my_number
     [entry] = world.storage.provisions.page(0, 10)
     assert list(entry.items) == ["birth_date", "name", "sex"]
+
+
+def test_a_row_without_address_learns_nothing_of_the_address(world: World) -> None:
+    """tax-check permits name, birth date and sex: an address in its query is refused (the filter would say
+    where a person lives), and no candidate's report describes the municipality or the address text."""
+    here = world.resident("伊藤 誠", "イトウ マコト")
+    there = world.resident("伊藤 誠", "イトウ マコト", CHIYODA)
+    before = world.logged()
+    for address in ({"municipality": NAKANO}, {"address_text": here.address.text}, {"municipality": "x"}):
+        with pytest.raises(Rejected) as refused:  # denied before the query is parsed: "x" is not INVALID
+            world.search(business="tax-check", kana="イトウマコト", **address)
+        assert refused.value.problem is Problem.DENIED, address
+        assert "tax-check" in str(refused.value) and "field group address" in str(refused.value)
+    assert world.logged() == before  # nothing provided, nothing logged
+    answer = world.search(business="tax-check", kana="イトウマコト", name="伊藤誠")
+    assert len(answer.candidates) == 2 and not any(c.record.resident_code for c in answer.candidates)
+    for c in answer.candidates:
+        assert c.how.municipality is Match.WITHHELD and c.how.address_text.match is Match.WITHHELD
+        assert c.how.name.match is Match.FOLDED and c.how.kana.match is Match.FOLDED  # the row permits name
+        assert not c.record.HasField("address")
+    for wire in answer_message(answer).candidates:
+        assert wire.municipality == provision_pb2.ITEM_MATCH_UNSPECIFIED
+        assert wire.address_text.match == provision_pb2.ITEM_MATCH_UNSPECIFIED
+        assert not wire.address_text.normalisations
+    # the same query under a row permitting the address says how it compared (NOT_GIVEN here)
+    full = world.search(kana="イトウマコト")
+    assert {c.record.resident_code for c in full.candidates} == {here.resident_code, there.resident_code}
+    assert all(c.how.municipality is Match.NOT_GIVEN for c in full.candidates)
+
+
+def test_a_row_without_name_is_told_nothing_of_how_name_or_reading_compared(world: World) -> None:
+    """A candidate found by its reading whose name differs: a row without "name" sees no DIFFERS (the name
+    it may not receive), nor how the reading compared; a row with "name" sees both."""
+    stored = world.resident("小林 誠", "コバヤシ マコト")
+    [c] = world.search(business="residence-check", name="小林 実", kana="こばやし まこと").candidates
+    assert c.how.name.match is Match.WITHHELD and c.how.kana.match is Match.WITHHELD
+    assert not c.record.HasField("name") and c.record.address == stored.address
+    assert c.how.municipality is Match.NOT_GIVEN  # the address group is permitted: reported
+    wire = answer_message(world.search(business="residence-check", name="小林 実", kana="コバヤシマコト"))
+    [w] = wire.candidates
+    assert w.name.match == w.kana.match == provision_pb2.ITEM_MATCH_UNSPECIFIED and not w.kana.normalisations
+    [c] = world.search(business="tax-check", name="小林 実", kana="コバヤシマコト").candidates
+    assert c.how.name.match is Match.DIFFERS and c.how.kana.match is Match.FOLDED
 
 
 def test_the_index_follows_a_name_change_and_keeps_a_removed_record(world: World) -> None:

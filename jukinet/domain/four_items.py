@@ -5,18 +5,22 @@ municipality and the address text. The index finds everyone whose folded name or
 date and sex are the query's (:mod:`jukinet.domain.kana`); :func:`judge` then compares each of them item
 by item and says how each matched. A person matched by the reading but not by the given name (or the
 other way round) is a candidate, with that item marked DIFFERS: the search shows, it does not choose.
-A given address narrows: a person whose municipality or address text differs is not a candidate (only
+A given address narrows: a person whose municipality or address text differs is not a candidate (nor
 counted), since an agency that knows where the person lives has no business with namesakes elsewhere.
+What is reported of a candidate (:meth:`Judgement.reported`) covers only the items whose field group the
+agency's row permits ("name": name and kana; "address": municipality and address text): a DIFFERS or a
+LEADING would otherwise tell the agency about a field it may not receive.
 """
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from jukinet.domain.codes import local_gov_code_problem
 from jukinet.domain.errors import Problem, Rejected
-from jukinet.domain.kana import ADDRESS_FOLDS, NOT_GIVEN, Match, TextMatch, compare, fold
+from jukinet.domain.kana import ADDRESS_FOLDS, NOT_GIVEN, WITHHELD, Match, TextMatch, compare, fold
 from jukinet.domain.limits import SEARCH_TEXT_LIMITS, text_problem
 from jukinet.domain.quoting import quoted
 from jukinet.domain.records import MIN_DATE
@@ -118,6 +122,17 @@ class Judgement:
     @property
     def candidate(self) -> bool:
         return self.named and not self.address_differs
+
+    def reported(self, permits: Callable[[str], bool]) -> Judgement:
+        """What may be told to an agency whose row permits the field groups ``permits`` accepts: the items
+        of a group it does not permit are WITHHELD (ITEM_MATCH_UNSPECIFIED on the wire) — not even DIFFERS."""
+        name, address = permits("name"), permits("address")
+        return Judgement(
+            name=self.name if name else WITHHELD,
+            kana=self.kana if name else WITHHELD,
+            municipality=self.municipality if address else Match.WITHHELD,
+            address_text=self.address_text if address else WITHHELD,
+        )
 
 
 _SAME = frozenset({Match.EXACT, Match.FOLDED})

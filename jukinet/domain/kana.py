@@ -81,6 +81,7 @@ class Fold(Enum):
 class Match(Enum):
     """How a queried text item compares with a record's; the value is the wire's ``ItemMatch`` number."""
 
+    WITHHELD = 0  # the agency's row does not permit the item's field group: nothing is said of it
     NOT_GIVEN = 1  # the query left the item out
     EXACT = 2  # the same characters
     FOLDED = 3  # the same after the folds listed
@@ -95,6 +96,7 @@ class TextMatch:
 
 
 NOT_GIVEN = TextMatch(Match.NOT_GIVEN)
+WITHHELD = TextMatch(Match.WITHHELD)
 
 
 @functools.cache

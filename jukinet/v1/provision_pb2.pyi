@@ -156,14 +156,12 @@ class FourItemsCandidate(_message.Message):
     def __init__(self, record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., provision_id: _Optional[int] = ..., removed: _Optional[bool] = ..., name: _Optional[_Union[TextItemMatch, _Mapping]] = ..., kana: _Optional[_Union[TextItemMatch, _Mapping]] = ..., municipality: _Optional[_Union[ItemMatch, str]] = ..., address_text: _Optional[_Union[TextItemMatch, _Mapping]] = ..., agency_identifier: _Optional[str] = ...) -> None: ...
 
 class SearchByFourItemsResponse(_message.Message):
-    __slots__ = ("search_id", "candidates", "address_differs")
+    __slots__ = ("search_id", "candidates")
     SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
-    ADDRESS_DIFFERS_FIELD_NUMBER: _ClassVar[int]
     search_id: str
     candidates: _containers.RepeatedCompositeFieldContainer[FourItemsCandidate]
-    address_differs: int
-    def __init__(self, search_id: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[FourItemsCandidate, _Mapping]]] = ..., address_differs: _Optional[int] = ...) -> None: ...
+    def __init__(self, search_id: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[FourItemsCandidate, _Mapping]]] = ...) -> None: ...
 
 class BatchLookupRequest(_message.Message):
     __slots__ = ("business_code", "chunk_id", "resident_codes", "my_numbers")

@@ -2,13 +2,17 @@
 date and sex (and optionally the address) and gets back every candidate, each with how it matched.
 
 Order of work: the legal-table row for (agency, business) first (:meth:`Provision.row`, PERMISSION_DENIED
-without one); the query's items (INVALID_ARGUMENT); the index, which must be completely built
+without one); an address in the query (municipality_code or address_text) only where the row permits
+"address" (PERMISSION_DENIED otherwise: the filter would be an oracle for the address); the query's items
+(INVALID_ARGUMENT); the index, which must be completely built
 (UNAVAILABLE while a rebuild runs: an index half built would miss candidates); everyone the folded name
 or folded reading, birth date and sex designate, each record judged item by item
-(:func:`jukinet.domain.four_items.judge`); more than ``MAX_SEARCH_CANDIDATES`` refused (FAILED_PRECONDITION,
-saying how many, nothing logged); then every candidate is a provision: its entry (query kind
-FOUR_ITEMS, the row's field groups, the search id as reference) and audit entry commit in ONE
-transaction, durably, before the answer — redacted to the row's fields — leaves.
+(:func:`jukinet.domain.four_items.judge`), those whose address differs from a given one dropped (not
+counted: nothing is said of people not provided); more than ``MAX_SEARCH_CANDIDATES`` refused
+(FAILED_PRECONDITION, without saying how many, nothing logged); then every candidate is a provision: its
+entry (query kind FOUR_ITEMS, the row's field groups, the search id as reference) and audit entry commit in ONE
+transaction, durably, before the answer — redacted to the row's fields, how each item matched reported
+only for the field groups the row permits — leaves.
 
 The index (:class:`jukinet.storage.search_index.FourItemsIndex`) is kept by the national
 :class:`jukinet.server.changes.ChangeWriter` in the transaction that stores each record; records stored
@@ -31,6 +35,7 @@ from jukinet.domain.four_items import FourItems, Judgement, judge
 from jukinet.domain.kana import TextMatch
 from jukinet.domain.limits import MAX_SEARCH_CANDIDATES, MAX_SEARCH_MATCHES_READ, SEARCH_REBUILD_CHUNK
 from jukinet.domain.node_ids import NodeId
+from jukinet.domain.quoting import quoted
 from jukinet.server.audit import Auditor
 from jukinet.server.national.agency_identifiers import AgencyIdentifiers
 from jukinet.server.national.legal_table import TableRow
@@ -52,7 +57,7 @@ class RowOf(Protocol):
 class Candidate:
     record: identity_pb2.IdentityRecord  # redacted to the row's fields
     removed: bool
-    how: Judgement
+    how: Judgement  # reported: only the items of the field groups the row permits
     provision_id: int
     agency_identifier: str = ""  # where the row names residents by agency identifier (機関別符号)
 
@@ -61,7 +66,6 @@ class Candidate:
 class SearchAnswer:
     search_id: str  # "" when nothing was provided
     candidates: tuple[Candidate, ...]
-    address_differs: int
 
 
 class FourItemsSearch:
@@ -93,8 +97,15 @@ class FourItemsSearch:
         address_text: str = "",
     ) -> SearchAnswer:
         row = self._rows.row(agency, business)  # first: without a legal basis nothing else is looked at
+        if (municipality or address_text) and not row.permits("address"):
+            # the filter alone would answer "does this person live there?" (a candidate or none)
+            raise Rejected(
+                Problem.DENIED,
+                f"{agency}'s row of the legal table for business {quoted(business)} does not permit the field "
+                "group address: a four-item search under it cannot give municipality_code or address_text",
+            )
         query = FourItems.parse(name, kana, birth_date, sex, municipality, address_text, today(self._clock))
-        found, address_differs = self._candidates(query)
+        found = self._candidates(query)
         if len(found) > MAX_SEARCH_CANDIDATES:
             # FAILED_PRECONDITION (Problem.CONFLICT): the query is well formed, but against what is stored it
             # designates too many people; the agency must change it (add the address), not retry it as it
@@ -107,16 +118,16 @@ class FourItemsSearch:
             )
             raise Rejected(
                 Problem.CONFLICT,
-                f"{len(found)} people match these items; a four-item search answers at most "
+                f"more than {MAX_SEARCH_CANDIDATES} people match these items; a four-item search answers at most "
                 f"{MAX_SEARCH_CANDIDATES} candidates: {narrow}. Nothing was provided",
             )
         if not found:
-            return SearchAnswer("", (), address_differs)
-        return self._provide(agency, row, found, address_differs)
+            return SearchAnswer("", ())
+        return self._provide(agency, row, found)
 
-    def _candidates(self, query: FourItems) -> tuple[list[tuple[identity_pb2.IdentityRecord, Judgement]], int]:
-        """Every record name or reading designates that :func:`judge` makes a candidate, in code order, and
-        how many more the given address ruled out."""
+    def _candidates(self, query: FourItems) -> list[tuple[identity_pb2.IdentityRecord, Judgement]]:
+        """Every record name or reading designates that :func:`judge` makes a candidate, in code order (those
+        the given address rules out are not counted: the answer says nothing of people not provided)."""
         s = self._storage
         with s.env.read() as txn:
             if not self._index.ready(txn):
@@ -141,24 +152,21 @@ class FourItemsSearch:
                     )
                 codes.update(keyed)
             found: list[tuple[identity_pb2.IdentityRecord, Judgement]] = []
-            differs = 0
             for code in sorted(codes):
                 record = s.records.current(txn, code)
                 how = judge(query, record) if record is not None else None
                 if how is None or not how.named:  # a key collision, or changed under a stale key: not theirs
                     continue
                 if how.address_differs:
-                    differs += 1
-                else:
-                    found.append((record, how))
-        return found, differs
+                    continue
+                found.append((record, how))
+        return found
 
     def _provide(
         self,
         agency: NodeId,
         row: TableRow,
         found: list[tuple[identity_pb2.IdentityRecord, Judgement]],
-        address_differs: int,
     ) -> SearchAnswer:
         """Log every candidate as a provision (and audit it) in one durable transaction, then answer."""
         now = self._clock.now_ms()
@@ -200,13 +208,13 @@ class FourItemsSearch:
             Candidate(
                 row.redact(record),
                 record.status == identity_pb2.RECORD_STATUS_REMOVED,
-                how,
+                how.reported(row.permits),
                 provision_id,
                 identifiers.get(record.resident_code, ""),
             )
             for (record, how), provision_id in zip(found, ids, strict=True)
         )
-        return SearchAnswer(search_id, candidates, address_differs)
+        return SearchAnswer(search_id, candidates)
 
 
 class IndexBuilder:
@@ -263,7 +271,6 @@ def answer_message(answer: SearchAnswer) -> provision_pb2.SearchByFourItemsRespo
     """The wire form of an answer (:class:`jukinet.domain.kana.Fold` and ``Match`` carry the wire numbers)."""
     return provision_pb2.SearchByFourItemsResponse(
         search_id=answer.search_id,
-        address_differs=answer.address_differs,
         candidates=[
             provision_pb2.FourItemsCandidate(
                 record=c.record,
