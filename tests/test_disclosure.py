@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -16,7 +17,15 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from jukinet import merkle
 from jukinet.clients.cards import present_card
-from jukinet.clients.disclosure import DisclosureVerifier, SeenHead, SeenHeads, Verified, disclosure_query, entry_lines
+from jukinet.clients.disclosure import (
+    DisclosureClient,
+    DisclosureVerifier,
+    SeenHead,
+    SeenHeads,
+    Verified,
+    disclosure_query,
+    entry_lines,
+)
 from jukinet.domain.clock import ManualClock
 from jukinet.domain.codes import resident_code_check_digit
 from jukinet.domain.disclosure import CARD_PURPOSE, COPY_ISSUANCE_LOG, PROVISION_LOG, parse_query
@@ -432,3 +441,99 @@ def test_a_portal_is_a_node_ca_identity_that_serves_nothing(pki: Path, tmp_path:
     )
     ident = TrustStore.load(pki).identify(cert_path.read_bytes(), expect="node")
     assert ident.node_ids == (portal,)
+
+
+# -- rates that junk and invented names cannot escape or exhaust for others ----------------------------------
+
+
+def _recorded_card(node: Node, pki: Path, code: str) -> SoftCard:
+    card = SoftCard(pki, secrets.token_hex(8))
+    record = cards_pb2.CardRecord(
+        card_serial=card.serial, resident_code=code, state=cards_pb2.CARD_STATE_ISSUED,
+        auth_certificate_serial=format(card.certificate.serial_number, "x"),
+    )  # fmt: skip
+    node.storage.env.write(lambda txn: node.storage.cards.put(txn, record))
+    return card
+
+
+def _mine(node: Node, card: SoftCard, portal: Peer = PORTAL) -> disclosure_pb2.DisclosureAnswer:
+    node.clock.advance(0.001)
+    query = disclosure_query("national")
+    presented = present_card(card, CARD_PURPOSE, "national", query, node.clock)
+    return node.disclosure.mine(query, presented, portal)  # type: ignore[arg-type]
+
+
+def test_junk_presentations_do_not_stop_a_valid_resident(node: Node, pki: Path) -> None:
+    node.provide(A, B)
+    node.seal()
+    card = _recorded_card(node, pki, A)
+    stranger = SoftCard(pki, secrets.token_hex(8))  # a real card CA certificate this node holds no record of
+    query = disclosure_query("national")
+    junk = cards_pb2.CardPresentation(auth_certificate=b"x", signed_at_ms=node.clock.now_ms(), signature=b"y" * 64)
+    problems = []
+    for i in range(601):
+        presented = junk if i % 2 else present_card(stranger, CARD_PURPOSE, "national", query, node.clock)
+        with pytest.raises(Rejected) as refused:
+            node.disclosure.mine(query, presented, PORTAL)  # type: ignore[arg-type]
+        problems.append(refused.value.problem)
+    assert set(problems[:600]) == {Problem.UNAUTHENTICATED}
+    assert problems[600] is Problem.EXHAUSTED  # the portal's failures have a bucket of their own
+    for _ in range(3):  # the residents the portal relays are still served
+        assert [e.leaf_index for e in _mine(node, card).entries] == [0]
+    for _ in range(57):
+        _mine(node, card)
+    with pytest.raises(Rejected) as flooded:  # a valid card is still limited per holder
+        _mine(node, card)
+    assert flooded.value.problem is Problem.EXHAUSTED and "for this resident" in str(flooded.value)
+    other = _recorded_card(node, pki, B)
+    assert [e.leaf_index for e in _mine(node, other).entries] == [1]
+
+
+def test_a_cs_cannot_escape_its_rate_by_naming_new_operators(node: Node) -> None:
+    node.provide(A)
+    node.seal()
+    codes = [_code(3_000_000 + i) for i in range(601)]  # each resident once: their own bucket stays full
+    for i, code in enumerate(codes[:600]):
+        request = disclosure_pb2.ListForResidentRequest(resident_code=code)
+        node.disclosure.for_resident(request, Peer(), f"operator:131148:o{i}")  # type: ignore[arg-type]
+    with pytest.raises(Rejected) as flooded:
+        request = disclosure_pb2.ListForResidentRequest(resident_code=codes[600])
+        node.disclosure.for_resident(request, Peer(), "operator:131148:never-seen")  # type: ignore[arg-type]
+    assert flooded.value.problem is Problem.EXHAUSTED
+    other_cs = Peer((NodeId.cs("131016"),), "cs:131016")  # another CS is not held up
+    node.disclosure.for_resident(disclosure_pb2.ListForResidentRequest(resident_code=A), other_cs, OPERATOR)  # type: ignore[arg-type]
+
+
+class _Portal:
+    """What a dishonest portal hands the resident's client: the answer it chooses."""
+
+    def __init__(self, answer: disclosure_pb2.DisclosureAnswer) -> None:
+        self.answer = answer
+
+    def ListMine(self, request, timeout=None) -> disclosure_pb2.ListMineResponse:
+        return disclosure_pb2.ListMineResponse(answer=self.answer)
+
+
+def test_the_resident_client_refuses_an_answer_for_another_or_spliced(node: Node, pki: Path, tmp_path: Path) -> None:
+    node.provide(A, B, A, B)
+    node.seal()
+    card = SoftCard(pki, secrets.token_hex(8))
+    mine, theirs = node.ask(A), node.ask(B)
+
+    def listed(answer: disclosure_pb2.DisclosureAnswer) -> list[Verified]:
+        client = DisclosureClient(grpc.insecure_channel("localhost:9"), node.verifier, SeenHeads(None))
+        client._stub = _Portal(answer)  # type: ignore[assignment]
+        return list(client.mine(card, A, str(NATIONAL), PROVISION_LOG, clock=node.clock))
+
+    assert [i for page in listed(mine) for i, _ in page.entries] == [0, 2]
+    for answer, why in (
+        (theirs, f"it is for {B}, not {A}"),  # another resident's whole answer
+        (_tampered(mine, lambda a: a.entries.append(theirs.entries[1])), f"of {B}"),  # an entry spliced in
+    ):
+        with pytest.raises(Rejected) as refused:
+            listed(answer)
+        assert refused.value.problem is Problem.UNAUTHENTICATED and why in str(refused.value), str(refused.value)
+    # The one thing taken on the node's word (module docstring of jukinet.clients.disclosure): an entry of a
+    # code the answer lists as a former code of this resident.
+    former = _tampered(mine, lambda a: a.former_resident_codes.append(B))
+    assert [i for page in listed(former) for i, _ in page.entries] == [0, 2]

@@ -82,7 +82,7 @@ class Disclosed:
         client = self.client(node, seen)
         log = PROVISION_LOG if node == "national" else COPY_ISSUANCE_LOG
         with kit.card(self.running.worker).unlock(PIN) as card:
-            return list(client.mine(card, node, log))
+            return list(client.mine(card, kit.resident_code, node, log))
 
 
 def _entries(pages: list[Verified]) -> list:

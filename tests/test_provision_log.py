@@ -4,6 +4,7 @@ resident index written behind it in sorted segments that are merged in bounded s
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import random
 from collections.abc import Iterator
@@ -194,3 +195,80 @@ def test_the_bulk_path_stores_exactly_what_protobuf_would(storage: NodeStorage) 
         assert stored == expected.SerializeToString()
     with pytest.raises(ValueError):
         storage.provisions.append_provided(None, admin_pb2.ProvisionEntry(resident_code=CODES[0]), CODES[:1])
+
+
+class _Counting:
+    """A read transaction whose cursors over the resident index count the keys they yield."""
+
+    def __init__(self, txn, index, counts: list[int]) -> None:
+        self._txn, self._index, self._counts = txn, index, counts
+
+    def cursor(self, db=None):
+        cursor = self._txn.cursor(db=db)
+        return _CountingCursor(cursor, self._counts) if db is self._index else cursor
+
+    def __getattr__(self, name: str):
+        return getattr(self._txn, name)
+
+
+class _CountingCursor:
+    def __init__(self, cursor, counts: list[int]) -> None:
+        self._cursor, self._counts = cursor, counts
+
+    def iternext(self, *args, **kwargs):
+        for item in self._cursor.iternext(*args, **kwargs):
+            self._counts.append(1)
+            yield item
+
+    def __getattr__(self, name: str):
+        return getattr(self._cursor, name)
+
+
+def test_a_page_of_a_resident_with_many_provisions_reads_a_bounded_number_of_index_keys(
+    storage: NodeStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    many, other = CODES[0], CODES[1]
+    template = admin_pb2.ProvisionEntry(agency="agency:7123456789012", business_code="pension-benefit")
+    for chunk in range(4):  # 20,000 of one resident, 100 of another in between
+        codes = [many] * 5_000 + ([other] * 25 if chunk % 2 else [])
+        storage.env.submit(lambda txn, codes=codes: storage.provisions.append_provided(txn, template, codes)).result()
+    while storage.provisions.index_step() != provisions.IndexStep(0, 0, 0):
+        pass
+    expected = _expected(storage)
+    assert len(expected[many]) == 20_000
+    with storage.env.read() as txn:
+        segments = len(list(storage.provisions._segments(txn)))
+    assert segments >= 2  # more than one segment is read
+    real = storage.env
+    counts: list[int] = []
+
+    class Env:
+        @contextlib.contextmanager
+        def read(self):
+            with real.read() as txn:
+                yield _Counting(txn, storage.provisions._index, counts)
+
+    monkeypatch.setattr(storage.provisions, "_env", Env())
+    for code, after, limit in ((many, 15_000, 10), (many, 0, 10), (many, 19_990, 50), (other, 5_000, 3)):
+        counts.clear()
+        entries, more = storage.provisions.of_resident(code, after, limit)
+        ids = [i for i in expected[code] if i > after]
+        assert [e.provision_id for e in entries] == ids[:limit] and more == (len(ids) > limit)
+        assert all(e.resident_code == code for e in entries)
+        assert len(counts) <= segments * (limit + 2), f"{len(counts)} index keys read for a page of {limit}"
+
+
+def test_an_index_key_naming_another_residents_leaf_discloses_nothing(storage: NodeStorage) -> None:
+    _append(storage, _entries(random.Random(3), 30))
+    while storage.provisions.index_step() != provisions.IndexStep(0, 0, 0):
+        pass
+    expected = _expected(storage)
+    victim = next(c for c in CODES if c in expected)
+    asker = next(c for c in CODES if c not in expected)
+    leaf = expected[victim][0] - 1
+    with storage.env.read() as txn:
+        segment = next(iter(storage.provisions._segments(txn)))[0]
+    key = provisions._SEGMENT.pack(segment) + asker.encode() + provisions._U64.pack(leaf)
+    storage.env.write(lambda txn: txn.put(key, b"", db=storage.provisions._index))
+    assert storage.provisions.of_resident(asker, 0, 10) == ([], False)
+    assert [e.provision_id for e in storage.provisions.of_resident(victim, 0, 100)[0]] == expected[victim]

@@ -1227,6 +1227,49 @@ REMOVALS: tuple[Removal, ...] = (
         "if number != index + 1:",
         (f"{DISCLOSURE}::test_another_residents_entry_is_refused_even_with_a_valid_proof",),
     ),
+    Removal(
+        "disclosure-failures-apart",
+        "開示: a card presentation is verified before a bucket is taken; failures count in their own bucket",
+        "jukinet/server/disclosure.py",
+        "            presented = self._verifier.verify(card, CARD_PURPOSE, str(self.node_id), raw, self._known_card)\n",
+        "            self._failures.take(portal)\n"
+        "            presented = self._verifier.verify(card, CARD_PURPOSE, str(self.node_id), raw, self._known_card)\n",
+        (f"{DISCLOSURE}::test_junk_presentations_do_not_stop_a_valid_resident",),
+    ),
+    Removal(
+        "disclosure-cs-rate",
+        "開示: a CS's rate is keyed on the CS alone, not on the operator names it sends",
+        "jukinet/server/disclosure.py",
+        "self._callers.take(str(caller.primary))  # the CS",
+        'self._callers.take(f"{caller.primary}/{operator}")  # the CS',
+        (f"{DISCLOSURE}::test_a_cs_cannot_escape_its_rate_by_naming_new_operators",),
+    ),
+    Removal(
+        "disclosure-index-bounded",
+        "開示: a page reads at most limit + 1 index keys per segment, from after_id on",
+        "jukinet/storage/provisions.py",
+        "if taken > limit:",
+        "if False:",
+        (
+            "tests/test_provision_log.py::test_a_page_of_a_resident_with_many_provisions_reads_a_bounded_number_of_index_keys",
+        ),
+    ),
+    Removal(
+        "disclosure-index-code",
+        "開示: a resident lookup drops an entry whose stored 住民票コード is not the one asked",
+        "jukinet/storage/provisions.py",
+        "if entry is not None and entry.resident_code == resident_code:",
+        "if entry is not None:",
+        ("tests/test_provision_log.py::test_an_index_key_naming_another_residents_leaf_discloses_nothing",),
+    ),
+    Removal(
+        "disclosure-client-holder",
+        "開示 client: ListMine's answer is for the card holder's 住民票コード the resident gave",
+        VERIFIER,
+        "verified = self._accept(answer, node_id, log, seen, after, holder)",
+        "verified = self._accept(answer, node_id, log, seen, after, None)",
+        (f"{DISCLOSURE}::test_the_resident_client_refuses_an_answer_for_another_or_spliced",),
+    ),
     # -- the movement report (issue 9) ----------------------------------------------------------------------
     Removal(
         "role-statistics",

@@ -38,7 +38,7 @@ def _listing(
         try:
             client = DisclosureClient(channel, DisclosureVerifier(node_ca), SeenHeads(net.state / "demo-seen.json"))
             with card.card(reader).unlock(RESIDENT_PIN) as unlocked:
-                pages = list(client.mine(unlocked, node, log))
+                pages = list(client.mine(unlocked, card.resident_code, node, log))
             if sum(len(p.entries) for p in pages) >= count and not pages[-1].newer_than_tree_head:
                 return pages
         except grpc.RpcError as exc:

@@ -41,19 +41,20 @@ def _log(node: str) -> str:
     return PROVISION_LOG if node == "national" else COPY_ISSUANCE_LOG
 
 
-def mine(state: Path, node: str, card_serial: str, pin: PinSource, seen: Path | None = None) -> int:
-    """The card holder's entries of ``node``'s log, through the portal, verified; prints them."""
+def mine(state: Path, node: str, card_serial: str, resident_code: str, pin: PinSource, seen: Path | None = None) -> int:
+    """The card holder's entries of ``node``'s log, through the portal, verified as ``resident_code``'s (the
+    holder's own 住民票コード: an answer for anyone else is refused); prints them."""
     net = load_network(state)
     reader = TokenWorker(find_softhsm_module(), net.softhsm.conf_path)
     channel = portal_channel(net, node)
     try:
         client = DisclosureClient(channel, _verifier(net), _seen(net, seen))
         with ResidentCard(reader, _card_label(net, card_serial)).unlock(pin.read("resident's card PIN: ")) as card:
-            pages = list(client.mine(card, node, _log(node)))
+            pages = list(client.mine(card, resident_code, node, _log(node)))
     finally:
         channel.close()
         reader.close()
-    _print(pages[0].resident_code if pages else "", node, pages)
+    _print(resident_code, node, pages)
     return 0
 
 

@@ -156,7 +156,7 @@ def cmd_disclosure(args: argparse.Namespace) -> int:
 
     if args.disclosure_cmd == "mine":
         pin = PinSource("--pin-fd", args.pin_fd, PIN_ENV)
-        return disclosure.mine(args.state, args.node, args.card, pin, args.seen)
+        return disclosure.mine(args.state, args.node, args.card, args.resident, pin, args.seen)
     return disclosure.counter(args.state, args.node, args.resident, args.copies, args.seen)
 
 
@@ -342,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = disclosure.add_parser("mine", help="the resident with their card, through the residents' portal")
     with_state(p)
     p.add_argument("--card", required=True, help="the resident card's serial (state/resident-cards/<serial>)")
+    p.add_argument(
+        "--resident", required=True, help="the card holder's 住民票コード (an answer for another is refused)"
+    )
     p.add_argument("--node", default="national", help="national (provisions, default) or the home CS (copies)")
     p.add_argument("--seen", type=Path, help="tree heads seen before (default: <state>/disclosure-seen.json)")
     add_pin_options(p, "--pin", PIN_ENV, "the resident's card")

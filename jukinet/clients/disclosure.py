@@ -14,7 +14,15 @@ shown, in order:
    :class:`SeenHeads`) — the same root for the same size, or the consistency proof from that size;
 4. each entry: its inclusion path leads from SHA-256(0x00 ‖ the leaf bytes) at its index to the head's
    root; indexes ascend and lie after the page asked; the leaf parses, its id is its index + 1, and it is
-   the resident's (the answer's 住民票コード or a code it held before).
+   the resident's: the answer is for the 住民票コード the client was told (the counter's resident; for
+   ``ListMine`` the card holder's own code, which the resident gives — never taken from the answer), and
+   each entry is of that code or of a former code the answer lists.
+
+Former codes (住民票コード変更) are the one thing the client takes on the node's word: the answer's list
+of them is not signed, so whoever answers could name another resident's code as a former one and show
+that resident's (properly proved) entries. The client accepts a former code only when the answer lists
+it and an entry carries it; that the code really was this resident's is trusted to the node (and to the
+TLS channel the client reaches it through).
 
 Anything that does not verify raises :class:`Rejected` (UNAUTHENTICATED, "not shown") and nothing of the
 answer is returned. The client does not read the node CA's CRL (a resident's device has no feed of it):
@@ -296,10 +304,17 @@ class DisclosureClient:
         self._timeout = timeout
 
     def mine(
-        self, card: PresentableCard, node_id: str, log: str, limit: int = 0, clock: Clock = SYSTEM_CLOCK
+        self,
+        card: PresentableCard,
+        holder: str,
+        node_id: str,
+        log: str,
+        limit: int = 0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> Iterator[Verified]:
-        """Every page of the card holder's entries of ``log`` at ``node_id`` (the card signs each page's
-        query), verified; the last head verified is remembered."""
+        """Every page of the entries of ``holder`` (the card holder's 住民票コード, as the resident knows it)
+        in ``log`` at ``node_id`` (the card signs each page's query), verified — an answer for anyone else
+        is refused; the last head verified is remembered."""
         after = 0
         while True:
             seen = self.seen.get(node_id, log)
@@ -307,7 +322,7 @@ class DisclosureClient:
             presentation = present_for_disclosure(card, query, clock)
             request = D.ListMineRequest(query=query, card=presentation)
             answer = self._stub.ListMine(request, timeout=self._timeout).answer
-            verified = self._accept(answer, node_id, log, seen, after, None)
+            verified = self._accept(answer, node_id, log, seen, after, holder)
             yield verified
             if not verified.more or not verified.entries:
                 return

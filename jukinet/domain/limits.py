@@ -125,6 +125,8 @@ MAX_DISCLOSURE_PAGE = 500  # 開示: entries per answer, each with its inclusion
 DEFAULT_DISCLOSURE_PAGE = 100
 DISCLOSURES_PER_MINUTE_PER_CALLER = 600  # 開示: requests one caller (a portal, a CS, an operator) may make
 DISCLOSURES_PER_MINUTE_PER_RESIDENT = 60  # 開示: requests for one resident (one card, one 住民票コード)
+DISCLOSURES_PER_MINUTE_PER_PORTAL = 60_000  # 開示: verified ListMine one portal relays (national traffic: 1,000/s)
+DISCLOSURE_FAILURES_PER_MINUTE_PER_CALLER = 600  # 開示: presentations of one portal that fail to verify
 # The movement report (national): rows of municipality flows and of municipalities in one answer (each list
 # cut there, and the answer says so; totals and prefecture flows are never cut), and the change-feed entries
 # the follower counts per step (one short write transaction, riding on the ingest's group commit).

@@ -21,7 +21,11 @@ tree head the client saw before, so the client knows the log it saw then is a pr
   resident's history here) — so a rogue CS cannot read the provisions of the whole country.
 
 Every answer is audited (``AUDIT_ACTION_DISCLOSE``) before it leaves, naming the card or the operator and
-CS; refusals are audited by the guard. Each caller and each resident have a rate (docs/LIMITS.md).
+CS; refusals are audited by the guard. Each caller and each resident have a rate (docs/LIMITS.md): a
+card presentation is verified first, and one that fails counts in the portal's bucket of failures only, so
+junk sent through a portal cannot lock out the residents it relays; a valid one counts for its holder and
+in the portal's bucket sized for national traffic. A CS's bucket is the CS's alone, whatever operator it
+names.
 """
 
 from __future__ import annotations
@@ -38,7 +42,12 @@ from jukinet.domain.card_lifecycle import presentable_problem
 from jukinet.domain.clock import Clock
 from jukinet.domain.disclosure import CARD_PURPOSE, Page, page_of, parse_query, resident_code
 from jukinet.domain.errors import Problem, Rejected
-from jukinet.domain.limits import DISCLOSURES_PER_MINUTE_PER_CALLER, DISCLOSURES_PER_MINUTE_PER_RESIDENT
+from jukinet.domain.limits import (
+    DISCLOSURE_FAILURES_PER_MINUTE_PER_CALLER,
+    DISCLOSURES_PER_MINUTE_PER_CALLER,
+    DISCLOSURES_PER_MINUTE_PER_PORTAL,
+    DISCLOSURES_PER_MINUTE_PER_RESIDENT,
+)
 from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.domain.quoting import quoted
 from jukinet.pki.card_presence import CardPresenceVerifier, PresentedCard
@@ -128,6 +137,10 @@ class Disclosure:
         self._verifier = verifier
         self._former_codes = former_codes or (lambda code: [])
         self._callers = RateLimit(DISCLOSURES_PER_MINUTE_PER_CALLER, clock, "from this caller")
+        self._portals = RateLimit(DISCLOSURES_PER_MINUTE_PER_PORTAL, clock, "relayed by this portal")
+        self._failures = RateLimit(
+            DISCLOSURE_FAILURES_PER_MINUTE_PER_CALLER, clock, "with a card presentation that fails, from this caller"
+        )
         self._residents = RateLimit(DISCLOSURES_PER_MINUTE_PER_RESIDENT, clock, "for this resident")
 
     @property
@@ -141,11 +154,19 @@ class Disclosure:
     # -- the resident, with their card -------------------------------------------------------------------
 
     def mine(self, raw: bytes, card: cards_pb2.CardPresentation, caller: Caller) -> D.DisclosureAnswer:
+        """The card holder's answer. The presentation is verified before any bucket a valid request uses is
+        touched: one that fails counts in the portal's bucket of failures (junk cannot starve the residents
+        the portal relays); a valid one counts for its holder, then in the portal's (national-sized) bucket."""
         _, page = parse_query(raw, str(self.node_id))
-        self._callers.take(str(caller.primary))
-        presented = self._verifier.verify(card, CARD_PURPOSE, str(self.node_id), raw, self._known_card)
-        holder = self._holder(presented.card_serial)
+        portal = str(caller.primary)
+        try:
+            presented = self._verifier.verify(card, CARD_PURPOSE, str(self.node_id), raw, self._known_card)
+            holder = self._holder(presented.card_serial)
+        except Rejected:
+            self._failures.take(portal)
+            raise
         self._residents.take(holder)
+        self._portals.take(portal)
         answer = self._answer(holder, page)
         detail = self._detail(answer, page, f"card {presented.card_serial} presented through {caller.primary}")
         self._audit(caller, holder, detail, actor=f"card:{presented.card_serial}")
@@ -181,7 +202,7 @@ class Disclosure:
         ``allowed(txn, code)`` (the national server: does the calling CS own or hold the resident?)."""
         code = resident_code(request.resident_code)
         page = page_of(request.after_id, request.limit, request.known_tree_size)
-        self._callers.take(f"{caller.primary}/{operator}")
+        self._callers.take(str(caller.primary))  # the CS (or terminal) alone: operator names are the caller's
         if allowed is not None:
             with self._storage.env.read() as txn:
                 if not allowed(txn, code):
@@ -235,10 +256,8 @@ class Disclosure:
             answer.entries.append(D.DisclosedEntry(leaf_index=index, leaf=leaf, inclusion_path=path))
         if 0 < page.known_tree_size < size:
             answer.consistency_proof.extend(log.consistency_proof(page.known_tree_size, size))
-        if not newer and not answer.more:  # are there entries beyond the head after the last one shown?
-            after = max([page.after_id, *(i + 1 for i, _ in within)])
-            beyond, _ = gather(self._served.of_resident, [code, *former], max(after, size), 1)
-            answer.newer_than_tree_head = bool(beyond)
+        # One gather is enough: when it found no more, every entry after the page is in ``found``, so an
+        # entry beyond the head would be among them (``newer``).
         return answer
 
     def _detail(self, answer: D.DisclosureAnswer, page: Page, who: str) -> str:

@@ -156,7 +156,10 @@ class ProvisionLog:
         self, resident_code: str, after_id: int = 0, limit: int = 1000
     ) -> tuple[list[admin_pb2.ProvisionEntry], bool]:
         """The resident's provisions with ids after ``after_id``, in id order, at most ``limit``; and whether
-        more follow."""
+        more follow. Each live segment is read from ``segment ‖ code ‖ after_id`` on, at most ``limit + 1``
+        keys (enough to know whether more follow), so a page costs O(segments × limit) index reads however
+        many provisions the resident has; an entry whose stored code is not ``resident_code`` is dropped (an
+        index key naming the wrong leaf never discloses another resident's provision)."""
         key = resident_code.encode("ascii")
         if len(key) != _CODE_CHARS:
             raise Rejected(Problem.INVALID, f"a 住民票コード has {_CODE_CHARS} digits")
@@ -169,24 +172,33 @@ class ProvisionLog:
                 )
             leaves: set[int] = set()
             cursor = txn.cursor(db=self._index)
+            start = _U64.pack(min(max(after_id, 0), _LAST_ID))
             for segment, _ in self._segments(txn):
                 prefix = _SEGMENT.pack(segment) + key
-                if cursor.set_range(prefix):
-                    for k in cursor.iternext(values=False):
-                        if not k.startswith(prefix):
-                            break
-                        index = _U64.unpack(k[-8:])[0]
-                        if index >= after_id:
-                            leaves.add(index)
+                if not cursor.set_range(prefix + start):
+                    continue
+                for taken, k in enumerate(cursor.iternext(values=False), 1):
+                    if not k.startswith(prefix):
+                        break
+                    leaves.add(_U64.unpack(k[-8:])[0])
+                    if taken > limit:  # limit + 1 keys of this segment: enough to know more follow
+                        break
             leaf_cursor = self.log.leaf_cursor(txn)
-            if upto < size and leaf_cursor.set_key(_U64.pack(upto)):
+            if upto < size and leaf_cursor.set_key(_U64.pack(max(upto, after_id))):
                 for k, raw in leaf_cursor:
-                    index = _U64.unpack(k)[0]
-                    if index >= after_id and admin_pb2.ProvisionEntry.FromString(raw).resident_code == resident_code:
-                        leaves.add(index)
-            wanted = sorted(leaves)[:limit]
+                    if admin_pb2.ProvisionEntry.FromString(raw).resident_code == resident_code:
+                        leaves.add(_U64.unpack(k)[0])
             get = leaf_cursor.get
-            return [admin_pb2.ProvisionEntry.FromString(get(_U64.pack(i))) for i in wanted], len(leaves) > limit
+            found: list[admin_pb2.ProvisionEntry] = []
+            for index in sorted(leaves):
+                raw = get(_U64.pack(index))
+                entry = admin_pb2.ProvisionEntry.FromString(raw) if raw is not None else None
+                # defence in depth: only an entry of the code asked, whatever an index key says
+                if entry is not None and entry.resident_code == resident_code:
+                    found.append(entry)
+                if len(found) > limit:
+                    break
+            return found[:limit], len(found) > limit
 
     def index_behind(self) -> int:
         """Leaves not yet in the resident index."""
