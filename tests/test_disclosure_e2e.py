@@ -185,10 +185,10 @@ def test_a_resident_lists_exactly_their_provisions_with_proofs_that_verify(discl
 def test_a_later_listing_proves_the_log_only_grew_since_the_head_seen(disclosed: Disclosed):
     first = _settled(disclosed, disclosed.card1, 3)
     seen_size = first[-1].head.tree_size
-    agency_client(disclosed.running.network, TAX_AGENCY).by_resident_code(TAX, disclosed.r1.resident_code)
+    agency_client(disclosed.running.network, TAX_AGENCY).by_my_number(TAX, disclosed.r1.my_number)
     later = _settled(disclosed, disclosed.card1, 4)
     assert later[0].consistent_from == seen_size and later[-1].head.tree_size > seen_size
-    assert _entries(later)[3].query_kind == admin_pb2.QUERY_KIND_RESIDENT_CODE
+    assert _entries(later)[3].query_kind == admin_pb2.QUERY_KIND_MY_NUMBER
 
 
 def test_another_residents_card_sees_none_of_them(disclosed: Disclosed):
@@ -381,7 +381,16 @@ def test_copies_issued_by_the_home_cs_are_disclosed_the_same_way(disclosed: Disc
 def test_the_cli_prints_each_provision_and_what_it_verified(disclosed: Disclosed):
     _settled(disclosed, disclosed.card1, 4)
     state = str(disclosed.running.network.state)
-    args = ("disclosure", "mine", "--state", state, "--card", disclosed.card1.card_serial)
+    args = (
+        "disclosure",
+        "mine",
+        "--state",
+        state,
+        "--card",
+        disclosed.card1.card_serial,
+        "--resident",
+        disclosed.r1.resident_code,
+    )
     first = run_cli(*args, fds={"--pin-fd": PIN})
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("provision #") == 4 and f"to agency:{TAX_AGENCY} for {TAX}" in first.stdout
