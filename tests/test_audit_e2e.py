@@ -61,8 +61,15 @@ def test_actions_and_login_attempts_are_logged_with_proofs(private_network, work
     desk.record_change(person)
     rpc_error(bare_terminal(private_network, CS).record_change, residents("131148", 1)[0])  # no session
 
-    head = _signed_head(private_network, first.tree_size + 5)
-    entries = [A.AuditEntry.FromString(leaf) for leaf in _entries(private_network, 0, head.tree_size)]
+    # The refusal's entry is durable before the refusal is answered; a signed head covers it within a
+    # second (other entries may be sealed in a head of their own before it).
+    def covered() -> tuple[audit_pb2.TreeHead, list[A.AuditEntry]] | None:
+        head = _signed_head(private_network, first.tree_size + 5)
+        entries = [A.AuditEntry.FromString(leaf) for leaf in _entries(private_network, 0, head.tree_size)]
+        refusal = (A.AUDIT_ACTION_RECORD_CHANGE, A.AUDIT_OUTCOME_DENIED)
+        return (head, entries) if any((e.action, e.outcome) == refusal for e in entries) else None
+
+    head, entries = wait_until(covered, timeout=10, what="a signed tree head covering the refusal")
     mine = [e for e in entries if e.target == kit.operator_id or e.actor == kit.operator_id]
     assert [(e.action, e.outcome) for e in mine] == [
         (A.AUDIT_ACTION_ENROLL_OPERATOR, A.AUDIT_OUTCOME_SUCCESS),
