@@ -165,20 +165,29 @@ class Provision:
         how = admin_pb2.QueryKind.Name(kind).removeprefix("QUERY_KIND_").lower()
         whose = f" ({row.table} of {row.prefecture})" if row.prefecture else ""
 
-        def commit(txn: lmdb.Transaction) -> int:
-            provision_id = self._storage.provisions.append(txn, entry)
-            leaf = self._auditor.entry(
-                audit_pb2.AUDIT_ACTION_PROVIDE_IDENTITY,
-                audit_pb2.AUDIT_OUTCOME_SUCCESS,
-                entry.agency,
-                entry.agency,
-                record.resident_code,
-                f"provision #{provision_id}: {row.business}{whose} by {how}",
-            )
-            self._storage.audit.append(txn, leaf)
-            return provision_id
+        detail = f"{row.business}{whose} by {how}"
+        return self._storage.env.submit(
+            lambda txn: log_provision(self._storage, self._auditor, txn, entry, detail)
+        ).result()
 
-        return self._storage.env.submit(commit).result()
+
+def log_provision(
+    storage: NodeStorage, auditor: Auditor, txn: lmdb.Transaction, entry: admin_pb2.ProvisionEntry, detail: str
+) -> int:
+    """Append ``entry`` to the provision log and its audit entry ("provision #<id>: ``detail``"), both inside
+    ``txn`` (the answer leaves after it commits); returns the provision id. Lookups and searches log each
+    record so; the bulk paths (batch, push) append a chunk at once (``ProvisionLog.append_provided``)."""
+    provision_id = storage.provisions.append(txn, entry)
+    leaf = auditor.entry(
+        audit_pb2.AUDIT_ACTION_PROVIDE_IDENTITY,
+        audit_pb2.AUDIT_OUTCOME_SUCCESS,
+        entry.agency,
+        entry.agency,
+        entry.resident_code,
+        f"provision #{provision_id}: {detail}",
+    )
+    storage.audit.append(txn, leaf)
+    return provision_id
 
 
 class ProvisionRpc(provision_pb2_grpc.IdentityProvisionServiceServicer):

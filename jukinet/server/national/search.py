@@ -39,10 +39,11 @@ from jukinet.domain.quoting import quoted
 from jukinet.server.audit import Auditor
 from jukinet.server.national.agency_identifiers import AgencyIdentifiers
 from jukinet.server.national.legal_table import TableRow
+from jukinet.server.provision import log_provision
 from jukinet.storage import NodeStorage
 from jukinet.storage.layout import Counter
 from jukinet.storage.search_index import FourItemsIndex
-from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, provision_pb2
+from jukinet.v1 import admin_pb2, identity_pb2, provision_pb2
 
 log = logging.getLogger(__name__)
 
@@ -190,16 +191,8 @@ class FourItemsSearch:
                     reference=search_id,
                 )
                 entry.provided_at.FromMilliseconds(now)
-                provision_id = self._storage.provisions.append(txn, entry)
-                leaf = self._auditor.entry(
-                    audit_pb2.AUDIT_ACTION_PROVIDE_IDENTITY,
-                    audit_pb2.AUDIT_OUTCOME_SUCCESS,
-                    entry.agency,
-                    entry.agency,
-                    record.resident_code,
-                    f"provision #{provision_id}: {row.business} by four items ({search_id})",
-                )
-                self._storage.audit.append(txn, leaf)
+                detail = f"{row.business} by four items ({search_id})"
+                provision_id = log_provision(self._storage, self._auditor, txn, entry, detail)
                 ids.append(provision_id)
             return search_id, ids
 
