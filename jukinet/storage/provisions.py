@@ -156,10 +156,19 @@ class ProvisionLog:
         self, resident_code: str, after_id: int = 0, limit: int = 1000
     ) -> tuple[list[admin_pb2.ProvisionEntry], bool]:
         """The resident's provisions with ids after ``after_id``, in id order, at most ``limit``; and whether
-        more follow. Each live segment is read from ``segment ‖ code ‖ after_id`` on, at most ``limit + 1``
-        keys (enough to know whether more follow), so a page costs O(segments × limit) index reads however
-        many provisions the resident has; an entry whose stored code is not ``resident_code`` is dropped (an
-        index key naming the wrong leaf never discloses another resident's provision)."""
+        more follow (:meth:`leaves_of_resident`, parsed)."""
+        found, more = self.leaves_of_resident(resident_code, after_id, limit)
+        return [entry for _, _, entry in found], more
+
+    def leaves_of_resident(
+        self, resident_code: str, after_id: int = 0, limit: int = 1000
+    ) -> tuple[list[tuple[int, bytes, admin_pb2.ProvisionEntry]], bool]:
+        """``(leaf index, leaf bytes as hashed, entry)`` of the resident's provisions with ids after
+        ``after_id``, in id order, at most ``limit``; and whether more follow. Each live segment is read
+        from ``segment ‖ code ‖ after_id`` on, at most ``limit + 1`` keys (enough to know whether more
+        follow), so a page costs O(segments × limit) index reads however many provisions the resident has;
+        an entry whose stored code is not ``resident_code`` is dropped (an index key naming the wrong leaf
+        never discloses another resident's provision)."""
         key = resident_code.encode("ascii")
         if len(key) != _CODE_CHARS:
             raise Rejected(Problem.INVALID, f"a 住民票コード has {_CODE_CHARS} digits")
@@ -189,13 +198,13 @@ class ProvisionLog:
                     if admin_pb2.ProvisionEntry.FromString(raw).resident_code == resident_code:
                         leaves.add(_U64.unpack(k)[0])
             get = leaf_cursor.get
-            found: list[admin_pb2.ProvisionEntry] = []
+            found: list[tuple[int, bytes, admin_pb2.ProvisionEntry]] = []
             for index in sorted(leaves):
                 raw = get(_U64.pack(index))
                 entry = admin_pb2.ProvisionEntry.FromString(raw) if raw is not None else None
                 # defence in depth: only an entry of the code asked, whatever an index key says
                 if entry is not None and entry.resident_code == resident_code:
-                    found.append(entry)
+                    found.append((index, bytes(raw), entry))
                 if len(found) > limit:
                     break
             return found[:limit], len(found) > limit

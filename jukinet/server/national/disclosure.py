@@ -38,9 +38,8 @@ class ProvisionsDisclosed:
         return self._provisions.log
 
     def of_resident(self, resident_code: str, after_id: int, limit: int) -> Entries:
-        entries, more = self._provisions.of_resident(resident_code, after_id, limit)
-        indexes = [e.provision_id - 1 for e in entries]
-        return [(i, self._provisions.log.leaf(i)) for i in indexes], more
+        found, more = self._provisions.leaves_of_resident(resident_code, after_id, limit)
+        return [(index, raw) for index, raw, _ in found], more
 
 
 def former_codes(storage: NodeStorage) -> Callable[[str], list[str]]:
