@@ -54,6 +54,8 @@ bench: setup
 	$(PY) bench/raw_limits.py
 	$(PY) bench/ingest.py
 	$(PY) bench/lookup.py
+	$(PY) bench/batch.py
+	$(PY) bench/push.py
 	$(PY) bench/allocate.py
 	$(PY) bench/login.py
 	$(PY) bench/biometric_eval.py
