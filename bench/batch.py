@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,6 +32,7 @@ from _network import benchmark_network
 from jukinet.clients import BatchAnswer
 from jukinet.devnet.access import agency_client
 from jukinet.devnet.provision import Network, load_network
+from jukinet.domain.bulk_redaction import record_projection
 from jukinet.domain.codes import generate_my_number, generate_resident_code, is_valid_resident_code
 from jukinet.domain.synthetic import synthetic_resident
 from jukinet.storage import NodeStorage
@@ -141,19 +143,24 @@ def expectations(asked: list[str], chunk: int, removed: set[str], known: set[str
 
 
 def check(answer: BatchAnswer, expected: Expected) -> None:
-    """Every status as expected; every record parsed: the code asked, no My Number (the row does not permit
-    it); every removal a death."""
+    """Every status as expected; every record read (all of a chunk's in one parse, as a projection on the
+    code and the My Number): the code asked, no My Number (the row does not permit it); every removal a
+    death."""
     r = answer.response
     if list(r.statuses) != expected.statuses:
         raise SystemExit(f"chunk {r.chunk_id}: statuses differ from the expected ones")
-    records = [_parse(raw) for raw in r.records]
-    if [x.resident_code for x in records] != expected.provided or any(x.my_number for x in records):
+    records = _CHECKED.FromString(r.SerializeToString()).records
+    if len(records) != len(r.records):
+        raise SystemExit(f"chunk {r.chunk_id}: records that do not parse")
+    if list(map(_CODE, records)) != expected.provided or any(map(_NUMBER, records)):
         raise SystemExit(f"chunk {r.chunk_id}: records are not the ones asked for, or hold a My Number")
     if [x.reason for x in r.removals] != [identity_pb2.CHANGE_REASON_DEATH] * expected.removed:
         raise SystemExit(f"chunk {r.chunk_id}: removals without their reason")
 
 
-_parse = identity_pb2.IdentityRecord.FromString
+_RECORDS = S.BatchLookupResponse.DESCRIPTOR.fields_by_name["records"].number
+_CHECKED = record_projection(frozenset({"resident_code", "my_number"}), _RECORDS)
+_CODE, _NUMBER = attrgetter("resident_code"), attrgetter("my_number")
 
 
 def probe_main(state: str, corporate: str, code: str, interval: float, out, go, phase, stop) -> None:

@@ -5,7 +5,10 @@ the stream slots, and the pipeline's order and bound."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +22,8 @@ from jukinet.domain.limits import MAX_BATCH_CHUNK_CODES
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.synthetic import synthetic_resident
 from jukinet.server.audit import Auditor
-from jukinet.server.national.batch import BatchLookups, BatchSlots, BatchStream, Redactor
+from jukinet.server.national.batch import BatchLookups, BatchSlots, BatchStream, permitted_fields
+from jukinet.server.national.batch_readers import ChunkReaders
 from jukinet.server.runtime.executor import Blocking
 from jukinet.storage import NodeStorage
 from jukinet.v1 import admin_pb2, identity_pb2, provision_pb2
@@ -70,7 +74,8 @@ def test_redaction_is_the_rows(row: TableRow, storage: NodeStorage) -> None:
     expected = row.redact(person).SerializeToString()
     chunk = _stream(storage).prepare(Ask(business_code=row.business, resident_codes=[person.resident_code]))
     assert list(chunk.answer.records) == [expected]
-    assert set(Redactor(row).clear).isdisjoint(n for g in row.fields for n in FIELD_GROUPS[g])
+    permitted = {n for g in row.fields if row.permits(g) for n in FIELD_GROUPS[g]}
+    assert permitted_fields(row) == permitted
 
 
 def test_a_mixed_chunk_is_answered_code_by_code_in_order(storage: NodeStorage) -> None:
@@ -232,3 +237,37 @@ def test_a_stream_that_sends_nothing_gives_its_slot_back(storage: NodeStorage) -
     bulk.shutdown()
     assert answered == [5] and refused.problem is Problem.INVALID and "within 0.2 s" in str(refused)
     assert lookups.slots.open() == 0
+
+
+def test_reader_processes_answer_as_the_node_itself_does_and_a_dead_one_is_replaced(storage: NodeStorage) -> None:
+    """Chunks read in worker processes (the LMDB environment opened read-only there) are answered byte for
+    byte as chunks read in the node's own process; a reader killed mid-stream ends that stream UNAVAILABLE,
+    and the next stream gets a new pool."""
+    people = _people(storage, 40, removed=3)
+    codes = [p.resident_code for p in people] + [generate_resident_code(random.Random(5))]
+    readers = ChunkReaders(storage, processes=2)
+    try:
+        here = _stream(storage).prepare(Ask(business_code=PENSION, resident_codes=codes))
+        there = BatchStream(
+            storage, TABLES, Auditor(storage), AGENCY, ManualClock(1_790_000_000_000), "batch:t", readers
+        ).prepare(Ask(business_code=PENSION, resident_codes=codes))
+        assert there.answer.SerializeToString() == here.answer.SerializeToString()
+        assert list(there.provided) == list(here.provided)
+        numbers = BatchStream(storage, TABLES, Auditor(storage), AGENCY, readers=readers).prepare(
+            Ask(business_code="tax", my_numbers=[people[4].my_number])
+        )
+        assert list(numbers.provided) == [people[4].resident_code]
+        for pid in list(readers._pool._processes):  # type: ignore[union-attr]
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(Rejected) as ended:
+            for _ in range(20):  # the pool notices the death at its next submission or result
+                readers.read(frozenset({"resident_code"}), codes[:1], False)
+                time.sleep(0.1)
+        assert ended.value.problem is Problem.UNAVAILABLE
+        again = readers.read(frozenset({"resident_code"}), codes[:1], False)
+        assert again.provided == codes[:1]
+    finally:
+        readers.close()
+    with pytest.raises(Rejected) as closed:
+        readers.read(frozenset({"resident_code"}), codes[:1], False)
+    assert closed.value.problem is Problem.UNAVAILABLE

@@ -93,6 +93,22 @@ def test_frontier_reports_completed_subtrees_and_restores() -> None:
         merkle.Frontier(13, frontier.hashes[:2])
 
 
+@pytest.mark.parametrize("min_level", [0, 1, 4])
+def test_extending_by_runs_completes_the_subtrees_appending_one_by_one_does(min_level: int) -> None:
+    rng = random.Random(min_level)
+    for _ in range(40):
+        start, run = rng.randrange(300), rng.choice([0, 1, 2, 3, 16, 17, rng.randrange(600)])
+        hashes = [merkle.leaf_hash(rng.randbytes(8)) for _ in range(start + run)]
+        one, bulk = merkle.Frontier(), merkle.Frontier()
+        for h in hashes[:start]:
+            one.append(h)
+            bulk.append(h)
+        expected = sorted(n for h in hashes[start:] for n in one.append(h) if n[0] >= min_level)
+        assert sorted(bulk.extend(hashes[start:], min_level)) == expected
+        assert (bulk.size, bulk.hashes, bulk.root()) == (one.size, one.hashes, one.root())
+        assert bulk.root() == merkle.root_from_leaf_hashes(hashes)
+
+
 # -- published vectors ----------------------------------------------------------------------------------
 
 

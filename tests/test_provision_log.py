@@ -197,6 +197,13 @@ def test_the_bulk_path_stores_exactly_what_protobuf_would(storage: NodeStorage) 
         storage.provisions.append_provided(None, admin_pb2.ProvisionEntry(resident_code=CODES[0]), CODES[:1])
 
 
+@pytest.mark.parametrize("first", [1, 127, 128, 16_383, 16_384, 2_097_100, 3_000_000, 2**35 - 5])
+def test_the_id_fields_of_a_run_are_protobufs_encoding(first: int) -> None:
+    for count in (0, 1, 127, 128, 129, 1000):
+        encoded = [admin_pb2.ProvisionEntry(provision_id=i).SerializeToString() for i in range(first, first + count)]
+        assert provisions._id_fields(first, count) == encoded
+
+
 class _Counting:
     """A read transaction whose cursors over the resident index count the keys they yield."""
 

@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
+from itertools import islice
 
 import grpc
 
@@ -134,7 +135,7 @@ class AgencyClient:
             it = iter(codes)
             chunk_id = 0
             while True:
-                part = [c for _, c in zip(range(chunk), it, strict=False)]
+                part = list(islice(it, chunk))
                 if not part:
                     return
                 with lock:

@@ -149,6 +149,8 @@ class Node:
             worker.stop()
         self.indexer.stop()
         self.tree_heads.stop()
+        for close in self.parts.closers:
+            close()
         self.parts.blocking.shutdown()
         self.parts.bulk.shutdown()
         self.parts.signer.close()

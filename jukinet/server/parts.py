@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -35,6 +36,7 @@ class NodeParts:
     links: LinkSet
     directory: NodeDirectory  # the PeerDirectory: where peers are, their certificates, a CS's prefecture
     committed: Wakeup = field(default_factory=Wakeup)  # notified after the intake commits (push streams wait on it)
+    closers: list[Callable[[], None]] = field(default_factory=list)  # run as the node stops, before the store closes
 
     @property
     def sites(self) -> frozenset[str]:

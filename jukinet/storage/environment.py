@@ -113,8 +113,14 @@ class Environment:
     @contextmanager
     def read(self) -> Iterator[lmdb.Transaction]:
         """A read-only snapshot; keep it short (it delays map growth)."""
-        with self._lock.shared(), self._env.begin(buffers=False) as txn:
-            yield txn
+        with self._lock.shared():
+            try:
+                txn = self._env.begin(buffers=False)
+            except lmdb.MapResizedError:  # a reader in another process: the node grew the map
+                self._env.set_mapsize(0)
+                txn = self._env.begin(buffers=False)
+            with txn:
+                yield txn
 
     def write(self, fn: Callable[[lmdb.Transaction], T]) -> T:
         """Run ``fn`` in one write transaction and commit durably; re-run after growing a full map."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import methodcaller
 
 import lmdb
 
@@ -32,6 +33,7 @@ AUDIT_DB_NAMES = (Db.AUDIT_LEAVES.value, Db.AUDIT_NODES.value, Db.AUDIT_HEADS.va
 PROVISION_DB_NAMES = (Db.PROVISION_LEAVES.value, Db.PROVISION_NODES.value, Db.PROVISION_HEADS.value)
 COPY_ISSUANCE_DB_NAMES = (Db.COPY_ISSUANCE_LEAVES.value, Db.COPY_ISSUANCE_NODES.value, Db.COPY_ISSUANCE_HEADS.value)
 _LEAF = b"\x00"  # RFC 6962 leaf prefix
+_digest = methodcaller("digest")
 _READ_CHUNK = 4096  # leaves (or heads) per read transaction in long walks, so map growth is not held up
 
 CheckHead = Callable[[int, bytes, bytes], "str | None"]
@@ -76,21 +78,20 @@ class MerkleLog:
         return self.append_many(txn, (leaf_data,)).start
 
     def append_many(self, txn: lmdb.Transaction, leaves: Sequence[bytes]) -> range:
-        """Append entries inside ``txn``; returns their indexes."""
+        """Append entries inside ``txn``; returns their indexes. The leaves go in with one ``putmulti``
+        (appended: keys ascend past the last), their hashes with one C-level ``map``."""
         first = self._size(txn)
+        ids = range(first, first + len(leaves))
         frontier = self._frontier(txn, first)
-        put = txn.put
-        leaves_db, nodes_db = self._leaves, self._nodes
-        leaf_key, node_key = _U64.pack, audit_node_key
-        hashes = []
-        add, sha = hashes.append, hashlib.sha256
-        for i, data in enumerate(leaves, first):
-            if not put(leaf_key(i), data, db=leaves_db, append=True):
-                raise Rejected(Problem.BROKEN, f"log entry {i} already exists")
-            add(sha(_LEAF + data).digest())  # merkle.leaf_hash, inlined on the bulk path
+        cursor = txn.cursor(db=self._leaves)
+        _, added = cursor.putmulti(zip(map(_U64.pack, ids), leaves, strict=True), append=True)
+        if added != len(leaves):
+            raise Rejected(Problem.BROKEN, f"log entries {first}..{first + len(leaves) - 1}: {added} appended")
+        hashes = list(map(_digest, map(hashlib.sha256, map(_LEAF.__add__, leaves))))  # merkle.leaf_hash
+        put, nodes_db, node_key = txn.put, self._nodes, audit_node_key
         for level, index, h in frontier.extend(hashes, self._stored_from):
             put(node_key(level, index), h, db=nodes_db)
-        return range(first, first + len(leaves))
+        return ids
 
     def put_tree_head(self, txn: lmdb.Transaction | None, tree_size: int, sth_bytes: bytes) -> None:
         """Store the signed tree head for ``tree_size`` (in ``txn``, or in a transaction of its own)."""

@@ -18,18 +18,21 @@ and no step holds the node's writer for long.
 
 from __future__ import annotations
 
-import heapq
+import bisect
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain, islice, repeat
+from operator import attrgetter, itemgetter, methodcaller
 
 import lmdb
 
 from jukinet.domain.errors import Problem, Rejected
+from jukinet.domain.wire import Framer, varint
 from jukinet.storage.environment import Environment
 from jukinet.storage.layout import Db
 from jukinet.storage.merkle_log import PROVISION_DB_NAMES, MerkleLog
-from jukinet.v1 import admin_pb2
+from jukinet.v1 import admin_pb2, log_view_pb2
 
 _LAST_ID = 2**64 - 1  # provision ids are uint64 on the wire
 STORED_FROM_LEVEL = 4
@@ -61,20 +64,28 @@ class IndexStep:
     behind: int  # leaves still not indexed after the step
 
 
-def _varint(value: int) -> bytes:
-    """Protobuf's base-128 encoding of a non-negative integer (ids: one to five bytes on the fast path)."""
-    if value < 0x80:
-        return bytes((value,))
-    if value < 0x4000:
-        return bytes((value & 0x7F | 0x80, value >> 7))
-    if value < 0x200000:
-        return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14))
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+_ONE_BYTE = [bytes((n,)) for n in range(128)]
+_RESIDENT = attrgetter("resident_code")
+_WITHOUT_SEGMENT = itemgetter(slice(_SEGMENT.size, None))
+_frame = Framer(log_view_pb2.ProvisionResidentViews.DESCRIPTOR.fields_by_name["entries"].number)
+_ID_LOW = [b"\x08" + bytes((n | 0x80,)) for n in range(128)]  # field 1 (provision_id): tag, low 7 bits
+
+
+def _id_fields(first: int, count: int) -> list[bytes]:
+    """Field 1 (``provision_id``, tag and varint) of ids ``first`` .. ``first + count − 1``: within each run
+    of 128 ids only the lowest varint byte changes, so each run is one C-level ``map``."""
+    out: list[bytes] = []
+    i, end = first, first + count
+    while i < end:
+        if i < 0x80:
+            stop = min(end, 0x80)
+            out.extend(b"\x08" + bytes((n,)) for n in range(i, stop))
+        else:
+            stop = min(end, (i >> 7) + 1 << 7)
+            low = i & 0x7F
+            out.extend(map(bytes.__add__, _ID_LOW[low : low + stop - i], repeat(varint(i >> 7), stop - i)))
+        i = stop
+    return out
 
 
 def _template_parts(template: admin_pb2.ProvisionEntry) -> tuple[bytes, bytes]:
@@ -129,11 +140,11 @@ class ProvisionLog:
         tests/test_provision_log.py checks it), at a fraction of the cost of building a message per record."""
         head, tail = _template_parts(template)
         first = self.log.size_in(txn) + 1
-        leaves = []
-        add = leaves.append
-        for i, code in enumerate(resident_codes, first):
-            raw = code.encode("ascii")
-            add(b"\x08" + _varint(i) + head + b"\x2a" + bytes((len(raw),)) + raw + tail)
+        codes = [code.encode("ascii") for code in resident_codes]
+        lengths = map(_ONE_BYTE.__getitem__, map(len, codes))  # a 住民票コード is 11 characters
+        leaves = list(
+            map(b"".join, zip(_id_fields(first, len(codes)), repeat(head + b"\x2a"), lengths, codes, repeat(tail)))
+        )
         self.log.append_many(txn, leaves)
         return range(first, first + len(leaves))
 
@@ -237,22 +248,18 @@ class ProvisionLog:
         end = min(size, upto + INDEX_STEP)
         if end == upto:
             return IndexStep(0, 0, 0)
-        keys = []
         cursor = self.log.leaf_cursor(txn)
         cursor.set_key(_U64.pack(upto))
-        for k, raw in cursor:
-            index = _U64.unpack(k)[0]
-            if index >= end:
-                break
-            code = admin_pb2.ProvisionEntry.FromString(raw).resident_code.encode("ascii")
-            keys.append(code + k)
+        leaves = list(islice(cursor.iternext(), end - upto))
+        if len(leaves) != end - upto:
+            raise Rejected(Problem.BROKEN, f"provision log leaves {upto}..{end - 1}: {len(leaves)} present")
+        ids, raws = zip(*leaves, strict=True)
+        views = log_view_pb2.ProvisionResidentViews.FromString(_frame(raws)).entries
+        keys = list(map(bytes.__add__, map(methodcaller("encode", "ascii"), map(_RESIDENT, views)), ids))
         keys.sort()
         segment = self._new_segment(txn, 0, len(keys), _LIVE)
         prefix = _SEGMENT.pack(segment)
-        put, db = txn.put, self._index
-        for k in keys:
-            if not put(prefix + k, b"", db=db, append=True):
-                raise Rejected(Problem.BROKEN, f"provision index segment {segment} is not the last one")
+        self._append_keys(txn, prefix, keys, f"segment {segment}")
         txn.put(_UPTO, _U64.pack(end), db=self._state)
         self._plan_merge(txn)
         return IndexStep(end - upto, 0, size - end)
@@ -284,18 +291,18 @@ class ProvisionLog:
         inputs = [_SEGMENT.unpack(plan[5 + 4 * i : 9 + 4 * i])[0] for i in range(count)]
         resume = plan[5 + 4 * count :]  # the last code ‖ leaf written to the output (empty: none yet)
         out_prefix = _SEGMENT.pack(output)
-        streams = [self._keys_after(txn, s, resume) for s in inputs]
-        moved = 0
-        last = resume
-        put, db = txn.put, self._index
-        for suffix in heapq.merge(*streams):
-            if moved == INDEX_STEP:
-                txn.put(_MERGE, plan[: 5 + 4 * count] + last, db=self._state)
-                return moved
-            if not put(out_prefix + suffix, b"", db=db, append=True):
-                raise Rejected(Problem.BROKEN, f"provision index merge output {output} is not the last segment")
-            last = suffix
-            moved += 1
+        # Up to `per` keys after `resume` from each input: every key up to the smallest last key of an input
+        # that gave `per` (one that gave fewer is exhausted) is among them, so that many go out in order.
+        per = max(1, INDEX_STEP // len(inputs))
+        runs = [self._keys_after(txn, s, resume, per) for s in inputs]
+        merged = sorted(chain.from_iterable(runs))
+        full = [run[-1] for run in runs if len(run) == per]
+        if full:
+            merged = merged[: bisect.bisect_right(merged, min(full))]
+        self._append_keys(txn, out_prefix, merged, f"merge output {output}")
+        if full:
+            txn.put(_MERGE, plan[: 5 + 4 * count] + merged[-1], db=self._state)
+            return len(merged)
         # Every key is in the output: the output goes live and the inputs are retired in the same commit
         # (lookups read either, never both); later steps delete the retired keys, INDEX_STEP at a time.
         for segment in inputs:
@@ -304,19 +311,25 @@ class ProvisionLog:
         level, keys, _ = self._meta(txn, output)
         txn.put(_SEG + _SEGMENT.pack(output), _META.pack(level, keys, _LIVE), db=self._state)
         txn.delete(_MERGE, db=self._state)
-        return max(moved, 1)
+        return max(len(merged), 1)
 
-    def _keys_after(self, txn: lmdb.Transaction, segment: int, after: bytes) -> Iterator[bytes]:
+    def _append_keys(self, txn: lmdb.Transaction, prefix: bytes, keys: list[bytes], what: str) -> None:
+        """``prefix ‖ key`` for each of ``keys`` (ascending), appended to the end of the index."""
+        _, added = txn.cursor(db=self._index).putmulti(zip(map(prefix.__add__, keys), repeat(b"")), append=True)
+        if added != len(keys):
+            raise Rejected(Problem.BROKEN, f"provision index {what} is not the last segment")
+
+    def _keys_after(self, txn: lmdb.Transaction, segment: int, after: bytes, limit: int) -> list[bytes]:
+        """At most ``limit`` keys of ``segment`` after ``after`` (without the segment prefix), in order."""
         prefix = _SEGMENT.pack(segment)
         cursor = txn.cursor(db=self._index)
         if not cursor.set_range(prefix + after):
-            return
-        for k in cursor.iternext(values=False):
-            if not k.startswith(prefix):
-                return
-            suffix = bytes(k[4:])
-            if suffix != after:
-                yield suffix
+            return []
+        keys = list(islice(cursor.iternext(values=False), limit + 1))
+        keys = keys[: bisect.bisect_left(keys, _SEGMENT.pack(segment + 1))]  # this segment's only
+        if keys and keys[0] == prefix + after:
+            del keys[0]
+        return list(map(_WITHOUT_SEGMENT, keys[:limit]))
 
     def _delete_step(self, txn: lmdb.Transaction) -> int:
         """Delete up to INDEX_STEP keys of retired segments; 0 if there are none."""

@@ -32,12 +32,10 @@ import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from operator import methodcaller
 
 import lmdb
 
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
-from jukinet.domain.codes import is_valid_my_number, is_valid_resident_code
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.legal import FIELD_GROUPS, LegalTables, TableRow
 from jukinet.domain.limits import (
@@ -51,6 +49,7 @@ from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.domain.quoting import quoted
 from jukinet.server.audit import Auditor
 from jukinet.server.legal_tables import DirectoryTables
+from jukinet.server.national.batch_readers import ChunkRead, ChunkReaders
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.guard import guarded
@@ -58,18 +57,7 @@ from jukinet.server.runtime.peers import Caller
 from jukinet.server.runtime.policy import Kinds
 from jukinet.server.runtime.server import ServiceBinding, bind
 from jukinet.storage import NodeStorage
-from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, provision_pb2, provision_pb2_grpc, record_view_pb2
-
-_FOUND = provision_pb2.BATCH_STATUS_FOUND
-_NOT_FOUND = provision_pb2.BATCH_STATUS_NOT_FOUND
-_REMOVED = provision_pb2.BATCH_STATUS_REMOVED
-_INVALID = provision_pb2.BATCH_STATUS_INVALID
-_REMOVED_RECORD = identity_pb2.RECORD_STATUS_REMOVED
-_RECORD_FIELDS = tuple(f.name for f in identity_pb2.IdentityRecord.DESCRIPTOR.fields)
-_VIEW = record_view_pb2.IdentityRecordView
-_CLEAR = {name: methodcaller("ClearField", name) for name in _RECORD_FIELDS}
-_DISCARD_UNKNOWN = methodcaller("DiscardUnknownFields")
-_SERIALIZE = _VIEW.SerializeToString
+from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, provision_pb2, provision_pb2_grpc
 
 
 class BatchSlots:
@@ -108,15 +96,18 @@ class BatchSlots:
             return self._open.total()
 
 
-class Redactor:
-    """The row's redaction (:meth:`TableRow.redact`) done on the stored record parsed as an
-    ``IdentityRecordView`` (its message fields left encoded): clear the fields the row does not permit and
-    any unknown field, and serialize again — the same bytes as the row's redaction, for less. (The node stores
-    records as it serialized them, so each field occurs once: a view reads them as the full message does.)"""
+def permitted_fields(row: TableRow) -> frozenset[str]:
+    """The IdentityRecord fields the row lets through (what its redaction keeps)."""
+    return frozenset(name for group in row.fields if row.permits(group) for name in FIELD_GROUPS[group])
 
-    def __init__(self, row: TableRow) -> None:
-        permitted = {name for group in row.fields if row.permits(group) for name in FIELD_GROUPS[group]}
-        self.clear = tuple(name for name in _RECORD_FIELDS if name not in permitted)
+
+@dataclass(frozen=True)
+class AskedChunk:
+    """A chunk that passed the stream's checks: what is to be read."""
+
+    chunk_id: int
+    codes: list[str]
+    by_my_number: bool
 
 
 @dataclass
@@ -127,7 +118,9 @@ class PreparedChunk:
 
 
 class BatchStream:
-    """One agency's stream for one business (a plain object: no gRPC; tests drive it directly)."""
+    """One agency's stream for one business (a plain object: no gRPC; tests drive it directly). Per chunk:
+    :meth:`check` (cheap, in order), :meth:`read` (the costly part; chunks may be read concurrently),
+    :meth:`answer`, then :meth:`commit_job`; :meth:`prepare` is the first three at once."""
 
     def __init__(
         self,
@@ -137,15 +130,17 @@ class BatchStream:
         agency: NodeId,
         clock: Clock = SYSTEM_CLOCK,
         stream_id: str | None = None,
+        readers: ChunkReaders | None = None,
     ) -> None:
         self._storage = storage
         self._tables = tables
         self._auditor = auditor
         self._clock = clock
+        self._readers = readers or ChunkReaders(storage, processes=0)
         self.agency = agency
         self.stream_id = stream_id or f"batch:{secrets.token_hex(8)}"
         self.row: TableRow | None = None
-        self._redactor: Redactor | None = None
+        self._permitted: frozenset[str] = frozenset()
         self._chunks = 0
 
     def _admit(self, business: str) -> TableRow:
@@ -170,11 +165,11 @@ class BatchStream:
                 f"{self.agency}'s business {quoted(business)} names residents by agency identifier; batch queries "
                 "name them by resident_code or my_number (not built for agency identifiers yet)",
             )
-        self.row, self._redactor = row, Redactor(row)
+        self.row, self._permitted = row, permitted_fields(row)
         return row
 
-    def prepare(self, request: provision_pb2.BatchLookupRequest) -> PreparedChunk:
-        """Check the chunk, read its records (one read transaction) and build its answer; nothing is written."""
+    def check(self, request: provision_pb2.BatchLookupRequest) -> AskedChunk:
+        """The stream's checks of one chunk, in the order chunks arrive; nothing is read or written."""
         row = self._admit(request.business_code)
         codes, numbers = request.resident_codes, request.my_numbers
         if codes and numbers:
@@ -195,39 +190,15 @@ class BatchStream:
                 f"chunk {request.chunk_id}: {len(asked)} codes; at most {MAX_BATCH_CHUNK_CODES} in one chunk",
             )
         self._chunks += 1
-        asked = list(asked)
-        if codes:
-            stored, valid = self._storage.records.encoded_many(asked), is_valid_resident_code
-        else:
-            stored, valid = self._storage.records.encoded_by_my_numbers(asked), is_valid_my_number
-        assert self._redactor is not None
-        # Each step over the whole chunk at once (C-level map over the views): per record, a parse, the
-        # row's clearing, dropping unknown fields and a serialization, without a Python loop around them.
-        found = [raw for raw in stored if raw is not None]
-        views = list(map(_VIEW.FromString, found))
-        for name in self._redactor.clear:
-            list(map(_CLEAR[name], views))
-        list(map(_DISCARD_UNKNOWN, views))
-        records = list(map(_SERIALIZE, views))
-        kept = [_REMOVED if v.status == _REMOVED_RECORD else _FOUND for v in views]
-        date = identity_pb2.Date.FromString
-        removals = [
-            provision_pb2.BatchRemoval(reason=v.change_reason, date=date(v.change_date))
-            for v in views
-            if v.status == _REMOVED_RECORD
-        ]
-        if len(found) == len(stored):
-            statuses, provided = kept, asked if codes else [v.resident_code for v in views]
-        else:
-            statuses, provided, hit = [], [], iter(kept)
-            for code, raw in zip(asked, stored, strict=True):
-                if raw is None:
-                    statuses.append(_NOT_FOUND if valid(code) else _INVALID)
-                else:
-                    statuses.append(next(hit))
-                    provided.append(code)
-            if not codes:
-                provided = [v.resident_code for v in views]
+        return AskedChunk(request.chunk_id, list(asked), bool(numbers))
+
+    def read(self, asked: AskedChunk) -> ChunkRead:
+        """Blocking: the chunk's records found and redacted (in a reader process, if the node has them)."""
+        return self._readers.read(self._permitted, asked.codes, asked.by_my_number)
+
+    def answer(self, asked: AskedChunk, read: ChunkRead) -> PreparedChunk:
+        assert self.row is not None
+        row = self.row
         template = admin_pb2.ProvisionEntry(
             agency=str(self.agency),
             business_code=row.business,
@@ -236,10 +207,18 @@ class BatchStream:
             reference=self.stream_id,
         )
         template.provided_at.FromMilliseconds(self._clock.now_ms())
+        date = identity_pb2.Date.FromString
+        removals = [provision_pb2.BatchRemoval(reason=reason, date=date(day)) for reason, day in read.removals]
         answer = provision_pb2.BatchLookupResponse(
-            chunk_id=request.chunk_id, statuses=statuses, records=records, removals=removals, stream_id=self.stream_id
+            chunk_id=asked.chunk_id, statuses=read.statuses, removals=removals, stream_id=self.stream_id
         )
-        return PreparedChunk(answer, template, provided)
+        answer.MergeFromString(read.framed)  # the records, framed already
+        return PreparedChunk(answer, template, read.provided)
+
+    def prepare(self, request: provision_pb2.BatchLookupRequest) -> PreparedChunk:
+        """Check the chunk, read its records and build its answer; nothing is written."""
+        asked = self.check(request)
+        return self.answer(asked, self.read(asked))
 
     def commit_job(self, chunk: PreparedChunk) -> Callable[[lmdb.Transaction], range]:
         """The chunk's write (for the node's group commit): its provision entries and one audit entry."""
@@ -276,6 +255,7 @@ class BatchLookups:
         slots: BatchSlots | None = None,
         in_flight: int = MAX_BATCH_IN_FLIGHT,
         idle_seconds: float = BATCH_IDLE_SECONDS,
+        readers: ChunkReaders | None = None,
     ) -> None:
         self._storage = storage
         self._tables = tables
@@ -285,20 +265,48 @@ class BatchLookups:
         self.slots = slots or BatchSlots()
         self._in_flight = in_flight
         self._idle_seconds = idle_seconds
+        self._readers = readers
 
     async def serve(
         self, requests: AsyncIterator[provision_pb2.BatchLookupRequest], agency: NodeId
     ) -> AsyncIterator[provision_pb2.BatchLookupResponse]:
         """Answers in order, each once its provisions are durable. A reader task takes a chunk only when fewer
-        than ``in_flight`` are read and not yet answered; this generator answers them as their commits end (a
-        client that waits for each answer before sending more is answered too). A refusal of the stream (a
-        chunk that is too large, another business, a malformed chunk) still answers the chunks read before it."""
+        than ``in_flight`` are taken and not yet answered, checks it, and starts its read and commit (so up to
+        ``in_flight`` chunks are read at once, in reader processes); this generator answers them in order as
+        their commits end (a client that waits for each answer before sending more is answered too). A
+        refusal of the stream (a chunk that is too large, another business, a malformed chunk) is found
+        before anything of that chunk or after it is read, and still answers the chunks before it."""
         with self.slots.hold(agency):
-            stream = BatchStream(self._storage, self._tables, self._auditor, agency, self._clock)
+            stream = BatchStream(self._storage, self._tables, self._auditor, agency, self._clock, readers=self._readers)
             room = asyncio.Semaphore(self._in_flight)
-            pending: asyncio.Queue[_Pending | BaseException | None] = asyncio.Queue()
+            pending: asyncio.Queue[asyncio.Future[provision_pb2.BatchLookupResponse] | BaseException | None] = (
+                asyncio.Queue()
+            )
+            started: list[asyncio.Future[provision_pb2.BatchLookupResponse]] = []
+
+            loop = asyncio.get_running_loop()
+            turn: asyncio.Future[None] = loop.create_future()
+            turn.set_result(None)
+
+            async def process(
+                asked: AskedChunk, mine: asyncio.Future[None], after: asyncio.Future[None]
+            ) -> provision_pb2.BatchLookupResponse:
+                """Read (concurrently with other chunks), then commit in chunk order: provision ids ascend
+                with the chunks."""
+                try:
+                    chunk = stream.answer(asked, await self._bulk(stream.read, asked))
+                    await after
+                    committing = None
+                    if chunk.provided:
+                        committing = asyncio.wrap_future(self._storage.env.submit(stream.commit_job(chunk)))
+                finally:
+                    mine.set_result(None)
+                if committing is not None:
+                    chunk.answer.first_provision_id = (await committing).start
+                return chunk.answer
 
             async def read() -> None:
+                nonlocal turn
                 try:
                     while True:
                         await room.acquire()
@@ -312,11 +320,10 @@ class BatchLookups:
                             ) from None
                         if request is None:
                             break
-                        chunk = await self._bulk(stream.prepare, request)
-                        committing = None
-                        if chunk.provided:
-                            committing = asyncio.wrap_future(self._storage.env.submit(stream.commit_job(chunk)))
-                        pending.put_nowait((chunk.answer, committing))
+                        asked, after, turn = stream.check(request), turn, loop.create_future()
+                        task = asyncio.ensure_future(process(asked, turn, after))
+                        started.append(task)
+                        pending.put_nowait(task)
                 except Exception as exc:  # the stream's refusal, answered after what came before it
                     pending.put_nowait(exc)
                     return
@@ -327,23 +334,19 @@ class BatchLookups:
                 while (item := await pending.get()) is not None:
                     if isinstance(item, BaseException):
                         raise item
-                    yield await _answered(*item)
+                    yield await item
                     room.release()
             finally:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
+                for task in started:  # never cancelled: a commit under way ends; its outcome is not wanted
+                    task.add_done_callback(_forget)
 
 
-_Pending = tuple[provision_pb2.BatchLookupResponse, "asyncio.Future[range] | None"]
-
-
-async def _answered(
-    answer: provision_pb2.BatchLookupResponse, committing: asyncio.Future[range] | None
-) -> provision_pb2.BatchLookupResponse:
-    if committing is not None:
-        answer.first_provision_id = (await committing).start
-    return answer
+def _forget(task: asyncio.Future[provision_pb2.BatchLookupResponse]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class BatchLookupRpc(provision_pb2_grpc.BatchLookupServiceServicer):
@@ -369,5 +372,7 @@ class BatchLookupRpc(provision_pb2_grpc.BatchLookupServiceServicer):
 def batch_service(parts: NodeParts) -> ServiceBinding:
     """The national tier's batch queries (see jukinet.server.assembly.TIERS): 別表第1 of the directory."""
     tables = DirectoryTables(parts.directory, parts.clock)
-    batches = BatchLookups(parts.storage, tables.current, parts.auditor, parts.bulk, parts.clock)
+    readers = ChunkReaders(parts.storage, parts.config.batch_readers)
+    parts.closers.append(readers.close)
+    batches = BatchLookups(parts.storage, tables.current, parts.auditor, parts.bulk, parts.clock, readers=readers)
     return bind(BatchLookupRpc(batches, parts.auditor, parts.blocking))

@@ -8,6 +8,7 @@ Example::
     data_dir = "data"
     map_size_mb = 1024
     workers = 16                    # threads for blocking work (LMDB, parsing, the token's answers)
+    batch_readers = 2               # national server: processes reading batch chunks (0: in the node's own)
 
     [links]
     upstream = "pref:13"            # where change notices go (a CS: its prefecture; a prefecture: national)
@@ -78,6 +79,9 @@ def _bad(path: Path, why: str) -> Rejected:
     return Rejected(Problem.INVALID, f"node configuration {path}: {why}")
 
 
+MAX_BATCH_READERS = 16
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     node_ids: tuple[NodeId, ...]
@@ -107,6 +111,7 @@ class NodeConfig:
     directory_refresh_s: int = 300
     directory_validity_s: int = 7 * 24 * 3600
     directory_seed: Path | None = None
+    batch_readers: int = 2
 
     @property
     def kind(self) -> NodeKind:
@@ -171,12 +176,16 @@ class NodeConfig:
         per_terminal = value("operators", "pending_logins_per_terminal", int, cls.pending_logins_per_terminal)
         if per_terminal >= pending:
             raise _bad(path, "[operators] pending_logins_per_terminal must be below pending_logins")
+        readers = section("node").get("batch_readers", cls.batch_readers)
+        if isinstance(readers, bool) or not isinstance(readers, int) or not 0 <= readers <= MAX_BATCH_READERS:
+            raise _bad(path, f"[node] batch_readers must be an integer from 0 to {MAX_BATCH_READERS}, got {readers!r}")
         return cls(
             node_ids=node_ids,
             listen=value("node", "listen", str),
             data_dir=rel(value("node", "data_dir", str)),
             map_size=value("node", "map_size_mb", int, 1024) * (1 << 20),
             workers=value("node", "workers", int, 16),
+            batch_readers=readers,
             upstream=upstream,
             peers=peers,
             keepalive=Keepalive(
