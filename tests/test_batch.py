@@ -23,8 +23,9 @@ from jukinet.domain.node_ids import NodeId
 from jukinet.domain.synthetic import synthetic_resident
 from jukinet.server.audit import Auditor
 from jukinet.server.national.batch import BatchLookups, BatchSlots, BatchStream, permitted_fields
-from jukinet.server.national.batch_readers import ChunkReaders
+from jukinet.server.national.batch_readers import read_chunk_for
 from jukinet.server.runtime.executor import Blocking
+from jukinet.server.runtime.readers import ReaderPool
 from jukinet.storage import NodeStorage
 from jukinet.v1 import admin_pb2, identity_pb2, provision_pb2
 
@@ -245,7 +246,7 @@ def test_reader_processes_answer_as_the_node_itself_does_and_a_dead_one_is_repla
     and the next stream gets a new pool."""
     people = _people(storage, 40, removed=3)
     codes = [p.resident_code for p in people] + [generate_resident_code(random.Random(5))]
-    readers = ChunkReaders(storage, processes=2)
+    readers = ReaderPool(storage, processes=2)
     try:
         here = _stream(storage).prepare(Ask(business_code=PENSION, resident_codes=codes))
         there = BatchStream(
@@ -257,17 +258,17 @@ def test_reader_processes_answer_as_the_node_itself_does_and_a_dead_one_is_repla
             Ask(business_code="tax", my_numbers=[people[4].my_number])
         )
         assert list(numbers.provided) == [people[4].resident_code]
-        for pid in list(readers._pool._processes):  # type: ignore[union-attr]
+        for pid in readers.worker_pids():
             os.kill(pid, signal.SIGKILL)
         with pytest.raises(Rejected) as ended:
             for _ in range(20):  # the pool notices the death at its next submission or result
-                readers.read(frozenset({"resident_code"}), codes[:1], False)
+                readers.call(read_chunk_for, frozenset({"resident_code"}), codes[:1], False)
                 time.sleep(0.1)
         assert ended.value.problem is Problem.UNAVAILABLE
-        again = readers.read(frozenset({"resident_code"}), codes[:1], False)
+        again = readers.call(read_chunk_for, frozenset({"resident_code"}), codes[:1], False)
         assert again.provided == codes[:1]
     finally:
         readers.close()
     with pytest.raises(Rejected) as closed:
-        readers.read(frozenset({"resident_code"}), codes[:1], False)
+        readers.call(read_chunk_for, frozenset({"resident_code"}), codes[:1], False)
     assert closed.value.problem is Problem.UNAVAILABLE

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from jukinet import merkle
+from jukinet.domain.errors import Problem, Rejected
+from jukinet.server import provision_index
+from jukinet.server.runtime.readers import ReaderPool
 from jukinet.storage import NodeStorage, provisions
 from jukinet.storage.merkle_log import PROVISION_DB_NAMES, MerkleLog
 from jukinet.v1 import admin_pb2
@@ -43,7 +46,11 @@ def _entries(rng: random.Random, n: int) -> list[admin_pb2.ProvisionEntry]:
 
 
 def _append(storage: NodeStorage, entries: list[admin_pb2.ProvisionEntry]) -> range:
-    return storage.env.submit(lambda txn: storage.provisions.append_many(txn, entries)).result()
+    """Append, then integrate into the tree (as the node's follower does soon after)."""
+    ids = storage.env.submit(lambda txn: storage.provisions.append_many(txn, entries)).result()
+    while storage.provisions.log.integrate(1000):
+        pass
+    return ids
 
 
 def _expected(storage: NodeStorage) -> dict[str, list[int]]:
@@ -279,3 +286,35 @@ def test_an_index_key_naming_another_residents_leaf_discloses_nothing(storage: N
     storage.env.write(lambda txn: txn.put(key, b"", db=storage.provisions._index))
     assert storage.provisions.of_resident(asker, 0, 10) == ([], False)
     assert [e.provision_id for e in storage.provisions.of_resident(victim, 0, 100)[0]] == expected[victim]
+
+
+def test_leaves_come_first_and_the_tree_follows_them(storage: NodeStorage) -> None:
+    """Provisions are appended as leaves only; the tree (its roots, proofs, heads) covers what was integrated,
+    in steps that may hash in another process; a second integrator's write changes nothing."""
+    log = storage.provisions.log
+    entries = _entries(random.Random(8), 5000)
+    storage.env.submit(lambda txn: storage.provisions.append_many(txn, entries)).result()
+    assert (log.size(), log.tree_size(), log.integration_backlog()) == (5000, 0, 5000)
+    with pytest.raises(ValueError):
+        log.root(1)  # nothing is in the tree yet: no root, no proof, no head
+    with pytest.raises(ValueError):
+        log.put_tree_head(None, 1, b"head")
+    readers = ReaderPool(storage, processes=1)
+    try:
+        assert log.integrate(1234, lambda s, e: readers.call(provision_index.provision_subtree_hashes, s, e)) == 1234
+    finally:
+        readers.close()
+
+    def overtaken(start: int, end: int) -> list:
+        nodes = log.subtree_hashes(start, end)
+        assert log.integrate(100) == 100  # another integrator, meanwhile
+        return nodes
+
+    with pytest.raises(Rejected) as conflict:
+        log.integrate(500, overtaken)
+    assert conflict.value.problem is Problem.CONFLICT and log.tree_size() == 1334
+    assert log.integrate(10_000) == 5000 - 1334
+    hashes = [merkle.leaf_hash(raw) for raw in log.entries(0, 5000)]
+    assert log.tree_size() == 5000 and log.root() == merkle.root_from_leaf_hashes(hashes)
+    assert log.root(1234) == merkle.root_from_leaf_hashes(hashes[:1234])
+    assert log.verify().ok

@@ -37,6 +37,7 @@ from jukinet.server.runtime.intake import LinkIntake
 from jukinet.server.runtime.link_service import LinkRpc
 from jukinet.server.runtime.links import LinkContext, LinkSet, LinkSettings
 from jukinet.server.runtime.peers import PeerAuthenticator, PeerGate
+from jukinet.server.runtime.readers import ReaderPool
 from jukinet.server.runtime.server import NodeServer, TlsMaterial, bind
 from jukinet.server.runtime.sessions import SessionIssuer, SessionVerifier
 from jukinet.storage import NodeStorage
@@ -207,7 +208,9 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
         bulk,
         links,
         directory,
+        ReaderPool(storage, config.batch_readers),
     )
+    parts.closers.append(parts.readers.close)
     sessions = SessionVerifier(
         node_id, signer.public_key, storage.operators.get, storage.operators.revoked_sessions(clock.now_ms()), clock
     )
@@ -250,4 +253,5 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
     )
     workers = [_load(make)(parts) for make in tier.workers]
     tree_heads = TreeHeadSigner(node_id, storage, signer, auditor=parts.auditor)
-    return Node(parts, server, tree_heads, refresher, ProvisionIndexer(storage.provisions), workers)
+    indexer = ProvisionIndexer(storage.provisions, parts.readers)
+    return Node(parts, server, tree_heads, refresher, indexer, workers)

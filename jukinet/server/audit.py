@@ -130,7 +130,7 @@ def _iso(ms: int) -> str:
 
 def seal_tree_head(node_id: str, log_: MerkleLog, signer: Signer, clock: Clock = SYSTEM_CLOCK) -> bool:
     """Seal and store the current tree head if the log grew since the last one; True if one was made."""
-    size = log_.size()
+    size = log_.tree_size()  # a log integrated later: what its follower has brought into the tree
     latest = log_.latest_tree_head()
     if size == 0 or (latest is not None and latest[0] >= size):
         return False
@@ -224,7 +224,7 @@ class AuditRpc(audit_pb2_grpc.AuditServiceServicer):
 
     @guarded("auditors")
     def GetInclusionProof(self, request, caller: Caller) -> audit_pb2.GetInclusionProofResponse:
-        self._within("tree_size", request.tree_size, self._log.size())
+        self._within("tree_size", request.tree_size, self._log.tree_size())
         if request.leaf_index >= request.tree_size:
             raise Rejected(Problem.INVALID, "leaf_index must be below tree_size")
         leaf_hash, path = self._log.inclusion_proof(request.leaf_index, request.tree_size)
@@ -232,7 +232,7 @@ class AuditRpc(audit_pb2_grpc.AuditServiceServicer):
 
     @guarded("auditors")
     def GetConsistencyProof(self, request, caller: Caller) -> audit_pb2.GetConsistencyProofResponse:
-        self._within("second_tree_size", request.second_tree_size, self._log.size())
+        self._within("second_tree_size", request.second_tree_size, self._log.tree_size())
         if not 0 < request.first_tree_size <= request.second_tree_size:
             raise Rejected(Problem.INVALID, "need 0 < first_tree_size <= second_tree_size")
         proof = self._log.consistency_proof(request.first_tree_size, request.second_tree_size)

@@ -16,6 +16,7 @@ from jukinet.server.runtime.config import NodeConfig
 from jukinet.server.runtime.directory import NodeDirectory
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.links import LinkSet
+from jukinet.server.runtime.readers import ReaderPool
 from jukinet.server.runtime.wakeup import Wakeup
 from jukinet.storage import NodeStorage
 
@@ -35,6 +36,7 @@ class NodeParts:
     bulk: Blocking  # links and bulk registration: a few threads, so they cannot starve the calls above
     links: LinkSet
     directory: NodeDirectory  # the PeerDirectory: where peers are, their certificates, a CS's prefecture
+    readers: ReaderPool  # read-only work in processes of its own (batch chunks, provision hashing)
     committed: Wakeup = field(default_factory=Wakeup)  # notified after the intake commits (push streams wait on it)
     closers: list[Callable[[], None]] = field(default_factory=list)  # run as the node stops, before the store closes
 

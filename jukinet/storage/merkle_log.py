@@ -17,8 +17,9 @@ appended.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from operator import methodcaller
 
 import lmdb
@@ -37,6 +38,7 @@ _digest = methodcaller("digest")
 _READ_CHUNK = 4096  # leaves (or heads) per read transaction in long walks, so map growth is not held up
 
 CheckHead = Callable[[int, bytes, bytes], "str | None"]
+Node = tuple[int, int, bytes]  # (level, index, subtree hash)
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,16 @@ class VerifyReport:
 class MerkleLog:
     """Append-only Merkle log over three databases of ``env``: ``names`` = (leaves, nodes, heads)."""
 
-    def __init__(self, env: Environment, name: str, names: tuple[str, str, str], stored_from: int = 0) -> None:
+    def __init__(
+        self,
+        env: Environment,
+        name: str,
+        names: tuple[str, str, str],
+        stored_from: int = 0,
+        integrated_at: tuple[str, bytes] | None = None,
+    ) -> None:
+        """``integrated_at`` (a database and a key in it) makes the log one whose leaves are appended first
+        and integrated into the tree later (:meth:`integrate`); that key holds the tree's size."""
         missing = [db for db in names if db not in env.dbs]
         if missing:
             raise Rejected(Problem.BROKEN, f"environment at {env.path} lacks the {name} databases {missing}")
@@ -70,6 +81,7 @@ class MerkleLog:
         self.env = env
         self._leaves, self._nodes, self._heads = (env.dbs[name] for name in names)
         self._stored_from = stored_from
+        self._integrated = None if integrated_at is None else (env.dbs[integrated_at[0]], integrated_at[1])
 
     # -- writing -------------------------------------------------------------------------------------
 
@@ -79,28 +91,77 @@ class MerkleLog:
 
     def append_many(self, txn: lmdb.Transaction, leaves: Sequence[bytes]) -> range:
         """Append entries inside ``txn``; returns their indexes. The leaves go in with one ``putmulti``
-        (appended: keys ascend past the last), their hashes with one C-level ``map``."""
+        (appended: keys ascend past the last); a log integrated later stops there, any other puts the
+        subtree hashes the leaves complete (hashed with one C-level ``map`` a level)."""
         first = self._size(txn)
         ids = range(first, first + len(leaves))
-        frontier = self._frontier(txn, first)
+        frontier = None if self._integrated else self._frontier(txn, first)
         cursor = txn.cursor(db=self._leaves)
         _, added = cursor.putmulti(zip(map(_U64.pack, ids), leaves, strict=True), append=True)
         if added != len(leaves):
             raise Rejected(Problem.BROKEN, f"log entries {first}..{first + len(leaves) - 1}: {added} appended")
-        hashes = list(map(_digest, map(hashlib.sha256, map(_LEAF.__add__, leaves))))  # merkle.leaf_hash
-        put, nodes_db, node_key = txn.put, self._nodes, audit_node_key
-        for level, index, h in frontier.extend(hashes, self._stored_from):
-            put(node_key(level, index), h, db=nodes_db)
+        if frontier is not None:
+            self._put_nodes(txn, frontier.extend(_leaf_hashes(leaves), self._stored_from))
         return ids
+
+    # -- integration (a log whose tree follows its leaves) --------------------------------------------
+
+    def integrate(self, limit: int, compute: Callable[[int, int], list[Node]] | None = None) -> int:
+        """Bring up to ``limit`` appended leaves into the tree; returns how many. The hashing reads a
+        snapshot and may run anywhere that can open this environment (``compute(start, end)``, e.g. in
+        another process; default :meth:`subtree_hashes` here); only the resulting subtree hashes and the
+        new tree size go through the node's writer. One integrator at a time (a second one's write is
+        refused, and changes nothing)."""
+        if self._integrated is None:
+            return 0
+        with self.env.read() as txn:
+            start = self._tree_size(txn)
+            end = min(self._size(txn), start + limit)
+        if end <= start:
+            return 0
+        nodes = (compute or self.subtree_hashes)(start, end)
+        db, key = self._integrated
+
+        def write(txn: lmdb.Transaction) -> None:
+            if self._tree_size(txn) != start:
+                raise Rejected(Problem.CONFLICT, f"the {self.name} log was integrated past {start} meanwhile")
+            self._put_nodes(txn, nodes)
+            txn.put(key, _U64.pack(end), db=db)
+
+        self.env.submit(write).result()
+        return end - start
+
+    def subtree_hashes(self, start: int, end: int) -> list[Node]:
+        """``(level, index, hash)`` of every stored subtree that leaves [start, end) complete, given the tree
+        of the first ``start`` (read in one snapshot)."""
+        with self.env.read() as txn:
+            frontier = self._frontier(txn, start)
+            cursor = txn.cursor(db=self._leaves)
+            if not cursor.set_key(_U64.pack(start)):
+                raise Rejected(Problem.BROKEN, f"{self.name} log entry {start} is missing")
+            leaves = [value for _, value in islice(cursor.iternext(), end - start)]
+        if len(leaves) != end - start:
+            raise Rejected(Problem.BROKEN, f"{self.name} log entries {start}..{end - 1}: {len(leaves)} present")
+        return frontier.extend(_leaf_hashes(leaves), self._stored_from)
+
+    def integration_backlog(self) -> int:
+        """Leaves appended and not yet in the tree."""
+        with self.env.read() as txn:
+            return self._size(txn) - self._tree_size(txn)
+
+    def _put_nodes(self, txn: lmdb.Transaction, nodes: Iterable[Node]) -> None:
+        put, db, node_key = txn.put, self._nodes, audit_node_key
+        for level, index, h in nodes:
+            put(node_key(level, index), h, db=db)
 
     def put_tree_head(self, txn: lmdb.Transaction | None, tree_size: int, sth_bytes: bytes) -> None:
         """Store the signed tree head for ``tree_size`` (in ``txn``, or in a transaction of its own)."""
         if txn is None:
             self.env.write(lambda t: self.put_tree_head(t, tree_size, sth_bytes))
             return
-        size = self._size(txn)
+        size = self._tree_size(txn)
         if not 0 <= tree_size <= size:
-            raise ValueError(f"tree head for size {tree_size} but the log has {size} entries")
+            raise ValueError(f"tree head for size {tree_size} but the log has {size} entries in its tree")
         txn.put(_U64.pack(tree_size), bytes(sth_bytes), db=self._heads)
 
     # -- reading -------------------------------------------------------------------------------------
@@ -109,6 +170,12 @@ class MerkleLog:
         """Number of entries committed."""
         with self.env.read() as txn:
             return self._size(txn)
+
+    def tree_size(self) -> int:
+        """Number of entries in the Merkle tree: heads, roots and proofs cover at most these (all entries
+        committed, but for a log integrated later)."""
+        with self.env.read() as txn:
+            return self._tree_size(txn)
 
     def size_in(self, txn: lmdb.Transaction) -> int:
         """Number of entries as ``txn`` sees them (its own appends included)."""
@@ -121,7 +188,7 @@ class MerkleLog:
     def root(self, size: int | None = None) -> bytes:
         """MTH of the first ``size`` entries (default: all), from O(log n) stored subtrees."""
         with self.env.read() as txn:
-            current = self._size(txn)
+            current = self._tree_size(txn)
             if size is None:
                 size = current
             _check_size(size, current)
@@ -129,7 +196,7 @@ class MerkleLog:
 
     def subtree_hash(self, txn: lmdb.Transaction, start: int, end: int) -> bytes:
         """MTH of entries [start, end), read inside ``txn`` (for :mod:`jukinet.merkle`'s provers)."""
-        size = self._size(txn)
+        size = self._tree_size(txn)
         if not 0 <= start < end <= size:
             raise ValueError(f"subtree [{start}, {end}) is not a non-empty range of the log's {size} entries")
         return self._subtree(txn, start, end)
@@ -137,7 +204,7 @@ class MerkleLog:
     def inclusion_proof(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
         """``(leaf hash, audit path)`` of entry ``index`` in the tree of the first ``size`` entries."""
         with self.env.read() as txn:
-            _check_size(size, self._size(txn))
+            _check_size(size, self._tree_size(txn))
             path = merkle.inclusion_path(index, size, lambda s, e: self._subtree(txn, s, e))
             return self._node(txn, 0, index), path
 
@@ -152,7 +219,7 @@ class MerkleLog:
     def consistency_proof(self, old: int, new: int) -> list[bytes]:
         """Consistency proof from the tree of ``old`` entries to the tree of ``new`` entries."""
         with self.env.read() as txn:
-            _check_size(new, self._size(txn))
+            _check_size(new, self._tree_size(txn))
             return merkle.consistency_proof(old, new, lambda s, e: self._subtree(txn, s, e))
 
     def entries(self, start: int, end: int, max_bytes: int | None = None) -> list[bytes]:
@@ -219,7 +286,7 @@ class MerkleLog:
         the root recomputed from the entries; it returns a problem description or None. The walk reads
         in chunks of short transactions over the entries present when it starts.
         """
-        size = self.size()
+        size = self.tree_size()  # a log integrated later: its leaves beyond the tree are in no head yet
         heads = self.tree_heads()
         head = next(heads, None)
         checked = 0
@@ -282,6 +349,12 @@ class MerkleLog:
         cursor = txn.cursor(db=self._leaves)
         return _U64.unpack(cursor.key())[0] + 1 if cursor.last() else 0
 
+    def _tree_size(self, txn: lmdb.Transaction) -> int:
+        if self._integrated is None:
+            return self._size(txn)
+        raw = txn.get(self._integrated[1], db=self._integrated[0])
+        return _U64.unpack(raw)[0] if raw else 0
+
     def _node(self, txn: lmdb.Transaction, level: int, index: int) -> bytes:
         if level < self._stored_from:  # not stored: from the leaves below (at most 2^stored_from reads)
             if level == 0:
@@ -312,6 +385,11 @@ class AuditLog(MerkleLog):
 
     def __init__(self, env: Environment) -> None:
         super().__init__(env, "audit", AUDIT_DB_NAMES)
+
+
+def _leaf_hashes(leaves: Iterable[bytes]) -> list[bytes]:
+    """merkle.leaf_hash of each, in one C-level map."""
+    return list(map(_digest, map(hashlib.sha256, map(_LEAF.__add__, leaves))))
 
 
 def _check_size(size: int, current: int) -> None:

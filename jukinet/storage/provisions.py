@@ -49,6 +49,7 @@ _SEGMENT = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _META = struct.Struct(">BQQ")  # level, keys, state (live; being written by a merge; merged, being deleted)
 _UPTO = b"upto"
+_TREE = b"tree"  # the Merkle tree's size: leaves are appended first and integrated behind (MerkleLog)
 _SEG = b"seg:"
 _MERGE = b"merge"  # the merge in progress: output segment ‖ its inputs ‖ the last key written
 _CODE_CHARS = 11
@@ -110,7 +111,9 @@ _RESIDENT_FIELD = admin_pb2.ProvisionEntry.DESCRIPTOR.fields_by_name["resident_c
 class ProvisionLog:
     def __init__(self, env: Environment) -> None:
         self._env = env
-        self.log = MerkleLog(env, "provision", PROVISION_DB_NAMES, stored_from=STORED_FROM_LEVEL)
+        self.log = MerkleLog(
+            env, "provision", PROVISION_DB_NAMES, STORED_FROM_LEVEL, integrated_at=(Db.PROVISION_INDEX_STATE, _TREE)
+        )
         self._index = env.dbs[Db.PROVISION_INDEX]
         self._state = env.dbs[Db.PROVISION_INDEX_STATE]
 

@@ -49,12 +49,13 @@ from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.domain.quoting import quoted
 from jukinet.server.audit import Auditor
 from jukinet.server.legal_tables import DirectoryTables
-from jukinet.server.national.batch_readers import ChunkRead, ChunkReaders
+from jukinet.server.national.batch_readers import ChunkRead, read_chunk_for
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.guard import guarded
 from jukinet.server.runtime.peers import Caller
 from jukinet.server.runtime.policy import Kinds
+from jukinet.server.runtime.readers import ReaderPool
 from jukinet.server.runtime.server import ServiceBinding, bind
 from jukinet.storage import NodeStorage
 from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, provision_pb2, provision_pb2_grpc
@@ -130,13 +131,13 @@ class BatchStream:
         agency: NodeId,
         clock: Clock = SYSTEM_CLOCK,
         stream_id: str | None = None,
-        readers: ChunkReaders | None = None,
+        readers: ReaderPool | None = None,
     ) -> None:
         self._storage = storage
         self._tables = tables
         self._auditor = auditor
         self._clock = clock
-        self._readers = readers or ChunkReaders(storage, processes=0)
+        self._readers = readers or ReaderPool(storage, processes=0)
         self.agency = agency
         self.stream_id = stream_id or f"batch:{secrets.token_hex(8)}"
         self.row: TableRow | None = None
@@ -194,7 +195,7 @@ class BatchStream:
 
     def read(self, asked: AskedChunk) -> ChunkRead:
         """Blocking: the chunk's records found and redacted (in a reader process, if the node has them)."""
-        return self._readers.read(self._permitted, asked.codes, asked.by_my_number)
+        return self._readers.call(read_chunk_for, self._permitted, asked.codes, asked.by_my_number)
 
     def answer(self, asked: AskedChunk, read: ChunkRead) -> PreparedChunk:
         assert self.row is not None
@@ -255,7 +256,7 @@ class BatchLookups:
         slots: BatchSlots | None = None,
         in_flight: int = MAX_BATCH_IN_FLIGHT,
         idle_seconds: float = BATCH_IDLE_SECONDS,
-        readers: ChunkReaders | None = None,
+        readers: ReaderPool | None = None,
     ) -> None:
         self._storage = storage
         self._tables = tables
@@ -372,7 +373,5 @@ class BatchLookupRpc(provision_pb2_grpc.BatchLookupServiceServicer):
 def batch_service(parts: NodeParts) -> ServiceBinding:
     """The national tier's batch queries (see jukinet.server.assembly.TIERS): 別表第1 of the directory."""
     tables = DirectoryTables(parts.directory, parts.clock)
-    readers = ChunkReaders(parts.storage, parts.config.batch_readers)
-    parts.closers.append(readers.close)
-    batches = BatchLookups(parts.storage, tables.current, parts.auditor, parts.bulk, parts.clock, readers=readers)
+    batches = BatchLookups(parts.storage, tables.current, parts.auditor, parts.bulk, parts.clock, readers=parts.readers)
     return bind(BatchLookupRpc(batches, parts.auditor, parts.blocking))
