@@ -116,7 +116,7 @@ MAX_DIGEST_RESIDENTS = 20_000  # residents one daily digest holds; beyond, the d
 # MAX_RESPONSE_BYTES), chunks read and not yet answered per stream, streams open at once.
 MAX_BATCH_CHUNK_CODES = 1000
 MAX_BATCH_REQUEST_BYTES = 32 * KIB  # one chunk: 1,000 codes of 14 encoded bytes, a business code, an id
-MAX_BATCH_IN_FLIGHT = 12
+MAX_BATCH_IN_FLIGHT = 16
 MAX_BATCH_STREAMS_PER_AGENCY = 2
 MAX_BATCH_STREAMS = 4  # all agencies together (each holds a bulk worker while it reads a chunk)
 BATCH_IDLE_SECONDS = 30.0  # a batch stream with room for a chunk that sends none for this long ends (its slot freed)

@@ -253,5 +253,7 @@ def assemble(config: NodeConfig, worker: TokenWorker, clock: Clock = SYSTEM_CLOC
     )
     workers = [_load(make)(parts) for make in tier.workers]
     tree_heads = TreeHeadSigner(node_id, storage, signer, auditor=parts.auditor)
-    indexer = ProvisionIndexer(storage.provisions, parts.readers)
+    hasher = ReaderPool(storage, min(1, config.batch_readers))  # its own: batch chunks never wait behind it
+    parts.closers.append(hasher.close)
+    indexer = ProvisionIndexer(storage.provisions, hasher)
     return Node(parts, server, tree_heads, refresher, indexer, workers)

@@ -6,9 +6,9 @@ One background thread per node, in bounded steps, each one transaction through t
 - **Integration** first, always: provisions are appended as leaves only (the answer that provides them
   waits for nothing more), and the follower hashes them into the Merkle tree soon after — Trillian's
   sequencing and integration, with a merge delay of a fraction of a second — so the signed tree heads
-  (sealed once a second over the tree) follow the log. A long run is hashed in a reader process
-  (:mod:`jukinet.server.runtime.readers`), out of the node's interpreter; only the subtree hashes come
-  back to be written.
+  (sealed once a second over the tree) follow the log. A long run is hashed in a reader process of its
+  own (:mod:`jukinet.server.runtime.readers`), out of the node's interpreter and never in the way of a
+  batch chunk's read; only the subtree hashes come back to be written.
 - **The resident index** when the log is quiet: indexing costs the node's one writer (and its one
   interpreter) microseconds a provision, which a batch stream of a hundred thousand provisions a second
   cannot spare; the index is never behind what a lookup answers (lookups scan the not-yet-indexed
@@ -35,7 +35,7 @@ QUIET_SECONDS = 1.0
 """The log is quiet when it has not grown for this long: then the follower indexes and merges."""
 BACKLOG = MAX_TAIL_SCAN - 4 * INDEX_STEP
 """Leaves not yet indexed at which the follower indexes even while provisions keep arriving."""
-INTEGRATE_STEP = 65_536
+INTEGRATE_STEP = 16_384
 """At most this many leaves hashed into the tree per step."""
 IN_PROCESS = 4096
 """Runs shorter than this are hashed in the follower's own thread (a reader process is not worth it)."""
