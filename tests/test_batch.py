@@ -266,7 +266,7 @@ def test_reader_processes_answer_as_the_node_itself_does_and_a_dead_one_is_repla
                 time.sleep(0.1)
         assert ended.value.problem is Problem.UNAVAILABLE
         again = readers.call(read_chunk_for, frozenset({"resident_code"}), codes[:1], False)
-        assert again.provided == codes[:1]
+        assert again.provided(codes[:1]) == codes[:1]
     finally:
         readers.close()
     with pytest.raises(Rejected) as closed:

@@ -318,3 +318,27 @@ def test_leaves_come_first_and_the_tree_follows_them(storage: NodeStorage) -> No
     assert log.tree_size() == 5000 and log.root() == merkle.root_from_leaf_hashes(hashes)
     assert log.root(1234) == merkle.root_from_leaf_hashes(hashes[:1234])
     assert log.verify().ok
+
+
+def test_a_segment_worked_out_elsewhere_is_appended_only_where_it_was_worked_out(storage: NodeStorage) -> None:
+    """The follower may compute a segment's keys in a reader process; the writer appends them only if the
+    index is still where they were computed from (else CONFLICT, nothing written)."""
+    _append(storage, _entries(random.Random(9), 300))
+    readers = ReaderPool(storage, processes=1)
+    try:
+        step = storage.provisions.index_step(lambda s, e: readers.call(provision_index.provision_segment_keys, s, e))
+    finally:
+        readers.close()
+    assert (step.indexed, step.behind) == (300, 0)
+    _append(storage, _entries(random.Random(10), 50))
+
+    def overtaken(start: int, end: int) -> list[bytes]:
+        keys = storage.provisions.segment_keys(start, end)
+        assert storage.provisions.index_step().indexed == 50  # another follower, meanwhile
+        return keys
+
+    with pytest.raises(Rejected) as conflict:
+        storage.provisions.index_step(overtaken)
+    assert conflict.value.problem is Problem.CONFLICT and storage.provisions.index_behind() == 0
+    expected = _expected(storage)
+    assert {code: _all_of(storage, code) for code in expected} == expected

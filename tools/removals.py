@@ -1118,8 +1118,8 @@ REMOVALS: tuple[Removal, ...] = (
         "batch-redaction",
         "a batch answer holds only the fields the row permits",
         "jukinet/server/national/batch.py",
-        "for name in self._redactor.clear:",
-        "for name in ():",
+        "for name in FIELD_GROUPS[group])\n\n\n@dataclass(frozen=True)\nclass AskedChunk:",
+        "for name in FIELD_GROUPS[group]) | {'my_number'}\n\n\n@dataclass(frozen=True)\nclass AskedChunk:",
         ("tests/test_batch_e2e.py::test_a_mixed_chunk_is_answered_in_order_with_a_status_per_code",),
     ),
     Removal(

@@ -14,7 +14,8 @@ One background thread per node, in bounded steps, each one transaction through t
   cannot spare; the index is never behind what a lookup answers (lookups scan the not-yet-indexed
   tail), so the follower only keeps that tail short. While provisions keep arriving it waits, unless
   the tail reaches :data:`BACKLOG` (then it indexes a segment at a time until it is below again, so a
-  disclosure's scan of the tail stays bounded).
+  disclosure's scan of the tail stays bounded). A new segment's keys (the leaves' codes, sorted) are
+  worked out in the same reader process; the writer only appends them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import time
 from jukinet.server.runtime.readers import ReaderPool
 from jukinet.storage import NodeStorage, ProvisionLog
 from jukinet.storage.merkle_log import Node
-from jukinet.storage.provisions import INDEX_STEP, MAX_TAIL_SCAN
+from jukinet.storage.provisions import INDEX_STEP, MAX_TAIL_SCAN, IndexStep
 
 log = logging.getLogger(__name__)
 IDLE_SECONDS = 0.1
@@ -42,8 +43,13 @@ IN_PROCESS = 4096
 
 
 def provision_subtree_hashes(storage: NodeStorage, start: int, end: int) -> list[Node]:
-    """What a reader process computes for :meth:`ProvisionLog.integrate`."""
+    """What a reader process computes for :meth:`MerkleLog.integrate`."""
     return storage.provisions.log.subtree_hashes(start, end)
+
+
+def provision_segment_keys(storage: NodeStorage, start: int, end: int) -> list[bytes]:
+    """What a reader process computes for :meth:`ProvisionLog.index_step`."""
+    return storage.provisions.segment_keys(start, end)
 
 
 class ProvisionIndexer:
@@ -79,11 +85,24 @@ class ProvisionIndexer:
         """One integration step; how many leaves it brought into the tree."""
 
         def compute(start: int, end: int) -> list[Node]:
-            if self._readers is None or self._readers.processes == 0 or end - start < IN_PROCESS:
-                return self._provisions.log.subtree_hashes(start, end)
-            return self._readers.call(provision_subtree_hashes, start, end)
+            if self._remote(start, end):
+                assert self._readers is not None
+                return self._readers.call(provision_subtree_hashes, start, end)
+            return self._provisions.log.subtree_hashes(start, end)
 
         return self._provisions.log.integrate(INTEGRATE_STEP, compute)
+
+    def index_step(self) -> IndexStep:
+        def compute(start: int, end: int) -> list[bytes]:
+            if self._remote(start, end):
+                assert self._readers is not None
+                return self._readers.call(provision_segment_keys, start, end)
+            return self._provisions.segment_keys(start, end)
+
+        return self._provisions.index_step(compute)
+
+    def _remote(self, start: int, end: int) -> bool:
+        return self._readers is not None and self._readers.processes > 0 and end - start >= IN_PROCESS
 
     def _run(self) -> None:
         last_size, grew_at = -1, time.monotonic()
@@ -98,7 +117,7 @@ class ProvisionIndexer:
                 if behind < BACKLOG and now - grew_at < self._quiet:
                     self._stop.wait(self._idle)
                     continue
-                step = self._provisions.index_step()
+                step = self.index_step()
             except Exception:  # the log is intact; the tree and the index catch up on a later step
                 log.exception("following the provision log failed")
                 self._stop.wait(self._idle)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice, repeat
 from operator import attrgetter, itemgetter, methodcaller
@@ -235,37 +235,55 @@ class ProvisionLog:
 
     # -- the follower ---------------------------------------------------------------------------------------
 
-    def index_step(self) -> IndexStep:
-        """Index up to :data:`INDEX_STEP` new leaves as a new segment, or advance a merge; one transaction
-        through the node's writer (group commit). Safe to call from one thread at a time."""
-        return self._env.submit(self._step).result()
-
-    def _step(self, txn: lmdb.Transaction) -> IndexStep:
-        # A merge in progress finishes before a new segment starts: its output is written by appending,
-        # so it must stay the highest segment until it is complete.
-        size = self.log.size_in(txn)
-        upto = self._upto(txn)
-        merged = self._delete_step(txn) or self._merge_step(txn)
-        if merged:
-            return IndexStep(0, merged, size - upto)
+    def index_step(self, compute: Callable[[int, int], list[bytes]] | None = None) -> IndexStep:
+        """Index up to :data:`INDEX_STEP` new leaves as a new segment, or advance a merge, in one
+        transaction through the node's writer (group commit). A new segment's keys are worked out from a
+        read snapshot first (``compute(start, end)``, e.g. in another process; default
+        :meth:`segment_keys` here), so the writer only appends them. One caller at a time."""
+        maintained = self._env.submit(self._maintain).result()
+        if maintained is not None:
+            return maintained
+        with self._env.read() as txn:
+            size, upto = self.log.size_in(txn), self._upto(txn)
         end = min(size, upto + INDEX_STEP)
         if end == upto:
             return IndexStep(0, 0, 0)
-        cursor = self.log.leaf_cursor(txn)
-        cursor.set_key(_U64.pack(upto))
-        leaves = list(islice(cursor.iternext(), end - upto))
-        if len(leaves) != end - upto:
-            raise Rejected(Problem.BROKEN, f"provision log leaves {upto}..{end - 1}: {len(leaves)} present")
+        keys = (compute or self.segment_keys)(upto, end)
+        return self._env.submit(lambda txn: self._add_segment(txn, upto, end, keys)).result()
+
+    def segment_keys(self, start: int, end: int) -> list[bytes]:
+        """``住民票コード ‖ leaf`` of leaves [start, end), sorted: a new segment's keys (one read snapshot; the
+        leaves' codes read in one parse)."""
+        with self._env.read() as txn:
+            cursor = self.log.leaf_cursor(txn)
+            cursor.set_key(_U64.pack(start))
+            leaves = list(islice(cursor.iternext(), end - start))
+        if len(leaves) != end - start:
+            raise Rejected(Problem.BROKEN, f"provision log leaves {start}..{end - 1}: {len(leaves)} present")
         ids, raws = zip(*leaves, strict=True)
         views = log_view_pb2.ProvisionResidentViews.FromString(_frame(raws)).entries
         keys = list(map(bytes.__add__, map(methodcaller("encode", "ascii"), map(_RESIDENT, views)), ids))
         keys.sort()
+        return keys
+
+    def _maintain(self, txn: lmdb.Transaction) -> IndexStep | None:
+        """Delete retired keys or advance the merge in progress, if any: a merge finishes before a new
+        segment starts (its output is written by appending, so it must stay the highest segment)."""
+        merged = self._delete_step(txn) or self._merge_step(txn)
+        if not merged:
+            return None
+        return IndexStep(0, merged, self.log.size_in(txn) - self._upto(txn))
+
+    def _add_segment(self, txn: lmdb.Transaction, start: int, end: int, keys: list[bytes]) -> IndexStep:
+        if self._upto(txn) != start or txn.get(_MERGE, db=self._state) is not None:
+            raise Rejected(Problem.CONFLICT, f"the provision index moved past {start} meanwhile")
+        if len(keys) != end - start or any(len(k) != _CODE_CHARS + _U64.size for k in keys[:1]):
+            raise Rejected(Problem.BROKEN, f"segment keys for leaves {start}..{end - 1} do not fit them")
         segment = self._new_segment(txn, 0, len(keys), _LIVE)
-        prefix = _SEGMENT.pack(segment)
-        self._append_keys(txn, prefix, keys, f"segment {segment}")
+        self._append_keys(txn, _SEGMENT.pack(segment), keys, f"segment {segment}")
         txn.put(_UPTO, _U64.pack(end), db=self._state)
         self._plan_merge(txn)
-        return IndexStep(end - upto, 0, size - end)
+        return IndexStep(end - start, 0, self.log.size_in(txn) - end)
 
     def _plan_merge(self, txn: lmdb.Transaction) -> None:
         """Start merging the oldest MERGE_FANOUT live segments of a level, when a level has that many."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import lmdb
@@ -63,7 +64,7 @@ class RecordStore:
         with self._env.read() as txn:
             get, db = txn.get, self._records
             if lengths and min(lengths) > 0 and max(lengths) <= _MAX_KEY:  # every one may be a key
-                return [get(c.encode(), db=db) for c in resident_codes]
+                return list(map(functools.partial(get, db=db), map(str.encode, resident_codes)))
             return [get(c.encode(), db=db) if 0 < len(c) <= _MAX_KEY else None for c in resident_codes]
 
     def encoded_by_my_numbers(self, my_numbers: Sequence[str]) -> list[bytes | None]:

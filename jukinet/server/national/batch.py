@@ -31,6 +31,7 @@ import secrets
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import lmdb
@@ -197,6 +198,10 @@ class BatchStream:
         """Blocking: the chunk's records found and redacted (in a reader process, if the node has them)."""
         return self._readers.call(read_chunk_for, self._permitted, asked.codes, asked.by_my_number)
 
+    def reading(self, asked: AskedChunk) -> Future[ChunkRead]:
+        """The read in a reader process, not waited for (the node has reader processes)."""
+        return self._readers.submit(read_chunk_for, self._permitted, asked.codes, asked.by_my_number)
+
     def answer(self, asked: AskedChunk, read: ChunkRead) -> PreparedChunk:
         assert self.row is not None
         row = self.row
@@ -211,10 +216,10 @@ class BatchStream:
         date = identity_pb2.Date.FromString
         removals = [provision_pb2.BatchRemoval(reason=reason, date=date(day)) for reason, day in read.removals]
         answer = provision_pb2.BatchLookupResponse(
-            chunk_id=asked.chunk_id, statuses=read.statuses, removals=removals, stream_id=self.stream_id
+            chunk_id=asked.chunk_id, statuses=list(read.statuses), removals=removals, stream_id=self.stream_id
         )
         answer.MergeFromString(read.framed)  # the records, framed already
-        return PreparedChunk(answer, template, read.provided)
+        return PreparedChunk(answer, template, read.provided(asked.codes))
 
     def prepare(self, request: provision_pb2.BatchLookupRequest) -> PreparedChunk:
         """Check the chunk, read its records and build its answer; nothing is written."""
@@ -286,6 +291,12 @@ class BatchLookups:
             started: list[asyncio.Future[provision_pb2.BatchLookupResponse]] = []
 
             loop = asyncio.get_running_loop()
+
+            async def read_records(asked: AskedChunk) -> ChunkRead:
+                if self._readers is not None and self._readers.processes:
+                    return await asyncio.wrap_future(stream.reading(asked))  # no thread waits for it
+                return await self._bulk(stream.read, asked)
+
             turn: asyncio.Future[None] = loop.create_future()
             turn.set_result(None)
 
@@ -295,7 +306,7 @@ class BatchLookups:
                 """Read (concurrently with other chunks), then commit in chunk order: provision ids ascend
                 with the chunks."""
                 try:
-                    chunk = stream.answer(asked, await self._bulk(stream.read, asked))
+                    chunk = stream.answer(asked, await read_records(asked))
                     await after
                     committing = None
                     if chunk.provided:

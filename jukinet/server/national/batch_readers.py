@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import is_not, not_
 
 from jukinet.domain.bulk_redaction import BulkRedactor
 from jukinet.domain.codes import is_valid_my_number, is_valid_resident_code
@@ -20,6 +22,7 @@ _FOUND = provision_pb2.BATCH_STATUS_FOUND
 _NOT_FOUND = provision_pb2.BATCH_STATUS_NOT_FOUND
 _REMOVED = provision_pb2.BATCH_STATUS_REMOVED
 _INVALID = provision_pb2.BATCH_STATUS_INVALID
+_PROVIDED = frozenset({_FOUND, _REMOVED})
 RECORDS_FIELD = provision_pb2.BatchLookupResponse.DESCRIPTOR.fields_by_name["records"].number
 
 
@@ -27,10 +30,16 @@ RECORDS_FIELD = provision_pb2.BatchLookupResponse.DESCRIPTOR.fields_by_name["rec
 class ChunkRead:
     """What a chunk's answer says about its codes (nothing is written yet)."""
 
-    statuses: list[int]  # one per code asked, in order
+    statuses: bytes  # one per code asked, in order (a status fits a byte: one object to pickle, not a list)
     framed: bytes  # the records provided, redacted, framed as the answer's ``records``
     removals: list[tuple[int, bytes]]  # (reason, encoded Date) of each 除票 among them, in order
-    provided: list[str]  # the 住民票コード of each record provided, in order
+    provided_codes: list[str] | None  # by My Number: the 住民票コード of each record provided, in order
+
+    def provided(self, asked: Sequence[str]) -> list[str]:
+        """The 住民票コード of each record provided, in order (by 住民票コード: those asked that were found)."""
+        if self.provided_codes is not None:
+            return self.provided_codes
+        return list(compress(asked, map(_PROVIDED.__contains__, self.statuses)))
 
 
 def read_chunk(storage: NodeStorage, redactor: BulkRedactor, asked: Sequence[str], by_my_number: bool) -> ChunkRead:
@@ -39,26 +48,21 @@ def read_chunk(storage: NodeStorage, redactor: BulkRedactor, asked: Sequence[str
         stored, valid = storage.records.encoded_by_my_numbers(asked), is_valid_my_number
     else:
         stored, valid = storage.records.encoded_many(asked), is_valid_resident_code
-    found = [raw for raw in stored if raw is not None]
+    # Every step over the chunk is a C-level map or compress; Python loops only over the exceptions
+    # (codes not found, 除票).
+    held = list(map(is_not, stored, repeat(None)))
+    found = list(compress(stored, held))
     redacted = redactor.redact(found, want_codes=by_my_number)
-    kept = [_FOUND] * len(found)
+    statuses = [_FOUND] * len(stored)
+    where = list(compress(range(len(stored)), held)) if len(found) < len(stored) else None
     for removal in redacted.removals:
-        kept[removal.position] = _REMOVED
+        statuses[removal.position if where is None else where[removal.position]] = _REMOVED
+    if where is not None:
+        for i in compress(range(len(stored)), map(not_, held)):
+            statuses[i] = _NOT_FOUND if valid(asked[i]) else _INVALID
     removals = [(r.reason, r.date) for r in redacted.removals]
-    if len(found) == len(stored):
-        statuses = kept
-    else:
-        statuses, hit = [], iter(kept)
-        for code, raw in zip(asked, stored, strict=True):
-            statuses.append((_NOT_FOUND if valid(code) else _INVALID) if raw is None else next(hit))
-    if by_my_number:
-        assert redacted.resident_codes is not None
-        provided = redacted.resident_codes
-    elif len(found) == len(stored):
-        provided = list(asked)
-    else:
-        provided = [code for code, raw in zip(asked, stored, strict=True) if raw is not None]
-    return ChunkRead(statuses, redacted.framed, removals, provided)
+    provided = redacted.resident_codes if by_my_number else None
+    return ChunkRead(bytes(statuses), redacted.framed, removals, provided)
 
 
 @functools.lru_cache(maxsize=64)

@@ -20,7 +20,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
@@ -41,18 +41,36 @@ class ReaderPool:
         self._closed = False
 
     def call(self, fn: Callable[Concatenate[NodeStorage, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``fn(storage, *args)`` in a worker (blocking: call it from a worker thread). ``fn`` is a module-level
-        function (it travels by name), and so are its arguments and result (pickled)."""
+        """``fn(storage, *args)`` in a worker, waited for (call it from a worker thread). ``fn`` is a
+        module-level function (it travels by name), and so are its arguments and result (pickled)."""
         if self.processes == 0:
             return fn(self._storage, *args, **kwargs)
+        return self.submit(fn, *args, **kwargs).result()
+
+    def submit(self, fn: Callable[Concatenate[NodeStorage, P], T], *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        """As :meth:`call`, without waiting (an event loop wraps the future). Needs processes."""
         pool = self._running()
+        outer: Future[T] = Future()
+
+        def done(inner: Future[T]) -> None:
+            failure = inner.exception()
+            if isinstance(failure, BrokenProcessPool):
+                with self._lock:
+                    if self._pool is pool:
+                        self._pool = None  # the next call starts a new pool
+                outer.set_exception(Rejected(Problem.UNAVAILABLE, "a reader process of the node ended; retry"))
+            elif failure is not None:
+                outer.set_exception(failure)
+            else:
+                outer.set_result(inner.result())
+
         try:
-            return pool.submit(_call, fn, args, kwargs).result()
+            pool.submit(_call, fn, args, kwargs).add_done_callback(done)
         except BrokenProcessPool:
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = None  # the next call starts a new pool
-            raise Rejected(Problem.UNAVAILABLE, "a reader process of the node ended; retry") from None
+            done_now: Future[T] = Future()
+            done_now.set_exception(BrokenProcessPool("broken"))
+            done(done_now)
+        return outer
 
     def _running(self) -> ProcessPoolExecutor:
         with self._lock:
