@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime
 import random
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -331,3 +333,36 @@ def test_the_feed_cache_serves_streams_that_keep_up_and_those_that_lag(storage: 
     assert reader.read(positions[-1], 5) == []
     more = _commit(storage, [_person()], clock.now_ms())
     assert [e.position for e in reader.read(positions[-1], 5)] == more
+
+
+def test_streams_woken_together_decode_each_new_entry_once(storage: NodeStorage, clock) -> None:
+    """A hundred streams at the feed's end, woken by one commit: the new entries are loaded and decoded by
+    one of them and read from the cache by the others (a thundering herd decoding everything a hundred
+    times made push delivery seconds late under ingest)."""
+    from jukinet.server.national import push as push_module
+
+    positions = _commit(storage, [_person() for _ in range(5)], clock.now_ms())
+    reader = push_module.FeedReader(storage, capacity=1000)
+    assert [e.position for e in reader.read(0, 100)] == positions
+    loaded: list[int] = []
+    real = reader._load
+
+    def counting(after: int, limit: int) -> list:
+        out = real(after, limit)
+        loaded.extend(e.position for e in out)
+        time.sleep(0.01)  # a slow decode: the others arrive meanwhile
+        return out
+
+    reader._load = counting  # type: ignore[method-assign]
+    more = _commit(storage, [_person() for _ in range(200)], clock.now_ms())
+    got: list[list[int]] = []
+    threads = [
+        threading.Thread(target=lambda: got.append([e.position for e in reader.read(positions[-1], 500)]))
+        for _ in range(100)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [more] * 100
+    assert sorted(loaded) == more  # each new entry loaded (and decoded) once

@@ -110,31 +110,47 @@ class FeedEntry:
 class FeedReader:
     """Reads the national change feed for every stream, sharing decoded entries: the latest ``capacity``
     positions are kept in order (the feed's positions are contiguous), so streams that keep up read a
-    slice of decoded entries; one that lags behind the cache reads the store directly."""
+    slice of decoded entries; one that lags behind the cache reads the store directly. New entries are
+    decoded once: one stream at a time extends the cache, and the streams waiting for it then find the
+    entries there (a hundred streams woken by one commit would otherwise each decode all of it)."""
 
     def __init__(self, storage: NodeStorage, capacity: int = FEED_CACHE_ENTRIES) -> None:
         self._storage = storage
         self._capacity = capacity
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the cache (held briefly, never over a read of the store)
+        self._loading = threading.Lock()  # one stream extends the cache at a time
         self._base = 1  # the position of _entries[0]
         self._entries: list[FeedEntry] = []
 
     def read(self, after: int, limit: int) -> list[FeedEntry]:
         """Up to ``limit`` entries after position ``after``, in order."""
+        out, elsewhere = self._cached(after, limit)
+        if len(out) == limit:
+            return out
+        if elsewhere:  # behind the cache (or ahead of it after a gap): straight from the store
+            return self._load(after, limit)
+        with self._loading:
+            more, elsewhere = self._cached(after + len(out), limit - len(out))  # what another stream loaded
+            out += more
+            if len(out) == limit:
+                return out
+            fresh = self._load(after + len(out), limit - len(out))
+            if not elsewhere:
+                self._extend(fresh)
+        return out + fresh
+
+    def _cached(self, after: int, limit: int) -> tuple[list[FeedEntry], bool]:
+        """The cached entries after ``after`` (at most ``limit``), and whether ``after`` is outside the
+        cache (not at or before its end)."""
         with self._lock:
-            base, entries = self._base, self._entries
-            start = after + 1 - base
-            if 0 <= start < len(entries):
-                out = entries[start : start + limit]
-                if len(out) == limit:
-                    return out
-            elif start == len(entries) or not entries:
-                out = []
-            else:  # behind the cache (or ahead of it after a gap): straight from the store
-                return self._load(after, limit)
-        fresh = self._load(after + len(out), limit - len(out))
+            start = after + 1 - self._base
+            if 0 <= start < len(self._entries):
+                return self._entries[start : start + limit], False
+            return [], not (start == len(self._entries) or not self._entries)
+
+    def _extend(self, fresh: list[FeedEntry]) -> None:
         with self._lock:
-            if fresh and self._entries is entries and fresh[0].position == self._base + len(self._entries):
+            if fresh and self._entries and fresh[0].position == self._base + len(self._entries):
                 self._entries.extend(fresh)
                 if len(self._entries) > self._capacity:
                     drop = len(self._entries) - self._capacity
@@ -142,7 +158,6 @@ class FeedReader:
                     self._base += drop
             elif fresh and not self._entries:
                 self._entries, self._base = list(fresh), fresh[0].position
-        return out + fresh
 
     def _load(self, after: int, limit: int) -> list[FeedEntry]:
         storage = self._storage
