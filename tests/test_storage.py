@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -235,6 +236,39 @@ def test_group_commit_failing_job_does_not_undo_others(storage: NodeStorage) -> 
         assert txn.get(b"k1", db=db) == b"v"
         assert txn.get(b"k2", db=db) == b"v"
         assert txn.get(b"bad", db=db) is None
+
+
+def test_an_urgent_job_waits_for_one_job_in_progress_not_for_the_whole_group(storage: NodeStorage) -> None:
+    """Nine slow jobs queued together form one group; an urgent job submitted while the group's first job
+    runs commits right after that job (the group commits what it ran and keeps the rest, in order)."""
+    env, db = storage.env, storage.env.dbs[Db.COUNTERS]
+    order: list[str] = []
+    hold, started, go = threading.Event(), threading.Event(), threading.Event()
+
+    def job(name: str):
+        def fn(txn):
+            if name == "s0":
+                hold.wait(10)  # the committer is busy while s1..s9 queue up: they form one group
+            if name == "s1":
+                started.set()
+                go.wait(10)
+            time.sleep(0.02)
+            txn.put(name.encode(), b"v", db=db)
+            order.append(name)
+            return name
+
+        return fn
+
+    futures = [env.submit(job("s0"))]
+    futures += [env.submit(job(f"s{i}")) for i in range(1, 10)]
+    hold.set()
+    assert started.wait(10)  # the group s1..s9 is running
+    urgent = env.submit(lambda txn: order.append("urgent") or txn.put(b"u", b"v", db=db), urgent=True)
+    go.set()
+    assert urgent.result(timeout=10) is True
+    assert [f.result(timeout=10) for f in futures] == [f"s{i}" for i in range(10)]
+    assert order.index("urgent") == 2  # after s0 and s1, before s2..s9
+    assert [n for n in order if n != "urgent"] == [f"s{i}" for i in range(10)]  # the others keep their order
 
 
 def test_map_grows_when_full(tmp_path: Path, rng: random.Random) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -29,6 +30,10 @@ T = TypeVar("T")
 
 DEFAULT_MAP_SIZE = 1 << 30  # 1 GiB of address space; grows on demand
 _GROUP_MAX_JOBS = 512
+_GROUP_MAX_SECONDS = 0.05
+"""A group stops taking further jobs once it has run this long: what it ran commits (one more fsync, about
+a millisecond here), so no job waits for its commit behind a second of other jobs' work."""
+_Job = tuple[Callable[[lmdb.Transaction], object], Future, bool]
 
 
 class _SharedExclusiveLock:
@@ -100,10 +105,10 @@ class Environment:
         self.path = path
         self._lock = _SharedExclusiveLock()
         self._writer = threading.Lock()
-        self._jobs: queue.SimpleQueue[tuple[Callable[[lmdb.Transaction], object], Future, bool] | None] = (
-            queue.SimpleQueue()
-        )
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._committer: threading.Thread | None = None
+        self._urgent_lock = threading.Lock()
+        self._urgent_queued = 0  # urgent jobs submitted and not yet taken into a group
         self._closed = False
 
     @property
@@ -151,15 +156,28 @@ class Environment:
                     self._committer = threading.Thread(target=self._commit_loop, name="lmdb-group-commit", daemon=True)
                     self._committer.start()
         future: Future[T] = Future()
+        if urgent:
+            with self._urgent_lock:
+                self._urgent_queued += 1
         self._jobs.put((fn, future, urgent))
         return future
 
     def _commit_loop(self) -> None:
+        """Groups of queued jobs, one transaction (one fsync) each. Urgent jobs queued with others commit
+        first, in a group of their own; and a group of other jobs ends early — committing the jobs it ran,
+        keeping the rest, in order, for the next group — when an urgent job is queued meanwhile or after
+        :data:`_GROUP_MAX_SECONDS` of work, so an urgent job waits for at most one job in progress, and
+        any job's commit for little more than its own work (the national server's intake of a relayed
+        batch takes a few hundred milliseconds; a group of them, a second)."""
+        carried: list[_Job] = []
         while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            group = [job]
+            if carried:
+                group, carried = carried, []
+            else:
+                job = self._jobs.get()
+                if job is None:
+                    return
+                group = [job]
             while len(group) < _GROUP_MAX_JOBS:
                 try:
                     nxt = self._jobs.get_nowait()
@@ -170,16 +188,29 @@ class Environment:
                     break
                 group.append(nxt)
             urgent = [j for j in group if j[2]]
+            if urgent:
+                with self._urgent_lock:
+                    self._urgent_queued -= len(urgent)
             if urgent and len(urgent) < len(group):
                 self._run_group(urgent)
-                self._run_group([j for j in group if not j[2]])
+                carried = self._run_group([j for j in group if not j[2]], yield_to_urgent=True)
             else:
-                self._run_group(group)
+                carried = self._run_group(group, yield_to_urgent=not urgent)
 
-    def _run_group(self, group: list[tuple[Callable[[lmdb.Transaction], object], Future, bool]]) -> None:
+    def _run_group(self, group: list[_Job], yield_to_urgent: bool = False) -> list[_Job]:
+        """Run and commit ``group``; returns the jobs not run (an urgent job was queued meanwhile)."""
+        left: list[_Job] = []
+
         def run_all(txn: lmdb.Transaction) -> list[tuple[Future, object, BaseException | None]]:
             outcomes = []
-            for fn, future, _ in group:
+            left.clear()
+            began = time.monotonic()
+            for i, (fn, future, _) in enumerate(group):
+                if i and (
+                    (yield_to_urgent and self._urgent_queued > 0) or time.monotonic() - began > _GROUP_MAX_SECONDS
+                ):
+                    left.extend(group[i:])
+                    break
                 child = self._env.begin(write=True, parent=txn)
                 try:
                     value = fn(child)
@@ -199,12 +230,13 @@ class Environment:
         except Exception as exc:
             for _, future, _ in group:
                 future.set_exception(exc)
-            return
+            return []
         for future, value, error in outcomes:
             if error is not None:
                 future.set_exception(error)
             else:
                 future.set_result(value)
+        return left
 
     def reserve(self, txn: lmdb.Transaction, counter: Counter, count: int = 1) -> int:
         """Hand out ``count`` values of ``counter`` inside ``txn``; returns the first (counters start at 1)."""
