@@ -366,3 +366,31 @@ def test_streams_woken_together_decode_each_new_entry_once(storage: NodeStorage,
         t.join()
     assert got == [more] * 100
     assert sorted(loaded) == more  # each new entry loaded (and decoded) once
+
+
+def test_a_run_of_entries_is_selected_as_matching_them_one_by_one_would() -> None:
+    """Filter.select (a C-level map over a run) keeps exactly what Filter.matches keeps, in order: codes,
+    former codes (住民票コード変更), municipalities, deaths only."""
+    from dataclasses import dataclass
+
+    from jukinet.domain.push import DEATH, Filter, Key
+
+    @dataclass
+    class Entry:
+        key: Key
+
+    rng = random.Random(11)
+    codes = [f"{i:011d}" for i in range(40)]
+    places = ["131148", "131016", "141038"]
+    reasons = [DEATH, identity_pb2.CHANGE_REASON_RELOCATION, identity_pb2.CHANGE_REASON_MOVE_IN]
+    entries = [
+        Entry(Key(rng.choice(codes), rng.choice(["", "", rng.choice(codes)]), rng.choice(places), rng.choice(reasons)))
+        for _ in range(2000)
+    ]
+    for _ in range(30):
+        filter_ = Filter(
+            frozenset(rng.sample(codes, rng.randrange(0, 6))),
+            frozenset(rng.sample(places, rng.randrange(1, 3))),
+            rng.random() < 0.3,
+        )
+        assert filter_.select(entries) == [e for e in entries if filter_.matches(e.key)]

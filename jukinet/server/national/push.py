@@ -462,8 +462,7 @@ class PushService:
         entries = self._feed.read(stream.scan, PUSH_SCAN)
         if not entries:
             return None
-        matches = stream.filter.matches
-        matched = [e for e in entries if matches(e.key)]
+        matched = stream.filter.select(entries)
         last = entries[-1].position
         if len(matched) > MAX_PUSH_RECORDS:
             matched = matched[:MAX_PUSH_RECORDS]
