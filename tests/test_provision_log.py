@@ -17,6 +17,7 @@ from jukinet.domain.errors import Problem, Rejected
 from jukinet.server import provision_index
 from jukinet.server.runtime.readers import ReaderPool
 from jukinet.storage import NodeStorage, provisions
+from jukinet.storage.layout import Db
 from jukinet.storage.merkle_log import PROVISION_DB_NAMES, MerkleLog
 from jukinet.v1 import admin_pb2
 
@@ -342,3 +343,23 @@ def test_a_segment_worked_out_elsewhere_is_appended_only_where_it_was_worked_out
     assert conflict.value.problem is Problem.CONFLICT and storage.provisions.index_behind() == 0
     expected = _expected(storage)
     assert {code: _all_of(storage, code) for code in expected} == expected
+
+
+def test_a_log_written_before_integration_existed_is_a_whole_tree_when_reopened(tmp_path: Path) -> None:
+    """A store whose provision log hashed every leaf in its own transaction (and tracks no tree size) is
+    taken as a tree of all its leaves when the node opens it; a new store starts with an empty tree."""
+    storage = NodeStorage.open(tmp_path / "db")
+    assert storage.provisions.log.tree_size() == 0
+    old_style = MerkleLog(storage.env, "provision", PROVISION_DB_NAMES, stored_from=4)  # hashes as it appends
+    leaves = [e.SerializeToString() for e in _entries(random.Random(12), 77)]
+    storage.env.write(lambda txn: old_style.append_many(txn, leaves))
+    storage.env.write(lambda txn: txn.delete(b"tree", db=storage.env.dbs[Db.PROVISION_INDEX_STATE]))
+    storage.close()
+    reopened = NodeStorage.open(tmp_path / "db")
+    try:
+        log = reopened.provisions.log
+        assert log.tree_size() == log.size() == 77
+        assert log.root() == merkle.root_from_leaf_hashes([merkle.leaf_hash(raw) for raw in leaves])
+        assert log.integrate(1000) == 0
+    finally:
+        reopened.close()

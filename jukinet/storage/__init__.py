@@ -78,7 +78,7 @@ class NodeStorage:
     @classmethod
     def open(cls, path: Path, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False) -> NodeStorage:
         env = Environment(path, ALL_DBS, map_size, readonly=readonly)
-        return cls(
+        storage = cls(
             env,
             RecordStore(env),
             ChangeHistory(env),
@@ -99,6 +99,9 @@ class NodeStorage:
             FeedTimes(env),
             SubscriptionStore(env),
         )
+        if not readonly:
+            storage.provisions.log.track_tree()
+        return storage
 
     def close(self) -> None:
         self.env.close()

@@ -144,6 +144,20 @@ class MerkleLog:
             raise Rejected(Problem.BROKEN, f"{self.name} log entries {start}..{end - 1}: {len(leaves)} present")
         return frontier.extend(_leaf_hashes(leaves), self._stored_from)
 
+    def track_tree(self) -> None:
+        """For a log integrated later: start tracking its tree size if nothing does yet. A log written
+        before integration existed hashed every leaf in its own transaction, so its tree is all of its
+        leaves; a new log's is empty. (Called when the node opens its store for writing.)"""
+        if self._integrated is None:
+            return
+        db, key = self._integrated
+
+        def adopt(txn: lmdb.Transaction) -> None:
+            if txn.get(key, db=db) is None:
+                txn.put(key, _U64.pack(self._size(txn)), db=db)
+
+        self.env.write(adopt)
+
     def integration_backlog(self) -> int:
         """Leaves appended and not yet in the tree."""
         with self.env.read() as txn:
