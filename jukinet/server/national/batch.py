@@ -288,7 +288,7 @@ class BatchLookups:
             pending: asyncio.Queue[asyncio.Future[provision_pb2.BatchLookupResponse] | BaseException | None] = (
                 asyncio.Queue()
             )
-            started: list[asyncio.Future[provision_pb2.BatchLookupResponse]] = []
+            started: set[asyncio.Future[provision_pb2.BatchLookupResponse]] = set()  # taken, not yet answered
 
             loop = asyncio.get_running_loop()
 
@@ -334,7 +334,7 @@ class BatchLookups:
                             break
                         asked, after, turn = stream.check(request), turn, loop.create_future()
                         task = asyncio.ensure_future(process(asked, turn, after))
-                        started.append(task)
+                        started.add(task)
                         pending.put_nowait(task)
                 except Exception as exc:  # the stream's refusal, answered after what came before it
                     pending.put_nowait(exc)
@@ -346,7 +346,9 @@ class BatchLookups:
                 while (item := await pending.get()) is not None:
                     if isinstance(item, BaseException):
                         raise item
-                    yield await item
+                    answer = await item
+                    started.discard(item)  # the stream holds only the answers not yet handed to gRPC
+                    yield answer
                     room.release()
             finally:
                 reader.cancel()
