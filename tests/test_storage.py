@@ -271,6 +271,40 @@ def test_an_urgent_job_waits_for_one_job_in_progress_not_for_the_whole_group(sto
     assert [n for n in order if n != "urgent"] == [f"s{i}" for i in range(10)]  # the others keep their order
 
 
+@pytest.mark.parametrize("urgent", ["none", "all", "mixed"])
+def test_a_long_group_commits_in_parts_and_every_job_ends_in_order(storage: NodeStorage, urgent: str) -> None:
+    """Jobs of 20 ms queued together (urgent, not, or both): a group stops after 50 ms of work, commits what
+    it ran and carries the rest; every job ends, in the order submitted among its kind, in more than one
+    commit."""
+    env, db = storage.env, storage.env.dbs[Db.COUNTERS]
+    order: list[int] = []
+    hold = threading.Event()
+    commits: list[int] = []
+
+    def job(i: int):
+        def fn(txn):
+            if i == 0:
+                hold.wait(10)
+            time.sleep(0.02)
+            txn.put(b"j%d" % i, b"v", db=db)
+            order.append(i)
+            return i
+
+        return fn
+
+    kind = {"none": lambda i: False, "all": lambda i: True, "mixed": lambda i: i % 2 == 1}[urgent]
+    futures = [env.submit(job(i), urgent=kind(i)) for i in range(12)]
+    for f in futures:
+        f.add_done_callback(lambda _f: commits.append(len(order)))
+    hold.set()
+    assert [f.result(timeout=20) for f in futures] == list(range(12))
+    for k in (False, True):
+        assert [i for i in order if kind(i) == k] == [i for i in range(12) if kind(i) == k]
+    assert len(set(commits)) >= 3  # futures resolved at three or more different commits
+    with env.read() as txn:
+        assert all(txn.get(b"j%d" % i, db=db) == b"v" for i in range(12))
+
+
 def test_map_grows_when_full(tmp_path: Path, rng: random.Random) -> None:
     initial = 1 << 20
     storage = NodeStorage.open(tmp_path / "db", map_size=initial)

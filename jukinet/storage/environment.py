@@ -178,6 +178,7 @@ class Environment:
                 if job is None:
                     return
                 group = [job]
+                self._taken(job)
             while len(group) < _GROUP_MAX_JOBS:
                 try:
                     nxt = self._jobs.get_nowait()
@@ -187,15 +188,20 @@ class Environment:
                     self._jobs.put(None)
                     break
                 group.append(nxt)
+                self._taken(nxt)
             urgent = [j for j in group if j[2]]
-            if urgent:
-                with self._urgent_lock:
-                    self._urgent_queued -= len(urgent)
-            if urgent and len(urgent) < len(group):
-                self._run_group(urgent)
-                carried = self._run_group([j for j in group if not j[2]], yield_to_urgent=True)
+            others = [j for j in group if not j[2]]
+            if urgent and others:
+                left = self._run_group(urgent)
+                carried = left + others if left else self._run_group(others, yield_to_urgent=True)
             else:
                 carried = self._run_group(group, yield_to_urgent=not urgent)
+
+    def _taken(self, job: _Job) -> None:
+        """A job left the queue (counted once, however often it is carried to a later group)."""
+        if job[2]:
+            with self._urgent_lock:
+                self._urgent_queued -= 1
 
     def _run_group(self, group: list[_Job], yield_to_urgent: bool = False) -> list[_Job]:
         """Run and commit ``group``; returns the jobs not run (an urgent job was queued meanwhile)."""
