@@ -116,6 +116,9 @@ def test_tls_1_2_is_refused_on_every_call(network):
 
 def test_the_same_relay_at_tls_1_3_goes_through(network):
     with relayed(network, ssl.TLSVersion.TLSv1_3) as (relay, channel):
-        status = admin_pb2_grpc.NodeAdminServiceStub(channel).GetStatus(admin_pb2.GetStatusRequest(), timeout=10)
+        # wait_for_ready: a relayed handshake that fails on a loaded machine makes gRPC reconnect with backoff
+        status = admin_pb2_grpc.NodeAdminServiceStub(channel).GetStatus(
+            admin_pb2.GetStatusRequest(), timeout=30, wait_for_ready=True
+        )
         assert status.node_ids == [NODE]
         assert set(relay.versions) == {"TLSv1.3"}
