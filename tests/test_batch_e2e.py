@@ -234,7 +234,9 @@ def test_a_client_that_never_reads_cannot_make_the_server_buffer_its_chunks(netw
         samples.append(_provisions(network) - before)
     read_chunks = samples[-1] // MAX_BATCH_CHUNK_CODES
     assert samples[-1] == samples[-3] > 0, samples  # it stopped reading
-    assert read_chunks < 100 and sent < offered / 4, (read_chunks, sent)
+    # What the client got out but the server did not read sits in HTTP/2 flow-control windows, which gRPC's
+    # bandwidth-delay probe grows to a few MB (about 500 chunks of 12 kB were seen): bounded, but not by us.
+    assert read_chunks < 100 and sent < offered / 2, (read_chunks, sent)
     # The node still answers others meanwhile.
     assert agency(network).by_resident_code(BUSINESS, made[0].resident_code).record
     # Reading resumes the stream: every chunk the server took is answered, in order.
