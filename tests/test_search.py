@@ -23,6 +23,7 @@ from jukinet.server.national.legal_table import LegalTable
 from jukinet.server.national.provision import Provision
 from jukinet.server.national.search import FourItemsSearch, IndexBuilder, answer_message
 from jukinet.storage import NodeStorage
+from jukinet.storage.layout import Db
 from jukinet.storage.search_index import FourItemsIndex
 from jukinet.v1 import admin_pb2, notice_pb2, provision_pb2
 from jukinet.v1 import identity_pb2 as pb
@@ -84,13 +85,25 @@ class World:
         self.storage.env.write(lambda txn: self.storage.designations.put(txn, code, f"cs:{municipality}", 1))
         return self.store(record)
 
-    def store(self, record: pb.IdentityRecord) -> pb.IdentityRecord:
+    def store(self, record: pb.IdentityRecord, keys_beforehand: bool = False) -> pb.IdentityRecord:
+        """``keys_beforehand``: the index keys worked out before the transaction, as the national intake does."""
         municipality = record.address.municipality_code
         self.sequence[municipality] += 1
         seq = self.sequence[municipality]
         notice = notice_pb2.ChangeNotice(origin=f"cs:{municipality}", sequence=seq, record=record)
-        self.storage.env.write(lambda txn: self.writer.apply(txn, [Incoming(seq, notice)]))
+        keys = FourItemsIndex.keys(record) if keys_beforehand else None
+        self.storage.env.write(lambda txn: self.writer.apply(txn, [Incoming(seq, notice, None, keys)]))
         return record
+
+    def index_keys(self) -> set[bytes]:
+        """Every key of both search indexes."""
+        env = self.storage.env
+        with env.read() as txn:
+            return {
+                bytes(k)
+                for db in (Db.SEARCH_NAMES, Db.SEARCH_KANA)
+                for k in txn.cursor(db=env.dbs[db]).iternext(values=False)
+            }
 
     def search(self, business: str = "pension-benefit", **items: object):
         query: dict[str, object] = dict(name="", kana="", birth_date=BIRTH, sex=pb.SEX_MALE)
@@ -255,6 +268,30 @@ def test_the_index_follows_a_name_change_and_keeps_a_removed_record(world: World
     assert world.search(kana="ヤマサキハナコ", sex=pb.SEX_MALE).candidates == ()  # sex is a key
     assert world.search(kana="ヤマサキハナコ", sex=pb.SEX_FEMALE, birth_date=pb.Date(year=1980, month=4, day=2)
                         ).candidates == ()  # fmt: skip
+
+
+def test_keys_worked_out_before_the_transaction_keep_the_index_exact(world: World) -> None:
+    """The national intake folds each record's keys while checking its batch; a change that keeps the keyed
+    items (a 転居) reuses them as the old keys, one that changes them (a name) deletes the old ones."""
+    record = world.resident("山田 花子", "ヤマダ ハナコ", sex=pb.SEX_FEMALE)
+    other = world.resident("鈴木 一郎", "スズキ イチロウ")
+    moved = pb.IdentityRecord()
+    moved.CopyFrom(record)
+    moved.change_reason, moved.address.text = pb.CHANGE_REASON_RELOCATION, "中野五丁目1番"
+    world.store(moved, keys_beforehand=True)
+    assert world.index_keys() == {k for r in (moved, other) for k in FourItemsIndex.keys(r)}
+    renamed = pb.IdentityRecord()
+    renamed.CopyFrom(moved)
+    renamed.change_reason, renamed.name.kanji, renamed.name.kana = (
+        pb.CHANGE_REASON_NAME_CHANGE,
+        "佐藤 花子",
+        "サトウ ハナコ",
+    )
+    world.store(renamed, keys_beforehand=True)
+    assert world.index_keys() == {k for r in (renamed, other) for k in FourItemsIndex.keys(r)}
+    assert world.search(kana="ヤマダハナコ", sex=pb.SEX_FEMALE).candidates == ()
+    [found] = world.search(kana="サトウハナコ", sex=pb.SEX_FEMALE).candidates
+    assert found.record.address.text == "中野五丁目1番"
 
 
 def test_records_stored_before_the_index_are_indexed_by_a_resumable_rebuild(tmp_path: Path) -> None:

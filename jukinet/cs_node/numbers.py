@@ -43,13 +43,19 @@ from jukinet.v1 import envelope_pb2, link_pb2, numbers_pb2, numbers_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-RESERVE_TARGET = 3000
-"""Codes a CS keeps in reserve: refilled to this (in blocks of 1,000) when it falls below ``RESERVE_LOW``. Three
-blocks, so a bulk registration's 1,000-row chunks are served from the reserve while the background refills
-it, and the national server's designation is off the registration's path."""
-RESERVE_LOW = 1500
+RESERVE_TARGET = 5000
+"""Codes a CS keeps in reserve: refilled to this (in blocks of 1,000) when it falls below ``RESERVE_LOW``. A bulk
+registration takes 1,000-row chunks at a few thousand rows a second, while a designation under the national
+server's full ingest load takes a second or two: the refill starts with three chunks still in reserve, so
+the national server's designation stays off the registration's path."""
+RESERVE_LOW = 3000
 ONLINE_TIMEOUT_S = 2.0
 """How long a request waits for the national server before storing a birth without its My Number."""
+FETCH_TIMEOUT_S = 10.0
+"""How long a registration waits for codes fetched online (the reserve ran short; without codes there is
+no offline path, so a longer wait beats a refusal)."""
+REFILL_TIMEOUT_S = 30.0
+"""How long the background refill waits for a designation (nobody waits on it but the reserve)."""
 RETRY_INTERVAL_S = 5.0
 CHANGE_TIMEOUT_S = 10.0
 """How long a 住民票コード変更 waits for the national server (an operator waits; there is no offline path)."""
@@ -164,6 +170,7 @@ class CodeSupply:
         self._claimed: set[str] = set()
         self._lock = threading.Lock()
         self._fetching = threading.Lock()
+        self._asking: str | None = None  # the designation request in progress (kept until its block is stored)
         self.low_water: Callable[[], None] = lambda: None  # set by Background: wake the refill
 
     # -- codes ----------------------------------------------------------------------------------------
@@ -177,9 +184,9 @@ class CodeSupply:
             self.low_water()  # the background refills while this request goes on
         while len(codes) < count:
             try:
-                self.fetch(
-                    min(MAX_CODES_PER_BLOCK, max(count - len(codes), self._target - self._storage.reserve.size()))
-                )
+                wanted = min(MAX_CODES_PER_BLOCK, max(count - len(codes), self._target - self._storage.reserve.size()))
+                if not self.fetch(wanted, FETCH_TIMEOUT_S):  # a block already held: asking on would never end
+                    raise Rejected(Problem.UNAVAILABLE, "the designation brought no code not already held")
             except Rejected as exc:
                 self.release(codes)
                 raise Rejected(
@@ -200,13 +207,24 @@ class CodeSupply:
         with self._lock:
             self._claimed.difference_update(codes)
 
-    def fetch(self, count: int) -> int:
+    def fetch(self, count: int, timeout: float = FETCH_TIMEOUT_S) -> int:
         """Designate ``count`` codes online and store them (reserve + code_block item) in one transaction."""
         with self._fetching:
-            return self._fetch(count)
+            return self._fetch(count, timeout)
 
-    def _fetch(self, count: int) -> int:
-        signed = self.national.designate(f"{self.node_id}/{uuid.uuid4()}", max(1, min(count, MAX_CODES_PER_BLOCK)))
+    def _fetch(self, count: int, timeout: float) -> int:
+        """One designation. A request the national server did not answer in time is asked again with the
+        same id (it answers a known id with the same block), so a slow answer never strands a block of
+        codes designated to this CS, counted against its quota, that it never received."""
+        if self._asking is None:
+            self._asking = f"{self.node_id}/{uuid.uuid4()}"
+        try:
+            signed = self.national.designate(self._asking, max(1, min(count, MAX_CODES_PER_BLOCK)), timeout)
+        except Rejected as exc:
+            if exc.problem is not Problem.UNAVAILABLE:
+                self._asking = None  # refused: that request designated nothing
+            raise
+        self._asking = None  # answered: stored now, or refused for good (asking again gets the same block)
         return self.store(signed)
 
     def store(self, signed: envelope_pb2.Signed) -> int:
@@ -236,7 +254,7 @@ class CodeSupply:
             if size >= self._low:
                 return
             while size < self._target:
-                if not self._fetch(self._target - size):
+                if not self._fetch(self._target - size, REFILL_TIMEOUT_S):
                     break  # nothing new came: try again at the next round
                 size = self._storage.reserve.size()
 

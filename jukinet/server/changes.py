@@ -35,7 +35,7 @@ from jukinet.pki import TrustStore
 from jukinet.server.grants import open_grant
 from jukinet.storage import NodeStorage
 from jukinet.storage.layout import RETIRED
-from jukinet.storage.search_index import FourItemsIndex
+from jukinet.storage.search_index import FourItemsIndex, SearchKeys
 from jukinet.v1 import identity_pb2, moves_pb2, notice_pb2
 
 
@@ -47,6 +47,7 @@ class Incoming:
     position: int
     notice: notice_pb2.ChangeNotice
     grant: moves_pb2.MoveOutGrant | None = None
+    search_keys: SearchKeys | None = None  # national: the record's four-item index keys, worked out beforehand
 
 
 def verified_grant(notice: notice_pb2.ChangeNotice, trust: TrustStore, position: int) -> moves_pb2.MoveOutGrant | None:
@@ -186,11 +187,15 @@ class ChangeWriter:
         self._index = FourItemsIndex(storage.env, fold_version()) if national else None
 
     def _put(
-        self, txn: lmdb.Transaction, record: identity_pb2.IdentityRecord, previous: identity_pb2.IdentityRecord | None
+        self,
+        txn: lmdb.Transaction,
+        record: identity_pb2.IdentityRecord,
+        previous: identity_pb2.IdentityRecord | None,
+        keys: SearchKeys | None = None,
     ) -> None:
         self._storage.records.put(txn, record, previous)
         if self._index is not None:
-            self._index.update(txn, record, previous)
+            self._index.update(txn, record, previous, keys)
 
     def _used(self, txn: lmdb.Transaction, code: str) -> None:
         """National: the code's first record is stored; it no longer counts against its CS's quota of
@@ -215,14 +220,14 @@ class ChangeWriter:
                 self._put(txn, ended_record(former, record), former)
                 if records.current(txn, code) is None:
                     self._used(txn, code)
-                self._put(txn, record, None)  # the My Number index now names the new code
+                self._put(txn, record, None, incoming.search_keys)  # the My Number index now names the new code
                 s.numbers.link_change(txn, old, code)
                 s.cards.move(txn, old, code)  # the national server's card index (none at a prefecture)
                 history.index(txn, old, first + i)
             elif replaces_current(current, record):
                 if current is None:
                     self._used(txn, code)
-                self._put(txn, record, current)
+                self._put(txn, record, current, incoming.search_keys)
                 if current is not None and current.my_number and current.my_number != record.my_number:
                     s.numbers.mark_retired(txn, code, current.my_number)
             history.append(txn, code, notice.SerializeToString(), first + i)

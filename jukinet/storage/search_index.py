@@ -31,6 +31,7 @@ from jukinet.storage.layout import (
 from jukinet.v1 import identity_pb2
 
 _DIGEST = 32  # a fold version
+SearchKeys = tuple[bytes | None, bytes | None]  # (name key, reading key) of one record
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,9 @@ class FourItemsIndex:
     # -- keys -------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _keys(record: identity_pb2.IdentityRecord) -> tuple[bytes | None, bytes | None]:
-        """(name key, reading key); None for an item the record lacks (or that folds to nothing)."""
+    def keys(record: identity_pb2.IdentityRecord) -> SearchKeys:
+        """(name key, reading key); None for an item the record lacks (or that folds to nothing). Pure:
+        the national intake works them out while checking a batch, outside the write transaction."""
         b, code = record.birth_date, record.resident_code
         out: list[bytes | None] = []
         for text in (record.name.kanji, record.name.kana):
@@ -66,10 +68,18 @@ class FourItemsIndex:
         txn: lmdb.Transaction,
         record: identity_pb2.IdentityRecord,
         previous: identity_pb2.IdentityRecord | None,
+        keys: SearchKeys | None = None,
     ) -> None:
-        """Keep the index in step with ``record`` replacing ``previous`` (None: a new code), inside ``txn``."""
-        new = self._keys(record)
-        old = self._keys(previous) if previous is not None else (None, None)
+        """Keep the index in step with ``record`` replacing ``previous`` (None: a new code), inside ``txn``;
+        ``keys``: :meth:`keys` of ``record``, if already worked out. A change that leaves the keyed items
+        alone (a 転居, most changes) reuses the new keys as the old ones."""
+        new = keys if keys is not None else self.keys(record)
+        if previous is None:
+            old: SearchKeys = (None, None)
+        elif _same_keyed_items(previous, record):
+            old = new
+        else:
+            old = self.keys(previous)
         for db, before, after in ((self._names, old[0], new[0]), (self._kana, old[1], new[1])):
             if before is not None and before != after:
                 txn.delete(before, db=db)
@@ -137,3 +147,14 @@ class FourItemsIndex:
         """During a rebuild, the last code indexed ("" before the first); None when none is under way."""
         building = txn.get(search_state_key(SearchState.BUILDING), db=self._state)
         return bytes(building[_DIGEST:]).decode("ascii") if building is not None else None
+
+
+def _same_keyed_items(a: identity_pb2.IdentityRecord, b: identity_pb2.IdentityRecord) -> bool:
+    """Whether two records agree on everything the index keys are made of."""
+    return (
+        a.resident_code == b.resident_code
+        and a.name.kanji == b.name.kanji
+        and a.name.kana == b.name.kana
+        and a.sex == b.sex
+        and a.birth_date == b.birth_date
+    )

@@ -34,6 +34,7 @@ from jukinet.server.national.cards import CardEventForwarder, RelayedCardEvents,
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.intake import Delivery, Item, Plan, open_batch, runs_by_kind
 from jukinet.storage import NodeStorage
+from jukinet.storage.search_index import FourItemsIndex
 
 _FOR_GOOD = frozenset({Problem.INVALID, Problem.DENIED, Problem.UNAUTHENTICATED, Problem.OUT_OF_ORDER})
 
@@ -81,7 +82,8 @@ class RelayedNotices:
 
     def check(self, origin: NodeId, items: Sequence[Item], position: int) -> Plan:
         check_notices(items, origin, today(self._clock))
-        incoming = [Incoming(position, n, verified_grant(n, self._trust, position)) for _, n in items]
+        keys = FourItemsIndex.keys  # folded here, outside the write transaction every other write waits behind
+        incoming = [Incoming(position, n, verified_grant(n, self._trust, position), keys(n.record)) for _, n in items]
         return _Store(self._writer, incoming, self._cards, self._storage, self._clock)
 
 

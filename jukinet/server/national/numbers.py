@@ -61,7 +61,7 @@ from jukinet.v1 import audit_pb2, envelope_pb2, numbers_pb2, numbers_pb2_grpc
 
 A = audit_pb2
 MAX_UNUSED_CODES = 20_000
-"""DesignateCodes quota: codes designated to one CS that no notice has used yet (20 reserves' worth; a
+"""DesignateCodes quota: codes designated to one CS that no notice has used yet (four reserves' worth; a
 bulk import uses its codes as it goes, so the count falls as its notices reach the national server)."""
 CHANGES_PER_HOUR = 200
 """ChangeMyNumber + ChangeResidentCode per CS per hour (a burst of as many, then refilled evenly): each
@@ -136,7 +136,10 @@ class NumberAllocation:
         request_id = _request_id(request_id)
         if not 0 < count <= MAX_CODES_PER_BLOCK:
             raise Rejected(Problem.INVALID, f"count must be 1..{MAX_CODES_PER_BLOCK}, got {count}")
-        payload = self._storage.env.submit(lambda txn: self._designate(txn, str(cs), request_id, count)).result()
+        # urgent: a CS waits for it, and it is short (≤ 1,000 puts); behind a national ingest it would wait seconds
+        payload = self._storage.env.submit(
+            lambda txn: self._designate(txn, str(cs), request_id, count), urgent=True
+        ).result()
         return self._seal(payload)
 
     def _designate(
