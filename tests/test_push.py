@@ -19,9 +19,10 @@ from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.legal import FIELD_GROUPS, Identifier, LegalTables, TableRow
 from jukinet.domain.limits import MAX_SUBSCRIPTIONS_PER_AGENCY, MAX_TARGET_CODES, MAX_TARGET_MUNICIPALITIES
 from jukinet.domain.node_ids import NodeId
-from jukinet.domain.push import JST, check_target, day_bounds, month_bounds, month_of, reaching_month
+from jukinet.domain.push import JST, Filter, Key, check_target, day_bounds, month_bounds, month_of, reaching_month
 from jukinet.domain.records import status_for
 from jukinet.domain.synthetic import synthetic_resident
+from jukinet.server.national.feed import Dispatcher, FeedReader, Mailbox
 from jukinet.server.national.push import DIGEST_GRACE_MS, PushService, Stream
 from jukinet.server.runtime.wakeup import Wakeup
 from jukinet.storage import NodeStorage
@@ -339,10 +340,8 @@ def test_streams_woken_together_decode_each_new_entry_once(storage: NodeStorage,
     """A hundred streams at the feed's end, woken by one commit: the new entries are loaded and decoded by
     one of them and read from the cache by the others (a thundering herd decoding everything a hundred
     times made push delivery seconds late under ingest)."""
-    from jukinet.server.national import push as push_module
-
     positions = _commit(storage, [_person() for _ in range(5)], clock.now_ms())
-    reader = push_module.FeedReader(storage, capacity=1000)
+    reader = FeedReader(storage, capacity=1000)
     assert [e.position for e in reader.read(0, 100)] == positions
     loaded: list[int] = []
     real = reader._load
@@ -394,3 +393,125 @@ def test_a_run_of_entries_is_selected_as_matching_them_one_by_one_would() -> Non
             rng.random() < 0.3,
         )
         assert filter_.select(entries) == [e for e in entries if filter_.matches(e.key)]
+
+
+def _commit_notices(storage: NodeStorage, notices: list[notice_pb2.ChangeNotice], at_ms: int) -> list[int]:
+    def write(txn) -> list[int]:
+        first = storage.history.reserve(txn, len(notices))
+        for i, notice in enumerate(notices):
+            storage.history.append(txn, notice.record.resident_code, notice.SerializeToString(), first + i)
+        storage.feed_times.mark(txn, first, at_ms)
+        return list(range(first, first + len(notices)))
+
+    return storage.env.write(write)
+
+
+def test_streams_that_keep_up_get_exactly_their_matches_from_the_dispatcher(
+    push: PushService, storage: NodeStorage, clock
+) -> None:
+    """Once a stream has read to the feed's end it joins the dispatcher, which reads each new entry once and
+    hands it to the streams it matches: by code (also a 住民票コード変更's former code), by municipality,
+    deaths only. What each stream receives is what matching every entry one by one gives."""
+    rng = random.Random(5)
+    people = [_person(rng.choice(["131148", "131016", "131024"])) for _ in range(60)]
+    _commit(storage, people, clock.now_ms())
+    targets = [
+        (S.PushTarget(resident_codes=[p.resident_code for p in people[:20]]), S.PUSH_MODE_EVERY_CHANGE),
+        (S.PushTarget(resident_codes=[p.resident_code for p in people[10:40]]), S.PUSH_MODE_EVERY_CHANGE),
+        (S.PushTarget(municipality_codes=["131016"]), S.PUSH_MODE_EVERY_CHANGE),
+        (S.PushTarget(municipality_codes=["131148", "131024"]), S.PUSH_MODE_DEATHS_ONLY),
+    ]
+    subs = [push.subscribe(AGENCY, "pension", t, m) for t, m in targets]
+    streams = [push.open(AGENCY, s.subscription_id) for s in subs]
+    for stream in streams:
+        assert _drain(push, stream) == [] and stream.mailbox is not None and stream.mailbox.joined
+    reads: list[int] = []
+    real = push._feed.read
+
+    def counting(after: int, limit: int) -> list:
+        out = real(after, limit)
+        reads.extend(e.position for e in out)
+        return out
+
+    push._feed.read = counting  # type: ignore[method-assign]
+    sent: list[notice_pb2.ChangeNotice] = []
+    for _ in range(4):  # four commits of changes, deaths and code changes, each drained by every stream
+        batch = []
+        for person in rng.sample(people, 15):
+            reason = rng.choice(
+                [R.CHANGE_REASON_RELOCATION, R.CHANGE_REASON_DEATH, R.CHANGE_REASON_RESIDENT_CODE_CHANGE]
+            )
+            changed = _changed(person, reason)
+            notice = notice_pb2.ChangeNotice(origin="cs:131148", record=changed)
+            if reason == R.CHANGE_REASON_RESIDENT_CODE_CHANGE:
+                notice.former_resident_code = person.resident_code
+                notice.record.resident_code = generate_resident_code(rng)  # the notice holds a copy
+            batch.append(notice)
+        positions = _commit_notices(storage, batch, clock.now_ms())
+        sent += batch
+        got = {s.id: [r.position for m in _drain(push, s) for r in m.records] for s in streams}
+        for stream in streams:
+            keys = [(p, Key.of(n)) for p, n in zip(positions, batch, strict=True)]
+            assert got[stream.id] == [p for p, k in keys if stream.filter.matches(k)], stream.sub.target
+        assert all(s.mailbox is not None and s.mailbox.joined for s in streams)
+    assert sorted(reads) == sorted(set(reads)) and len(reads) == len(sent)  # each new entry read once, not per stream
+
+
+def test_a_stream_that_falls_behind_leaves_the_dispatcher_and_misses_nothing(
+    push: PushService, storage: NodeStorage, clock
+) -> None:
+    """A stream whose matches pile up (its agency does not take them: a full window, a dead connection) is
+    let go once its mailbox passes the bound, and reads the feed itself from its own mark, then joins again."""
+    push._dispatch = Dispatcher(push._feed, storage.env, capacity=5)
+    place = S.PushTarget(municipality_codes=["131148"])
+    slow, quick = (push.subscribe(AGENCY, "pension", place, S.PUSH_MODE_EVERY_CHANGE) for _ in range(2))
+    slow_stream, quick_stream = push.open(AGENCY, slow.subscription_id), push.open(AGENCY, quick.subscription_id)
+    assert _drain(push, slow_stream) == [] and _drain(push, quick_stream) == []
+    positions = []
+    for _ in range(4):  # the quick one takes its mail after each commit; the slow one takes nothing
+        positions += _commit(storage, [_person() for _ in range(3)], clock.now_ms())
+        assert [r.position for m in _drain(push, quick_stream) for r in m.records] == positions[-3:]
+    assert slow_stream.mailbox is not None and not slow_stream.mailbox.joined  # let go, its mail dropped
+    assert not slow_stream.mailbox.entries
+    assert [r.position for m in _drain(push, slow_stream) for r in m.records] == positions  # all of it, in order
+    assert slow_stream.mailbox.joined  # caught up: back in
+    more = _commit(storage, [_person()], clock.now_ms())
+    assert [r.position for m in _drain(push, slow_stream) for r in m.records] == more
+
+
+def test_a_mailbox_never_holds_what_its_stream_already_read() -> None:
+    """A stream that read past the dispatcher's mark before joining is not handed those entries again."""
+    from jukinet.server.national.feed import FeedEntry
+
+    class Feed:
+        def __init__(self) -> None:
+            self.entries: list[FeedEntry] = []
+
+        def read(self, after: int, limit: int) -> list[FeedEntry]:
+            return [e for e in self.entries if e.position > after][:limit]
+
+    class Env:
+        commit = 0
+
+        def last_commit(self) -> int:
+            return self.commit
+
+    feed, env = Feed(), Env()
+    dispatcher = Dispatcher(feed, env)  # type: ignore[arg-type]
+    person = _person()
+    box, late = (
+        Mailbox(Filter(frozenset({person.resident_code}), frozenset())),
+        Mailbox(Filter(frozenset({person.resident_code}), frozenset())),
+    )
+    assert dispatcher.join(box, 0)
+    for position in (1, 2, 3):
+        feed.entries.append(FeedEntry(position, notice_pb2.ChangeNotice(record=person), 0))
+    env.commit = 1
+    dispatcher.dispatch()
+    assert not dispatcher.join(late, 2)  # the dispatcher matched past 2 without it: it reads on itself
+    assert dispatcher.join(late, 3)
+    entries, last = dispatcher.take(box, 1, 10)  # type: ignore[misc]
+    assert [e.position for e in entries] == [2, 3] and last == 3
+    assert dispatcher.take(late, 3, 10) == ([], 3)
+    dispatcher.leave(box)
+    assert dispatcher.take(box, 3, 10) is None

@@ -80,6 +80,13 @@ SEARCH_REBUILD_CHUNK = 2000  # records indexed per write transaction when the se
 MAX_RECORD_BYTES = 4 * KIB
 MAX_NOTICE_BYTES = 6 * KIB  # a ChangeNotice: a record and its origin, position, dates
 MAX_ORIGIN_BATCH_BYTES = 1 * MIB  # a LinkBatch of a node's own items (what a CS signs)
+LINK_BATCH_BYTES = 192 * KIB
+"""What a sender packs into one batch of its own items (a receiver accepts up to MAX_ORIGIN_BATCH_BYTES): the
+national server applies a CS's batch, relayed whole, in ONE write transaction, and every other write —
+a push delivery's provision entries, a designation — waits behind it. 192 KiB is about 550 change notices:
+a few hundred milliseconds of intake under full load, where a 1 MiB batch held the writer for over a
+second. Throughput is kept by the window (LINK_WINDOW), not by the size of a batch."""
+LINK_WINDOW = 16  # batches in flight per link (a receiver checks the next while one commits)
 MAX_LINK_BATCH_BYTES = 2 * MIB  # any LinkBatch: a relayed origin batch with its signature still fits
 MAX_BATCH_ITEMS = 5000
 MAX_ENVELOPE_OVERHEAD = 16 * KIB  # signature, key id, payload type and the signer's certificate
@@ -107,6 +114,7 @@ MAX_TARGET_CODES = 10_000  # 住民票コード in one subscription's target lis
 MAX_TARGET_MUNICIPALITIES = 64  # municipality codes in one subscription's rule
 MAX_PUSH_AGE = 150  # the largest age a cohort subscription may name
 MAX_PUSH_RECORDS = 500  # records in one pushed message (each at most a record, so a message stays < 2.1 MiB)
+PUSH_MAILBOX_ENTRIES = 4000  # entries matched for one stream, not yet taken; beyond, it reads the feed itself
 PUSH_WINDOW = 8  # pushed messages a subscription may have unacknowledged; then the server waits
 PUSH_SCAN = 2000  # feed positions one read of a delivery step covers
 PUSH_READS_PER_STEP = 16  # reads one step makes through others' changes before it lets other streams run

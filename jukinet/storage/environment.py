@@ -258,6 +258,12 @@ class Environment:
         raw = txn.get(counter_key(counter), db=self.dbs["counters"])
         return (U64.unpack(raw)[0] if raw else 0) + 1
 
+    def last_commit(self) -> int:
+        """The id of the last committed write transaction (no transaction opened): a reader's cheap test
+        for whether anything was written since it last looked."""
+        with self._lock.shared():  # not while the map is being resized
+            return int(self._env.info()["last_txnid"])
+
     def entries(self, db: str) -> int:
         """Number of entries in one named database."""
         with self.read() as txn:

@@ -20,9 +20,9 @@ durable cursor, acknowledged by the agency, every pushed record logged as a prov
   a restart the stream starts again at the cursor: unacknowledged messages come again, with the same
   positions; nothing is skipped.
 - **Ingest never waits for a subscriber**: the feed is read, not copied per subscriber; matching happens
-  here, at delivery; decoded entries are shared between streams through a bounded cache
-  (:class:`FeedReader`); a commit at the intake wakes the streams (:class:`Wakeup`), which otherwise
-  sleep.
+  here, at delivery; decoded entries are shared between streams through a bounded cache, and each new
+  entry is matched once against the streams that keep up (:mod:`jukinet.server.national.feed`); a
+  commit at the intake wakes the streams (:class:`Wakeup`), which otherwise sleep.
 
 Modes: *every change* and *deaths only* (reason 死亡) send matching changes as they come. A *daily digest*
 covers one JST day of national commit times: once an entry of a later day is seen (or the day ended
@@ -54,7 +54,6 @@ from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.errors import Problem, Rejected
 from jukinet.domain.legal import LegalTables, TableRow
 from jukinet.domain.limits import (
-    FEED_CACHE_ENTRIES,
     MAX_DIGEST_RESIDENTS,
     MAX_PUSH_RECORDS,
     MAX_SUBSCRIPTIONS_PER_AGENCY,
@@ -63,10 +62,11 @@ from jukinet.domain.limits import (
     PUSH_WINDOW,
 )
 from jukinet.domain.node_ids import NodeId, NodeKind
-from jukinet.domain.push import Filter, Key, check_target, day_bounds, day_of, in_cohort, month_bounds, month_of
+from jukinet.domain.push import Filter, check_target, day_bounds, day_of, in_cohort, month_bounds, month_of
 from jukinet.domain.push import next_month as following_month
 from jukinet.domain.quoting import quoted
 from jukinet.server.legal_tables import DirectoryTables
+from jukinet.server.national.feed import Dispatcher, FeedEntry, FeedReader, Mailbox
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.guard import guarded
@@ -75,8 +75,8 @@ from jukinet.server.runtime.policy import Kinds
 from jukinet.server.runtime.server import ServiceBinding, bind
 from jukinet.server.runtime.wakeup import Wakeup
 from jukinet.storage import Environment, NodeStorage
-from jukinet.storage.layout import Db, from_u64, queue_position, resident_key, u64
-from jukinet.v1 import admin_pb2, identity_pb2, notice_pb2, subscription_pb2, subscription_pb2_grpc
+from jukinet.storage.layout import Db, queue_position, resident_key
+from jukinet.v1 import admin_pb2, identity_pb2, subscription_pb2, subscription_pb2_grpc
 
 S = subscription_pb2
 T = TypeVar("T")
@@ -84,104 +84,6 @@ DIGEST_GRACE_MS = 5_000  # a day's digest waits this long after midnight for com
 PROGRESS_EVERY_S = 10.0  # a stream reading only others' changes says how far it read at most this often
 FIRST_REQUEST_S = 10.0  # the first Receive request (naming the subscription) must arrive within this
 IDLE_WAIT_S = 5.0  # a stream with nothing to do re-checks this often even without a wakeup (clock-driven modes)
-
-
-@dataclass
-class FeedEntry:
-    """A decoded feed entry, shared by every stream that reads it (through :class:`FeedReader`)."""
-
-    position: int
-    notice: notice_pb2.ChangeNotice
-    committed_ms: int
-    redacted: dict[frozenset[str], identity_pb2.IdentityRecord] = field(default_factory=dict)
-    key: Key = field(init=False)  # what filters look at, read once
-
-    def __post_init__(self) -> None:
-        self.key = Key.of(self.notice)
-
-    def for_row(self, row: TableRow) -> identity_pb2.IdentityRecord:
-        """The record redacted to ``row``'s fields (computed once per field set, then shared)."""
-        record = self.redacted.get(row.fields)
-        if record is None:
-            record = self.redacted[row.fields] = row.redact(self.notice.record)
-        return record
-
-
-class FeedReader:
-    """Reads the national change feed for every stream, sharing decoded entries: the latest ``capacity``
-    positions are kept in order (the feed's positions are contiguous), so streams that keep up read a
-    slice of decoded entries; one that lags behind the cache reads the store directly. New entries are
-    decoded once: one stream at a time extends the cache, and the streams waiting for it then find the
-    entries there (a hundred streams woken by one commit would otherwise each decode all of it)."""
-
-    def __init__(self, storage: NodeStorage, capacity: int = FEED_CACHE_ENTRIES) -> None:
-        self._storage = storage
-        self._capacity = capacity
-        self._lock = threading.Lock()  # the cache (held briefly, never over a read of the store)
-        self._loading = threading.Lock()  # one stream extends the cache at a time
-        self._base = 1  # the position of _entries[0]
-        self._entries: list[FeedEntry] = []
-
-    def read(self, after: int, limit: int) -> list[FeedEntry]:
-        """Up to ``limit`` entries after position ``after``, in order."""
-        out, elsewhere = self._cached(after, limit)
-        if len(out) == limit:
-            return out
-        if elsewhere:  # behind the cache (or ahead of it after a gap): straight from the store
-            return self._load(after, limit)
-        with self._loading:
-            more, elsewhere = self._cached(after + len(out), limit - len(out))  # what another stream loaded
-            out += more
-            if len(out) == limit:
-                return out
-            fresh = self._load(after + len(out), limit - len(out))
-            if not elsewhere:
-                self._extend(fresh)
-        return out + fresh
-
-    def _cached(self, after: int, limit: int) -> tuple[list[FeedEntry], bool]:
-        """The cached entries after ``after`` (at most ``limit``), and whether ``after`` is outside the
-        cache (not at or before its end)."""
-        with self._lock:
-            start = after + 1 - self._base
-            if 0 <= start < len(self._entries):
-                return self._entries[start : start + limit], False
-            return [], not (start == len(self._entries) or not self._entries)
-
-    def _extend(self, fresh: list[FeedEntry]) -> None:
-        with self._lock:
-            if fresh and self._entries and fresh[0].position == self._base + len(self._entries):
-                self._entries.extend(fresh)
-                if len(self._entries) > self._capacity:
-                    drop = len(self._entries) - self._capacity
-                    del self._entries[:drop]
-                    self._base += drop
-            elif fresh and not self._entries:
-                self._entries, self._base = list(fresh), fresh[0].position
-
-    def _load(self, after: int, limit: int) -> list[FeedEntry]:
-        storage = self._storage
-        raw: list[tuple[int, bytes]] = []
-        with storage.env.read() as txn:
-            cursor = txn.cursor(db=storage.env.dbs[Db.HISTORY])
-            if cursor.set_range(u64(after + 1)):
-                for key, value in cursor:
-                    raw.append((from_u64(key), value))
-                    if len(raw) >= limit:
-                        break
-            runs = storage.feed_times.runs(txn, raw[0][0], raw[-1][0]) if raw else []
-        out, run = [], 0
-        for position, value in raw:
-            while run + 1 < len(runs) and runs[run + 1][0] <= position:
-                run += 1
-            ms = runs[run][1] if runs and runs[run][0] <= position else 0
-            out.append(FeedEntry(position, notice_pb2.ChangeNotice.FromString(value), ms))
-        return out
-
-    def last_position(self) -> int:
-        with self._storage.env.read() as txn:
-            cursor = txn.cursor(db=self._storage.env.dbs[Db.HISTORY])
-            return from_u64(cursor.key()) if cursor.last() else 0
 
 
 class PushLog:
@@ -272,6 +174,7 @@ class Stream:
     pending: deque[Outgoing] = field(default_factory=deque)  # parts of a digest or cohort yet to send
     cohort_month: int = 0  # the month whose cohort is in flight (0: none)
     cohort_sent: bool = False  # its last part has left
+    mailbox: Mailbox | None = None  # every change / deaths only: its place at the dispatcher
 
     @property
     def id(self) -> str:
@@ -294,6 +197,7 @@ class PushService:
         self.committed = committed
         self._clock = clock
         self._feed = feed or FeedReader(storage)
+        self._dispatch = Dispatcher(self._feed, storage.env)
         self._log = PushLog(storage.env)
         self._live: dict[str, Stream] = {}
         self._live_lock = threading.Lock()
@@ -364,6 +268,8 @@ class PushService:
             sub = self._own(txn, agency, subscription_id)
         row = self._row(agency, sub.business_code)  # the row may have gone since it subscribed
         stream = Stream(sub, row, Filter.of(sub), sub.cursor, sub.delivered, sub.cursor, sent=sub.cursor)
+        if sub.mode in (S.PUSH_MODE_EVERY_CHANGE, S.PUSH_MODE_DEATHS_ONLY):
+            stream.mailbox = Mailbox(stream.filter)
         with self._live_lock:
             older = self._live.get(subscription_id)
             self._live[subscription_id] = stream
@@ -372,6 +278,8 @@ class PushService:
         return stream
 
     def close(self, stream: Stream) -> None:
+        if stream.mailbox is not None:
+            self._dispatch.leave(stream.mailbox)
         with self._live_lock:
             if self._live.get(stream.id) is stream:
                 del self._live[stream.id]
@@ -458,9 +366,18 @@ class PushService:
         return self._send(stream, outgoing), True
 
     def _changes(self, stream: Stream) -> Outgoing | None:
-        """The matching changes after the stream's scan mark (None: the feed ends there)."""
+        """The matching changes after the stream's scan mark (None: the feed ends there): from its mailbox
+        once it has joined the dispatcher, otherwise read from the feed (and it joins at the feed's end)."""
+        box = stream.mailbox
+        if box is not None and box.joined:
+            taken = self._dispatch.take(box, stream.scan, MAX_PUSH_RECORDS)
+            if taken is not None:
+                matched, last = taken
+                return Outgoing(matched, stream.sent + 1, last) if matched or last > stream.scan else None
         entries = self._feed.read(stream.scan, PUSH_SCAN)
         if not entries:
+            if box is not None:
+                self._dispatch.join(box, stream.scan)
             return None
         matched = stream.filter.select(entries)
         last = entries[-1].position
@@ -690,6 +607,11 @@ async def deliver(
 
     moving: deque[tuple[Ack, asyncio.Future[None]]] = deque()  # acknowledgements being made durable
 
+    woken = stream.woken
+
+    def wake(_: object = None) -> None:
+        woken.set()
+
     def take_acks() -> None:
         if not acks:
             return
@@ -697,15 +619,21 @@ async def deliver(
         beyond = [p for p in queued if p > stream.delivered]  # refused, whatever else came with it
         ack = push.begin_acknowledge(stream, beyond[0] if beyond else max(queued))
         if ack is not None:
-            moving.append((ack, asyncio.wrap_future(ack.moved)))
+            moved = asyncio.wrap_future(ack.moved)
+            moved.add_done_callback(wake)
+            moving.append((ack, moved))
 
     reader = asyncio.create_task(read())
     last_progress = 0.0
     clock_driven = stream.sub.mode in (S.PUSH_MODE_DAILY_DIGEST, S.PUSH_MODE_MONTHLY_COHORT)
     inflight: deque[tuple[Prepared, asyncio.Future[range]]] = deque()  # being logged, in order
+    # One event wakes the loop: every commit at the intake sets it (Wakeup.watch), and so do an
+    # acknowledgement read, a failure, and each write of its own that becomes durable. No task is made
+    # per wait (a hundred streams woken by every commit made that the event loop's main cost).
+    push.committed.watch(woken)
     try:
         while True:
-            stream.woken.clear()
+            woken.clear()
             if stream.failure is not None:
                 raise stream.failure
             take_acks()
@@ -715,31 +643,28 @@ async def deliver(
                 prepared, logged = inflight.popleft()
                 await logged  # raises if it could not be logged: nothing leaves unlogged
                 yield prepared.finish(stream)
-            waits: set[asyncio.Future[Any]] = {inflight[0][1]} if inflight else set()
-            if moving:
-                waits.add(moving[0][1])
             if len(stream.unacked) + len(inflight) < PUSH_WINDOW:
                 now = stream.loop.time()
-                generation = push.committed.generation
                 prepared, more = await blocking(push.produce, stream, now - last_progress >= PROGRESS_EVERY_S)
                 if prepared is not None:
                     if not prepared.message.records and not prepared.message.HasField("period_start"):
                         last_progress = now
-                    inflight.append((prepared, asyncio.wrap_future(prepared.logged)))
+                    logged = asyncio.wrap_future(prepared.logged)
+                    logged.add_done_callback(wake)
+                    inflight.append((prepared, logged))
                 if more or prepared is not None:
                     continue
                 quiet = stream.scan > stream.sent  # read past others' changes: a progress message is due
                 timeout = PROGRESS_EVERY_S if quiet else IDLE_WAIT_S if clock_driven else IDLE_WAIT_S * 12
-                waits.add(asyncio.ensure_future(push.committed.wait(generation, timeout)))
             else:
                 timeout = None  # the window is full: an acknowledgement (or a failure) wakes it
-            woken = asyncio.ensure_future(stream.woken.wait())
-            await asyncio.wait({*waits, woken}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            keep = {f for _, f in inflight} | {f for _, f in moving}
-            for task in (*waits, woken):
-                if task not in keep:  # never the commits: cancelling them would cancel the writes
-                    task.cancel()
+            try:
+                async with asyncio.timeout(timeout):
+                    await woken.wait()
+            except TimeoutError:
+                pass
     finally:
+        push.committed.unwatch(woken)
         reader.cancel()
 
 

@@ -32,7 +32,7 @@ from jukinet.clients.transport import DEFAULT_KEEPALIVE, Keepalive, channel_opti
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
 from jukinet.domain.directory import PeerDirectory, StaticPeers
 from jukinet.domain.errors import Problem, Rejected
-from jukinet.domain.limits import MAX_BATCH_ITEMS, MAX_ORIGIN_BATCH_BYTES
+from jukinet.domain.limits import LINK_BATCH_BYTES, LINK_WINDOW, MAX_BATCH_ITEMS
 from jukinet.domain.node_ids import NodeId
 from jukinet.pki import Signer, TrustStore, open_certified, seal_payload
 from jukinet.server.runtime.batches import BATCH_FRAMING, BATCH_TYPE, batch_digest, describe_item, encode_link_batch
@@ -47,11 +47,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LinkSettings:
-    window: int = 4  # batches in flight per link
+    window: int = LINK_WINDOW  # batches in flight per link
     max_items: int = MAX_BATCH_ITEMS  # queue positions per batch
     # Bytes of queue entries per batch, with room for the batch's framing: a batch of a node's own items
-    # stays within MAX_ORIGIN_BATCH_BYTES, so it can be relayed; one larger entry (a relayed batch) goes alone.
-    max_bytes: int = MAX_ORIGIN_BATCH_BYTES - BATCH_FRAMING
+    # stays within LINK_BATCH_BYTES (below MAX_ORIGIN_BATCH_BYTES), so it can be relayed; one larger entry (a
+    # relayed batch) goes alone.
+    max_bytes: int = LINK_BATCH_BYTES - BATCH_FRAMING
     backoff_start: float = 0.2
     backoff_max: float = 5.0
     connect_timeout: float = 10.0
