@@ -119,11 +119,6 @@ class FeedReader:
             out.append(FeedEntry(position, notice_pb2.ChangeNotice.FromString(value), ms))
         return out
 
-    def last_position(self) -> int:
-        with self._storage.env.read() as txn:
-            cursor = txn.cursor(db=self._storage.env.dbs[Db.HISTORY])
-            return from_u64(cursor.key()) if cursor.last() else 0
-
 
 @dataclass(eq=False)
 class Mailbox:
