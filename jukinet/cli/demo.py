@@ -20,11 +20,12 @@ from jukinet.devnet.operators import bootstrap_operators, enroll_operator, issue
 from jukinet.devnet.provision import provision
 from jukinet.devnet.supervisor import start_network
 from jukinet.devnet.topology import Topology
+from jukinet.domain.codes import generate_resident_code
 from jukinet.domain.synthetic import synthetic_resident
 from jukinet.hsm import TokenWorker, find_softhsm_module
 from jukinet.merkle import leaf_hash, verify_inclusion
 from jukinet.server.audit import check_tree_head
-from jukinet.v1 import audit_pb2, identity_pb2
+from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2
 
 PENSION_BUSINESS = "pension-benefit"
 UNLISTED_BUSINESS = "tax-assessment"
@@ -165,11 +166,25 @@ def run_demo(state: Path, pause: float = 0.0) -> int:
         if demo_provision.receive(push, deaths, death, lambda t: _say(t)) != 0:
             return 1
         time.sleep(pause)
+        _say("== 8c. 定期照会: the pension service checks the 500 residents registered in bulk, the one who died,")
+        _say("   a code nobody holds and a malformed one, through one batch stream")
+        codes = [r.resident_code for r in bulk] + [born.resident_code]
+        unknown = generate_resident_code(rng)  # random 10 digits: held by nobody in a store of hundreds
+        codes += [unknown, "0000000000x"]
+        if demo_provision.batch_query(client, PENSION_BUSINESS, codes, lambda t: _say(t)) != 0:
+            return 1
+        time.sleep(pause)
 
         _say("== 9. The national server's provision log (read by its administrator: role answer-disclosure)")
-        for entry in admins["national"][1].provisions():
+        batched: list[int] = []
+        for entry in admins["national"][1].provisions(limit=1000):
+            if entry.query_kind == admin_pb2.QUERY_KIND_BATCH:
+                batched.append(entry.provision_id)
+                continue
             when = entry.provided_at.ToDatetime().strftime("%H:%M:%S")
             _say(f"   #{entry.provision_id} {when} {entry.agency} {entry.business_code} {entry.resident_code}")
+        if batched:
+            _say(f"   #{batched[0]}..#{batched[-1]}: the batch query's {len(batched)} entries, one per record provided")
         _say("== 10. 住民票の写しの広域交付: a 中野区 resident's copy at 千代田区's counter, with their My Number card")
         home, counter = admins[str(nakano.node_ids[0])][1], admins[str(chiyoda.node_ids[0])][1]
         if wide_area_copy(net, reader, home, counter, lambda text: _say(text)) != 0:

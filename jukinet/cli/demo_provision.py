@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from jukinet.cli.views import describe
-from jukinet.clients.agency import AgencyClient
+from jukinet.clients.agency import AgencyClient, BatchResult
 from jukinet.clients.push import PushClient
 from jukinet.clients.terminal import TerminalClient
 from jukinet.v1 import identity_pb2, provision_pb2
@@ -38,6 +38,43 @@ def four_item_search(client: AgencyClient, business: str, person: identity_pb2.I
         )
         kana = provision_pb2.ItemMatch.Name(c.kana.match).removeprefix("ITEM_MATCH_").lower()
         say(f"   candidate provision #{c.provision_id}: {describe(c.record)}; kana {kana} ({folds})")
+    return 0
+
+
+def batch_query(client: AgencyClient, business: str, codes: list[str], say: Say, chunk: int = 200) -> int:
+    """定期照会: ``codes`` through one BatchLookup stream in chunks; each chunk's answer in order, a status per
+    code (a 除票 with its date and reason), a provision id for every record provided."""
+    started = time.monotonic()
+    tally: dict[str, int] = {}
+    odd: list[BatchResult] = []
+    ids: list[int] = []
+    answers = 0
+    for answer in client.batch_lookup(business, codes, chunk=chunk):
+        answers += 1
+        for result in answer.results():
+            status = provision_pb2.BatchStatus.Name(result.status).removeprefix("BATCH_STATUS_").lower()
+            tally[status] = tally.get(status, 0) + 1
+            if result.provision_id:
+                ids.append(result.provision_id)
+            if result.status != provision_pb2.BATCH_STATUS_FOUND:
+                odd.append(result)
+    elapsed = time.monotonic() - started
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(tally.items()))
+    say(f"   {len(codes)} codes in {answers} chunks through one stream in {elapsed * 1000:.0f} ms: {counts}")
+    if ids:
+        say(f"   provisions #{min(ids)}..#{max(ids)}: each record provided is in the provision log before its "
+            "chunk's answer leaves (one group commit per chunk)")  # fmt: skip
+    for result in odd:
+        status = provision_pb2.BatchStatus.Name(result.status).removeprefix("BATCH_STATUS_").lower()
+        if result.status == provision_pb2.BATCH_STATUS_REMOVED and result.removal is not None:
+            d, why = result.removal.date, identity_pb2.ChangeReason.Name(result.removal.reason)
+            say(f"   {result.code}: removed (除票) on {d.year}-{d.month:02d}-{d.day:02d}, "
+                f"{why.removeprefix('CHANGE_REASON_').lower()} (provision #{result.provision_id})")  # fmt: skip
+        else:
+            say(f"   {result.code!r}: {status}")
+    if tally.get("removed", 0) < 1 or tally.get("not_found", 0) < 1 or tally.get("invalid", 0) < 1:
+        say("   UNEXPECTED: the batch should answer a removed, an unknown and a malformed code")
+        return 1
     return 0
 
 
