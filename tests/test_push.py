@@ -4,6 +4,7 @@ and the refusals."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import random
 import threading
@@ -23,9 +24,10 @@ from jukinet.domain.push import JST, Filter, Key, check_target, day_bounds, mont
 from jukinet.domain.records import status_for
 from jukinet.domain.synthetic import synthetic_resident
 from jukinet.server.national.feed import Dispatcher, FeedReader, Mailbox
-from jukinet.server.national.push import DIGEST_GRACE_MS, PushService, Stream
+from jukinet.server.national.push import DIGEST_GRACE_MS, PushLog, PushService, Stream
 from jukinet.server.runtime.wakeup import Wakeup
 from jukinet.storage import NodeStorage
+from jukinet.storage.layout import Counter
 from jukinet.v1 import admin_pb2, identity_pb2, notice_pb2
 from jukinet.v1 import subscription_pb2 as S
 
@@ -515,3 +517,72 @@ def test_a_mailbox_never_holds_what_its_stream_already_read() -> None:
     assert dispatcher.take(late, 3, 10) == ([], 3)
     dispatcher.leave(box)
     assert dispatcher.take(box, 3, 10) is None
+
+
+def test_writes_made_while_a_push_job_waits_for_the_writer_go_with_that_job(storage: NodeStorage) -> None:
+    """While the writer is busy (an intake job), every push write made joins the one job queued behind it:
+    one transaction, one fsync; a refused write fails alone; a write made once that job has started goes
+    in the next one."""
+    env, jobs = storage.env, []
+    real_submit = env.submit
+    env.submit = lambda fn, urgent=False: jobs.append(urgent) or real_submit(fn, urgent)  # type: ignore[method-assign]
+    log, started, gate = PushLog(env), threading.Event(), threading.Event()
+
+    def intake(txn) -> None:
+        started.set()
+        assert gate.wait(10)
+
+    busy = env.submit(intake)
+    assert started.wait(10)
+
+    def count(txn) -> int:
+        return env.reserve(txn, Counter.SEARCH)
+
+    def refused(txn) -> None:  # as the stream's writes do, it checks before it writes
+        raise Rejected(Problem.NOT_FOUND, "cancelled meanwhile")
+
+    waiting = [log.submit(count), log.submit(refused), log.submit(count), log.submit(count)]
+    assert jobs == [False, True]  # the intake's job, then one push job for all four
+    gate.set()
+    busy.result(10)
+    assert [f.result(10) for i, f in enumerate(waiting) if i != 1] == [1, 2, 3]
+    with pytest.raises(Rejected, match="cancelled meanwhile"):
+        waiting[1].result(10)
+    assert log.submit(count).result(10) == 4 and jobs == [False, True, True]
+    with env.read() as txn:
+        assert env.peek(txn, Counter.SEARCH) == 5  # durable: read back in a new transaction
+
+
+def test_a_caught_up_stream_is_answered_on_the_event_loop(push: PushService, storage: NodeStorage, clock) -> None:
+    """Streams with nothing matched are let through without a worker thread each: the commits they were woken
+    by are matched once, by one dispatch they share, and their marks move to its progress; a stream with
+    mail is not (its delivery step sends it)."""
+    people = [_person("131148") for _ in range(4)]
+    _commit(storage, people, clock.now_ms())
+    subs = [
+        push.subscribe(
+            AGENCY, "pension", S.PushTarget(resident_codes=[people[i].resident_code]), S.PUSH_MODE_EVERY_CHANGE
+        )
+        for i in (0, 1)
+    ]
+    streams = [push.open(AGENCY, s.subscription_id) for s in subs]
+    for stream in streams:
+        assert _drain(push, stream) == [] and stream.mailbox is not None and stream.mailbox.joined
+    calls: list[str] = []
+
+    async def blocking(fn, *args):
+        calls.append(fn.__name__)
+        return await asyncio.to_thread(fn, *args)
+
+    async def both() -> list[bool]:
+        return list(await asyncio.gather(*(push.caught_up(s, blocking) for s in streams)))
+
+    others = _commit(storage, [_person("131016") for _ in range(3)], clock.now_ms())  # matches neither
+    assert asyncio.run(both()) == [True, True]
+    assert calls == ["dispatch"]  # one dispatch for both streams
+    assert [s.scan for s in streams] == [others[-1]] * 2
+    assert asyncio.run(both()) == [True, True] and calls == ["dispatch"]  # nothing new: no thread at all
+    moved = _commit(storage, [_changed(people[0], R.CHANGE_REASON_RELOCATION)], clock.now_ms())
+    assert asyncio.run(both()) == [False, True]  # the first has mail
+    assert streams[0].scan == others[-1] and streams[1].scan == moved[-1]
+    assert [r.position for m in _drain(push, streams[0]) for r in m.records] == moved

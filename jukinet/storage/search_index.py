@@ -72,7 +72,7 @@ class FourItemsIndex:
     ) -> None:
         """Keep the index in step with ``record`` replacing ``previous`` (None: a new code), inside ``txn``;
         ``keys``: :meth:`keys` of ``record``, if already worked out. A change that leaves the keyed items
-        alone (a 転居, most changes) reuses the new keys as the old ones."""
+        alone (a 転居, most changes) reuses the new keys as the old ones, and writes nothing."""
         new = keys if keys is not None else self.keys(record)
         if previous is None:
             old: SearchKeys = (None, None)
@@ -81,7 +81,9 @@ class FourItemsIndex:
         else:
             old = self.keys(previous)
         for db, before, after in ((self._names, old[0], new[0]), (self._kana, old[1], new[1])):
-            if before is not None and before != after:
+            if before == after:  # stored already (a rebuild under way reaches it in code order): no page dirtied
+                continue
+            if before is not None:
                 txn.delete(before, db=db)
             if after is not None:
                 txn.put(after, b"", db=db)

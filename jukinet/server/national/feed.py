@@ -199,6 +199,19 @@ class Dispatcher:
             last = out[-1].position if mail else max(box.upto, after)
             return out, last
 
+    def quiet(self, box: Mailbox) -> int | None:
+        """Without reading the feed or waiting for the lock: the dispatcher's progress if ``box`` is joined,
+        holds no mail and every commit so far is matched (its stream has nothing to send up to there); None
+        otherwise (or while a dispatch is under way). Cheap enough for the event loop."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if not box.joined or box.entries or self._seen_commit != self._env.last_commit():
+                return None
+            return box.upto
+        finally:
+            self._lock.release()
+
     def dispatch(self) -> None:
         """Match whatever was committed since the last call (whichever stream comes first does it; the
         others wait for it, then find their mail)."""

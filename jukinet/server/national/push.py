@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future
@@ -86,16 +87,21 @@ FIRST_REQUEST_S = 10.0  # the first Receive request (naming the subscription) mu
 IDLE_WAIT_S = 5.0  # a stream with nothing to do re-checks this often even without a wakeup (clock-driven modes)
 
 
+_Write = tuple[Callable[[lmdb.Transaction], Any], Future[Any]]
+
+
 class PushLog:
     """The writes of every stream (each message's provision entries and delivered mark, each cursor move)
-    as one group-commit job at a time: while one is being committed the next ones gather, so a hundred
-    streams answering the same commit share an fsync instead of queueing one each."""
+    as one group-commit job: at most one job is queued and not yet started, and it takes every write
+    gathered until the moment the writer starts it — so a hundred streams answering the same commit share
+    one job and one fsync, and a write made while a job waits behind the intake's goes with that job
+    rather than after it."""
 
     def __init__(self, env: Environment) -> None:
         self._env = env
         self._lock = threading.Lock()
-        self._waiting: list[tuple[Callable[[lmdb.Transaction], Any], Future[Any]]] = []
-        self._busy = False
+        self._waiting: list[_Write] = []
+        self._queued = False  # a job is queued and has not taken its writes yet
 
     def submit(self, fn: Callable[[lmdb.Transaction], T]) -> Future[T]:
         """``fn`` runs in a later write transaction; its future resolves once that is durable (with what
@@ -103,22 +109,16 @@ class PushLog:
         future: Future[T] = Future()
         with self._lock:
             self._waiting.append((fn, future))
-            if self._busy:
+            if self._queued:
                 return future
-            self._busy = True
-        self._next()
-        return future
-
-    def _next(self) -> None:
-        with self._lock:
-            batch, self._waiting = self._waiting, []
-            if not batch:
-                self._busy = False
-                return
+            self._queued = True
+        taken: list[list[_Write]] = []  # the writes this job took, once it first ran
 
         def write(txn: lmdb.Transaction) -> list[tuple[Any, Rejected | None]]:
+            if not taken:  # a re-run (after the map grew) keeps what the first run took
+                taken.append(self._take())
             out: list[tuple[Any, Rejected | None]] = []
-            for fn, _ in batch:
+            for fn, _ in taken[0]:
                 try:  # each checks before it writes: a refusal leaves nothing behind
                     out.append((fn(txn), None))
                 except Rejected as exc:
@@ -126,20 +126,32 @@ class PushLog:
             return out
 
         def done(committed: Future[list[tuple[Any, Rejected | None]]]) -> None:
+            batch = taken[0] if taken else self._take()  # a job that failed before it ran fails what waited
             try:
                 results = committed.result()
             except BaseException as exc:  # the transaction failed: every write in it
-                for _, future in batch:
-                    future.set_exception(exc)
-            else:
-                for (_, future), (value, refused) in zip(batch, results, strict=True):
-                    if refused is not None:
-                        future.set_exception(refused)
-                    else:
-                        future.set_result(value)
-            self._next()
+                for _, waiting in batch:
+                    waiting.set_exception(exc)
+                return
+            for (_, waiting), (value, refused) in zip(batch, results, strict=True):
+                if refused is not None:
+                    waiting.set_exception(refused)
+                else:
+                    waiting.set_result(value)
 
-        self._env.submit(write, urgent=True).add_done_callback(done)
+        try:
+            job = self._env.submit(write, urgent=True)
+        except Rejected as exc:  # the storage is closed: nothing waiting will be written
+            for _, waiting in self._take():
+                waiting.set_exception(exc)
+            return future
+        job.add_done_callback(done)
+        return future
+
+    def _take(self) -> list[_Write]:
+        with self._lock:  # from here on, new writes gather for the next job
+            batch, self._waiting, self._queued = self._waiting, [], False
+            return batch
 
 
 @dataclass
@@ -199,6 +211,9 @@ class PushService:
         self._feed = feed or FeedReader(storage)
         self._dispatch = Dispatcher(self._feed, storage.env)
         self._log = PushLog(storage.env)
+        self._dispatching: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._live: dict[str, Stream] = {}
         self._live_lock = threading.Lock()
 
@@ -364,6 +379,30 @@ class PushService:
         if outgoing is None:
             return None, False
         return self._send(stream, outgoing), True
+
+    async def caught_up(self, stream: Stream, blocking: Callable[..., Awaitable[Any]]) -> bool:
+        """On the event loop: True when :meth:`produce` would find nothing for ``stream`` — it has joined the
+        dispatcher, its mailbox is empty and every commit is matched — and its scan mark is moved as
+        :meth:`produce` would have moved it, without a worker thread. New commits are matched first, by one
+        dispatch that every stream woken by them shares (a hundred streams each taking a worker thread to
+        wait for the same dispatch held up the intake's checks and the streams that had mail)."""
+        box = stream.mailbox
+        if box is None or not box.joined or stream.pending:
+            return False
+        upto = self._dispatch.quiet(box)
+        if upto is None:
+            await self._dispatched(blocking)
+            if (upto := self._dispatch.quiet(box)) is None:
+                return False
+        stream.scan = max(stream.scan, upto)
+        return True
+
+    async def _dispatched(self, blocking: Callable[..., Awaitable[Any]]) -> None:
+        loop = asyncio.get_running_loop()
+        running = self._dispatching.get(loop)
+        if running is None or running.done():
+            running = self._dispatching[loop] = asyncio.ensure_future(blocking(self._dispatch.dispatch))
+        await asyncio.shield(running)
 
     def _changes(self, stream: Stream) -> Outgoing | None:
         """The matching changes after the stream's scan mark (None: the feed ends there): from its mailbox
@@ -645,7 +684,11 @@ async def deliver(
                 yield prepared.finish(stream)
             if len(stream.unacked) + len(inflight) < PUSH_WINDOW:
                 now = stream.loop.time()
-                prepared, more = await blocking(push.produce, stream, now - last_progress >= PROGRESS_EVERY_S)
+                progress = now - last_progress >= PROGRESS_EVERY_S
+                if not progress and await push.caught_up(stream, blocking):
+                    prepared, more = None, False
+                else:
+                    prepared, more = await blocking(push.produce, stream, progress)
                 if prepared is not None:
                     if not prepared.message.records and not prepared.message.HasField("period_start"):
                         last_progress = now
