@@ -498,6 +498,8 @@ def test_a_mailbox_never_holds_what_its_stream_already_read() -> None:
         def last_commit(self) -> int:
             return self.commit
 
+        last_commit_now = last_commit
+
     feed, env = Feed(), Env()
     dispatcher = Dispatcher(feed, env)  # type: ignore[arg-type]
     person = _person()

@@ -390,3 +390,32 @@ def test_receipts_are_kept_for_a_bounded_horizon(storage: NodeStorage, monkeypat
     for through in (5, 10, 15, 20, 25, 30):
         _write(storage, lambda txn, t=through: storage.queues.settle(txn, "pref:13", t, f"r{t}".encode()))
     assert [p for p, _ in storage.queues.receipts("pref:13")] == [20, 25, 30]
+
+
+def test_the_last_commit_is_read_without_waiting_for_a_map_resize(storage: NodeStorage) -> None:
+    """The event loop's test for new commits never waits: while a resize waits for a reader, it answers None
+    (the blocking form would wait for the resize); once the resize is done, the id again."""
+    env = storage.env
+    before = env.last_commit_now()
+    assert before == env.last_commit()
+    reading, release = threading.Event(), threading.Event()
+
+    def reader() -> None:
+        with env.read():
+            reading.set()
+            release.wait(10)
+
+    threads = [threading.Thread(target=reader)]
+    threads[0].start()
+    assert reading.wait(10)
+    size = env.map_size
+    threads.append(threading.Thread(target=env._grow))  # waits for the reader to end
+    threads[1].start()
+    deadline = time.monotonic() + 10
+    while env.last_commit_now() is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert env.last_commit_now() is None  # the resize is waiting: no answer, and no wait either
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert env.map_size == 2 * size and env.last_commit_now() == before

@@ -60,6 +60,23 @@ class _SharedExclusiveLock:
                     self._cond.notify_all()
 
     @contextmanager
+    def shared_if_free(self) -> Iterator[bool]:
+        """Like :meth:`shared`, but never waits for a resize: yields False (and holds nothing) while one is
+        under way or waiting."""
+        with self._cond:
+            held = not (self._exclusive or self._exclusive_waiting)
+            if held:
+                self._readers += 1
+        try:
+            yield held
+        finally:
+            if held:
+                with self._cond:
+                    self._readers -= 1
+                    if not self._readers:
+                        self._cond.notify_all()
+
+    @contextmanager
     def exclusive(self) -> Iterator[None]:
         with self._cond:
             self._exclusive_waiting += 1
@@ -263,6 +280,11 @@ class Environment:
         for whether anything was written since it last looked."""
         with self._lock.shared():  # not while the map is being resized
             return int(self._env.info()["last_txnid"])
+
+    def last_commit_now(self) -> int | None:
+        """:meth:`last_commit` for an event loop, which must not wait: None while the map is being resized."""
+        with self._lock.shared_if_free() as held:
+            return int(self._env.info()["last_txnid"]) if held else None
 
     def entries(self, db: str) -> int:
         """Number of entries in one named database."""

@@ -202,11 +202,11 @@ class Dispatcher:
     def quiet(self, box: Mailbox) -> int | None:
         """Without reading the feed or waiting for the lock: the dispatcher's progress if ``box`` is joined,
         holds no mail and every commit so far is matched (its stream has nothing to send up to there); None
-        otherwise (or while a dispatch is under way). Cheap enough for the event loop."""
+        otherwise (or while a dispatch or a map resize is under way). It never waits: the event loop calls it."""
         if not self._lock.acquire(blocking=False):
             return None
         try:
-            if not box.joined or box.entries or self._seen_commit != self._env.last_commit():
+            if not box.joined or box.entries or self._seen_commit != self._env.last_commit_now():
                 return None
             return box.upto
         finally:
