@@ -272,3 +272,31 @@ def test_reader_processes_answer_as_the_node_itself_does_and_a_dead_one_is_repla
     with pytest.raises(Rejected) as closed:
         readers.call(read_chunk_for, frozenset({"resident_code"}), codes[:1], False)
     assert closed.value.problem is Problem.UNAVAILABLE
+
+
+def test_every_chunk_is_decided_by_the_legal_tables_held_now(storage: NodeStorage) -> None:
+    """A row that does not permit resident_code is not asked by 住民票コード (a code would be an oracle); a row
+    narrowed by a new directory version narrows the next chunk of a stream already open, and one withdrawn
+    ends it — nothing more is provided."""
+    person = _people(storage, 1)[0]
+    no_code = TableRow(CorporateNumber.parse("7123456789012"), "numbers", "番号", frozenset({"my_number", "name"}))
+    rows = [*ROWS, no_code]
+    stream = BatchStream(storage, lambda: LegalTables.of(rows), Auditor(storage), AGENCY, ManualClock(1), "batch:t")
+    with pytest.raises(Rejected) as refused:
+        stream.prepare(Ask(business_code="numbers", resident_codes=[person.resident_code]))
+    assert refused.value.problem is Problem.DENIED and "resident_code" in str(refused.value)
+    by_number = stream.prepare(Ask(business_code="numbers", my_numbers=[person.my_number]))
+    assert list(by_number.answer.statuses) == [S.BATCH_STATUS_FOUND]  # the same row, asked as it permits
+
+    stream = BatchStream(storage, lambda: LegalTables.of(rows), Auditor(storage), AGENCY, ManualClock(1), "batch:t")
+    first = stream.prepare(Ask(business_code=PENSION, resident_codes=[person.resident_code]))
+    assert identity_pb2.IdentityRecord.FromString(first.answer.records[0]).name.kanji == person.name.kanji
+    rows[0] = TableRow(CorporateNumber.parse("7123456789012"), PENSION, "年金", frozenset({"resident_code"}))
+    narrowed = stream.prepare(Ask(resident_codes=[person.resident_code]))
+    record = identity_pb2.IdentityRecord.FromString(narrowed.answer.records[0])
+    assert record.resident_code == person.resident_code and not record.name.kanji and not record.HasField("address")
+    assert list(narrowed.template.items) == rows[0].items()
+    del rows[0]
+    with pytest.raises(Rejected) as withdrawn:
+        stream.prepare(Ask(resident_codes=[person.resident_code]))
+    assert withdrawn.value.problem is Problem.DENIED and "no row" in str(withdrawn.value)

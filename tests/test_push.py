@@ -588,3 +588,29 @@ def test_a_caught_up_stream_is_answered_on_the_event_loop(push: PushService, sto
     assert asyncio.run(both()) == [False, True]  # the first has mail
     assert streams[0].scan == others[-1] and streams[1].scan == moved[-1]
     assert [r.position for m in _drain(push, streams[0]) for r in m.records] == moved
+
+
+def test_an_open_stream_follows_the_legal_tables_held_now(storage: NodeStorage, clock) -> None:
+    """A row narrowed by a new directory version narrows what an open stream sends next; a row withdrawn ends
+    the stream (PERMISSION_DENIED) before anything more is provided."""
+    rows = [TableRow(CorporateNumber.parse(AGENCY.code), "pension", "年金", frozenset(FIELD_GROUPS) - {"my_number"})]
+    push = PushService(storage, lambda: LegalTables.of(rows), Wakeup(), clock)
+    person = _person("131148")
+    _commit(storage, [person], clock.now_ms())
+    target = S.PushTarget(resident_codes=[person.resident_code])
+    stream = push.open(AGENCY, push.subscribe(AGENCY, "pension", target, S.PUSH_MODE_EVERY_CHANGE).subscription_id)
+    _commit(storage, [_changed(person, R.CHANGE_REASON_RELOCATION)], clock.now_ms())
+    (first,) = _drain(push, stream)
+    assert first.records[0].record.name.kanji == person.name.kanji
+    rows[0] = TableRow(CorporateNumber.parse(AGENCY.code), "pension", "年金", frozenset({"resident_code"}))
+    _commit(storage, [_changed(person, R.CHANGE_REASON_RELOCATION)], clock.now_ms())
+    (narrowed,) = _drain(push, stream)
+    pushed = narrowed.records[0].record
+    assert pushed.resident_code == person.resident_code and not pushed.name.kanji and not pushed.HasField("address")
+    rows.clear()
+    _commit(storage, [_changed(person, R.CHANGE_REASON_DEATH)], clock.now_ms())
+    before = storage.provisions.count()
+    with pytest.raises(Rejected) as withdrawn:
+        push.deliver_now(stream)
+    assert withdrawn.value.problem is Problem.DENIED and "no row" in str(withdrawn.value)
+    assert storage.provisions.count() == before == 2  # the two messages before, nothing since

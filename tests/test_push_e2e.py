@@ -19,7 +19,7 @@ from jukinet.clients.push import PushClient, PushReceiver
 from jukinet.devnet.access import push_client
 from jukinet.devnet.topology import Topology, pick_free_ports
 from jukinet.domain.limits import MAX_SUBSCRIPTIONS_PER_AGENCY, MAX_TARGET_CODES
-from jukinet.v1 import admin_pb2, identity_pb2
+from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2
 from jukinet.v1 import subscription_pb2 as S
 
 OLD, NEW = "cs:131148", "cs:141038"
@@ -162,6 +162,21 @@ def test_no_legal_basis_and_bad_targets_are_refused_and_store_nothing(net):
         err = rpc_error(push.subscribe, business, mode, **target)
         assert err.code() == status and words in err.details(), err.details()
     assert push.subscriptions() == []
+
+    def audited() -> list[audit_pb2.AuditEntry]:  # every refusal counted, as the lookups' are
+        desk = terminal(net, "national")
+        head = audit_pb2.TreeHead.FromString(desk.tree_head().tree_head.payload).tree_size
+        entries = [audit_pb2.AuditEntry.FromString(e) for e in desk.audit_entries(0, head)]
+        return [e for e in entries if e.action == audit_pb2.AUDIT_ACTION_PROVIDE_IDENTITY
+                and e.outcome != audit_pb2.AUDIT_OUTCOME_SUCCESS and e.actor == f"agency:{AGENCY}"]  # fmt: skip
+
+    def written() -> list[str] | None:  # the first of each kind is written at once, the rest counted
+        details = [e.detail for e in audited()]
+        kinds = ("DENIED: ", "INVALID: ", "EXHAUSTED: ")
+        return details if all(any(d.startswith(k) for d in details) for k in kinds) else None
+
+    details = wait_until(written, timeout=15, what="the refusals in the national audit log")
+    assert any("no row in the legal table" in d and "'tax'" in d for d in details)
     # The rest of the node serves on.
     assert push.subscribe(BUSINESS, S.PUSH_MODE_EVERY_CHANGE, municipality_codes=["131148"]).subscription_id
     push.cancel(push.subscriptions()[0].subscription_id)

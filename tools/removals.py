@@ -163,6 +163,22 @@ REMOVALS: tuple[Removal, ...] = (
         "if False:",
         (f"{PUSH}::test_changes_are_pushed_from_the_cursor_and_acknowledged",),
     ),
+    Removal(
+        "push-row-every-message",
+        "an open push stream is decided by the legal tables held at each message (withdrawn: it ends)",
+        "jukinet/server/national/push.py",
+        "stream.row = self._row(NodeId.parse(stream.sub.agency), stream.sub.business_code)",
+        "pass",
+        (f"{PUSH}::test_an_open_stream_follows_the_legal_tables_held_now",),
+    ),
+    Removal(
+        "push-refusals-audited",
+        "every refusal of the push service is audited and counted",
+        "jukinet/server/national/push.py",
+        "_PROVIDE = audit_pb2.AUDIT_ACTION_PROVIDE_IDENTITY",
+        "_PROVIDE = None",
+        ("tests/test_push_e2e.py::test_no_legal_basis_and_bad_targets_are_refused_and_store_nothing",),
+    ),
     # -- operator login ------------------------------------------------------------------------------------
     Removal(
         "card-signature",
@@ -1097,6 +1113,22 @@ REMOVALS: tuple[Removal, ...] = (
         "row = self._tables().national(self.agency.corporate_number, business) or self._tables().rows[0]"
         "\n        if False:",
         ("tests/test_batch_e2e.py::test_no_legal_basis_is_denied_before_any_answer_and_nothing_is_logged",),
+    ),
+    Removal(
+        "batch-row-every-chunk",
+        "every chunk of a batch stream is decided by the legal tables held then (withdrawn: the stream ends)",
+        "jukinet/server/national/batch.py",
+        "            business = self.row.business\n",
+        "            return self.row\n",
+        ("tests/test_batch.py::test_every_chunk_is_decided_by_the_legal_tables_held_now",),
+    ),
+    Removal(
+        "batch-resident-code-row",
+        "a batch asks by 住民票コード only under a row that permits resident_code",
+        "jukinet/server/national/batch.py",
+        'if codes and not row.permits("resident_code"):',
+        "if False:",
+        ("tests/test_batch.py::test_every_chunk_is_decided_by_the_legal_tables_held_now",),
     ),
     Removal(
         "batch-one-business",

@@ -1,9 +1,13 @@
 """Batch queries (定期照会) at the national server: one bidirectional stream, chunks of codes in, one answer
 per chunk out, in order.
 
-Per stream: the agency's legal-table row for the business named by the first chunk is checked once
-(PERMISSION_DENIED before any answer otherwise); a later chunk naming another business ends the stream
-(INVALID_ARGUMENT). Per chunk (at most ``MAX_BATCH_CHUNK_CODES`` codes, all resident codes or all My
+Per stream: the agency's legal-table row for the business named by the first chunk is checked
+(PERMISSION_DENIED before any answer otherwise), and again at every chunk against the tables held then (a
+row withdrawn by a new directory version ends the stream; a narrowed one narrows its answers); a later
+chunk naming another business ends the stream (INVALID_ARGUMENT). Codes are asked by 住民票コード only under
+a row that permits resident_code, by My Number only under one that permits my_number.
+
+Per chunk (at most ``MAX_BATCH_CHUNK_CODES`` codes, all resident codes or all My
 Numbers): one read transaction, each code's record redacted to the row's fields, then ONE write job through
 the node's group commit holding a provision entry for every record provided (and one audit entry for the
 chunk); the answer leaves only once that job is durable. A malformed code is answered INVALID in its place
@@ -110,6 +114,8 @@ class AskedChunk:
     chunk_id: int
     codes: list[str]
     by_my_number: bool
+    row: TableRow  # the row as it was when the chunk was checked: its read and answer follow it
+    permitted: frozenset[str]
 
 
 @dataclass
@@ -146,6 +152,8 @@ class BatchStream:
         self._chunks = 0
 
     def _admit(self, business: str) -> TableRow:
+        """The stream's row as the legal tables hold it now: every chunk is decided by the current tables
+        (a row withdrawn or narrowed by a new directory version ends or narrows a stream already open)."""
         if self.row is not None:
             if business and business != self.row.business:
                 raise Rejected(
@@ -153,14 +161,16 @@ class BatchStream:
                     f"chunk {self._chunks} names business {quoted(business)}; this stream serves "
                     f"{quoted(self.row.business)} only (open one stream per business)",
                 )
-            return self.row
-        if not business:
+            business = self.row.business
+        elif not business:
             raise Rejected(Problem.INVALID, "the first chunk of a batch stream must name its business_code")
         row = self._tables().national(self.agency.corporate_number, business)
         if row is None:
             raise Rejected(
                 Problem.DENIED, f"{self.agency} has no row in the legal table (別表第1) for business {quoted(business)}"
             )
+        if row == self.row:
+            return row
         if row.pseudonymous:
             raise Rejected(
                 Problem.DENIED,
@@ -180,6 +190,12 @@ class BatchStream:
                 f"chunk {request.chunk_id}: resident_codes and my_numbers together; a chunk holds one kind",
             )
         asked = codes or numbers
+        if codes and not row.permits("resident_code"):  # else a code would be an oracle, as for lookups
+            raise Rejected(
+                Problem.DENIED,
+                f"{self.agency} may not look residents up by 住民票コード for business {quoted(row.business)}: its "
+                "row of the legal table (別表第1) does not permit resident_code",
+            )
         if numbers and not row.permits("my_number"):
             raise Rejected(
                 Problem.DENIED,
@@ -192,19 +208,18 @@ class BatchStream:
                 f"chunk {request.chunk_id}: {len(asked)} codes; at most {MAX_BATCH_CHUNK_CODES} in one chunk",
             )
         self._chunks += 1
-        return AskedChunk(request.chunk_id, list(asked), bool(numbers))
+        return AskedChunk(request.chunk_id, list(asked), bool(numbers), row, self._permitted)
 
     def read(self, asked: AskedChunk) -> ChunkRead:
         """Blocking: the chunk's records found and redacted (in a reader process, if the node has them)."""
-        return self._readers.call(read_chunk_for, self._permitted, asked.codes, asked.by_my_number)
+        return self._readers.call(read_chunk_for, asked.permitted, asked.codes, asked.by_my_number)
 
     def reading(self, asked: AskedChunk) -> Future[ChunkRead]:
         """The read in a reader process, not waited for (the node has reader processes)."""
-        return self._readers.submit(read_chunk_for, self._permitted, asked.codes, asked.by_my_number)
+        return self._readers.submit(read_chunk_for, asked.permitted, asked.codes, asked.by_my_number)
 
     def answer(self, asked: AskedChunk, read: ChunkRead) -> PreparedChunk:
-        assert self.row is not None
-        row = self.row
+        row = asked.row
         template = admin_pb2.ProvisionEntry(
             agency=str(self.agency),
             business_code=row.business,

@@ -66,6 +66,7 @@ from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.domain.push import Filter, check_target, day_bounds, day_of, in_cohort, month_bounds, month_of
 from jukinet.domain.push import next_month as following_month
 from jukinet.domain.quoting import quoted
+from jukinet.server.audit import Auditor
 from jukinet.server.legal_tables import DirectoryTables
 from jukinet.server.national.feed import Dispatcher, FeedEntry, FeedReader, Mailbox
 from jukinet.server.parts import NodeParts
@@ -77,7 +78,7 @@ from jukinet.server.runtime.server import ServiceBinding, bind
 from jukinet.server.runtime.wakeup import Wakeup
 from jukinet.storage import Environment, NodeStorage
 from jukinet.storage.layout import Db, queue_position, resident_key
-from jukinet.v1 import admin_pb2, identity_pb2, subscription_pb2, subscription_pb2_grpc
+from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, subscription_pb2, subscription_pb2_grpc
 
 S = subscription_pb2
 T = TypeVar("T")
@@ -356,7 +357,9 @@ class PushService:
     def produce(self, stream: Stream, progress: bool) -> tuple[Prepared | None, bool]:
         """The stream's next message, its log entry queued (:class:`Prepared`), or None if there is nothing
         to send; and whether more may be ready at once. With ``progress`` a message with no records tells
-        a quiet stream's agency how far it has read (so its cursor can follow)."""
+        a quiet stream's agency how far it has read (so its cursor can follow). The row is the one the
+        legal tables hold now: withdrawn, the stream ends (PERMISSION_DENIED); narrowed, so is what it sends."""
+        stream.row = self._row(NodeId.parse(stream.sub.agency), stream.sub.business_code)
         if stream.pending:
             return self._send(stream, stream.pending.popleft()), True
         mode = stream.sub.mode
@@ -711,28 +714,35 @@ async def deliver(
         reader.cancel()
 
 
+_PROVIDE = audit_pb2.AUDIT_ACTION_PROVIDE_IDENTITY
+
+
 class SubscriptionRpc(subscription_pb2_grpc.SubscriptionServiceServicer):
-    def __init__(self, push: PushService, blocking: Blocking) -> None:
+    """Agencies only; every refusal (no row in the legal table, another agency's subscription, an
+    acknowledgement of what was never sent) is audited and counted as the lookups' are."""
+
+    def __init__(self, push: PushService, auditor: Auditor, blocking: Blocking) -> None:
         self._push = push
+        self.auditor = auditor
         self.blocking = blocking
         self.agencies = Kinds.of(NodeKind.AGENCY)
 
-    @guarded("agencies")
+    @guarded("agencies", audit=_PROVIDE)
     def Subscribe(self, request: S.SubscribeRequest, caller: Caller) -> S.SubscribeResponse:
         agency = caller.of_kind(NodeKind.AGENCY)[0]
         sub = self._push.subscribe(agency, request.business_code, request.target, request.mode)
         return S.SubscribeResponse(subscription=sub)
 
-    @guarded("agencies")
+    @guarded("agencies", audit=_PROVIDE)
     def ListSubscriptions(self, request: S.ListSubscriptionsRequest, caller: Caller) -> S.ListSubscriptionsResponse:
         return S.ListSubscriptionsResponse(subscriptions=self._push.list(caller.of_kind(NodeKind.AGENCY)[0]))
 
-    @guarded("agencies")
+    @guarded("agencies", audit=_PROVIDE)
     def CancelSubscription(self, request: S.CancelSubscriptionRequest, caller: Caller) -> S.CancelSubscriptionResponse:
         self._push.cancel(caller.of_kind(NodeKind.AGENCY)[0], request.subscription_id)
         return S.CancelSubscriptionResponse()
 
-    @guarded("agencies")
+    @guarded("agencies", audit=_PROVIDE)
     async def Receive(
         self, request_iterator: AsyncIterator[S.ReceiveRequest], context: grpc.aio.ServicerContext, caller: Caller
     ) -> AsyncIterator[S.ReceiveResponse]:
@@ -759,4 +769,4 @@ def subscription_service(parts: NodeParts) -> ServiceBinding:
     of the network directory the node holds (reloaded with each new version)."""
     tables = DirectoryTables(parts.directory, parts.clock)
     push = PushService(parts.storage, tables.current, parts.committed, parts.clock)
-    return bind(SubscriptionRpc(push, parts.blocking))
+    return bind(SubscriptionRpc(push, parts.auditor, parts.blocking))
