@@ -227,12 +227,46 @@ def test_a_self_addressed_grant_is_refused_before_the_transaction(tmp_path: Path
     grant = _signed_grant(f"{MINATO}/1", MINATO, MINATO, PLANNED)
     notice = notice_pb2.ChangeNotice(origin=MINATO, sequence=1, record=_move_in(MINATO[3:]))
     notice.move_out_grant.CopyFrom(seal(rogue.signer, grant, rogue.certificate_der))
+    recorded = PLANNED + datetime.timedelta(days=3)
+    notice.recorded_at.FromDatetime(datetime.datetime.combine(recorded, datetime.time(12)))
     with pytest.raises(ItemRefused) as refused:
-        verified_grant(notice, trust, 5)
+        verified_grant(notice, trust, 5, recorded)
     assert (
         refused.value.problem is Problem.INVALID and refused.value.position == 5 and "to itself" in str(refused.value)
     )
     grant.destination = CHIYODA  # a genuine grant to another CS is verified (and judged in the transaction)
     notice.move_out_grant.CopyFrom(seal(rogue.signer, grant, rogue.certificate_der))
     notice.origin = CHIYODA
-    assert verified_grant(notice, trust, 5) == grant
+    assert verified_grant(notice, trust, 5, recorded) == grant
+    assert verified_grant(notice, trust, 5, recorded + datetime.timedelta(days=200)) == grant  # delayed on the way
+
+
+def test_the_tiers_apply_the_legal_time_limits_of_a_move_in(tmp_path: Path) -> None:
+    """A CS that skips its own checks cannot take a resident over late: the tiers judge a grant's 転入 by the
+    day the CS recorded it (signed with the notice) — within 14 days of moving in and 30 of the planned
+    move-out date — and refuse one recorded in their future or not saying when it was recorded."""
+    init_pki(tmp_path / "pki")
+    trust = TrustStore.load(tmp_path / "pki")
+    nakano = SimulatedNode.issue(tmp_path / "pki", [NAKANO], tmp_path / "nakano")
+    grant = seal(nakano.signer, _signed_grant(f"{NAKANO}/1", NAKANO, CHIYODA, PLANNED), nakano.certificate_der)
+
+    def notice(moved: datetime.date, recorded: datetime.date | None) -> notice_pb2.ChangeNotice:
+        out = notice_pb2.ChangeNotice(origin=CHIYODA, sequence=1, record=_move_in(CHIYODA[3:], moved))
+        out.move_out_grant.CopyFrom(grant)
+        if recorded is not None:
+            out.recorded_at.FromDatetime(datetime.datetime.combine(recorded, datetime.time(12)))
+        return out
+
+    day = datetime.timedelta(days=1)
+    today = PLANNED + 400 * day
+    assert verified_grant(notice(PLANNED + 2 * day, PLANNED + 16 * day), trust, 3, today) is not None
+    cases = [
+        (notice(PLANNED + 2 * day, PLANNED + 17 * day), Problem.CONFLICT, "within 14 days of moving in"),
+        (notice(PLANNED + 31 * day, PLANNED + 32 * day), Problem.CONFLICT, "at most 30 days"),
+        (notice(PLANNED + 2 * day, today + 2 * day), Problem.INVALID, "after today"),
+        (notice(PLANNED + 2 * day, None), Problem.INVALID, "when it was recorded"),
+    ]
+    for late, problem, words in cases:
+        with pytest.raises(ItemRefused) as refused:
+            verified_grant(late, trust, 3, today)
+        assert refused.value.problem is problem and words in str(refused.value) and refused.value.position == 3

@@ -352,6 +352,14 @@ REMOVALS: tuple[Removal, ...] = (
         (f"{OWNERSHIP}::test_a_former_owners_removal_is_history_only_whatever_the_current_status",),
     ),
     Removal(
+        "grant-time-limits",
+        "at the tiers, a grant's 転入 is within the legal time limits as of the day the CS recorded it",
+        "jukinet/server/changes.py",
+        'check_move_in_dates(date_of(notice.record.change_date, "record.change_date"), planned, registered)',
+        "pass",
+        (f"{OWNERSHIP}::test_the_tiers_apply_the_legal_time_limits_of_a_move_in",),
+    ),
+    Removal(
         "grant-not-self",
         "a move-out grant moves residents to another CS than its origin (no self-addressed grant)",
         "jukinet/server/grants.py",

@@ -26,7 +26,7 @@ from jukinet.domain.codes import is_valid_resident_code
 from jukinet.domain.errors import ItemRefused, Problem, Rejected
 from jukinet.domain.kana import fold_version
 from jukinet.domain.limits import MAX_NOTICE_BYTES
-from jukinet.domain.moves import date_of
+from jukinet.domain.moves import CLOCK_SKEW_DAYS, check_move_in_dates, date_of
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.numbers import GrantFacts, NoticeFacts, notice_problem
 from jukinet.domain.quoting import quoted
@@ -50,11 +50,16 @@ class Incoming:
     search_keys: SearchKeys | None = None  # national: the record's four-item index keys, worked out beforehand
 
 
-def verified_grant(notice: notice_pb2.ChangeNotice, trust: TrustStore, position: int) -> moves_pb2.MoveOutGrant | None:
+def verified_grant(
+    notice: notice_pb2.ChangeNotice, trust: TrustStore, position: int, today: datetime.date
+) -> moves_pb2.MoveOutGrant | None:
     """The notice's MoveOutGrant (None without one), after :func:`jukinet.server.grants.open_grant` (signed
     by a node certificate of its origin CS — node CA, valid, not revoked —, an id of that CS, a destination
-    other than the origin) and: addressed to the notice's origin, naming the notice's resident. Whether it
-    covers the change here (its origin's 転出 除票, unused, in its window) is checked in the transaction."""
+    other than the origin) and: addressed to the notice's origin, naming the notice's resident, and within
+    the legal time limits of a 転入 (:func:`jukinet.domain.moves.check_move_in_dates`) as of the day the CS
+    recorded it (``recorded_at``, signed with the notice; not after this tier's ``today``): a CS that skips
+    its own check cannot take a resident over late. Whether the grant covers the change here (its
+    origin's 転出 除票, unused, in its window) is checked in the transaction."""
     if not notice.HasField("move_out_grant"):
         return None
     try:
@@ -65,7 +70,13 @@ def verified_grant(notice: notice_pb2.ChangeNotice, trust: TrustStore, position:
             )
         if notice.record.resident_code not in grant.resident_codes:
             raise Rejected(Problem.DENIED, f"the move-out grant does not name resident {notice.record.resident_code}")
-        date_of(grant.planned_date, "move-out grant planned_date")
+        planned = date_of(grant.planned_date, "move-out grant planned_date")
+        if not notice.HasField("recorded_at"):
+            raise Rejected(Problem.INVALID, "a notice carrying a move-out grant must say when it was recorded")
+        registered = datetime.date.fromtimestamp(notice.recorded_at.ToMilliseconds() / 1000)
+        if (registered - today).days > CLOCK_SKEW_DAYS:
+            raise Rejected(Problem.INVALID, f"recorded_at {registered} is after today ({today})")
+        check_move_in_dates(date_of(notice.record.change_date, "record.change_date"), planned, registered)
     except Rejected as exc:
         raise ItemRefused(
             exc.problem, f"notice #{position} ({notice.origin}#{notice.sequence}): {exc}", position

@@ -81,9 +81,11 @@ class RelayedNotices:
         self._cards = cards
 
     def check(self, origin: NodeId, items: Sequence[Item], position: int) -> Plan:
-        check_notices(items, origin, today(self._clock))
+        day = today(self._clock)
+        check_notices(items, origin, day)
         keys = FourItemsIndex.keys  # folded here, outside the write transaction every other write waits behind
-        incoming = [Incoming(position, n, verified_grant(n, self._trust, position), keys(n.record)) for _, n in items]
+        grant = verified_grant
+        incoming = [Incoming(position, n, grant(n, self._trust, position, day), keys(n.record)) for _, n in items]
         return _Store(self._writer, incoming, self._cards, self._storage, self._clock)
 
 

@@ -127,10 +127,10 @@ class CsChangeNotices(_FromHostedCs):
 
     def check(self, delivery: Delivery, items: Sequence[Item]) -> Plan:
         relay = self._admit(delivery)
-        check_notices(items, delivery.sender, today(self._clock))
-        incoming = [
-            Incoming(p, n, verified_grant(n, self._trust, p) if self._trust is not None else None) for p, n in items
-        ]
+        day = today(self._clock)
+        check_notices(items, delivery.sender, day)
+        trust = self._trust
+        incoming = [Incoming(p, n, verified_grant(n, trust, p, day) if trust is not None else None) for p, n in items]
         return _StoreAndRelay(self._writer, incoming, relay)
 
 
