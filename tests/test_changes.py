@@ -48,6 +48,19 @@ def test_amending_changes_need_an_active_record() -> None:
     assert back.status == R.RECORD_STATUS_ACTIVE  # a 除票 may be re-entered by a creating change
 
 
+def test_a_birth_never_reuses_a_code_that_has_a_record() -> None:
+    """A 出生 takes a new code: not one of a living resident, nor a dead one's (whose code and My Number would
+    pass to somebody else)."""
+    person = local_change(None, synthetic_resident(_rng, "131148", numbered=True), None)
+    death = local_change(person, _copy(person, change_reason=R.CHANGE_REASON_DEATH), person.resident_code)
+    newborn = synthetic_resident(_rng, "131148", R.CHANGE_REASON_BIRTH, numbered=False)
+    for current in (person, death):
+        reborn = _copy(newborn, resident_code=person.resident_code, my_number=person.my_number)
+        with pytest.raises(Rejected, match="a 出生 takes a new code") as exc:
+            local_change(current, reborn, person.resident_code)
+        assert exc.value.problem is Problem.ALREADY_EXISTS
+
+
 def test_a_my_number_belongs_to_one_resident() -> None:
     person = synthetic_resident(_rng, "131148", numbered=True)
     with pytest.raises(Rejected, match="already belongs to resident 12345678903") as exc:

@@ -167,7 +167,7 @@ def test_the_prefecture_refuses_both_attacks_from_a_cs_that_skips_its_checks(pri
     forged = rogue.batch(PREF, [block_item, *change_items("cs:131130", stolen_code, 1)])
     refused = rpc_error(rogue.deliver, pref_at, PREF, [forged])
     assert refused.code() == grpc.StatusCode.PERMISSION_DENIED and _refused_position(refused) == 2
-    assert "owned by cs:131016" in refused.details()
+    assert "a 出生 takes a new, unused code" in refused.details() and "cs:131016" in refused.details()
     assert counts(running, PREF) == before  # nothing stored, not even the block's designations
 
     honest = rogue.batch(PREF, [block_item, *change_items("cs:131130", _births("131130", (mine, my_number)), 1)])
@@ -217,7 +217,8 @@ def test_the_national_server_refuses_both_attacks_relayed_unchecked(private_netw
     wait_until(lambda: link(running, PREF, "national").quarantined == quarantined + 1, 30, "the relay quarantined")
     item = next(i for i in terminal(running, PREF).quarantine("national") if identity in i.summary)
     assert item.kind == "relayed_batch" and item.problem == "permission_denied"
-    assert ("My Number of another resident" if attack == "my-number" else "owned by cs:131016") in item.reason
+    expected = "My Number of another resident" if attack == "my-number" else "a 出生 takes a new, unused code"
+    assert expected in item.reason
     assert counts(running, "national")[:2] == national_before  # never applied
     _victim_intact(running, victim)
     assert AGENCY  # the lookups above ran as the agency with a row

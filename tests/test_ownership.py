@@ -270,3 +270,12 @@ def test_the_tiers_apply_the_legal_time_limits_of_a_move_in(tmp_path: Path) -> N
         with pytest.raises(ItemRefused) as refused:
             verified_grant(late, trust, 3, today)
         assert refused.value.problem is problem and words in str(refused.value) and refused.value.position == 3
+
+
+def test_a_birth_over_a_code_with_a_record_is_refused_at_the_tiers() -> None:
+    """Even from the CS that owns the resident: a 出生 notice over a living or a dead resident's code would give
+    somebody else that resident's code (and history); the tiers refuse it whatever the owner."""
+    for current in (_active(NAKANO[3:]), _removed(NAKANO[3:], R.CHANGE_REASON_DEATH)):
+        birth = _active(NAKANO[3:], R.CHANGE_REASON_BIRTH)
+        _denied(NAKANO, birth, NoticeFacts(current=current, designated_to=NAKANO), "a 出生 takes a new, unused code")
+    assert notice_problem(NAKANO, _active(NAKANO[3:]), NoticeFacts(current=None, designated_to=NAKANO)) is None

@@ -352,6 +352,22 @@ REMOVALS: tuple[Removal, ...] = (
         (f"{OWNERSHIP}::test_a_former_owners_removal_is_history_only_whatever_the_current_status",),
     ),
     Removal(
+        "birth-new-code",
+        "at the tiers, a 出生 only for a code with no record (never a living or dead resident's)",
+        NUMBERS_PY,
+        "if record.change_reason == R.CHANGE_REASON_BIRTH and current is not None:",
+        "if False:",
+        (f"{OWNERSHIP}::test_a_birth_over_a_code_with_a_record_is_refused_at_the_tiers",),
+    ),
+    Removal(
+        "cs-birth-new-code",
+        "at the CS, a 出生 only for a code with no record here",
+        "jukinet/domain/changes.py",
+        "elif new.change_reason == R.CHANGE_REASON_BIRTH and current is not None:",
+        "elif False:",
+        ("tests/test_changes.py::test_a_birth_never_reuses_a_code_that_has_a_record",),
+    ),
+    Removal(
         "grant-time-limits",
         "at the tiers, a grant's 転入 is within the legal time limits as of the day the CS recorded it",
         "jukinet/server/changes.py",

@@ -72,6 +72,12 @@ def local_change(
                 "resident_code",
                 f"resident {new.resident_code} has no 除票 of a 転出 here; {reason} closes one",
             )
+    elif new.change_reason == R.CHANGE_REASON_BIRTH and current is not None:
+        raise FieldRejected(
+            Problem.ALREADY_EXISTS,
+            "resident_code",
+            f"resident {new.resident_code} already has a record here; a 出生 takes a new code (leave it empty)",
+        )
     elif new.change_reason in CREATING:
         if active:
             raise FieldRejected(

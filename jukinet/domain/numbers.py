@@ -171,7 +171,8 @@ def notice_problem(origin: str, record: identity_pb2.IdentityRecord, facts: Noti
 
     Checks, in order: a 住民票コード変更 by its own rules (:func:`_code_change_problem`); a code a
     住民票コード変更 replaced is never used again (a late removal by a former owner stays history only), and
-    a code designated for a 住民票コード変更 serves only that change; (1) ownership of the code — the
+    a code designated for a 住民票コード変更 serves only that change; a 出生 only for a code with no record
+    here (whoever holds it: a birth never re-enters nor amends a resident); (1) ownership of the code — the
     current owner; else, for a removal, a former owner (kept as history only, whatever the current
     record's status); else a grant that covers the change (:func:`_grant_problem`); else, for a code with
     no record, a designation to the origin; (2) the My Number — never blanked by a notice that becomes the
@@ -196,6 +197,11 @@ def notice_problem(origin: str, record: identity_pb2.IdentityRecord, facts: Noti
         return Problem.DENIED, (
             f"{origin} may not create resident {code} ({reason}): the code was designated to replace "
             f"{facts.replaces} (住民票コード変更) and serves only that change"
+        )
+    if record.change_reason == R.CHANGE_REASON_BIRTH and current is not None:
+        return Problem.DENIED, (
+            f"{origin} may not record a 出生 for resident {code}: the code already has a record here "
+            f"({reason_name(current.change_reason)}, {_owner(current)}); a 出生 takes a new, unused code"
         )
     owned = current is not None and _owner(current) == origin
     removal = record.status == R.RECORD_STATUS_REMOVED
