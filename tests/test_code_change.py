@@ -194,6 +194,10 @@ def test_the_national_server_changes_a_code_once_and_never_designates_the_old_on
     with pytest.raises(Rejected) as refused:  # a request id answered for another request
         allocation.change_resident_code(NAKANO, new, f"code-change/{old}")
     assert refused.value.problem is Problem.CONFLICT
+    with pytest.raises(Rejected) as refused:  # no My Number for the old code: one would be used up for good
+        allocation.assign(NAKANO, [old])
+    assert refused.value.problem is Problem.CONFLICT and "never used again" in str(refused.value)
+    assert [a.my_number for a in allocation.assign(NAKANO, [new])] == [number.my_number]
     storage.close()
     base = int(old[:10])
     drawn = iter([base, base, 5000])

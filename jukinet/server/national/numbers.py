@@ -202,7 +202,7 @@ class NumberAllocation:
         s, out = self._storage, {}
         with s.env.read() as txn:
             for code in list(attempts):
-                self._owned(txn, cs, code)
+                self._numbered(txn, cs, code)
                 have = s.numbers.number_of(txn, code)
                 if have is not None and have != retire:
                     out[code] = have
@@ -214,7 +214,7 @@ class NumberAllocation:
             def keep(txn: lmdb.Transaction, candidates: list[tuple[str, str | None]] = candidates) -> dict[str, str]:
                 kept: dict[str, str] = {}
                 for code, number in candidates:
-                    self._owned(txn, cs, code)  # again, in the transaction that writes
+                    self._numbered(txn, cs, code)  # again, in the transaction that writes
                     have = s.numbers.number_of(txn, code)
                     if have is not None and have != retire:
                         kept[code] = have  # assigned meanwhile (a concurrent request for the same code)
@@ -235,6 +235,16 @@ class NumberAllocation:
             if any(a >= MAX_MY_NUMBER_ATTEMPTS for a in attempts.values()):
                 raise Rejected(Problem.BROKEN, f"no free My Number in {MAX_MY_NUMBER_ATTEMPTS} attempts")
         return out
+
+    def _numbered(self, txn: lmdb.Transaction, cs: str, code: str) -> None:
+        """``cs``'s code, and not one a 住民票コード変更 replaced: its number moved to the new code, and a new
+        one issued for it would be used up for good."""
+        self._owned(txn, cs, code)
+        replaced = self._storage.numbers.replaced_by(txn, code)
+        if replaced is not None:
+            raise Rejected(
+                Problem.CONFLICT, f"resident code {code} was replaced by {replaced}: it is never used again"
+            )
 
     def _owned(self, txn: lmdb.Transaction, cs: str, code: str) -> None:
         s = self._storage
