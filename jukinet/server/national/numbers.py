@@ -242,9 +242,7 @@ class NumberAllocation:
         self._owned(txn, cs, code)
         replaced = self._storage.numbers.replaced_by(txn, code)
         if replaced is not None:
-            raise Rejected(
-                Problem.CONFLICT, f"resident code {code} was replaced by {replaced}: it is never used again"
-            )
+            raise Rejected(Problem.CONFLICT, f"resident code {code} was replaced by {replaced}: it is never used again")
 
     def _owned(self, txn: lmdb.Transaction, cs: str, code: str) -> None:
         s = self._storage
