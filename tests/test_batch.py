@@ -300,3 +300,37 @@ def test_every_chunk_is_decided_by_the_legal_tables_held_now(storage: NodeStorag
     with pytest.raises(Rejected) as withdrawn:
         stream.prepare(Ask(resident_codes=[person.resident_code]))
     assert withdrawn.value.problem is Problem.DENIED and "no row" in str(withdrawn.value)
+
+
+def test_a_stream_whose_answers_are_not_taken_gives_its_slot_back(storage: NodeStorage) -> None:
+    """An agency cannot hold batch slots by sending chunks and never reading the answers (gRPC's flow control
+    holds the stream at its next answer): once an answer waits that long, the call is ended."""
+    people = _people(storage, 1)
+    bulk = Blocking(1)
+    lookups = BatchLookups(storage, TABLES, Auditor(storage), bulk, idle_seconds=0.3)
+
+    async def scenario() -> list[int]:
+        async def requests():
+            for i in range(3):
+                yield Ask(business_code=PENSION if i == 0 else "", chunk_id=i, resident_codes=[people[0].resident_code])
+
+        taken: list[int] = []
+
+        async def stalled_reader() -> None:
+            answers = lookups.serve(requests(), AGENCY)
+            taken.append((await anext(answers)).chunk_id)
+            await anext(answers)  # gRPC takes the next answer out to write it...
+            await asyncio.sleep(60)  # ...and the write never completes: the agency does not read
+
+        call = asyncio.ensure_future(stalled_reader())
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(call, 10)
+        for _ in range(100):  # the stream's generator is closed once the call is gone
+            if lookups.slots.open() == 0:
+                break
+            await asyncio.sleep(0.05)
+        return taken
+
+    assert asyncio.run(scenario()) == [0]
+    bulk.shutdown()
+    assert lookups.slots.open() == 0

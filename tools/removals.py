@@ -1155,6 +1155,14 @@ REMOVALS: tuple[Removal, ...] = (
         ("tests/test_batch.py::test_every_chunk_is_decided_by_the_legal_tables_held_now",),
     ),
     Removal(
+        "batch-stalled-reader",
+        "a batch stream whose answer is not taken for 30 s is ended (its slot given back)",
+        "jukinet/server/national/batch.py",
+        "                consumer.cancel()\n",
+        "                pass\n",
+        ("tests/test_batch.py::test_a_stream_whose_answers_are_not_taken_gives_its_slot_back",),
+    ),
+    Removal(
         "batch-one-business",
         "a later chunk of a batch stream may not name another business",
         "jukinet/server/national/batch.py",

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import threading
 from collections import Counter
@@ -64,6 +65,8 @@ from jukinet.server.runtime.readers import ReaderPool
 from jukinet.server.runtime.server import ServiceBinding, bind
 from jukinet.storage import NodeStorage
 from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, provision_pb2, provision_pb2_grpc
+
+log = logging.getLogger(__name__)
 
 
 class BatchSlots:
@@ -288,6 +291,16 @@ class BatchLookups:
         self._idle_seconds = idle_seconds
         self._readers = readers
 
+    async def _watch(self, handing: list[float], consumer: asyncio.Task[object] | None) -> None:
+        """Cancel ``consumer`` (the call) once an answer has waited ``idle_seconds`` to be taken."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, self._idle_seconds / 4))
+            if handing and loop.time() - handing[0] > self._idle_seconds and consumer is not None:
+                log.warning("a batch stream's answer was not taken within %g s; the stream ends", self._idle_seconds)
+                consumer.cancel()
+                return
+
     async def serve(
         self, requests: AsyncIterator[provision_pb2.BatchLookupRequest], agency: NodeId
     ) -> AsyncIterator[provision_pb2.BatchLookupResponse]:
@@ -357,15 +370,22 @@ class BatchLookups:
                 pending.put_nowait(None)
 
             reader = asyncio.ensure_future(read())
+            # An agency that stops reading its answers holds the stream at `yield` (gRPC's flow control), and
+            # its slot with it: the watchdog ends a stream whose answer is not taken within idle_seconds.
+            handing: list[float] = []  # when the answer being handed to gRPC was offered
+            watchdog = asyncio.ensure_future(self._watch(handing, asyncio.current_task()))
             try:
                 while (item := await pending.get()) is not None:
                     if isinstance(item, BaseException):
                         raise item
                     answer = await item
                     started.discard(item)  # the stream holds only the answers not yet handed to gRPC
+                    handing.append(loop.time())
                     yield answer
+                    handing.clear()
                     room.release()
             finally:
+                watchdog.cancel()
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader

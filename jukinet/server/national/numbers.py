@@ -240,9 +240,11 @@ class NumberAllocation:
         """``cs``'s code, and not one a 住民票コード変更 replaced: its number moved to the new code, and a new
         one issued for it would be used up for good."""
         self._owned(txn, cs, code)
-        replaced = self._storage.numbers.replaced_by(txn, code)
-        if replaced is not None:
-            raise Rejected(Problem.CONFLICT, f"resident code {code} was replaced by {replaced}: it is never used again")
+        successor = self._storage.numbers.replaced_by(txn, code)
+        if successor is not None:
+            raise Rejected(
+                Problem.CONFLICT, f"resident code {code} was replaced by {successor}: never used again"
+            )
 
     def _owned(self, txn: lmdb.Transaction, cs: str, code: str) -> None:
         s = self._storage
