@@ -242,9 +242,7 @@ class NumberAllocation:
         self._owned(txn, cs, code)
         successor = self._storage.numbers.replaced_by(txn, code)
         if successor is not None:
-            raise Rejected(
-                Problem.CONFLICT, f"resident code {code} was replaced by {successor}: never used again"
-            )
+            raise Rejected(Problem.CONFLICT, f"resident code {code} was replaced by {successor}: never used again")
 
     def _owned(self, txn: lmdb.Transaction, cs: str, code: str) -> None:
         s = self._storage
