@@ -164,6 +164,14 @@ REMOVALS: tuple[Removal, ...] = (
         (f"{PUSH}::test_changes_are_pushed_from_the_cursor_and_acknowledged",),
     ),
     Removal(
+        "push-cohort-one-at-a-time",
+        "one monthly cohort (a scan of every national record) is computed at a time",
+        "jukinet/server/national/push.py",
+        "if not self._cohort_scan.acquire(blocking=False):",
+        "if False:",
+        (f"{PUSH}::test_the_monthly_cohort_is_taken_once_and_acknowledged_whole",),
+    ),
+    Removal(
         "push-row-every-message",
         "an open push stream is decided by the legal tables held at each message (withdrawn: it ends)",
         "jukinet/server/national/push.py",

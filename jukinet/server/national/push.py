@@ -212,6 +212,7 @@ class PushService:
         self._feed = feed or FeedReader(storage)
         self._dispatch = Dispatcher(self._feed, storage.env)
         self._log = PushLog(storage.env)
+        self._cohort_scan = threading.Semaphore(1)  # one cohort computed at a time: a worker, one long read
         self._dispatching: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]] = (
             weakref.WeakKeyDictionary()
         )
@@ -481,7 +482,12 @@ class PushService:
                 return None
             cohort = subs.cohort(txn, stream.id, month)
         if cohort is None:
-            cohort = self._take_cohort(stream, month)
+            if not self._cohort_scan.acquire(blocking=False):
+                return None  # another cohort is being computed: this stream looks again at its next wake-up
+            try:
+                cohort = self._take_cohort(stream, month)
+            finally:
+                self._cohort_scan.release()
         entries = self._entries_at(list(cohort.positions))
         period = month_bounds(month)
         parts = [entries[i : i + MAX_PUSH_RECORDS] for i in range(0, len(entries), MAX_PUSH_RECORDS)] or [[]]
@@ -499,10 +505,11 @@ class PushService:
             snapshot = storage.history.next_position(txn) - 1
             if target.codes:
                 found = ((c, storage.records.current(txn, c)) for c in sorted(target.codes))
-                candidates = [(c, r) for c, r in found if r is not None]
-            else:  # every national record once (documented: no birth-date index yet)
+                candidates = ((c, r) for c, r in found if r is not None)
+            else:  # every national record once, one at a time (documented: no birth-date index yet)
                 cursor = txn.cursor(db=storage.env.dbs[Db.RECORDS])
-                candidates = [(bytes(k).decode("ascii"), identity_pb2.IdentityRecord.FromString(v)) for k, v in cursor]
+                parse = identity_pb2.IdentityRecord.FromString
+                candidates = ((bytes(k).decode("ascii"), parse(v)) for k, v in cursor)
             for code, record in candidates:
                 if in_cohort(record, target, age, month):
                     latest = _latest_position(txn, storage, code)
