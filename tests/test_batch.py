@@ -334,3 +334,48 @@ def test_a_stream_whose_answers_are_not_taken_gives_its_slot_back(storage: NodeS
     assert asyncio.run(scenario()) == [0]
     bulk.shutdown()
     assert lookups.slots.open() == 0
+
+
+def test_a_row_naming_residents_by_agency_identifier_asks_and_is_answered_by_them(storage: NodeStorage) -> None:
+    """機関別符号 in a batch: a pseudonymous row asks by its own identifiers only (never by 住民票コード or My
+    Number), and its answers hold neither number — the agency matches records by position; another agency's
+    identifier answers as a made-up one does; each record provided is logged under its resident."""
+    import hashlib
+    import hmac
+
+    from jukinet.domain.legal import Identifier
+    from jukinet.server.national.agency_identifiers import AgencyIdentifiers
+
+    people = _people(storage, 3, removed=1)
+    corporate, other = "7123456789012", "6100000000001"
+    insurer = TableRow(
+        CorporateNumber.parse(corporate),
+        "insurance",
+        "保険",
+        frozenset(FIELD_GROUPS),
+        identifier=Identifier.AGENCY_IDENTIFIER,
+    )
+    rows = [*ROWS, insurer]
+    identifiers = AgencyIdentifiers(
+        storage, lambda inputs: [hmac.new(b"k" * 32, m, hashlib.sha256).digest() for m in inputs]
+    )
+    mine = identifiers.for_codes(corporate, [p.resident_code for p in people])
+    theirs = identifiers.for_codes(other, [people[1].resident_code])[people[1].resident_code]
+    stream = BatchStream(storage, lambda: LegalTables.of(rows), Auditor(storage), AGENCY, ManualClock(1), "batch:t")
+    asked = [mine[people[2].resident_code], theirs, "not-an-identifier", mine[people[0].resident_code]]
+    chunk = stream.prepare(Ask(business_code="insurance", agency_identifiers=asked))
+    a = chunk.answer
+    assert list(a.statuses) == [S.BATCH_STATUS_FOUND, S.BATCH_STATUS_NOT_FOUND, S.BATCH_STATUS_INVALID,
+                                S.BATCH_STATUS_REMOVED]  # fmt: skip
+    records = [identity_pb2.IdentityRecord.FromString(r) for r in a.records]
+    assert [r.name.kanji for r in records] == [people[2].name.kanji, people[0].name.kanji]
+    assert not any(r.resident_code or r.my_number for r in records)
+    assert list(chunk.provided) == [people[2].resident_code, people[0].resident_code]
+    assert "agency_identifier" in list(chunk.template.items)
+    for wrong in (Ask(resident_codes=[people[2].resident_code]), Ask(my_numbers=[people[2].my_number])):
+        with pytest.raises(Rejected) as refused:
+            stream.prepare(wrong)
+        assert refused.value.problem is Problem.DENIED and "agency identifier" in str(refused.value)
+    with pytest.raises(Rejected) as refused:  # and a row naming residents by code never asks by identifier
+        _stream(storage).prepare(Ask(business_code=PENSION, agency_identifiers=[mine[people[2].resident_code]]))
+    assert refused.value.problem is Problem.DENIED and "resident_code or my_number" in str(refused.value)

@@ -157,7 +157,7 @@ def test_oversize_and_malformed_chunks_end_the_stream_and_the_node_keeps_serving
     stub = _stub(network)
     for request, code, words in (
         (S.BatchLookupRequest(business_code=BUSINESS, resident_codes=too_many), "RESOURCE_EXHAUSTED", "at most 1000"),
-        (S.BatchLookupRequest(business_code=BUSINESS, resident_codes=["1" * 40_000]), "RESOURCE_EXHAUSTED", "bytes"),
+        (S.BatchLookupRequest(business_code=BUSINESS, resident_codes=["1" * 50_000]), "RESOURCE_EXHAUSTED", "bytes"),
         (
             S.BatchLookupRequest(business_code=BUSINESS, resident_codes=["1"], my_numbers=["2"]),
             "INVALID_ARGUMENT",

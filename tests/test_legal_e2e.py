@@ -15,12 +15,13 @@ from conftest import start, wait_until
 from netutil import AGENCY, BUSINESS, agency, channel_with, counts, residents, rpc_error, terminal
 from pkcs11 import Attribute
 
-from jukinet.clients.agency import AgencyClient
+from jukinet.clients.agency import AgencyClient, BatchKind
 from jukinet.devnet.topology import Topology
 from jukinet.domain.legal import agency_identifier_problem
 from jukinet.hsm import AGENCY_IDENTIFIER_KEY_LABEL
 from jukinet.pki import issue_tls_certificate
 from jukinet.v1 import audit_pb2, directory_pb2
+from jukinet.v1 import provision_pb2 as P
 
 INSURER, TOKYO, OTHER = "2300000000001", "5400000000013", "4400000000014"
 HEALTH = "health-insurance"
@@ -133,6 +134,15 @@ def test_agency_identifiers_and_tables_that_change_without_a_restart(private_net
     assert back.record.resident_code == "" and back.record.my_number == ""
     _denied(insurer.by_my_number, HEALTH, a.my_number)  # a pseudonymous row has no my_number
     _denied(agency(private_network).by_agency_identifier, BUSINESS, ia)  # its row names by resident_code
+    # A batch (定期照会) of identifiers: answered by position, the records without either number.
+    made_up = "A" * 32
+    (answer,) = insurer.batch_lookup(HEALTH, [ib, made_up, ia], kind=BatchKind.AGENCY_IDENTIFIER)
+    results = list(answer.results())
+    assert [r.status for r in results] == [P.BATCH_STATUS_FOUND, P.BATCH_STATUS_NOT_FOUND, P.BATCH_STATUS_FOUND]
+    assert [r.record.name for r in results if r.record is not None] == [b.name, a.name]
+    assert all(r.record.resident_code == r.record.my_number == "" for r in results if r.record is not None)
+    refused = rpc_error(lambda: list(insurer.batch_lookup(HEALTH, [a.resident_code])))
+    assert refused.code() == grpc.StatusCode.PERMISSION_DENIED and "agency identifier" in refused.details()
 
     # A new directory version adds a pseudonymous row for the pension agency and a 別表第6 row of
     # another prefecture: both apply at once, no node restarted.
@@ -150,7 +160,6 @@ def test_agency_identifiers_and_tables_that_change_without_a_restart(private_net
     assert pension_a not in (ia, ib)  # two agencies: two unrelated identifiers for one resident
     # Each agency's identifier names nobody for the other: NOT_FOUND, as a made-up one.
     pension = agency(private_network)
-    made_up = "A" * 32
     errors = [rpc_error(pension.by_agency_identifier, "pension-pseudonym", x) for x in (ia, made_up)]
     assert [e.code() for e in errors] == [grpc.StatusCode.NOT_FOUND] * 2
     assert errors[0].details().replace(ia, "X") == errors[1].details().replace(made_up, "X")

@@ -27,6 +27,7 @@ class BatchKind(Enum):
 
     RESIDENT_CODE = "resident_codes"
     MY_NUMBER = "my_numbers"
+    AGENCY_IDENTIFIER = "agency_identifiers"  # a row naming residents by 機関別符号: records come without numbers
 
 
 @dataclass(frozen=True)

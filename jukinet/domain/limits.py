@@ -123,7 +123,7 @@ MAX_DIGEST_RESIDENTS = 20_000  # residents one daily digest holds; beyond, the d
 # Batch queries (定期照会, BatchLookup): codes per chunk (its answer of 1,000 largest records still fits
 # MAX_RESPONSE_BYTES), chunks read and not yet answered per stream, streams open at once.
 MAX_BATCH_CHUNK_CODES = 1000
-MAX_BATCH_REQUEST_BYTES = 32 * KIB  # one chunk: 1,000 codes of 14 encoded bytes, a business code, an id
+MAX_BATCH_REQUEST_BYTES = 40 * KIB  # one chunk: 1,000 agency identifiers of 34 encoded bytes, a business code, an id
 MAX_BATCH_IN_FLIGHT = 16
 MAX_BATCH_STREAMS_PER_AGENCY = 2
 MAX_BATCH_STREAMS = 4  # all agencies together (each holds a bulk worker while it reads a chunk)

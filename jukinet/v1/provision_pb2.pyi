@@ -164,16 +164,18 @@ class SearchByFourItemsResponse(_message.Message):
     def __init__(self, search_id: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[FourItemsCandidate, _Mapping]]] = ...) -> None: ...
 
 class BatchLookupRequest(_message.Message):
-    __slots__ = ("business_code", "chunk_id", "resident_codes", "my_numbers")
+    __slots__ = ("business_code", "chunk_id", "resident_codes", "my_numbers", "agency_identifiers")
     BUSINESS_CODE_FIELD_NUMBER: _ClassVar[int]
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_CODES_FIELD_NUMBER: _ClassVar[int]
     MY_NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     business_code: str
     chunk_id: int
     resident_codes: _containers.RepeatedScalarFieldContainer[str]
     my_numbers: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, business_code: _Optional[str] = ..., chunk_id: _Optional[int] = ..., resident_codes: _Optional[_Iterable[str]] = ..., my_numbers: _Optional[_Iterable[str]] = ...) -> None: ...
+    agency_identifiers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, business_code: _Optional[str] = ..., chunk_id: _Optional[int] = ..., resident_codes: _Optional[_Iterable[str]] = ..., my_numbers: _Optional[_Iterable[str]] = ..., agency_identifiers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BatchRemoval(_message.Message):
     __slots__ = ("reason", "date")

@@ -55,7 +55,7 @@ from jukinet.domain.node_ids import NodeId, NodeKind
 from jukinet.domain.quoting import quoted
 from jukinet.server.audit import Auditor
 from jukinet.server.legal_tables import DirectoryTables
-from jukinet.server.national.batch_readers import ChunkRead, read_chunk_for
+from jukinet.server.national.batch_readers import ChunkRead, read_chunk_for, read_identified_chunk_for
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.guard import guarded
@@ -115,10 +115,11 @@ class AskedChunk:
     """A chunk that passed the stream's checks: what is to be read."""
 
     chunk_id: int
-    codes: list[str]
+    codes: list[str]  # as asked: 住民票コード, My Numbers or agency identifiers
     by_my_number: bool
     row: TableRow  # the row as it was when the chunk was checked: its read and answer follow it
     permitted: frozenset[str]
+    by_identifier: bool = False
 
 
 @dataclass
@@ -172,27 +173,28 @@ class BatchStream:
             raise Rejected(
                 Problem.DENIED, f"{self.agency} has no row in the legal table (別表第1) for business {quoted(business)}"
             )
-        if row == self.row:
-            return row
-        if row.pseudonymous:
-            raise Rejected(
-                Problem.DENIED,
-                f"{self.agency}'s business {quoted(business)} names residents by agency identifier; batch queries "
-                "name them by resident_code or my_number (not built for agency identifiers yet)",
-            )
-        self.row, self._permitted = row, permitted_fields(row)
+        if row != self.row:
+            self.row, self._permitted = row, permitted_fields(row)
         return row
 
     def check(self, request: provision_pb2.BatchLookupRequest) -> AskedChunk:
         """The stream's checks of one chunk, in the order chunks arrive; nothing is read or written."""
         row = self._admit(request.business_code)
-        codes, numbers = request.resident_codes, request.my_numbers
-        if codes and numbers:
+        codes, numbers, identifiers = request.resident_codes, request.my_numbers, request.agency_identifiers
+        if sum(map(bool, (codes, numbers, identifiers))) > 1:
             raise Rejected(
                 Problem.INVALID,
-                f"chunk {request.chunk_id}: resident_codes and my_numbers together; a chunk holds one kind",
+                f"chunk {request.chunk_id}: resident_codes, my_numbers and agency_identifiers together; a chunk "
+                "holds one kind",
             )
-        asked = codes or numbers
+        asked = codes or numbers or identifiers
+        if bool(identifiers) != row.pseudonymous and asked:  # each row names residents one way only
+            named = "agency identifier" if row.pseudonymous else "resident_code or my_number"
+            raise Rejected(
+                Problem.DENIED,
+                f"{self.agency}'s business {quoted(row.business)} names residents by {named} (its row of the "
+                "legal table, 別表第1); a chunk asks by that",
+            )
         if codes and not row.permits("resident_code"):  # else a code would be an oracle, as for lookups
             raise Rejected(
                 Problem.DENIED,
@@ -211,15 +213,22 @@ class BatchStream:
                 f"chunk {request.chunk_id}: {len(asked)} codes; at most {MAX_BATCH_CHUNK_CODES} in one chunk",
             )
         self._chunks += 1
-        return AskedChunk(request.chunk_id, list(asked), bool(numbers), row, self._permitted)
+        return AskedChunk(request.chunk_id, list(asked), bool(numbers), row, self._permitted, bool(identifiers))
+
+    def _reader(self, asked: AskedChunk) -> tuple[Callable[..., ChunkRead], tuple[object, ...]]:
+        if asked.by_identifier:
+            return read_identified_chunk_for, (asked.permitted, str(self.agency.corporate_number), asked.codes)
+        return read_chunk_for, (asked.permitted, asked.codes, asked.by_my_number)
 
     def read(self, asked: AskedChunk) -> ChunkRead:
         """Blocking: the chunk's records found and redacted (in a reader process, if the node has them)."""
-        return self._readers.call(read_chunk_for, asked.permitted, asked.codes, asked.by_my_number)
+        fn, args = self._reader(asked)
+        return self._readers.call(fn, *args)
 
     def reading(self, asked: AskedChunk) -> Future[ChunkRead]:
         """The read in a reader process, not waited for (the node has reader processes)."""
-        return self._readers.submit(read_chunk_for, asked.permitted, asked.codes, asked.by_my_number)
+        fn, args = self._reader(asked)
+        return self._readers.submit(fn, *args)
 
     def answer(self, asked: AskedChunk, read: ChunkRead) -> PreparedChunk:
         row = asked.row

@@ -15,6 +15,8 @@ from operator import is_not, not_
 
 from jukinet.domain.bulk_redaction import BulkRedactor
 from jukinet.domain.codes import is_valid_my_number, is_valid_resident_code
+from jukinet.domain.legal import agency_identifier_problem
+from jukinet.server.national.agency_identifiers import resolve_in
 from jukinet.storage import NodeStorage
 from jukinet.v1 import provision_pb2
 
@@ -73,3 +75,22 @@ def redactor_for(permitted: frozenset[str]) -> BulkRedactor:
 def read_chunk_for(storage: NodeStorage, permitted: frozenset[str], asked: list[str], by_my_number: bool) -> ChunkRead:
     """:func:`read_chunk` with the redaction to ``permitted`` (what a reader process is asked to run)."""
     return read_chunk(storage, redactor_for(permitted), asked, by_my_number)
+
+
+def read_identified_chunk_for(
+    storage: NodeStorage, permitted: frozenset[str], corporate: str, identifiers: list[str]
+) -> ChunkRead:
+    """A chunk of agency identifiers (機関別符号) of agency ``corporate``: each resolved to its resident's
+    current code (one read transaction), then read as those codes are. A malformed identifier is INVALID; one
+    that names nobody for this agency (another agency's is indistinguishable from a made-up one) NOT_FOUND.
+    ``permitted`` never holds the numbers (a pseudonymous row's): the agency matches records by position."""
+    with storage.env.read() as txn:
+        resolved = [
+            "" if agency_identifier_problem(i) else (resolve_in(txn, storage, corporate, i) or "") for i in identifiers
+        ]
+    read = read_chunk(storage, redactor_for(permitted), resolved, by_my_number=False)
+    statuses = bytearray(read.statuses)
+    for position, (identifier, code) in enumerate(zip(identifiers, resolved, strict=True)):
+        if not code:
+            statuses[position] = _INVALID if agency_identifier_problem(identifier) else _NOT_FOUND
+    return ChunkRead(bytes(statuses), read.framed, read.removals, read.provided(resolved))
