@@ -1171,6 +1171,14 @@ REMOVALS: tuple[Removal, ...] = (
         ("tests/test_batch.py::test_a_stream_whose_answers_are_not_taken_gives_its_slot_back",),
     ),
     Removal(
+        "batch-identifier-rows",
+        "a batch of a pseudonymous row asks by its agency identifiers only, and only such a row asks by them",
+        "jukinet/server/national/batch.py",
+        "if bool(identifiers) != row.pseudonymous and asked:",
+        "if False:",
+        ("tests/test_batch.py::test_a_row_naming_residents_by_agency_identifier_asks_and_is_answered_by_them",),
+    ),
+    Removal(
         "batch-one-business",
         "a later chunk of a batch stream may not name another business",
         "jukinet/server/national/batch.py",
