@@ -9,6 +9,8 @@ accepted back from its own agency only.
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import pytest
 from conftest import start, wait_until
@@ -16,12 +18,15 @@ from netutil import AGENCY, BUSINESS, agency, channel_with, counts, residents, r
 from pkcs11 import Attribute
 
 from jukinet.clients.agency import AgencyClient, BatchKind
+from jukinet.clients.push import PushClient
 from jukinet.devnet.topology import Topology
 from jukinet.domain.legal import agency_identifier_problem
 from jukinet.hsm import AGENCY_IDENTIFIER_KEY_LABEL
 from jukinet.pki import issue_tls_certificate
 from jukinet.v1 import audit_pb2, directory_pb2
+from jukinet.v1 import identity_pb2 as R
 from jukinet.v1 import provision_pb2 as P
+from jukinet.v1 import subscription_pb2 as S
 
 INSURER, TOKYO, OTHER = "2300000000001", "5400000000013", "4400000000014"
 HEALTH = "health-insurance"
@@ -143,6 +148,29 @@ def test_agency_identifiers_and_tables_that_change_without_a_restart(private_net
     assert all(r.record.resident_code == r.record.my_number == "" for r in results if r.record is not None)
     refused = rpc_error(lambda: list(insurer.batch_lookup(HEALTH, [a.resident_code])))
     assert refused.code() == grpc.StatusCode.PERMISSION_DENIED and "agency identifier" in refused.details()
+    # Push notices to it name the resident by the same identifier, never by a number.
+    creds = private_network.network.agency(INSURER)
+    push = PushClient(channel_with(private_network, "national", creds.cert, creds.key))
+    sub = push.subscribe(HEALTH, S.PUSH_MODE_EVERY_CHANGE, municipality_codes=["131148"])
+    moved = R.IdentityRecord()
+    moved.CopyFrom(a)
+    moved.change_reason = R.CHANGE_REASON_RELOCATION
+    terminal(private_network, CS).record_change(moved)
+    receiver = push.receive(sub.subscription_id)
+    try:
+        pushed = []
+        deadline = time.monotonic() + 20
+        while not pushed and time.monotonic() < deadline:
+            message = receiver.next(timeout=5)
+            assert message is not None, receiver.error
+            pushed = [r for r in message.records if r.record.change_reason == R.CHANGE_REASON_RELOCATION]
+            receiver.acknowledge(message.last_position)
+        (record,) = pushed
+        assert record.agency_identifier == ia and record.record.name == a.name
+        assert record.record.resident_code == record.record.my_number == ""
+    finally:
+        receiver.close()
+        push.cancel(sub.subscription_id)
 
     # A new directory version adds a pseudonymous row for the pension agency and a 別表第6 row of
     # another prefecture: both apply at once, no node restarted.

@@ -157,7 +157,7 @@ def test_no_legal_basis_limits_and_another_agencys_subscription(push: PushServic
     with pytest.raises(Rejected) as caught:
         push.subscribe(AGENCY, "tax", target, S.PUSH_MODE_EVERY_CHANGE)  # the row is OTHER's
     assert caught.value.problem is Problem.DENIED
-    with pytest.raises(Rejected) as caught:  # a row naming residents by 機関別符号 only
+    with pytest.raises(Rejected) as caught:  # a row naming residents by 機関別符号, at a server without their key
         push.subscribe(OTHER, "survey", target, S.PUSH_MODE_EVERY_CHANGE)
     assert caught.value.problem is Problem.DENIED and "agency identifier" in str(caught.value)
     assert push.list(AGENCY) == [] and push.list(OTHER) == [] and storage.env.entries("subscriptions") == 0
@@ -619,3 +619,48 @@ def test_an_open_stream_follows_the_legal_tables_held_now(storage: NodeStorage, 
         push.deliver_now(stream)
     assert withdrawn.value.problem is Problem.DENIED and "no row" in str(withdrawn.value)
     assert storage.provisions.count() == before == 2  # the two messages before, nothing since
+
+
+def test_a_row_naming_residents_by_agency_identifier_is_pushed_them_and_never_the_numbers(
+    storage: NodeStorage, clock
+) -> None:
+    """機関別符号 in push notices: a pseudonymous row subscribes by municipality (never by 住民票コード, which
+    its agency does not hold), and each pushed record carries the agency's identifier of its resident —
+    the one a lookup answers — and neither number; another row's identical fields are not confused with it."""
+    import hashlib
+    import hmac
+
+    from jukinet.domain.legal import Identifier
+    from jukinet.server.national.agency_identifiers import AgencyIdentifiers
+
+    identifiers = AgencyIdentifiers(
+        storage, lambda inputs: [hmac.new(b"k" * 32, m, hashlib.sha256).digest() for m in inputs]
+    )
+    fields = frozenset(FIELD_GROUPS)
+    rows = [
+        TableRow(CorporateNumber.parse(AGENCY.code), "pension", "年金", fields),
+        TableRow(
+            CorporateNumber.parse(OTHER.code), "insurance", "保険", fields, identifier=Identifier.AGENCY_IDENTIFIER
+        ),
+    ]
+    push = PushService(storage, lambda: LegalTables.of(rows), Wakeup(), clock, identifiers=identifiers)
+    person = _person("131148")
+    _commit(storage, [person], clock.now_ms())
+    with pytest.raises(Rejected) as refused:
+        push.subscribe(
+            OTHER, "insurance", S.PushTarget(resident_codes=[person.resident_code]), S.PUSH_MODE_EVERY_CHANGE
+        )
+    assert refused.value.problem is Problem.DENIED and "by municipality" in str(refused.value)
+    place = S.PushTarget(municipality_codes=["131148"])
+    streams = [
+        push.open(a, push.subscribe(a, b, place, S.PUSH_MODE_EVERY_CHANGE).subscription_id)
+        for a, b in ((AGENCY, "pension"), (OTHER, "insurance"))
+    ]
+    moved = _commit(storage, [_changed(person, R.CHANGE_REASON_RELOCATION)], clock.now_ms())
+    (plain,), (named,) = (_drain(push, s) for s in streams)
+    assert plain.records[0].record.resident_code == person.resident_code and not plain.records[0].agency_identifier
+    pushed = named.records[0]
+    assert pushed.position == moved[0] and pushed.record.name == person.name
+    assert pushed.record.resident_code == pushed.record.my_number == ""
+    assert pushed.agency_identifier == identifiers.for_codes(OTHER, [person.resident_code])[person.resident_code]
+    assert identifiers.resolve(OTHER, pushed.agency_identifier) == person.resident_code

@@ -172,6 +172,14 @@ REMOVALS: tuple[Removal, ...] = (
         (f"{PUSH}::test_the_monthly_cohort_is_taken_once_and_acknowledged_whole",),
     ),
     Removal(
+        "push-pseudonym-by-municipality",
+        "a push subscription of a row naming residents by agency identifier never lists 住民票コード",
+        "jukinet/server/national/push.py",
+        "if row.pseudonymous and canonical.resident_codes:",
+        "if False:",
+        (f"{PUSH}::test_a_row_naming_residents_by_agency_identifier_is_pushed_them_and_never_the_numbers",),
+    ),
+    Removal(
         "push-row-every-message",
         "an open push stream is decided by the legal tables held at each message (withdrawn: it ends)",
         "jukinet/server/national/push.py",

@@ -101,16 +101,18 @@ class ReceiveRequest(_message.Message):
     def __init__(self, subscription_id: _Optional[str] = ..., acknowledge: _Optional[int] = ...) -> None: ...
 
 class PushedRecord(_message.Message):
-    __slots__ = ("position", "record", "committed_at", "provision_id")
+    __slots__ = ("position", "record", "committed_at", "provision_id", "agency_identifier")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     RECORD_FIELD_NUMBER: _ClassVar[int]
     COMMITTED_AT_FIELD_NUMBER: _ClassVar[int]
     PROVISION_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     position: int
     record: _identity_pb2.IdentityRecord
     committed_at: _timestamp_pb2.Timestamp
     provision_id: int
-    def __init__(self, position: _Optional[int] = ..., record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., committed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provision_id: _Optional[int] = ...) -> None: ...
+    agency_identifier: str
+    def __init__(self, position: _Optional[int] = ..., record: _Optional[_Union[_identity_pb2.IdentityRecord, _Mapping]] = ..., committed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provision_id: _Optional[int] = ..., agency_identifier: _Optional[str] = ...) -> None: ...
 
 class ReceiveResponse(_message.Message):
     __slots__ = ("subscription_id", "first_position", "last_position", "records", "period_start", "period_end", "sent_at")

@@ -34,7 +34,7 @@ class FeedEntry:
     position: int
     notice: notice_pb2.ChangeNotice
     committed_ms: int
-    redacted: dict[frozenset[str], identity_pb2.IdentityRecord] = field(default_factory=dict)
+    redacted: dict[tuple[frozenset[str], bool], identity_pb2.IdentityRecord] = field(default_factory=dict)
     key: Key = field(init=False)  # what filters look at, read once
 
     def __post_init__(self) -> None:
@@ -42,9 +42,10 @@ class FeedEntry:
 
     def for_row(self, row: TableRow) -> identity_pb2.IdentityRecord:
         """The record redacted to ``row``'s fields (computed once per field set, then shared)."""
-        record = self.redacted.get(row.fields)
+        key = (row.fields, row.pseudonymous)  # a pseudonymous row drops the numbers whatever its fields
+        record = self.redacted.get(key)
         if record is None:
-            record = self.redacted[row.fields] = row.redact(self.notice.record)
+            record = self.redacted[key] = row.redact(self.notice.record)
         return record
 
 

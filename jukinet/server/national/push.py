@@ -68,6 +68,7 @@ from jukinet.domain.push import next_month as following_month
 from jukinet.domain.quoting import quoted
 from jukinet.server.audit import Auditor
 from jukinet.server.legal_tables import DirectoryTables
+from jukinet.server.national.agency_identifiers import AgencyIdentifiers
 from jukinet.server.national.feed import Dispatcher, FeedEntry, FeedReader, Mailbox
 from jukinet.server.parts import NodeParts
 from jukinet.server.runtime.executor import Blocking
@@ -204,8 +205,12 @@ class PushService:
         committed: Wakeup,
         clock: Clock = SYSTEM_CLOCK,
         feed: FeedReader | None = None,
+        identifiers: AgencyIdentifiers | None = None,
     ) -> None:
+        """``identifiers``: the national server's 機関別符号 (without them, rows naming residents by agency
+        identifier cannot subscribe)."""
         self._storage = storage
+        self._identifiers = identifiers
         self._tables = tables  # the current legal tables (of the network directory held now)
         self.committed = committed
         self._clock = clock
@@ -222,8 +227,14 @@ class PushService:
     # -- registration --------------------------------------------------------------------------
 
     def subscribe(self, agency: NodeId, business: str, target: S.PushTarget, mode: int) -> S.Subscription:
-        self._row(agency, business)
+        row = self._row(agency, business)
         canonical = check_target(target, mode)
+        if row.pseudonymous and canonical.resident_codes:
+            raise Rejected(
+                Problem.DENIED,
+                f"{agency}'s business {quoted(business)} names residents by agency identifier, not 住民票コード: it "
+                "subscribes by municipality (its notices name each resident by the agency's identifier)",
+            )
         sub = S.Subscription(agency=str(agency), business_code=business, target=canonical, mode=mode)
         sub.created_at.FromMilliseconds(self._clock.now_ms())
 
@@ -269,11 +280,11 @@ class PushService:
             raise Rejected(
                 Problem.DENIED, f"{agency} has no row in the legal table (別表第1) for business {quoted(business)}"
             )
-        if row.pseudonymous:  # its provisions name residents by 機関別符号, which a push does not carry yet
+        if row.pseudonymous and self._identifiers is None:
             raise Rejected(
                 Problem.DENIED,
-                f"{agency}'s row for business {quoted(business)} names residents by agency identifier; "
-                "push notices name them by 住民票コード",
+                f"{agency}'s row for business {quoted(business)} names residents by agency identifier, which this "
+                "server cannot derive",
             )
         return row
 
@@ -550,6 +561,10 @@ class PushService:
         )
         codes = [fed.notice.record.resident_code for fed in outgoing.entries]  # whatever the row lets through
         delivered = outgoing.last if outgoing.ackable else 0
+        named: dict[str, str] = {}  # 住民票コード → the agency's identifier (a pseudonymous row)
+        if row.pseudonymous and codes:
+            assert self._identifiers is not None  # _row refuses such a row otherwise
+            named = self._identifiers.for_codes(NodeId.parse(sub.agency), codes)
 
         def log(txn: lmdb.Transaction) -> range:
             subs = self._storage.subscriptions
@@ -573,7 +588,13 @@ class PushService:
             committed = timestamp_pb2.Timestamp(
                 seconds=fed.committed_ms // 1000, nanos=fed.committed_ms % 1000 * 1_000_000
             )
-            add(position=fed.position, record=fed.for_row(row), committed_at=committed)
+            code = fed.notice.record.resident_code
+            add(
+                position=fed.position,
+                record=fed.for_row(row),
+                committed_at=committed,
+                agency_identifier=named.get(code, ""),
+            )
         if outgoing.period is not None:
             message.period_start.FromMilliseconds(outgoing.period[0])
             message.period_end.FromMilliseconds(outgoing.period[1])
@@ -775,5 +796,8 @@ def subscription_service(parts: NodeParts) -> ServiceBinding:
     """The national tier's push subscriptions (see jukinet.server.assembly.TIERS), under the legal tables
     of the network directory the node holds (reloaded with each new version)."""
     tables = DirectoryTables(parts.directory, parts.clock)
-    push = PushService(parts.storage, tables.current, parts.committed, parts.clock)
+    from jukinet.server.national.provision import agency_identifiers  # the token's key, as the lookups use it
+
+    identifiers = agency_identifiers(parts)
+    push = PushService(parts.storage, tables.current, parts.committed, parts.clock, identifiers=identifiers)
     return bind(SubscriptionRpc(push, parts.auditor, parts.blocking))
