@@ -5,6 +5,7 @@ the stream slots, and the pipeline's order and bound."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -379,3 +380,109 @@ def test_a_row_naming_residents_by_agency_identifier_asks_and_is_answered_by_the
     with pytest.raises(Rejected) as refused:  # and a row naming residents by code never asks by identifier
         _stream(storage).prepare(Ask(business_code=PENSION, agency_identifiers=[mine[people[2].resident_code]]))
     assert refused.value.problem is Problem.DENIED and "resident_code or my_number" in str(refused.value)
+
+
+def test_identifiers_are_resolved_and_read_in_one_snapshot(storage: NodeStorage) -> None:
+    """A 住民票コード変更 committed while a chunk of agency identifiers is read does not make a living resident
+    a 除票: the identifiers are resolved and the records read in the same read transaction."""
+    import hashlib
+    import hmac
+    import threading
+
+    from jukinet.domain.changes import ended_record
+    from jukinet.domain.legal import Identifier
+    from jukinet.server.national.agency_identifiers import AgencyIdentifiers
+    from jukinet.server.national.batch_readers import read_identified_chunk_for
+
+    person = _people(storage, 1)[0]
+    corporate = "7123456789012"
+    row = TableRow(
+        CorporateNumber.parse(corporate),
+        "ins",
+        "保険",
+        frozenset(FIELD_GROUPS),
+        identifier=Identifier.AGENCY_IDENTIFIER,
+    )
+    identifiers = AgencyIdentifiers(storage, lambda ms: [hmac.new(b"k" * 32, m, hashlib.sha256).digest() for m in ms])
+    mine = identifiers.for_codes(corporate, [person.resident_code])[person.resident_code]
+    changed = identity_pb2.IdentityRecord()
+    changed.CopyFrom(person)
+    changed.resident_code = generate_resident_code(random.Random(7))
+    changed.change_reason = identity_pb2.CHANGE_REASON_RESIDENT_CODE_CHANGE
+
+    def code_change(txn) -> None:
+        storage.records.put(txn, ended_record(person, changed), person)
+        storage.records.put(txn, changed, None)
+        storage.numbers.link_change(txn, person.resident_code, changed.resident_code)
+
+    real = storage.records.encoded_in
+
+    def meanwhile(txn, codes):  # the change commits (another thread: the node's writer) mid-read
+        done = threading.Thread(target=storage.env.write, args=(code_change,))
+        done.start()
+        done.join(10)
+        return real(txn, codes)
+
+    storage.records.encoded_in = meanwhile  # type: ignore[method-assign]
+    raced = read_identified_chunk_for(storage, permitted_fields(row), corporate, [mine])
+    storage.records.encoded_in = real  # type: ignore[method-assign]
+    assert list(raced.statuses) == [S.BATCH_STATUS_FOUND] and raced.provided([mine]) == [person.resident_code]
+    after = read_identified_chunk_for(storage, permitted_fields(row), corporate, [mine])
+    assert list(after.statuses) == [S.BATCH_STATUS_FOUND] and after.provided([mine]) == [changed.resident_code]
+
+
+def test_a_stalled_call_ends_with_a_status_its_agency_can_read(storage: NodeStorage) -> None:
+    """Over a real gRPC call: the agency sends chunks and reads nothing; once an answer has waited, the slot is
+    given back at once and the call ends RESOURCE_EXHAUSTED saying why (read when the agency reads again)."""
+    import grpc
+
+    people = _people(storage, 1000)
+    bulk = Blocking(2)
+    lookups = BatchLookups(storage, TABLES, Auditor(storage), bulk, idle_seconds=0.5)
+    codes = [p.resident_code for p in people]
+
+    async def scenario() -> tuple[int, int, grpc.StatusCode, str]:
+        async def handler(requests, context):
+            async def stalled(why: str) -> None:
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, why)
+
+            async for answer in lookups.serve(requests, AGENCY, stalled):
+                yield answer
+
+        method = grpc.stream_stream_rpc_method_handler(
+            handler, request_deserializer=Ask.FromString, response_serializer=S.BatchLookupResponse.SerializeToString
+        )
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("t.Batch", {"Lookup": method})])
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.stream_stream(
+                "/t.Batch/Lookup",
+                request_serializer=Ask.SerializeToString,
+                response_deserializer=S.BatchLookupResponse.FromString,
+            )()
+
+            async def send() -> None:
+                with contextlib.suppress(Exception):
+                    for i in range(400):  # far more than flow control lets through unread
+                        await call.write(Ask(business_code=PENSION if i == 0 else "", chunk_id=i, resident_codes=codes))
+
+            sender = asyncio.ensure_future(send())
+            for _ in range(200):  # the slot is given back without the agency reading anything
+                await asyncio.sleep(0.05)
+                if lookups.slots.open() == 0 and sender.done():
+                    break
+            held = lookups.slots.open()
+            answered = 0
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                async for _ in call:
+                    answered += 1
+            code, details = await call.code(), await call.details()
+        await server.stop(None)
+        return held, answered, code, details
+
+    held, answered, code, details = asyncio.run(asyncio.wait_for(scenario(), 60))
+    bulk.shutdown()
+    assert held == 0 and answered < 400
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "was taken for 0.5 s" in details

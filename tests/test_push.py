@@ -620,6 +620,13 @@ def test_an_open_stream_follows_the_legal_tables_held_now(storage: NodeStorage, 
     assert withdrawn.value.problem is Problem.DENIED and "no row" in str(withdrawn.value)
     assert storage.provisions.count() == before == 2  # the two messages before, nothing since
 
+    async def blocking(fn, *args):
+        return await asyncio.to_thread(fn, *args)
+
+    with pytest.raises(Rejected) as idle:  # an idle stream, let through on the event loop, ends as well
+        asyncio.run(push.caught_up(stream, blocking))
+    assert idle.value.problem is Problem.DENIED
+
 
 def test_a_row_naming_residents_by_agency_identifier_is_pushed_them_and_never_the_numbers(
     storage: NodeStorage, clock
@@ -664,3 +671,52 @@ def test_a_row_naming_residents_by_agency_identifier_is_pushed_them_and_never_th
     assert pushed.record.resident_code == pushed.record.my_number == ""
     assert pushed.agency_identifier == identifiers.for_codes(OTHER, [person.resident_code])[person.resident_code]
     assert identifiers.resolve(OTHER, pushed.agency_identifier) == person.resident_code
+    # A subscription listing codes, made while the row named residents by code, ends once the row names them by
+    # identifier: it would otherwise pair each code the agency listed with its identifier.
+    listed = push.subscribe(
+        AGENCY, "pension", S.PushTarget(resident_codes=[person.resident_code]), S.PUSH_MODE_EVERY_CHANGE
+    )
+    stream = push.open(AGENCY, listed.subscription_id)
+    rows[0] = TableRow(
+        CorporateNumber.parse(AGENCY.code), "pension", "年金", fields, identifier=Identifier.AGENCY_IDENTIFIER
+    )
+    _commit(storage, [_changed(person, R.CHANGE_REASON_RELOCATION)], clock.now_ms())
+    for attempt in (lambda: push.deliver_now(stream), lambda: push.open(AGENCY, listed.subscription_id)):
+        with pytest.raises(Rejected) as ended:
+            attempt()
+        assert ended.value.problem is Problem.DENIED and "by municipality" in str(ended.value)
+
+
+def test_a_stream_joining_after_the_last_one_left_gets_what_was_committed_before_it_joined(
+    push: PushService, storage: NodeStorage, clock
+) -> None:
+    """Stream B reads the feed to its end; meanwhile a commit lands, stream A (the only member) takes it and
+    leaves; B then joins at its own, older mark: the dispatcher matches from there — B is not taken for
+    caught up on the strength of A's reading."""
+    _commit(storage, [_person("131148") for _ in range(3)], clock.now_ms())
+    place = S.PushTarget(municipality_codes=["131148"])
+    a_sub, b_sub = (push.subscribe(AGENCY, "pension", place, S.PUSH_MODE_EVERY_CHANGE) for _ in range(2))
+    a = push.open(AGENCY, a_sub.subscription_id)
+    assert _drain(push, a) == [] and a.mailbox is not None and a.mailbox.joined
+    b = push.open(AGENCY, b_sub.subscription_id)
+    real, new = push._feed.read, []
+
+    def read(after: int, limit: int) -> list:
+        out = real(after, limit)
+        if not out and not new and threading.current_thread().name == "b":  # B found the feed's end
+            new.extend(_commit(storage, [_person("131148")], clock.now_ms()))
+            assert [r.position for m in _drain(push, a) for r in m.records] == new
+            push.close(a)  # the last member leaves
+        return out
+
+    push._feed.read = read  # type: ignore[method-assign]
+    reader = threading.Thread(target=_drain, args=(push, b), name="b")
+    reader.start()
+    reader.join(10)
+    assert b.mailbox is not None and b.mailbox.joined and new
+
+    async def blocking(fn, *args):
+        return await asyncio.to_thread(fn, *args)
+
+    assert asyncio.run(push.caught_up(b, blocking)) is False  # it has mail: what A took before B joined
+    assert [r.position for m in _drain(push, b) for r in m.records] == new

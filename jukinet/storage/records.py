@@ -60,12 +60,16 @@ class RecordStore:
     def encoded_many(self, resident_codes: Sequence[str]) -> list[bytes | None]:
         """The stored bytes of each code's record (None: no record, or not a key at all), in one read
         transaction (a batch chunk)."""
-        lengths = list(map(len, resident_codes))
         with self._env.read() as txn:
-            get, db = txn.get, self._records
-            if lengths and min(lengths) > 0 and max(lengths) <= _MAX_KEY:  # every one may be a key
-                return list(map(functools.partial(get, db=db), map(str.encode, resident_codes)))
-            return [get(c.encode(), db=db) if 0 < len(c) <= _MAX_KEY else None for c in resident_codes]
+            return self.encoded_in(txn, resident_codes)
+
+    def encoded_in(self, txn: lmdb.Transaction, resident_codes: Sequence[str]) -> list[bytes | None]:
+        """:meth:`encoded_many` inside ``txn`` (a reader that resolved the codes in the same snapshot)."""
+        lengths = list(map(len, resident_codes))
+        get, db = txn.get, self._records
+        if lengths and min(lengths) > 0 and max(lengths) <= _MAX_KEY:  # every one may be a key
+            return list(map(functools.partial(get, db=db), map(str.encode, resident_codes)))
+        return [get(c.encode(), db=db) if 0 < len(c) <= _MAX_KEY else None for c in resident_codes]
 
     def encoded_by_my_numbers(self, my_numbers: Sequence[str]) -> list[bytes | None]:
         """As :meth:`encoded_many`, by the My Number each record holds now."""

@@ -35,10 +35,11 @@ import logging
 import secrets
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+import grpc
 import lmdb
 
 from jukinet.domain.clock import SYSTEM_CLOCK, Clock
@@ -67,6 +68,7 @@ from jukinet.storage import NodeStorage
 from jukinet.v1 import admin_pb2, audit_pb2, identity_pb2, provision_pb2, provision_pb2_grpc
 
 log = logging.getLogger(__name__)
+Stalled = Callable[[str], Awaitable[None]]  # ends a call whose answers are not taken, with a status saying why
 
 
 class BatchSlots:
@@ -300,18 +302,29 @@ class BatchLookups:
         self._idle_seconds = idle_seconds
         self._readers = readers
 
-    async def _watch(self, handing: list[float], consumer: asyncio.Task[object] | None) -> None:
-        """Cancel ``consumer`` (the call) once an answer has waited ``idle_seconds`` to be taken."""
+    async def _watch(
+        self, handing: list[float], consumer: asyncio.Task[object] | None, stalled: Stalled | None
+    ) -> None:
+        """Once an answer has waited ``idle_seconds`` to be taken: end the call with a status (``stalled``,
+        which the gRPC side gives), then cancel ``consumer`` (the call's task, held at that answer)."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(min(1.0, self._idle_seconds / 4))
             if handing and loop.time() - handing[0] > self._idle_seconds and consumer is not None:
-                log.warning("a batch stream's answer was not taken within %g s; the stream ends", self._idle_seconds)
+                why = f"no answer of this batch stream was taken for {self._idle_seconds:g} s; the stream ends"
+                log.warning("%s", why)
+                if stalled is not None:  # not awaited: sending the status waits for the reader too
+                    ending = asyncio.ensure_future(stalled(why))
+                    _ENDING.add(ending)  # held until done (the loop keeps only a weak reference)
+                    ending.add_done_callback(_ended)
                 consumer.cancel()
                 return
 
     async def serve(
-        self, requests: AsyncIterator[provision_pb2.BatchLookupRequest], agency: NodeId
+        self,
+        requests: AsyncIterator[provision_pb2.BatchLookupRequest],
+        agency: NodeId,
+        stalled: Stalled | None = None,
     ) -> AsyncIterator[provision_pb2.BatchLookupResponse]:
         """Answers in order, each once its provisions are durable. A reader task takes a chunk only when fewer
         than ``in_flight`` are taken and not yet answered, checks it, and starts its read and commit (so up to
@@ -382,7 +395,7 @@ class BatchLookups:
             # An agency that stops reading its answers holds the stream at `yield` (gRPC's flow control), and
             # its slot with it: the watchdog ends a stream whose answer is not taken within idle_seconds.
             handing: list[float] = []  # when the answer being handed to gRPC was offered
-            watchdog = asyncio.ensure_future(self._watch(handing, asyncio.current_task()))
+            watchdog = asyncio.ensure_future(self._watch(handing, asyncio.current_task(), stalled))
             try:
                 while (item := await pending.get()) is not None:
                     if isinstance(item, BaseException):
@@ -400,6 +413,16 @@ class BatchLookups:
                     await reader
                 for task in started:  # never cancelled: a commit under way ends; its outcome is not wanted
                     task.add_done_callback(_forget)
+
+
+_ENDING: set[asyncio.Future[None]] = set()
+
+
+def _ended(task: asyncio.Future[None]) -> None:
+    """The status of a stalled call was sent (gRPC raises AbortError to say so) or could not be."""
+    _ENDING.discard(task)
+    if not task.cancelled():
+        task.exception()
 
 
 def _forget(task: asyncio.Future[provision_pb2.BatchLookupResponse]) -> None:
@@ -420,10 +443,14 @@ class BatchLookupRpc(provision_pb2_grpc.BatchLookupServiceServicer):
     async def BatchLookup(
         self,
         request_iterator: AsyncIterator[provision_pb2.BatchLookupRequest],
-        context: object,
+        context: grpc.aio.ServicerContext,
         caller: Caller,
     ) -> AsyncIterator[provision_pb2.BatchLookupResponse]:
-        async for answer in self._batches.serve(request_iterator, caller.of_kind(NodeKind.AGENCY)[0]):
+        async def stalled(why: str) -> None:  # the agency stopped reading: its call ends with a status it can read
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, why)
+
+        agency = caller.of_kind(NodeKind.AGENCY)[0]
+        async for answer in self._batches.serve(request_iterator, agency, stalled):
             yield answer
 
 

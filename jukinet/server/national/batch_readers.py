@@ -44,12 +44,18 @@ class ChunkRead:
         return list(compress(asked, map(_PROVIDED.__contains__, self.statuses)))
 
 
-def read_chunk(storage: NodeStorage, redactor: BulkRedactor, asked: Sequence[str], by_my_number: bool) -> ChunkRead:
-    """Find each code's record (one read transaction) and redact the records found."""
-    if by_my_number:
-        stored, valid = storage.records.encoded_by_my_numbers(asked), is_valid_my_number
-    else:
-        stored, valid = storage.records.encoded_many(asked), is_valid_resident_code
+def read_chunk(
+    storage: NodeStorage,
+    redactor: BulkRedactor,
+    asked: Sequence[str],
+    by_my_number: bool,
+    stored: list[bytes | None] | None = None,
+) -> ChunkRead:
+    """Find each code's record (one read transaction; ``stored``: already read, in the caller's) and redact
+    the records found."""
+    valid = is_valid_my_number if by_my_number else is_valid_resident_code
+    if stored is None:
+        stored = storage.records.encoded_by_my_numbers(asked) if by_my_number else storage.records.encoded_many(asked)
     # Every step over the chunk is a C-level map or compress; Python loops only over the exceptions
     # (codes not found, 除票).
     held = list(map(is_not, stored, repeat(None)))
@@ -84,11 +90,12 @@ def read_identified_chunk_for(
     current code (one read transaction), then read as those codes are. A malformed identifier is INVALID; one
     that names nobody for this agency (another agency's is indistinguishable from a made-up one) NOT_FOUND.
     ``permitted`` never holds the numbers (a pseudonymous row's): the agency matches records by position."""
-    with storage.env.read() as txn:
+    with storage.env.read() as txn:  # one snapshot: a 住民票コード変更 cannot fall between resolving and reading
         resolved = [
             "" if agency_identifier_problem(i) else (resolve_in(txn, storage, corporate, i) or "") for i in identifiers
         ]
-    read = read_chunk(storage, redactor_for(permitted), resolved, by_my_number=False)
+        stored = storage.records.encoded_in(txn, resolved)
+    read = read_chunk(storage, redactor_for(permitted), resolved, by_my_number=False, stored=stored)
     statuses = bytearray(read.statuses)
     for position, (identifier, code) in enumerate(zip(identifiers, resolved, strict=True)):
         if not code:

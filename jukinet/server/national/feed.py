@@ -153,8 +153,8 @@ class Dispatcher:
         with self._lock:
             if box.joined:
                 return True
-            if self._upto is None:
-                self._upto = scan
+            if self._upto is None:  # the first member: nothing was matched from its mark yet
+                self._upto, self._seen_commit = scan, -1
             elif scan < self._upto:
                 return False
             box.entries.clear()
@@ -184,7 +184,7 @@ class Dispatcher:
                     if not boxes:
                         del index[key]
         if not self._members:
-            self._upto = None
+            self._upto, self._seen_commit = None, -1  # whoever joins next is matched from its own mark
 
     def take(self, box: Mailbox, after: int, limit: int) -> tuple[list[FeedEntry], int] | None:
         """Up to ``limit`` entries matched for ``box`` after position ``after``, and the last position they

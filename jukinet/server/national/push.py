@@ -227,14 +227,8 @@ class PushService:
     # -- registration --------------------------------------------------------------------------
 
     def subscribe(self, agency: NodeId, business: str, target: S.PushTarget, mode: int) -> S.Subscription:
-        row = self._row(agency, business)
         canonical = check_target(target, mode)
-        if row.pseudonymous and canonical.resident_codes:
-            raise Rejected(
-                Problem.DENIED,
-                f"{agency}'s business {quoted(business)} names residents by agency identifier, not 住民票コード: it "
-                "subscribes by municipality (its notices name each resident by the agency's identifier)",
-            )
+        self._row(agency, business, canonical)
         sub = S.Subscription(agency=str(agency), business_code=business, target=canonical, mode=mode)
         sub.created_at.FromMilliseconds(self._clock.now_ms())
 
@@ -274,7 +268,10 @@ class PushService:
             raise Rejected(Problem.NOT_FOUND, f"{agency} has no subscription {quoted(subscription_id)}")
         return sub
 
-    def _row(self, agency: NodeId, business: str) -> TableRow:
+    def _row(self, agency: NodeId, business: str, target: S.PushTarget | None = None) -> TableRow:
+        """The row (agency, business) of the tables held now, for a subscription to ``target``: a row naming
+        residents by agency identifier never serves one that lists 住民票コード (its agency holds none; such a
+        subscription made before the row changed ends at its next message)."""
         row = self._tables().national(agency.corporate_number, business)
         if row is None:
             raise Rejected(
@@ -286,6 +283,12 @@ class PushService:
                 f"{agency}'s row for business {quoted(business)} names residents by agency identifier, which this "
                 "server cannot derive",
             )
+        if row.pseudonymous and target is not None and target.resident_codes:
+            raise Rejected(
+                Problem.DENIED,
+                f"{agency}'s business {quoted(business)} names residents by agency identifier, not 住民票コード: it "
+                "subscribes by municipality (its notices name each resident by the agency's identifier)",
+            )
         return row
 
     # -- a stream ------------------------------------------------------------------------------
@@ -294,7 +297,7 @@ class PushService:
         """Start a Receive at the subscription's cursor; an older Receive of it ends (superseded)."""
         with self._storage.env.read() as txn:
             sub = self._own(txn, agency, subscription_id)
-        row = self._row(agency, sub.business_code)  # the row may have gone since it subscribed
+        row = self._row(agency, sub.business_code, sub.target)  # the row may have changed since it subscribed
         stream = Stream(sub, row, Filter.of(sub), sub.cursor, sub.delivered, sub.cursor, sent=sub.cursor)
         if sub.mode in (S.PUSH_MODE_EVERY_CHANGE, S.PUSH_MODE_DEATHS_ONLY):
             stream.mailbox = Mailbox(stream.filter)
@@ -371,7 +374,7 @@ class PushService:
         to send; and whether more may be ready at once. With ``progress`` a message with no records tells
         a quiet stream's agency how far it has read (so its cursor can follow). The row is the one the
         legal tables hold now: withdrawn, the stream ends (PERMISSION_DENIED); narrowed, so is what it sends."""
-        stream.row = self._row(NodeId.parse(stream.sub.agency), stream.sub.business_code)
+        stream.row = self._current_row(stream)
         if stream.pending:
             return self._send(stream, stream.pending.popleft()), True
         mode = stream.sub.mode
@@ -395,6 +398,9 @@ class PushService:
             return None, False
         return self._send(stream, outgoing), True
 
+    def _current_row(self, stream: Stream) -> TableRow:
+        return self._row(NodeId.parse(stream.sub.agency), stream.sub.business_code, stream.sub.target)
+
     async def caught_up(self, stream: Stream, blocking: Callable[..., Awaitable[Any]]) -> bool:
         """On the event loop: True when :meth:`produce` would find nothing for ``stream`` — it has joined the
         dispatcher, its mailbox is empty and every commit is matched — and its scan mark is moved as
@@ -404,6 +410,7 @@ class PushService:
         box = stream.mailbox
         if box is None or not box.joined or stream.pending:
             return False
+        self._current_row(stream)  # a row withdrawn meanwhile ends an idle stream too (cheap: a dict)
         upto = self._dispatch.quiet(box)
         if upto is None:
             await self._dispatched(blocking)
