@@ -6,25 +6,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import os
 import random
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from jukinet.domain.changes import ended_record
 from jukinet.domain.clock import ManualClock
 from jukinet.domain.codes import CorporateNumber, generate_my_number, generate_resident_code
 from jukinet.domain.errors import Problem, Rejected
-from jukinet.domain.legal import FIELD_GROUPS, LegalTables, TableRow
+from jukinet.domain.legal import FIELD_GROUPS, Identifier, LegalTables, TableRow
 from jukinet.domain.limits import MAX_BATCH_CHUNK_CODES
 from jukinet.domain.node_ids import NodeId
 from jukinet.domain.synthetic import synthetic_resident
 from jukinet.server.audit import Auditor
+from jukinet.server.national.agency_identifiers import AgencyIdentifiers
 from jukinet.server.national.batch import BatchLookups, BatchSlots, BatchStream, permitted_fields
-from jukinet.server.national.batch_readers import read_chunk_for
+from jukinet.server.national.batch_readers import read_chunk_for, read_identified_chunk_for
 from jukinet.server.runtime.executor import Blocking
 from jukinet.server.runtime.readers import ReaderPool
 from jukinet.storage import NodeStorage
@@ -39,6 +44,10 @@ ROWS = [
     TableRow(CorporateNumber.parse("7123456789012"), "tax", "税", frozenset(FIELD_GROUPS)),
     TableRow(CorporateNumber.parse("7123456789012"), "names-only", "名", frozenset({"resident_code", "name"})),
 ]
+INSURER = TableRow(
+    CorporateNumber.parse("7123456789012"), "insurance", "保険", frozenset(FIELD_GROUPS),
+    identifier=Identifier.AGENCY_IDENTIFIER,
+)  # fmt: skip
 S = provision_pb2
 TABLES = lambda: LegalTables.of(ROWS)  # noqa: E731
 Ask = provision_pb2.BatchLookupRequest
@@ -64,6 +73,11 @@ def _people(storage: NodeStorage, n: int, removed: int = 0) -> list[identity_pb2
         people.append(r)
     storage.env.write(lambda txn: [storage.records.put(txn, r, None) for r in people])
     return people
+
+
+def _identifiers(storage: NodeStorage) -> AgencyIdentifiers:
+    """The national server's agency identifiers, an HMAC standing in for its token's key."""
+    return AgencyIdentifiers(storage, lambda ms: [hmac.new(b"k" * 32, m, hashlib.sha256).digest() for m in ms])
 
 
 def _stream(storage: NodeStorage, agency: NodeId = AGENCY) -> BatchStream:
@@ -341,25 +355,10 @@ def test_a_row_naming_residents_by_agency_identifier_asks_and_is_answered_by_the
     """機関別符号 in a batch: a pseudonymous row asks by its own identifiers only (never by 住民票コード or My
     Number), and its answers hold neither number — the agency matches records by position; another agency's
     identifier answers as a made-up one does; each record provided is logged under its resident."""
-    import hashlib
-    import hmac
-
-    from jukinet.domain.legal import Identifier
-    from jukinet.server.national.agency_identifiers import AgencyIdentifiers
-
     people = _people(storage, 3, removed=1)
     corporate, other = "7123456789012", "6100000000001"
-    insurer = TableRow(
-        CorporateNumber.parse(corporate),
-        "insurance",
-        "保険",
-        frozenset(FIELD_GROUPS),
-        identifier=Identifier.AGENCY_IDENTIFIER,
-    )
-    rows = [*ROWS, insurer]
-    identifiers = AgencyIdentifiers(
-        storage, lambda inputs: [hmac.new(b"k" * 32, m, hashlib.sha256).digest() for m in inputs]
-    )
+    rows = [*ROWS, INSURER]
+    identifiers = _identifiers(storage)
     mine = identifiers.for_codes(corporate, [p.resident_code for p in people])
     theirs = identifiers.for_codes(other, [people[1].resident_code])[people[1].resident_code]
     stream = BatchStream(storage, lambda: LegalTables.of(rows), Auditor(storage), AGENCY, ManualClock(1), "batch:t")
@@ -385,25 +384,9 @@ def test_a_row_naming_residents_by_agency_identifier_asks_and_is_answered_by_the
 def test_identifiers_are_resolved_and_read_in_one_snapshot(storage: NodeStorage) -> None:
     """A 住民票コード変更 committed while a chunk of agency identifiers is read does not make a living resident
     a 除票: the identifiers are resolved and the records read in the same read transaction."""
-    import hashlib
-    import hmac
-    import threading
-
-    from jukinet.domain.changes import ended_record
-    from jukinet.domain.legal import Identifier
-    from jukinet.server.national.agency_identifiers import AgencyIdentifiers
-    from jukinet.server.national.batch_readers import read_identified_chunk_for
-
     person = _people(storage, 1)[0]
-    corporate = "7123456789012"
-    row = TableRow(
-        CorporateNumber.parse(corporate),
-        "ins",
-        "保険",
-        frozenset(FIELD_GROUPS),
-        identifier=Identifier.AGENCY_IDENTIFIER,
-    )
-    identifiers = AgencyIdentifiers(storage, lambda ms: [hmac.new(b"k" * 32, m, hashlib.sha256).digest() for m in ms])
+    corporate, row = "7123456789012", INSURER
+    identifiers = _identifiers(storage)
     mine = identifiers.for_codes(corporate, [person.resident_code])[person.resident_code]
     changed = identity_pb2.IdentityRecord()
     changed.CopyFrom(person)
