@@ -227,6 +227,7 @@ class PushService:
     # -- registration --------------------------------------------------------------------------
 
     def subscribe(self, agency: NodeId, business: str, target: S.PushTarget, mode: int) -> S.Subscription:
+        self._row(agency, business)  # who asks is checked before what is asked
         canonical = check_target(target, mode)
         self._row(agency, business, canonical)
         sub = S.Subscription(agency=str(agency), business_code=business, target=canonical, mode=mode)
