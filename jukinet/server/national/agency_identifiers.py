@@ -99,7 +99,7 @@ class AgencyIdentifiers:
         if problem:
             raise Rejected(Problem.INVALID, problem)
         with self._storage.env.read() as txn:
-            return resolve_in(txn, self._storage, _corporate(agency), identifier)
+            return resolve_in(txn, self._storage, self._store, _corporate(agency), identifier)
 
     def _first(self, txn: lmdb.Transaction, code: str) -> str:
         for _ in range(MAX_CODE_CHANGES):
@@ -110,10 +110,12 @@ class AgencyIdentifiers:
         raise Rejected(Problem.BROKEN, f"more than {MAX_CODE_CHANGES} 住民票コード changes before {code}")
 
 
-def resolve_in(txn: lmdb.Transaction, storage: NodeStorage, corporate: str, identifier: str) -> str | None:
+def resolve_in(
+    txn: lmdb.Transaction, storage: NodeStorage, store: AgencyIdentifierStore, corporate: str, identifier: str
+) -> str | None:
     """:meth:`AgencyIdentifiers.resolve` of a well-formed identifier inside ``txn`` (``corporate``: the agency's
     法人番号); a batch chunk's reader resolves a thousand in one read transaction."""
-    code = AgencyIdentifierStore(storage.env).code(txn, corporate, identifier)
+    code = store.code(txn, corporate, identifier)
     if code is None:
         return None
     for _ in range(MAX_CODE_CHANGES):

@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import lmdb
@@ -316,7 +317,8 @@ class BatchLookups:
                 if stalled is not None:  # not awaited: sending the status waits for the reader too
                     ending = asyncio.ensure_future(stalled(why))
                     _ENDING.add(ending)  # held until done (the loop keeps only a weak reference)
-                    ending.add_done_callback(_ended)
+                    ending.add_done_callback(_ENDING.discard)
+                    ending.add_done_callback(_forget)  # gRPC raises AbortError once the status is sent
                 consumer.cancel()
                 return
 
@@ -415,17 +417,10 @@ class BatchLookups:
                     task.add_done_callback(_forget)
 
 
-_ENDING: set[asyncio.Future[None]] = set()
+_ENDING: set[asyncio.Future[None]] = set()  # the statuses of stalled calls being sent
 
 
-def _ended(task: asyncio.Future[None]) -> None:
-    """The status of a stalled call was sent (gRPC raises AbortError to say so) or could not be."""
-    _ENDING.discard(task)
-    if not task.cancelled():
-        task.exception()
-
-
-def _forget(task: asyncio.Future[provision_pb2.BatchLookupResponse]) -> None:
+def _forget(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()
 

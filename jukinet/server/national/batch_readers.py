@@ -18,6 +18,7 @@ from jukinet.domain.codes import is_valid_my_number, is_valid_resident_code
 from jukinet.domain.legal import agency_identifier_problem
 from jukinet.server.national.agency_identifiers import resolve_in
 from jukinet.storage import NodeStorage
+from jukinet.storage.agency_identifiers import AgencyIdentifierStore
 from jukinet.v1 import provision_pb2
 
 _FOUND = provision_pb2.BATCH_STATUS_FOUND
@@ -90,10 +91,10 @@ def read_identified_chunk_for(
     current code (one read transaction), then read as those codes are. A malformed identifier is INVALID; one
     that names nobody for this agency (another agency's is indistinguishable from a made-up one) NOT_FOUND.
     ``permitted`` never holds the numbers (a pseudonymous row's): the agency matches records by position."""
+    store = AgencyIdentifierStore(storage.env)
     with storage.env.read() as txn:  # one snapshot: a 住民票コード変更 cannot fall between resolving and reading
-        resolved = [
-            "" if agency_identifier_problem(i) else (resolve_in(txn, storage, corporate, i) or "") for i in identifiers
-        ]
+        resolve = functools.partial(resolve_in, txn, storage, store, corporate)
+        resolved = ["" if agency_identifier_problem(i) else (resolve(i) or "") for i in identifiers]
         stored = storage.records.encoded_in(txn, resolved)
     read = read_chunk(storage, redactor_for(permitted), resolved, by_my_number=False, stored=stored)
     statuses = bytearray(read.statuses)
